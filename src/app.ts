@@ -1,0 +1,55 @@
+import express, { type Express } from 'express';
+import type { Redis } from 'ioredis';
+import type Retell from 'retell-sdk';
+import { CallAnswerer } from './calls/answerer';
+import { CallRegistry } from './calls/registry';
+import type { Config } from './config';
+import { errorHandler } from './http/errors';
+import type { Logger } from './observability/logger';
+import type { Metrics } from './observability/metrics';
+import { healthRoutes } from './routes/health';
+import { twilioRoutes } from './routes/twilio';
+
+export interface AppDeps {
+  config: Config;
+  /** Fail-fast connection for the request path (no offline queue, short command timeout). */
+  redis: Redis;
+  retell: Retell;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Builds the web app from its dependencies; no I/O happens here. */
+export function createApp(deps: AppDeps): Express {
+  const { config, redis, retell, logger, metrics } = deps;
+  const registry = new CallRegistry(redis, config.redis.prefix);
+  const answerer = new CallAnswerer({ config, registry, retell, logger });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      // Only matched routes are labelled, so scanners probing random paths cannot grow the series.
+      const route = req.route?.path as string | undefined;
+      if (!route) return;
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.webhookDuration.observe({ route, status: String(res.statusCode) }, seconds);
+    });
+    next();
+  });
+
+  app.use(healthRoutes(redis));
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.use(twilioRoutes({ config, answerer, registry, logger, metrics }));
+
+  app.use((_req, res) => {
+    res.status(404).type('text/plain').send('not found');
+  });
+  app.use(errorHandler(logger));
+  return app;
+}

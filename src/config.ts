@@ -1,0 +1,167 @@
+/**
+ * The only reader of the environment. Every setting is validated once, at start-up, into a typed
+ * object; a bad setting stops the process with one line naming the variable and the problem.
+ */
+import { z } from 'zod';
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+const e164 = z.string().regex(E164, 'must be an E.164 number such as +14155550100');
+const sipUri = z.string().regex(/^sips?:[^\s@]+@[^\s]+$/i, 'must be a SIP URI such as sip:desk@pbx.example.com');
+
+/** Parses a JSON-valued variable, then validates the parsed value with `schema`. */
+function jsonObject<T extends z.ZodType>(schema: T, example: string) {
+  return z
+    .string()
+    .default('{}')
+    .transform((raw, ctx) => {
+      try {
+        return JSON.parse(raw === '' ? '{}' : raw) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be a JSON object, e.g. ${example}` });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+}
+
+const allowlistEntry = z
+  .string()
+  .refine(
+    (s) => (s.endsWith('*') ? /^\+[1-9]\d{0,14}\*$/ : E164).test(s),
+    'entries must be E.164 numbers, or prefixes ending in * such as +1415*',
+  );
+
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .transform((s) => s.replace(/\/+$/, ''));
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development').describe('Runtime mode; production makes PUBLIC_URL required'),
+  PORT: z.coerce.number({ error: 'must be a port number' }).int().min(1).max(65535).default(3000).describe('HTTP port'),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .default('redis://127.0.0.1:6379')
+    .describe('Redis for dedupe, call records and the job queue'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores')
+    .default('bridge')
+    .describe('Prefix of every Redis key the bridge writes, so several deployments can share one Redis'),
+  PUBLIC_URL: httpUrl.optional().describe('Public origin Twilio calls; signatures are checked against it'),
+  TWILIO_ACCOUNT_SID: z.string({ error: 'is required' }).regex(/^AC[0-9a-fA-F]{32}$/, 'must look like AC followed by 32 hex digits'),
+  TWILIO_AUTH_TOKEN: z.string({ error: 'is required' }).min(16, 'looks too short to be a Twilio auth token'),
+  TWILIO_API_BASE_URL: httpUrl.default('https://api.twilio.com').describe('Where the Twilio REST API is'),
+  RETELL_API_KEY: z.string({ error: 'is required' }).min(8, 'looks too short to be a Retell API key'),
+  RETELL_BASE_URL: httpUrl.default('https://api.retellai.com').describe('Where the Retell API is'),
+  RETELL_AGENT_ID: z.string().min(1).optional().describe('Agent for numbers not in AGENT_ROUTES'),
+  AGENT_ROUTES: jsonObject(
+    z.record(e164, z.string().min(1, 'agent ids must not be empty'), { error: 'must map E.164 numbers to agent ids' }),
+    '{"+14155550100":"agent_abc"}',
+  ).describe('Called number (E.164) -> Retell agent id'),
+  RETELL_SIP_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'must be a host name such as sip.retellai.com')
+    .default('sip.retellai.com'),
+  SIP_TRANSPORT: z.enum(['tcp', 'udp', 'tls']).default('tcp'),
+  RETELL_TIMEOUT_MS: z.coerce
+    .number({ error: 'must be a number of milliseconds' })
+    .int()
+    .min(200)
+    .max(8000, 'must be at most 8000 so the answer fits in Twilio\'s 15 s webhook budget')
+    .default(4000)
+    .describe('Per-request timeout for registering a call with Retell'),
+  TRANSFER_DESTINATIONS: jsonObject(
+    z.record(
+      z.string().regex(/^[A-Za-z0-9_ .-]{1,64}$/, 'names must be 1-64 letters, digits, spaces, dots, dashes or underscores'),
+      z.union([e164, sipUri], { error: 'values must be E.164 numbers or SIP URIs' }),
+    ),
+    '{"sales":"+14155550101","support":"sip:desk@pbx.example.com"}',
+  ).describe('Destination name -> E.164 number or SIP URI'),
+  TRANSFER_ALLOWLIST: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(allowlistEntry))
+    .describe('E.164 numbers or prefixes ending in * that an agent may name directly'),
+  FALLBACK_NUMBER: z.union([z.literal('').transform(() => undefined), e164]).optional(),
+  FALLBACK_MESSAGE: z
+    .string()
+    .min(1)
+    .max(1000)
+    .default("We're sorry, our assistant can't take your call right now. Please try again later."),
+  WORKER_CONCURRENCY: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(200).default(10).describe('Jobs one worker process runs at once'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  publicUrl: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  redis: { url: string; prefix: string };
+  twilio: { accountSid: string; authToken: string; apiBaseUrl: string };
+  retell: {
+    apiKey: string;
+    baseUrl: string;
+    defaultAgentId: string | undefined;
+    agentRoutes: Readonly<Record<string, string>>;
+    sipHost: string;
+    sipTransport: 'tcp' | 'udp' | 'tls';
+    timeoutMs: number;
+  };
+  transfer: { destinations: Readonly<Record<string, string>>; allowlist: readonly string[] };
+  fallback: { number: string | undefined; message: string };
+  worker: { concurrency: number };
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates `env` (process.env by default) and returns the typed configuration, or throws ConfigError. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings count as unset, as they do on most platforms' settings pages.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'configuration');
+      const detail = issue.path.length > 1 ? ` (at ${issue.path.slice(1).join('.')})` : '';
+      const message = cleaned[name] === undefined && issue.code === 'invalid_type' ? 'is required' : issue.message;
+      return `${name}${detail} ${message}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  if (!e.PUBLIC_URL && e.NODE_ENV === 'production') {
+    throw new ConfigError('Invalid configuration: PUBLIC_URL is required when NODE_ENV=production (e.g. https://bridge.example.com)');
+  }
+  if (!e.RETELL_AGENT_ID && Object.keys(e.AGENT_ROUTES).length === 0) {
+    throw new ConfigError('Invalid configuration: RETELL_AGENT_ID is required unless AGENT_ROUTES routes numbers to agents');
+  }
+  return {
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+    logLevel: e.LOG_LEVEL,
+    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
+    twilio: { accountSid: e.TWILIO_ACCOUNT_SID, authToken: e.TWILIO_AUTH_TOKEN, apiBaseUrl: e.TWILIO_API_BASE_URL },
+    retell: {
+      apiKey: e.RETELL_API_KEY,
+      baseUrl: e.RETELL_BASE_URL,
+      defaultAgentId: e.RETELL_AGENT_ID,
+      agentRoutes: e.AGENT_ROUTES,
+      sipHost: e.RETELL_SIP_HOST,
+      sipTransport: e.SIP_TRANSPORT,
+      timeoutMs: e.RETELL_TIMEOUT_MS,
+    },
+    transfer: { destinations: e.TRANSFER_DESTINATIONS, allowlist: e.TRANSFER_ALLOWLIST },
+    fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
+    worker: { concurrency: e.WORKER_CONCURRENCY },
+  };
+}

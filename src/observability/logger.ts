@@ -1,0 +1,37 @@
+import pino, { type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+/**
+ * Paths that could carry a credential. Handlers log identifiers (CallSid, call_id, job id), never whole
+ * configs or headers, but redaction is the net under that rule.
+ */
+const REDACT = [
+  'authToken',
+  'apiKey',
+  'password',
+  'authorization',
+  '*.authToken',
+  '*.apiKey',
+  '*.password',
+  '*.authorization',
+  'headers.authorization',
+  'headers["x-twilio-signature"]',
+  'headers["x-retell-signature"]',
+  'req.headers.authorization',
+  'req.headers["x-twilio-signature"]',
+  'req.headers["x-retell-signature"]',
+];
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'twilio-retell-bridge' },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}

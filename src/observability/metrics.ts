@@ -1,0 +1,75 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The bridge's Prometheus metrics. One registry per process (not prom-client's global one), so each
+ * app built in a test has its own numbers.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly webhookDuration = new Histogram({
+    name: 'bridge_webhook_duration_seconds',
+    help: 'Time to answer a webhook, by route and HTTP status',
+    labelNames: ['route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
+    registers: [this.registry],
+  });
+
+  readonly voiceAnswers = new Counter({
+    name: 'bridge_voice_answers_total',
+    help: 'Voice webhooks answered, by outcome (registered, duplicate, registered_unguarded, fallback)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly registrations = new Counter({
+    name: 'bridge_retell_registrations_total',
+    help: 'Register Phone Call requests to Retell, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly dedupeHits = new Counter({
+    name: 'bridge_dedupe_hits_total',
+    help: 'Repeated voice webhooks answered from the stored answer',
+    registers: [this.registry],
+  });
+
+  readonly fallbacks = new Counter({
+    name: 'bridge_fallbacks_total',
+    help: 'Calls answered with the fallback TwiML, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly signatureRefusals = new Counter({
+    name: 'bridge_signature_refusals_total',
+    help: 'Requests refused for a missing or invalid signature, by source (twilio, retell)',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly functionCalls = new Counter({
+    name: 'bridge_function_calls_total',
+    help: 'Retell custom function calls, by function name and outcome',
+    labelNames: ['name', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobs = new Counter({
+    name: 'bridge_jobs_total',
+    help: 'Jobs finished by the worker, by job name and result (completed, failed, retried)',
+    labelNames: ['name', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisUp = new Gauge({
+    name: 'bridge_redis_up',
+    help: '1 when the process is connected to Redis, else 0',
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'bridge_' });
+  }
+}

@@ -1,0 +1,44 @@
+import { twiml } from 'twilio';
+
+const { VoiceResponse } = twiml;
+
+export interface FallbackOptions {
+  /** E.164 number to dial when the agent cannot take the call. */
+  number: string | undefined;
+  /** Spoken, then the call hangs up, when there is no fallback number. */
+  message: string;
+}
+
+/**
+ * `<Dial><Sip>` to the registered Retell call.
+ *
+ * `answerOnBridge`: the caller keeps hearing ringback, and the call is not answered (nor billed as
+ * answered) until Retell's SIP leg picks up, so a slow or failed SIP setup never plays silence on an
+ * answered line. `action` brings Twilio back to us when the SIP leg ends, so a failed INVITE (expired
+ * registration, Retell at capacity) turns into the fallback instead of a hang-up.
+ */
+export function dialRetellTwiml(callId: string, sipHost: string, transport: string, actionUrl: string): string {
+  const response = new VoiceResponse();
+  response
+    .dial({ answerOnBridge: true, action: actionUrl, method: 'POST' })
+    .sip(`sip:${callId}@${sipHost};transport=${transport}`);
+  return response.toString();
+}
+
+/** What the caller gets when the agent cannot take the call: a human, or an apology. */
+export function fallbackTwiml(fallback: FallbackOptions): string {
+  const response = new VoiceResponse();
+  if (fallback.number) {
+    response.dial({ answerOnBridge: true }, fallback.number);
+  } else {
+    response.say(fallback.message);
+    response.hangup();
+  }
+  return response.toString();
+}
+
+export function hangupTwiml(): string {
+  const response = new VoiceResponse();
+  response.hangup();
+  return response.toString();
+}

@@ -1,0 +1,35 @@
+import http from 'node:http';
+import { createApp } from './app';
+import type { Config } from './config';
+import type { Logger } from './observability/logger';
+import { Metrics } from './observability/metrics';
+import { createRedis } from './redis/connection';
+import { createRetellClient } from './retell/client';
+
+export interface RunningWeb {
+  server: http.Server;
+  /** Stops accepting, lets in-flight requests finish, then closes Redis. */
+  close(): Promise<void>;
+}
+
+/** Builds the web process's dependencies from config and starts listening. */
+export async function startWeb(config: Config, logger: Logger): Promise<RunningWeb> {
+  const metrics = new Metrics();
+  const redis = createRedis({ url: config.redis.url }, 'request', logger, (up) => metrics.redisUp.set(up ? 1 : 0));
+  const app = createApp({ config, redis, retell: createRetellClient(config.retell), logger, metrics });
+  const server = http.createServer(app);
+  // Longer than a router's idle timeout (Heroku 55 s, Render 60 s+), so the router closes idle sockets first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  await new Promise<void>((resolve) => server.listen(config.port, resolve));
+  logger.info({ port: config.port, publicUrl: config.publicUrl }, 'web listening');
+  return {
+    server,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

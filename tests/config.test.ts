@@ -1,0 +1,84 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../src/config';
+import { testEnv } from './support/bridge';
+
+const load = (overrides: Record<string, string | undefined>) => () => loadConfig(testEnv(overrides));
+
+describe('loadConfig', () => {
+  it('when the required settings are present, then defaults fill in the rest', () => {
+    const config = loadConfig(testEnv({ NODE_ENV: undefined, PUBLIC_URL: undefined, RETELL_TIMEOUT_MS: undefined, LOG_LEVEL: undefined }));
+    expect(config).toMatchObject({
+      nodeEnv: 'development',
+      port: 3000,
+      publicUrl: 'http://localhost:3000',
+      logLevel: 'info',
+      redis: { prefix: 'bridge' },
+      twilio: { apiBaseUrl: 'https://api.twilio.com' },
+      retell: { baseUrl: 'https://api.retellai.com', sipHost: 'sip.retellai.com', sipTransport: 'tcp', timeoutMs: 4000, agentRoutes: {} },
+      transfer: { destinations: {}, allowlist: [] },
+      fallback: { number: undefined },
+      worker: { concurrency: 10 },
+    });
+    expect(config.fallback.message).toMatch(/sorry/i);
+  });
+
+  it('when JSON and list settings are given, then they are parsed', () => {
+    const config = loadConfig(
+      testEnv({
+        AGENT_ROUTES: '{"+14155550100":"agent_a"}',
+        TRANSFER_DESTINATIONS: '{"sales":"+14155550101","desk":"sip:desk@pbx.example.com"}',
+        TRANSFER_ALLOWLIST: '+14155550102, +1646*',
+        PUBLIC_URL: 'https://bridge.example.com/',
+      }),
+    );
+    expect(config.retell.agentRoutes).toEqual({ '+14155550100': 'agent_a' });
+    expect(config.transfer.destinations).toEqual({ sales: '+14155550101', desk: 'sip:desk@pbx.example.com' });
+    expect(config.transfer.allowlist).toEqual(['+14155550102', '+1646*']);
+    expect(config.publicUrl).toBe('https://bridge.example.com');
+  });
+
+  it('when a setting is empty, then it counts as unset', () => {
+    expect(loadConfig(testEnv({ FALLBACK_NUMBER: '', PORT: '' })).port).toBe(3000);
+  });
+
+  it.each([
+    [{ TWILIO_AUTH_TOKEN: undefined }, /^Invalid configuration: TWILIO_AUTH_TOKEN is required$/],
+    [{ TWILIO_ACCOUNT_SID: 'abc' }, /TWILIO_ACCOUNT_SID must look like AC/],
+    [{ RETELL_API_KEY: undefined }, /RETELL_API_KEY is required/],
+    [{ RETELL_AGENT_ID: undefined }, /RETELL_AGENT_ID is required unless AGENT_ROUTES/],
+    [{ AGENT_ROUTES: '{not json' }, /AGENT_ROUTES must be a JSON object/],
+    [{ AGENT_ROUTES: '{"4155550100":"agent"}' }, /AGENT_ROUTES \(at 4155550100\)/],
+    [{ TRANSFER_DESTINATIONS: '{"sales":"call me"}' }, /TRANSFER_DESTINATIONS \(at sales\) values must be E.164 numbers or SIP URIs/],
+    [{ TRANSFER_ALLOWLIST: '+1415555*,1234' }, /TRANSFER_ALLOWLIST \(at 1\) entries must be E.164/],
+    [{ PORT: 'eighty' }, /PORT must be a port number/],
+    [{ REDIS_URL: 'http://localhost:6379' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+    [{ SIP_TRANSPORT: 'sctp' }, /SIP_TRANSPORT/],
+    [{ RETELL_TIMEOUT_MS: '20000' }, /RETELL_TIMEOUT_MS must be at most 8000/],
+    [{ FALLBACK_NUMBER: '555-1234' }, /FALLBACK_NUMBER must be an E.164 number/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ NODE_ENV: 'production', PUBLIC_URL: undefined }, /PUBLIC_URL is required when NODE_ENV=production/],
+    [{ PUBLIC_URL: 'ftp://example.com' }, /PUBLIC_URL must be an http\(s\) URL/],
+  ])('when %o, then it stops with a message naming the variable', (overrides, message) => {
+    expect(load(overrides)).toThrow(ConfigError);
+    expect(load(overrides)).toThrow(message);
+  });
+
+  it('when several settings are wrong, then all of them are named in one line', () => {
+    expect(load({ TWILIO_AUTH_TOKEN: undefined, PORT: 'x' })).toThrow(/TWILIO_AUTH_TOKEN is required; PORT must be a port number|PORT must be a port number; TWILIO_AUTH_TOKEN is required/);
+  });
+});
+
+describe('the web entry point', () => {
+  it('when configuration is invalid, then it exits 1 after printing one line naming the variable', () => {
+    const result = spawnSync(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, '../src/server.ts')], {
+      env: { PATH: process.env.PATH, TWILIO_ACCOUNT_SID: 'nope' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^Invalid configuration: .*TWILIO_ACCOUNT_SID must look like AC/);
+  });
+});

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A Register Phone Call request as the fake Retell API received it. */
+export interface ReceivedRegistration {
+  body: Record<string, unknown>;
+  callId: string;
+  receivedAt: number;
+}
+
+export type RetellBehaviour =
+  | { kind: 'ok'; delayMs?: number }
+  | { kind: 'status'; status: number; delayMs?: number }
+  /** Accept the connection and never answer. */
+  | { kind: 'hang' };
+
+/**
+ * Speaks Retell's wire format for what the bridge uses: `POST /v2/register-phone-call` with a
+ * Bearer key and a JSON body, answered 201 with a PhoneCallResponse, or Retell's JSON error shape.
+ */
+export class FakeRetell {
+  readonly registrations: ReceivedRegistration[] = [];
+  behaviour: RetellBehaviour = { kind: 'ok' };
+  private server = http.createServer((req, res) => void this.handle(req, res));
+  private port = 0;
+
+  constructor(readonly apiKey: string) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const send = (status: number, body: unknown) => {
+      if (res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (req.method !== 'POST' || req.url !== '/v2/register-phone-call') return send(404, { error_message: 'Not Found' });
+    if (req.headers.authorization !== `Bearer ${this.apiKey}`) return send(401, { error_message: 'Invalid API key' });
+    if (!String(req.headers['content-type']).startsWith('application/json')) return send(400, { error_message: 'Expected JSON' });
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return send(400, { error_message: 'Invalid JSON' });
+    }
+    if (typeof body.agent_id !== 'string' || body.agent_id === '') return send(400, { error_message: 'agent_id is required' });
+    const vars = body.retell_llm_dynamic_variables as Record<string, unknown> | undefined;
+    if (vars && Object.values(vars).some((v) => typeof v !== 'string')) {
+      return send(400, { error_message: 'retell_llm_dynamic_variables values must be strings' });
+    }
+
+    const behaviour = this.behaviour;
+    if (behaviour.kind === 'hang') return; // the socket stays open until the client gives up or stop()
+    if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
+    if (behaviour.kind === 'status') return send(behaviour.status, { error_message: `fake error ${behaviour.status}` });
+
+    const callId = `call_${randomBytes(16).toString('hex')}`;
+    this.registrations.push({ body, callId, receivedAt: Date.now() });
+    send(201, {
+      call_id: callId,
+      call_type: 'phone_call',
+      agent_id: body.agent_id,
+      agent_version: 1,
+      call_status: 'registered',
+      direction: body.direction ?? 'inbound',
+      from_number: body.from_number,
+      to_number: body.to_number,
+      ...(body.metadata ? { metadata: body.metadata } : {}),
+      ...(vars ? { retell_llm_dynamic_variables: vars } : {}),
+    });
+  }
+}
