@@ -1,2 +1,3 @@
-// `npm run dev`: the web process from the TypeScript sources, for a laptop with Redis on localhost.
+// `npm run dev`: the bridge from the TypeScript sources on a laptop, reading settings from .env if present.
+import 'dotenv/config';
 import './server';
