@@ -42,6 +42,11 @@ export const envSchema = z.object({
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .default('redis://127.0.0.1:6379')
     .describe('Redis for dedupe, call records and the job queue'),
+  REDIS_TLS_REJECT_UNAUTHORIZED: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('true')
+    .transform((v) => v === 'true')
+    .describe('Verify the Redis server certificate on rediss:// URLs; Heroku Redis needs false (self-signed)'),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores')
@@ -100,7 +105,7 @@ export interface Config {
   port: number;
   publicUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  redis: { url: string; prefix: string };
+  redis: { url: string; prefix: string; tlsRejectUnauthorized: boolean };
   twilio: { accountSid: string; authToken: string; apiBaseUrl: string };
   retell: {
     apiKey: string;
@@ -149,7 +154,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
     logLevel: e.LOG_LEVEL,
-    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
+    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, tlsRejectUnauthorized: e.REDIS_TLS_REJECT_UNAUTHORIZED },
     twilio: { accountSid: e.TWILIO_ACCOUNT_SID, authToken: e.TWILIO_AUTH_TOKEN, apiBaseUrl: e.TWILIO_API_BASE_URL },
     retell: {
       apiKey: e.RETELL_API_KEY,

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { createApp } from './app';
+import { createCallActionQueue } from './jobs/queue';
 import type { Config } from './config';
 import type { Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
@@ -15,8 +16,11 @@ export interface RunningWeb {
 /** Builds the web process's dependencies from config and starts listening. */
 export async function startWeb(config: Config, logger: Logger): Promise<RunningWeb> {
   const metrics = new Metrics();
-  const redis = createRedis({ url: config.redis.url }, 'request', logger, (up) => metrics.redisUp.set(up ? 1 : 0));
-  const app = createApp({ config, redis, retell: createRetellClient(config.retell), logger, metrics });
+  const redis = createRedis(config.redis, 'request', logger, (up) => metrics.redisUp.set(up ? 1 : 0));
+  const queueRedis = createRedis(config.redis, 'queue', logger);
+  const queue = createCallActionQueue(queueRedis, config.redis.prefix);
+  queue.on('error', (err) => logger.error({ err: err.message }, 'queue error'));
+  const app = createApp({ config, redis, retell: createRetellClient(config.retell), queue, logger, metrics });
   const server = http.createServer(app);
   // Longer than a router's idle timeout (Heroku 55 s, Render 60 s+), so the router closes idle sockets first.
   server.keepAliveTimeout = 65_000;
@@ -29,7 +33,8 @@ export async function startWeb(config: Config, logger: Logger): Promise<RunningW
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
-      await redis.quit().catch(() => redis.disconnect());
+      await queue.close().catch(() => undefined);
+      await Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect())));
     },
   };
 }

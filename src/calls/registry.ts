@@ -92,7 +92,16 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 `;
 
+// Creates a record for a call the bridge did not register itself (e.g. registered while Redis was down).
+const ADOPT_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`;
+
 interface ScriptedRedis extends Redis {
+  bridgeAdopt(key: string, ttlMs: number, ...fields: string[]): Promise<number>;
   bridgeClaim(key: string, owner: string, leaseMs: number, ttlMs: number, ...fields: string[]): Promise<string[]>;
   bridgeComplete(key: string, owner: string, ttlMs: number, ...fields: string[]): Promise<string[]>;
   bridgeRelease(key: string, owner: string): Promise<number>;
@@ -118,6 +127,7 @@ export class CallRegistry {
     redis.defineCommand('bridgeComplete', { numberOfKeys: 1, lua: COMPLETE_SCRIPT });
     redis.defineCommand('bridgeRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
     redis.defineCommand('bridgeUpdate', { numberOfKeys: 1, lua: UPDATE_SCRIPT });
+    redis.defineCommand('bridgeAdopt', { numberOfKeys: 1, lua: ADOPT_SCRIPT });
   }
 
   /**
@@ -166,5 +176,10 @@ export class CallRegistry {
       ...flatten({ ...fields, updatedAt: new Date().toISOString() }),
     );
     return updated === 1;
+  }
+
+  /** Creates the record from what Retell reports when the bridge has none (it never overwrites one). */
+  async adopt(record: CallRecord): Promise<void> {
+    await this.redis.bridgeAdopt(this.keys.record(record.callSid), RECORD_TTL_MS, ...flatten(record));
   }
 }

@@ -5,10 +5,12 @@ import type { Logger } from '../observability/logger';
  * How a connection behaves while Redis is away:
  * - `request`: the webhook path. Commands fail at once when disconnected and after 500 ms when Redis
  *   stops answering, so the handler can fall back (connect the caller, answer 503) inside its budget.
+ * - `queue`: the web's BullMQ producer. BullMQ initialises a Queue once, when its connection first
+ *   comes up, so commands may wait for a reconnect; the caller still bounds each add with its own timeout.
  * - `blocking`: BullMQ workers and queue events. Commands wait for the reconnect; BullMQ requires
  *   `maxRetriesPerRequest: null` here.
  */
-export type ConnectionRole = 'request' | 'blocking';
+export type ConnectionRole = 'request' | 'queue' | 'blocking';
 
 export interface RedisSettings {
   url: string;
@@ -29,6 +31,9 @@ export function redisOptions(settings: RedisSettings, role: ConnectionRole): Red
   };
   if (role === 'request') {
     return { ...common, enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 1 };
+  }
+  if (role === 'queue') {
+    return { ...common, enableOfflineQueue: true, commandTimeout: 2000, maxRetriesPerRequest: 1 };
   }
   return { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
 }

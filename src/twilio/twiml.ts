@@ -42,3 +42,31 @@ export function hangupTwiml(): string {
   response.hangup();
   return response.toString();
 }
+
+export interface TransferTwimlOptions {
+  target: string;
+  targetKind: 'number' | 'sip';
+  callerId: string | undefined;
+  message: string | undefined;
+}
+
+/**
+ * What the live call is redirected to for a cold transfer. Replacing the call's TwiML ends the
+ * `<Dial><Sip>` to Retell, so the agent drops and the caller hears the message, then ringback.
+ */
+export function transferTwiml(opts: TransferTwimlOptions): string {
+  const response = new VoiceResponse();
+  if (opts.message) response.say(opts.message);
+  const dial = response.dial(opts.callerId ? { callerId: opts.callerId } : {});
+  if (opts.targetKind === 'sip') dial.sip(opts.target);
+  else dial.number(opts.target);
+  return response.toString();
+}
+
+/** Says goodbye, then hangs up: used for an end-call with a parting message. */
+export function sayAndHangupTwiml(message: string): string {
+  const response = new VoiceResponse();
+  response.say(message);
+  response.hangup();
+  return response.toString();
+}

@@ -2,12 +2,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { createApp } from '../../src/app';
+import { CallActions } from '../../src/calls/actions';
 import { CallRegistry } from '../../src/calls/registry';
 import { loadConfig, type Config } from '../../src/config';
+import { createCallActionQueue, type CallActionQueue } from '../../src/jobs/queue';
 import { Metrics } from '../../src/observability/metrics';
 import { createRedis } from '../../src/redis/connection';
 import { createRetellClient } from '../../src/retell/client';
+import { startWorker, type RunningWorker } from '../../src/worker-process';
 import { FakeRetell } from '../fakes/retell';
+import { FakeTwilioApi } from '../fakes/twilio-api';
 import { memoryLogger } from './logs';
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix, waitReady } from './redis';
 import { ACCOUNT_SID, AUTH_TOKEN } from './twilio-signing';
@@ -36,22 +40,42 @@ export interface TestBridge {
   config: Config;
   redis: Redis;
   registry: CallRegistry;
+  actions: CallActions;
   retell: FakeRetell;
+  twilio: FakeTwilioApi;
+  queue: CallActionQueue;
   metrics: Metrics;
+  /** The in-process worker, when started with `{ worker: true }`. */
+  worker?: RunningWorker;
+  workerLines: string[];
   lines: string[];
   close(): Promise<void>;
 }
 
 /** Starts the real web app on a free port, against the shared Redis (own prefix) and a fake Retell API. */
-export async function startBridge(env: Record<string, string | undefined> = {}, opts: { redisUrl?: string } = {}): Promise<TestBridge> {
+export async function startBridge(
+  env: Record<string, string | undefined> = {},
+  opts: { redisUrl?: string; worker?: boolean } = {},
+): Promise<TestBridge> {
   const retell = await new FakeRetell(RETELL_KEY).start();
+  const twilio = await new FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN).start();
   const prefix = uniquePrefix('web');
-  const config = loadConfig(testEnv({ RETELL_BASE_URL: retell.url, REDIS_PREFIX: prefix, ...env }));
+  const config = loadConfig(
+    testEnv({ RETELL_BASE_URL: retell.url, TWILIO_API_BASE_URL: twilio.url, REDIS_PREFIX: prefix, ...env }),
+  );
   const { logger, lines } = memoryLogger(config.logLevel);
-  const redis = createRedis({ url: opts.redisUrl ?? config.redis.url }, 'request', logger);
+  const redisUrl = opts.redisUrl ?? config.redis.url;
+  const redis = createRedis({ url: redisUrl }, 'request', logger);
+  const queueRedis = createRedis({ url: redisUrl }, 'queue', logger);
   if (!opts.redisUrl) await waitReady(redis);
+  const queue = createCallActionQueue(queueRedis, config.redis.prefix);
+  queue.on('error', () => undefined);
   const metrics = new Metrics({ defaultMetrics: false });
-  const app = createApp({ config, redis, retell: createRetellClient(config.retell), logger, metrics });
+  const app = createApp({ config, redis, retell: createRetellClient(config.retell), queue, logger, metrics });
+  const workerLog = memoryLogger(config.logLevel);
+  const worker = opts.worker
+    ? startWorker({ ...config, redis: { ...config.redis, url: redisUrl } }, workerLog.logger, new Metrics({ defaultMetrics: false }))
+    : undefined;
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -60,15 +84,24 @@ export async function startBridge(env: Record<string, string | undefined> = {}, 
     config,
     redis,
     registry: new CallRegistry(redis, prefix),
+    actions: new CallActions(redis, prefix),
     retell,
+    twilio,
+    queue,
     metrics,
+    worker,
+    workerLines: workerLog.lines,
     lines,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await worker?.close(5000);
+      await Promise.race([queue.close(), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
       await retell.stop();
+      await twilio.stop();
       if (!opts.redisUrl) await deletePrefix(prefix);
       redis.disconnect();
+      queueRedis.disconnect();
     },
   };
 }

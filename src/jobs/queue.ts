@@ -1,0 +1,45 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { CALL_ACTIONS_QUEUE, queuePrefix, type CallActionJob } from './types';
+
+/**
+ * Retry policy for call actions. Six attempts with exponential backoff from 300 ms and 50 % jitter
+ * span about 9 s in the worst case: long enough to ride out a burst of 429s or a Twilio blip, short
+ * enough that a caller is not left waiting on the line for a transfer that will never happen.
+ */
+export const CALL_ACTION_JOB_OPTIONS: JobsOptions = {
+  attempts: 6,
+  backoff: { type: 'exponential', delay: 300, jitter: 0.5 },
+  // Kept long enough to inspect and to make a late repeat of the same job id a no-op, then removed.
+  removeOnComplete: { age: 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+};
+
+export type CallActionQueue = Queue<CallActionJob, unknown, CallActionJob['kind']>;
+
+/** The producer side, used by the web process. */
+export function createCallActionQueue(connection: Redis, redisPrefix: string): CallActionQueue {
+  return new Queue<CallActionJob, unknown, CallActionJob['kind']>(CALL_ACTIONS_QUEUE, {
+    connection,
+    prefix: queuePrefix(redisPrefix),
+    defaultJobOptions: CALL_ACTION_JOB_OPTIONS,
+  });
+}
+
+/**
+ * Adds a job, failing within `timeoutMs` when Redis does not take it, so a function call can answer
+ * 503 (Retell retries) instead of hanging until Retell's own timeout.
+ */
+export async function addCallAction(queue: CallActionQueue, job: CallActionJob, jobId: string, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      queue.add(job.kind, job, { jobId }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`queue did not accept the job within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,14 @@
+import { configOrExit, onShutdownSignal } from './main';
+import { createLogger } from './observability/logger';
+import { startWorker } from './worker-process';
+
+const config = configOrExit();
+const logger = createLogger(config.logLevel);
+const running = startWorker(config, logger);
+
+// Heroku sends SIGKILL 30 s after SIGTERM: drain for 20 s, leaving time to close connections.
+onShutdownSignal(async (signal) => {
+  logger.info({ signal }, 'shutting down worker: finishing running jobs');
+  const outcome = await running.close(20_000);
+  logger.info({ outcome }, 'worker stopped');
+}, 28_000);

@@ -1,0 +1,24 @@
+import type { TestBridge } from './bridge';
+import { PUBLIC_URL } from './bridge';
+import { postSigned, voiceParams } from './twilio-signing';
+
+/** Plays an inbound call's voice webhook through the bridge and makes the call live on the fake Twilio API. */
+export async function liveCall(bridge: TestBridge, overrides: Record<string, string> = {}): Promise<{ callSid: string; callId: string }> {
+  const params = voiceParams(overrides);
+  const res = await postSigned(bridge.url, PUBLIC_URL, '/twilio/voice', params);
+  if (res.status !== 200) throw new Error(`voice webhook answered ${res.status}`);
+  const registration = bridge.retell.registrations.find((r) => (r.body.metadata as { twilio_call_sid?: string }).twilio_call_sid === params.CallSid);
+  if (!registration) throw new Error('call was not registered');
+  bridge.twilio.addCall(params.CallSid!, params.From, params.To);
+  return { callSid: params.CallSid!, callId: registration.callId };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
