@@ -7,15 +7,17 @@ import { CALL_ACTIONS_QUEUE, queuePrefix, type CallActionJob } from './types';
 
 /**
  * Lock and stall timing. Call actions take well under a second, and a caller is waiting, so a job
- * whose worker died is taken over by another worker within lockDuration + stalledInterval (≤ 10 s)
- * instead of BullMQ's default 30-60 s. The lock is renewed every 2.5 s while a job runs, so a live
- * worker keeps it as long as its event loop is not blocked for seconds.
+ * whose worker died must be taken over quickly, not after BullMQ's default 30-60 s. BullMQ's stall
+ * check first marks an active job as suspect, then requeues it on a later pass if its lock has
+ * expired, so the takeover comes within lockDuration + 2 × stalledInterval (≤ 10 s here). The lock
+ * is renewed every 2 s while a job runs, so a live worker keeps it unless its event loop blocks for
+ * seconds.
  */
 export const WORKER_TIMING = {
-  /** @defaultValue 5000 (BullMQ: 30000) */
-  lockDuration: 5000,
-  /** @defaultValue 5000 (BullMQ: 30000) */
-  stalledInterval: 5000,
+  /** @defaultValue 4000 (BullMQ: 30000) */
+  lockDuration: 4000,
+  /** @defaultValue 3000 (BullMQ: 30000) */
+  stalledInterval: 3000,
   /** Jobs that stall this many times (crash loops) fail instead of running forever. @defaultValue 2 */
   maxStalledCount: 2,
 } as const;
