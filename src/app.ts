@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type Retell from 'retell-sdk';
 import { CallActions } from './calls/actions';
 import { CallAnswerer } from './calls/answerer';
+import { CallLifecycle } from './calls/lifecycle';
 import { CallRegistry } from './calls/registry';
 import type { Config } from './config';
 import { CallFunctions } from './functions/call-functions';
@@ -12,6 +13,7 @@ import type { Logger } from './observability/logger';
 import type { Metrics } from './observability/metrics';
 import { healthRoutes } from './routes/health';
 import { retellFunctionRoutes } from './routes/retell-functions';
+import { retellWebhookRoutes } from './routes/retell-webhook';
 import { twilioRoutes } from './routes/twilio';
 
 export interface AppDeps {
@@ -32,6 +34,7 @@ export function createApp(deps: AppDeps): Express {
   const answerer = new CallAnswerer({ config, registry, retell, logger });
   const actions = new CallActions(redis, config.redis.prefix);
   const functions = new CallFunctions({ config, registry, actions, queue, logger });
+  const lifecycle = new CallLifecycle(redis, config.redis.prefix);
 
   const app = express();
   app.disable('x-powered-by');
@@ -53,8 +56,11 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use(twilioRoutes({ config, answerer, registry, logger, metrics }));
+  app.use(twilioRoutes({ config, answerer, registry, lifecycle, logger, metrics }));
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, logger, metrics }));
+  app.use(
+    retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, registry, lifecycle, logger, metrics }),
+  );
 
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found');

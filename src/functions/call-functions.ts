@@ -1,19 +1,11 @@
 import type { CallActions, CallAction } from '../calls/actions';
 import type { CallRecord, CallRegistry } from '../calls/registry';
+import { findCallForRetell, type RetellCallRef } from '../calls/retell-lookup';
 import type { Config } from '../config';
 import { addCallAction, type CallActionQueue } from '../jobs/queue';
 import type { CallActionJob } from '../jobs/types';
 import type { Logger } from '../observability/logger';
 import { destinationNames, resolveDestination } from '../transfers/destinations';
-
-/** The part of Retell's call object the bridge reads. */
-export interface RetellCallRef {
-  call_id: string;
-  metadata?: unknown;
-  from_number?: string;
-  to_number?: string;
-  direction?: string;
-}
 
 export interface TransferArgs {
   destination: string;
@@ -44,7 +36,6 @@ export interface CallFunctionsDeps {
 }
 
 const E164 = /^\+[1-9]\d{6,14}$/;
-const CALL_SID = /^CA[0-9a-fA-F]{32}$/;
 
 const UNAVAILABLE: FunctionAnswer = {
   status: 503,
@@ -102,7 +93,7 @@ export class CallFunctions {
     let record: CallRecord | null;
     let claim;
     try {
-      record = await this.locate(call);
+      record = await findCallForRetell(this.deps.registry, call, this.deps.config.twilio.accountSid);
       if (!record) {
         log.warn('function call for a call the bridge does not know');
         return {
@@ -141,34 +132,6 @@ export class CallFunctions {
       callSid,
       body: { status: action.status, result: action.answer, job_id: action.jobId },
     };
-  }
-
-  /** The call record, found by Retell's call id, else by the Twilio CallSid the bridge put in metadata. */
-  private async locate(call: RetellCallRef): Promise<CallRecord | null> {
-    const indexed = await this.deps.registry.callSidForRetellCall(call.call_id);
-    if (indexed) return this.deps.registry.get(indexed);
-
-    const meta = (call.metadata ?? {}) as Record<string, unknown>;
-    const callSid = meta.twilio_call_sid;
-    if (typeof callSid !== 'string' || !CALL_SID.test(callSid)) return null;
-    if (meta.twilio_account_sid !== undefined && meta.twilio_account_sid !== this.deps.config.twilio.accountSid) return null;
-    const existing = await this.deps.registry.get(callSid);
-    if (existing) return existing;
-    // Registered while Redis was unavailable, so no record was written; Retell's signed metadata is
-    // enough to act on the call.
-    const now = new Date().toISOString();
-    await this.deps.registry.adopt({
-      callSid,
-      accountSid: this.deps.config.twilio.accountSid,
-      callId: call.call_id,
-      from: call.from_number ?? '',
-      to: call.to_number ?? '',
-      direction: call.direction === 'outbound' ? 'outbound' : 'inbound',
-      state: 'registered',
-      createdAt: now,
-      updatedAt: now,
-    });
-    return this.deps.registry.get(callSid);
   }
 
   /**

@@ -12,6 +12,19 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * Runs a call-store operation, turning a Redis failure into 503 so the sender (Twilio, Retell)
+ * retries later instead of seeing a 500 that blames the request.
+ */
+export async function needsStore<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(503, `call store unavailable: ${(err as Error).message}`);
+  }
+}
+
 /** body-parser's error types, mapped to the answer a client can act on. */
 const BODY_ERRORS: Record<string, [number, string]> = {
   'entity.too.large': [413, 'request body too large'],

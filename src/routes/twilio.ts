@@ -1,9 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { CallAnswerer } from '../calls/answerer';
+import type { CallLifecycle } from '../calls/lifecycle';
 import type { CallRegistry } from '../calls/registry';
 import type { Config } from '../config';
-import { HttpError } from '../http/errors';
+import { HttpError, needsStore } from '../http/errors';
 import { parseOr400 } from '../http/validate';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -30,6 +31,17 @@ const dialActionForm = z.looseObject({
   DialCallStatus: z.string().max(32).optional(),
 });
 
+const statusForm = z.looseObject({
+  CallSid: callSid,
+  AccountSid: single('AccountSid'),
+  CallStatus: single('CallStatus').max(32),
+  CallDuration: z.string().max(16).optional(),
+  Timestamp: z.string().max(64).optional(),
+});
+
+/** Twilio's final call statuses. */
+const FINAL_STATUSES = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
+
 /** DialCallStatus values that mean the agent never took the call. */
 const DIAL_FAILED = new Set(['failed', 'busy', 'no-answer', 'canceled']);
 
@@ -37,12 +49,13 @@ export interface TwilioRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio'>;
   answerer: CallAnswerer;
   registry: CallRegistry;
+  lifecycle: CallLifecycle;
   logger: Logger;
   metrics: Metrics;
 }
 
 export function twilioRoutes(deps: TwilioRoutesDeps): Router {
-  const { config, answerer, registry, logger, metrics } = deps;
+  const { config, answerer, registry, lifecycle, logger, metrics } = deps;
   const router = Router();
   const verified = [
     twilioForm,
@@ -99,5 +112,28 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
     res.status(200).type('text/xml').send(failed ? answerer.fallback('retell_error').twiml : hangupTwiml());
   });
 
+  // The number's status callback: records when the call was answered and how it ended.
+  router.post('/twilio/status', ...verified, async (req, res) => {
+    const form = parseOr400(statusForm, req.body);
+    ourAccount(form.AccountSid);
+    const status = form.CallStatus;
+    const at = parseTimestamp(form.Timestamp);
+    const result = await needsStore(() => {
+      if (FINAL_STATUSES.has(status)) {
+        return lifecycle.advance(form.CallSid, 'ended', { endedAt: at, endReason: status, duration: form.CallDuration }, { twilioStatus: status });
+      }
+      if (status === 'in-progress') return lifecycle.advance(form.CallSid, 'in-progress', { answeredAt: at });
+      return lifecycle.advance(form.CallSid, undefined, { [`${status.replace(/[^a-z-]/g, '')}At`]: at });
+    });
+    logger.info({ callSid: form.CallSid, callStatus: status, result }, 'twilio call status');
+    res.status(204).end();
+  });
+
   return router;
+}
+
+/** Twilio's RFC 2822 `Timestamp`, as ISO 8601; the time of receipt when absent or unreadable. */
+function parseTimestamp(value: string | undefined): string {
+  const ms = value ? Date.parse(value) : Number.NaN;
+  return new Date(Number.isNaN(ms) ? Date.now() : ms).toISOString();
 }
