@@ -11,6 +11,7 @@ import { errorHandler } from './http/errors';
 import type { CallActionQueue } from './jobs/queue';
 import type { Logger } from './observability/logger';
 import type { Metrics } from './observability/metrics';
+import { requestObserver } from './observability/requests';
 import { healthRoutes } from './routes/health';
 import { retellFunctionRoutes } from './routes/retell-functions';
 import { retellWebhookRoutes } from './routes/retell-webhook';
@@ -36,21 +37,14 @@ export function createApp(deps: AppDeps): Express {
   const functions = new CallFunctions({ config, registry, actions, queue, logger });
   const lifecycle = new CallLifecycle(redis, config.redis.prefix);
 
+  metrics.watchRedis(redis);
+  metrics.trackQueue(queue);
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use((req, res, next) => {
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      // Only matched routes are labelled, so scanners probing random paths cannot grow the series.
-      const route = req.route?.path as string | undefined;
-      if (!route) return;
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.webhookDuration.observe({ route, status: String(res.statusCode) }, seconds);
-    });
-    next();
-  });
+  app.use(requestObserver(logger, metrics));
 
   app.use(healthRoutes(redis));
   app.get('/metrics', async (_req, res) => {

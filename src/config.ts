@@ -95,6 +95,13 @@ export const envSchema = z.object({
     .max(1000)
     .default("We're sorry, our assistant can't take your call right now. Please try again later."),
   WORKER_CONCURRENCY: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(200).default(10).describe('Jobs one worker process runs at once'),
+  WORKER_METRICS_PORT: z.coerce
+    .number({ error: 'must be a port number' })
+    .int()
+    .min(1)
+    .max(65535)
+    .optional()
+    .describe('If set, the worker serves /metrics and /healthz on this port'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -118,7 +125,7 @@ export interface Config {
   };
   transfer: { destinations: Readonly<Record<string, string>>; allowlist: readonly string[] };
   fallback: { number: string | undefined; message: string };
-  worker: { concurrency: number };
+  worker: { concurrency: number; metricsPort: number | undefined };
 }
 
 export class ConfigError extends Error {
@@ -167,6 +174,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     transfer: { destinations: e.TRANSFER_DESTINATIONS, allowlist: e.TRANSFER_ALLOWLIST },
     fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
-    worker: { concurrency: e.WORKER_CONCURRENCY },
+    worker: { concurrency: e.WORKER_CONCURRENCY, metricsPort: e.WORKER_METRICS_PORT },
   };
 }

@@ -16,7 +16,7 @@ export interface RunningWeb {
 /** Builds the web process's dependencies from config and starts listening. */
 export async function startWeb(config: Config, logger: Logger): Promise<RunningWeb> {
   const metrics = new Metrics();
-  const redis = createRedis(config.redis, 'request', logger, (up) => metrics.redisUp.set(up ? 1 : 0));
+  const redis = createRedis(config.redis, 'request', logger);
   const queueRedis = createRedis(config.redis, 'queue', logger);
   const queue = createCallActionQueue(queueRedis, config.redis.prefix);
   queue.on('error', (err) => logger.error({ err: err.message }, 'queue error'));

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import type { Worker } from 'bullmq';
 import { CallActions } from './calls/actions';
 import type { Config } from './config';
@@ -17,8 +18,9 @@ export interface RunningWorker {
 
 /** Builds the worker process's dependencies from config and starts taking jobs. */
 export function startWorker(config: Config, logger: Logger, metrics = new Metrics()): RunningWorker {
-  const blocking = createRedis(config.redis, 'blocking', logger, (up) => metrics.redisUp.set(up ? 1 : 0));
+  const blocking = createRedis(config.redis, 'blocking', logger);
   const records = createRedis(config.redis, 'request', logger);
+  metrics.watchRedis(blocking);
   const processor = new CallActionProcessor({
     twilio: createTwilioClient(config.twilio),
     actions: new CallActions(records, config.redis.prefix),
@@ -33,15 +35,32 @@ export function startWorker(config: Config, logger: Logger, metrics = new Metric
     logger,
     metrics,
   });
+  const metricsServer = config.worker.metricsPort ? serveMetrics(metrics, config.worker.metricsPort, logger) : undefined;
   logger.info({ concurrency: config.worker.concurrency }, 'worker started');
   return {
     worker,
     metrics,
     async close(deadlineMs = 20_000) {
+      metricsServer?.close();
       const outcome = await closeWorker(worker, deadlineMs, logger);
       blocking.disconnect();
       await records.quit().catch(() => records.disconnect());
       return outcome;
     },
   };
+}
+
+/** A worker has no web app; this small server lets Prometheus scrape its job counters. */
+function serveMetrics(metrics: Metrics, port: number, logger: Logger): http.Server {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/metrics') {
+      void metrics.registry.metrics().then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body));
+    } else if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  server.listen(port, () => logger.info({ port }, 'worker metrics listening'));
+  return server;
 }

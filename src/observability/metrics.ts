@@ -1,4 +1,12 @@
+import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the queue-depth gauge needs from a BullMQ queue. */
+export interface CountableQueue {
+  getJobCounts(...states: string[]): Promise<Record<string, number>>;
+}
+
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] as const;
 
 /**
  * The bridge's Prometheus metrics. One registry per process (not prom-client's global one), so each
@@ -71,5 +79,31 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'bridge_' });
+  }
+
+  /** Keeps `bridge_redis_up` in step with a connection. */
+  watchRedis(redis: Redis): void {
+    this.redisUp.set(redis.status === 'ready' ? 1 : 0);
+    redis.on('ready', () => this.redisUp.set(1));
+    redis.on('close', () => this.redisUp.set(0));
+  }
+
+  /** Adds `bridge_queue_jobs{state}`, read from Redis at scrape time (so it covers every worker). */
+  trackQueue(queue: CountableQueue): void {
+    new Gauge({
+      name: 'bridge_queue_jobs',
+      help: 'Jobs in the call-action queue, by state',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        try {
+          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+        } catch {
+          // Redis is down: bridge_redis_up says so; stale depths are dropped rather than reported.
+          this.reset();
+        }
+      },
+    });
   }
 }

@@ -39,15 +39,13 @@ export function redisOptions(settings: RedisSettings, role: ConnectionRole): Red
 }
 
 /** Creates a client that logs its connection changes and never crashes the process with an error event. */
-export function createRedis(settings: RedisSettings, role: ConnectionRole, logger: Logger, onUp?: (up: boolean) => void): Redis {
+export function createRedis(settings: RedisSettings, role: ConnectionRole, logger: Logger): Redis {
   const redis = new Redis(settings.url, redisOptions(settings, role));
   let lastError = '';
   redis.on('ready', () => {
     lastError = '';
-    onUp?.(true);
     logger.info({ role }, 'redis connected');
   });
-  redis.on('close', () => onUp?.(false));
   redis.on('error', (err: Error) => {
     // ioredis repeats the same error on every reconnect attempt; log each distinct one once.
     if (err.message === lastError) return;

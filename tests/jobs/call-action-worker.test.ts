@@ -17,7 +17,7 @@ async function finished(bridge: TestBridge, jobId: string) {
     const job = await bridge.queue.getJob(jobId);
     const state = await job?.getState();
     return (state === 'completed' || state === 'failed') && { job: job!, state };
-  }, 15_000);
+  }, 25_000);
 }
 
 describe('the call-action worker against the Twilio REST API', () => {
@@ -108,5 +108,5 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'queued', job_id: `transfer-${callSid}-2` });
     expect((await finished(bridge, `transfer-${callSid}-2`)).state).toBe('completed');
-  }, 30_000);
+  }, 60_000);
 });
