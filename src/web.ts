@@ -31,9 +31,13 @@ export async function startWeb(config: Config, logger: Logger): Promise<RunningW
     server,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // close() only drops connections idle at that moment; a keep-alive connection whose request is
+      // still running goes idle later and would hold the server open until the platform's SIGKILL.
+      const reaper = setInterval(() => server.closeIdleConnections(), 100);
       await closed;
-      await queue.close().catch(() => undefined);
+      clearInterval(reaper);
+      // BullMQ's close waits on Redis; with Redis gone it would never return.
+      await Promise.race([queue.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
       await Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect())));
     },
   };

@@ -21,6 +21,8 @@ export type RetellBehaviour =
  */
 export class FakeRetell {
   readonly registrations: ReceivedRegistration[] = [];
+  /** Register requests that arrived, including those still waiting on a delay or hanging. */
+  received = 0;
   behaviour: RetellBehaviour = { kind: 'ok' };
   private server = http.createServer((req, res) => void this.handle(req, res));
   private port = 0;
@@ -64,6 +66,7 @@ export class FakeRetell {
       return send(400, { error_message: 'retell_llm_dynamic_variables values must be strings' });
     }
 
+    this.received += 1;
     const behaviour = this.behaviour;
     if (behaviour.kind === 'hang') return; // the socket stays open until the client gives up or stop()
     if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
