@@ -23,6 +23,7 @@ const voiceForm = z.looseObject({
   To: single('To').min(1, 'To must not be empty').max(256),
   Direction: z.string().max(32).optional(),
   CallerName: z.string().max(256).optional(),
+  CallStatus: z.string().max(32).optional(),
 });
 
 const dialActionForm = z.looseObject({
@@ -73,6 +74,13 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
   router.post('/twilio/voice', ...verified, async (req, res) => {
     const form = parseOr400(voiceForm, req.body);
     ourAccount(form.AccountSid);
+    if (form.CallStatus && FINAL_STATUSES.has(form.CallStatus)) {
+      // A finished call (typically a status callback pointed at the voice URL by mistake) must not
+      // register a new Retell call that nobody will ever dial.
+      logger.warn({ callSid: form.CallSid, callStatus: form.CallStatus }, 'voice webhook for a finished call: not registering');
+      res.status(200).type('text/xml').send(hangupTwiml());
+      return;
+    }
     let answer;
     try {
       answer = await answerer.answer({

@@ -207,6 +207,15 @@ describe('POST /twilio/voice', () => {
     });
   });
 
+  describe('when the call has already finished', () => {
+    it('then nothing is registered and Twilio is told to hang up (a status callback aimed at the voice URL)', async () => {
+      const res = await post(voiceParams({ CallStatus: 'completed', CallDuration: '12' }));
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>');
+      expect(bridge.retell.registrations).toHaveLength(0);
+    });
+  });
+
   describe('when Twilio repeats the webhook', () => {
     it('then sequential repeats replay byte-identical TwiML and register once', async () => {
       const params = voiceParams();
