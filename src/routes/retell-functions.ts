@@ -17,7 +17,9 @@ const callRef = z.looseObject({
 
 const functionCall = z.looseObject({
   name: z.string().max(64).optional(),
-  call: callRef,
+  call: z.unknown().refine((v) => v !== undefined, {
+    message: "call is missing: turn off 'Payload: args only' in the function's settings so Retell sends the call",
+  }).pipe(callRef),
   args: z.record(z.string(), z.unknown()).default({}),
 });
 

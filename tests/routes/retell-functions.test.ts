@@ -259,7 +259,7 @@ describe('Retell custom functions: refused requests', () => {
   });
 
   it.each([
-    ['call is missing', { name: 'transfer_call', args: { destination: 'sales' } }, /call/],
+    ['call is missing (Payload: args only)', { destination: 'sales' }, /turn off 'Payload: args only'/],
     ['call.call_id is missing', { name: 'transfer_call', call: {}, args: { destination: 'sales' } }, /call.call_id/],
     ['args.destination is missing', { name: 'transfer_call', call: { call_id: 'x' }, args: {} }, /args.destination is required/],
     ['args.destination is not a string', { name: 'transfer_call', call: { call_id: 'x' }, args: { destination: 42 } }, /destination/],
