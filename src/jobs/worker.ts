@@ -9,13 +9,13 @@ import { CALL_ACTIONS_QUEUE, queuePrefix, type CallActionJob } from './types';
  * Lock and stall timing. Call actions take well under a second, and a caller is waiting, so a job
  * whose worker died must be taken over quickly, not after BullMQ's default 30-60 s. BullMQ's stall
  * check first marks an active job as suspect, then requeues it on a later pass if its lock has
- * expired, so the takeover comes within lockDuration + 2 × stalledInterval (≤ 10 s here). The lock
- * is renewed every 2 s while a job runs, so a live worker keeps it unless its event loop blocks for
- * seconds.
+ * expired, so the takeover comes within lockDuration + 2 × stalledInterval (≤ 12 s here). The lock
+ * is renewed every 3 s while a job runs, so a live worker keeps it unless its event loop is starved
+ * for 6 s; a shorter lock made a busy machine's healthy workers look dead.
  */
 export const WORKER_TIMING = {
-  /** @defaultValue 4000 (BullMQ: 30000) */
-  lockDuration: 4000,
+  /** @defaultValue 6000 (BullMQ: 30000) */
+  lockDuration: 6000,
   /** @defaultValue 3000 (BullMQ: 30000) */
   stalledInterval: 3000,
   /** Jobs that stall this many times (crash loops) fail instead of running forever. @defaultValue 2 */

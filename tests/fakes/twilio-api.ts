@@ -39,6 +39,10 @@ export interface FakeNumber {
   voiceFallbackMethod: string;
   statusCallback: string;
   statusCallbackMethod: string;
+  /** A TwiML App that takes precedence over the voice URLs ('' for none). */
+  voiceApplicationSid: string;
+  /** An Elastic SIP Trunk that takes the number's calls ('' for none). */
+  trunkSid: string;
 }
 
 /**
@@ -47,7 +51,8 @@ export interface FakeNumber {
  *
  * - `POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json` (Twiml, Url, Status=completed)
  * - `GET  /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=...`
- * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json`
+ * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
+ *   webhooks and their methods, VoiceApplicationSid)
  */
 export class FakeTwilioApi {
   readonly requests: ReceivedTwilioRequest[] = [];
@@ -84,7 +89,7 @@ export class FakeTwilioApi {
     return call;
   }
 
-  addNumber(phoneNumber: string): FakeNumber {
+  addNumber(phoneNumber: string, settings: Partial<Omit<FakeNumber, 'sid' | 'phoneNumber'>> = {}): FakeNumber {
     const sid = `PN${Buffer.from(phoneNumber).toString('hex').padEnd(32, '0').slice(0, 32)}`;
     const number: FakeNumber = {
       sid,
@@ -95,6 +100,9 @@ export class FakeTwilioApi {
       voiceFallbackMethod: 'POST',
       statusCallback: '',
       statusCallbackMethod: 'POST',
+      voiceApplicationSid: '',
+      trunkSid: '',
+      ...settings,
     };
     this.numbers.set(sid, number);
     return number;
@@ -191,6 +199,7 @@ export class FakeTwilioApi {
         ['voiceFallbackMethod', 'VoiceFallbackMethod'],
         ['statusCallback', 'StatusCallback'],
         ['statusCallbackMethod', 'StatusCallbackMethod'],
+        ['voiceApplicationSid', 'VoiceApplicationSid'],
       ];
       for (const [prop, param] of fields) if (form[param] !== undefined) number[prop] = form[param]!;
       return send(200, this.numberJson(number));
@@ -211,6 +220,9 @@ export class FakeTwilioApi {
       voice_fallback_method: n.voiceFallbackMethod,
       status_callback: n.statusCallback,
       status_callback_method: n.statusCallbackMethod,
+      voice_application_sid: n.voiceApplicationSid || null,
+      trunk_sid: n.trunkSid || null,
+      voice_receive_mode: 'voice',
       api_version: '2010-04-01',
     };
   }

@@ -13,11 +13,12 @@ async function transfer(bridge: TestBridge): Promise<{ callSid: string; jobId: s
 }
 
 async function finished(bridge: TestBridge, jobId: string) {
-  return waitFor(`job ${jobId} to finish`, async () => {
-    const job = await bridge.queue.getJob(jobId);
-    const state = await job?.getState();
-    return (state === 'completed' || state === 'failed') && { job: job!, state };
+  const state = await waitFor(`job ${jobId} to finish`, async () => {
+    const s = await bridge.queue.getJobState(jobId);
+    return (s === 'completed' || s === 'failed') && s;
   }, 25_000);
+  // Read after the state settled: a Job fetched earlier would hold its fields from before the move.
+  return { job: (await bridge.queue.getJob(jobId))!, state };
 }
 
 describe('the call-action worker against the Twilio REST API', () => {

@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# One image for both processes:
+#   web:    docker run -p 3000:3000 --env-file .env IMAGE                      (node dist/server.js)
+#   worker: docker run --env-file .env IMAGE node dist/worker.js
+#   tools:  docker run --rm --env-file .env IMAGE npm run configure-number -- +14155550100
+
+# Build: all dependencies (TypeScript is a dev dependency), then compile src/ to dist/.
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# Runtime: production dependencies and the compiled code only, run as the unprivileged node user.
+FROM node:20-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY scripts/run-tool.mjs ./scripts/run-tool.mjs
+USER node
+EXPOSE 3000
+# node itself is PID 1, so SIGTERM reaches the bridge's graceful shutdown (not swallowed by npm).
+CMD ["node", "dist/server.js"]

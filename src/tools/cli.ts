@@ -1,0 +1,137 @@
+/**
+ * What the setup tools share: where they print, how they fail, and the checks on numbers and URLs.
+ *
+ * Each tool is a function of (arguments, output, configuration loader) returning an exit code, so tests
+ * call it directly; the file's own entry point only wires it to the process.
+ */
+import { config as loadDotenv } from 'dotenv';
+import { ConfigError, loadConfig, type Config } from '../config';
+
+/** Where a tool prints: `info` for results, `error` for problems. Each call is one line or a block. */
+export interface Output {
+  info(text: string): void;
+  error(text: string): void;
+}
+
+/** Exit codes: 0 done, 1 failed (the request or the deployment), 2 bad arguments. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** A problem with the command line; the message says what to write instead. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const E164 = /^\+[1-9]\d{6,14}$/;
+
+/** The standard streams. */
+export function processOutput(): Output {
+  return {
+    info: (text) => void process.stdout.write(`${text}\n`),
+    error: (text) => void process.stderr.write(`${text}\n`),
+  };
+}
+
+/** An output that lets nothing through that contains one of `secrets`, whatever printed it. */
+export function redactingOutput(out: Output, secrets: readonly string[]): Output {
+  const hidden = secrets.filter((s) => s.length >= 8);
+  const clean = (text: string) => hidden.reduce((t, s) => t.split(s).join('[redacted]'), text);
+  return { info: (text) => out.info(clean(text)), error: (text) => out.error(clean(text)) };
+}
+
+/** A URL for printing: any password in it is masked. */
+export function displayUrl(url: string | null | undefined): string {
+  if (!url) return '(none)';
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Why Twilio could not (or should not) call `url`, or undefined when it is a public https URL. Twilio
+ * calls from the internet, so loopback, private and link-local addresses are unreachable, and plain
+ * http would send call details and signatures in clear text.
+ */
+export function publicUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'it is not a URL';
+  }
+  const host = parsed.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  const local =
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host.endsWith('.local') ||
+    host.endsWith('.internal') ||
+    host === '::1' ||
+    host === '0.0.0.0' ||
+    /^127\./.test(host) ||
+    /^10\./.test(host) ||
+    /^192\.168\./.test(host) ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(host) ||
+    /^169\.254\./.test(host) ||
+    /^f[cd][0-9a-f]{2}:/.test(host) ||
+    /^fe80:/.test(host);
+  if (local) return `${parsed.hostname} is this machine or a private network, which Twilio cannot reach`;
+  if (parsed.protocol !== 'https:') return 'it is not https, so call details and signatures would cross the internet unencrypted';
+  return undefined;
+}
+
+/**
+ * Loads the configuration the way the bridge does, or explains in one line what is wrong with it.
+ * A `.env` file in the working directory is read first, as `npm run dev` does; variables already set
+ * in the environment win.
+ */
+export function loadToolConfig(load: () => Config, out: Output): Config | undefined {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      out.error(err.message);
+      out.error('The setup tools read the same settings as the bridge (environment variables, or a .env file here).');
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** The loader for a real run: `.env` (if any), then the environment. */
+export function loadProcessConfig(): Config {
+  loadDotenv({ quiet: true });
+  return loadConfig();
+}
+
+/** Turns node's parseArgs errors into UsageErrors with the tool's name. */
+export function usageFromParseError(err: unknown): never {
+  if (err instanceof UsageError) throw err;
+  const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+  throw new UsageError(message);
+}
+
+/** Runs a tool as the process: prints through stdout/stderr and exits with its code once output is flushed. */
+export function runAsProcess(tool: (argv: readonly string[], out: Output) => Promise<number>): void {
+  const out = processOutput();
+  tool(process.argv.slice(2), out).then(
+    (code) => exitAfterFlush(code),
+    (err: Error) => {
+      out.error(`unexpected error: ${err.message}`);
+      exitAfterFlush(EXIT_FAILED);
+    },
+  );
+}
+
+function exitAfterFlush(code: number): void {
+  // Keep-alive sockets (Twilio's client, fetch) would hold the process open; the work is done.
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}

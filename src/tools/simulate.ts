@@ -1,0 +1,371 @@
+/**
+ * `npm run simulate -- --from +1… --to +1…`: plays the requests Twilio and Retell would send against a
+ * running bridge, signed with this configuration's secrets, and prints every answer. A deployment whose
+ * secrets or PUBLIC_URL do not match the ones here answers 403 or 401 instead of 200.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { sign } from 'retell-sdk';
+import { getExpectedTwilioSignature } from 'twilio';
+import type { Config } from '../config';
+import {
+  displayUrl,
+  E164,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  loadProcessConfig,
+  loadToolConfig,
+  redactingOutput,
+  runAsProcess,
+  usageFromParseError,
+  UsageError,
+  type Output,
+} from './cli';
+
+export const SIMULATE_USAGE = `Usage: npm run simulate -- --from <number> --to <number> [options]
+
+Plays a call against a running bridge and prints each answer (HTTP status, time taken, body):
+  1. GET  {url}/readyz                 the bridge is up and reaches Redis
+  2. POST {url}/twilio/voice           the voice webhook Twilio sends when the call comes in, signed
+                                       with TWILIO_AUTH_TOKEN (sent --repeat times; every answer must
+                                       be the same)
+  3. POST {url}/retell/functions/<fn>  with --function: the custom function call Retell sends during the
+                                       call, signed with RETELL_API_KEY, for the call_id in the TwiML
+
+Secrets, PUBLIC_URL and TWILIO_ACCOUNT_SID come from the same settings the bridge reads (environment
+variables, or a .env file in the working directory). Use the deployment's values: a 403 means the Twilio
+signature did not match (auth token or PUBLIC_URL differ), a 401 that the Retell key differs.
+
+The Twilio signature always covers {PUBLIC_URL}/twilio/voice, because that is the URL the bridge checks
+it against, even when --url sends the request elsewhere (a tunnel, or localhost in front of the same
+deployment). Leave --url out to test PUBLIC_URL itself.
+
+Options:
+  --from <number>         caller, E.164 (or a withheld caller ID such as Anonymous)       required
+  --to <number>           the called Twilio number, E.164; picks the agent (AGENT_ROUTES)  required
+  --url <url>             where the bridge is (default: PUBLIC_URL)
+  --call-sid <sid>        CallSid to use (default: a random CA… sid)
+  --repeat <n>            send the voice webhook n times, 1-20 (default 1)
+  --function <name>       then call transfer_call or end_call for this call
+  --destination <name>    transfer_call's destination: a TRANSFER_DESTINATIONS name or an allowed number
+  --caller-id <who>       transfer_call's caller ID: caller or business
+  -h, --help              this text
+
+Against a real deployment this registers a real Retell call, which expires unanswered after about five
+minutes. A function call is queued as for a live call; the worker then finds no such call at Twilio and
+gives up, which is expected for a simulated call.
+
+Exit codes: 0 every answer was 2xx (and repeats identical), 1 otherwise, 2 bad arguments.`;
+
+const FUNCTIONS = ['transfer_call', 'end_call'] as const;
+type FunctionName = (typeof FUNCTIONS)[number];
+
+export interface SimulateOptions {
+  url?: string;
+  from: string;
+  to: string;
+  callSid: string;
+  repeat: number;
+  fn?: FunctionName;
+  destination?: string;
+  callerId?: 'caller' | 'business';
+}
+
+const CALL_SID = /^CA[0-9a-fA-F]{32}$/;
+const WITHHELD = /^[A-Za-z][A-Za-z ]{0,31}$/;
+
+export function randomCallSid(): string {
+  return `CA${randomBytes(16).toString('hex')}`;
+}
+
+/** Parses the command line; `help` when usage was asked for. Throws UsageError for anything else wrong. */
+export function parseSimulateArgs(argv: readonly string[]): SimulateOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: false,
+      strict: true,
+      options: {
+        url: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        'call-sid': { type: 'string' },
+        repeat: { type: 'string' },
+        function: { type: 'string' },
+        destination: { type: 'string' },
+        'caller-id': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    usageFromParseError(err);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+
+  if (!v.from) throw new UsageError('--from is required: the caller\'s number, e.g. --from +14155550199');
+  if (!v.to) throw new UsageError('--to is required: your Twilio number that was called, e.g. --to +14155550100');
+  if (!E164.test(v.from) && !WITHHELD.test(v.from)) {
+    throw new UsageError(`--from "${v.from}" is neither an E.164 number (+ and country code, no spaces, e.g. +14155550199) nor a withheld caller ID such as Anonymous`);
+  }
+  if (!E164.test(v.to)) throw new UsageError(`--to "${v.to}" is not an E.164 number: write + and the country code, no spaces, e.g. +14155550100`);
+
+  let url: string | undefined;
+  if (v.url !== undefined) {
+    let parsedUrl: URL;
+    try {
+      parsedUrl = new URL(v.url);
+    } catch {
+      throw new UsageError(`--url "${v.url}" is not a URL; give the bridge's origin, e.g. https://my-bridge.onrender.com`);
+    }
+    if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') throw new UsageError('--url must be an http or https URL');
+    url = v.url.replace(/\/+$/, '');
+  }
+
+  const callSid = v['call-sid'] ?? randomCallSid();
+  if (!CALL_SID.test(callSid)) throw new UsageError(`--call-sid "${callSid}" is not a CallSid: CA followed by 32 hex digits`);
+
+  let repeat = 1;
+  if (v.repeat !== undefined) {
+    repeat = Number(v.repeat);
+    if (!/^\d+$/.test(v.repeat) || repeat < 1 || repeat > 20) throw new UsageError(`--repeat "${v.repeat}" must be a whole number from 1 to 20`);
+  }
+
+  let fn: FunctionName | undefined;
+  if (v.function !== undefined) {
+    if (!FUNCTIONS.includes(v.function as FunctionName)) throw new UsageError(`--function must be ${FUNCTIONS.join(' or ')} (got "${v.function}")`);
+    fn = v.function as FunctionName;
+  }
+  if (fn === 'transfer_call' && !v.destination?.trim()) {
+    throw new UsageError('--function transfer_call needs --destination: a TRANSFER_DESTINATIONS name or an allowed number');
+  }
+  if (fn !== 'transfer_call' && v.destination !== undefined) throw new UsageError('--destination only goes with --function transfer_call');
+  if (fn !== 'transfer_call' && v['caller-id'] !== undefined) throw new UsageError('--caller-id only goes with --function transfer_call');
+  const callerId = v['caller-id'];
+  if (callerId !== undefined && callerId !== 'caller' && callerId !== 'business') {
+    throw new UsageError(`--caller-id must be caller or business (got "${callerId}")`);
+  }
+
+  return { url, from: v.from, to: v.to, callSid, repeat, fn, destination: v.destination?.trim(), callerId };
+}
+
+interface Answer {
+  status: number;
+  contentType: string;
+  body: string;
+  ms: number;
+}
+
+const BODY_LIMIT = 4000;
+const VOICE_TIMEOUT_MS = 15_000; // Twilio's own budget for a webhook answer
+const OTHER_TIMEOUT_MS = 10_000;
+
+/** Sends one request and prints it and its answer; undefined (printed) when nothing answered. */
+async function exchange(out: Output, label: string, url: string, init: RequestInit, timeoutMs: number): Promise<Answer | undefined> {
+  out.info('');
+  out.info(`${label}`);
+  out.info(`→ ${init.method ?? 'GET'} ${displayUrl(url)}`);
+  const started = performance.now();
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const reason = e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    out.error(`✗ no answer from ${displayUrl(url)}: ${reason}`);
+    return undefined;
+  }
+  const body = await res.text();
+  const ms = Math.round(performance.now() - started);
+  const contentType = res.headers.get('content-type') ?? '';
+  out.info(`← ${res.status} ${res.statusText} in ${ms} ms${contentType ? ` (${contentType.split(';')[0]})` : ''}`);
+  const shown = body.length > BODY_LIMIT ? `${body.slice(0, BODY_LIMIT)}… (${body.length} bytes)` : body;
+  if (shown) out.info(shown.split('\n').map((line) => `  ${line}`).join('\n'));
+  return { status: res.status, contentType, body, ms };
+}
+
+const ok = (a: Answer | undefined): a is Answer => a !== undefined && a.status >= 200 && a.status < 300;
+
+/** The Retell call id in the TwiML's `<Sip>sip:<call_id>@host`, if the bridge dialed Retell. */
+export function callIdFromTwiml(twiml: string): string | undefined {
+  return /<Sip\b[^>]*>\s*sips?:([^@\s<]+)@/i.exec(twiml)?.[1];
+}
+
+/** The form Twilio posts to the voice URL when a call comes in. */
+export function voiceWebhookParams(config: Config, options: SimulateOptions): Record<string, string> {
+  return {
+    AccountSid: config.twilio.accountSid,
+    ApiVersion: '2010-04-01',
+    CallSid: options.callSid,
+    CallStatus: 'ringing',
+    Called: options.to,
+    Caller: options.from,
+    Direction: 'inbound',
+    From: options.from,
+    To: options.to,
+  };
+}
+
+/** The body Retell posts to a custom function URL during the call. */
+export function functionCallBody(config: Config, options: SimulateOptions, fn: FunctionName, callId: string): Record<string, unknown> {
+  const args: Record<string, string> =
+    fn === 'transfer_call' ? { destination: options.destination ?? '', ...(options.callerId ? { caller_id: options.callerId } : {}) } : {};
+  return {
+    name: fn,
+    call: {
+      call_id: callId,
+      call_type: 'phone_call',
+      call_status: 'ongoing',
+      direction: 'inbound',
+      from_number: options.from,
+      to_number: options.to,
+      metadata: { twilio_call_sid: options.callSid, twilio_account_sid: config.twilio.accountSid },
+    },
+    args,
+  };
+}
+
+function hintFor(out: Output, step: 'ready' | 'voice' | 'function', answer: Answer, config: Config): void {
+  const { status } = answer;
+  if (step === 'voice' && status === 403) {
+    out.error(
+      `  The bridge refused the Twilio signature. It was made with TWILIO_AUTH_TOKEN for ${displayUrl(config.publicUrl)}/twilio/voice; ` +
+        'the deployment must have the same TWILIO_AUTH_TOKEN and the same PUBLIC_URL.',
+    );
+  } else if (step === 'voice' && status === 400 && /AccountSid/.test(answer.body)) {
+    out.error('  The deployment serves a different TWILIO_ACCOUNT_SID than the one here.');
+  } else if (step === 'function' && status === 401) {
+    out.error('  The bridge refused the Retell signature: the deployment\'s RETELL_API_KEY differs from the one here.');
+  } else if (step === 'function' && status === 404 && !answer.contentType.includes('json')) {
+    out.error('  No such endpoint: is --url a bridge?');
+  } else if (step === 'function' && status === 404) {
+    out.error('  The bridge does not know this call: did the voice webhook go to the same deployment (and Redis)?');
+  } else if (step === 'ready' && status === 503) {
+    out.error('  The bridge is up but cannot reach Redis: check REDIS_URL (and REDIS_TLS_REJECT_UNAUTHORIZED on Heroku).');
+  } else if (status === 404 && !answer.contentType.includes('json')) {
+    out.error('  Not found: is --url (or PUBLIC_URL) the bridge\'s address?');
+  }
+}
+
+/** Plays the requests and prints the answers. Returns the exit code. */
+export async function simulate(config: Config, options: SimulateOptions, out: Output): Promise<number> {
+  const base = options.url ?? config.publicUrl;
+  const signedUrl = `${config.publicUrl}/twilio/voice`;
+  out.info(`Bridge:       ${displayUrl(base)}${options.url ? '' : ' (PUBLIC_URL)'}`);
+  out.info(`Signed for:   ${displayUrl(signedUrl)} (PUBLIC_URL)`);
+  out.info(`Call:         ${options.callSid} from ${options.from} to ${options.to}`);
+  let failed = false;
+
+  const ready = await exchange(out, 'Readiness', `${base}/readyz`, { method: 'GET' }, OTHER_TIMEOUT_MS);
+  if (!ready) {
+    out.error(`Nothing answered at ${displayUrl(base)}; is the bridge running there?`);
+    return EXIT_FAILED;
+  }
+  if (!ok(ready)) {
+    failed = true;
+    hintFor(out, 'ready', ready, config);
+  }
+
+  const params = voiceWebhookParams(config, options);
+  const signature = getExpectedTwilioSignature(config.twilio.authToken, signedUrl, params);
+  const answers: Answer[] = [];
+  for (let i = 1; i <= options.repeat; i++) {
+    const label = options.repeat > 1 ? `Voice webhook (${i} of ${options.repeat})` : 'Voice webhook';
+    const answer = await exchange(
+      out,
+      label,
+      `${base}/twilio/voice`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+        body: new URLSearchParams(params).toString(),
+      },
+      VOICE_TIMEOUT_MS,
+    );
+    if (!answer) return EXIT_FAILED;
+    answers.push(answer);
+    if (!ok(answer)) {
+      hintFor(out, 'voice', answer, config);
+      out.error('Stopping: the voice webhook was not answered with 2xx.');
+      return EXIT_FAILED;
+    }
+  }
+  const first = answers[0]!;
+  if (answers.length > 1) {
+    const differing = answers.map((a, i) => (a.status !== first.status || a.body !== first.body ? i + 1 : 0)).filter(Boolean);
+    out.info('');
+    if (differing.length) {
+      out.error(`✗ answers ${differing.join(', ')} differ from the first: repeats of one CallSid must get the same TwiML.`);
+      failed = true;
+    } else {
+      out.info(`✓ all ${answers.length} answers are identical`);
+    }
+  }
+
+  const callId = callIdFromTwiml(first.body);
+  out.info('');
+  if (callId) {
+    out.info(`✓ the bridge registered the call with Retell: call_id ${callId}`);
+  } else {
+    out.error('✗ the answer does not dial Retell (no <Sip>): the bridge answered its fallback, because Retell refused or did not answer in time. Its log says why.');
+    failed = true;
+  }
+
+  if (options.fn) {
+    if (!callId) {
+      out.error(`Skipping ${options.fn}: there is no Retell call_id to act on.`);
+      return EXIT_FAILED;
+    }
+    const raw = JSON.stringify(functionCallBody(config, options, options.fn, callId));
+    const answer = await exchange(
+      out,
+      `Retell function ${options.fn}${options.destination ? ` (destination ${options.destination})` : ''}`,
+      `${base}/retell/functions/${options.fn}`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-retell-signature': await sign(raw, config.retell.apiKey) },
+        body: raw,
+      },
+      OTHER_TIMEOUT_MS,
+    );
+    if (!answer) return EXIT_FAILED;
+    if (!ok(answer)) {
+      failed = true;
+      hintFor(out, 'function', answer, config);
+    }
+  }
+
+  out.info('');
+  if (failed) {
+    out.error('✗ Some answers were not what a working deployment gives; see above.');
+    return EXIT_FAILED;
+  }
+  out.info('✓ Every answer was 2xx.');
+  return EXIT_OK;
+}
+
+/** The whole tool: arguments, configuration, then the requests. Returns the exit code. */
+export async function runSimulate(argv: readonly string[], rawOut: Output, load: () => Config = loadProcessConfig): Promise<number> {
+  let options;
+  try {
+    options = parseSimulateArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    rawOut.error(`simulate: ${err.message}`);
+    rawOut.error('Run npm run simulate -- --help for usage.');
+    return EXIT_USAGE;
+  }
+  if (options === 'help') {
+    rawOut.info(SIMULATE_USAGE);
+    return EXIT_OK;
+  }
+  const config = loadToolConfig(load, rawOut);
+  if (!config) return EXIT_FAILED;
+  const out = redactingOutput(rawOut, [config.twilio.authToken, config.retell.apiKey]);
+  return simulate(config, options, out);
+}
+
+if (require.main === module) runAsProcess((argv, out) => runSimulate(argv, out));
