@@ -19,8 +19,8 @@ const callSid = single('CallSid').regex(/^CA[0-9a-fA-F]{32}$/, 'CallSid must be 
 const voiceForm = z.looseObject({
   CallSid: callSid,
   AccountSid: single('AccountSid'),
-  From: single('From').min(1, 'From must not be empty').max(256),
-  To: single('To').min(1, 'To must not be empty').max(256),
+  From: single('From').min(1, 'From must not be empty').max(256, 'From must be at most 256 characters'),
+  To: single('To').min(1, 'To must not be empty').max(256, 'To must be at most 256 characters'),
   Direction: z.string().max(32).optional(),
   CallerName: z.string().max(256).optional(),
   CallStatus: z.string().max(32).optional(),
