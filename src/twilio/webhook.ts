@@ -1,8 +1,9 @@
-import express, { type RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
+import { formParser } from '../http/form';
 import { isValidTwilioSignature } from './signature';
 
 /** Form parsing for Twilio webhooks: Twilio's own requests are a few KiB with a few dozen fields. */
-export const twilioForm = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 500 });
+export const twilioForm = formParser({ limitBytes: 64 * 1024, parameterLimit: 500 });
 
 export interface TwilioWebhookOptions {
   authToken: string;

@@ -209,7 +209,8 @@ function commonProbes(t: SweepTarget): Probe[] {
   });
   probes.push({
     name: 'a gzip bomb (10 MiB of zeros in a few KiB)',
-    expect: 413,
+    // Twilio never compresses webhooks: refused as an encoding (415) or, if decoded, for its size (413).
+    expect: '4xx',
     send: (w) => post(w, t.path, gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x30)) as unknown as string, { 'content-type': t.contentType, 'content-encoding': 'gzip' }),
   });
   probes.push(signed('Content-Encoding gzip on a body that is not gzip', '4xx', () => t.validBody(), { 'content-encoding': 'gzip' }));
