@@ -3,8 +3,10 @@ import type { Logger } from '../observability/logger';
 
 /**
  * How a connection behaves while Redis is away:
- * - `request`: the webhook path. Commands fail at once when disconnected and after 500 ms when Redis
+ * - `request`: the webhook path. Commands fail at once when disconnected and after 1.5 s when Redis
  *   stops answering, so the handler can fall back (connect the caller, answer 503) inside its budget.
+ *   The timer runs on the event loop, so it must also ride out an overloaded process's lag: at 500 ms,
+ *   a saturated web process took its own slowness for a dead Redis and answered without dedupe.
  * - `queue`: the web's BullMQ producer. BullMQ initialises a Queue once, when its connection first
  *   comes up, so commands may wait for a reconnect; the caller still bounds each add with its own timeout.
  * - `blocking`: BullMQ workers and queue events. Commands wait for the reconnect; BullMQ requires
@@ -30,7 +32,7 @@ export function redisOptions(settings: RedisSettings, role: ConnectionRole): Red
     ...tls,
   };
   if (role === 'request') {
-    return { ...common, enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 1 };
+    return { ...common, enableOfflineQueue: false, commandTimeout: 1500, maxRetriesPerRequest: 1 };
   }
   if (role === 'queue') {
     return { ...common, enableOfflineQueue: true, commandTimeout: 2000, maxRetriesPerRequest: 1 };

@@ -37,7 +37,7 @@ describe('Redis connection options', () => {
 
   it('when the role is request, then commands fail fast; when blocking, they wait (as BullMQ workers require)', () => {
     const config = loadConfig(testEnv());
-    expect(redisOptions(config.redis, 'request')).toMatchObject({ enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 1 });
+    expect(redisOptions(config.redis, 'request')).toMatchObject({ enableOfflineQueue: false, commandTimeout: 1500, maxRetriesPerRequest: 1 });
     expect(redisOptions(config.redis, 'blocking')).toMatchObject({ maxRetriesPerRequest: null });
   });
 
