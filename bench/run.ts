@@ -2,18 +2,25 @@
  * `npm run bench`: load-tests the voice webhook of the bridge against the naive bridge from Retell's
  * guide, on this machine, and prints a Markdown report.
  *
- *   npm run bench                      new calls, duplicates, scale-out (about 3 minutes)
+ *   npm run bench                      new calls, duplicates, scale-out, function calls (about 3 minutes)
  *   npm run bench -- --soak            steady load for minutes: RSS and Redis keys over time
  *   npm run bench -- --retell-client   CPU per Retell registration, by way of calling Retell
+ *   npm run bench -- --functions-only  Retell function calls through the queue and worker to the Twilio API
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
  * --no-pin, --json FILE (raw numbers), --candidate DIR (also measure the bridge of another checkout,
  * e.g. a change under evaluation, side by side), --profile DIR (V8 CPU profiles of the web processes, written when
- * they stop; open them in Chrome DevTools).
+ * they stop; open them in Chrome DevTools), --no-functions, --fn-calls N (calls per concurrency, 300),
+ * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10).
+ *
+ * The default run ends with function calls (transfer_call, end_call) through the queue and worker to
+ * the fake Twilio REST API: latency from the function call to the Twilio request, jobs/s, peak RSS of
+ * the web and worker processes.
  *
  * Everything runs on loopback: a redis-server of its own on a free port (stopped at the end), the test
- * suite's fake Retell API, and autocannon as the load generator, each in its own process.
+ * suite's fake Retell API, and autocannon as the load generator, each in its own process; for the
+ * function calls also the suite's fake Twilio REST API.
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -25,11 +32,23 @@ import { duplicatesScenario } from './scenarios/duplicates';
 import { retellClientScenario } from './scenarios/retell-client';
 import { scaleOutScenario } from './scenarios/scale-out';
 import { soakScenario } from './scenarios/soak';
+import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
-function parseFlags(argv: string[]): Flags {
-  const flags: Flags = {
+/** The runner's flags: the scenarios' shared ones and those of the function-call scenario. */
+interface RunFlags extends Flags {
+  /** Run the function-call scenario (default on). */
+  functions: boolean;
+  /** Only the function-call scenario. */
+  functionsOnly: boolean;
+  fnCalls: number;
+  fnConcurrency: number[];
+  workerConcurrency: number;
+}
+
+function parseFlags(argv: string[]): RunFlags {
+  const flags: RunFlags = {
     duration: 5,
     connections: [20, 100],
     rounds: 3,
@@ -44,6 +63,11 @@ function parseFlags(argv: string[]): Flags {
     json: undefined,
     profile: undefined,
     candidate: undefined,
+    functions: true,
+    functionsOnly: false,
+    fnCalls: DEFAULT_FUNCTION_CALL_OPTIONS.calls,
+    fnConcurrency: DEFAULT_FUNCTION_CALL_OPTIONS.concurrency,
+    workerConcurrency: DEFAULT_FUNCTION_CALL_OPTIONS.workerConcurrency,
   };
   const args = argv.flatMap((a) => (a.startsWith('--') && a.includes('=') ? a.split(/=(.*)/s, 2) : [a]));
   const num = (name: string, v: string | undefined, min: number, max: number): number => {
@@ -101,6 +125,21 @@ function parseFlags(argv: string[]): Flags {
       case '--profile':
         flags.profile = path.resolve(value());
         break;
+      case '--no-functions':
+        flags.functions = false;
+        break;
+      case '--functions-only':
+        flags.functionsOnly = true;
+        break;
+      case '--fn-calls':
+        flags.fnCalls = num(a, value(), 10, 100_000);
+        break;
+      case '--fn-concurrency':
+        flags.fnConcurrency = value().split(',').map((c) => num(a, c, 1, 1000));
+        break;
+      case '--worker-concurrency':
+        flags.workerConcurrency = num(a, value(), 1, 200);
+        break;
       default:
         throw new Error(`unknown flag ${a} (see the comment at the top of bench/run.ts)`);
     }
@@ -109,14 +148,15 @@ function parseFlags(argv: string[]): Flags {
 }
 
 /**
- * The scenarios of a run, in order; each returns sections of the report. Scenarios for other paths
- * (a Retell function call through the queue and worker to the Twilio REST API) go in this list, with
- * whatever processes they need started from the same BenchEnv.
+ * The scenarios of a run, in order; each returns sections of the report and starts whatever processes
+ * it needs beyond the shared ones from the same BenchEnv.
  */
-function scenariosFor(flags: Flags): Scenario[] {
+function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.soak) return [soakScenario];
   if (flags.retellClient) return [retellClientScenario];
-  return [voiceScenario, duplicatesScenario, ...(flags.scaleOut ? [scaleOutScenario] : [])];
+  const functions = functionCallsScenario({ calls: flags.fnCalls, concurrency: flags.fnConcurrency, workerConcurrency: flags.workerConcurrency });
+  if (flags.functionsOnly) return [functions];
+  return [voiceScenario, duplicatesScenario, ...(flags.scaleOut ? [scaleOutScenario] : []), ...(flags.functions ? [functions] : [])];
 }
 
 function machineLine(env: BenchEnv): string {
@@ -153,7 +193,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient;
+    const full = !flags.soak && !flags.retellClient && !flags.functionsOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
@@ -164,7 +204,7 @@ async function main(): Promise<void> {
       sections.push(...(await scenario.run(ctx)));
     }
     const out = [
-      `## Benchmark: voice webhook (${new Date().toISOString()})`,
+      `## Benchmark: ${flags.functionsOnly ? 'function calls' : 'voice webhook'} (${new Date().toISOString()})`,
       '',
       `Machine: ${header}. Fake Retell answers after ${flags.retellDelayMs} ms. Took ${Math.round((Date.now() - started) / 1000)} s.`,
       '',

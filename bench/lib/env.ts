@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { ACCOUNT_SID, AUTH_TOKEN } from '../../tests/support/twilio-signing';
+import type { CallUpdate } from '../fake-twilio-server';
 import type { LoadProgress, LoadResult, LoadSpec } from '../load-generator';
 import { cpuMs, freePort, hasTaskset, memory, nextMessage, pin, ROOT, spawnTs, waitForHttp, type Spawned } from './proc';
 import { startRedis, type BenchRedis } from './redis';
@@ -53,6 +54,9 @@ export class BenchEnv {
   retellUrl = '';
   private retell!: Spawned;
   private load!: Spawned;
+  /** The fake Twilio REST API, started on first use (function-call scenario). */
+  private twilio: Spawned | undefined;
+  twilioUrl = '';
   private readonly retellDelayMs: number;
   /** Node options for the web processes: --cpu-prof into a directory when profiling. */
   private readonly webNodeArgs: string[];
@@ -120,11 +124,16 @@ export class BenchEnv {
     };
   }
 
-  /** Starts the bridge: one web process (src/server.ts), or `processes` of them under cluster. */
-  async startBridge(opts: { processes?: number; cpus?: string; name?: string; root?: string } = {}): Promise<WebTarget> {
+  /**
+   * Starts the bridge: one web process (src/server.ts), or `processes` of them under cluster.
+   * `env` adds to (or overrides) the deployment's environment; `prefix` shares a Redis prefix with a worker.
+   */
+  async startBridge(
+    opts: { processes?: number; cpus?: string; name?: string; root?: string; env?: Record<string, string>; prefix?: string } = {},
+  ): Promise<WebTarget> {
     const port = await freePort();
-    const prefix = `bench-${randomBytes(4).toString('hex')}`;
-    const env = this.bridgeEnv(port, prefix);
+    const prefix = opts.prefix ?? `bench-${randomBytes(4).toString('hex')}`;
+    const env = { ...this.bridgeEnv(port, prefix), ...opts.env };
     const clustered = opts.processes !== undefined;
     const proc = this.track(
       clustered
@@ -159,6 +168,70 @@ export class BenchEnv {
     const url = `http://127.0.0.1:${port}`;
     await waitForHttp(url, proc);
     return { name: 'naive', url, proc, pids: [proc.pid], stop: () => proc.stop() };
+  }
+
+  /** Starts the fake Twilio REST API (once) on the helpers' CPU; returns its URL. */
+  async startFakeTwilio(): Promise<string> {
+    if (this.twilio) return this.twilioUrl;
+    this.twilio = this.track(
+      spawnTs('fake-twilio', 'bench/fake-twilio-server.ts', {
+        cpus: this.cpus.rest,
+        ipc: true,
+        nice: HELPER_NICE,
+        env: { TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN },
+      }),
+    );
+    const ready = await nextMessage(this.twilio, (m): m is { type: 'ready'; url: string } => (m as { type?: string })?.type === 'ready');
+    this.twilioUrl = ready.url;
+    return this.twilioUrl;
+  }
+
+  get twilioPid(): number | undefined {
+    return this.twilio?.pid;
+  }
+
+  /** Makes calls live (in progress) on the fake Twilio API, so it accepts updates to them. */
+  async addTwilioCalls(sids: string[]): Promise<void> {
+    const twilio = this.requireTwilio();
+    const reply = nextMessage(twilio, (m): m is { type: 'calls-added' } => (m as { type?: string })?.type === 'calls-added');
+    twilio.child.send({ type: 'add-calls', sids });
+    await reply;
+  }
+
+  /** Call updates the fake Twilio API answered since the last ask, with their arrival times. */
+  async takeTwilioUpdates(): Promise<{ updates: CallUpdate[]; others: number }> {
+    const twilio = this.requireTwilio();
+    const reply = nextMessage(
+      twilio,
+      (m): m is { type: 'updates'; updates: CallUpdate[]; others: number } => (m as { type?: string })?.type === 'updates',
+    );
+    twilio.child.send({ type: 'updates' });
+    const { updates, others } = await reply;
+    return { updates, others };
+  }
+
+  private requireTwilio(): Spawned {
+    if (!this.twilio) throw new Error('the fake Twilio API is not running (startFakeTwilio first)');
+    return this.twilio;
+  }
+
+  /**
+   * Starts the bridge's worker (src/worker.ts) on `prefix`, with the deployment's environment plus
+   * `env`; it serves /healthz on a port of its own so its start can be awaited.
+   */
+  async startWorker(opts: { prefix: string; cpus?: string; name?: string; env?: Record<string, string> }): Promise<WebTarget> {
+    const metricsPort = await freePort();
+    const { PORT: _port, ...base } = this.bridgeEnv(0, opts.prefix);
+    const proc = this.track(
+      spawnTs(opts.name ?? 'worker', 'src/worker.ts', {
+        cpus: opts.cpus,
+        env: { ...base, WORKER_METRICS_PORT: String(metricsPort), ...opts.env },
+        nodeArgs: this.webNodeArgs,
+      }),
+    );
+    const url = `http://127.0.0.1:${metricsPort}`;
+    await waitForHttp(`${url}/healthz`, proc);
+    return { name: opts.name ?? 'worker', url, proc, pids: [proc.pid], prefix: opts.prefix, stop: () => proc.stop() };
   }
 
   /** Calls registered by the fake Retell API since it started. */

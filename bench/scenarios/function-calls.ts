@@ -1,0 +1,299 @@
+/**
+ * Retell function calls through the queue and the worker to the Twilio REST API.
+ *
+ * A web process and a worker process of the bridge of their own (same Redis prefix, the fake Twilio
+ * API as TWILIO_API_BASE_URL, one transfer destination), so their peak memory reflects this load
+ * alone. For each call: the signed voice webhook creates the call record and registers the call with
+ * the fake Retell API (its call_id comes back in the `<Sip>` URI), and the call is made live on the
+ * fake Twilio API. Then signed `transfer_call` (half the calls) and `end_call` (the other half)
+ * function calls are sent at a fixed concurrency, and for every call the time from sending the
+ * function call to the arrival of its `POST /2010-04-01/Accounts/{AC}/Calls/{CallSid}.json` at the
+ * fake Twilio API is taken. Both times are wall-clock ms with sub-ms resolution, read in two
+ * processes on one machine.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { sign } from 'retell-sdk';
+import { ACCOUNT_SID, postSigned, voiceParams } from '../../tests/support/twilio-signing';
+import type { CallUpdate } from '../fake-twilio-server';
+import { BenchEnv, PUBLIC_URL, RETELL_KEY, type WebTarget } from '../lib/env';
+import { fmt, median, type Section } from '../lib/report';
+import type { Scenario, ScenarioContext } from './types';
+
+export interface FunctionCallOptions {
+  /** Calls per measured batch (each gets one function call). */
+  calls: number;
+  /** Function calls in flight at once, one batch per level (1: each sent when the previous one was answered). */
+  concurrency: number[];
+  /** WORKER_CONCURRENCY of the worker process. */
+  workerConcurrency: number;
+}
+
+export const DEFAULT_FUNCTION_CALL_OPTIONS: FunctionCallOptions = { calls: 300, concurrency: [1, 10, 50], workerConcurrency: 10 };
+
+const TRANSFER_NUMBER = '+14155550101';
+const DESTINATIONS = { sales: TRANSFER_NUMBER };
+const WARMUP_CALLS = 100;
+/** How long the fake Twilio API may take to see every update of a batch before the batch counts the rest as missing. */
+const SETTLE_TIMEOUT_MS = 30_000;
+
+const wallNow = () => performance.timeOrigin + performance.now();
+
+interface LiveCall {
+  callSid: string;
+  callId: string;
+  fn: 'transfer_call' | 'end_call';
+}
+
+interface Sent {
+  call: LiveCall;
+  /** Wall-clock ms just before the request was written. */
+  sentAt: number;
+  /** Function call's HTTP answer time (until its body was read), ms. */
+  answerMs: number;
+  httpStatus: number;
+  answerStatus: string | undefined;
+}
+
+export interface BatchResult {
+  concurrency: number;
+  calls: number;
+  /** Function call sent → Twilio request arrived, ms. */
+  toTwilio: { min: number; p50: number; p90: number; p99: number; max: number };
+  /** The function call's own HTTP answer, ms. */
+  answer: { p50: number; p99: number };
+  /** Twilio updates per second, from the first function call sent to the last update's arrival. */
+  jobsPerSecond: number;
+  /** CPU time per call, µs. */
+  webCpuUs: number;
+  workerCpuUs: number;
+  /** Calls that got exactly one update of the expected shape, answered 200, after a 200 `queued` answer. */
+  correct: number;
+  problems: string[];
+}
+
+/** Nearest-rank percentile of an unsorted list. */
+function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+}
+
+/** Runs `fn` over `items` with at most `concurrency` at once. */
+async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+  return out;
+}
+
+/** Plays `n` calls' voice webhooks through the bridge and makes them live on the fake Twilio API. */
+async function liveCalls(env: BenchEnv, web: WebTarget, n: number): Promise<LiveCall[]> {
+  const calls = await pool(
+    Array.from({ length: n }, (_, i) => i),
+    10,
+    async (i): Promise<LiveCall> => {
+      const params = voiceParams();
+      const res = await postSigned(web.url, PUBLIC_URL, '/twilio/voice', params);
+      const twiml = await res.text();
+      const callId = /sip:(call_[0-9a-f]+)@/.exec(twiml)?.[1];
+      if (res.status !== 200 || !callId) throw new Error(`voice webhook answered ${res.status} without a <Sip> dial: ${twiml.slice(0, 200)}`);
+      return { callSid: params.CallSid!, callId, fn: i % 2 === 0 ? 'transfer_call' : 'end_call' };
+    },
+  );
+  await env.addTwilioCalls(calls.map((c) => c.callSid));
+  return calls;
+}
+
+/** The body Retell posts to a custom function URL, and its `x-retell-signature`. */
+async function signedFunctionCall(call: LiveCall): Promise<{ raw: string; signature: string }> {
+  const raw = JSON.stringify({
+    name: call.fn,
+    call: {
+      call_id: call.callId,
+      call_type: 'phone_call',
+      agent_id: 'agent_bench',
+      call_status: 'ongoing',
+      direction: 'inbound',
+      from_number: '+14155550199',
+      to_number: '+14155550100',
+      metadata: { twilio_call_sid: call.callSid, twilio_account_sid: ACCOUNT_SID },
+      transcript: 'Agent: Hello!\nUser: Put me through to sales please.',
+    },
+    args: call.fn === 'transfer_call' ? { destination: 'sales' } : {},
+  });
+  return { raw, signature: await sign(raw, RETELL_KEY) };
+}
+
+function expectedUpdate(call: LiveCall, u: CallUpdate): boolean {
+  if (u.answered !== 200) return false;
+  if (call.fn === 'end_call') return u.status === 'completed' && u.twiml === undefined;
+  return u.twiml !== undefined && u.twiml.includes('<Dial') && u.twiml.includes(`<Number>${TRANSFER_NUMBER}</Number>`);
+}
+
+/** One batch: `calls` function calls at `concurrency`, every Twilio update awaited. */
+async function batch(env: BenchEnv, web: WebTarget, worker: WebTarget, n: number, concurrency: number): Promise<BatchResult> {
+  const calls = await liveCalls(env, web, n);
+  const bodies = await Promise.all(calls.map(signedFunctionCall));
+  await env.takeTwilioUpdates(); // anything left over belongs to an earlier batch
+
+  const pids = [...web.pids, ...worker.pids];
+  const before = env.cpuSnapshot(pids);
+  const sent = await pool(
+    calls.map((call, i) => ({ call, body: bodies[i]! })),
+    concurrency,
+    async ({ call, body }): Promise<Sent> => {
+      const sentAt = wallNow();
+      try {
+        const res = await fetch(`${web.url}/retell/functions/${call.fn}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-retell-signature': body.signature },
+          body: body.raw,
+        });
+        const answer = (await res.json().catch(() => ({}))) as { status?: string };
+        return { call, sentAt, answerMs: wallNow() - sentAt, httpStatus: res.status, answerStatus: answer.status };
+      } catch (err) {
+        return { call, sentAt, answerMs: wallNow() - sentAt, httpStatus: 0, answerStatus: (err as Error).message };
+      }
+    },
+  );
+
+  const updates = new Map<string, CallUpdate[]>();
+  const wanted = new Set(calls.map((c) => c.callSid));
+  let others = 0;
+  const collect = async () => {
+    const got = await env.takeTwilioUpdates();
+    others += got.others;
+    for (const u of got.updates) updates.set(u.callSid, [...(updates.get(u.callSid) ?? []), u]);
+  };
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  for (;;) {
+    await collect();
+    if ([...wanted].every((sid) => updates.has(sid)) || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const after = env.cpuSnapshot(pids);
+  // A late second update (a job run twice) would show here.
+  await new Promise((r) => setTimeout(r, 300));
+  await collect();
+
+  const toTwilio: number[] = [];
+  const problems: string[] = [];
+  let correct = 0;
+  let lastArrival = 0;
+  for (const s of sent) {
+    const us = updates.get(s.call.callSid) ?? [];
+    const first = us[0];
+    if (first) {
+      toTwilio.push(first.at - s.sentAt);
+      lastArrival = Math.max(lastArrival, first.at);
+    }
+    const ok = s.httpStatus === 200 && s.answerStatus === 'queued' && us.length === 1 && expectedUpdate(s.call, first!);
+    if (ok) correct += 1;
+    else if (problems.length < 5) {
+      problems.push(
+        `${s.call.fn} ${s.call.callSid}: answered ${s.httpStatus} ${s.answerStatus ?? ''}, ${us.length} update(s)` +
+          (first ? ` (HTTP ${first.answered}, ${first.status ?? first.twiml?.slice(0, 80) ?? 'no body'})` : ''),
+      );
+    }
+  }
+  const stray = [...updates.keys()].filter((sid) => !wanted.has(sid)).length;
+  if (stray) problems.push(`${stray} updates for calls outside the batch`);
+  if (others) problems.push(`${others} other requests reached the fake Twilio API`);
+
+  const firstSent = Math.min(...sent.map((s) => s.sentAt));
+  const cpuUs = (p: number[]) => (BenchEnv.cpuMsBetween(before, after, p) * 1000) / n;
+  return {
+    concurrency,
+    calls: n,
+    toTwilio: { min: Math.min(...toTwilio), p50: median(toTwilio), p90: percentile(toTwilio, 0.9), p99: percentile(toTwilio, 0.99), max: Math.max(...toTwilio) },
+    answer: { p50: median(sent.map((s) => s.answerMs)), p99: percentile(sent.map((s) => s.answerMs), 0.99) },
+    jobsPerSecond: toTwilio.length / ((lastArrival - firstSent) / 1000),
+    webCpuUs: cpuUs(web.pids),
+    workerCpuUs: cpuUs(worker.pids),
+    correct,
+    problems,
+  };
+}
+
+export function functionCallsScenario(opts: FunctionCallOptions = DEFAULT_FUNCTION_CALL_OPTIONS): Scenario {
+  return {
+    name: 'function-calls',
+    async run(ctx: ScenarioContext): Promise<Section[]> {
+      const { env } = ctx;
+      const twilioUrl = await env.startFakeTwilio();
+      const prefix = `bench-fn-${randomBytes(4).toString('hex')}`;
+      const shared = { TWILIO_API_BASE_URL: twilioUrl, TRANSFER_DESTINATIONS: JSON.stringify(DESTINATIONS) };
+      // Web and worker share the web CPU: the bridge as a whole gets one core, the fake Twilio API,
+      // Redis and the sender the other.
+      const web = await env.startBridge({ cpus: env.cpus.web, name: 'bridge web (functions)', prefix, env: shared });
+      const worker = await env.startWorker({
+        cpus: env.cpus.web,
+        name: 'bridge worker',
+        prefix,
+        env: { ...shared, WORKER_CONCURRENCY: String(opts.workerConcurrency) },
+      });
+      try {
+        ctx.log(`function calls: warm-up, ${WARMUP_CALLS} calls (not measured)`);
+        await batch(env, web, worker, WARMUP_CALLS, Math.max(...opts.concurrency));
+        const results: BatchResult[] = [];
+        for (const c of opts.concurrency) {
+          const r = await batch(env, web, worker, opts.calls, c);
+          results.push(r);
+          ctx.log(
+            `function calls c=${c}: →Twilio p50 ${fmt.ms(r.toTwilio.p50)} ms p99 ${fmt.ms(r.toTwilio.p99)} ms, ` +
+              `answer p50 ${fmt.ms(r.answer.p50)} ms, ${fmt.int(r.jobsPerSecond)} jobs/s, ${r.correct}/${r.calls} correct`,
+          );
+        }
+        const memory = {
+          web: { peak: BenchEnv.peakRss(web.pids), now: BenchEnv.rss(web.pids) },
+          worker: { peak: BenchEnv.peakRss(worker.pids), now: BenchEnv.rss(worker.pids) },
+        };
+        const notes = [
+          `each batch: ${opts.calls} live calls (voice webhook first, not timed), half transfer_call to "sales" (${TRANSFER_NUMBER}), half end_call; ` +
+            `WORKER_CONCURRENCY=${opts.workerConcurrency}; after a ${WARMUP_CALLS}-call warm-up`,
+          '→Twilio: function call sent → its POST …/Calls/{CallSid}.json arrived at the fake Twilio API; jobs/s: updates from the first function call sent to the last update',
+          env.pinned
+            ? 'web and worker share CPU 0; fake Twilio API, fake Retell API, Redis and the sender CPU 1'
+            : 'nothing pinned',
+          ...results.flatMap((r) => r.problems.map((p) => `anomaly c=${r.concurrency}: ${p}`)),
+        ];
+        return [
+          {
+            title: `Function calls through the queue and worker to the Twilio REST API (${opts.calls} calls per concurrency)`,
+            header: ['conc', '→Twilio p50 ms', '→Twilio p99 ms', '→Twilio max ms', 'answer p50 ms', 'answer p99 ms', 'jobs/s', 'web CPU/call', 'worker CPU/call', 'correct'],
+            rows: results.map((r) => [
+              String(r.concurrency),
+              fmt.ms(r.toTwilio.p50),
+              fmt.ms(r.toTwilio.p99),
+              fmt.ms(r.toTwilio.max),
+              fmt.ms(r.answer.p50),
+              fmt.ms(r.answer.p99),
+              fmt.int(r.jobsPerSecond),
+              fmt.us(r.webCpuUs),
+              fmt.us(r.workerCpuUs),
+              `${r.correct}/${r.calls}`,
+            ]),
+            notes,
+            data: { options: opts, results, memory },
+          },
+          {
+            title: 'Memory under function-call load (VmHWM since start)',
+            header: ['process', 'peak RSS', 'RSS now'],
+            rows: [
+              ['bridge web (functions)', fmt.mb(memory.web.peak), fmt.mb(memory.web.now)],
+              ['bridge worker', fmt.mb(memory.worker.peak), fmt.mb(memory.worker.now)],
+            ],
+            notes: [],
+          },
+        ];
+      } finally {
+        await worker.stop();
+        await web.stop();
+      }
+    },
+  };
+}
