@@ -135,3 +135,36 @@ function exitAfterFlush(code: number): void {
   // Keep-alive sockets (Twilio's client, fetch) would hold the process open; the work is done.
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
+
+export interface ToolSpec<Options> {
+  name: string;
+  usage: string;
+  /** Parses the arguments, or returns 'help'; throws UsageError for bad ones. */
+  parse(argv: readonly string[]): Options | 'help';
+  run(config: Config, options: Options, out: Output): Promise<number>;
+}
+
+/** A tool from arguments to exit code: usage errors (2), help, configuration, then the run with secrets redacted. */
+export async function runTool<Options>(
+  spec: ToolSpec<Options>,
+  argv: readonly string[],
+  rawOut: Output,
+  load: () => Config = loadProcessConfig,
+): Promise<number> {
+  let options: Options | 'help';
+  try {
+    options = spec.parse(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    rawOut.error(`${spec.name}: ${err.message}`);
+    rawOut.error(`Run npm run ${spec.name} -- --help for usage.`);
+    return EXIT_USAGE;
+  }
+  if (options === 'help') {
+    rawOut.info(spec.usage);
+    return EXIT_OK;
+  }
+  const config = loadToolConfig(load, rawOut);
+  if (!config) return EXIT_FAILED;
+  return spec.run(config, options, redactingOutput(rawOut, [config.twilio.authToken, config.retell.apiKey]));
+}

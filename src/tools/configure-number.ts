@@ -13,15 +13,13 @@ import {
   E164,
   EXIT_FAILED,
   EXIT_OK,
-  EXIT_USAGE,
   loadProcessConfig,
-  loadToolConfig,
-  publicUrlProblem,
-  redactingOutput,
-  runAsProcess,
-  usageFromParseError,
-  UsageError,
   type Output,
+  publicUrlProblem,
+  runAsProcess,
+  runTool,
+  UsageError,
+  usageFromParseError,
 } from './cli';
 
 export const CONFIGURE_NUMBER_USAGE = `Usage: npm run configure-number -- <E.164 number> [--dry-run] [--allow-insecure]
@@ -245,23 +243,7 @@ export async function runConfigureNumber(
   rawOut: Output,
   load: () => Config = loadProcessConfig,
 ): Promise<number> {
-  let options;
-  try {
-    options = parseConfigureNumberArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    rawOut.error(`configure-number: ${err.message}`);
-    rawOut.error('Run npm run configure-number -- --help for usage.');
-    return EXIT_USAGE;
-  }
-  if (options === 'help') {
-    rawOut.info(CONFIGURE_NUMBER_USAGE);
-    return EXIT_OK;
-  }
-  const config = loadToolConfig(load, rawOut);
-  if (!config) return EXIT_FAILED;
-  const out = redactingOutput(rawOut, [config.twilio.authToken, config.retell.apiKey]);
-  return configureNumber(config, options, out);
+  return runTool({ name: 'configure-number', usage: CONFIGURE_NUMBER_USAGE, parse: parseConfigureNumberArgs, run: configureNumber }, argv, rawOut, load);
 }
 
 if (require.main === module) runAsProcess((argv, out) => runConfigureNumber(argv, out));

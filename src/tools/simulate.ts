@@ -14,14 +14,12 @@ import {
   E164,
   EXIT_FAILED,
   EXIT_OK,
-  EXIT_USAGE,
   loadProcessConfig,
-  loadToolConfig,
-  redactingOutput,
-  runAsProcess,
-  usageFromParseError,
-  UsageError,
   type Output,
+  runAsProcess,
+  runTool,
+  UsageError,
+  usageFromParseError,
 } from './cli';
 
 export const SIMULATE_USAGE = `Usage: npm run simulate -- --from <number> --to <number> [options]
@@ -349,23 +347,7 @@ export async function simulate(config: Config, options: SimulateOptions, out: Ou
 
 /** The whole tool: arguments, configuration, then the requests. Returns the exit code. */
 export async function runSimulate(argv: readonly string[], rawOut: Output, load: () => Config = loadProcessConfig): Promise<number> {
-  let options;
-  try {
-    options = parseSimulateArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    rawOut.error(`simulate: ${err.message}`);
-    rawOut.error('Run npm run simulate -- --help for usage.');
-    return EXIT_USAGE;
-  }
-  if (options === 'help') {
-    rawOut.info(SIMULATE_USAGE);
-    return EXIT_OK;
-  }
-  const config = loadToolConfig(load, rawOut);
-  if (!config) return EXIT_FAILED;
-  const out = redactingOutput(rawOut, [config.twilio.authToken, config.retell.apiKey]);
-  return simulate(config, options, out);
+  return runTool({ name: 'simulate', usage: SIMULATE_USAGE, parse: parseSimulateArgs, run: simulate }, argv, rawOut, load);
 }
 
 if (require.main === module) runAsProcess((argv, out) => runSimulate(argv, out));
