@@ -17,9 +17,10 @@ const event = z.looseObject({
     from_number: z.string().max(256).optional(),
     to_number: z.string().max(256).optional(),
     direction: z.string().max(32).optional(),
-    start_timestamp: z.number().optional(),
-    end_timestamp: z.number().optional(),
-    duration_ms: z.number().optional(),
+    // Milliseconds since the epoch, within what a Date can hold, so a wild value is a 400, not a crash.
+    start_timestamp: z.number().int().min(0).max(8.64e15).optional(),
+    end_timestamp: z.number().int().min(0).max(8.64e15).optional(),
+    duration_ms: z.number().int().min(0).max(8.64e15).optional(),
     disconnection_reason: z.string().max(128).optional(),
     call_analysis: z
       .looseObject({

@@ -5,13 +5,18 @@
  * request with odd content, answered normally); never a 5xx, never a crash, and the same process keeps
  * serving real calls afterwards.
  *
- * Endpoints are entries in TARGETS, each with its sender's signing scheme and its own probes, so the
- * Retell endpoints join by adding entries.
+ * Endpoints are entries in TARGETS, each with its sender's signing scheme and its own probes: Twilio's
+ * form webhooks and Retell's JSON functions and call events.
  */
+import { createHmac, randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
+import { Redis } from 'ioredis';
 import { getExpectedTwilioSignature } from 'twilio';
 import { PUBLIC_URL, RETELL_KEY } from '../support/bridge';
+import { CallRegistry } from '../../src/calls/registry';
+import { functionCallBody } from '../support/retell-signing';
 import { AUTH_TOKEN, newCallSid, voiceParams } from '../support/twilio-signing';
+import { TRANSFER_ENV } from './support/call-actions';
 import { FaultyRetell } from './support/faulty-retell';
 import { rawRequest } from './support/raw-http';
 import { RedisServer } from './support/redis-server';
@@ -26,6 +31,8 @@ type Expect =
   | '4xx'
   /** a valid request with unusual content: 200, or a 4xx if the endpoint refuses the content */
   | '200-or-4xx'
+  /** the same, for endpoints whose success is another 2xx (Retell's webhook answers 204) */
+  | '2xx-or-4xx'
   /** broken framing: a 4xx, or the connection closed without an answer */
   | '4xx-or-closed';
 
@@ -56,11 +63,16 @@ interface SweepTarget {
   sign(body: string, opts?: { path?: string; contentType?: string }): Record<string, string>;
   /** Probes only this endpoint understands: authentic but malformed requests, duplicates, replays. */
   probes(): Probe[];
+  /** False for endpoints whose body is not a form: they bring their own framing, size and type probes. */
+  common?: false;
+  /** A real request after the sweep, which the same process must still serve (default: a voice webhook). */
+  afterSweep?(web: WebProcess): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Shared machinery
 
+const INPUT_PREFIX = 'faults-input';
 let redis: RedisServer;
 let retell: FaultyRetell;
 let web: WebProcess;
@@ -470,20 +482,339 @@ const twilioDialAction = twilioTarget('Twilio dial action', '/twilio/dial-action
   ];
 });
 
-/**
- * Every endpoint the sweep covers. The Retell endpoints (POST /retell/functions,
- * /retell/functions/transfer_call, /retell/functions/end_call, /retell/webhook) join as entries whose
- * `sign` makes X-Retell-Signature and whose probes include signatures replayed from outside Retell's
- * timestamp window.
- */
-const TARGETS: SweepTarget[] = [twilioVoice, twilioDialAction];
+// ---------------------------------------------------------------------------------------------------
+// Retell endpoints: X-Retell-Signature (HMAC of the raw body and a millisecond timestamp, ±5 minutes),
+// JSON bodies, body limits of 2 MiB (functions) and 8 MiB (webhook, which carries transcripts).
+
+const MIB = 1024 * 1024;
+
+function retellSign(body: string | Buffer, at = Date.now(), apiKey = RETELL_KEY): Record<string, string> {
+  const digest = createHmac('sha256', apiKey).update(body).update(String(at)).digest('hex');
+  return { 'x-retell-signature': `v=${at},d=${digest}` };
+}
+
+/** Makes a live call the web process knows (a signed voice webhook), returning Retell's call id for it. */
+async function knownCall(w: WebProcess): Promise<{ callSid: string; callId: string }> {
+  const params = voiceParams();
+  const body = formOf(params);
+  const res = await post(w, '/twilio/voice', body, { 'content-type': 'application/x-www-form-urlencoded', ...twilioSign('/twilio/voice', body) });
+  const callId = retell.registrationsFor(params.CallSid!)[0];
+  if (res.status !== 200 || !callId) throw new Error(`voice webhook answered ${res.status}`);
+  return { callSid: params.CallSid!, callId };
+}
+
+/** Probes for an endpoint Retell signs; `body(overrides)` builds a JSON value it accepts. */
+function retellProbes(t: SweepTarget, limitBytes: number, shapes: Array<[string, () => unknown, Expect?]>): Probe[] {
+  const send = (w: WebProcess, body: string | Buffer, headers: Record<string, string> = {}, path = t.path) =>
+    post(w, path, body, { 'content-type': 'application/json', ...headers });
+  const signedJson = (name: string, expect: Expect, value: () => unknown, check?: Probe['check']): Probe => ({
+    name,
+    expect,
+    send: (w) => {
+      const b = JSON.stringify(value());
+      return send(w, b, retellSign(b));
+    },
+    ...(check ? { check } : {}),
+  });
+  const signedRaw = (name: string, expect: Expect, raw: () => string | Buffer, headers: Record<string, string> = {}): Probe => ({
+    name,
+    expect,
+    send: (w) => {
+      const b = raw();
+      return send(w, b, { ...retellSign(b), ...headers });
+    },
+  });
+  const refused = (o: Outcome) => expect(o.body).toContain('Retell signature');
+  const probes: Probe[] = [];
+
+  // Authenticity: nothing without a valid, current signature over these exact bytes reaches the handler.
+  const fiveMinutes = 5 * 60 * 1000;
+  const sigCases: Array<[string, (b: string) => Record<string, string>]> = [
+    ['unsigned', () => ({})],
+    ['an empty signature header', () => ({ 'x-retell-signature': '' })],
+    ['a garbage signature', () => ({ 'x-retell-signature': 'garbage' })],
+    ['a signature with a non-hex digest', () => ({ 'x-retell-signature': `v=${Date.now()},d=${'z'.repeat(64)}` })],
+    ['a signature with a short digest', () => ({ 'x-retell-signature': `v=${Date.now()},d=abcd` })],
+    ['a signature 10 KiB long', () => ({ 'x-retell-signature': `v=${Date.now()},d=${'a'.repeat(10 * 1024)}` })],
+    ['a signature made with another API key', (b) => retellSign(b, Date.now(), 'key_someone_else')],
+    ['a signature for another body', () => retellSign(t.validBody())],
+    ['a replayed signature 5 minutes and 10 seconds old', (b) => retellSign(b, Date.now() - fiveMinutes - 10_000)],
+    ['a replayed signature a day old', (b) => retellSign(b, Date.now() - 24 * 3600 * 1000)],
+    ['a signature dated 5 minutes and 10 seconds ahead', (b) => retellSign(b, Date.now() + fiveMinutes + 10_000)],
+    ['a signature in seconds instead of milliseconds', (b) => retellSign(b, Math.floor(Date.now() / 1000))],
+    ['a signature with its timestamp changed after signing', (b) => ({ 'x-retell-signature': retellSign(b)['x-retell-signature']!.replace(/^v=\d+/, `v=${Date.now() - 1000}`) })],
+  ];
+  for (const [what, headers] of sigCases) {
+    probes.push({
+      name: `a valid body with ${what}`,
+      expect: 401,
+      send: (w) => {
+        const b = t.validBody();
+        return send(w, b, headers(b));
+      },
+      check: refused,
+    });
+  }
+  probes.push({
+    name: 'a request signed by Retell, replayed byte for byte to another Retell endpoint',
+    expect: '2xx-or-4xx',
+    send: (w) => {
+      const b = t.validBody();
+      // Retell's signature does not name the URL: a replay elsewhere is still Retell's body, and it is
+      // judged by that endpoint's own rules (a 4xx for a shape it does not take).
+      return send(w, b, retellSign(b), t.path === '/retell/webhook' ? '/retell/functions/end_call' : '/retell/webhook');
+    },
+  });
+  probes.push({
+    name: 'a valid body with the signature header twice',
+    expect: '4xx',
+    send: async (w) => {
+      const b = t.validBody();
+      const sig = retellSign(b)['x-retell-signature'];
+      const r = await rawRequest(
+        w.port,
+        `POST ${t.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\nX-Retell-Signature: ${sig}\r\nX-Retell-Signature: ${sig}\r\n\r\n${b}`,
+      );
+      return { status: r.status, body: r.raw };
+    },
+  });
+
+  // Bytes that are not a JSON object, signed as sent (as if Retell had a bug) and unsigned.
+  for (let seed = 1; seed <= 4; seed++) {
+    probes.push({ name: `random bytes #${seed}, unsigned`, expect: 401, send: (w) => send(w, randomBytes(seed + 200, 50 + seed * 500)) });
+    probes.push(signedRaw(`random bytes #${seed}, signed as sent`, 400, () => randomBytes(seed + 300, 50 + seed * 500)));
+  }
+  for (const [what, cut] of [['to a quarter', 0.25], ['by half', 0.5], ['by its last byte', -1]] as const) {
+    const part = (b: string) => (cut < 0 ? b.slice(0, cut) : b.slice(0, Math.floor(b.length * cut)));
+    probes.push({
+      name: `JSON truncated ${what} after signing`,
+      expect: 401,
+      send: (w) => {
+        const b = t.validBody();
+        return send(w, part(b), retellSign(b));
+      },
+    });
+    probes.push(signedRaw(`JSON truncated ${what}, signed as sent`, 400, () => part(t.validBody())));
+  }
+  probes.push(signedRaw('an empty body, signed', 400, () => ''));
+  probes.push(signedRaw('a byte-order mark before the JSON, signed', '4xx', () => `\ufeff${t.validBody()}`));
+  probes.push(signedRaw('JSON with a trailing comma, signed', 400, () => t.validBody().replace(/}$/, ',}')));
+  probes.push(signedRaw('two JSON documents back to back, signed', 400, () => `${t.validBody()}${t.validBody()}`));
+  probes.push(signedRaw('invalid UTF-8 inside a JSON string, signed', '4xx', () => Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')])));
+  for (const [what, value] of [['null', null], ['a string', 'transfer_call'], ['a number', 42], ['true', true], ['an empty array', []], ['an empty object', {}]] as const) {
+    probes.push(signedJson(`the JSON value ${what}, signed`, 400, () => value));
+  }
+  probes.push(signedJson('an array holding a valid body, signed', 400, () => [JSON.parse(t.validBody())]));
+  probes.push(signedRaw('the valid body nested 100,000 objects deep, signed', 400, () => `${'{"a":'.repeat(100_000)}${t.validBody()}${'}'.repeat(100_000)}`));
+  probes.push(signedRaw('arrays nested 100,000 deep, signed', 400, () => `${'['.repeat(100_000)}${']'.repeat(100_000)}`));
+  probes.push(signedJson('100,000 top-level keys, signed', '4xx', () => Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]))));
+  probes.push(signedRaw('keys named __proto__ and constructor, signed', '4xx', () => `{"__proto__":{"call":{"call_id":"x"},"event":"call_started"},"constructor":{"prototype":{"polluted":1}}}`));
+  probes.push(signedRaw('numbers beyond double precision, signed', '4xx', () => `{"name":1e400,"event":-1e400,"call":{"call_id":123456789012345678901234567890}}`));
+
+  for (const [what, value, expected] of shapes) probes.push(signedJson(what, expected ?? 400, value));
+
+  // Size: the limit is enforced on the bytes, before the signature is even checked.
+  probes.push(signedRaw(`a body 1 byte over the ${limitBytes / MIB} MiB limit, signed`, 413, () => `${t.validBody().slice(0, -1)},"pad":"${'x'.repeat(limitBytes)}"}`.slice(0, limitBytes + 1)));
+  probes.push({ name: 'a 16 MiB body sent in full, unsigned', expect: 413, send: (w) => send(w, Buffer.alloc(16 * MIB, 0x61)) });
+  probes.push({
+    name: 'a chunked body without Content-Length that grows past the limit',
+    expect: 413,
+    send: (w) => {
+      let sent = 0;
+      const chunk = new TextEncoder().encode('x'.repeat(64 * 1024));
+      const stream = new ReadableStream({
+        pull(controller) {
+          if (sent++ >= (limitBytes + MIB) / (64 * 1024)) controller.close();
+          else controller.enqueue(chunk);
+        },
+      });
+      return post(w, t.path, stream, { 'content-type': 'application/json' });
+    },
+  });
+  probes.push({
+    name: 'a gzip bomb (16 MiB of zeros in a few KiB)',
+    expect: 413,
+    send: (w) => send(w, gzipSync(Buffer.alloc(16 * MIB, 0x30)), { 'content-encoding': 'gzip' }),
+  });
+  probes.push(signedRaw('Content-Encoding gzip on a body that is not gzip', '4xx', () => t.validBody(), { 'content-encoding': 'gzip' }));
+  probes.push(signedRaw('an unknown Content-Encoding', 415, () => t.validBody(), { 'content-encoding': 'x-unknown' }));
+  probes.push({
+    name: 'a declared 64 MiB body that never comes (the connection is held, others are still served)',
+    expect: '4xx-or-closed',
+    send: async (w) => {
+      const stalled = rawRequest(w.port, `POST ${t.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${64 * MIB}\r\n\r\n{"a":"`, { timeoutMs: 1500 });
+      const meanwhile = await fetch(`${w.url}/healthz`, { signal: AbortSignal.timeout(5000) });
+      expect(meanwhile.status).toBe(200);
+      const r = await stalled;
+      return { status: r.status, body: r.raw };
+    },
+  });
+  probes.push({
+    name: 'Content-Length promises more than is sent, then the client stops sending',
+    expect: '4xx-or-closed',
+    send: async (w) => {
+      const b = t.validBody();
+      const r = await rawRequest(
+        w.port,
+        `POST ${t.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${b.length + 500}\r\nX-Retell-Signature: ${retellSign(b)['x-retell-signature']}\r\n\r\n${b}`,
+        { halfClose: true },
+      );
+      return { status: r.status, body: r.raw };
+    },
+  });
+
+  // Content types: Retell sends application/json, but the signature, not the header, makes a body
+  // authentic, so a signed body is judged on its bytes whatever it is labelled; unsigned, it is refused.
+  for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', 'application/json; charset=utf-16']) {
+    probes.push({ name: `Content-Type ${type}, unsigned`, expect: 401, send: (w) => send(w, t.validBody(), { 'content-type': type }) });
+    probes.push(signedRaw(`Content-Type ${type}, signed`, '2xx-or-4xx', () => t.validBody(), { 'content-type': type }));
+  }
+  probes.push(signedRaw('a form body labelled as a form, signed', 400, () => 'name=transfer_call&call[call_id]=x', { 'content-type': 'application/x-www-form-urlencoded' }));
+  for (const method of ['GET', 'PUT', 'DELETE']) {
+    probes.push({
+      name: `method ${method}`,
+      expect: '4xx',
+      send: async (w) => {
+        const res = await fetch(w.url + t.path, { method, signal: AbortSignal.timeout(5000) });
+        return { status: res.status, body: await res.text() };
+      },
+    });
+  }
+  return probes;
+}
+
+const unknownCallId = () => `call_unknown_${randomUUID()}`;
+
+/** Shapes every function endpoint refuses: `call` and `args` of the wrong types or sizes. */
+function functionShapes(name: 'transfer_call' | 'end_call'): Array<[string, () => unknown, Expect?]> {
+  const valid = (args: Record<string, unknown> = name === 'transfer_call' ? { destination: 'sales' } : {}) => functionCallBody(name, unknownCallId(), args);
+  const withCall = (call: unknown) => ({ ...valid(), call });
+  const withArgs = (args: unknown) => ({ ...valid(), args });
+  const shapes: Array<[string, () => unknown, Expect?]> = [
+    ['signed, without call ("payload: args only")', () => ({ name, args: valid().args })],
+    ['signed, call as a string', () => withCall('call_123')],
+    ['signed, call as an array', () => withCall([valid().call])],
+    ['signed, call_id missing', () => withCall({ from_number: '+14155550199' })],
+    ['signed, call_id as a number', () => withCall({ call_id: 42 })],
+    ['signed, call_id empty', () => withCall({ call_id: '' })],
+    ['signed, call_id of 10,000 characters', () => withCall({ call_id: 'c'.repeat(10_000) })],
+    ['signed, from_number of 10,000 characters', () => withCall({ call_id: unknownCallId(), from_number: '+1'.padEnd(10_000, '5') })],
+    ['signed, args as an array', () => withArgs([1, 2])],
+    ['signed, args as a string', () => withArgs('sales')],
+    ['signed, args as null', () => withArgs(null)],
+    ['signed, message as a number', () => valid({ ...valid().args, message: 42 })],
+    ['signed, message of 10,000 characters', () => valid({ ...valid().args, message: 'm'.repeat(10_000) })],
+    ['signed, for a call the bridge never saw', () => valid(), 404],
+    ['signed, call_id in unicode for a call the bridge never saw', () => withCall({ call_id: '通话😀\u202e\u0000' }), 404],
+  ];
+  if (name === 'transfer_call') {
+    shapes.push(
+      ['signed, args without destination', () => valid({})],
+      ['signed, destination as a number', () => valid({ destination: 14155550101 })],
+      ['signed, destination as an object', () => valid({ destination: { name: 'sales' } })],
+      ['signed, destination as an array', () => valid({ destination: ['sales'] })],
+      ['signed, destination null', () => valid({ destination: null })],
+      ['signed, destination blank', () => valid({ destination: '   ' })],
+      ['signed, destination of 10,000 characters', () => valid({ destination: 's'.repeat(10_000) })],
+      ['signed, caller_id not caller or business', () => valid({ destination: 'sales', caller_id: '+19005550000' })],
+      ['signed, caller_id as a boolean', () => valid({ destination: 'sales', caller_id: true })],
+      ['signed, args with 100,000 keys', () => valid(Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i])))],
+    );
+  }
+  return shapes;
+}
+
+function retellFunctionTarget(name: string, path: string, fn: 'transfer_call' | 'end_call', extra: Array<[string, () => unknown, Expect?]> = []): SweepTarget {
+  const target: SweepTarget = {
+    name,
+    path,
+    contentType: 'application/json',
+    common: false,
+    // A function call for a call the bridge never saw: authentic and well-formed, answered 404.
+    validBody: () => JSON.stringify(functionCallBody(fn, unknownCallId(), fn === 'transfer_call' ? { destination: 'sales' } : {})),
+    sign: (body) => retellSign(body),
+    probes: () => [
+      ...retellProbes(target, 2 * MIB, [...functionShapes(fn), ...extra]),
+      {
+        name: 'signed, metadata nested 100,000 deep for a call the bridge never saw',
+        expect: 404,
+        send: (w) => {
+          const b = `{"name":"${fn}","args":{"destination":"sales"},"call":{"call_id":"${unknownCallId()}","metadata":${'{"m":'.repeat(100_000)}{}${'}'.repeat(100_000)}}}`;
+          return post(w, path, b, { 'content-type': 'application/json', ...retellSign(b) });
+        },
+      },
+    ],
+    afterSweep: async (w) => {
+      const { callSid, callId } = await knownCall(w);
+      const b = JSON.stringify(functionCallBody(fn, callId, fn === 'transfer_call' ? { destination: 'sales' } : {}));
+      const res = await post(w, path, b, { 'content-type': 'application/json', ...retellSign(b) });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toMatchObject({ status: 'queued', job_id: `${fn === 'transfer_call' ? 'transfer' : 'end_call'}-${callSid}-1` });
+    },
+  };
+  return target;
+}
+
+const retellFunctions = retellFunctionTarget('Retell function dispatcher (POST /retell/functions)', '/retell/functions', 'transfer_call', [
+  ['signed, without name', () => ({ ...functionCallBody('x', unknownCallId(), { destination: 'sales' }), name: undefined })],
+  ['signed, name of a function that does not exist', () => functionCallBody('delete_everything', unknownCallId(), {})],
+  ['signed, name as a number', () => ({ ...functionCallBody('x', unknownCallId(), {}), name: 42 })],
+  ['signed, name as an array of a real name', () => ({ ...functionCallBody('x', unknownCallId(), {}), name: ['end_call'] })],
+  ['signed, name toString (an Object.prototype member)', () => functionCallBody('toString', unknownCallId(), {})],
+  ['signed, name __proto__', () => functionCallBody('__proto__', unknownCallId(), {})],
+  ['signed, name of 10,000 characters', () => functionCallBody('t'.repeat(10_000), unknownCallId(), {})],
+]);
+const retellTransfer = retellFunctionTarget('Retell transfer_call function', '/retell/functions/transfer_call', 'transfer_call');
+const retellEndCall = retellFunctionTarget('Retell end_call function', '/retell/functions/end_call', 'end_call');
+
+const webhookEvent = (event: unknown, call: Record<string, unknown> = {}) => ({ event, call: { call_id: unknownCallId(), call_type: 'phone_call', ...call } });
+const retellWebhook: SweepTarget = {
+  name: 'Retell call-event webhook',
+  path: '/retell/webhook',
+  contentType: 'application/json',
+  common: false,
+  // A call_started for a call the bridge never saw: authentic and well-formed, answered 204.
+  validBody: () => JSON.stringify(webhookEvent('call_started', { start_timestamp: Date.now() })),
+  sign: (body) => retellSign(body),
+  probes: () =>
+    retellProbes(retellWebhook, 8 * MIB, [
+      ['signed, without event', () => ({ call: { call_id: unknownCallId() } })],
+      ['signed, event as a number', () => webhookEvent(1)],
+      ['signed, event of 10,000 characters', () => webhookEvent('e'.repeat(10_000))],
+      ['signed, without call', () => ({ event: 'call_ended' })],
+      ['signed, call as an array', () => ({ event: 'call_ended', call: [] })],
+      ['signed, call_id as an object', () => ({ event: 'call_ended', call: { call_id: { $ne: null } } })],
+      ['signed, start_timestamp as text', () => webhookEvent('call_started', { start_timestamp: 'yesterday' })],
+      ['signed, duration_ms as a string', () => webhookEvent('call_ended', { duration_ms: '100' })],
+      ['signed, call_analysis as a string', () => webhookEvent('call_analyzed', { call_analysis: 'good' })],
+      ['signed, call_successful as a string', () => webhookEvent('call_analyzed', { call_analysis: { call_successful: 'yes' } })],
+      ['signed, an event the bridge does not use, in unicode', () => webhookEvent('通话_😀'), 204],
+      ['signed, a call_analyzed with a 7 MiB transcript for a call the bridge never saw', () => webhookEvent('call_analyzed', { transcript: 'w'.repeat(7 * MIB) }), 204],
+    ]),
+  afterSweep: async (w) => {
+    const { callSid, callId } = await knownCall(w);
+    const b = JSON.stringify(webhookEvent('call_started', { call_id: callId, start_timestamp: Date.now() }));
+    const res = await post(w, '/retell/webhook', b, { 'content-type': 'application/json', ...retellSign(b) });
+    expect(res.status).toBe(204);
+    const direct = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      expect(await new CallRegistry(direct, INPUT_PREFIX).get(callSid)).toMatchObject({ state: 'in-progress' });
+    } finally {
+      direct.disconnect();
+    }
+  },
+};
+
+
+/** Every endpoint the sweep covers. */
+const TARGETS: SweepTarget[] = [twilioVoice, twilioDialAction, retellFunctions, retellTransfer, retellEndCall, retellWebhook];
 
 // ---------------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
   redis = await RedisServer.start();
   retell = await new FaultyRetell(RETELL_KEY).start();
-  web = await WebProcess.start({ REDIS_URL: redis.url, REDIS_PREFIX: 'faults-input', RETELL_BASE_URL: retell.url });
+  web = await WebProcess.start({ REDIS_URL: redis.url, REDIS_PREFIX: INPUT_PREFIX, RETELL_BASE_URL: retell.url, ...TRANSFER_ENV });
 });
 afterAll(async () => {
   await web?.dispose();
@@ -495,11 +826,12 @@ function meets(expected: Expect, status: number): boolean {
   if (typeof expected === 'number') return status === expected;
   if (expected === '4xx') return status >= 400 && status < 500;
   if (expected === '200-or-4xx') return status === 200 || (status >= 400 && status < 500);
+  if (expected === '2xx-or-4xx') return (status >= 200 && status < 300) || (status >= 400 && status < 500);
   return status === 0 || (status >= 400 && status < 500);
 }
 
 describe.each(TARGETS.map((t) => [t.name, t] as const))('when the %s gets bad input', (_name, target) => {
-  const probes = [...commonProbes(target), ...target.probes()];
+  const probes = [...(target.common === false ? [] : commonProbes(target)), ...target.probes()];
 
   it.each(probes.map((p) => [p.name, p] as const))('%s: then it is refused (or answered) without a 5xx, and the process keeps serving', async (_what, probe) => {
     const outcome = await probe.send(web);
@@ -512,16 +844,23 @@ describe.each(TARGETS.map((t) => [t.name, t] as const))('when the %s gets bad in
   });
 
   it('then, after the sweep, the same process still answers a real call and never logged a server error', async () => {
-    const params = voiceParams();
-    const body = formOf(params);
-    const res = await post(web, '/twilio/voice', body, { 'content-type': 'application/x-www-form-urlencoded', ...twilioSign('/twilio/voice', body) });
-    expect(isCallTwiml({ status: res.status, body: res.body, contentType: 'text/xml', callSid: params.CallSid!, startedAt: 0, elapsedMs: 0 })).toBe(true);
-    expect(dialedCallId(res.body)).toBe(retell.registrationsFor(params.CallSid!)[0]);
+    if (target.afterSweep) await target.afterSweep(web);
+    else await realVoiceCall();
     expect(web.alive).toBe(true);
     const serverErrors = web.records().filter((r) => r.level === 'fatal' || r.msg === 'request failed' || String(r.msg).includes('unexpectedly'));
     expect(serverErrors).toEqual([]);
   });
 });
+
+async function realVoiceCall(): Promise<void> {
+  {
+    const params = voiceParams();
+    const body = formOf(params);
+    const res = await post(web, '/twilio/voice', body, { 'content-type': 'application/x-www-form-urlencoded', ...twilioSign('/twilio/voice', body) });
+    expect(isCallTwiml({ status: res.status, body: res.body, contentType: 'text/xml', callSid: params.CallSid!, startedAt: 0, elapsedMs: 0 })).toBe(true);
+    expect(dialedCallId(res.body)).toBe(retell.registrationsFor(params.CallSid!)[0]);
+  }
+}
 
 describe('when From or To is longer than the 256 characters the voice webhook allows', () => {
   // The length check carries its own message; without one it inherited "must be present, once".
@@ -532,5 +871,21 @@ describe('when From or To is longer than the 256 characters the voice webhook al
     expect(res.status).toBe(400);
     expect(res.body).not.toContain('must be present');
     expect(res.body).toMatch(new RegExp(`${field}.*256`));
+  });
+});
+
+describe('when Retell sends a signed event for a call the bridge knows, with a timestamp no date can hold', () => {
+  // A timestamp no Date can hold once reached the call store's error path and came back 503, so Retell
+  // retried an event that could never succeed; the schema now bounds it.
+  it.each([
+    ['call_started', { start_timestamp: 1e300 }],
+    ['call_ended', { end_timestamp: -1e300, duration_ms: 1 }],
+    ['call_started', { start_timestamp: 8.64e15 + 1 }],
+  ] as const)('%s with %j: then it is refused with a 4xx (or handled), never a 5xx', async (event, fields) => {
+    const { callId } = await knownCall(web);
+    const b = JSON.stringify(webhookEvent(event, { call_id: callId, ...fields }));
+    const res = await post(web, '/retell/webhook', b, { 'content-type': 'application/json', ...retellSign(b) });
+    expect(res.status < 500).toBe(true);
+    expect(web.alive).toBe(true);
   });
 });
