@@ -155,16 +155,29 @@ export class CallAnswerer {
         error: answer.fallbackReason,
         updatedAt: new Date().toISOString(),
       });
-      if (stored.kind === 'lost' && stored.twiml !== undefined) {
-        // Our lease ran out (a stall longer than the Retell timeout) and another request answered
-        // first; its TwiML is the one Twilio may already be dialing, so every answer must match it.
-        log.warn({ orphanCallId: answer.callId }, 'claim lost during registration; replaying the stored answer');
-        return { twiml: stored.twiml, outcome: 'duplicate' };
+      if (stored.kind === 'lost') {
+        // Our lease ran out (a stall longer than the Retell timeout) and another request took over;
+        // its TwiML is the one Twilio may already be dialing, so every answer must match it. If it is
+        // not stored yet, wait for it; ours is only the answer of last resort.
+        log.warn({ orphanCallId: answer.callId }, 'claim lost during registration; answering with the new holder\'s TwiML');
+        const theirs = stored.twiml ?? (await this.waitForStoredAnswer(call.callSid, deadline));
+        if (theirs !== undefined) return { twiml: theirs, outcome: 'duplicate' };
       }
     } catch (err) {
       log.error({ err: (err as Error).message, callId: answer.callId }, 'redis unavailable: answer not stored');
     }
     return answer;
+  }
+
+  private async waitForStoredAnswer(callSid: string, deadline: number): Promise<string | undefined> {
+    let poll = POLL_FIRST_MS;
+    while (Date.now() < deadline) {
+      await sleep(Math.min(poll, Math.max(0, deadline - Date.now())));
+      const twiml = await this.registry.storedAnswer(callSid);
+      if (twiml !== undefined) return twiml;
+      poll = Math.min(poll * 2, POLL_MAX_MS);
+    }
+    return undefined;
   }
 
   private async registerUnguarded(call: InboundCall, deadline: number, log: Logger): Promise<Answer> {

@@ -165,6 +165,11 @@ export class CallRegistry {
     return hash as unknown as CallRecord;
   }
 
+  /** The TwiML stored for the call, if an answer has been stored. */
+  async storedAnswer(callSid: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.record(callSid), 'twiml')) ?? undefined;
+  }
+
   async callSidForRetellCall(callId: string): Promise<string | null> {
     return this.redis.get(this.keys.byRetellId(callId));
   }

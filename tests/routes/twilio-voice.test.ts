@@ -1,5 +1,6 @@
 import { getExpectedTwilioSignature } from 'twilio';
 import { startBridge, PUBLIC_URL, type TestBridge } from '../support/bridge';
+import { waitFor } from '../support/calls';
 import { ACCOUNT_SID, newCallSid, postSigned, voiceParams } from '../support/twilio-signing';
 
 const VOICE = '/twilio/voice';
@@ -256,6 +257,23 @@ describe('POST /twilio/voice', () => {
       } finally {
         await second.close();
       }
+    });
+
+    it('then a request whose claim was taken over while it waited on Retell answers with the new holder\'s TwiML', async () => {
+      bridge.retell.behaviour = { kind: 'ok', delayMs: 600 };
+      const params = voiceParams();
+      const key = bridge.registry.keys.record(params.CallSid!);
+      const pending = post(params);
+      await waitFor('the registration to reach Retell', async () => bridge.retell.received === 1);
+      // What a stall longer than the lease looks like from Redis: another process now holds the claim.
+      await bridge.redis.hset(key, 'claim_owner', 'another-process', 'claim_until', String(Date.now() + 5000));
+      await new Promise((r) => setTimeout(r, 900));
+      const theirs = '<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Sip>sip:call_theirs@sip.retellai.com</Sip></Dial></Response>';
+      await bridge.redis.hset(key, 'twiml', theirs);
+
+      const res = await pending;
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe(theirs);
     });
 
     it('then a claim left by a process that died expires, and a later repeat registers the call', async () => {
