@@ -40,8 +40,7 @@ const wallNow = () => performance.timeOrigin + performance.now();
 // The fake stamps requests with Date.now() (1 ms steps) after reading the body; a listener ahead of
 // its own stamps the arrival more finely, keyed by path (one call update per CallSid is expected).
 const arrivals = new Map<string, number>();
-const server = (fake as unknown as { server: http.Server }).server;
-server.prependListener('request', (req: http.IncomingMessage) => {
+fake.server.prependListener('request', (req: http.IncomingMessage) => {
   const path = (req.url ?? '').split('?')[0] ?? '';
   if (req.method === 'POST' && !arrivals.has(path)) arrivals.set(path, wallNow());
 });

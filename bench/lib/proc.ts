@@ -5,8 +5,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../../tests/support/ports';
+
+export { freePort };
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -101,15 +103,6 @@ export async function runTs(name: string, script: string, opts: SpawnOptions = {
   const code = await proc.exited;
   if (code !== 0) throw new Error(`${name} exited with ${code}`);
   return out;
-}
-
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Waits until `url` answers any HTTP status, or fails after `timeoutMs` or when `proc` exits. */

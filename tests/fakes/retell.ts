@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackServer } from './loopback-server';
 
 /** A Register Phone Call request as the fake Retell API received it. */
 export interface ReceivedRegistration {
@@ -19,32 +19,17 @@ export type RetellBehaviour =
  * Speaks Retell's wire format for what the bridge uses: `POST /v2/register-phone-call` with a
  * Bearer key and a JSON body, answered 201 with a PhoneCallResponse, or Retell's JSON error shape.
  */
-export class FakeRetell {
+export class FakeRetell extends LoopbackServer {
   readonly registrations: ReceivedRegistration[] = [];
   /** Register requests that arrived, including those still waiting on a delay or hanging. */
   received = 0;
   behaviour: RetellBehaviour = { kind: 'ok' };
-  private server = http.createServer((req, res) => void this.handle(req, res));
-  private port = 0;
 
-  constructor(readonly apiKey: string) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+  constructor(readonly apiKey: string) {
+    super();
   }
 
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const send = (status: number, body: unknown) => {

@@ -1,5 +1,5 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackServer } from './loopback-server';
 
 export interface ReceivedTwilioRequest {
   method: string;
@@ -54,33 +54,18 @@ export interface FakeNumber {
  * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
  *   webhooks and their methods, VoiceApplicationSid)
  */
-export class FakeTwilioApi {
+export class FakeTwilioApi extends LoopbackServer {
   readonly requests: ReceivedTwilioRequest[] = [];
   readonly calls = new Map<string, FakeCall>();
   readonly numbers = new Map<string, FakeNumber>();
   /** Consumed one per request to the Calls resource, before normal handling. */
   readonly injections: Injection[] = [];
-  private server = http.createServer((req, res) => void this.handle(req, res));
-  private port = 0;
 
   constructor(
     readonly accountSid: string,
     readonly authToken: string,
-  ) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  ) {
+    super();
   }
 
   addCall(sid: string, from = '+14155550199', to = '+14155550100', status: FakeCall['status'] = 'in-progress'): FakeCall {
@@ -124,7 +109,7 @@ export class FakeTwilioApi {
     }
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://fake');

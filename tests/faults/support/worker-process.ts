@@ -1,20 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { PUBLIC_URL, RETELL_KEY } from '../../support/bridge';
-import { ACCOUNT_SID, AUTH_TOKEN } from '../../support/twilio-signing';
-import { exited, track } from './children';
+import type { ChildProcess } from 'node:child_process';
 import { waitFor } from './ports';
-
-const ROOT = path.resolve(__dirname, '../../..');
+import { ServiceProcess } from './service-process';
 
 /**
- * The worker process as production runs it (src/worker.ts: configuration from the environment, its
- * own Redis connections and Twilio client, SIGTERM drain), started from the TypeScript sources.
+ * The worker process as production runs it (src/worker.ts: its own Redis connections and Twilio
+ * client, SIGTERM drain), started from the TypeScript sources.
  */
-export class WorkerProcess {
-  /** Every line the process wrote to stdout (pino JSON) and stderr. */
-  readonly lines: string[] = [];
-  private constructor(readonly child: ChildProcess) {}
+export class WorkerProcess extends ServiceProcess {
+  private constructor(child: ChildProcess) {
+    super(child);
+  }
 
   /**
    * Starts `src/worker.ts` with the test settings plus `env` (REDIS_URL, REDIS_PREFIX and
@@ -22,26 +17,8 @@ export class WorkerProcess {
    * `waitForRedis` is false (a worker started while Redis is away).
    */
   static async start(env: Record<string, string>, opts: { waitForRedis?: boolean } = {}): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, ['-r', 'tsx/cjs', 'src/worker.ts'], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/tmp',
-        NODE_ENV: 'test',
-        PUBLIC_URL,
-        TWILIO_ACCOUNT_SID: ACCOUNT_SID,
-        TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-        RETELL_API_KEY: RETELL_KEY,
-        RETELL_AGENT_ID: 'agent_default',
-        LOG_LEVEL: 'info',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    track(child);
+    const child = ServiceProcess.spawnEntry('src/worker.ts', env);
     const worker = new WorkerProcess(child);
-    worker.capture(child.stdout);
-    worker.capture(child.stderr);
     try {
       await waitFor(
         'the worker process to start',
@@ -58,61 +35,5 @@ export class WorkerProcess {
       throw err;
     }
     return worker;
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Parsed log records (lines that are not JSON are skipped). */
-  records(): Record<string, unknown>[] {
-    const out: Record<string, unknown>[] = [];
-    for (const line of this.lines) {
-      try {
-        out.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // stderr text, e.g. a stack trace
-      }
-    }
-    return out;
-  }
-
-  messages(): string[] {
-    return this.records().map((r) => String(r.msg));
-  }
-
-  /** Sends SIGTERM, as the platform does before stopping a process. */
-  terminate(): void {
-    this.child.kill('SIGTERM');
-  }
-
-  /** Sudden death, as an out-of-memory kill or a lost machine. */
-  async kill(): Promise<void> {
-    if (!this.alive) return;
-    this.child.kill('SIGKILL');
-    await exited(this.child, 5000);
-  }
-
-  exited(timeoutMs: number): ReturnType<typeof exited> {
-    return exited(this.child, timeoutMs);
-  }
-
-  /** Ends the process whatever its state (afterEach/afterAll). */
-  async dispose(): Promise<void> {
-    await this.kill();
-  }
-
-  private capture(stream: NodeJS.ReadableStream | null): void {
-    let partial = '';
-    stream?.on('data', (d: Buffer) => {
-      partial += d.toString('utf8');
-      const parts = partial.split('\n');
-      partial = parts.pop() ?? '';
-      for (const line of parts) if (line.trim()) this.lines.push(line);
-    });
   }
 }
