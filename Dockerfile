@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for both processes:
-#   web:    docker run -p 3000:3000 --env-file .env IMAGE                      (node dist/server.js)
-#   worker: docker run --env-file .env IMAGE node dist/worker.js
+#   web:    docker run -p 3000:3000 --env-file .env IMAGE                      (node dist/bin/web.js)
+#   worker: docker run --env-file .env IMAGE node dist/bin/worker.js
 #   tools:  docker run --rm --env-file .env IMAGE npm run configure-number -- +14155550100
 
 # Build: all dependencies (TypeScript is a dev dependency), then compile src/ to dist/.
@@ -24,4 +24,4 @@ COPY scripts/run-tool.mjs ./scripts/run-tool.mjs
 USER node
 EXPOSE 3000
 # node itself is PID 1, so SIGTERM reaches the bridge's graceful shutdown (not swallowed by npm).
-CMD ["node", "dist/server.js"]
+CMD ["node", "dist/bin/web.js"]

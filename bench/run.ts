@@ -25,7 +25,8 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BenchEnv } from './lib/env';
+import { parseArgs } from 'node:util';
+import { BenchEnv } from './lib/harness';
 import { PoolSizer } from './lib/measure';
 import { renderSection, type Section } from './lib/report';
 import { duplicatesScenario } from './scenarios/duplicates';
@@ -48,103 +49,59 @@ interface RunFlags extends Flags {
 }
 
 function parseFlags(argv: string[]): RunFlags {
-  const flags: RunFlags = {
-    duration: 5,
-    connections: [20, 100],
-    rounds: 3,
-    dupDuration: 2,
-    scaleOut: true,
-    soak: false,
-    retellClient: false,
-    soakSeconds: 240,
-    soakRate: 400,
-    retellDelayMs: 0,
-    pin: true,
-    json: undefined,
-    profile: undefined,
-    candidate: undefined,
-    functions: true,
-    functionsOnly: false,
-    fnCalls: DEFAULT_FUNCTION_CALL_OPTIONS.calls,
-    fnConcurrency: DEFAULT_FUNCTION_CALL_OPTIONS.concurrency,
-    workerConcurrency: DEFAULT_FUNCTION_CALL_OPTIONS.workerConcurrency,
-  };
-  const args = argv.flatMap((a) => (a.startsWith('--') && a.includes('=') ? a.split(/=(.*)/s, 2) : [a]));
-  const num = (name: string, v: string | undefined, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name} must be a number from ${min} to ${max}`);
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      duration: { type: 'string', default: '5' },
+      connections: { type: 'string', default: '20,100' },
+      rounds: { type: 'string', default: '3' },
+      'dup-duration': { type: 'string', default: '2' },
+      'no-scale-out': { type: 'boolean', default: false },
+      soak: { type: 'boolean', default: false },
+      'retell-client': { type: 'boolean', default: false },
+      'soak-seconds': { type: 'string', default: '240' },
+      'soak-rate': { type: 'string', default: '400' },
+      'retell-delay': { type: 'string', default: '0' },
+      'no-pin': { type: 'boolean', default: false },
+      json: { type: 'string' },
+      candidate: { type: 'string' },
+      profile: { type: 'string' },
+      'no-functions': { type: 'boolean', default: false },
+      'functions-only': { type: 'boolean', default: false },
+      'fn-calls': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.calls) },
+      'fn-concurrency': { type: 'string', default: DEFAULT_FUNCTION_CALL_OPTIONS.concurrency.join(',') },
+      'worker-concurrency': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.workerConcurrency) },
+    },
+  });
+  const num = (name: string, value: string, min: number, max: number): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max}`);
     return n;
   };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined || v.startsWith('--')) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    switch (a) {
-      case '--duration':
-        flags.duration = num(a, value(), 1, 120);
-        break;
-      case '--connections':
-        flags.connections = value().split(',').map((c) => num(a, c, 1, 1000));
-        break;
-      case '--rounds':
-        flags.rounds = num(a, value(), 1, 20);
-        break;
-      case '--dup-duration':
-        flags.dupDuration = num(a, value(), 1, 120);
-        break;
-      case '--no-scale-out':
-        flags.scaleOut = false;
-        break;
-      case '--soak':
-        flags.soak = true;
-        break;
-      case '--retell-client':
-        flags.retellClient = true;
-        break;
-      case '--soak-seconds':
-        flags.soakSeconds = num(a, value(), 10, 3600);
-        break;
-      case '--soak-rate':
-        flags.soakRate = num(a, value(), 2, 20_000);
-        break;
-      case '--retell-delay':
-        flags.retellDelayMs = num(a, value(), 0, 10_000);
-        break;
-      case '--no-pin':
-        flags.pin = false;
-        break;
-      case '--json':
-        flags.json = value();
-        break;
-      case '--candidate':
-        flags.candidate = path.resolve(value());
-        break;
-      case '--profile':
-        flags.profile = path.resolve(value());
-        break;
-      case '--no-functions':
-        flags.functions = false;
-        break;
-      case '--functions-only':
-        flags.functionsOnly = true;
-        break;
-      case '--fn-calls':
-        flags.fnCalls = num(a, value(), 10, 100_000);
-        break;
-      case '--fn-concurrency':
-        flags.fnConcurrency = value().split(',').map((c) => num(a, c, 1, 1000));
-        break;
-      case '--worker-concurrency':
-        flags.workerConcurrency = num(a, value(), 1, 200);
-        break;
-      default:
-        throw new Error(`unknown flag ${a} (see the comment at the top of bench/run.ts)`);
-    }
-  }
-  return flags;
+  const list = (name: string, value: string, min: number, max: number) => value.split(',').map((c) => num(name, c, min, max));
+  return {
+    duration: num('duration', v.duration, 1, 120),
+    connections: list('connections', v.connections, 1, 1000),
+    rounds: num('rounds', v.rounds, 1, 20),
+    dupDuration: num('dup-duration', v['dup-duration'], 1, 120),
+    scaleOut: !v['no-scale-out'],
+    soak: v.soak,
+    retellClient: v['retell-client'],
+    soakSeconds: num('soak-seconds', v['soak-seconds'], 10, 3600),
+    soakRate: num('soak-rate', v['soak-rate'], 2, 20_000),
+    retellDelayMs: num('retell-delay', v['retell-delay'], 0, 10_000),
+    pin: !v['no-pin'],
+    json: v.json,
+    candidate: v.candidate === undefined ? undefined : path.resolve(v.candidate),
+    profile: v.profile === undefined ? undefined : path.resolve(v.profile),
+    functions: !v['no-functions'],
+    functionsOnly: v['functions-only'],
+    fnCalls: num('fn-calls', v['fn-calls'], 10, 100_000),
+    fnConcurrency: list('fn-concurrency', v['fn-concurrency'], 1, 1000),
+    workerConcurrency: num('worker-concurrency', v['worker-concurrency'], 1, 200),
+  };
 }
 
 /**

@@ -3,8 +3,8 @@
  * object; a bad setting stops the process with one line naming the variable and the problem.
  */
 import { z } from 'zod';
+import { ACCOUNT_SID, E164 } from './formats';
 
-const E164 = /^\+[1-9]\d{6,14}$/;
 const e164 = z.string().regex(E164, 'must be an E.164 number such as +14155550100');
 const sipUri = z.string().regex(/^sips?:[^\s@]+@[^\s]+$/i, 'must be a SIP URI such as sip:desk@pbx.example.com');
 
@@ -53,10 +53,19 @@ export const envSchema = z.object({
     .default('bridge')
     .describe('Prefix of every Redis key the bridge writes, so several deployments can share one Redis'),
   PUBLIC_URL: httpUrl.optional().describe('Public origin Twilio calls; signatures are checked against it'),
-  TWILIO_ACCOUNT_SID: z.string({ error: 'is required' }).regex(/^AC[0-9a-fA-F]{32}$/, 'must look like AC followed by 32 hex digits'),
-  TWILIO_AUTH_TOKEN: z.string({ error: 'is required' }).min(16, 'looks too short to be a Twilio auth token'),
+  TWILIO_ACCOUNT_SID: z
+    .string({ error: 'is required' })
+    .regex(ACCOUNT_SID, 'must look like AC followed by 32 hex digits')
+    .describe('Twilio account whose webhooks are accepted and whose REST API performs actions'),
+  TWILIO_AUTH_TOKEN: z
+    .string({ error: 'is required' })
+    .min(16, 'looks too short to be a Twilio auth token')
+    .describe('Verifies X-Twilio-Signature and authenticates REST requests'),
   TWILIO_API_BASE_URL: httpUrl.default('https://api.twilio.com').describe('Where the Twilio REST API is'),
-  RETELL_API_KEY: z.string({ error: 'is required' }).min(8, 'looks too short to be a Retell API key'),
+  RETELL_API_KEY: z
+    .string({ error: 'is required' })
+    .min(8, 'looks too short to be a Retell API key')
+    .describe('Registers calls and verifies X-Retell-Signature (the key with the webhook badge)'),
   RETELL_BASE_URL: httpUrl.default('https://api.retellai.com').describe('Where the Retell API is'),
   RETELL_AGENT_ID: z.string().min(1).optional().describe('Agent for numbers not in AGENT_ROUTES'),
   AGENT_ROUTES: jsonObject(
@@ -66,8 +75,9 @@ export const envSchema = z.object({
   RETELL_SIP_HOST: z
     .string()
     .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'must be a host name such as sip.retellai.com')
-    .default('sip.retellai.com'),
-  SIP_TRANSPORT: z.enum(['tcp', 'udp', 'tls']).default('tcp'),
+    .default('sip.retellai.com')
+    .describe('Host in the SIP URI dialed for each registered call'),
+  SIP_TRANSPORT: z.enum(['tcp', 'udp', 'tls']).default('tcp').describe('Appended to the SIP URI as ;transport='),
   RETELL_TIMEOUT_MS: z.coerce
     .number({ error: 'must be a number of milliseconds' })
     .int()
@@ -88,12 +98,16 @@ export const envSchema = z.object({
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(allowlistEntry))
     .describe('E.164 numbers or prefixes ending in * that an agent may name directly'),
-  FALLBACK_NUMBER: z.union([z.literal('').transform(() => undefined), e164]).optional(),
+  FALLBACK_NUMBER: z
+    .union([z.literal('').transform(() => undefined), e164])
+    .optional()
+    .describe('When Retell cannot take the call, dial this number instead'),
   FALLBACK_MESSAGE: z
     .string()
     .min(1)
     .max(1000)
-    .default("We're sorry, our assistant can't take your call right now. Please try again later."),
+    .default("We're sorry, our assistant can't take your call right now. Please try again later.")
+    .describe('Said before hanging up when Retell cannot take the call and there is no FALLBACK_NUMBER'),
   WORKER_CONCURRENCY: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(200).default(10).describe('Jobs one worker process runs at once'),
   WORKER_METRICS_PORT: z.coerce
     .number({ error: 'must be a port number' })
@@ -102,31 +116,15 @@ export const envSchema = z.object({
     .max(65535)
     .optional()
     .describe('If set, the worker serves /metrics and /healthz on this port'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
 });
 
 export type Env = z.input<typeof envSchema>;
 
-export interface Config {
-  nodeEnv: 'development' | 'production' | 'test';
-  port: number;
-  publicUrl: string;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  redis: { url: string; prefix: string; tlsRejectUnauthorized: boolean };
-  twilio: { accountSid: string; authToken: string; apiBaseUrl: string };
-  retell: {
-    apiKey: string;
-    baseUrl: string;
-    defaultAgentId: string | undefined;
-    agentRoutes: Readonly<Record<string, string>>;
-    sipHost: string;
-    sipTransport: 'tcp' | 'udp' | 'tls';
-    timeoutMs: number;
-  };
-  transfer: { destinations: Readonly<Record<string, string>>; allowlist: readonly string[] };
-  fallback: { number: string | undefined; message: string };
-  worker: { concurrency: number; metricsPort: number | undefined };
-}
+export type EnvValues = z.output<typeof envSchema>;
+
+/** The settings, grouped by what uses them. */
+export type Config = ReturnType<typeof toConfig>;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -156,6 +154,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!e.RETELL_AGENT_ID && Object.keys(e.AGENT_ROUTES).length === 0) {
     throw new ConfigError('Invalid configuration: RETELL_AGENT_ID is required unless AGENT_ROUTES routes numbers to agents');
   }
+  return toConfig(e);
+}
+
+function toConfig(e: EnvValues) {
   return {
     nodeEnv: e.NODE_ENV,
     port: e.PORT,
@@ -167,12 +169,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       apiKey: e.RETELL_API_KEY,
       baseUrl: e.RETELL_BASE_URL,
       defaultAgentId: e.RETELL_AGENT_ID,
-      agentRoutes: e.AGENT_ROUTES,
+      agentRoutes: e.AGENT_ROUTES as Readonly<Record<string, string>>,
       sipHost: e.RETELL_SIP_HOST,
       sipTransport: e.SIP_TRANSPORT,
       timeoutMs: e.RETELL_TIMEOUT_MS,
     },
-    transfer: { destinations: e.TRANSFER_DESTINATIONS, allowlist: e.TRANSFER_ALLOWLIST },
+    transfer: { destinations: e.TRANSFER_DESTINATIONS as Readonly<Record<string, string>>, allowlist: e.TRANSFER_ALLOWLIST as readonly string[] },
     fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
     worker: { concurrency: e.WORKER_CONCURRENCY, metricsPort: e.WORKER_METRICS_PORT },
   };

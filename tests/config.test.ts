@@ -71,7 +71,7 @@ describe('loadConfig', () => {
 
 describe('the web entry point', () => {
   it('when configuration is invalid, then it exits 1 after printing one line naming the variable', () => {
-    const result = spawnSync(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, '../src/server.ts')], {
+    const result = spawnSync(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, '../src/bin/web.ts')], {
       env: { PATH: process.env.PATH, TWILIO_ACCOUNT_SID: 'nope' },
       encoding: 'utf8',
       timeout: 20_000,

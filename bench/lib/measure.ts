@@ -1,8 +1,8 @@
 /**
  * One measured run: drive a web target with the load generator and account for where the CPU went.
  */
-import type { LoadResult, LoadSpec } from '../load-generator';
-import { BenchEnv, type WebTarget } from './env';
+import type { LoadResult, LoadSpec } from '../programs/load-generator';
+import { BenchEnv, type WebTarget } from './harness';
 import { machineCpuMs } from './proc';
 
 export interface Measurement {

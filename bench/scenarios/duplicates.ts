@@ -4,7 +4,7 @@
  * nothing more; the naive bridge registers a new Retell call for each repeat.
  */
 import { randomBytes } from 'node:crypto';
-import { PUBLIC_URL } from '../lib/env';
+import { PUBLIC_URL } from '../lib/harness';
 import { measure, type Measurement } from '../lib/measure';
 import { fmt, median, type Section } from '../lib/report';
 import { postSigned, voiceParams } from '../../tests/support/twilio-signing';

@@ -14,9 +14,10 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { sign } from 'retell-sdk';
+import { functionCallBody } from '../../tests/support/retell-signing';
 import { ACCOUNT_SID, postSigned, voiceParams } from '../../tests/support/twilio-signing';
-import type { CallUpdate } from '../fake-twilio-server';
-import { BenchEnv, PUBLIC_URL, RETELL_KEY, type WebTarget } from '../lib/env';
+import type { CallUpdate } from '../programs/fake-twilio-server';
+import { BenchEnv, PUBLIC_URL, RETELL_KEY, type WebTarget } from '../lib/harness';
 import { fmt, median, type Section } from '../lib/report';
 import type { Scenario, ScenarioContext } from './types';
 
@@ -110,21 +111,11 @@ async function liveCalls(env: BenchEnv, web: WebTarget, n: number): Promise<Live
 
 /** The body Retell posts to a custom function URL, and its `x-retell-signature`. */
 async function signedFunctionCall(call: LiveCall): Promise<{ raw: string; signature: string }> {
-  const raw = JSON.stringify({
-    name: call.fn,
-    call: {
-      call_id: call.callId,
-      call_type: 'phone_call',
-      agent_id: 'agent_bench',
-      call_status: 'ongoing',
-      direction: 'inbound',
-      from_number: '+14155550199',
-      to_number: '+14155550100',
-      metadata: { twilio_call_sid: call.callSid, twilio_account_sid: ACCOUNT_SID },
-      transcript: 'Agent: Hello!\nUser: Put me through to sales please.',
-    },
-    args: call.fn === 'transfer_call' ? { destination: 'sales' } : {},
+  const body = functionCallBody(call.fn, call.callId, call.fn === 'transfer_call' ? { destination: 'sales' } : {}, {
+    agent_id: 'agent_bench',
+    metadata: { twilio_call_sid: call.callSid, twilio_account_sid: ACCOUNT_SID },
   });
+  const raw = JSON.stringify(body);
   return { raw, signature: await sign(raw, RETELL_KEY) };
 }
 

@@ -2,10 +2,10 @@
  * The call to Retell alone: CPU per registration for each way of making it, each variant in its own
  * process on the web CPU, against the same fake Retell API, in rotating order over the rounds.
  */
-import { RETELL_KEY } from '../lib/env';
+import { RETELL_KEY } from '../lib/harness';
 import { runTs } from '../lib/proc';
 import { fmt, median, type Section } from '../lib/report';
-import { VARIANTS, type Variant } from '../retell-client';
+import { VARIANTS, type Variant } from '../programs/retell-client';
 import type { Scenario, ScenarioContext } from './types';
 
 interface ClientResult {
@@ -23,7 +23,7 @@ export const retellClientScenario: Scenario = {
     for (let round = 0; round < flags.rounds; round++) {
       for (let i = 0; i < variants.length; i++) {
         const variant = variants[(i + round) % variants.length]!;
-        const out = await runTs(`retell-client ${variant}`, 'bench/retell-client.ts', {
+        const out = await runTs(`retell-client ${variant}`, 'bench/programs/retell-client.ts', {
           cpus: env.cpus.web,
           env: { VARIANT: variant, RETELL_BASE_URL: env.retellUrl, RETELL_API_KEY: RETELL_KEY, CONCURRENCY: '20', CALLS: '4000' },
         });

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { postSigned, voiceParams } from '../../tests/support/twilio-signing';
-import { PUBLIC_URL } from '../lib/env';
+import { PUBLIC_URL } from '../lib/harness';
 import { measure, type Measurement } from '../lib/measure';
 import { fmt, median, type Section } from '../lib/report';
 import { anomalies } from './voice';

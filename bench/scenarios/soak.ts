@@ -8,7 +8,7 @@
  * has grown to its working size.
  */
 import http from 'node:http';
-import { BenchEnv } from '../lib/env';
+import { BenchEnv } from '../lib/harness';
 import { keysWithoutTtl, keyStats, samplePttl } from '../lib/redis';
 import { fmt, slope, type Section } from '../lib/report';
 import type { Scenario, ScenarioContext } from './types';

@@ -1,4 +1,4 @@
-import type { BenchEnv, WebTarget } from '../lib/env';
+import type { BenchEnv, WebTarget } from '../lib/harness';
 import type { PoolSizer } from '../lib/measure';
 import type { Section } from '../lib/report';
 
@@ -24,14 +24,14 @@ export interface Flags {
   json: string | undefined;
   /** Directory for V8 CPU profiles of the web processes (--cpu-prof). */
   profile: string | undefined;
-  /** Another checkout of the bridge to measure beside this one (its src/server.ts). */
+  /** Another checkout of the bridge to measure beside this one (its src/bin/web.ts). */
   candidate: string | undefined;
 }
 
 export interface ScenarioContext {
   env: BenchEnv;
   flags: Flags;
-  /** The bridge (src/server.ts), one web process on the web CPU. */
+  /** The bridge (src/bin/web.ts), one web process on the web CPU. */
   ours: WebTarget;
   /** The naive bridge from Retell's guide, on the same CPU; absent in soak mode. */
   naive: WebTarget | undefined;

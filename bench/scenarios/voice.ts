@@ -3,7 +3,7 @@
  * naive bridge alternating round by round so both see the same background noise.
  */
 import os from 'node:os';
-import { BenchEnv, type WebTarget } from '../lib/env';
+import { BenchEnv, type WebTarget } from '../lib/harness';
 import { measure, type Measurement } from '../lib/measure';
 import { fmt, median, type Section } from '../lib/report';
 import type { Scenario, ScenarioContext } from './types';

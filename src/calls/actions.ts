@@ -1,7 +1,13 @@
 import type { Redis } from 'ioredis';
-import type { CallActionKind } from '../jobs/types';
-import { callKeys, type CallKeys } from './keys';
-import type { CallState } from './registry';
+import { callKeys, withScripts, type CallKeys } from './keys';
+import type { CallState } from './record';
+
+/**
+ * What an action does to the live call: `transfer` redirects it to a person (Retell's `transfer_call`),
+ * `end_call` hangs it up. The kind names the BullMQ job and starts its id, so it is part of what a
+ * deployment keeps across versions: renaming one would orphan jobs queued before the upgrade.
+ */
+export type CallActionKind = 'transfer' | 'end_call';
 
 /**
  * The one action (transfer or hang-up) a call may have at a time, kept on the call record as JSON.
@@ -67,20 +73,18 @@ if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end
 return 1
 `;
 
-interface ActionRedis extends Redis {
+interface ActionCommands {
   bridgeClaimAction(key: string, action: string, state: string, callSid: string): Promise<string[]>;
   bridgeSettleAction(key: string, jobId: string, status: string, error: string, state: string, at: string): Promise<number>;
 }
 
 export class CallActions {
   private readonly keys: CallKeys;
-  private readonly redis: ActionRedis;
+  private readonly redis: Redis & ActionCommands;
 
   constructor(redis: Redis, prefix: string) {
     this.keys = callKeys(prefix);
-    this.redis = redis as ActionRedis;
-    redis.defineCommand('bridgeClaimAction', { numberOfKeys: 1, lua: CLAIM_ACTION });
-    redis.defineCommand('bridgeSettleAction', { numberOfKeys: 1, lua: SETTLE_ACTION });
+    this.redis = withScripts<ActionCommands>(redis, { bridgeClaimAction: CLAIM_ACTION, bridgeSettleAction: SETTLE_ACTION });
   }
 
   /** Records `kind` as the call's action unless one is already pending or done, or the call has ended. */

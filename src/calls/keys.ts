@@ -1,3 +1,5 @@
+import type { Redis } from 'ioredis';
+
 /**
  * Redis key names. Everything about one Twilio call lives in a single hash whose hash tag is the
  * CallSid, so the scripts that touch it stay in one slot on Redis Cluster. The Retell call_id index
@@ -16,4 +18,14 @@ export function callKeys(prefix: string): CallKeys {
     byRetellId: (callId) => `${prefix}:retell-call:{${callId}}`,
     pattern: `${prefix}:*`,
   };
+}
+
+/**
+ * Defines each Lua script (one key: the call record) as a command on `redis`, and returns the client
+ * typed with them. defineCommand is idempotent per name, so the classes sharing a connection may each
+ * define theirs.
+ */
+export function withScripts<T>(redis: Redis, scripts: Record<string, string>): Redis & T {
+  for (const [name, lua] of Object.entries(scripts)) redis.defineCommand(name, { numberOfKeys: 1, lua });
+  return redis as Redis & T;
 }

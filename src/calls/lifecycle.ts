@@ -1,24 +1,8 @@
 import type { Redis } from 'ioredis';
-import { callKeys, type CallKeys } from './keys';
-import type { CallState } from './registry';
+import { callKeys, withScripts, type CallKeys } from './keys';
+import { fieldList, STATE_RANK, type CallRecord, type CallState, type CallUpdate } from './record';
 
-/**
- * How far along each state is. Events from Twilio and Retell arrive late, twice, or out of order
- * (Retell retries webhooks and has been seen sending duplicates; status callbacks race the
- * webhooks), so a record only ever moves forward: a late `call_started` cannot revive an ended call.
- */
-export const STATE_RANK: Readonly<Record<CallState, number>> = {
-  registering: 0,
-  registered: 1,
-  fallback: 1,
-  'in-progress': 2,
-  transferring: 3,
-  ending: 3,
-  transferred: 4,
-  ended: 5,
-};
-
-// ARGV: newState, count of set-once pairs, set-once pairs..., always-set pairs...
+// ARGV: ranks, newState, count of set-once pairs, set-once pairs..., always-set pairs...
 const ADVANCE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local rank = cjson.decode(ARGV[1])
@@ -35,22 +19,68 @@ if #ARGV > 3 + once * 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 4 + once *
 return moved
 `;
 
-interface LifecycleRedis extends Redis {
+interface LifecycleCommands {
   bridgeAdvance(key: string, ranks: string, state: string, once: number, ...fields: string[]): Promise<number>;
 }
 
 export type AdvanceResult = 'moved' | 'kept' | 'unknown';
 
-/** Applies call events to the call record; repeats and stale events change nothing. */
+/** Twilio's final call statuses. */
+export const FINAL_TWILIO_STATUSES: ReadonlySet<string> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
+
+/** The Twilio statuses before the call is answered, each recorded as the time it was first seen. */
+const PROGRESS_FIELDS: Readonly<Record<string, 'queuedAt' | 'initiatedAt' | 'ringingAt'>> = {
+  queued: 'queuedAt',
+  initiated: 'initiatedAt',
+  ringing: 'ringingAt',
+};
+
+/** Retell's call events the bridge records, with the parts of the call object it keeps. */
+export type RetellCallEvent =
+  | { event: 'call_started'; startedAt?: string }
+  | { event: 'call_ended'; endedAt?: string; disconnectionReason?: string; durationMs?: number }
+  | { event: 'call_analyzed'; summary?: string; userSentiment?: string; successful?: boolean };
+
+/** Applies call events from Twilio and Retell to the call record; repeats and stale events change nothing. */
 export class CallLifecycle {
   private readonly keys: CallKeys;
-  private readonly redis: LifecycleRedis;
+  private readonly redis: Redis & LifecycleCommands;
   private readonly ranks = JSON.stringify(STATE_RANK);
 
   constructor(redis: Redis, prefix: string) {
     this.keys = callKeys(prefix);
-    this.redis = redis as LifecycleRedis;
-    redis.defineCommand('bridgeAdvance', { numberOfKeys: 1, lua: ADVANCE_SCRIPT });
+    this.redis = withScripts<LifecycleCommands>(redis, { bridgeAdvance: ADVANCE_SCRIPT });
+  }
+
+  /** A Twilio status callback: `at` is Twilio's timestamp of the change. */
+  twilioStatus(callSid: string, status: string, at: string, duration?: string): Promise<AdvanceResult> {
+    if (FINAL_TWILIO_STATUSES.has(status)) {
+      return this.advance(callSid, 'ended', { endedAt: at, endReason: status, duration }, { twilioStatus: status });
+    }
+    if (status === 'in-progress') return this.advance(callSid, 'in-progress', { answeredAt: at });
+    const field = PROGRESS_FIELDS[status];
+    return this.advance(callSid, undefined, field ? { [field]: at } : {});
+  }
+
+  /**
+   * A Retell call event. `handedOff`: the call was transferred away from the agent, so the agent's leg
+   * ending does not end the phone call, which goes on with a person.
+   */
+  retellEvent(callSid: string, e: RetellCallEvent, handedOff: boolean): Promise<AdvanceResult> {
+    if (e.event === 'call_started') return this.advance(callSid, 'in-progress', { agentStartedAt: e.startedAt });
+    if (e.event === 'call_ended') {
+      return this.advance(callSid, handedOff ? undefined : 'ended', {
+        agentEndedAt: e.endedAt,
+        disconnectionReason: e.disconnectionReason,
+        agentDurationMs: e.durationMs?.toString(),
+      });
+    }
+    return this.advance(callSid, undefined, {
+      analyzedAt: new Date().toISOString(),
+      summary: e.summary?.slice(0, 2000),
+      userSentiment: e.userSentiment,
+      callSuccessful: e.successful?.toString(),
+    });
   }
 
   /**
@@ -60,19 +90,17 @@ export class CallLifecycle {
   async advance(
     callSid: string,
     state: CallState | undefined,
-    once: Record<string, string | undefined> = {},
-    latest: Record<string, string | undefined> = {},
+    once: CallUpdate = {},
+    latest: CallUpdate = {},
   ): Promise<AdvanceResult> {
-    const pairs = (fields: Record<string, string | undefined>) =>
-      Object.entries(fields).flatMap(([k, v]) => (v === undefined ? [] : [k, v]));
-    const oncePairs = pairs(once);
+    const oncePairs = fieldList(once as Partial<CallRecord>);
     const reply = await this.redis.bridgeAdvance(
       this.keys.record(callSid),
       this.ranks,
       state ?? '',
       oncePairs.length / 2,
       ...oncePairs,
-      ...pairs({ ...latest, updatedAt: new Date().toISOString() }),
+      ...fieldList({ ...latest, updatedAt: new Date().toISOString() }),
     );
     return reply === -1 ? 'unknown' : reply === 1 ? 'moved' : 'kept';
   }

@@ -4,8 +4,8 @@ import type { CallActions } from '../calls/actions';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { sayAndHangupTwiml, transferTwiml } from '../twilio/twiml';
-import { classifyTwilioError, describeTwilioError } from './errors';
-import type { CallActionJob } from './types';
+import { classifyTwilioError, describeTwilioError } from '../twilio/errors';
+import type { CallActionJob } from './call-action-job';
 
 export interface CallActionProcessorDeps {
   twilio: Twilio;

@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { CALL_ACTIONS_QUEUE, queuePrefix, type CallActionJob } from './types';
+import { withTimeout } from '../http/timeout';
+import { CALL_ACTIONS_QUEUE, queuePrefix, type CallActionJob } from './call-action-job';
 
 /**
  * Retry policy for call actions. Six attempts with exponential backoff from 300 ms and 50 % jitter
@@ -31,15 +32,5 @@ export function createCallActionQueue(connection: Redis, redisPrefix: string): C
  * 503 (Retell retries) instead of hanging until Retell's own timeout.
  */
 export async function addCallAction(queue: CallActionQueue, job: CallActionJob, jobId: string, timeoutMs = 2000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      queue.add(job.kind, job, { jobId }),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`queue did not accept the job within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withTimeout(queue.add(job.kind, job, { jobId }), timeoutMs, `queue did not accept the job within ${timeoutMs} ms`);
 }

@@ -13,72 +13,72 @@ const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] a
  * app built in a test has its own numbers.
  */
 export class Metrics {
-  readonly registry = new Registry();
+  readonly prometheus = new Registry();
 
   readonly webhookDuration = new Histogram({
     name: 'bridge_webhook_duration_seconds',
     help: 'Time to answer a webhook, by route and HTTP status',
     labelNames: ['route', 'status'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
-    registers: [this.registry],
+    registers: [this.prometheus],
   });
 
   readonly voiceAnswers = new Counter({
     name: 'bridge_voice_answers_total',
     help: 'Voice webhooks answered, by outcome (registered, duplicate, registered_unguarded, fallback)',
     labelNames: ['outcome'] as const,
-    registers: [this.registry],
+    registers: [this.prometheus],
   });
 
   readonly registrations = new Counter({
     name: 'bridge_retell_registrations_total',
     help: 'Register Phone Call requests to Retell, by result',
     labelNames: ['result'] as const,
-    registers: [this.registry],
+    registers: [this.prometheus],
   });
 
   readonly dedupeHits = new Counter({
     name: 'bridge_dedupe_hits_total',
     help: 'Repeated voice webhooks answered from the stored answer',
-    registers: [this.registry],
+    registers: [this.prometheus],
   });
 
   readonly fallbacks = new Counter({
     name: 'bridge_fallbacks_total',
     help: 'Calls answered with the fallback TwiML, by reason',
     labelNames: ['reason'] as const,
-    registers: [this.registry],
+    registers: [this.prometheus],
   });
 
   readonly signatureRefusals = new Counter({
     name: 'bridge_signature_refusals_total',
     help: 'Requests refused for a missing or invalid signature, by source (twilio, retell)',
     labelNames: ['source'] as const,
-    registers: [this.registry],
+    registers: [this.prometheus],
   });
 
   readonly functionCalls = new Counter({
     name: 'bridge_function_calls_total',
     help: 'Retell custom function calls, by function name and outcome',
     labelNames: ['name', 'outcome'] as const,
-    registers: [this.registry],
+    registers: [this.prometheus],
   });
 
   readonly jobs = new Counter({
     name: 'bridge_jobs_total',
     help: 'Jobs finished by the worker, by job name and result (completed, failed, retried)',
     labelNames: ['name', 'result'] as const,
-    registers: [this.registry],
+    registers: [this.prometheus],
   });
 
   readonly redisUp = new Gauge({
     name: 'bridge_redis_up',
     help: '1 when the process is connected to Redis, else 0',
-    registers: [this.registry],
+    registers: [this.prometheus],
   });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'bridge_' });
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.prometheus, prefix: 'bridge_' });
   }
 
   /** Keeps `bridge_redis_up` in step with a connection. */
@@ -94,7 +94,7 @@ export class Metrics {
       name: 'bridge_queue_jobs',
       help: 'Jobs in the call-action queue, by state',
       labelNames: ['state'] as const,
-      registers: [this.registry],
+      registers: [this.prometheus],
       async collect() {
         try {
           const counts = await queue.getJobCounts(...QUEUE_STATES);

@@ -1,5 +1,5 @@
 import Retell, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'retell-sdk';
-import type { CallDirection } from '../calls/registry';
+import { encodeRetellMetadata, isE164, type CallDirection } from '../formats';
 
 export interface RegistrationRequest {
   agentId: string;
@@ -31,8 +31,6 @@ export class RegistrationError extends Error {
   }
 }
 
-const E164 = /^\+[1-9]\d{6,14}$/;
-
 /**
  * Registers a Twilio call with Retell (dial-to-SIP). The Twilio identifiers go into `metadata`, which
  * Retell echoes on every function call and webhook, so later requests can find the live Twilio call.
@@ -45,9 +43,9 @@ export async function registerPhoneCall(client: Retell, req: RegistrationRequest
         direction: req.direction,
         // Retell stores these as E.164; withheld or SIP callers ("Anonymous", sip:...) still reach the
         // agent through the dynamic variables.
-        ...(E164.test(req.from) ? { from_number: req.from } : {}),
-        ...(E164.test(req.to) ? { to_number: req.to } : {}),
-        metadata: { twilio_call_sid: req.callSid, twilio_account_sid: req.accountSid },
+        ...(isE164(req.from) ? { from_number: req.from } : {}),
+        ...(isE164(req.to) ? { to_number: req.to } : {}),
+        metadata: encodeRetellMetadata(req.callSid, req.accountSid),
         retell_llm_dynamic_variables: req.dynamicVariables,
       },
       { timeout: timeoutMs, maxRetries: 0 },

@@ -26,8 +26,6 @@ export class UsageError extends Error {
   }
 }
 
-export const E164 = /^\+[1-9]\d{6,14}$/;
-
 /** The standard streams. */
 export function processOutput(): Output {
   return {

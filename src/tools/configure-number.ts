@@ -7,10 +7,11 @@ import { parseArgs } from 'node:util';
 import type { Twilio } from 'twilio';
 import type { IncomingPhoneNumberInstance } from 'twilio/lib/rest/api/v2010/account/incomingPhoneNumber';
 import type { Config } from '../config';
+import { E164 } from '../formats';
 import { createTwilioClient } from '../twilio/client';
+import { explainTwilioError } from '../twilio/errors';
 import {
   displayUrl,
-  E164,
   EXIT_FAILED,
   EXIT_OK,
   loadProcessConfig,
@@ -111,20 +112,6 @@ function currentWebhooks(n: IncomingPhoneNumberInstance): { voice: Hook; fallbac
 
 const sameHook = (a: Hook, b: Hook) => a.url === b.url && (a.method || 'POST') === b.method;
 
-/** A Twilio REST error or a network failure, in one line that names no credential. */
-export function describeTwilioError(err: unknown, apiBaseUrl: string): string {
-  const e = err as { status?: number; code?: number | string; message?: string; moreInfo?: string };
-  if (typeof e.status === 'number') {
-    const code = e.code !== undefined ? ` (Twilio error ${e.code})` : '';
-    const hint =
-      e.status === 401 || e.code === 20003
-        ? ': TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN were not accepted; copy both from the Twilio Console (Account Info)'
-        : '';
-    return `Twilio answered ${e.status}${code}: ${e.message ?? 'no message'}${hint}`;
-  }
-  return `could not reach the Twilio API at ${apiBaseUrl}: ${e.message ?? String(err)}`;
-}
-
 /**
  * Looks the number up in the account and points its webhooks at `config.publicUrl`. Returns the exit
  * code; everything it has to say goes to `out`.
@@ -150,7 +137,7 @@ export async function configureNumber(
     const found = await client.incomingPhoneNumbers.list({ phoneNumber: options.phoneNumber, limit: 20 });
     number = found.find((n) => n.phoneNumber === options.phoneNumber);
   } catch (err) {
-    out.error(`Could not look up ${options.phoneNumber}: ${describeTwilioError(err, config.twilio.apiBaseUrl)}`);
+    out.error(`Could not look up ${options.phoneNumber}: ${explainTwilioError(err, config.twilio.apiBaseUrl)}`);
     return EXIT_FAILED;
   }
   if (!number) {
@@ -206,7 +193,7 @@ export async function configureNumber(
     });
   } catch (err) {
     printRows(out, rows);
-    out.error(`Nothing was changed: ${describeTwilioError(err, config.twilio.apiBaseUrl)}`);
+    out.error(`Nothing was changed: ${explainTwilioError(err, config.twilio.apiBaseUrl)}`);
     return EXIT_FAILED;
   }
 

@@ -9,9 +9,9 @@ import { parseArgs } from 'node:util';
 import { sign } from 'retell-sdk';
 import { getExpectedTwilioSignature } from 'twilio';
 import type { Config } from '../config';
+import { CALL_SID, E164 } from '../formats';
 import {
   displayUrl,
-  E164,
   EXIT_FAILED,
   EXIT_OK,
   loadProcessConfig,
@@ -71,7 +71,6 @@ export interface SimulateOptions {
   callerId?: 'caller' | 'business';
 }
 
-const CALL_SID = /^CA[0-9a-fA-F]{32}$/;
 const WITHHELD = /^[A-Za-z][A-Za-z ]{0,31}$/;
 
 export function randomCallSid(): string {

@@ -47,8 +47,8 @@ describe('Procfile', () => {
   });
 
   it.each([
-    ['web', 'server'],
-    ['worker', 'worker'],
+    ['web', 'bin/web'],
+    ['worker', 'bin/worker'],
   ])('runs the compiled %s entry point, whose source exists', (proc, entry) => {
     const command = processes[proc]!;
     const viaNpm = /^npm (?:start|run (\S+))$/.exec(command);
@@ -306,8 +306,8 @@ describe('Dockerfile', () => {
   it('exposes 3000 and starts the web process with node itself (exec form), the worker being the same image', () => {
     expect(final.steps).toContainEqual({ op: 'EXPOSE', args: '3000' });
     const cmd = final.steps.filter((s) => s.op === 'CMD').at(-1)!;
-    expect(JSON.parse(cmd.args)).toEqual(['node', 'dist/server.js']);
-    expect(read('Dockerfile')).toContain('node dist/worker.js');
+    expect(JSON.parse(cmd.args)).toEqual(['node', 'dist/bin/web.js']);
+    expect(read('Dockerfile')).toContain('node dist/bin/worker.js');
   });
 
   it('copies the compiled code from the build stage and everything else from files that exist and are not ignored', () => {

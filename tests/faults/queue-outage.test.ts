@@ -30,11 +30,7 @@ beforeAll(async () => {
   proxy = await TcpProxy.start(redis.port);
   bridge = await startBridge(TRANSFER_ENV, { redisUrl: proxy.url });
   await waitReady(bridge.redis);
-  worker = await WorkerProcess.start({
-    REDIS_URL: proxy.url,
-    REDIS_PREFIX: bridge.config.redis.prefix,
-    TWILIO_API_BASE_URL: bridge.twilio.url,
-  });
+  worker = await WorkerProcess.forBridge(bridge, { redisUrl: proxy.url });
   workerPid = worker.pid;
 });
 afterAll(async () => {
@@ -101,7 +97,7 @@ describe.each<[string, () => void | Promise<void>, () => void | Promise<void>]>(
 
     expect(successfulUpdatesPerCall(bridge, [callSid])).toEqual({ [callSid]: 1 });
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
-    expect(await bridge.registry.get(callSid)).toMatchObject({ state: 'transferred' });
+    expect(await bridge.store.get(callSid)).toMatchObject({ state: 'transferred' });
     expect(await bridge.actions.get(callSid)).toMatchObject({ jobId, status: 'done' });
     expect(await bridge.queue.getJobCounts('waiting', 'active', 'delayed', 'failed')).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0 });
     // The same worker process did it: no restart.

@@ -5,8 +5,8 @@
  * is never restarted.
  */
 import { Redis } from 'ioredis';
-import { answerTiming } from '../../src/calls/answerer';
-import { CallRegistry } from '../../src/calls/registry';
+import { answerTiming } from '../../src/services/call-answerer';
+import { CallStore } from '../../src/calls/store';
 import { RETELL_KEY } from '../support/bridge';
 import { voiceParams } from '../support/twilio-signing';
 import { FaultyRetell } from './support/faulty-retell';
@@ -27,7 +27,7 @@ let proxy: TcpProxy;
 let retell: FaultyRetell;
 let web: WebProcess;
 let direct: Redis;
-let registry: CallRegistry;
+let store: CallStore;
 let webPid: number | undefined;
 
 beforeAll(async () => {
@@ -46,7 +46,7 @@ beforeAll(async () => {
   // The test reads records straight from Redis, never through the proxy.
   direct = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   direct.on('error', () => undefined);
-  registry = new CallRegistry(direct, PREFIX);
+  store = new CallStore(direct, PREFIX);
 });
 
 afterAll(async () => {
@@ -64,7 +64,7 @@ async function expectDedupe(url: string): Promise<void> {
   const call = voiceParams();
   const first = await sendVoice(url, call);
   expect(summarize([first].filter((a) => !isCallTwiml(a) || dialedCallId(a.body) === undefined))).toBe('');
-  expect(await registry.get(call.CallSid!)).toMatchObject({ state: 'registered', twiml: first.body });
+  expect(await store.get(call.CallSid!)).toMatchObject({ state: 'registered', twiml: first.body });
   const repeats = await Promise.all(Array.from({ length: 10 }, () => sendVoice(url, call)));
   expect(summarize(repeats.filter((a) => a.body !== first.body))).toBe('');
   expect(retell.registrationsFor(call.CallSid!)).toHaveLength(1);
@@ -91,7 +91,7 @@ describe.each<[string, Outage]>([
     const before = voiceParams();
     const beforeAnswer = await sendVoice(web.url, before);
     expect(dialedCallId(beforeAnswer.body)).toBe(retell.registrationsFor(before.CallSid!)[0]);
-    expect((await registry.get(before.CallSid!))?.state).toBe('registered');
+    expect((await store.get(before.CallSid!))?.state).toBe('registered');
 
     const traffic = new SteadyTraffic(web.url, { intervalMs: 50, maxRequests: 400, repeatEvery: 4 }).start();
     await sleep(600);

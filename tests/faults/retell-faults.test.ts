@@ -5,7 +5,7 @@
  * and stores the fallback so repeats replay it instead of registering again.
  */
 import { Redis } from 'ioredis';
-import { CallRegistry } from '../../src/calls/registry';
+import { CallStore } from '../../src/calls/store';
 import { RETELL_KEY } from '../support/bridge';
 import { voiceParams } from '../support/twilio-signing';
 import { FaultyRetell, type RetellFault } from './support/faulty-retell';
@@ -24,7 +24,7 @@ let redis: RedisServer;
 let retell: FaultyRetell;
 let web: WebProcess;
 let client: Redis;
-let registry: CallRegistry;
+let store: CallStore;
 beforeAll(async () => {
   redis = await RedisServer.start();
   retell = await new FaultyRetell(RETELL_KEY).start();
@@ -36,7 +36,7 @@ beforeAll(async () => {
   });
   client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   client.on('error', () => undefined);
-  registry = new CallRegistry(client, PREFIX);
+  store = new CallStore(client, PREFIX);
 });
 afterAll(async () => {
   client?.disconnect();
@@ -74,7 +74,7 @@ describe.each<[string, RetellFault, string | RegExp]>([
     expect(first.elapsedMs).toBeLessThan(ANSWER_BOUND_MS);
     expect(retell.attemptsFor(params.CallSid!)).toHaveLength(1);
 
-    const record = await registry.get(params.CallSid!);
+    const record = await store.get(params.CallSid!);
     expect(record).toMatchObject({ state: 'fallback', error: typeof reason === 'string' ? reason : expect.stringMatching(reason), twiml: first.body });
     expect(record?.claim_owner).toBeUndefined();
     expect(record?.callId).toBeUndefined();
@@ -98,7 +98,7 @@ describe.each<[string, RetellFault, string | RegExp]>([
       const late = retell.registrationsFor(params.CallSid!);
       expect(late).toHaveLength(1);
       expect(first.body).not.toContain(late[0]);
-      expect((await registry.get(params.CallSid!))?.callId).toBeUndefined();
+      expect((await store.get(params.CallSid!))?.callId).toBeUndefined();
     } else {
       expect(retell.fake.registrations.length).toBe(registeredBefore);
     }
@@ -178,7 +178,7 @@ describe('when Retell cannot be reached at all (connection refused)', () => {
     const first = await sendVoice(lonely.url, params);
     expect(isFallback(first.body)).toBe(true);
     expect(first.elapsedMs).toBeLessThan(ANSWER_BOUND_MS);
-    expect(await registry.get(params.CallSid!)).toMatchObject({ state: 'fallback', error: 'retell_unreachable' });
+    expect(await store.get(params.CallSid!)).toMatchObject({ state: 'fallback', error: 'retell_unreachable' });
     expect((await sendVoice(lonely.url, params)).body).toBe(first.body);
   });
 });

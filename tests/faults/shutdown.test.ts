@@ -5,8 +5,8 @@
  * platform's SIGKILL.
  */
 import { Redis } from 'ioredis';
-import { answerTiming } from '../../src/calls/answerer';
-import { CallRegistry } from '../../src/calls/registry';
+import { answerTiming } from '../../src/services/call-answerer';
+import { CallStore } from '../../src/calls/store';
 import { RETELL_KEY } from '../support/bridge';
 import { voiceParams } from '../support/twilio-signing';
 import { FaultyRetell } from './support/faulty-retell';
@@ -25,7 +25,7 @@ const PREFIX = 'faults-shutdown';
 let redis: RedisServer;
 let retell: FaultyRetell;
 let direct: Redis;
-let registry: CallRegistry;
+let store: CallStore;
 let web: WebProcess | undefined;
 
 beforeAll(async () => {
@@ -33,7 +33,7 @@ beforeAll(async () => {
   retell = await new FaultyRetell(RETELL_KEY).start();
   direct = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   direct.on('error', () => undefined);
-  registry = new CallRegistry(direct, PREFIX);
+  store = new CallStore(direct, PREFIX);
 });
 afterEach(async () => {
   await web?.dispose();
@@ -72,7 +72,7 @@ describe('when the web process gets SIGTERM while voice webhooks wait on a slow 
       expect(registered).toHaveLength(1);
       expect(dialedCallId(answers[i]!.body)).toBe(registered[0]);
       // Stored before the process closed its Redis connection, so a repeat on another process replays it.
-      expect(await registry.get(call.CallSid!)).toMatchObject({ state: 'registered', callId: registered[0], twiml: answers[i]!.body });
+      expect(await store.get(call.CallSid!)).toMatchObject({ state: 'registered', callId: registered[0], twiml: answers[i]!.body });
     }
     // A repeat is answered with its call's TwiML, or refused before any HTTP exchange (Twilio then
     // retries the fallback URL); it is never failed with an HTTP error or answered differently.
@@ -121,7 +121,7 @@ describe('when the web process gets SIGTERM while Retell hangs', () => {
     expect(summarize(repeated.filter((r) => r.status !== 0 && r.body !== answers[0]!.body))).toBe('');
     for (const call of calls) {
       expect(retell.attemptsFor(call.CallSid!)).toHaveLength(1);
-      expect((await registry.get(call.CallSid!))?.state).toBe('fallback');
+      expect((await store.get(call.CallSid!))?.state).toBe('fallback');
     }
     expect(exit).toEqual({ code: 0, signal: null });
     // The bridge abandoned every hanging registration rather than leaving it open.

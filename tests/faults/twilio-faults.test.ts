@@ -11,6 +11,7 @@ import { waitReady } from '../support/redis';
 import {
   maxBackoffMs,
   queueTransfer,
+  queueTransfers,
   successfulUpdatesPerCall,
   TRANSFER_ENV,
   waitForJobs,
@@ -32,12 +33,7 @@ beforeAll(async () => {
   redis = await RedisServer.start();
   bridge = await startBridge(TRANSFER_ENV, { redisUrl: redis.url });
   await waitReady(bridge.redis);
-  worker = await WorkerProcess.start({
-    REDIS_URL: redis.url,
-    REDIS_PREFIX: bridge.config.redis.prefix,
-    TWILIO_API_BASE_URL: bridge.twilio.url,
-    WORKER_CONCURRENCY: String(CALLS),
-  });
+  worker = await WorkerProcess.forBridge(bridge, { concurrency: CALLS });
 });
 afterEach(() => {
   // A case that failed half-way must not leave scripted answers for the next one.
@@ -49,11 +45,7 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
-const queueMany = async (n: number) => {
-  const queued: QueuedTransfer[] = [];
-  for (let i = 0; i < n; i++) queued.push(await queueTransfer(bridge));
-  return queued;
-};
+const queueMany = (n: number) => queueTransfers(bridge, n);
 
 describe('when Twilio answers a burst of 429, 500 and 503 to the first requests of 20 transfers', () => {
   it('then every job completes after retries, with one successful redirect per call, within the backoff bound', async () => {
@@ -82,7 +74,7 @@ describe('when Twilio answers a burst of 429, 500 and 503 to the first requests 
       const job = await bridge.queue.getJob(q.jobId);
       expect(job?.returnvalue).toBe('done');
       expect(job?.attemptsMade).toBeLessThan(CALL_ACTION_JOB_OPTIONS.attempts!);
-      expect(await bridge.registry.get(q.callSid)).toMatchObject({ state: 'transferred' });
+      expect(await bridge.store.get(q.callSid)).toMatchObject({ state: 'transferred' });
     }
   });
 });
@@ -105,7 +97,7 @@ describe('when a Twilio request hangs without an answer', () => {
     expect(updates.map((u) => u.answered)).toEqual([undefined, 200]);
     // ...and the retry came from the backoff, not from a stall: the job ran twice, as two attempts.
     expect((await bridge.queue.getJob(q!.jobId))?.attemptsMade).toBe(2);
-    expect(await bridge.registry.get(q!.callSid)).toMatchObject({ state: 'transferred' });
+    expect(await bridge.store.get(q!.callSid)).toMatchObject({ state: 'transferred' });
   });
 });
 
@@ -129,6 +121,6 @@ describe.each<[string, number, number, string]>([
     const action = await bridge.actions.get(q!.callSid);
     expect(action).toMatchObject({ jobId: q!.jobId, status: 'failed' });
     expect(action?.error).toContain(recorded);
-    expect((await bridge.registry.get(q!.callSid))?.state).not.toBe('transferred');
+    expect((await bridge.store.get(q!.callSid))?.state).not.toBe('transferred');
   });
 });

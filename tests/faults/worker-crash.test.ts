@@ -4,7 +4,7 @@
  * stalled, takes them over and completes each exactly once: the killed worker's requests were never
  * answered, so the call is redirected once, by the survivor.
  */
-import { WORKER_TIMING } from '../../src/jobs/worker';
+import { WORKER_TIMING } from '../../src/jobs/call-action-worker';
 import { startBridge, type TestBridge } from '../support/bridge';
 import { waitReady } from '../support/redis';
 import { queueTransfer, successfulUpdatesPerCall, TRANSFER_ENV, waitForJobs, type QueuedTransfer } from './support/call-actions';
@@ -35,12 +35,7 @@ afterAll(async () => {
 });
 
 const startWorker = async (concurrency: number) => {
-  const w = await WorkerProcess.start({
-    REDIS_URL: redis.url,
-    REDIS_PREFIX: bridge.config.redis.prefix,
-    TWILIO_API_BASE_URL: bridge.twilio.url,
-    WORKER_CONCURRENCY: String(concurrency),
-  });
+  const w = await WorkerProcess.forBridge(bridge, { concurrency });
   workers.push(w);
   return w;
 };
@@ -69,7 +64,7 @@ describe.each([
     expect(bridge.twilio.callUpdates()).toHaveLength(2 * jobs);
     for (const q of queued) {
       expect((await bridge.queue.getJob(q.jobId))?.returnvalue).toBe('done');
-      expect(await bridge.registry.get(q.callSid)).toMatchObject({ state: 'transferred' });
+      expect(await bridge.store.get(q.callSid)).toMatchObject({ state: 'transferred' });
       expect(await bridge.actions.get(q.callSid)).toMatchObject({ jobId: q.jobId, status: 'done' });
     }
     expect(second.messages()).toContain('transfer performed');

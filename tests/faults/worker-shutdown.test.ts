@@ -8,13 +8,13 @@
  */
 import { startBridge, type TestBridge } from '../support/bridge';
 import { waitReady } from '../support/redis';
-import { queueTransfer, successfulUpdatesPerCall, TRANSFER_ENV, waitForJobs, jobState, type QueuedTransfer } from './support/call-actions';
+import { queueTransfer, queueTransfers, successfulUpdatesPerCall, TRANSFER_ENV, waitForJobs, jobState, type QueuedTransfer } from './support/call-actions';
 import { waitFor } from './support/ports';
 import { RedisServer } from './support/redis-server';
 import { TcpProxy } from './support/tcp-proxy';
 import { WorkerProcess } from './support/worker-process';
 
-/** src/worker.ts drains for 20 s and then closes by force; Heroku's SIGKILL comes at 30 s. */
+/** src/bin/worker.ts drains for 20 s and then closes by force; Heroku's SIGKILL comes at 30 s. */
 const EXIT_BOUND_MS = 25_000;
 /** A job left active by a worker that is gone is taken over within lockDuration + 2 × stalledInterval (12 s), plus slack. */
 const TAKEOVER_BOUND_MS = 25_000;
@@ -43,21 +43,12 @@ afterAll(async () => {
 });
 
 const startWorker = async (concurrency: number, redisUrl = redis.url) => {
-  const w = await WorkerProcess.start({
-    REDIS_URL: redisUrl,
-    REDIS_PREFIX: bridge.config.redis.prefix,
-    TWILIO_API_BASE_URL: bridge.twilio.url,
-    WORKER_CONCURRENCY: String(concurrency),
-  });
+  const w = await WorkerProcess.forBridge(bridge, { redisUrl, concurrency });
   workers.push(w);
   return w;
 };
 
-const queueMany = async (n: number) => {
-  const queued: QueuedTransfer[] = [];
-  for (let i = 0; i < n; i++) queued.push(await queueTransfer(bridge));
-  return queued;
-};
+const queueMany = (n: number) => queueTransfers(bridge, n);
 
 describe('when a worker process gets SIGTERM with jobs inside slow Twilio requests and more waiting', () => {
   it('then it finishes the running jobs and exits 0, the waiting ones stay queued, and the next worker completes them once', async () => {
@@ -88,7 +79,7 @@ describe('when a worker process gets SIGTERM with jobs inside slow Twilio reques
     const sids = all.map((q) => q.callSid);
     expect(successfulUpdatesPerCall(bridge, sids)).toEqual(Object.fromEntries(sids.map((s) => [s, 1])));
     expect(bridge.twilio.callUpdates()).toHaveLength(all.length);
-    for (const q of all) expect(await bridge.registry.get(q.callSid)).toMatchObject({ state: 'transferred' });
+    for (const q of all) expect(await bridge.store.get(q.callSid)).toMatchObject({ state: 'transferred' });
   }, 60_000);
 });
 
@@ -125,6 +116,6 @@ describe.each<[string, () => void | Promise<void>, () => void | Promise<void>]>(
     expect(successfulUpdatesPerCall(bridge, sids)).toEqual(Object.fromEntries(sids.map((s) => [s, 1])));
     // The unanswered request of the first worker, then one redirect per call.
     expect(bridge.twilio.callUpdates()).toHaveLength(queued.length + 1);
-    for (const q of queued) expect(await bridge.registry.get(q.callSid)).toMatchObject({ state: 'transferred' });
+    for (const q of queued) expect(await bridge.store.get(q.callSid)).toMatchObject({ state: 'transferred' });
   }, 90_000);
 });

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { errorHandler } from '../../src/http/errors';
+import { errorHandler } from '../../src/web/error-handler';
 import { formParser } from '../../src/http/form';
 import { memoryLogger } from '../support/logs';
 

@@ -45,8 +45,8 @@ describe('the call-action worker against the Twilio REST API', () => {
     const gaps = [updates[1]!.receivedAt - updates[0]!.receivedAt, updates[2]!.receivedAt - updates[1]!.receivedAt];
     expect(gaps[0]).toBeGreaterThanOrEqual(140);
     expect(gaps[1]).toBeGreaterThanOrEqual(290);
-    expect((await bridge.registry.get(callSid))?.state).toBe('transferred');
-    const metrics = await bridge.worker!.metrics.registry.getSingleMetricAsString('bridge_jobs_total');
+    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
+    const metrics = await bridge.worker!.metrics.prometheus.getSingleMetricAsString('bridge_jobs_total');
     expect(metrics).toContain('bridge_jobs_total{name="transfer",result="retried"} 2');
     expect(metrics).toContain('bridge_jobs_total{name="transfer",result="completed"} 1');
   });
@@ -62,7 +62,7 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(job.failedReason).toMatch(/call not in progress/);
     await new Promise((r) => setTimeout(r, 800));
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
-    const record = await bridge.registry.get(callSid);
+    const record = await bridge.store.get(callSid);
     expect(record?.state).toBe('ended');
     expect(JSON.parse(record!.action!)).toMatchObject({ status: 'failed', error: 'call not in progress' });
   });
@@ -76,7 +76,7 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(state).toBe('completed');
     expect(job.returnvalue).toBe('call_already_ended');
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
-    expect((await bridge.registry.get(callSid))?.state).toBe('ended');
+    expect((await bridge.store.get(callSid))?.state).toBe('ended');
   });
 
   it('when Twilio answers another 4xx (404), then it is final: one request, no retry', async () => {
@@ -86,7 +86,7 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(state).toBe('failed');
     await new Promise((r) => setTimeout(r, 800));
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
-    const record = await bridge.registry.get(callSid);
+    const record = await bridge.store.get(callSid);
     // A failed transfer leaves the agent on the line, so the call goes back to its previous state.
     expect(record?.state).toBe('registered');
     expect(JSON.parse(record!.action!)).toMatchObject({ status: 'failed', error: expect.stringMatching(/HTTP 404 code 20404/) });
@@ -100,7 +100,7 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(job.attemptsMade).toBe(6);
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(6);
 
-    const record = await bridge.registry.get(callSid);
+    const record = await bridge.store.get(callSid);
     const res = await postRetell(
       bridge.url,
       '/retell/functions/transfer_call',

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { startWorker, type RunningWorker } from '../../src/worker-process';
+import { startWorker, type RunningWorker } from '../../src/worker/start';
 import { loadConfig } from '../../src/config';
 import { startBridge, testEnv, type TestBridge } from '../support/bridge';
 import { liveCall, waitFor } from '../support/calls';
@@ -19,7 +19,7 @@ function spawnWorker(bridge: TestBridge): { child: ChildProcess; output: () => s
     RETELL_BASE_URL: bridge.retell.url,
     LOG_LEVEL: 'info',
   });
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'src/worker.ts')], {
+  const child = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'src/bin/worker.ts')], {
     env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -74,7 +74,7 @@ describe('worker processes', () => {
     await exited(a.child);
     const killedAt = Date.now();
     const { logger } = memoryLogger('warn');
-    inProcess = startWorker(loadConfig(testEnv({ ...ENV, REDIS_PREFIX: bridge.config.redis.prefix, TWILIO_API_BASE_URL: bridge.twilio.url })), logger);
+    inProcess = startWorker({ config: loadConfig(testEnv({ ...ENV, REDIS_PREFIX: bridge.config.redis.prefix, TWILIO_API_BASE_URL: bridge.twilio.url })), logger });
 
     await waitFor('job completed by worker B', async () => (await jobState(bridge, jobId)) === 'completed', 20_000);
     const tookOverMs = Date.now() - killedAt;
@@ -84,7 +84,7 @@ describe('worker processes', () => {
     const updates = bridge.twilio.callUpdates(callSid);
     expect(updates).toHaveLength(2);
     expect(updates.filter((u) => u.answered === 200)).toHaveLength(1);
-    expect((await bridge.registry.get(callSid))?.state).toBe('transferred');
+    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
   }, 40_000);
 
   it('when a worker gets SIGTERM mid-job, then it finishes the job, exits 0, and a job queued meanwhile waits for the next worker', async () => {
@@ -107,7 +107,7 @@ describe('worker processes', () => {
     expect(await jobState(bridge, second.jobId)).toBe('waiting');
 
     const { logger } = memoryLogger('warn');
-    inProcess = startWorker(loadConfig(testEnv({ ...ENV, REDIS_PREFIX: bridge.config.redis.prefix, TWILIO_API_BASE_URL: bridge.twilio.url })), logger);
+    inProcess = startWorker({ config: loadConfig(testEnv({ ...ENV, REDIS_PREFIX: bridge.config.redis.prefix, TWILIO_API_BASE_URL: bridge.twilio.url })), logger });
     await waitFor('second job completed', async () => (await jobState(bridge, second.jobId)) === 'completed');
     expect(bridge.twilio.callUpdates().filter((u) => u.answered === 200)).toHaveLength(2);
   }, 40_000);

@@ -1,17 +1,13 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
-import { createApp } from '../../src/app';
 import { CallActions } from '../../src/calls/actions';
-import { CallRegistry } from '../../src/calls/registry';
+import { CallStore } from '../../src/calls/store';
 import { loadConfig, type Config } from '../../src/config';
-import { createCallActionQueue, type CallActionQueue } from '../../src/jobs/queue';
+import type { CallActionQueue } from '../../src/jobs/queue';
 import { Metrics } from '../../src/observability/metrics';
-import { createRedis } from '../../src/redis/connection';
-import { createRetellClient } from '../../src/retell/client';
-import { startWorker, type RunningWorker } from '../../src/worker-process';
-import { FakeRetell } from '../fakes/retell';
-import { FakeTwilioApi } from '../fakes/twilio-api';
+import { startWeb } from '../../src/web/start';
+import { startWorker, type RunningWorker } from '../../src/worker/start';
+import { FakeRetell } from '../../src/sandbox/fake-retell';
+import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
 import { memoryLogger } from './logs';
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix, waitReady } from './redis';
 import { ACCOUNT_SID, AUTH_TOKEN } from './twilio-signing';
@@ -39,7 +35,7 @@ export interface TestBridge {
   url: string;
   config: Config;
   redis: Redis;
-  registry: CallRegistry;
+  store: CallStore;
   actions: CallActions;
   retell: FakeRetell;
   twilio: FakeTwilioApi;
@@ -60,48 +56,37 @@ export async function startBridge(
   const retell = await new FakeRetell(RETELL_KEY).start();
   const twilio = await new FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN).start();
   const prefix = uniquePrefix('web');
-  const config = loadConfig(
+  const loaded = loadConfig(
     testEnv({ RETELL_BASE_URL: retell.url, TWILIO_API_BASE_URL: twilio.url, REDIS_PREFIX: prefix, ...env }),
   );
+  const config = opts.redisUrl ? { ...loaded, redis: { ...loaded.redis, url: opts.redisUrl } } : loaded;
   const { logger, lines } = memoryLogger(config.logLevel);
-  const redisUrl = opts.redisUrl ?? config.redis.url;
-  const redis = createRedis({ url: redisUrl }, 'request', logger);
-  const queueRedis = createRedis({ url: redisUrl }, 'queue', logger);
-  if (!opts.redisUrl) await waitReady(redis);
-  const queue = createCallActionQueue(queueRedis, config.redis.prefix);
-  queue.on('error', () => undefined);
-  const metrics = new Metrics({ defaultMetrics: false });
-  const app = createApp({ config, redis, retell: createRetellClient(config.retell), queue, logger, metrics });
+  const web = await startWeb({ config, logger, port: 0, host: '127.0.0.1', overrides: { metrics: new Metrics({ defaultMetrics: false }) } });
+  web.queue.on('error', () => undefined);
+  if (!opts.redisUrl) await waitReady(web.redis);
   const workerLog = memoryLogger(config.logLevel);
   const worker = opts.worker
-    ? startWorker({ ...config, redis: { ...config.redis, url: redisUrl } }, workerLog.logger, new Metrics({ defaultMetrics: false }))
+    ? startWorker({ config, logger: workerLog.logger, metrics: new Metrics({ defaultMetrics: false }) })
     : undefined;
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    url,
+    url: web.url,
     config,
-    redis,
-    registry: new CallRegistry(redis, prefix),
-    actions: new CallActions(redis, prefix),
+    redis: web.redis,
+    store: new CallStore(web.redis, prefix),
+    actions: new CallActions(web.redis, prefix),
     retell,
     twilio,
-    queue,
-    metrics,
+    queue: web.queue,
+    metrics: web.metrics,
     worker,
     workerLines: workerLog.lines,
     lines,
     async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await worker?.close(5000);
-      await Promise.race([queue.close(), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
+      web.server.closeAllConnections();
+      await Promise.all([web.close(), worker?.close(5000)]);
       await retell.stop();
       await twilio.stop();
       if (!opts.redisUrl) await deletePrefix(prefix);
-      redis.disconnect();
-      queueRedis.disconnect();
     },
   };
 }

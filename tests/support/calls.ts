@@ -2,6 +2,8 @@ import type { TestBridge } from './bridge';
 import { PUBLIC_URL } from './bridge';
 import { postSigned, voiceParams } from './twilio-signing';
 
+export { waitFor } from './wait';
+
 /** Plays an inbound call's voice webhook through the bridge and makes the call live on the fake Twilio API. */
 export async function liveCall(bridge: TestBridge, overrides: Record<string, string> = {}): Promise<{ callSid: string; callId: string }> {
   const params = voiceParams(overrides);
@@ -11,14 +13,4 @@ export async function liveCall(bridge: TestBridge, overrides: Record<string, str
   if (!registration) throw new Error('call was not registered');
   bridge.twilio.addCall(params.CallSid!, params.From, params.To);
   return { callSid: params.CallSid!, callId: registration.callId };
-}
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

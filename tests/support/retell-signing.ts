@@ -16,8 +16,8 @@ export async function postRetell(
 }
 
 /** A signature in Retell's format for an arbitrary timestamp (to test replay windows). */
-export function signAt(raw: string, timestampMs: number, apiKey = RETELL_KEY): string {
-  return `v=${timestampMs},d=${createHmac('sha256', apiKey).update(raw + timestampMs).digest('hex')}`;
+export function signAt(raw: string | Buffer, timestampMs: number, apiKey = RETELL_KEY): string {
+  return `v=${timestampMs},d=${createHmac('sha256', apiKey).update(raw).update(String(timestampMs)).digest('hex')}`;
 }
 
 /** The body Retell posts to a custom function URL. */

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig } from '../../src/config';
 import { parseConfigureNumberArgs, runConfigureNumber } from '../../src/tools/configure-number';
-import { FakeTwilioApi } from '../fakes/twilio-api';
+import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
 import { PUBLIC_URL, RETELL_KEY, testEnv } from '../support/bridge';
 import { ACCOUNT_SID, AUTH_TOKEN } from '../support/twilio-signing';
 import { MemoryOutput, runToolProcess } from './output';

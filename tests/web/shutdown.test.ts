@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { FakeRetell } from '../fakes/retell';
+import { FakeRetell } from '../../src/sandbox/fake-retell';
 import { PUBLIC_URL, RETELL_KEY, testEnv } from '../support/bridge';
 import { waitFor } from '../support/calls';
 import { freePort } from '../support/ports';
@@ -13,7 +13,7 @@ describe('web process shutdown', () => {
     retell.behaviour = { kind: 'ok', delayMs: 1500 };
     const prefix = uniquePrefix('shutdown');
     const port = await freePort();
-    const child = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, '../../src/server.ts')], {
+    const child = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, '../../src/bin/web.ts')], {
       env: { PATH: process.env.PATH, ...testEnv({ PORT: String(port), REDIS_PREFIX: prefix, RETELL_BASE_URL: retell.url, RETELL_TIMEOUT_MS: '4000', LOG_LEVEL: 'info' }) } as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

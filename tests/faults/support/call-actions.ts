@@ -22,6 +22,13 @@ export async function queueTransfer(bridge: TestBridge): Promise<QueuedTransfer>
   return { callSid, callId, jobId: body.job_id };
 }
 
+/** `n` calls, one after another, each with a transfer queued. */
+export async function queueTransfers(bridge: TestBridge, n: number): Promise<QueuedTransfer[]> {
+  const queued: QueuedTransfer[] = [];
+  for (let i = 0; i < n; i++) queued.push(await queueTransfer(bridge));
+  return queued;
+}
+
 /** One transfer_call as Retell posts it (signed now, so a retry is signed afresh, as Retell does). */
 export function postTransfer(bridge: TestBridge, callId: string): Promise<Response> {
   return postRetell(bridge.url, '/retell/functions/transfer_call', functionCallBody('transfer_call', callId, { destination: 'sales' }));

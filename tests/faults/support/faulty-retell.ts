@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { FakeRetell } from '../../fakes/retell';
+import { FakeRetell } from '../../../src/sandbox/fake-retell';
 import { sever } from './sever';
 
 /** What the Retell API does with one Register Phone Call request. */

@@ -19,7 +19,7 @@ export abstract class ServiceProcess {
     this.capture(child.stderr);
   }
 
-  /** Spawns `entry` (e.g. src/server.ts) with the test account settings plus `env`, tracked for cleanup. */
+  /** Spawns `entry` (e.g. src/bin/web.ts) with the test account settings plus `env`, tracked for cleanup. */
   protected static spawnEntry(entry: string, env: Record<string, string>): ChildProcess {
     const child = spawn(process.execPath, ['-r', 'tsx/cjs', entry], {
       cwd: ROOT,

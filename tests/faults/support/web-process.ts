@@ -3,7 +3,7 @@ import { freePort, waitFor } from './ports';
 import { ServiceProcess } from './service-process';
 
 /**
- * The web process as production runs it (src/server.ts: its own Redis connection and Retell client,
+ * The web process as production runs it (src/bin/web.ts: its own Redis connection and Retell client,
  * signal handling), started from the TypeScript sources.
  */
 export class WebProcess extends ServiceProcess {
@@ -14,10 +14,10 @@ export class WebProcess extends ServiceProcess {
     super(child);
   }
 
-  /** Starts `src/server.ts` with the test settings plus `env`, and waits until /healthz answers. */
+  /** Starts `src/bin/web.ts` with the test settings plus `env`, and waits until /healthz answers. */
   static async start(env: Record<string, string>): Promise<WebProcess> {
     const port = await freePort();
-    const child = ServiceProcess.spawnEntry('src/server.ts', { PORT: String(port), RETELL_TIMEOUT_MS: '1000', ...env });
+    const child = ServiceProcess.spawnEntry('src/bin/web.ts', { PORT: String(port), RETELL_TIMEOUT_MS: '1000', ...env });
     const web = new WebProcess(child, port);
     try {
       await waitFor(

@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
+import type { TestBridge } from '../../support/bridge';
 import { waitFor } from './ports';
 import { ServiceProcess } from './service-process';
 
 /**
- * The worker process as production runs it (src/worker.ts: its own Redis connections and Twilio
+ * The worker process as production runs it (src/bin/worker.ts: its own Redis connections and Twilio
  * client, SIGTERM drain), started from the TypeScript sources.
  */
 export class WorkerProcess extends ServiceProcess {
@@ -12,12 +13,23 @@ export class WorkerProcess extends ServiceProcess {
   }
 
   /**
-   * Starts `src/worker.ts` with the test settings plus `env` (REDIS_URL, REDIS_PREFIX and
+   * Starts `src/bin/worker.ts` with the test settings plus `env` (REDIS_URL, REDIS_PREFIX and
    * TWILIO_API_BASE_URL at least), and waits until its job connection has reached Redis, unless
    * `waitForRedis` is false (a worker started while Redis is away).
    */
+  /** A worker for `bridge`'s queue and fake Twilio API, reaching Redis at `redisUrl` (default: the bridge's). */
+  static forBridge(bridge: TestBridge, opts: { redisUrl?: string; concurrency?: number; env?: Record<string, string> } = {}): Promise<WorkerProcess> {
+    return WorkerProcess.start({
+      REDIS_URL: opts.redisUrl ?? bridge.config.redis.url,
+      REDIS_PREFIX: bridge.config.redis.prefix,
+      TWILIO_API_BASE_URL: bridge.twilio.url,
+      ...(opts.concurrency ? { WORKER_CONCURRENCY: String(opts.concurrency) } : {}),
+      ...opts.env,
+    });
+  }
+
   static async start(env: Record<string, string>, opts: { waitForRedis?: boolean } = {}): Promise<WorkerProcess> {
-    const child = ServiceProcess.spawnEntry('src/worker.ts', env);
+    const child = ServiceProcess.spawnEntry('src/bin/worker.ts', env);
     const worker = new WorkerProcess(child);
     try {
       await waitFor(

@@ -1,0 +1,85 @@
+/**
+ * The test suite's fake Twilio REST API in a process of its own, so its CPU is not charged to the
+ * bridge, reporting when each call update arrived.
+ *
+ * Env: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN (required).
+ * IPC:
+ * - sends `{ type: 'ready', url }` once listening;
+ * - `{ type: 'add-calls', sids }` makes those calls live (in progress) → `{ type: 'calls-added', count }`;
+ * - `{ type: 'updates' }` → `{ type: 'updates', updates, others }`: the call updates answered since the
+ *   last ask (and forgets them, so memory stays flat), and how many other requests arrived.
+ *
+ * Arrival times are wall-clock milliseconds with sub-millisecond resolution
+ * (`performance.timeOrigin + performance.now()`), taken when the request's headers have been parsed,
+ * so they compare with a send time taken the same way in another process on this machine.
+ */
+import type http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
+
+export interface CallUpdate {
+  callSid: string;
+  /** Wall-clock ms when the request arrived. */
+  at: number;
+  /** HTTP status the fake answered. */
+  answered: number;
+  twiml: string | undefined;
+  status: string | undefined;
+}
+
+const accountSid = process.env.TWILIO_ACCOUNT_SID;
+const authToken = process.env.TWILIO_AUTH_TOKEN;
+if (!accountSid || !authToken) {
+  process.stderr.write('fake-twilio-server: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required\n');
+  process.exit(2);
+}
+
+const fake = new FakeTwilioApi(accountSid, authToken);
+const wallNow = () => performance.timeOrigin + performance.now();
+
+// The fake stamps requests with Date.now() (1 ms steps) after reading the body; a listener ahead of
+// its own stamps the arrival more finely, keyed by path (one call update per CallSid is expected).
+const arrivals = new Map<string, number>();
+fake.server.prependListener('request', (req: http.IncomingMessage) => {
+  const path = (req.url ?? '').split('?')[0] ?? '';
+  if (req.method === 'POST' && !arrivals.has(path)) arrivals.set(path, wallNow());
+});
+
+const CALL_PATH = /\/Calls\/(CA[0-9a-f]{32})\.json$/i;
+
+function takeUpdates(): { updates: CallUpdate[]; others: number } {
+  const updates: CallUpdate[] = [];
+  let others = 0;
+  const pending = [];
+  for (const r of fake.requests) {
+    if (r.answered === undefined) {
+      pending.push(r);
+      continue;
+    }
+    const m = CALL_PATH.exec(r.path);
+    if (r.method !== 'POST' || !m) {
+      others += 1;
+      continue;
+    }
+    const at = arrivals.get(r.path) ?? r.receivedAt;
+    arrivals.delete(r.path);
+    updates.push({ callSid: m[1]!, at, answered: r.answered, twiml: r.form.Twiml, status: r.form.Status });
+    fake.calls.delete(m[1]!);
+  }
+  fake.requests.length = 0;
+  fake.requests.push(...pending);
+  return { updates, others };
+}
+
+process.on('message', (m: { type?: string; sids?: string[] }) => {
+  if (m?.type === 'add-calls') {
+    for (const sid of m.sids ?? []) fake.addCall(sid);
+    process.send?.({ type: 'calls-added', count: m.sids?.length ?? 0 });
+  } else if (m?.type === 'updates') {
+    process.send?.({ type: 'updates', ...takeUpdates() });
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => void fake.stop().finally(() => process.exit(0)));
+
+void fake.start().then(() => process.send?.({ type: 'ready', url: fake.url }));

@@ -1,0 +1,15 @@
+// The worker process (`npm run worker`): performs queued transfers and hang-ups through Twilio's REST API.
+import { createLogger } from '../observability/logger';
+import { startWorker } from '../worker/start';
+import { configOrExit, onShutdownSignal } from './run';
+
+const config = configOrExit();
+const logger = createLogger(config.logLevel);
+const running = startWorker({ config, logger });
+
+// Heroku sends SIGKILL 30 s after SIGTERM: drain for 20 s, leaving time to close connections.
+onShutdownSignal(async (signal) => {
+  logger.info({ signal }, 'shutting down worker: finishing running jobs');
+  const outcome = await running.close(20_000);
+  logger.info({ outcome }, 'worker stopped');
+}, 28_000);

@@ -1,0 +1,21 @@
+/**
+ * Redis (the call store, or the job queue that lives beside it) could not be used. Routes answer it
+ * with 503, so Twilio's or Retell's retry comes back later instead of seeing a 500 that blames the
+ * request.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** Runs a call-store operation, turning any failure of Redis into a StoreUnavailableError. */
+export async function storeCall<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) throw err;
+    throw new StoreUnavailableError(`call store unavailable: ${(err as Error).message}`, { cause: err });
+  }
+}

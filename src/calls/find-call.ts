@@ -1,0 +1,40 @@
+import { decodeRetellMetadata } from '../formats';
+import type { CallRecord } from './record';
+import type { CallStore } from './store';
+
+/** The part of Retell's call object (function calls and webhooks) used to find the Twilio call. */
+export interface RetellCallRef {
+  call_id: string;
+  metadata?: unknown;
+  from_number?: string;
+  to_number?: string;
+  direction?: string;
+}
+
+/**
+ * The call record for a Retell call: by Retell's call id, else by the Twilio CallSid the bridge put in
+ * `metadata` at registration. A call registered while Redis was unavailable has no record; Retell's
+ * signed metadata is enough to create one (hence "adopt"), so its transfers and lifecycle still work.
+ */
+export async function findOrAdoptCall(store: CallStore, call: RetellCallRef, accountSid: string): Promise<CallRecord | null> {
+  const indexed = await store.callSidForRetellCall(call.call_id);
+  if (indexed) return store.get(indexed);
+
+  const named = decodeRetellMetadata(call.metadata, accountSid);
+  if (!named) return null;
+  const existing = await store.get(named.callSid);
+  if (existing) return existing;
+  const now = new Date().toISOString();
+  await store.adopt({
+    callSid: named.callSid,
+    accountSid,
+    callId: call.call_id,
+    from: call.from_number ?? '',
+    to: call.to_number ?? '',
+    direction: call.direction === 'outbound' ? 'outbound' : 'inbound',
+    state: 'registered',
+    createdAt: now,
+    updatedAt: now,
+  });
+  return store.get(named.callSid);
+}

@@ -1,0 +1,46 @@
+/**
+ * The formats the bridge shares with Twilio and Retell: phone numbers, Twilio identifiers, and the
+ * metadata contract that ties a Retell call back to its Twilio call. One definition each, used by the
+ * configuration, the routes, the services and the tools alike.
+ */
+
+/** An E.164 number: +, a country code that does not start with 0, at most 15 digits in all. */
+export const E164 = /^\+[1-9]\d{6,14}$/;
+
+/** A Twilio Call SID: CA and 32 hex digits. */
+export const CALL_SID = /^CA[0-9a-fA-F]{32}$/;
+
+/** A Twilio Account SID: AC and 32 hex digits. */
+export const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
+
+export const isE164 = (value: string): boolean => E164.test(value);
+
+/** Which way a call goes, from the point of view of the business's Twilio number. */
+export type CallDirection = 'inbound' | 'outbound';
+
+/**
+ * What the bridge puts in a Retell call's `metadata` at registration. Retell echoes `metadata` on every
+ * function call and webhook of the call, so a later request can find the live Twilio call even when the
+ * bridge has no record of the Retell call id.
+ */
+export interface RetellCallMetadata {
+  twilio_call_sid: string;
+  twilio_account_sid: string;
+}
+
+export function encodeRetellMetadata(callSid: string, accountSid: string): RetellCallMetadata {
+  return { twilio_call_sid: callSid, twilio_account_sid: accountSid };
+}
+
+/**
+ * The Twilio call named in a Retell call's `metadata`, or null when there is none, it is not a CallSid,
+ * or it belongs to another Twilio account than `accountSid`.
+ */
+export function decodeRetellMetadata(metadata: unknown, accountSid: string): { callSid: string } | null {
+  if (!metadata || typeof metadata !== 'object') return null;
+  const meta = metadata as Record<string, unknown>;
+  const callSid = meta.twilio_call_sid;
+  if (typeof callSid !== 'string' || !CALL_SID.test(callSid)) return null;
+  if (meta.twilio_account_sid !== undefined && meta.twilio_account_sid !== accountSid) return null;
+  return { callSid };
+}

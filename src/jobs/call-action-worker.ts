@@ -1,0 +1,65 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { CallActionProcessor, CallActionResult } from './call-action-processor';
+import { settleWithin } from '../http/timeout';
+import { CALL_ACTIONS_QUEUE, queuePrefix, type CallActionJob } from './call-action-job';
+
+/**
+ * Lock and stall timing. Call actions take well under a second, and a caller is waiting, so a job
+ * whose worker died must be taken over quickly, not after BullMQ's default 30-60 s. BullMQ's stall
+ * check first marks an active job as suspect, then requeues it on a later pass if its lock has
+ * expired, so the takeover comes within lockDuration + 2 × stalledInterval (≤ 12 s here). The lock
+ * is renewed every 3 s while a job runs, so a live worker keeps it unless its event loop is starved
+ * for 6 s; a shorter lock made a busy machine's healthy workers look dead.
+ */
+export const WORKER_TIMING = {
+  /** @defaultValue 6000 (BullMQ: 30000) */
+  lockDuration: 6000,
+  /** @defaultValue 3000 (BullMQ: 30000) */
+  stalledInterval: 3000,
+  /** Jobs that stall this many times (crash loops) fail instead of running forever. @defaultValue 2 */
+  maxStalledCount: 2,
+} as const;
+
+export interface CallActionWorkerOptions {
+  /** A blocking connection (`maxRetriesPerRequest: null`), used by this worker alone. */
+  connection: Redis;
+  redisPrefix: string;
+  concurrency: number;
+  processor: CallActionProcessor;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<CallActionJob, CallActionResult> {
+  const { logger, metrics } = opts;
+  const worker = new Worker<CallActionJob, CallActionResult>(CALL_ACTIONS_QUEUE, (job) => opts.processor.process(job), {
+    connection: opts.connection,
+    prefix: queuePrefix(opts.redisPrefix),
+    concurrency: opts.concurrency,
+    ...WORKER_TIMING,
+  });
+  worker.on('completed', (job) => metrics.jobs.inc({ name: job.name, result: 'completed' }));
+  worker.on('failed', (job, err) => {
+    const final = !job || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (final) metrics.jobs.inc({ name: job?.name ?? 'unknown', result: 'failed' });
+  });
+  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped): requeued'));
+  // An unhandled 'error' event would crash the process; connection errors are logged by the client.
+  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+  return worker;
+}
+
+/**
+ * Stops taking jobs and lets running ones finish, for at most `deadlineMs`. Past that (or when Redis
+ * is gone and BullMQ's close cannot complete), the worker is closed by force: its running jobs keep
+ * their locks until they expire, then another worker takes them over, so none is lost.
+ */
+export async function closeWorker(worker: Worker, deadlineMs: number, logger: Logger): Promise<'drained' | 'forced'> {
+  if (await settleWithin(worker.close(), deadlineMs)) return 'drained';
+  logger.warn({ deadlineMs }, 'worker did not drain in time: closing by force; its jobs will be retried elsewhere');
+  await settleWithin(worker.close(true), 1000);
+  return 'forced';
+}

@@ -1,0 +1,63 @@
+import express, { type Express } from 'express';
+import type { Redis } from 'ioredis';
+import type Retell from 'retell-sdk';
+import { CallActions } from '../calls/actions';
+import { AnswerClaims } from '../calls/claim';
+import { CallLifecycle } from '../calls/lifecycle';
+import { CallStore } from '../calls/store';
+import type { Config } from '../config';
+import type { CallActionQueue } from '../jobs/queue';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import { requestObserver } from '../observability/requests';
+import { CallAnswerer } from '../services/call-answerer';
+import { CallFunctions } from '../services/call-functions';
+import { errorHandler } from './error-handler';
+import { healthRoutes } from './routes/health';
+import { retellFunctionRoutes } from './routes/retell-functions';
+import { retellWebhookRoutes } from './routes/retell-webhook';
+import { twilioRoutes } from './routes/twilio';
+
+export interface AppDeps {
+  config: Config;
+  /** Fail-fast connection for the request path (no offline queue, short command timeout). */
+  redis: Redis;
+  retell: Retell;
+  /** Producer for transfers and hang-ups, on its own connection. */
+  queue: CallActionQueue;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Builds the web app from its dependencies; no I/O happens here. */
+export function createApp(deps: AppDeps): Express {
+  const { config, redis, retell, queue, logger, metrics } = deps;
+  const prefix = config.redis.prefix;
+  const store = new CallStore(redis, prefix);
+  const lifecycle = new CallLifecycle(redis, prefix);
+  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger });
+  const functions = new CallFunctions({ config, store, actions: new CallActions(redis, prefix), queue, logger });
+
+  metrics.watchRedis(redis);
+  metrics.trackQueue(queue);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use(requestObserver(logger, metrics));
+
+  app.use(healthRoutes(redis));
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.prometheus.contentType).send(await metrics.prometheus.metrics());
+  });
+  app.use(twilioRoutes({ config, answerer, store, lifecycle, logger, metrics }));
+  app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, logger, metrics }));
+  app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, store, lifecycle, logger, metrics }));
+
+  app.use((_req, res) => {
+    res.status(404).type('text/plain').send('not found');
+  });
+  app.use(errorHandler(logger));
+  return app;
+}

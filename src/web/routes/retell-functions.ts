@@ -1,0 +1,89 @@
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { HttpError } from '../../http/errors';
+import { parseOr400 } from '../../http/validate';
+import type { Logger } from '../../observability/logger';
+import type { Metrics } from '../../observability/metrics';
+import { retellSigned } from '../../retell/webhook';
+import type { CallFunctions, FunctionOutcome, FunctionOutcomeKind } from '../../services/call-functions';
+
+const callRef = z.looseObject({
+  call_id: z.string({ error: 'call.call_id is required' }).min(1).max(128),
+  metadata: z.unknown().optional(),
+  from_number: z.string().max(256).optional(),
+  to_number: z.string().max(256).optional(),
+  direction: z.string().max(32).optional(),
+});
+
+const functionCall = z.looseObject({
+  name: z.string().max(64).optional(),
+  call: z.unknown().refine((v) => v !== undefined, {
+    message: "call is missing: turn off 'Payload: args only' in the function's settings so Retell sends the call",
+  }).pipe(callRef),
+  args: z.record(z.string(), z.unknown()).default({}),
+});
+
+const transferArgs = z.object({
+  destination: z.string({ error: 'args.destination is required' }).trim().min(1, 'args.destination must not be empty').max(128),
+  caller_id: z.enum(['caller', 'business']).optional(),
+  message: z.string().max(500).optional(),
+});
+
+const endCallArgs = z.object({
+  message: z.string().max(500).optional(),
+});
+
+export const FUNCTION_NAMES = ['transfer_call', 'end_call'] as const;
+type FunctionName = (typeof FUNCTION_NAMES)[number];
+
+/** What Retell is told for each outcome: it retries 5xx, and the agent reads the sentence either way. */
+const HTTP_STATUS: Readonly<Record<FunctionOutcomeKind, number>> = {
+  queued: 200,
+  repeat: 200,
+  unknown_call: 404,
+  conflict: 409,
+  ended: 410,
+  not_allowed: 422,
+  unavailable: 503,
+};
+
+export interface RetellFunctionRoutesDeps {
+  apiKey: string;
+  functions: CallFunctions;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * Retell custom functions. Each has its own URL, and `POST /retell/functions` dispatches on the
+ * body's `name`, so an agent can be set up either way.
+ */
+export function retellFunctionRoutes(deps: RetellFunctionRoutesDeps): Router {
+  const { functions, metrics } = deps;
+  const router = Router();
+  const signed = retellSigned({
+    apiKey: deps.apiKey,
+    limit: '2mb',
+    onRefused: () => metrics.signatureRefusals.inc({ source: 'retell' }),
+  });
+
+  const run = async (name: FunctionName, req: Request, res: Response) => {
+    const body = parseOr400(functionCall, req.body);
+    let answer: FunctionOutcome;
+    if (name === 'transfer_call') answer = await functions.transfer(body.call, parseOr400(transferArgs, body.args));
+    else answer = await functions.endCall(body.call, parseOr400(endCallArgs, body.args));
+    metrics.functionCalls.inc({ name, outcome: answer.outcome });
+    res.status(HTTP_STATUS[answer.outcome]).json({ status: answer.status, result: answer.result, ...(answer.jobId ? { job_id: answer.jobId } : {}) });
+  };
+
+  router.post('/retell/functions/transfer_call', ...signed, (req, res) => run('transfer_call', req, res));
+  router.post('/retell/functions/end_call', ...signed, (req, res) => run('end_call', req, res));
+  router.post('/retell/functions', ...signed, (req, res) => {
+    const name = (req.body as { name?: unknown } | null)?.name;
+    if (!FUNCTION_NAMES.includes(name as FunctionName)) {
+      throw new HttpError(400, `name must be one of ${FUNCTION_NAMES.join(', ')}`);
+    }
+    return run(name as FunctionName, req, res);
+  });
+  return router;
+}

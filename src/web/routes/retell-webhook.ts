@@ -1,0 +1,95 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { storeCall } from '../../calls/errors';
+import { findOrAdoptCall } from '../../calls/find-call';
+import type { CallLifecycle } from '../../calls/lifecycle';
+import type { CallStore } from '../../calls/store';
+import { parseOr400 } from '../../http/validate';
+import type { Logger } from '../../observability/logger';
+import type { Metrics } from '../../observability/metrics';
+import { retellSigned } from '../../retell/webhook';
+
+const event = z.looseObject({
+  event: z.string({ error: 'event is required' }).max(64),
+  call: z.looseObject({
+    call_id: z.string({ error: 'call.call_id is required' }).min(1).max(128),
+    metadata: z.unknown().optional(),
+    from_number: z.string().max(256).optional(),
+    to_number: z.string().max(256).optional(),
+    direction: z.string().max(32).optional(),
+    // Milliseconds since the epoch, within what a Date can hold, so a wild value is a 400, not a crash.
+    start_timestamp: z.number().int().min(0).max(8.64e15).optional(),
+    end_timestamp: z.number().int().min(0).max(8.64e15).optional(),
+    duration_ms: z.number().int().min(0).max(8.64e15).optional(),
+    disconnection_reason: z.string().max(128).optional(),
+    call_analysis: z
+      .looseObject({
+        call_summary: z.string().optional(),
+        user_sentiment: z.string().max(64).optional(),
+        call_successful: z.boolean().optional(),
+      })
+      .optional(),
+  }),
+});
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+export interface RetellWebhookDeps {
+  apiKey: string;
+  accountSid: string;
+  store: CallStore;
+  lifecycle: CallLifecycle;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * Retell's call events. Answered 204 at once for anything signed and well-formed, including events
+ * the bridge does not use and calls it does not know: a non-2xx only makes Retell send it again.
+ */
+export function retellWebhookRoutes(deps: RetellWebhookDeps): Router {
+  const { store, lifecycle, logger, metrics } = deps;
+  const router = Router();
+  const signed = retellSigned({
+    apiKey: deps.apiKey,
+    // call_analyzed carries the whole transcript with word timings.
+    limit: '8mb',
+    onRefused: () => metrics.signatureRefusals.inc({ source: 'retell' }),
+  });
+
+  router.post('/retell/webhook', ...signed, async (req, res) => {
+    const { event: name, call } = parseOr400(event, req.body);
+    if (name !== 'call_started' && name !== 'call_ended' && name !== 'call_analyzed') {
+      res.status(204).end();
+      return;
+    }
+    const record = await storeCall(() => findOrAdoptCall(store, call, deps.accountSid));
+    const log = logger.child({ callId: call.call_id, callSid: record?.callSid, event: name });
+    if (!record) {
+      log.info('retell event for a call the bridge does not know: ignored');
+      res.status(204).end();
+      return;
+    }
+    // After a transfer the agent's leg ends but the phone call goes on with a person.
+    const handedOff = record.state === 'transferring' || record.state === 'transferred';
+    const result = await storeCall(() => {
+      if (name === 'call_started') return lifecycle.retellEvent(record.callSid, { event: name, startedAt: iso(call.start_timestamp) }, handedOff);
+      if (name === 'call_ended') {
+        return lifecycle.retellEvent(
+          record.callSid,
+          { event: name, endedAt: iso(call.end_timestamp), disconnectionReason: call.disconnection_reason, durationMs: call.duration_ms },
+          handedOff,
+        );
+      }
+      const analysis = call.call_analysis;
+      return lifecycle.retellEvent(
+        record.callSid,
+        { event: name, summary: analysis?.call_summary, userSentiment: analysis?.user_sentiment, successful: analysis?.call_successful },
+        handedOff,
+      );
+    });
+    log.info({ result }, 'retell call event');
+    res.status(204).end();
+  });
+  return router;
+}

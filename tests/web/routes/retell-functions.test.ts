@@ -1,0 +1,290 @@
+import { startBridge, type TestBridge } from '../../support/bridge';
+import { liveCall, waitFor } from '../../support/calls';
+import { functionCallBody, postRetell, signAt } from '../../support/retell-signing';
+
+const TRANSFER = '/retell/functions/transfer_call';
+const END = '/retell/functions/end_call';
+const DISPATCH = '/retell/functions';
+const XML = '<?xml version="1.0" encoding="UTF-8"?>';
+
+const ENV = {
+  TRANSFER_DESTINATIONS: JSON.stringify({ sales: '+14155550101', 'front desk': 'sip:desk@pbx.example.com' }),
+  TRANSFER_ALLOWLIST: '+14155550102,+1646*',
+};
+
+async function jobCount(bridge: TestBridge): Promise<number> {
+  const counts = await bridge.queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized');
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+describe('Retell custom functions, queued and performed by the worker', () => {
+  let bridge: TestBridge;
+  beforeEach(async () => {
+    bridge = await startBridge(ENV, { worker: true });
+  });
+  afterEach(() => bridge.close());
+
+  describe('transfer_call', () => {
+    it('when the destination is a configured name, then the live call is redirected to it with the caller as caller ID', async () => {
+      const { callSid, callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'Sales' }));
+
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'queued', result: 'Transferring the call to sales now.', job_id: `transfer-${callSid}-1` });
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.path).toBe(`/2010-04-01/Accounts/${bridge.config.twilio.accountSid}/Calls/${callSid}.json`);
+      expect(update!.auth).toBe(`${bridge.config.twilio.accountSid}:${bridge.config.twilio.authToken}`);
+      expect(update!.form).toEqual({
+        Twiml: `${XML}<Response><Dial callerId="+14155550199"><Number>+14155550101</Number></Dial></Response>`,
+      });
+      const record = await waitFor('transferred state', async () => {
+        const r = await bridge.store.get(callSid);
+        return r?.state === 'transferred' && r;
+      });
+      expect(JSON.parse(record.action!)).toMatchObject({ kind: 'transfer', status: 'done', target: '+14155550101' });
+    });
+
+    it('when the destination is a SIP URI by name, then the call is dialed over SIP', async () => {
+      const { callSid, callId } = await liveCall(bridge);
+      await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'front desk' }));
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.form.Twiml).toBe(`${XML}<Response><Dial callerId="+14155550199"><Sip>sip:desk@pbx.example.com</Sip></Dial></Response>`);
+      expect(bridge.twilio.calls.get(callSid)?.twiml).toBe(update!.form.Twiml);
+    });
+
+    it('when an allowlisted number is written the way people say it, then it is dialed as E.164', async () => {
+      const { callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: '+1 (646) 555-0100' }));
+      expect(res.status).toBe(200);
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.form.Twiml).toContain('<Number>+16465550100</Number>');
+    });
+
+    it('when a message and the business caller ID are asked for, then the caller hears the message and the callee sees our number', async () => {
+      const { callId } = await liveCall(bridge);
+      await postRetell(
+        bridge.url,
+        TRANSFER,
+        functionCallBody('transfer_call', callId, { destination: 'sales', caller_id: 'business', message: 'Connecting you to sales & billing.' }),
+      );
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.form.Twiml).toBe(
+        `${XML}<Response><Say>Connecting you to sales &amp; billing.</Say><Dial callerId="+14155550100"><Number>+14155550101</Number></Dial></Response>`,
+      );
+    });
+
+    it('when the caller ID was withheld, then the person answering sees the business number', async () => {
+      const { callId } = await liveCall(bridge, { From: 'Anonymous', Caller: 'Anonymous' });
+      await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales' }));
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.form.Twiml).toContain('<Dial callerId="+14155550100">');
+    });
+
+    it.each([
+      ['a number not on the allowlist', '+19005550199'],
+      ['a premium-rate number', '+1 900 555 0100'],
+      ['an unknown destination name', 'the CEO'],
+      ['a SIP URI not configured by name', 'sip:attacker@evil.example.com'],
+      ['an allowlisted prefix without enough digits', '+1646'],
+    ])('when the destination is %s, then 422 with the allowed names and nothing is dialed', async (_what, destination) => {
+      const { callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination }));
+      expect(res.status).toBe(422);
+      expect(await res.json()).toEqual({
+        status: 'not_allowed',
+        result: "I can't transfer calls to that destination. I can transfer to: sales, front desk.",
+      });
+      expect(await jobCount(bridge)).toBe(0);
+      expect(bridge.twilio.callUpdates()).toHaveLength(0);
+    });
+
+    it('when Retell repeats the function call, then one job is queued and every repeat gets the same answer', async () => {
+      const { callId } = await liveCall(bridge);
+      const body = functionCallBody('transfer_call', callId, { destination: 'sales' });
+      const responses = await Promise.all(Array.from({ length: 5 }, () => postRetell(bridge.url, TRANSFER, body)));
+      const answers = await Promise.all(responses.map((r) => r.json() as Promise<{ result: string; job_id: string }>));
+      expect(responses.every((r) => r.status === 200)).toBe(true);
+      expect(new Set(answers.map((a) => `${a.result}|${a.job_id}`)).size).toBe(1);
+      await bridge.twilio.waitForSuccessfulUpdates(1);
+      // A late repeat, after the transfer was performed, still queues nothing.
+      const late = await postRetell(bridge.url, TRANSFER, body);
+      expect(late.status).toBe(200);
+      expect(await late.json()).toMatchObject({ status: 'done', result: 'Transferring the call to sales now.' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await jobCount(bridge)).toBe(1);
+      expect(bridge.twilio.callUpdates()).toHaveLength(1);
+    });
+
+    it('when a transfer to another destination is asked for while one is under way, then 409', async () => {
+      const { callId } = await liveCall(bridge);
+      await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales' }));
+      const res = await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'front desk' }));
+      expect(res.status).toBe(409);
+      expect(((await res.json()) as { result: string }).result).toMatch(/already been transferred|already being transferred/);
+    });
+  });
+
+  describe('end_call', () => {
+    it('when the agent ends the call, then Twilio completes it', async () => {
+      const { callSid, callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: 'queued', result: 'Ending the call now.' });
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.form).toEqual({ Status: 'completed' });
+      expect(bridge.twilio.calls.get(callSid)?.status).toBe('completed');
+      await waitFor('ended state', async () => (await bridge.store.get(callSid))?.state === 'ended');
+    });
+
+    it('when the agent ends the call with a parting message, then it is said before hanging up', async () => {
+      const { callId } = await liveCall(bridge);
+      await postRetell(bridge.url, END, functionCallBody('end_call', callId, { message: 'Goodbye!' }));
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.form).toEqual({ Twiml: `${XML}<Response><Say>Goodbye!</Say><Hangup/></Response>` });
+    });
+
+    it('when a transfer is under way, then end_call is refused with 409 and does not cut the transfer', async () => {
+      const { callId } = await liveCall(bridge);
+      await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales' }));
+      const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
+      expect(res.status).toBe(409);
+      await bridge.twilio.waitForSuccessfulUpdates(1);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(bridge.twilio.callUpdates().map((u) => Object.keys(u.form))).toEqual([['Twiml']]);
+    });
+
+    it('when the call has ended, then a function call gets 410 with a sentence', async () => {
+      const { callSid, callId } = await liveCall(bridge);
+      await bridge.store.update(callSid, { state: 'ended' });
+      const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
+      expect(res.status).toBe(410);
+      expect(await res.json()).toEqual({ status: 'ended', result: 'This call has already ended.' });
+      expect(await jobCount(bridge)).toBe(0);
+    });
+  });
+
+  describe('POST /retell/functions', () => {
+    it('when the body names transfer_call, then it is dispatched to the transfer', async () => {
+      const { callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, DISPATCH, functionCallBody('transfer_call', callId, { destination: 'sales' }));
+      expect(res.status).toBe(200);
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.form.Twiml).toContain('+14155550101');
+    });
+
+    it('when the body names end_call, then it is dispatched to the hang-up', async () => {
+      const { callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, DISPATCH, functionCallBody('end_call', callId, {}));
+      expect(res.status).toBe(200);
+      expect((await bridge.twilio.waitForSuccessfulUpdates(1))[0]!.form).toEqual({ Status: 'completed' });
+    });
+
+    it('when the name is unknown, then 400', async () => {
+      const { callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, DISPATCH, functionCallBody('book_meeting', callId, {}));
+      expect(res.status).toBe(400);
+      expect(await res.text()).toMatch(/name must be one of transfer_call, end_call/);
+    });
+  });
+
+  describe('finding the call', () => {
+    it('when Retell’s call id is unknown and there is no metadata, then 404 with a sentence', async () => {
+      const res = await postRetell(bridge.url, END, functionCallBody('end_call', 'call_unknown', {}));
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { result: string }).result).toMatch(/can't find this phone call/);
+    });
+
+    it('when the call was registered without a record (Redis was down), then the CallSid in metadata is used', async () => {
+      const callSid = 'CA' + 'b'.repeat(32);
+      bridge.twilio.addCall(callSid);
+      const body = functionCallBody('end_call', 'call_registered_unguarded', {}, {
+        metadata: { twilio_call_sid: callSid, twilio_account_sid: bridge.config.twilio.accountSid },
+      });
+      const res = await postRetell(bridge.url, END, body);
+      expect(res.status).toBe(200);
+      await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect((await bridge.store.get(callSid))?.callId).toBe('call_registered_unguarded');
+    });
+
+    it('when the metadata names another Twilio account, then 404', async () => {
+      const body = functionCallBody('end_call', 'call_x', {}, {
+        metadata: { twilio_call_sid: 'CA' + 'c'.repeat(32), twilio_account_sid: 'AC' + '1'.repeat(32) },
+      });
+      expect((await postRetell(bridge.url, END, body)).status).toBe(404);
+    });
+  });
+});
+
+describe('Retell custom functions: refused requests', () => {
+  let bridge: TestBridge;
+  let callId: string;
+  beforeAll(async () => {
+    bridge = await startBridge(ENV);
+    ({ callId } = await liveCall(bridge));
+  });
+  afterAll(() => bridge.close());
+
+  const body = () => functionCallBody('transfer_call', callId, { destination: 'sales' });
+
+  it.each([
+    ['missing', { signature: null }],
+    ['garbage', { signature: 'not-a-signature' }],
+    ['made with another key', { apiKey: 'key_someone_else_123' }],
+    ['in the old format without a timestamp', { signature: 'a'.repeat(64) }],
+  ])('when the signature is %s, then 401 and nothing is queued', async (_what, opts) => {
+    const res = await postRetell(bridge.url, TRANSFER, body(), opts);
+    expect(res.status).toBe(401);
+    expect(await jobCount(bridge)).toBe(0);
+  });
+
+  it('when a correctly signed body is replayed six minutes later, then 401', async () => {
+    const raw = JSON.stringify(body());
+    const res = await postRetell(bridge.url, TRANSFER, null, { raw, signature: signAt(raw, Date.now() - 6 * 60 * 1000) });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ reason: 'Retell signature stale' });
+  });
+
+  it('when the body is changed after signing (even re-serialised identically in meaning), then 401', async () => {
+    const raw = JSON.stringify(body());
+    const signature = signAt(raw, Date.now());
+    const reformatted = JSON.stringify(JSON.parse(raw), null, 2);
+    expect((await postRetell(bridge.url, TRANSFER, null, { raw: reformatted, signature })).status).toBe(401);
+  });
+
+  it('when the signed body is not JSON, then 400', async () => {
+    const raw = '{"name": "transfer_call", ';
+    const res = await postRetell(bridge.url, TRANSFER, null, { raw, signature: signAt(raw, Date.now()) });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/not valid JSON/);
+  });
+
+  it.each([
+    ['call is missing (Payload: args only)', { destination: 'sales' }, /turn off 'Payload: args only'/],
+    ['call.call_id is missing', { name: 'transfer_call', call: {}, args: { destination: 'sales' } }, /call.call_id/],
+    ['args.destination is missing', { name: 'transfer_call', call: { call_id: 'x' }, args: {} }, /args.destination is required/],
+    ['args.destination is not a string', { name: 'transfer_call', call: { call_id: 'x' }, args: { destination: 42 } }, /destination/],
+    ['the body is an array', [1, 2, 3], /expected object/],
+  ])('when %s, then 400 with the reason', async (_what, payload, reason) => {
+    const res = await postRetell(bridge.url, TRANSFER, payload);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(reason);
+  });
+
+  it('when the body is over 2 MiB, then 413', async () => {
+    const huge = { ...body(), call: { ...body().call, transcript: 'x'.repeat(2.5 * 1024 * 1024) } };
+    expect((await postRetell(bridge.url, TRANSFER, huge)).status).toBe(413);
+  });
+});
+
+describe('Retell custom functions when Redis is unreachable', () => {
+  it('then the function call answers 503 so Retell retries', async () => {
+    const bridge = await startBridge(ENV, { redisUrl: 'redis://127.0.0.1:1' });
+    try {
+      const res = await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', 'call_abc', { destination: 'sales' }));
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ status: 'unavailable' });
+    } finally {
+      await bridge.close();
+    }
+  });
+});
