@@ -1,5 +1,6 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { isUnreachableError } from '../redis/connection';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallActionProcessor, CallActionResult } from './call-action-processor';
@@ -47,8 +48,8 @@ export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<Ca
     if (final) metrics.jobs.inc({ name: job?.name ?? 'unknown', result: 'failed' });
   });
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped): requeued'));
-  // An unhandled 'error' event would crash the process; connection errors are logged by the client.
-  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+  // An unhandled 'error' event would crash the process; an unreachable Redis is reported by the connection.
+  worker.on('error', (err) => isUnreachableError(err) || logger.error({ err }, 'worker error'));
   return worker;
 }
 

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger';
+import { displayUrl } from '../observability/redact';
 
 /**
  * How a connection behaves while Redis is away:
@@ -40,19 +41,64 @@ export function redisOptions(settings: RedisSettings, role: ConnectionRole): Red
   return { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
 }
 
-/** Creates a client that logs its connection changes and never crashes the process with an error event. */
+/** Socket-level failures: Redis cannot be reached, as opposed to Redis refusing a command. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
+
+/** True when `err` says Redis cannot be reached (refused, unresolvable, timed out, dropped). */
+export function isUnreachableError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (code !== undefined && UNREACHABLE_CODES.has(code)) || /^(connect ETIMEDOUT|Connection is closed)/.test(err.message);
+}
+
+/** How often an unreachable Redis is reported, per URL, however many connections and queues see it. */
+export const UNREACHABLE_REPORT_EVERY_MS = 30_000;
+const lastUnreachableReport = new Map<string, number>();
+
+function reportUnreachable(logger: Logger, url: string, err: Error): void {
+  const now = Date.now();
+  if (now - (lastUnreachableReport.get(url) ?? -Infinity) < UNREACHABLE_REPORT_EVERY_MS) return;
+  lastUnreachableReport.set(url, now);
+  const where = displayUrl(url);
+  logger.error(
+    { redis: where, code: (err as NodeJS.ErrnoException).code },
+    `redis unreachable at ${where}: start Redis there (redis-server) or set REDIS_URL to a running one; retrying`,
+  );
+}
+
+/**
+ * Creates a client that logs its connection changes and never crashes the process with an error event.
+ * While Redis cannot be reached, every client on the same URL shares one line every 30 s.
+ */
 export function createRedis(settings: RedisSettings, role: ConnectionRole, logger: Logger): Redis {
   const redis = new Redis(settings.url, redisOptions(settings, role));
   let lastError = '';
   redis.on('ready', () => {
+    if (lastError) lastUnreachableReport.delete(settings.url);
     lastError = '';
     logger.info({ role }, 'redis connected');
   });
   redis.on('error', (err: Error) => {
+    if (isUnreachableError(err)) {
+      lastError = err.message;
+      reportUnreachable(logger, settings.url, err);
+      return;
+    }
     // ioredis repeats the same error on every reconnect attempt; log each distinct one once.
     if (err.message === lastError) return;
     lastError = err.message;
-    logger.error({ role, err: err.message }, 'redis connection error');
+    logger.error({ role, err }, 'redis connection error');
   });
   return redis;
+}
+
+/**
+ * Closes a client: politely (QUIT) when connected, at once otherwise, where QUIT would only wait for a
+ * reconnect that may never come.
+ */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') {
+    redis.disconnect();
+    return;
+  }
+  await redis.quit().catch(() => redis.disconnect());
 }

@@ -14,6 +14,7 @@ import { CallAnswerer } from '../services/call-answerer';
 import { CallFunctions } from '../services/call-functions';
 import { errorHandler } from './error-handler';
 import { healthRoutes } from './routes/health';
+import { opsRoutes } from './routes/ops';
 import { retellFunctionRoutes } from './routes/retell-functions';
 import { retellWebhookRoutes } from './routes/retell-webhook';
 import { twilioRoutes } from './routes/twilio';
@@ -35,7 +36,7 @@ export function createApp(deps: AppDeps): Express {
   const prefix = config.redis.prefix;
   const store = new CallStore(redis, prefix);
   const lifecycle = new CallLifecycle(redis, prefix);
-  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger });
+  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger, metrics });
   const functions = new CallFunctions({ config, store, actions: new CallActions(redis, prefix), queue, logger });
 
   metrics.watchRedis(redis);
@@ -48,9 +49,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestObserver(logger, metrics));
 
   app.use(healthRoutes(redis));
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.prometheus.contentType).send(await metrics.prometheus.metrics());
-  });
+  app.use(opsRoutes({ metrics, queue, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
   app.use(twilioRoutes({ config, answerer, store, lifecycle, logger, metrics }));
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, logger, metrics }));
   app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, store, lifecycle, logger, metrics }));

@@ -7,7 +7,7 @@ import { settleWithin } from '../http/timeout';
 import { createCallActionQueue, type CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
-import { createRedis } from '../redis/connection';
+import { closeRedis, createRedis, isUnreachableError } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
 import { createApp } from './app';
 
@@ -39,7 +39,8 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const redis = createRedis(config.redis, 'request', logger);
   const queueRedis = createRedis(config.redis, 'queue', logger);
   const queue = createCallActionQueue(queueRedis, config.redis.prefix);
-  queue.on('error', (err) => logger.error({ err: err.message }, 'queue error'));
+  // Unreachable Redis is reported by the connection itself, once every 30 s.
+  queue.on('error', (err) => isUnreachableError(err) || logger.error({ err }, 'queue error'));
   const retell = opts.overrides?.retell ?? createRetellClient(config.retell);
   const app = createApp({ config, redis, retell, queue, logger, metrics });
   const server = http.createServer(app);
@@ -63,8 +64,8 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
       await closed;
       clearInterval(reaper);
       // BullMQ's close waits on Redis; with Redis gone it would never return.
-      await settleWithin(queue.close(), 2000);
-      await Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect())));
+      if (queueRedis.status === 'ready') await settleWithin(queue.close(), 2000);
+      await Promise.all([redis, queueRedis].map(closeRedis));
     },
   };
 }

@@ -6,7 +6,9 @@ import { CallActionProcessor } from '../jobs/call-action-processor';
 import { closeWorker, createCallActionWorker } from '../jobs/call-action-worker';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
-import { createRedis } from '../redis/connection';
+import { closeRedis, createRedis } from '../redis/connection';
+import { bearerMatches } from '../http/auth';
+import { settleWithin } from '../http/timeout';
 import { createTwilioClient } from '../twilio/client';
 
 export interface StartWorkerOptions {
@@ -30,8 +32,10 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const blocking = createRedis(config.redis, 'blocking', logger);
   const records = createRedis(config.redis, 'request', logger);
   metrics.watchRedis(blocking);
+  let connected = false;
+  blocking.once('ready', () => (connected = true));
   const processor = new CallActionProcessor({
-    twilio: createTwilioClient(config.twilio),
+    twilio: createTwilioClient(config.twilio, metrics),
     actions: new CallActions(records, config.redis.prefix),
     logger,
     metrics,
@@ -44,25 +48,30 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     logger,
     metrics,
   });
-  const metricsServer = config.worker.metricsPort ? serveMetrics(metrics, config.worker.metricsPort, logger) : undefined;
+  const metricsServer = config.worker.metricsPort ? serveMetrics(metrics, config.worker.metricsPort, config.ops.metricsToken, logger) : undefined;
   logger.info({ concurrency: config.worker.concurrency }, 'worker started');
   return {
     worker,
     metrics,
     async close(deadlineMs = 20_000) {
       metricsServer?.close();
-      const outcome = await closeWorker(worker, deadlineMs, logger);
+      let outcome: 'drained' | 'forced' = 'drained';
+      if (connected) outcome = await closeWorker(worker, deadlineMs, logger);
+      // A worker that never reached Redis never took a job: there is nothing to drain or wait for.
+      else await settleWithin(worker.close(true), 1000);
       blocking.disconnect();
-      await records.quit().catch(() => records.disconnect());
+      await closeRedis(records);
       return outcome;
     },
   };
 }
 
-/** A worker has no web app; this small server lets Prometheus scrape its job counters. */
-function serveMetrics(metrics: Metrics, port: number, logger: Logger): http.Server {
+/** A worker has no web app; this small server lets Prometheus scrape its job counters (with METRICS_TOKEN, as the web's). */
+function serveMetrics(metrics: Metrics, port: number, token: string | undefined, logger: Logger): http.Server {
   const server = http.createServer((req, res) => {
-    if (req.url === '/metrics') {
+    if (req.url === '/metrics' && token && !bearerMatches(req.headers.authorization, token)) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="metrics"', 'content-type': 'text/plain' }).end('bearer token missing or wrong');
+    } else if (req.url === '/metrics') {
       void metrics.prometheus.metrics().then((body) => res.writeHead(200, { 'content-type': metrics.prometheus.contentType }).end(body));
     } else if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');

@@ -96,7 +96,6 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
       answer = answerer.fallback('retell_error');
     }
     metrics.voiceAnswers.inc({ outcome: answer.outcome });
-    if (answer.outcome === 'duplicate') metrics.dedupeHits.inc();
     if (answer.outcome === 'registered' || answer.outcome === 'registered_unguarded') metrics.registrations.inc({ result: 'ok' });
     if (answer.fallbackReason) metrics.fallbacks.inc({ reason: answer.fallbackReason });
     res.status(200).type('text/xml').send(answer.twiml);
@@ -110,7 +109,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
     const status = form.DialCallStatus ?? 'completed';
     const failed = DIAL_FAILED.has(status);
     await store.update(form.CallSid, { dialStatus: status }).catch((err: Error) => {
-      logger.warn({ callSid: form.CallSid, err: err.message }, 'could not record the dial result');
+      logger.warn({ callSid: form.CallSid, err }, 'could not record the dial result');
     });
     if (failed) {
       logger.warn({ callSid: form.CallSid, dialStatus: status }, 'sip leg to retell did not connect: answering the fallback');
