@@ -3,6 +3,7 @@ import type { CallAction, CallActionKind } from '../calls/actions';
 import { CallStore } from '../calls/store';
 import type { CallRecord } from '../calls/record';
 import { CALL_SID } from '../formats';
+import type { CallActionJob } from '../jobs/call-action-job';
 import type { CallActionQueue } from '../jobs/queue';
 
 /** A call-action job as BullMQ holds it. */
@@ -13,6 +14,8 @@ export interface JobReport {
   state: string;
   attemptsMade: number;
   attempts: number;
+  /** What the job was asked to do (for a transfer, where to). */
+  data: CallActionJob;
   failedReason?: string;
   returnValue?: unknown;
   createdAt: string;
@@ -87,6 +90,7 @@ export class CallReports {
       state: await job.getState(),
       attemptsMade: job.attemptsMade,
       attempts: job.opts.attempts ?? 1,
+      data: job.data,
       failedReason: job.failedReason || undefined,
       returnValue: job.returnvalue ?? undefined,
       createdAt: iso(job.timestamp) ?? '',

@@ -87,7 +87,8 @@ const FIELDS: Array<[keyof CallRecord, string]> = [
 ];
 
 function printAction(out: Output, a: ActionReport): void {
-  const target = a.action?.target ? ` to ${a.action.target}` : '';
+  const to = a.action?.target ?? (a.job?.data.kind === 'transfer' ? a.job.data.target : undefined);
+  const target = to ? ` to ${to}` : '';
   out.info('');
   out.info(`Action #${a.seq}: ${a.kind}${target}${a.action ? `, ${a.action.status}` : ' (replaced by a later action)'}`);
   if (a.action) {
