@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { envSchema, loadConfig, type Config } from '../config';
+import { withTimeout } from '../http/timeout';
 import { createLogger, type Logger } from '../observability/logger';
 import { displayUrl } from '../observability/redact';
 import { startWeb, type RunningWeb } from '../web/start';
@@ -152,6 +153,8 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
     retellUrl: retell.url,
   };
   writeSession(session, dir);
+  // Printed once the connections have logged that they are up, so the banner is what stays on screen.
+  await withTimeout(web.redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => web.redis.once('ready', resolve)), 5000).catch(() => undefined);
   print(banner(config, { twilio, retell, redis }));
 
   return {

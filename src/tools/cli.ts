@@ -5,7 +5,7 @@
  * call it directly; the file's own entry point only wires it to the process.
  */
 import { config as loadDotenv } from 'dotenv';
-import { ConfigError, loadConfig, noAccountSettings, type Config } from '../config';
+import { ConfigError, noAccountSettings } from '../config';
 import { liveSession } from '../sandbox/session';
 import { displayUrl } from '../observability/redact';
 
@@ -114,11 +114,6 @@ export function toolEnv(): Record<string, string | undefined> {
     if (sandbox) return sandbox.env;
   }
   return process.env;
-}
-
-/** The loader for a real run of a tool that needs the whole configuration. */
-export function loadProcessConfig(): Config {
-  return loadConfig(toolEnv());
 }
 
 /** Turns node's parseArgs errors into UsageErrors with the tool's name. */
