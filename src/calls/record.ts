@@ -15,6 +15,8 @@ export type CallState =
   | 'registering'
   | 'registered'
   | 'fallback'
+  /** The lookup hook refused the call: Twilio was told to reject it, and nothing was registered. */
+  | 'rejected'
   | 'in-progress'
   | 'transferring'
   | 'transferred'
@@ -30,6 +32,7 @@ export const STATE_RANK: Readonly<Record<CallState, number>> = {
   registering: 0,
   registered: 1,
   fallback: 1,
+  rejected: 1,
   'in-progress': 2,
   transferring: 3,
   ending: 3,
@@ -50,6 +53,8 @@ export interface CallRecord {
   /** Retell's call id, once registered. */
   callId?: string;
   agentId?: string;
+  /** What the lookup hook said, when one is configured (a `LookupResult`: ok, rejected, timeout, ...). */
+  lookup?: string;
   /** The TwiML every repeat of the voice webhook receives. */
   twiml?: string;
   /** Why the call got the fallback, or why the last action on it failed. */

@@ -22,3 +22,12 @@ export function verifyRetellSignature(rawBody: Buffer, apiKey: string, header: s
   const given = Buffer.from(match[2]!, 'hex');
   return timingSafeEqual(expected, given) ? { ok: true } : { ok: false, reason: 'mismatch' };
 }
+
+/**
+ * Signs a body the way Retell signs its webhooks, so a receiver's `Retell.verify(body, apiKey,
+ * header)` (or `verifyRetellSignature` above) accepts it. Returns the `X-Retell-Signature` value.
+ */
+export function signRetellBody(rawBody: string | Buffer, apiKey: string, now = Date.now()): string {
+  const timestamp = String(Math.trunc(now));
+  return `v=${timestamp},d=${createHmac('sha256', apiKey).update(rawBody).update(timestamp).digest('hex')}`;
+}

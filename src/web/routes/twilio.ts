@@ -26,6 +26,10 @@ const voiceForm = z.looseObject({
   Direction: z.string().max(32).optional(),
   CallerName: z.string().max(256).optional(),
   CallStatus: z.string().max(32).optional(),
+  FromCity: z.string().max(256).optional(),
+  FromState: z.string().max(256).optional(),
+  FromCountry: z.string().max(256).optional(),
+  StirVerstat: z.string().max(256).optional(),
 });
 
 const dialActionForm = z.looseObject({
@@ -89,6 +93,10 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
         to: form.To,
         twilioDirection: form.Direction,
         callerName: form.CallerName,
+        fromCity: form.FromCity,
+        fromState: form.FromState,
+        fromCountry: form.FromCountry,
+        stirVerstat: form.StirVerstat,
       });
     } catch (err) {
       // Whatever broke, the caller hears the fallback rather than Twilio's application-error message.
