@@ -92,7 +92,7 @@ export const envSchema = z.object({
   INBOUND_WEBHOOK_TIMEOUT_MS: z.coerce
     .number({ error: 'must be a number of milliseconds' })
     .int()
-    .min(100)
+    .min(100, 'must be at least 100')
     .default(2500)
     .describe('How long the lookup hook may take before the call goes to the agent the bridge would have used'),
   TRANSFER_DESTINATIONS: jsonObject(
