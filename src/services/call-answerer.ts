@@ -119,9 +119,8 @@ export class CallAnswerer {
   }
 
   /** The agent for a call: routed by the bridge's own number (the called one inbound, the caller outbound). */
-  agentFor(call: InboundCall): string | undefined {
-    const ourNumber = toDirection(call.twilioDirection) === 'outbound' ? call.from : call.to;
-    return this.config.retell.agentRoutes[ourNumber] ?? this.config.retell.defaultAgentId;
+  private agentFor(call: InboundCall): string | undefined {
+    return routedAgent(this.config.retell, toDirection(call.twilioDirection) === 'outbound' ? call.from : call.to);
   }
 
   private async answerOnce(call: InboundCall, deadline: number): Promise<Answer> {
@@ -272,6 +271,11 @@ export class CallAnswerer {
   fallback(reason: FallbackReason): Answer {
     return { twiml: fallbackTwiml(this.config.fallback), outcome: 'fallback', fallbackReason: reason };
   }
+}
+
+/** The agent for calls on one of the bridge's numbers: its AGENT_ROUTES entry, else RETELL_AGENT_ID. */
+export function routedAgent(retell: Pick<Config['retell'], 'agentRoutes' | 'defaultAgentId'>, ourNumber: string): string | undefined {
+  return retell.agentRoutes[ourNumber] ?? retell.defaultAgentId;
 }
 
 function lookupDetails(call: InboundCall, agentId: string | undefined): InboundCallDetails {
