@@ -17,6 +17,8 @@ const single = (what: string) => z.string({ error: `${what} must be present, onc
 
 const callSid = single('CallSid').regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits');
 
+const callerDetail = z.string().max(256).optional().catch(undefined);
+
 /** Twilio adds parameters without notice, so unknown fields are allowed through. */
 const voiceForm = z.looseObject({
   CallSid: callSid,
@@ -26,10 +28,11 @@ const voiceForm = z.looseObject({
   Direction: z.string().max(32).optional(),
   CallerName: z.string().max(256).optional(),
   CallStatus: z.string().max(32).optional(),
-  FromCity: z.string().max(256).optional(),
-  FromState: z.string().max(256).optional(),
-  FromCountry: z.string().max(256).optional(),
-  StirVerstat: z.string().max(256).optional(),
+  // Only passed on to the lookup hook: an odd value is dropped rather than failing the call.
+  FromCity: callerDetail,
+  FromState: callerDetail,
+  FromCountry: callerDetail,
+  StirVerstat: callerDetail,
 });
 
 const dialActionForm = z.looseObject({

@@ -1,3 +1,4 @@
+import { getExpectedTwilioSignature } from 'twilio';
 import { verifyRetellSignature } from '../../../src/retell/signature';
 import { PUBLIC_URL, RETELL_KEY, startBridge, type TestBridge } from '../../support/bridge';
 import { HookServer, type HookBehaviour } from '../../support/hook-server';
@@ -39,6 +40,22 @@ describe('POST /twilio/voice with a lookup hook (INBOUND_WEBHOOK_URL)', () => {
       call_inbound: { agent_id: 'agent_default', from_number: params.From, to_number: params.To },
       twilio: { call_sid: params.CallSid, caller_name: 'DANA SMITH', from_city: 'SAN FRANCISCO', from_state: 'CA', from_country: 'US', stir_verstat: 'TN-Validation-Passed-A' },
     });
+  });
+
+  it('when Twilio sends a caller detail twice, then the call is still answered and the detail left out of the lookup', async () => {
+    await start();
+    const params = voiceParams();
+    const form = new URLSearchParams(params);
+    form.append('FromCity', 'OAKLAND');
+    const signature = getExpectedTwilioSignature(bridge.config.twilio.authToken, PUBLIC_URL + VOICE, { ...params, FromCity: [params.FromCity!, 'OAKLAND'] });
+    const res = await fetch(bridge.url + VOICE, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+      body: form.toString(),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('<Sip>');
+    expect((hook.requests[0]!.json as { twilio: object }).twilio).not.toHaveProperty('from_city');
   });
 
   it('when the hook chooses the agent, version, variables, metadata and overrides, then they reach Retell\'s registration, with the bridge\'s metadata keys winning', async () => {
