@@ -5,6 +5,7 @@ import { FINAL_TWILIO_STATUSES, type CallLifecycle } from '../../calls/lifecycle
 import type { CallStore } from '../../calls/store';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
+import type { ByteBudget } from '../../http/byte-budget';
 import { HttpError } from '../../http/errors';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
@@ -57,6 +58,8 @@ export interface TwilioRoutesDeps {
   answerer: CallAnswerer;
   store: CallStore;
   lifecycle: CallLifecycle;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget?: ByteBudget;
   logger: Logger;
   metrics: Metrics;
 }
@@ -65,7 +68,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
   const { config, answerer, store, lifecycle, logger, metrics } = deps;
   const router = Router();
   const verified = [
-    twilioForm,
+    twilioForm(deps.budget),
     verifyTwilioSignature({
       authToken: config.twilio.authToken,
       publicUrl: config.publicUrl,
