@@ -13,6 +13,7 @@ import type { Metrics } from '../observability/metrics';
 import { requestObserver } from '../observability/requests';
 import { CallAnswerer } from '../services/call-answerer';
 import { CallFunctions } from '../services/call-functions';
+import type { LookupHook } from '../services/lookup-hook';
 import { errorHandler } from './error-handler';
 import { healthRoutes } from './routes/health';
 import { retellFunctionRoutes } from './routes/retell-functions';
@@ -28,6 +29,8 @@ export interface AppDeps {
   queue: CallActionQueue;
   logger: Logger;
   metrics: Metrics;
+  /** The client of INBOUND_WEBHOOK_URL, when it is set. */
+  lookupHook?: LookupHook;
 }
 
 /**
@@ -40,11 +43,11 @@ export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Builds the web app from its dependencies; no I/O happens here. */
 export function createApp(deps: AppDeps): Express {
-  const { config, redis, retell, queue, logger, metrics } = deps;
+  const { config, redis, retell, queue, logger, metrics, lookupHook } = deps;
   const prefix = config.redis.prefix;
   const store = new CallStore(redis, prefix);
   const lifecycle = new CallLifecycle(redis, prefix);
-  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger });
+  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger, lookupHook });
   const functions = new CallFunctions({ config, store, actions: new CallActions(redis, prefix), queue, logger });
 
   const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);

@@ -9,6 +9,7 @@ import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { createRedis } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
+import { LookupHook } from '../services/lookup-hook';
 import { createApp } from './app';
 
 /**
@@ -72,11 +73,15 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const queue = createCallActionQueue(queueRedis, config.redis.prefix);
   queue.on('error', (err) => logger.error({ err: err.message }, 'queue error'));
   const retell = opts.overrides?.retell ?? createRetellClient(config.retell);
-  const app = createApp({ config, redis, retell, queue, logger, metrics });
+  const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
+  const lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
+  const app = createApp({ config, redis, retell, queue, logger, metrics, lookupHook });
   const server = createHttpServer(app, { ...HTTP_LIMITS, ...opts.limits });
   await new Promise<void>((resolve) => server.listen(opts.port ?? config.port, opts.host, resolve));
   const { port } = server.address() as AddressInfo;
-  logger.info({ port, publicUrl: config.publicUrl }, 'web listening');
+  // Only the hook's origin: its path or query may carry a token.
+  const lookupHookOrigin = hookUrl ? new URL(hookUrl).origin : undefined;
+  logger.info({ port, publicUrl: config.publicUrl, lookupHook: lookupHookOrigin }, 'web listening');
   return {
     server,
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
@@ -92,6 +97,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
       clearInterval(reaper);
       // BullMQ's close waits on Redis; with Redis gone it would never return.
       await settleWithin(queue.close(), 2000);
+      if (lookupHook) await settleWithin(lookupHook.close(), 1000);
       await Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect())));
     },
   };
