@@ -4,7 +4,7 @@
  * naming the variable, what is wrong and an example of a good value (the `example` in its metadata).
  */
 import { z } from 'zod';
-import { ACCOUNT_SID, E164 } from './formats';
+import { ACCOUNT_SID, E164, isXmlSafe } from './formats';
 
 /** What a setting's metadata may say besides its description. */
 interface SettingMeta {
@@ -140,6 +140,19 @@ export const envSchema = z.object({
     .max(8000, 'must be at most 8000 so the answer fits in Twilio\'s 15 s webhook budget')
     .default(4000)
     .meta({ description: 'Per-request timeout for registering a call with Retell', example: '4000' }),
+  INBOUND_WEBHOOK_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .optional()
+    .meta({
+      description: 'Lookup hook asked for the agent and dynamic variables before each new inbound call is registered (Retell\'s inbound-webhook contract); off when unset',
+      example: 'https://crm.example.com/retell/inbound',
+    }),
+  INBOUND_WEBHOOK_TIMEOUT_MS: z.coerce
+    .number({ error: 'must be a number of milliseconds' })
+    .int()
+    .min(100, 'must be at least 100')
+    .default(2500)
+    .meta({ description: 'How long the lookup hook may take before the call goes to the agent the bridge would have used', example: '2500' }),
   TRANSFER_DESTINATIONS: jsonObject(
     z.record(
       z.string().regex(/^[A-Za-z0-9_ .-]{1,64}$/, 'names must be 1-64 letters, digits, spaces, dots, dashes or underscores'),
@@ -162,6 +175,7 @@ export const envSchema = z.object({
     .min(1)
     .max(1000, 'must be at most 1000 characters')
     .default("We're sorry, our assistant can't take your call right now. Please try again later.")
+    .refine(isXmlSafe, 'must not contain control characters or other characters XML cannot carry')
     .meta({ description: 'Said before hanging up when Retell cannot take the call and there is no FALLBACK_NUMBER', example: 'Sorry, please call back later.' }),
   WORKER_CONCURRENCY: z.coerce
     .number({ error: 'must be a whole number' })
@@ -182,6 +196,15 @@ export const envSchema = z.object({
     .optional()
     .meta({ description: 'When set, Bull Board is served at /admin/queues behind HTTP basic auth with this password', example: '<openssl rand -base64 18>', secret: true }),
 });
+
+/**
+ * Of Twilio's 15 s for answering a voice webhook, what the bridge allows itself; the rest covers the
+ * network both ways and Twilio's own handling.
+ */
+export const ANSWER_BUDGET_MS = 13_000;
+
+/** Kept back inside the answer budget for Redis round trips and building the TwiML. */
+const ANSWER_RESERVE_MS = 1_000;
 
 type Settings = typeof envSchema.shape;
 export type EnvKey = keyof Settings;
@@ -254,6 +277,29 @@ const RULES: readonly Rule[] = [
     check(e) {
       if (e.RETELL_AGENT_ID || Object.keys(e.AGENT_ROUTES).length > 0) return [];
       return [{ variable: 'RETELL_AGENT_ID', problem: 'is required unless AGENT_ROUTES routes numbers to agents', example: metaOf(envSchema.shape.RETELL_AGENT_ID).example }];
+    },
+  },
+  {
+    // The caller's number and the variables go to the hook: in production only over TLS.
+    reads: ['NODE_ENV', 'INBOUND_WEBHOOK_URL'],
+    check(e) {
+      if (e.NODE_ENV !== 'production' || !e.INBOUND_WEBHOOK_URL || new URL(e.INBOUND_WEBHOOK_URL).protocol === 'https:') return [];
+      return [{ variable: 'INBOUND_WEBHOOK_URL', problem: 'must be an https URL when NODE_ENV=production (it receives callers\' numbers)', example: e.INBOUND_WEBHOOK_URL.replace(/^http:/, 'https:') }];
+    },
+  },
+  {
+    // The hook runs before the registration, so together they must fit the answer budget.
+    reads: ['INBOUND_WEBHOOK_URL', 'INBOUND_WEBHOOK_TIMEOUT_MS', 'RETELL_TIMEOUT_MS'],
+    check(e) {
+      const limit = ANSWER_BUDGET_MS - ANSWER_RESERVE_MS;
+      if (!e.INBOUND_WEBHOOK_URL || e.INBOUND_WEBHOOK_TIMEOUT_MS + e.RETELL_TIMEOUT_MS <= limit) return [];
+      return [{
+        variable: 'INBOUND_WEBHOOK_TIMEOUT_MS',
+        problem:
+          `must be at most ${limit - e.RETELL_TIMEOUT_MS} with RETELL_TIMEOUT_MS=${e.RETELL_TIMEOUT_MS}: the two together may take at most ${limit} ms, ` +
+          'so the registration keeps its full time inside Twilio\'s 15 s webhook budget',
+        example: String(Math.min(2500, limit - e.RETELL_TIMEOUT_MS)),
+      }];
     },
   },
 ];
@@ -367,6 +413,7 @@ function toConfig(e: EnvValues) {
       sipTransport: e.SIP_TRANSPORT,
       timeoutMs: e.RETELL_TIMEOUT_MS,
     },
+    inboundWebhook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
     transfer: { destinations: e.TRANSFER_DESTINATIONS as Readonly<Record<string, string>>, allowlist: e.TRANSFER_ALLOWLIST as readonly string[] },
     fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
     worker: { concurrency: e.WORKER_CONCURRENCY, metricsPort: e.WORKER_METRICS_PORT },

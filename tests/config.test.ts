@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       fallback: { number: undefined },
       worker: { concurrency: 10 },
       ops: { metricsToken: undefined, adminPassword: undefined },
+      inboundWebhook: { url: undefined, timeoutMs: 2500 },
     });
     expect(config.fallback.message).toMatch(/sorry/i);
   });
@@ -86,9 +87,33 @@ describe('loadConfig', () => {
     [{ METRICS_TOKEN: 'short' }, /METRICS_TOKEN looks too short/],
     [{ ADMIN_PASSWORD: 'admin' }, /ADMIN_PASSWORD looks too short/],
     [{ ADMIN_PASSWORD: 'changeme' }, /ADMIN_PASSWORD/],
+    [{ INBOUND_WEBHOOK_URL: 'crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an http\(s\) URL/],
+    [{ INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '50' }, /INBOUND_WEBHOOK_TIMEOUT_MS must be at least 100/],
+    [{ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'http://crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an https URL when NODE_ENV=production/],
+    [
+      { INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '8001', RETELL_TIMEOUT_MS: '4000' },
+      /INBOUND_WEBHOOK_TIMEOUT_MS must be at most 8000 with RETELL_TIMEOUT_MS=4000: .*registration keeps its full time inside Twilio's 15 s/,
+    ],
+    [{ INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '4001', RETELL_TIMEOUT_MS: '8000' }, /INBOUND_WEBHOOK_TIMEOUT_MS must be at most 4000 with RETELL_TIMEOUT_MS=8000/],
   ])('when %o, then it stops with a message naming the variable and what is wrong', (overrides, message) => {
     expect(load(overrides)).toThrow(ConfigError);
     expect(load(overrides)).toThrow(message);
+  });
+
+  it('when the lookup hook is set, then its URL is kept as given and its timeout may take what Retell leaves of the budget', () => {
+    const config = loadConfig(
+      testEnv({ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'https://crm.example.com/hooks/retell/?tenant=acme', INBOUND_WEBHOOK_TIMEOUT_MS: '8000', RETELL_TIMEOUT_MS: '4000' }),
+    );
+    expect(config.inboundWebhook).toEqual({ url: 'https://crm.example.com/hooks/retell/?tenant=acme', timeoutMs: 8000 });
+    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_URL: 'http://127.0.0.1:4010/' })).inboundWebhook.url).toBe('http://127.0.0.1:4010/');
+  });
+
+  it('when the lookup hook is not set, then its timeout is not held against the budget', () => {
+    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_TIMEOUT_MS: '9000', RETELL_TIMEOUT_MS: '8000' })).inboundWebhook).toEqual({ url: undefined, timeoutMs: 9000 });
+  });
+
+  it('when FALLBACK_MESSAGE holds a character TwiML cannot carry, then start-up stops naming it', () => {
+    expect(load({ FALLBACK_MESSAGE: 'Sorry\u0007, try later' })).toThrow(/FALLBACK_MESSAGE must not contain control characters/);
   });
 
   it('when every refused setting comes with an example, then each problem names its variable and a good value', () => {

@@ -14,7 +14,9 @@ import { CALL_SID, E164 } from '../formats';
 import { createCallActionQueue } from '../jobs/queue';
 import { redisOptions } from '../redis/connection';
 import { liveSession } from '../sandbox/session';
+import { routedAgent } from '../services/call-answerer';
 import { CallReports, type JobReport } from '../services/call-report';
+import { LookupHook } from '../services/lookup-hook';
 import {
   displayUrl,
   EXIT_FAILED,
@@ -31,6 +33,9 @@ export const SIMULATE_USAGE = `Usage: npm run simulate -- --from <number> --to <
 
 Plays a call against a running bridge and prints each answer (HTTP status, time taken, body):
   1. GET  {url}/readyz                 the bridge is up and reaches Redis
+     POST INBOUND_WEBHOOK_URL          when set: the lookup hook, asked here as the bridge asks it
+                                       (signed with RETELL_API_KEY), and what the bridge will make of
+                                       its answer; the bridge then asks it once more for the call
   2. POST {url}/twilio/voice           the voice webhook Twilio sends when the call comes in, signed
                                        with TWILIO_AUTH_TOKEN (sent --repeat times; every answer must
                                        be the same)
@@ -67,8 +72,13 @@ request the worker sent to the local Twilio. It exits 0 only when every step wor
 
 Exit codes: 0 every answer was 2xx (and repeats identical), 1 otherwise, 2 bad arguments.`;
 
-/** What simulate uses: the public URL, both accounts' secrets, and Redis to follow a job in the sandbox. */
-export type SimulateConfig = Pick<Config, 'publicUrl' | 'twilio' | 'redis'> & { retell: Pick<Config['retell'], 'apiKey'> };
+/**
+ * What simulate uses: the public URL, both accounts' secrets, the agent routing and lookup hook (to say
+ * what the bridge will do), and Redis to follow a job in the sandbox.
+ */
+export type SimulateConfig = Pick<Config, 'publicUrl' | 'twilio' | 'redis' | 'inboundWebhook'> & {
+  retell: Pick<Config['retell'], 'apiKey' | 'agentRoutes' | 'defaultAgentId'>;
+};
 
 export function simulateSettings(env: Record<string, string | undefined>): SimulateConfig {
   const e = parseSettings(env, [
@@ -79,11 +89,21 @@ export function simulateSettings(env: Record<string, string | undefined>): Simul
     'TWILIO_AUTH_TOKEN',
     'TWILIO_API_BASE_URL',
     'RETELL_API_KEY',
+    'RETELL_AGENT_ID',
+    'AGENT_ROUTES',
+    'INBOUND_WEBHOOK_URL',
+    'INBOUND_WEBHOOK_TIMEOUT_MS',
     'REDIS_URL',
     'REDIS_PREFIX',
     'REDIS_TLS_REJECT_UNAUTHORIZED',
   ]);
-  return { ...publicUrlOf(e), twilio: twilioOf(e), retell: { apiKey: e.RETELL_API_KEY }, redis: redisOf(e) };
+  return {
+    ...publicUrlOf(e),
+    twilio: twilioOf(e),
+    retell: { apiKey: e.RETELL_API_KEY, agentRoutes: e.AGENT_ROUTES as Readonly<Record<string, string>>, defaultAgentId: e.RETELL_AGENT_ID },
+    inboundWebhook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
+    redis: redisOf(e),
+  };
 }
 
 /** Where the sandbox's local Twilio and Retell APIs are. */
@@ -230,6 +250,44 @@ const ok = (a: Answer | undefined): a is Answer => a !== undefined && a.status >
 /** The Retell call id in the TwiML's `<Sip>sip:<call_id>@host`, if the bridge dialed Retell. */
 export function callIdFromTwiml(twiml: string): string | undefined {
   return /<Sip\b[^>]*>\s*sips?:([^@\s<]+)@/i.exec(twiml)?.[1];
+}
+
+/**
+ * Asks the lookup hook as the bridge would and prints its answer and what the bridge will do with it.
+ * Returns whether the hook works, and whether it rejects this caller.
+ */
+async function lookup(config: SimulateConfig, options: SimulateOptions, url: string, out: Output): Promise<{ ok: boolean; rejects: boolean }> {
+  out.info('');
+  out.info('Lookup hook (INBOUND_WEBHOOK_URL)');
+  out.info(`→ POST ${displayUrl(url)}`);
+  const hook = new LookupHook({ url, apiKey: config.retell.apiKey, timeoutMs: config.inboundWebhook.timeoutMs });
+  const agentId = routedAgent(config.retell, options.to);
+  let asked;
+  try {
+    asked = await hook.ask({ callSid: options.callSid, from: options.from, to: options.to, agentId });
+  } finally {
+    await hook.close();
+  }
+  if (asked.status !== undefined) {
+    out.info(`← ${asked.status} in ${asked.ms} ms`);
+    const body = asked.body ?? '';
+    if (body) out.info(`  ${body.length > BODY_LIMIT ? `${body.slice(0, BODY_LIMIT)}… (${body.length} bytes)` : body}`);
+  }
+  if (asked.result === 'rejected') {
+    out.info('→ the bridge will reject this caller (<Reject/>) and register nothing');
+    return { ok: true, rejects: true };
+  }
+  if (asked.result === 'ok') {
+    const { choice } = asked;
+    const agent = choice.agentId ?? agentId ?? '(none)';
+    const version = choice.agentVersion !== undefined ? ` version ${choice.agentVersion}` : '';
+    const names = (o: object | undefined) => (o && Object.keys(o).length ? Object.keys(o).join(', ') : 'none');
+    out.info(`→ the bridge will register the call with agent ${agent}${version}${choice.agentId ? '' : ' (the number\'s own: the hook chose none)'}`);
+    out.info(`  dynamic variables from the hook: ${names(choice.dynamicVariables)}; metadata: ${names(choice.metadata)}${choice.agentOverride ? '; with agent_override' : ''}`);
+    return { ok: true, rejects: false };
+  }
+  out.error(`✗ the lookup hook gave no usable answer (${asked.result}: ${asked.reason}); the bridge will use agent ${agentId ?? '(none)'}, as without a hook.`);
+  return { ok: false, rejects: false };
 }
 
 /** The form Twilio posts to the voice URL when a call comes in. */
@@ -410,6 +468,10 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
   }
   if (local && !(await arriveAtLocalTwilio(out, config, local, options))) return EXIT_FAILED;
 
+  const hookUrl = config.inboundWebhook.url;
+  const looked = hookUrl ? await lookup(config, options, hookUrl, out) : undefined;
+  if (looked && !looked.ok) failed = true;
+
   const params = voiceWebhookParams(config, options);
   const signature = getExpectedTwilioSignature(config.twilio.authToken, signedUrl, params);
   const answers: Answer[] = [];
@@ -447,9 +509,20 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
   }
 
   const callId = callIdFromTwiml(first.body);
+  const rejected = /<Reject\b/.test(first.body);
   out.info('');
   if (callId) {
     out.info(`✓ the bridge registered the call with Retell: call_id ${callId}`);
+    if (looked?.rejects) {
+      out.error('✗ the lookup hook rejects this caller, yet the bridge registered the call: does the deployment have the same INBOUND_WEBHOOK_URL?');
+      failed = true;
+    }
+  } else if (rejected) {
+    out.info('✓ the bridge rejected the call (<Reject/>), as its lookup hook asked');
+    if (looked && !looked.rejects) {
+      out.error('✗ the lookup hook asked here does not reject this caller: does the deployment have the same INBOUND_WEBHOOK_URL?');
+      failed = true;
+    }
   } else {
     out.error('✗ the answer does not dial Retell (no <Sip>): the bridge answered its fallback, because Retell refused or did not answer in time. Its log says why.');
     failed = true;
