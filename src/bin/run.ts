@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, type Config } from '../config';
  *
  * The compiled processes (`npm start`, `npm run worker`) read the environment only, as platforms
  * provide it; `readsDotenv` says the caller loaded `.env` first (`npm run dev`). When a process that
- * does not read `.env` fails and a `.env` is there, the message says so.
+ * does not read `.env` fails and a `.env` is there (or nothing is set at all), the message says so.
  */
 export function configOrExit(opts: { readsDotenv?: boolean } = {}): Config {
   try {
@@ -15,10 +15,10 @@ export function configOrExit(opts: { readsDotenv?: boolean } = {}): Config {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
-      if (!opts.readsDotenv && existsSync('.env')) {
+      if (!opts.readsDotenv && (existsSync('.env') || err.nothingSet)) {
         process.stderr.write(
           'Note: this process reads settings from the environment only, not from .env (platforms set the environment). ' +
-            'Locally, use npm run dev, which reads .env, or load it yourself: node --env-file=.env dist/bin/web.js\n',
+            'Locally, use npm run dev, which reads .env, or load it yourself: node --env-file=.env dist/bin/web.js (or dist/bin/worker.js)\n',
         );
       }
       process.exit(1);
