@@ -10,6 +10,11 @@ export interface RegistrationRequest {
   direction: CallDirection;
   /** Strings only: Retell injects them into the prompt as they are. */
   dynamicVariables: Record<string, string>;
+  agentVersion?: number;
+  /** More `metadata` beside the bridge's own keys, which win on a clash (an outbound call's, from its request). */
+  metadata?: Record<string, unknown>;
+  /** Per-call agent settings (Retell's `agent_override`). */
+  agentOverride?: Record<string, unknown>;
 }
 
 export interface Registration {
@@ -40,13 +45,15 @@ export async function registerPhoneCall(client: Retell, req: RegistrationRequest
     const call = await client.call.registerPhoneCall(
       {
         agent_id: req.agentId,
+        ...(req.agentVersion !== undefined ? { agent_version: req.agentVersion } : {}),
         direction: req.direction,
         // Retell stores these as E.164; withheld or SIP callers ("Anonymous", sip:...) still reach the
         // agent through the dynamic variables.
         ...(isE164(req.from) ? { from_number: req.from } : {}),
         ...(isE164(req.to) ? { to_number: req.to } : {}),
-        metadata: encodeRetellMetadata(req.callSid, req.accountSid),
+        metadata: { ...req.metadata, ...encodeRetellMetadata(req.callSid, req.accountSid) },
         retell_llm_dynamic_variables: req.dynamicVariables,
+        ...(req.agentOverride ? { agent_override: req.agentOverride } : {}),
       },
       { timeout: timeoutMs, maxRetries: 0 },
     );

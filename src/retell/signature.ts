@@ -1,24 +1,12 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { verifySignedBody, type SignatureCheck } from '../http/signature';
 
-/** Retell signs with a millisecond timestamp and accepts five minutes of clock difference either way. */
-export const SIGNATURE_TOLERANCE_MS = 5 * 60 * 1000;
-
-const HEADER = /^v=(\d{10,16}),d=([0-9a-f]{64})$/;
-
-export type SignatureCheck = { ok: true } | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'mismatch' };
+export { SIGNATURE_TOLERANCE_MS, type SignatureCheck } from '../http/signature';
 
 /**
  * Verifies `X-Retell-Signature: v=<ms>,d=<hex HMAC-SHA256(rawBody + ms, apiKey)>` over the raw body
- * bytes as received (re-serialised JSON would not match). Synchronous and constant-time; the SDK's
- * own helper is async, and a forgotten `await` on it accepts everything.
+ * bytes as received. Synchronous and constant-time; the SDK's own helper is async, and a forgotten
+ * `await` on it accepts everything.
  */
 export function verifyRetellSignature(rawBody: Buffer, apiKey: string, header: string | undefined, now = Date.now()): SignatureCheck {
-  if (!header) return { ok: false, reason: 'missing' };
-  const match = HEADER.exec(header.trim());
-  if (!match) return { ok: false, reason: 'malformed' };
-  const timestamp = match[1]!;
-  if (Math.abs(now - Number(timestamp)) > SIGNATURE_TOLERANCE_MS) return { ok: false, reason: 'stale' };
-  const expected = createHmac('sha256', apiKey).update(rawBody).update(timestamp).digest();
-  const given = Buffer.from(match[2]!, 'hex');
-  return timingSafeEqual(expected, given) ? { ok: true } : { ok: false, reason: 'mismatch' };
+  return verifySignedBody(rawBody, apiKey, header, now);
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FakeCallee } from './fake-callee';
 import { LoopbackServer } from './loopback-server';
 
 export interface ReceivedTwilioRequest {
@@ -49,7 +50,9 @@ export interface FakeNumber {
  * The slice of Twilio's REST API the bridge uses, on loopback, with Twilio's wire format: Basic auth,
  * form-encoded bodies, JSON answers and Twilio's error shape `{code, message, more_info, status}`.
  *
- * - `POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json` (Twiml, Url, Status=completed)
+ * - `POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json` (Twiml, Url, Status=completed|canceled)
+ * - `POST /2010-04-01/Accounts/{AC}/Calls.json`, `GET .../Calls.json`, `GET .../Calls/{CA}.json`: outbound
+ *   calls, each then played by a scriptable callee (`callee`, see fake-callee.ts)
  * - `GET  /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=...`
  * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
  *   webhooks and their methods, VoiceApplicationSid)
@@ -60,12 +63,25 @@ export class FakeTwilioApi extends LoopbackServer {
   readonly numbers = new Map<string, FakeNumber>();
   /** Consumed one per request to the Calls resource, before normal handling. */
   readonly injections: Injection[] = [];
+  /** Outbound calls: created, listed, fetched, and played by a scriptable callee. */
+  readonly callee: FakeCallee;
 
   constructor(
     readonly accountSid: string,
     readonly authToken: string,
   ) {
     super();
+    this.callee = new FakeCallee({
+      accountSid,
+      authToken,
+      calls: this.calls,
+      ownsNumber: (phoneNumber) => [...this.numbers.values()].find((n) => n.phoneNumber === phoneNumber)?.sid,
+    });
+  }
+
+  override async stop(): Promise<void> {
+    this.callee.stop();
+    await super.stop();
   }
 
   addCall(sid: string, from = '+14155550199', to = '+14155550100', status: FakeCall['status'] = 'in-progress'): FakeCall {
@@ -114,7 +130,8 @@ export class FakeTwilioApi extends LoopbackServer {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://fake');
     const auth = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8');
-    const form = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+    const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    const form = Object.fromEntries(params);
     const record: ReceivedTwilioRequest = { method: req.method ?? '', path: url.pathname, query: url.searchParams, form, auth, receivedAt: Date.now() };
     this.requests.push(record);
 
@@ -128,6 +145,7 @@ export class FakeTwilioApi extends LoopbackServer {
 
     if (auth !== `${this.accountSid}:${this.authToken}`) return error(401, 20003, 'Authenticate');
     const base = `/2010-04-01/Accounts/${this.accountSid}`;
+    if (await this.callee.handle(req.method ?? '', url, params, { send, error })) return;
 
     const callMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Calls\/(CA[0-9a-f]{32})\.json$/i);
     if (callMatch && req.method === 'POST') {
@@ -149,6 +167,9 @@ export class FakeTwilioApi extends LoopbackServer {
         call.twiml = form.Twiml;
       }
       if (form.Status === 'completed') call.status = 'completed';
+      // Canceling leaves a call that has been answered alone (Twilio's documented behaviour).
+      if (form.Status === 'canceled' && (call.status === 'queued' || call.status === 'ringing')) call.status = 'canceled';
+      this.callee.changed(call);
       return send(200, {
         sid: call.sid,
         account_sid: this.accountSid,

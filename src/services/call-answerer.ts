@@ -16,6 +16,19 @@ export interface InboundCall {
   /** Twilio's `Direction`: `inbound`, `outbound-api` or `outbound-dial`. */
   twilioDirection: string | undefined;
   callerName: string | undefined;
+  /**
+   * For a call the bridge placed itself (POST /calls): the agent, variables and metadata its request
+   * named, used instead of the number's routing and the caller's details.
+   */
+  registration?: RegistrationOverrides;
+}
+
+export interface RegistrationOverrides {
+  agentId: string;
+  agentVersion?: number;
+  dynamicVariables: Record<string, string>;
+  metadata: Record<string, unknown>;
+  agentOverride?: Record<string, unknown>;
 }
 
 export type AnswerOutcome =
@@ -97,6 +110,7 @@ export class CallAnswerer {
 
   /** The agent for a call: routed by the bridge's own number (the called one inbound, the caller outbound). */
   agentFor(call: InboundCall): string | undefined {
+    if (call.registration) return call.registration.agentId;
     const ourNumber = toDirection(call.twilioDirection) === 'outbound' ? call.from : call.to;
     return this.config.retell.agentRoutes[ourNumber] ?? this.config.retell.defaultAgentId;
   }
@@ -205,11 +219,14 @@ export class CallAnswerer {
           from: call.from,
           to: call.to,
           direction: toDirection(call.twilioDirection),
-          dynamicVariables: {
+          dynamicVariables: call.registration?.dynamicVariables ?? {
             caller_number: call.from,
             called_number: call.to,
             ...(call.callerName ? { caller_name: call.callerName } : {}),
           },
+          agentVersion: call.registration?.agentVersion,
+          metadata: call.registration?.metadata,
+          agentOverride: call.registration?.agentOverride,
         },
         timeoutMs,
       );

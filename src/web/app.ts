@@ -6,17 +6,24 @@ import { AnswerClaims } from '../calls/claim';
 import { CallLifecycle } from '../calls/lifecycle';
 import { CallStore } from '../calls/store';
 import type { Config } from '../config';
+import type { Twilio } from 'twilio';
+import { OutboundStore } from '../calls/outbound-store';
+import type { OutboundCallQueue, OutboundEventQueue } from '../jobs/outbound-job';
 import type { CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { requestObserver } from '../observability/requests';
 import { CallAnswerer } from '../services/call-answerer';
 import { CallFunctions } from '../services/call-functions';
+import { OutboundCallbacks } from '../services/outbound-callbacks';
+import { OutboundCalls } from '../services/outbound-calls';
 import { errorHandler } from './error-handler';
+import { callsRoutes } from './routes/calls';
 import { healthRoutes } from './routes/health';
 import { retellFunctionRoutes } from './routes/retell-functions';
 import { retellWebhookRoutes } from './routes/retell-webhook';
 import { twilioRoutes } from './routes/twilio';
+import { twilioOutboundRoutes } from './routes/twilio-outbound';
 
 export interface AppDeps {
   config: Config;
@@ -25,18 +32,36 @@ export interface AppDeps {
   retell: Retell;
   /** Producer for transfers and hang-ups, on its own connection. */
   queue: CallActionQueue;
+  /** Producers for outbound calls and their webhook events (the latter only with OUTBOUND_WEBHOOK_URL). */
+  outbound: { queue: OutboundCallQueue; events: OutboundEventQueue | undefined };
+  /** Twilio's REST API, for canceling a ringing outbound call. */
+  twilio: Twilio;
   logger: Logger;
   metrics: Metrics;
 }
 
 /** Builds the web app from its dependencies; no I/O happens here. */
 export function createApp(deps: AppDeps): Express {
-  const { config, redis, retell, queue, logger, metrics } = deps;
+  const { config, redis, retell, queue, outbound, logger, metrics } = deps;
   const prefix = config.redis.prefix;
   const store = new CallStore(redis, prefix);
   const lifecycle = new CallLifecycle(redis, prefix);
+  const actions = new CallActions(redis, prefix);
+  const outboundStore = new OutboundStore(redis, prefix);
   const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger });
-  const functions = new CallFunctions({ config, store, actions: new CallActions(redis, prefix), queue, logger });
+  const functions = new CallFunctions({ config, store, actions, queue, logger });
+  const callbacks = new OutboundCallbacks({
+    accountSid: config.twilio.accountSid,
+    store: outboundStore,
+    answerer,
+    calls: store,
+    lifecycle,
+    actions,
+    actionQueue: queue,
+    events: outbound.events,
+    logger,
+    metrics,
+  });
 
   metrics.watchRedis(redis);
   metrics.trackQueue(queue);
@@ -52,6 +77,11 @@ export function createApp(deps: AppDeps): Express {
     res.type(metrics.prometheus.contentType).send(await metrics.prometheus.metrics());
   });
   app.use(twilioRoutes({ config, answerer, store, lifecycle, logger, metrics }));
+  app.use(twilioOutboundRoutes({ config, answerer, callbacks, logger, metrics }));
+  if (config.outbound.apiToken) {
+    const calls = new OutboundCalls({ config, store: outboundStore, calls: store, queue: outbound.queue, events: outbound.events, twilio: deps.twilio, logger, metrics });
+    app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls, metrics }));
+  }
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, logger, metrics }));
   app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, store, lifecycle, logger, metrics }));
 

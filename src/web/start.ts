@@ -4,11 +4,13 @@ import type { Redis } from 'ioredis';
 import type Retell from 'retell-sdk';
 import type { Config } from '../config';
 import { settleWithin } from '../http/timeout';
+import { createOutboundCallQueue, createOutboundEventQueue, type OutboundCallQueue } from '../jobs/outbound-job';
 import { createCallActionQueue, type CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { createRedis } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
+import { createTwilioClient } from '../twilio/client';
 import { createApp } from './app';
 
 export interface StartWebOptions {
@@ -27,6 +29,7 @@ export interface RunningWeb {
   url: string;
   redis: Redis;
   queue: CallActionQueue;
+  outboundQueue: OutboundCallQueue;
   metrics: Metrics;
   /** Stops accepting, lets in-flight requests finish, then closes Redis. */
   close(): Promise<void>;
@@ -39,9 +42,13 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const redis = createRedis(config.redis, 'request', logger);
   const queueRedis = createRedis(config.redis, 'queue', logger);
   const queue = createCallActionQueue(queueRedis, config.redis.prefix);
-  queue.on('error', (err) => logger.error({ err: err.message }, 'queue error'));
+  const outboundQueue = createOutboundCallQueue(queueRedis, config.redis.prefix);
+  const events = config.outbound.webhookUrl ? createOutboundEventQueue(queueRedis, config.redis.prefix) : undefined;
+  const queues = [queue, outboundQueue, ...(events ? [events] : [])];
+  for (const q of queues) q.on('error', (err) => logger.error({ err: err.message, queue: q.name }, 'queue error'));
   const retell = opts.overrides?.retell ?? createRetellClient(config.retell);
-  const app = createApp({ config, redis, retell, queue, logger, metrics });
+  const twilio = createTwilioClient(config.twilio);
+  const app = createApp({ config, redis, retell, queue, outbound: { queue: outboundQueue, events }, twilio, logger, metrics });
   const server = http.createServer(app);
   // Longer than a router's idle timeout (Heroku 55 s, Render 60 s+), so the router closes idle sockets first.
   server.keepAliveTimeout = 65_000;
@@ -54,6 +61,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     redis,
     queue,
+    outboundQueue,
     metrics,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -63,7 +71,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
       await closed;
       clearInterval(reaper);
       // BullMQ's close waits on Redis; with Redis gone it would never return.
-      await settleWithin(queue.close(), 2000);
+      await settleWithin(Promise.all(queues.map((q) => q.close())), 2000);
       await Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect())));
     },
   };
