@@ -134,6 +134,12 @@ export class FakeCallee {
     }
   }
 
+  /** The callee (or whoever the call was transferred to) hangs up now. */
+  hangUp(callSid: string): void {
+    const placed = this.placed.get(callSid);
+    if (placed) this.finish(placed, 'completed');
+  }
+
   /** Stops every scripted call and in-flight webhook (the fake is stopping). */
   stop(): void {
     for (const t of this.timers) clearTimeout(t);
