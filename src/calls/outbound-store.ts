@@ -20,6 +20,8 @@ export function outboundKeys(prefix: string) {
     byCallSid: (callSid: string) => `${prefix}:outbound-call:{${callSid}}`,
     /** Outbound calls placed and not yet answered or ended, scored by when their claim lapses (ms). */
     ringing: `${prefix}:outbound-ringing`,
+    /** When (Redis clock, ms) the next calls.create may be sent. */
+    pace: `${prefix}:outbound-pace`,
   };
 }
 
@@ -110,6 +112,17 @@ redis.call('PEXPIREAT', KEYS[1], last[2])
 return 1
 `;
 
+// Hands out send times spaced ARGV[1] ms apart on Redis's clock, shared by every worker; returns how
+// long the caller waits for its turn.
+const PACE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+redis.call('SET', KEYS[1], tostring(at + interval), 'PX', at + interval - now + 1000)
+return at - now
+`;
+
 interface OutboundCommands {
   bridgeOutboundCreate(key: string, ttlMs: number, hash: string, ...fields: string[]): Promise<string>;
   bridgeOutboundBegin(key: string, now: string, ttlMs: number): Promise<string[]>;
@@ -117,6 +130,7 @@ interface OutboundCommands {
   bridgeOutboundAdvance(key: string, ranks: string, status: string, ttlMs: number, once: number, ...fields: string[]): Promise<number>;
   bridgeOutboundCancel(key: string, now: string): Promise<string[]>;
   bridgeOutboundReserve(key: string, now: number, until: number, id: string, current: number, allowed: number): Promise<number>;
+  bridgeOutboundPace(key: string, intervalMs: number): Promise<number>;
 }
 
 export type CreateResult = 'created' | 'same' | 'different';
@@ -158,6 +172,7 @@ export class OutboundStore {
       bridgeOutboundAdvance: ADVANCE,
       bridgeOutboundCancel: CANCEL,
       bridgeOutboundReserve: RESERVE,
+      bridgeOutboundPace: PACE,
     });
   }
 
@@ -238,6 +253,14 @@ export class OutboundStore {
   async reserveSlot(id: string, untilMs: number, current: number, allowed: number): Promise<boolean> {
     const ok = await this.redis.bridgeOutboundReserve(this.keys.ringing, Date.now(), untilMs, id, current, allowed);
     return ok === 1;
+  }
+
+  /**
+   * Milliseconds to wait before sending the next `calls.create`, so that requests from all workers
+   * together leave at most one per `intervalMs`.
+   */
+  async placementTurn(intervalMs: number): Promise<number> {
+    return this.redis.bridgeOutboundPace(this.keys.pace, intervalMs);
   }
 
   /** Gives the slot back: the call was answered (Retell counts it now), or it ended. */

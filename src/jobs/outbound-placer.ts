@@ -20,6 +20,8 @@ export interface OutboundPlacerDeps {
     publicUrl: string;
     /** Retell calls kept free for inbound (OUTBOUND_RESERVED_CONCURRENCY). */
     reservedConcurrency: number;
+    /** TWILIO_CPS. */
+    cps: number;
   };
   /** Holds the whole outbound queue back for `ms` (BullMQ's manual rate limit, shared by every worker). */
   rateLimit(ms: number): Promise<void>;
@@ -64,6 +66,7 @@ export class OutboundPlacer {
     if (record.callSid) return 'already_placed';
 
     await this.waitForCapacity(record, log);
+    await this.waitForTurn();
 
     const begun = await store.beginPlacement(id);
     if (begun.kind === 'ended' || begun.kind === 'unknown' || begun.kind === 'placed') {
@@ -116,6 +119,17 @@ export class OutboundPlacer {
     this.deps.metrics.outboundPlacements.inc({ result: 'waiting' });
     await this.deps.rateLimit(CAPACITY_WAIT_MS);
     throw new RateLimitError();
+  }
+
+  /**
+   * The queue's limiter lets TWILIO_CPS jobs start each second, all at its beginning; their requests
+   * would then reach Twilio in bursts (and, with each job's own round trips before them, more than
+   * TWILIO_CPS within some second). Each request instead waits for its turn, 1000/TWILIO_CPS ms after
+   * the previous one from any worker.
+   */
+  private async waitForTurn(): Promise<void> {
+    const waitMs = await this.deps.store.placementTurn(Math.ceil(1000 / this.deps.config.cps));
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
 
   /** A call an earlier attempt created (its answer lost), found at Twilio and linked; false if there is none. */

@@ -58,7 +58,7 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     retell: createRetellClient(config.retell),
     store: new OutboundStore(records, prefix),
     events,
-    config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency },
+    config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency, cps: config.outbound.cps },
     rateLimit: (ms) => outboundQueue.rateLimit(ms),
     logger,
     metrics,
