@@ -57,6 +57,12 @@ function maxInWindow(sorted: number[], windowMs: number): number {
   return best;
 }
 
+function minGap(sorted: number[]): number {
+  let gap = Infinity;
+  for (let i = 1; i < sorted.length; i++) gap = Math.min(gap, sorted[i]! - sorted[i - 1]!);
+  return gap;
+}
+
 function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -122,7 +128,7 @@ export function outboundScenario(opts: OutboundOptions = DEFAULT_OUTBOUND_OPTION
       const startWorker = (cps: number) =>
         env.startWorker({ cpus: env.cpus.web, name: `bridge worker (TWILIO_CPS=${cps})`, prefix, env: { ...shared, TWILIO_CPS: String(cps), WORKER_CONCURRENCY: '50' } });
 
-      const rates: Array<{ cps: number; calls: number; spanS: number; rate: number; maxIn1s: number; placed: number; extra: number; callbacksFailed: number }> = [];
+      const rates: Array<{ cps: number; calls: number; spanS: number; rate: number; maxIn1s: number; minGapMs: number; placed: number; extra: number; callbacksFailed: number }> = [];
       const problems: string[] = [];
       let latency: { p50: number; p90: number; p99: number; max: number; answerP50: number; answerP99: number; n: number } | undefined;
       try {
@@ -141,7 +147,7 @@ export function outboundScenario(opts: OutboundOptions = DEFAULT_OUTBOUND_OPTION
             const times = [...at.values()].sort((a, b) => a - b);
             const spanS = times.length > 1 ? (times[times.length - 1]! - times[0]!) / 1000 : NaN;
             const rate = (times.length - 1) / spanS;
-            rates.push({ cps, calls: n, spanS, rate, maxIn1s: maxInWindow(times, 1000), placed: at.size, extra, callbacksFailed: callbacks.failed });
+            rates.push({ cps, calls: n, spanS, rate, maxIn1s: maxInWindow(times, 1000), minGapMs: minGap(times), placed: at.size, extra, callbacksFailed: callbacks.failed });
             ctx.log(`outbound CPS=${cps}: ${at.size}/${n} placed over ${spanS.toFixed(2)} s = ${rate.toFixed(2)} calls/s`);
 
             if (cps === opts.latencyCps) {
@@ -184,10 +190,10 @@ export function outboundScenario(opts: OutboundOptions = DEFAULT_OUTBOUND_OPTION
       const sections: Section[] = [
         {
           title: 'Outbound calls: placement rate (POST /calls → queue → worker → calls.create)',
-          header: ['TWILIO_CPS', 'calls posted at once', 'placed', 'first → last create', 'calls placed / s', 'most in any 1 s'],
-          rows: rates.map((r) => [String(r.cps), String(r.calls), `${r.placed}/${r.calls}`, `${r.spanS.toFixed(2)} s`, r.rate.toFixed(2), String(r.maxIn1s)]),
+          header: ['TWILIO_CPS', 'calls posted at once', 'placed', 'first → last create', 'calls placed / s', 'most in any 1 s', 'shortest gap'],
+          rows: rates.map((r) => [String(r.cps), String(r.calls), `${r.placed}/${r.calls}`, `${r.spanS.toFixed(2)} s`, r.rate.toFixed(2), String(r.maxIn1s), `${fmt.ms(r.minGapMs)} ms`]),
           notes: [
-            'calls/s = (calls − 1) ÷ (last create − first create), arrival times at the fake Twilio API; "most in any 1 s": the largest number of creates in any 1-second window; one worker process (WORKER_CONCURRENCY=50), restarted per TWILIO_CPS, after a one-call warm-up',
+            'calls/s = (calls − 1) ÷ (last create − first create), arrival times at the fake Twilio API; "most in any 1 s": the largest number of creates in any 1-second window; "shortest gap": between two consecutive creates (the worker spaces its requests 1000/TWILIO_CPS ms apart on the Redis clock; what follows its turn, a Redis script and the request, adds jitter); one worker process (WORKER_CONCURRENCY=50), restarted per TWILIO_CPS, after a one-call warm-up',
             'every callee is busy after 20 ms of ringing; its status callbacks go to the web process, signed',
             ...problems.map((p) => `anomaly: ${p}`),
           ],

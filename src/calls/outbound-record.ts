@@ -54,6 +54,8 @@ export interface OutboundRecord {
   ringTimeoutS: string;
   /** SHA-256 of the request as received, to tell a repeat of an Idempotency-Key from a different request. */
   requestHash: string;
+  /** The Idempotency-Key the request came with, if any (the id is derived from it). */
+  idempotencyKey?: string;
   /** When the first placement attempt began: a later attempt looks for a call created since, before placing another. */
   placingSince?: string;
   /** Placement attempts begun. */
@@ -121,6 +123,7 @@ export interface OutboundView {
   ring_timeout_s: number;
   dynamic_variables: Record<string, string>;
   metadata: Record<string, unknown>;
+  idempotency_key?: string;
   call_sid?: string;
   retell_call_id?: string;
   answered_by?: string;
@@ -149,6 +152,7 @@ export function outboundView(r: OutboundRecord, retellCallId?: string): Outbound
     ring_timeout_s: Number(r.ringTimeoutS),
     dynamic_variables: JSON.parse(r.dynamicVariables) as Record<string, string>,
     metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    ...(r.idempotencyKey ? { idempotency_key: r.idempotencyKey } : {}),
     ...(r.callSid ? { call_sid: r.callSid } : {}),
     ...(retellCallId ? { retell_call_id: retellCallId } : {}),
     ...(r.answeredBy ? { answered_by: r.answeredBy } : {}),

@@ -115,6 +115,7 @@ export class OutboundCalls {
       ...(request.voicemail_message !== undefined ? { voicemailMessage: request.voicemail_message } : {}),
       ringTimeoutS: String(request.ring_timeout_s ?? DEFAULT_RING_TIMEOUT_S),
       requestHash: sha256(canonical(request)),
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     };
     const log = this.deps.logger.child({ outboundId: id });
     let created;

@@ -117,6 +117,7 @@ describe('POST /calls, GET /calls/{id}: the outbound API', () => {
     expect(reordered.status).toBe(202);
     expect(await reordered.json()).toEqual(bodies[0]);
     expect(await jobs()).toHaveLength(1);
+    expect((await getCall(bridge, bodies[0]!.id)).body.idempotency_key).toBe('order-1234');
     // Another key is another call.
     const other = await postCall(bridge, body, { key: 'order-1235' });
     expect(((await other.json()) as { id: string }).id).not.toBe(bodies[0]!.id);
