@@ -3,7 +3,7 @@
  * object; a bad setting stops the process with one line naming the variable and the problem.
  */
 import { z } from 'zod';
-import { ACCOUNT_SID, E164 } from './formats';
+import { ACCOUNT_SID, E164, isXmlSafe } from './formats';
 
 const e164 = z.string().regex(E164, 'must be an E.164 number such as +14155550100');
 const sipUri = z.string().regex(/^sips?:[^\s@]+@[^\s]+$/i, 'must be a SIP URI such as sip:desk@pbx.example.com');
@@ -109,6 +109,7 @@ export const envSchema = z.object({
     .min(1)
     .max(1000)
     .default("We're sorry, our assistant can't take your call right now. Please try again later.")
+    .refine(isXmlSafe, 'must not contain control characters or other characters XML cannot carry')
     .describe('Said before hanging up when Retell cannot take the call and there is no FALLBACK_NUMBER'),
   WORKER_CONCURRENCY: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(200).default(10).describe('Jobs one worker process runs at once'),
   WORKER_METRICS_PORT: z.coerce

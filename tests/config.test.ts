@@ -95,6 +95,10 @@ describe('loadConfig', () => {
     expect(load(overrides)).toThrow(message);
   });
 
+  it('when FALLBACK_MESSAGE holds a character TwiML cannot carry, then start-up stops naming it', () => {
+    expect(load({ FALLBACK_MESSAGE: 'Sorry\u0007, try later' })).toThrow(/FALLBACK_MESSAGE must not contain control characters/);
+  });
+
   it('when several settings are wrong, then all of them are named in one line', () => {
     expect(load({ TWILIO_AUTH_TOKEN: undefined, PORT: 'x' })).toThrow(/TWILIO_AUTH_TOKEN is required; PORT must be a port number|PORT must be a port number; TWILIO_AUTH_TOKEN is required/);
   });

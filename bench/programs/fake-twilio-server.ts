@@ -94,7 +94,7 @@ function takeCreates(): { creates: Array<{ id: string; at: number }>; callbacks:
     if (!reported.has(sid)) {
       reported.add(sid);
       const id = new URL(placed.params.get('Url') ?? 'http://x/').searchParams.get('o') ?? '';
-      creates.push({ id, at: createArrivals.shift() ?? placed.dateCreated.getTime() });
+      creates.push({ id, at: createArrivals.shift() ?? placed.call.createdAt });
     }
     if (placed.finished) {
       fake.callee.placed.delete(sid);

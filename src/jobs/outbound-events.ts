@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { signBody } from '../http/signature';
+import { signBody } from '../retell/signature';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { OutboundEventJob } from './outbound-job';

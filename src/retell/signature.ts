@@ -1,12 +1,59 @@
-import { verifySignedBody, type SignatureCheck } from '../http/signature';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 
-export { SIGNATURE_TOLERANCE_MS, type SignatureCheck } from '../http/signature';
+/** Retell signs with a millisecond timestamp and accepts five minutes of clock difference either way. */
+export const SIGNATURE_TOLERANCE_MS = 5 * 60 * 1000;
+
+const HEADER = /^v=(\d{10,16}),d=([0-9a-f]{64})$/;
+
+export type SignatureRefusal = 'missing' | 'malformed' | 'stale' | 'mismatch';
+export type SignatureCheck = { ok: true } | { ok: false; reason: SignatureRefusal };
+
+/** A header that is well-formed and fresh, ready to be checked against the body. */
+export interface SignatureHeader {
+  timestamp: string;
+  digest: Buffer;
+}
+
+/**
+ * Checks what can be checked of `X-Retell-Signature: v=<ms>,d=<hex>` without the body: present,
+ * well-formed, and within five minutes of `now`. A request that fails here is refused before its body
+ * is read.
+ */
+export function parseRetellSignature(
+  header: string | undefined,
+  now = Date.now(),
+): { ok: true; header: SignatureHeader } | { ok: false; reason: SignatureRefusal } {
+  if (!header) return { ok: false, reason: 'missing' };
+  const match = HEADER.exec(header.trim());
+  if (!match) return { ok: false, reason: 'malformed' };
+  const timestamp = match[1]!;
+  if (Math.abs(now - Number(timestamp)) > SIGNATURE_TOLERANCE_MS) return { ok: false, reason: 'stale' };
+  return { ok: true, header: { timestamp, digest: Buffer.from(match[2]!, 'hex') } };
+}
+
+/** Whether `header` signs `rawBody` with `apiKey`: HMAC-SHA256(rawBody + timestamp), constant-time. */
+export function signsBody(header: SignatureHeader, rawBody: Buffer, apiKey: string): boolean {
+  const expected = createHmac('sha256', apiKey).update(rawBody).update(header.timestamp).digest();
+  return timingSafeEqual(expected, header.digest);
+}
 
 /**
  * Verifies `X-Retell-Signature: v=<ms>,d=<hex HMAC-SHA256(rawBody + ms, apiKey)>` over the raw body
- * bytes as received. Synchronous and constant-time; the SDK's own helper is async, and a forgotten
- * `await` on it accepts everything.
+ * bytes as received (re-serialised JSON would not match). Synchronous and constant-time; the SDK's
+ * own helper is async, and a forgotten `await` on it accepts everything.
  */
 export function verifyRetellSignature(rawBody: Buffer, apiKey: string, header: string | undefined, now = Date.now()): SignatureCheck {
-  return verifySignedBody(rawBody, apiKey, header, now);
+  const parsed = parseRetellSignature(header, now);
+  if (!parsed.ok) return parsed;
+  return signsBody(parsed.header, rawBody, apiKey) ? { ok: true } : { ok: false, reason: 'mismatch' };
+}
+
+/**
+ * Signs `body` in the same scheme, `v=<ms>,d=<hex HMAC-SHA256(body + ms, key)>`: what the bridge puts
+ * in `X-Bridge-Signature` on what it sends (keyed with API_TOKEN), so a receiver can check it with
+ * Retell's own helpers.
+ */
+export function signBody(body: string | Buffer, key: string, timestampMs = Date.now()): string {
+  const ts = String(timestampMs);
+  return `v=${ts},d=${createHmac('sha256', key).update(body).update(ts).digest('hex')}`;
 }

@@ -1,13 +1,14 @@
 /**
- * The outbound half of the fake Twilio API: `Calls.json` (create, list with filters) and `Calls/{CA}.json`
- * (fetch), and a scriptable callee that plays each created call the way Twilio does: status callbacks
- * (initiated, ringing, answered, completed; with CallStatus, SequenceNumber, Timestamp, CallDuration),
- * the answer URL requested when the callee picks up, and asynchronous AMD verdicts, every request signed
- * with a real X-Twilio-Signature (the auth token over the full URL and the sorted form parameters).
+ * The outbound half of the fake Twilio API: `POST Calls.json` (calls.create, with Twilio's checks and
+ * error codes) and a scriptable callee that plays each created call the way Twilio does: status
+ * callbacks (initiated, ringing, answered, completed; with CallStatus, SequenceNumber, Timestamp,
+ * CallDuration), the answer URL requested when the callee picks up (its TwiML then played on the call),
+ * and asynchronous AMD verdicts, every request signed with a real X-Twilio-Signature (the auth token
+ * over the full URL and the sorted form parameters).
  */
 import { randomBytes } from 'node:crypto';
 import { getExpectedTwilioSignature } from 'twilio';
-import type { FakeCall } from './fake-twilio';
+import type { FakeCall, FakeCallStatus, Injection } from './fake-twilio';
 
 /** How the person (or machine) at the other end behaves. */
 export interface CalleeScript {
@@ -27,7 +28,7 @@ export interface CalleeScript {
   amdDelayMs?: number;
   /** The callee hangs up this long after answering; by default they stay until the call is ended. */
   hangUpAfterMs?: number;
-  /** How long a `<Say>` redirected to before `<Hangup/>` plays. @defaultValue 150 */
+  /** How long a `<Say>` before `<Hangup/>` plays before Twilio reports the call finished. @defaultValue 150 */
   sayMs?: number;
 }
 
@@ -43,24 +44,14 @@ export interface SentWebhook {
   at: number;
 }
 
-/** A scripted answer to the next create request. `late`: the call is created at once, the answer comes after `ms`. */
-export type CreateInjection =
-  | { kind: 'error'; status: number; code: number; message?: string }
-  | { kind: 'hang' }
-  | { kind: 'late'; ms: number };
-
 export interface PlacedCall {
   call: FakeCall;
   /** The create request's form, repeated keys included. */
   params: URLSearchParams;
   script: CalleeScript;
-  dateCreated: Date;
-  startTime?: Date;
-  endTime?: Date;
-  answeredAt?: number;
-  answeredBy?: string;
   /** TwiML the answer URL returned. */
   answerTwiml?: string;
+  /** The completed callback has been sent (or is on its way). */
   finished: boolean;
 }
 
@@ -70,9 +61,9 @@ interface Reply {
 }
 
 const E164 = /^\+[1-9]\d{6,14}$/;
+const FINAL: ReadonlySet<FakeCallStatus> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
 
-/** RFC 2822, as Twilio writes dates in its JSON and callbacks. */
-const rfc2822 = (d: Date) => d.toUTCString().replace('GMT', '+0000');
+const rfc2822 = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
 
 export class FakeCallee {
   readonly placed = new Map<string, PlacedCall>();
@@ -82,8 +73,8 @@ export class FakeCallee {
   defaultScript: CalleeScript = { answer: 'human' };
   /** Refusals by the number called, e.g. 21215 for a destination outside the geo permissions. */
   readonly refusals = new Map<string, { status: number; code: number; message: string }>();
-  /** Consumed one per create request. */
-  readonly createInjections: CreateInjection[] = [];
+  /** Consumed one per create request (`late`: the call is created at once, the answer comes after `ms`). */
+  readonly createInjections: Injection[] = [];
   /** Caller IDs verified on the account, beside its phone numbers. */
   readonly verifiedCallerIds = new Set<string>();
   /**
@@ -101,55 +92,21 @@ export class FakeCallee {
       accountSid: string;
       authToken: string;
       calls: Map<string, FakeCall>;
+      /** The PN sid of one of the account's numbers, or undefined. */
       ownsNumber(phoneNumber: string): string | undefined;
+      /** Runs TwiML on the call as the update path does (child legs for `<Dial>`, `<Hangup/>` ends it). */
+      playTwiml(sid: string, twiml: string): void;
+      /** Ends the call and its child legs. */
+      end(call: FakeCall, status: FakeCallStatus): void;
+      callJson(call: FakeCall): unknown;
     },
   ) {}
 
-  /** Handles the Calls list, create and fetch requests; false for anything else. */
-  async handle(method: string, url: URL, form: URLSearchParams, reply: Reply): Promise<boolean> {
-    const base = `/2010-04-01/Accounts/${this.api.accountSid}`;
-    if (url.pathname === `${base}/Calls.json`) {
-      if (method === 'POST') await this.create(form, reply);
-      else if (method === 'GET') this.list(url.searchParams, reply);
-      else reply.error(405, 20004, 'Method not allowed');
-      return true;
-    }
-    const fetchMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/AC[0-9a-f]{32}\/Calls\/(CA[0-9a-f]{32})\.json$/i);
-    if (fetchMatch && method === 'GET') {
-      const call = this.api.calls.get(fetchMatch[1]!);
-      if (!call) reply.error(404, 20404, `The requested resource ${url.pathname} was not found`);
-      else reply.send(200, this.callJson(call));
-      return true;
-    }
-    return false;
-  }
-
-  /** Tells the callee that the update path changed `call` (hung up, canceled, redirected). */
-  changed(call: FakeCall): void {
-    const placed = this.placed.get(call.sid);
-    if (!placed || placed.finished) return;
-    if (call.status === 'completed' || call.status === 'canceled') return void this.finish(placed, call.status);
-    if (call.twiml && /<Hangup\s*\/>/.test(call.twiml) && !/<Dial[\s>]/.test(call.twiml)) {
-      this.after(placed.script.sayMs ?? 150, () => this.finish(placed, 'completed'));
-    }
-  }
-
-  /** The callee (or whoever the call was transferred to) hangs up now. */
-  hangUp(callSid: string): void {
-    const placed = this.placed.get(callSid);
-    if (placed) this.finish(placed, 'completed');
-  }
-
-  /** Stops every scripted call and in-flight webhook (the fake is stopping). */
-  stop(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    this.aborts.abort();
-  }
-
-  private async create(form: URLSearchParams, reply: Reply): Promise<void> {
+  /** `POST Calls.json`: Twilio's checks, then the call is created (queued) and its callee starts playing. */
+  async create(form: URLSearchParams, reply: Reply): Promise<void> {
     const injection = this.createInjections.shift();
     if (injection?.kind === 'hang') return;
+    if (injection?.kind === 'delay') await this.sleep(injection.ms);
     if (injection?.kind === 'error') return reply.error(injection.status, injection.code, injection.message ?? `injected ${injection.status}`);
 
     const to = form.get('To');
@@ -177,106 +134,54 @@ export class FakeCallee {
     }
 
     const sid = `CA${randomBytes(16).toString('hex')}`;
-    const call: FakeCall = { sid, from, to, status: 'queued' };
+    const call: FakeCall = { sid, from, to, status: 'queued', direction: 'outbound-api', createdAt: Date.now() };
     this.api.calls.set(sid, call);
-    const placed: PlacedCall = { call, params: form, script: { ...(this.scripts.get(to) ?? this.defaultScript) }, dateCreated: new Date(), finished: false };
+    const placed: PlacedCall = { call, params: form, script: { ...(this.scripts.get(to) ?? this.defaultScript) }, finished: false };
     this.placed.set(sid, placed);
     void this.play(placed);
+    const answer = this.api.callJson(call);
     if (injection?.kind === 'late') await this.sleep(injection.ms);
-    reply.send(201, this.callJson(call));
+    reply.send(201, answer);
   }
 
-  private list(q: URLSearchParams, reply: Reply): void {
-    const pageSize = Math.min(Math.max(Number(q.get('PageSize') ?? 50) || 50, 1), 1000);
-    const page = Math.max(Number(q.get('Page') ?? 0) || 0, 0);
-    const startFilters: Array<[string, (start: Date, value: string) => boolean]> = [
-      ['StartTime', (s, v) => s.toISOString().slice(0, 10) === v.slice(0, 10)],
-      ['StartTime>', (s, v) => s.getTime() >= Date.parse(v)],
-      ['StartTime<', (s, v) => s.getTime() <= (v.length <= 10 ? Date.parse(v) + 86_399_999 : Date.parse(v))],
-    ];
-    const matching = [...this.placed.values()]
-      .filter((p) => {
-        if (q.has('To') && p.call.to !== q.get('To')) return false;
-        if (q.has('From') && p.call.from !== q.get('From')) return false;
-        if (q.has('Status') && p.call.status !== q.get('Status')) return false;
-        // Outbound API calls have no parent.
-        if (q.has('ParentCallSid')) return false;
-        for (const [key, test] of startFilters) {
-          const value = q.get(key);
-          if (value !== null && (!p.startTime || !test(p.startTime, value))) return false;
-        }
-        return true;
-      })
-      .sort((a, b) => b.dateCreated.getTime() - a.dateCreated.getTime());
-    const slice = matching.slice(page * pageSize, (page + 1) * pageSize);
-    const uri = (n: number) => {
-      const next = new URLSearchParams(q);
-      next.set('PageSize', String(pageSize));
-      next.set('Page', String(n));
-      return `/2010-04-01/Accounts/${this.api.accountSid}/Calls.json?${next}`;
-    };
-    reply.send(200, {
-      calls: slice.map((p) => this.callJson(p.call)),
-      start: page * pageSize,
-      end: page * pageSize + Math.max(slice.length - 1, 0),
-      page,
-      page_size: pageSize,
-      uri: uri(page),
-      first_page_uri: uri(0),
-      previous_page_uri: page > 0 ? uri(page - 1) : null,
-      next_page_uri: (page + 1) * pageSize < matching.length ? uri(page + 1) : null,
-    });
+  /**
+   * Tells the callee that `call` changed outside its script (an update: hung up, canceled, redirected).
+   * Twilio reports the end once the TwiML is done, so a `<Say>` before the hang-up is given `sayMs`.
+   */
+  changed(call: FakeCall): void {
+    const placed = this.placed.get(call.sid);
+    if (!placed || placed.finished || !FINAL.has(call.status)) return;
+    const status = call.status;
+    if (call.twiml && /<Say[\s>]/.test(call.twiml)) this.after(placed.script.sayMs ?? 150, () => this.finish(placed, status));
+    else this.finish(placed, status);
   }
 
-  callJson(call: FakeCall) {
-    const p = this.placed.get(call.sid);
-    const now = rfc2822(new Date());
-    return {
-      sid: call.sid,
-      date_created: p ? rfc2822(p.dateCreated) : now,
-      date_updated: now,
-      parent_call_sid: null,
-      account_sid: this.api.accountSid,
-      to: call.to,
-      to_formatted: call.to,
-      from: call.from,
-      from_formatted: call.from,
-      phone_number_sid: this.api.ownsNumber(call.from) ?? null,
-      status: call.status,
-      start_time: p?.startTime ? rfc2822(p.startTime) : null,
-      end_time: p?.endTime ? rfc2822(p.endTime) : null,
-      duration: p?.endTime ? String(this.duration(p)) : null,
-      price: null,
-      price_unit: 'USD',
-      direction: p ? 'outbound-api' : 'inbound',
-      answered_by: p?.answeredBy ?? null,
-      api_version: '2010-04-01',
-      forwarded_from: null,
-      group_sid: null,
-      caller_name: null,
-      queue_time: '0',
-      trunk_sid: null,
-      uri: `/2010-04-01/Accounts/${this.api.accountSid}/Calls/${call.sid}.json`,
-      subresource_uris: {
-        notifications: `/2010-04-01/Accounts/${this.api.accountSid}/Calls/${call.sid}/Notifications.json`,
-        recordings: `/2010-04-01/Accounts/${this.api.accountSid}/Calls/${call.sid}/Recordings.json`,
-      },
-    };
+  /** The callee (or whoever the call was transferred to) hangs up now. */
+  hangUp(callSid: string): void {
+    const placed = this.placed.get(callSid);
+    if (placed) this.finish(placed, 'completed');
+  }
+
+  /** Stops every scripted call and in-flight webhook (the fake is stopping). */
+  stop(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.aborts.abort();
   }
 
   /** The callee's side of one call, from Twilio's queue to the end. */
   private async play(p: PlacedCall): Promise<void> {
     const s = p.script;
     await this.sleep(s.startDelayMs ?? 0);
-    if (p.finished) return;
-    p.startTime = new Date();
+    if (p.finished || FINAL.has(p.call.status)) return;
+    p.call.startedAt = Date.now();
     await this.status(p, 'initiated', 'initiated');
     await this.sleep(5);
-    if (p.finished) return;
+    if (p.finished || FINAL.has(p.call.status)) return;
     p.call.status = 'ringing';
     await this.status(p, 'ringing', 'ringing');
     await this.sleep(s.ringMs ?? 30);
-    if (p.finished) return;
+    if (p.finished || FINAL.has(p.call.status)) return;
     if (s.answer === 'busy' || s.answer === 'no-answer' || s.answer === 'failed') return this.finish(p, s.answer);
     if (s.answer === 'unanswered') {
       const timeoutS = Number(p.params.get('Timeout') ?? 60);
@@ -285,7 +190,7 @@ export class FakeCallee {
     }
 
     p.call.status = 'in-progress';
-    p.answeredAt = Date.now();
+    p.call.answeredAt = Date.now();
     const detection = p.params.get('MachineDetection');
     const asyncAmd = p.params.get('AsyncAmd') === 'true';
     const verdict = s.answeredBy ?? (s.answer === 'machine' ? (detection === 'DetectMessageEnd' ? 'machine_end_beep' : 'machine_start') : s.answer);
@@ -294,18 +199,19 @@ export class FakeCallee {
       const params = this.callParams(p, 'in-progress');
       // Synchronous AMD holds the answer URL until the verdict; asynchronous AMD sends it on its own.
       if (detection && !asyncAmd) {
-        p.answeredBy = verdict;
+        p.call.answeredBy = verdict;
         params.AnsweredBy = verdict;
       }
       const sent = await this.deliver('answer', p, answerUrl, params);
       p.answerTwiml = sent.body;
-      p.call.twiml = sent.body;
+      if (sent.status === 200 && !FINAL.has(p.call.status)) this.api.playTwiml(p.call.sid, sent.body);
     }
     await this.status(p, 'answered', 'in-progress');
-    if (p.call.twiml !== undefined) this.changed(p.call);
+    this.changed(p.call);
     if (detection && asyncAmd) {
       this.after(s.amdDelayMs ?? 100, () => {
-        p.answeredBy = verdict;
+        if (p.finished) return;
+        p.call.answeredBy = verdict;
         const amdUrl = p.params.get('AsyncAmdStatusCallback');
         if (amdUrl) {
           void this.deliver('amd', p, amdUrl, {
@@ -320,16 +226,12 @@ export class FakeCallee {
     if (s.hangUpAfterMs !== undefined) this.after(s.hangUpAfterMs, () => this.finish(p, 'completed'));
   }
 
-  private finish(p: PlacedCall, status: string): void {
+  private finish(p: PlacedCall, status: FakeCallStatus): void {
     if (p.finished) return;
     p.finished = true;
-    p.call.status = status as FakeCall['status'];
-    p.endTime = new Date();
-    void this.status(p, 'completed', status, { CallDuration: String(this.duration(p)) });
-  }
-
-  private duration(p: PlacedCall): number {
-    return p.answeredAt && p.endTime ? Math.round((p.endTime.getTime() - p.answeredAt) / 1000) : 0;
+    this.api.end(p.call, status);
+    const duration = p.call.answeredAt ? Math.round(((p.call.endedAt ?? Date.now()) - p.call.answeredAt) / 1000) : 0;
+    void this.status(p, 'completed', p.call.status, { CallDuration: String(duration) });
   }
 
   /** A status callback, if the create request asked for `event` (only `completed` when it named none). */
@@ -342,7 +244,7 @@ export class FakeCallee {
     this.sequence.set(p.call.sid, seq + 1);
     await this.deliver('status', p, url, {
       ...this.callParams(p, callStatus),
-      Timestamp: rfc2822(new Date()),
+      Timestamp: rfc2822(Date.now()),
       SequenceNumber: String(seq),
       CallbackSource: 'call-progress-events',
       ...extra,
@@ -371,7 +273,11 @@ export class FakeCallee {
     try {
       const res = await fetch(target, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature, 'i-twilio-idempotency-token': randomBytes(16).toString('hex') },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-twilio-signature': signature,
+          'i-twilio-idempotency-token': randomBytes(16).toString('hex'),
+        },
         body: new URLSearchParams(params).toString(),
         signal: AbortSignal.any([this.aborts.signal, AbortSignal.timeout(15_000)]),
       });

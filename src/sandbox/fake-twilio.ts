@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FakeCallee } from './fake-callee';
 import { LoopbackServer } from './loopback-server';
@@ -14,22 +15,62 @@ export interface ReceivedTwilioRequest {
   answered?: number;
 }
 
-/** A scripted answer for one upcoming request instead of the normal behaviour. */
+/** A scripted answer for one upcoming call update instead of the normal behaviour. */
 export type Injection =
   | { kind: 'error'; status: number; code: number; message?: string }
-  /** Accept and never answer (until the client times out). */
+  /** Accept and never answer (until the client times out); nothing is performed. */
   | { kind: 'hang' }
-  /** Answer normally after a delay. */
-  | { kind: 'delay'; ms: number };
+  /** Answer normally after a delay: nothing is performed until then. */
+  | { kind: 'delay'; ms: number }
+  /** Perform the update at once, then answer only after `ms` (a Twilio slow to respond, not to act). */
+  | { kind: 'late'; ms: number };
+
+export type FakeCallStatus = 'queued' | 'ringing' | 'in-progress' | 'completed' | 'busy' | 'failed' | 'no-answer' | 'canceled';
 
 export interface FakeCall {
   sid: string;
   from: string;
   to: string;
-  status: 'queued' | 'ringing' | 'in-progress' | 'completed' | 'busy' | 'failed' | 'no-answer' | 'canceled';
-  /** Last TwiML the call was redirected to. */
+  status: FakeCallStatus;
+  /** The call whose `<Dial>` created this one (a child leg), as Twilio's `parent_call_sid`. */
+  parentSid?: string;
+  createdAt: number;
+  endedAt?: number;
+  /** Last TwiML the call was given (answered with, or redirected to). */
   twiml?: string;
+  /** A call placed through the API (`calls.create`): Twilio's `outbound-api`. */
+  direction?: 'outbound-api';
+  /** When Twilio began dialing it (start_time); unset while it waits in Twilio's queue. */
+  startedAt?: number;
+  answeredAt?: number;
+  /** The answering-machine verdict, once there is one. */
+  answeredBy?: string;
 }
+
+const FINAL: ReadonlySet<FakeCallStatus> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
+
+/** RFC 2822, as Twilio writes dates in its JSON and callbacks. */
+export const rfc2822 = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
+
+/** The Calls list's filters: StartTime with a date (YYYY-MM-DD) is that UTC day; `>` and `<` are on or after, on or before. */
+function matchesCallFilters(c: FakeCall, q: URLSearchParams): boolean {
+  if (q.has('ParentCallSid') && c.parentSid !== q.get('ParentCallSid')) return false;
+  if (q.has('To') && c.to !== q.get('To')) return false;
+  if (q.has('From') && c.from !== q.get('From')) return false;
+  if (q.has('Status') && c.status !== q.get('Status')) return false;
+  const started = c.direction === 'outbound-api' ? c.startedAt : c.createdAt;
+  const day = (v: string) => v.length <= 10;
+  const on = q.get('StartTime');
+  const after = q.get('StartTime>');
+  const before = q.get('StartTime<');
+  if ((on ?? after ?? before) !== null && started === undefined) return false;
+  if (on !== null && new Date(started!).toISOString().slice(0, 10) !== on.slice(0, 10)) return false;
+  if (after !== null && started! < Date.parse(after)) return false;
+  if (before !== null && started! > Date.parse(before) + (day(before) ? 86_399_999 : 0)) return false;
+  return true;
+}
+
+const unescapeXml = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 
 export interface FakeNumber {
   sid: string;
@@ -50,9 +91,12 @@ export interface FakeNumber {
  * The slice of Twilio's REST API the bridge uses, on loopback, with Twilio's wire format: Basic auth,
  * form-encoded bodies, JSON answers and Twilio's error shape `{code, message, more_info, status}`.
  *
- * - `POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json` (Twiml, Url, Status=completed|canceled)
- * - `POST /2010-04-01/Accounts/{AC}/Calls.json`, `GET .../Calls.json`, `GET .../Calls/{CA}.json`: outbound
- *   calls, each then played by a scriptable callee (`callee`, see fake-callee.ts)
+ * - `POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json` (Twiml, Url, Status=completed|canceled): a redirect
+ *   ends the call's child legs and plays the new TwiML (see playTwiml)
+ * - `POST /2010-04-01/Accounts/{AC}/Calls.json`: an outbound call, then played by a scriptable callee
+ *   (`callee`, see fake-callee.ts: status callbacks, the answer URL, AMD verdicts, all signed)
+ * - `GET  /2010-04-01/Accounts/{AC}/Calls/{CA}.json` and `GET .../Calls.json` (ParentCallSid, To, From,
+ *   Status, StartTime, StartTime>, StartTime<, PageSize, Page), newest first
  * - `GET  /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=...`
  * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
  *   webhooks and their methods, VoiceApplicationSid)
@@ -63,7 +107,7 @@ export class FakeTwilioApi extends LoopbackServer {
   readonly numbers = new Map<string, FakeNumber>();
   /** Consumed one per request to the Calls resource, before normal handling. */
   readonly injections: Injection[] = [];
-  /** Outbound calls: created, listed, fetched, and played by a scriptable callee. */
+  /** Outbound calls (`calls.create`) and the callee that plays them. */
   readonly callee: FakeCallee;
 
   constructor(
@@ -76,6 +120,9 @@ export class FakeTwilioApi extends LoopbackServer {
       authToken,
       calls: this.calls,
       ownsNumber: (phoneNumber) => [...this.numbers.values()].find((n) => n.phoneNumber === phoneNumber)?.sid,
+      playTwiml: (sid, twiml) => this.playTwiml(sid, twiml),
+      end: (call, status) => this.end(call, status),
+      callJson: (call) => this.callJson(call),
     });
   }
 
@@ -84,10 +131,60 @@ export class FakeTwilioApi extends LoopbackServer {
     await super.stop();
   }
 
-  addCall(sid: string, from = '+14155550199', to = '+14155550100', status: FakeCall['status'] = 'in-progress'): FakeCall {
-    const call: FakeCall = { sid, from, to, status };
+  addCall(sid: string, from = '+14155550199', to = '+14155550100', status: FakeCallStatus = 'in-progress'): FakeCall {
+    const call: FakeCall = { sid, from, to, status, createdAt: Date.now() };
     this.calls.set(sid, call);
     return call;
+  }
+
+  /**
+   * Plays TwiML on a live call as Twilio does, as far as the bridge's TwiML goes: each `<Dial>` target
+   * (`<Number>`, `<Sip>`, or a bare number) becomes a child leg with `parent_call_sid`; TwiML that ends
+   * without a `<Dial>` but with `<Hangup/>` completes the call. Used when a call is answered with the
+   * bridge's TwiML and when it is redirected.
+   */
+  playTwiml(sid: string, twiml: string): void {
+    const call = this.calls.get(sid);
+    if (!call) throw new Error(`no call ${sid}`);
+    call.twiml = twiml;
+    const dial = /<Dial\b([^>]*)>([\s\S]*?)<\/Dial>/.exec(twiml);
+    if (dial) {
+      const callerId = /callerId="([^"]*)"/.exec(dial[1]!)?.[1];
+      const nouns = [...dial[2]!.matchAll(/<(Number|Sip)\b[^>]*>([^<]*)<\/\1>/g)].map((m) => unescapeXml(m[2]!.trim()));
+      const targets = nouns.length ? nouns : [unescapeXml(dial[2]!.trim())];
+      for (const to of targets) {
+        const childSid = `CA${randomBytes(16).toString('hex')}`;
+        this.calls.set(childSid, {
+          sid: childSid,
+          from: callerId ? unescapeXml(callerId) : call.from,
+          to,
+          status: to.startsWith('sip:') ? 'in-progress' : 'ringing',
+          parentSid: sid,
+          createdAt: Date.now(),
+        });
+      }
+    } else if (/<Hangup\s*\/>/.test(twiml)) {
+      this.end(call, 'completed');
+    }
+  }
+
+  /** The call's child legs, oldest first. */
+  children(sid: string): FakeCall[] {
+    return [...this.calls.values()].filter((c) => c.parentSid === sid);
+  }
+
+  private end(call: FakeCall, status: FakeCallStatus): void {
+    for (const child of this.children(call.sid)) this.endLeg(child);
+    if (!FINAL.has(call.status)) {
+      call.status = status;
+      call.endedAt = Date.now();
+    }
+  }
+
+  private endLeg(call: FakeCall): void {
+    if (FINAL.has(call.status)) return;
+    call.status = 'completed';
+    call.endedAt = Date.now();
   }
 
   addNumber(phoneNumber: string, settings: Partial<Omit<FakeNumber, 'sid' | 'phoneNumber'>> = {}): FakeNumber {
@@ -145,9 +242,14 @@ export class FakeTwilioApi extends LoopbackServer {
 
     if (auth !== `${this.accountSid}:${this.authToken}`) return error(401, 20003, 'Authenticate');
     const base = `/2010-04-01/Accounts/${this.accountSid}`;
-    if (await this.callee.handle(req.method ?? '', url, params, { send, error })) return;
+    if (url.pathname === `${base}/Calls.json` && req.method === 'POST') return this.callee.create(params, { send, error });
 
     const callMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Calls\/(CA[0-9a-f]{32})\.json$/i);
+    if (callMatch && req.method === 'GET') {
+      const call = callMatch[1] === this.accountSid ? this.calls.get(callMatch[2]!) : undefined;
+      if (!call) return error(404, 20404, `The requested resource ${url.pathname} was not found`);
+      return send(200, this.callJson(call));
+    }
     if (callMatch && req.method === 'POST') {
       const injection = this.injections.shift();
       if (injection?.kind === 'hang') return;
@@ -159,26 +261,44 @@ export class FakeTwilioApi extends LoopbackServer {
       if (form.Twiml === undefined && form.Url === undefined && form.Status === undefined) {
         return error(400, 21201, 'No valid parameters to update');
       }
-      if (call.status !== 'in-progress' && call.status !== 'ringing' && call.status !== 'queued') {
-        return error(400, 21220, 'Call is not in-progress. Cannot redirect.');
+      if (FINAL.has(call.status)) return error(400, 21220, 'Call is not in-progress. Cannot redirect.');
+      if (form.Twiml !== undefined && form.Twiml.length > 4000) return error(400, 21236, 'Twiml is too long');
+      if (form.Twiml !== undefined || form.Url !== undefined) {
+        // A redirect ends whatever the call was doing, its <Dial> legs included, then runs the new TwiML.
+        for (const child of this.children(call.sid)) this.endLeg(child);
+        if (form.Twiml !== undefined) this.playTwiml(call.sid, form.Twiml);
       }
-      if (form.Twiml !== undefined) {
-        if (form.Twiml.length > 4000) return error(400, 21236, 'Twiml is too long');
-        call.twiml = form.Twiml;
-      }
-      if (form.Status === 'completed') call.status = 'completed';
+      if (form.Status === 'completed') this.end(call, 'completed');
       // Canceling leaves a call that has been answered alone (Twilio's documented behaviour).
-      if (form.Status === 'canceled' && (call.status === 'queued' || call.status === 'ringing')) call.status = 'canceled';
+      if (form.Status === 'canceled' && (call.status === 'queued' || call.status === 'ringing')) this.end(call, 'canceled');
       this.callee.changed(call);
+      const answer = this.callJson(call);
+      if (injection?.kind === 'late') await new Promise((r) => setTimeout(r, injection.ms));
+      return send(200, answer);
+    }
+
+    if (url.pathname === `${base}/Calls.json` && req.method === 'GET') {
+      const q = url.searchParams;
+      const list = [...this.calls.values()].filter((c) => matchesCallFilters(c, q)).sort((a, b) => b.createdAt - a.createdAt);
+      const pageSize = Math.min(Math.max(Number(q.get('PageSize') ?? 50) || 50, 1), 1000);
+      const page = Math.max(Number(q.get('Page') ?? 0) || 0, 0);
+      const slice = list.slice(page * pageSize, (page + 1) * pageSize);
+      const pageUri = (n: number) => {
+        const p = new URLSearchParams(q);
+        p.set('PageSize', String(pageSize));
+        p.set('Page', String(n));
+        return `${base}/Calls.json?${p}`;
+      };
       return send(200, {
-        sid: call.sid,
-        account_sid: this.accountSid,
-        from: call.from,
-        to: call.to,
-        status: call.status,
-        direction: 'inbound',
-        api_version: '2010-04-01',
-        uri: `${base}/Calls/${call.sid}.json`,
+        calls: slice.map((c) => this.callJson(c)),
+        page,
+        page_size: pageSize,
+        first_page_uri: pageUri(0),
+        next_page_uri: (page + 1) * pageSize < list.length ? pageUri(page + 1) : null,
+        previous_page_uri: page > 0 ? pageUri(page - 1) : null,
+        start: page * pageSize,
+        end: page * pageSize + Math.max(slice.length - 1, 0),
+        uri: pageUri(page),
       });
     }
 
@@ -212,6 +332,28 @@ export class FakeTwilioApi extends LoopbackServer {
     }
 
     return error(404, 20404, `The requested resource ${url.pathname} was not found`);
+  }
+
+  /** A call as Twilio's Calls resource shows it (times in RFC 2822, as Twilio writes them). */
+  private callJson(c: FakeCall) {
+    const started = c.direction === 'outbound-api' ? c.startedAt : c.createdAt;
+    return {
+      sid: c.sid,
+      account_sid: this.accountSid,
+      parent_call_sid: c.parentSid ?? null,
+      from: c.from,
+      to: c.to,
+      status: c.status,
+      direction: c.direction ?? (c.parentSid ? 'outbound-dial' : 'inbound'),
+      answered_by: c.answeredBy ?? null,
+      date_created: rfc2822(c.createdAt),
+      date_updated: rfc2822(c.endedAt ?? c.createdAt),
+      start_time: started === undefined ? null : rfc2822(started),
+      end_time: c.endedAt ? rfc2822(c.endedAt) : null,
+      duration: c.endedAt ? String(c.answeredAt ? Math.round((c.endedAt - c.answeredAt) / 1000) : 0) : null,
+      api_version: '2010-04-01',
+      uri: `/2010-04-01/Accounts/${this.accountSid}/Calls/${c.sid}.json`,
+    };
   }
 
   private numberJson(n: FakeNumber) {

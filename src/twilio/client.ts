@@ -3,8 +3,11 @@ import type { Config } from '../config';
 
 const TWILIO_API = 'https://api.twilio.com';
 
-/** Per-request timeout for the REST API; a caller is waiting on the line. */
-export const TWILIO_REQUEST_TIMEOUT_MS = 8000;
+/**
+ * Per-request timeout for the REST API: a caller is waiting on the line, and three attempts (with the
+ * looks between them) must fit in an action's 12 s.
+ */
+export const TWILIO_REQUEST_TIMEOUT_MS = 4000;
 
 /**
  * The Twilio REST client, pointed at `TWILIO_API_BASE_URL`.

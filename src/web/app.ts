@@ -8,6 +8,7 @@ import { CallStore } from '../calls/store';
 import type { Config } from '../config';
 import type { Twilio } from 'twilio';
 import { OutboundStore } from '../calls/outbound-store';
+import { ByteBudget } from '../http/byte-budget';
 import type { OutboundCallQueue, OutboundEventQueue } from '../jobs/outbound-job';
 import type { CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
@@ -40,6 +41,14 @@ export interface AppDeps {
   metrics: Metrics;
 }
 
+/**
+ * The most request-body bytes held at once before their sender is authenticated (Twilio's form is read
+ * to check its signature; a Retell body with a fresh, well-formed signature header is read to check the
+ * HMAC). Each body has its own limit too; this bounds their sum, so a flood of forged requests cannot
+ * push the process out of memory and drop every live call. Past it, requests get 503 and are retried.
+ */
+export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
+
 /** Builds the web app from its dependencies; no I/O happens here. */
 export function createApp(deps: AppDeps): Express {
   const { config, redis, retell, queue, outbound, logger, metrics } = deps;
@@ -63,6 +72,8 @@ export function createApp(deps: AppDeps): Express {
     metrics,
   });
 
+  const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
+
   metrics.watchRedis(redis);
   metrics.trackQueue(queue);
 
@@ -76,14 +87,14 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.prometheus.contentType).send(await metrics.prometheus.metrics());
   });
-  app.use(twilioRoutes({ config, answerer, store, lifecycle, logger, metrics }));
-  app.use(twilioOutboundRoutes({ config, answerer, callbacks, logger, metrics }));
+  app.use(twilioRoutes({ config, answerer, store, lifecycle, budget, logger, metrics }));
+  app.use(twilioOutboundRoutes({ config, answerer, callbacks, budget, logger, metrics }));
   if (config.outbound.apiToken) {
     const calls = new OutboundCalls({ config, store: outboundStore, calls: store, queue: outbound.queue, events: outbound.events, twilio: deps.twilio, logger, metrics });
     app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls, metrics }));
   }
-  app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, logger, metrics }));
-  app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, store, lifecycle, logger, metrics }));
+  app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, budget, logger, metrics }));
+  app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, budget, store, lifecycle, logger, metrics }));
 
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found');

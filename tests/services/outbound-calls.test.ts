@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getExpectedTwilioSignature } from 'twilio';
-import { verifySignedBody } from '../../src/http/signature';
+import { verifyRetellSignature } from '../../src/retell/signature';
 import { PUBLIC_URL, startBridge, type TestBridge } from '../support/bridge';
 import { API_TOKEN, CALLEE, getCall, OUR_NUMBER, OUTBOUND_ENV, placeCall, waitForCall, waitForOutcome } from '../support/outbound';
 import { postSigned } from '../support/twilio-signing';
@@ -309,8 +309,8 @@ describe('outbound calls, end to end', () => {
       expect(events.map((e) => e.event)).toEqual(['call_status', 'call_status', 'call_status', 'call_ended']);
       expect(events.every((e) => e.call.id === id)).toBe(true);
       expect(events[3]!.call).toMatchObject({ status: 'ended', outcome: 'completed' });
-      for (const r of received) expect(verifySignedBody(Buffer.from(r.body), API_TOKEN, r.signature)).toEqual({ ok: true });
-      expect(verifySignedBody(Buffer.from(received[0]!.body), 'another-token-0123456789', received[0]!.signature)).toEqual({ ok: false, reason: 'mismatch' });
+      for (const r of received) expect(verifyRetellSignature(Buffer.from(r.body), API_TOKEN, r.signature)).toEqual({ ok: true });
+      expect(verifyRetellSignature(Buffer.from(received[0]!.body), 'another-token-0123456789', received[0]!.signature)).toEqual({ ok: false, reason: 'mismatch' });
     });
 
     it('when the receiver answers 503, then the event is retried and delivered once', async () => {

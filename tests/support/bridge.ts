@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../src/config';
 import type { OutboundCallQueue } from '../../src/jobs/outbound-job';
 import type { CallActionQueue } from '../../src/jobs/queue';
 import { Metrics } from '../../src/observability/metrics';
-import { startWeb } from '../../src/web/start';
+import { startWeb, type HttpLimits } from '../../src/web/start';
 import { startWorker, type RunningWorker } from '../../src/worker/start';
 import { FakeRetell } from '../../src/sandbox/fake-retell';
 import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
@@ -53,7 +53,7 @@ export interface TestBridge {
 /** Starts the real web app on a free port, against the shared Redis (own prefix) and a fake Retell API. */
 export async function startBridge(
   env: Record<string, string | undefined> = {},
-  opts: { redisUrl?: string; worker?: boolean } = {},
+  opts: { redisUrl?: string; worker?: boolean; limits?: Partial<HttpLimits> } = {},
 ): Promise<TestBridge> {
   const retell = await new FakeRetell(RETELL_KEY).start();
   const twilio = await new FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN).start();
@@ -63,7 +63,7 @@ export async function startBridge(
   );
   const config = opts.redisUrl ? { ...loaded, redis: { ...loaded.redis, url: opts.redisUrl } } : loaded;
   const { logger, lines } = memoryLogger(config.logLevel);
-  const web = await startWeb({ config, logger, port: 0, host: '127.0.0.1', overrides: { metrics: new Metrics({ defaultMetrics: false }) } });
+  const web = await startWeb({ config, logger, port: 0, host: '127.0.0.1', limits: opts.limits, overrides: { metrics: new Metrics({ defaultMetrics: false }) } });
   web.queue.on('error', () => undefined);
   // The callee requests the URLs the bridge gives Twilio (PUBLIC_URL), signed as such, on loopback.
   twilio.callee.deliverTo = web.url;

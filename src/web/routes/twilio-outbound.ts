@@ -5,6 +5,7 @@ import { FINAL_TWILIO_STATUSES } from '../../calls/lifecycle';
 import { OUTBOUND_ID } from '../../calls/outbound-record';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
+import type { ByteBudget } from '../../http/byte-budget';
 import { HttpError } from '../../http/errors';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
@@ -28,6 +29,8 @@ export interface TwilioOutboundRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio'>;
   answerer: CallAnswerer;
   callbacks: OutboundCallbacks;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget?: ByteBudget;
   logger: Logger;
   metrics: Metrics;
 }
@@ -47,7 +50,7 @@ function outboundId(req: Request): string {
 export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
   const { config, answerer, callbacks, logger, metrics } = deps;
   const router = Router();
-  const verified = twilioVerified(config, metrics);
+  const verified = twilioVerified(config, metrics, deps.budget);
 
   router.post(OUTBOUND_PATHS.answer, ...verified, async (req, res) => {
     const form = parseOr400(voiceForm, req.body);

@@ -5,6 +5,7 @@ import { FINAL_TWILIO_STATUSES, type CallLifecycle } from '../../calls/lifecycle
 import type { CallStore } from '../../calls/store';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
+import type { ByteBudget } from '../../http/byte-budget';
 import { HttpError } from '../../http/errors';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
@@ -50,14 +51,16 @@ export interface TwilioRoutesDeps {
   answerer: CallAnswerer;
   store: CallStore;
   lifecycle: CallLifecycle;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget?: ByteBudget;
   logger: Logger;
   metrics: Metrics;
 }
 
 /** Form parsing, then `X-Twilio-Signature` (403 when missing or wrong), for every Twilio webhook. */
-export function twilioVerified(config: Pick<Config, 'publicUrl' | 'twilio'>, metrics: Metrics): RequestHandler[] {
+export function twilioVerified(config: Pick<Config, 'publicUrl' | 'twilio'>, metrics: Metrics, budget?: ByteBudget): RequestHandler[] {
   return [
-    twilioForm,
+    twilioForm(budget),
     verifyTwilioSignature({
       authToken: config.twilio.authToken,
       publicUrl: config.publicUrl,
@@ -82,7 +85,7 @@ export function countAnswer(metrics: Metrics, answer: Answer): void {
 export function twilioRoutes(deps: TwilioRoutesDeps): Router {
   const { config, answerer, store, lifecycle, logger, metrics } = deps;
   const router = Router();
-  const verified = twilioVerified(config, metrics);
+  const verified = twilioVerified(config, metrics, deps.budget);
   const ourAccount = (accountSid: string) => checkAccount(config, accountSid);
 
   router.post('/twilio/voice', ...verified, async (req, res) => {

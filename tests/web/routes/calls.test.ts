@@ -94,7 +94,7 @@ describe('POST /calls, GET /calls/{id}: the outbound API', () => {
   it('when the body is not JSON, then 400; when it is over 64 KiB, then 413', async () => {
     const bad = await postCall(bridge, undefined, { raw: '{"to": ' });
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ error: 'invalid', reason: 'request body could not be parsed' });
+    expect(await bad.json()).toMatchObject({ error: 'invalid', reason: 'body is not valid JSON' });
     const huge = await postCall(bridge, { to: CALLEE, metadata: { blob: 'x'.repeat(70_000) } });
     expect(huge.status).toBe(413);
     expect(await jobs()).toHaveLength(0);
