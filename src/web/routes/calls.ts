@@ -10,6 +10,20 @@ import type { CancelOutcome, OutboundCalls, PlaceOutcome } from '../../services/
 
 const e164 = (field: string) => z.string({ error: `${field} is required` }).regex(E164, `${field} must be an E.164 number such as +14155550100`);
 
+const MAX_METADATA_DEPTH = 16;
+
+/** Whether no object or array in `value` is nested more than `limit` levels deep (checked without recursion). */
+function depthWithin(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    if (depth > limit) return false;
+    for (const child of Object.values(v as object)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
 /** Unknown fields are refused, so a misspelt option is a 400 rather than silently ignored. */
 const placeBody = z.strictObject({
   to: e164('to'),
@@ -22,6 +36,8 @@ const placeBody = z.strictObject({
     .optional(),
   metadata: z
     .record(z.string(), z.unknown(), { error: 'metadata must be a JSON object' })
+    // Depth first: serialising (to measure, and to store) recurses, and a deep enough value overflows the stack.
+    .refine((v) => depthWithin(v, MAX_METADATA_DEPTH), `metadata may nest at most ${MAX_METADATA_DEPTH} levels deep`)
     .refine((v) => JSON.stringify(v).length <= 16_384, 'metadata must be at most 16 KiB as JSON')
     .optional(),
   voicemail: z.enum(['hangup', 'message', 'continue'], { error: 'voicemail must be hangup, message or continue' }).optional(),
