@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { WebTarget } from '../lib/harness';
+import { BenchEnv, type WebTarget } from '../lib/harness';
 import { fmt, median, type Section } from '../lib/report';
 import type { Scenario, ScenarioContext } from './types';
 
@@ -128,7 +128,7 @@ export function outboundScenario(opts: OutboundOptions = DEFAULT_OUTBOUND_OPTION
       const startWorker = (cps: number) =>
         env.startWorker({ cpus: env.cpus.web, name: `bridge worker (TWILIO_CPS=${cps})`, prefix, env: { ...shared, TWILIO_CPS: String(cps), WORKER_CONCURRENCY: '50' } });
 
-      const rates: Array<{ cps: number; calls: number; spanS: number; rate: number; maxIn1s: number; minGapMs: number; placed: number; extra: number; callbacksFailed: number }> = [];
+      const rates: Array<{ cps: number; calls: number; spanS: number; rate: number; maxIn1s: number; minGapMs: number; webCpuUs: number; workerCpuUs: number; placed: number; extra: number; callbacksFailed: number }> = [];
       const problems: string[] = [];
       let latency: { p50: number; p90: number; p99: number; max: number; answerP50: number; answerP99: number; n: number } | undefined;
       try {
@@ -140,14 +140,17 @@ export function outboundScenario(opts: OutboundOptions = DEFAULT_OUTBOUND_OPTION
             await createsFor(ctx, [warm.id]);
             const n = opts.burst(cps);
             ctx.log(`outbound: ${n} calls at once, TWILIO_CPS=${cps}`);
+            const before = env.cpuSnapshot([...web.pids, ...worker.pids]);
             const posted = await Promise.all(Array.from({ length: n }, (_, i) => post(web, i)));
             const refused = posted.filter((p) => p.status !== 202).length;
             if (refused) problems.push(`CPS ${cps}: ${refused} POST /calls not answered 202`);
             const { at, callbacks, extra } = await createsFor(ctx, posted.map((p) => p.id));
+            const after = env.cpuSnapshot([...web.pids, ...worker.pids]);
+            const cpuUs = (pids: number[]) => (BenchEnv.cpuMsBetween(before, after, pids) * 1000) / n;
             const times = [...at.values()].sort((a, b) => a - b);
             const spanS = times.length > 1 ? (times[times.length - 1]! - times[0]!) / 1000 : NaN;
             const rate = (times.length - 1) / spanS;
-            rates.push({ cps, calls: n, spanS, rate, maxIn1s: maxInWindow(times, 1000), minGapMs: minGap(times), placed: at.size, extra, callbacksFailed: callbacks.failed });
+            rates.push({ cps, calls: n, spanS, rate, maxIn1s: maxInWindow(times, 1000), minGapMs: minGap(times), webCpuUs: cpuUs(web.pids), workerCpuUs: cpuUs(worker.pids), placed: at.size, extra, callbacksFailed: callbacks.failed });
             ctx.log(`outbound CPS=${cps}: ${at.size}/${n} placed over ${spanS.toFixed(2)} s = ${rate.toFixed(2)} calls/s`);
 
             if (cps === opts.latencyCps) {
@@ -190,11 +193,21 @@ export function outboundScenario(opts: OutboundOptions = DEFAULT_OUTBOUND_OPTION
       const sections: Section[] = [
         {
           title: 'Outbound calls: placement rate (POST /calls → queue → worker → calls.create)',
-          header: ['TWILIO_CPS', 'calls posted at once', 'placed', 'first → last create', 'calls placed / s', 'most in any 1 s', 'shortest gap'],
-          rows: rates.map((r) => [String(r.cps), String(r.calls), `${r.placed}/${r.calls}`, `${r.spanS.toFixed(2)} s`, r.rate.toFixed(2), String(r.maxIn1s), `${fmt.ms(r.minGapMs)} ms`]),
+          header: ['TWILIO_CPS', 'calls posted at once', 'placed', 'first → last create', 'calls placed / s', 'most in any 1 s', 'shortest gap', 'web CPU/call', 'worker CPU/call'],
+          rows: rates.map((r) => [
+            String(r.cps),
+            String(r.calls),
+            `${r.placed}/${r.calls}`,
+            `${r.spanS.toFixed(2)} s`,
+            r.rate.toFixed(2),
+            String(r.maxIn1s),
+            `${fmt.ms(r.minGapMs)} ms`,
+            fmt.us(r.webCpuUs),
+            fmt.us(r.workerCpuUs),
+          ]),
           notes: [
             'calls/s = (calls − 1) ÷ (last create − first create), arrival times at the fake Twilio API; "most in any 1 s": the largest number of creates in any 1-second window; "shortest gap": between two consecutive creates (the worker spaces its requests 1000/TWILIO_CPS ms apart on the Redis clock; what follows its turn, a Redis script and the request, adds jitter); one worker process (WORKER_CONCURRENCY=50), restarted per TWILIO_CPS, after a one-call warm-up',
-            'every callee is busy after 20 ms of ringing; its status callbacks go to the web process, signed',
+            'every callee is busy after 20 ms of ringing; its status callbacks (initiated, ringing, completed) go to the web process, signed; CPU per call covers the POST, the placement and the callbacks',
             ...problems.map((p) => `anomaly: ${p}`),
           ],
           data: { rates },

@@ -66,7 +66,6 @@ export class OutboundPlacer {
     if (record.callSid) return 'already_placed';
 
     await this.waitForCapacity(record, log);
-    await this.waitForTurn();
 
     const begun = await store.beginPlacement(id);
     if (begun.kind === 'ended' || begun.kind === 'unknown' || begun.kind === 'placed') {
@@ -81,6 +80,7 @@ export class OutboundPlacer {
       if (record.cancelRequested) return this.canceledBeforePlacement(record, log);
     }
 
+    await this.waitForTurn();
     let placed;
     try {
       placed = await placeCall(this.deps.twilio, this.deps.config.publicUrl, {
