@@ -172,14 +172,18 @@ export class OutboundCallbacks {
     // Answered or ended: Retell counts the call now, or it needs no slot at all.
     if (status === 'in-progress' || status === 'ended') await this.deps.store.releaseSlot(id);
     if (result !== 'moved') return result;
+    const { events } = this.deps;
+    if (status !== 'ended' && !events) {
+      log.info({ status }, 'outbound call status');
+      return result;
+    }
     const record = await this.deps.store.get(id);
     if (!record) return result;
     if (status === 'ended') this.deps.metrics.outboundOutcomes.inc({ outcome: record.outcome ?? 'completed' });
     log.info({ status, outcome: record.outcome }, 'outbound call status');
+    if (!events) return result;
     const retellCallId = record.callSid ? (await this.deps.calls.get(record.callSid))?.callId : undefined;
-    await queueOutboundEvent(this.deps.events, record, status, retellCallId).catch((err: Error) =>
-      log.error({ err: err.message }, 'could not queue the webhook event'),
-    );
+    await queueOutboundEvent(events, record, status, retellCallId).catch((err: Error) => log.error({ err: err.message }, 'could not queue the webhook event'));
     return result;
   }
 }
