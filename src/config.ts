@@ -92,6 +92,16 @@ export const envSchema = z.object({
     .max(8000, 'must be at most 8000 so the answer fits in Twilio\'s 15 s webhook budget')
     .default(4000)
     .describe('Per-request timeout for registering a call with Retell'),
+  INBOUND_WEBHOOK_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .optional()
+    .describe('Lookup hook asked for the agent and dynamic variables before each new inbound call is registered (Retell\'s inbound-webhook contract); off when unset'),
+  INBOUND_WEBHOOK_TIMEOUT_MS: z.coerce
+    .number({ error: 'must be a number of milliseconds' })
+    .int()
+    .min(100, 'must be at least 100')
+    .default(2500)
+    .describe('How long the lookup hook may take before the call goes to the agent the bridge would have used'),
   TRANSFER_DESTINATIONS: jsonObject(
     z.record(
       z.string().regex(/^[A-Za-z0-9_ .-]{1,64}$/, 'names must be 1-64 letters, digits, spaces, dots, dashes or underscores'),
@@ -148,6 +158,15 @@ export const envSchema = z.object({
     .describe('Retell concurrency kept free for inbound calls: outbound calls wait while fewer slots than this would be left'),
 });
 
+/**
+ * Of Twilio's 15 s for answering a voice webhook, what the bridge allows itself; the rest covers the
+ * network both ways and Twilio's own handling.
+ */
+export const ANSWER_BUDGET_MS = 13_000;
+
+/** Kept back inside the answer budget for Redis round trips and building the TwiML. */
+const ANSWER_RESERVE_MS = 1_000;
+
 export type Env = z.input<typeof envSchema>;
 
 export type EnvValues = z.output<typeof envSchema>;
@@ -186,7 +205,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!e.RETELL_AGENT_ID && Object.keys(e.AGENT_ROUTES).length === 0) {
     throw new ConfigError('Invalid configuration: RETELL_AGENT_ID is required unless AGENT_ROUTES routes numbers to agents');
   }
+  const problem = plainHttpProblem(e) ?? lookupHookBudgetProblem(e);
+  if (problem) throw new ConfigError(`Invalid configuration: ${problem}`);
   return toConfig(e);
+}
+
+/** Phone numbers and call details go to the user's hooks: in production only over TLS. */
+function plainHttpProblem(e: EnvValues): string | undefined {
+  if (e.NODE_ENV !== 'production') return undefined;
+  const hooks: Array<[string, string | undefined, string]> = [
+    ['INBOUND_WEBHOOK_URL', e.INBOUND_WEBHOOK_URL, "it receives callers' numbers"],
+    ['OUTBOUND_WEBHOOK_URL', e.OUTBOUND_WEBHOOK_URL, 'it receives the numbers called and the calls\' outcomes'],
+  ];
+  for (const [name, url, why] of hooks) {
+    if (url && new URL(url).protocol !== 'https:') return `${name} must be an https URL when NODE_ENV=production (${why})`;
+  }
+  return undefined;
+}
+
+/** The hook runs before the registration, so together they must fit the answer budget. */
+function lookupHookBudgetProblem(e: EnvValues): string | undefined {
+  const limit = ANSWER_BUDGET_MS - ANSWER_RESERVE_MS;
+  if (!e.INBOUND_WEBHOOK_URL || e.INBOUND_WEBHOOK_TIMEOUT_MS + e.RETELL_TIMEOUT_MS <= limit) return undefined;
+  return (
+    `INBOUND_WEBHOOK_TIMEOUT_MS must be at most ${limit - e.RETELL_TIMEOUT_MS} with RETELL_TIMEOUT_MS=${e.RETELL_TIMEOUT_MS}: ` +
+    `the two together may take at most ${limit} ms, so the registration keeps its full time inside Twilio's 15 s webhook budget`
+  );
 }
 
 function toConfig(e: EnvValues) {
@@ -206,6 +250,7 @@ function toConfig(e: EnvValues) {
       sipTransport: e.SIP_TRANSPORT,
       timeoutMs: e.RETELL_TIMEOUT_MS,
     },
+    inboundWebhook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
     transfer: { destinations: e.TRANSFER_DESTINATIONS as Readonly<Record<string, string>>, allowlist: e.TRANSFER_ALLOWLIST as readonly string[] },
     fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
     worker: { concurrency: e.WORKER_CONCURRENCY, metricsPort: e.WORKER_METRICS_PORT },

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       fallback: { number: undefined },
       worker: { concurrency: 10 },
       outbound: { apiToken: undefined, fromNumber: undefined, allowlist: [], webhookUrl: undefined, cps: 1, reservedConcurrency: 1 },
+      inboundWebhook: { url: undefined, timeoutMs: 2500 },
     });
     expect(config.fallback.message).toMatch(/sorry/i);
   });
@@ -87,12 +88,33 @@ describe('loadConfig', () => {
     [{ OUTBOUND_ALLOWLIST: '+1415*,44*' }, /OUTBOUND_ALLOWLIST \(at 1\) entries must be E.164/],
     [{ OUTBOUND_WEBHOOK_URL: 'crm.example.com', API_TOKEN: 'a'.repeat(32) }, /OUTBOUND_WEBHOOK_URL must be an http\(s\) URL/],
     [{ OUTBOUND_WEBHOOK_URL: 'https://crm.example.com/hooks' }, /OUTBOUND_WEBHOOK_URL needs API_TOKEN/],
+    [{ NODE_ENV: 'production', API_TOKEN: 'a'.repeat(32), OUTBOUND_WEBHOOK_URL: 'http://crm.example.com/hooks' }, /OUTBOUND_WEBHOOK_URL must be an https URL when NODE_ENV=production/],
     [{ TWILIO_CPS: '0' }, /TWILIO_CPS/],
     [{ TWILIO_CPS: 'fast' }, /TWILIO_CPS must be a whole number of calls per second/],
     [{ OUTBOUND_RESERVED_CONCURRENCY: '-1' }, /OUTBOUND_RESERVED_CONCURRENCY/],
+    [{ INBOUND_WEBHOOK_URL: 'crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an http\(s\) URL/],
+    [{ INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '50' }, /INBOUND_WEBHOOK_TIMEOUT_MS must be at least 100/],
+    [{ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'http://crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an https URL when NODE_ENV=production/],
+    [
+      { INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '8001', RETELL_TIMEOUT_MS: '4000' },
+      /INBOUND_WEBHOOK_TIMEOUT_MS must be at most 8000 with RETELL_TIMEOUT_MS=4000: .*registration keeps its full time inside Twilio's 15 s/,
+    ],
+    [{ INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '4001', RETELL_TIMEOUT_MS: '8000' }, /INBOUND_WEBHOOK_TIMEOUT_MS must be at most 4000 with RETELL_TIMEOUT_MS=8000/],
   ])('when %o, then it stops with a message naming the variable', (overrides, message) => {
     expect(load(overrides)).toThrow(ConfigError);
     expect(load(overrides)).toThrow(message);
+  });
+
+  it('when the lookup hook is set, then its URL is kept as given and its timeout may take what Retell leaves of the budget', () => {
+    const config = loadConfig(
+      testEnv({ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'https://crm.example.com/hooks/retell/?tenant=acme', INBOUND_WEBHOOK_TIMEOUT_MS: '8000', RETELL_TIMEOUT_MS: '4000' }),
+    );
+    expect(config.inboundWebhook).toEqual({ url: 'https://crm.example.com/hooks/retell/?tenant=acme', timeoutMs: 8000 });
+    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_URL: 'http://127.0.0.1:4010/' })).inboundWebhook.url).toBe('http://127.0.0.1:4010/');
+  });
+
+  it('when the lookup hook is not set, then its timeout is not held against the budget', () => {
+    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_TIMEOUT_MS: '9000', RETELL_TIMEOUT_MS: '8000' })).inboundWebhook).toEqual({ url: undefined, timeoutMs: 9000 });
   });
 
   it('when FALLBACK_MESSAGE holds a character TwiML cannot carry, then start-up stops naming it', () => {

@@ -13,7 +13,15 @@ export type { CallDirection };
  * claim. A transfer or hang-up that is asked for but not yet performed is the record's `action`, not a
  * state, because it may still fail and leave the call where it was.
  */
-export type CallState = 'registering' | 'registered' | 'fallback' | 'in-progress' | 'transferred' | 'ended';
+export type CallState =
+  | 'registering'
+  | 'registered'
+  | 'fallback'
+  /** The lookup hook refused the call: Twilio was told to reject it, and nothing was registered. */
+  | 'rejected'
+  | 'in-progress'
+  | 'transferred'
+  | 'ended';
 
 /**
  * How far along each state is. Events from Twilio and Retell arrive late, twice, or out of order
@@ -25,6 +33,7 @@ export const STATE_RANK: Readonly<Record<CallState, number>> = {
   registering: 0,
   registered: 1,
   fallback: 1,
+  rejected: 1,
   'in-progress': 2,
   transferred: 3,
   ended: 4,
@@ -59,6 +68,8 @@ export interface CallRecord {
   /** Retell's call id, once registered. */
   callId?: string;
   agentId?: string;
+  /** What the lookup hook said, when one is configured (a `LookupResult`: ok, rejected, timeout, ...). */
+  lookup?: string;
   /** The TwiML every repeat of the voice webhook receives. */
   twiml?: string;
   /** Why the call got the fallback, or why the last action on it failed. */

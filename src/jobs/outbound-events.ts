@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { signBody } from '../retell/signature';
+import { signRetellBody } from '../retell/signature';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { OutboundEventJob } from './outbound-job';
@@ -33,7 +33,7 @@ export class OutboundEventSender {
     try {
       const res = await fetch(this.deps.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [BRIDGE_SIGNATURE_HEADER]: signBody(body, this.deps.secret), 'user-agent': 'twilio-retell-bridge' },
+        headers: { 'content-type': 'application/json', [BRIDGE_SIGNATURE_HEADER]: signRetellBody(body, this.deps.secret), 'user-agent': 'twilio-retell-bridge' },
         body,
         signal: AbortSignal.timeout(this.deps.timeoutMs ?? 10_000),
       });

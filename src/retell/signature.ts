@@ -33,8 +33,7 @@ export function parseRetellSignature(
 
 /** Whether `header` signs `rawBody` with `apiKey`: HMAC-SHA256(rawBody + timestamp), constant-time. */
 export function signsBody(header: SignatureHeader, rawBody: Buffer, apiKey: string): boolean {
-  const expected = createHmac('sha256', apiKey).update(rawBody).update(header.timestamp).digest();
-  return timingSafeEqual(expected, header.digest);
+  return timingSafeEqual(digest(rawBody, header.timestamp, apiKey), header.digest);
 }
 
 /**
@@ -49,11 +48,15 @@ export function verifyRetellSignature(rawBody: Buffer, apiKey: string, header: s
 }
 
 /**
- * Signs `body` in the same scheme, `v=<ms>,d=<hex HMAC-SHA256(body + ms, key)>`: what the bridge puts
- * in `X-Bridge-Signature` on what it sends (keyed with API_TOKEN), so a receiver can check it with
- * Retell's own helpers.
+ * Signs a body the way Retell signs its webhooks, so a receiver's `Retell.verify(body, apiKey,
+ * header)` (or `verifyRetellSignature` above) accepts it. Returns the `X-Retell-Signature` value.
  */
-export function signBody(body: string | Buffer, key: string, timestampMs = Date.now()): string {
-  const ts = String(timestampMs);
-  return `v=${ts},d=${createHmac('sha256', key).update(body).update(ts).digest('hex')}`;
+export function signRetellBody(rawBody: string | Buffer, apiKey: string, now = Date.now()): string {
+  const timestamp = String(Math.trunc(now));
+  return `v=${timestamp},d=${digest(rawBody, timestamp, apiKey).toString('hex')}`;
+}
+
+/** Retell's digest: HMAC-SHA256 over the body followed by the timestamp, with the API key. */
+function digest(rawBody: string | Buffer, timestamp: string, apiKey: string): Buffer {
+  return createHmac('sha256', apiKey).update(rawBody).update(timestamp).digest();
 }

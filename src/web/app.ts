@@ -18,6 +18,7 @@ import { CallAnswerer } from '../services/call-answerer';
 import { CallFunctions } from '../services/call-functions';
 import { OutboundCallbacks } from '../services/outbound-callbacks';
 import { OutboundCalls } from '../services/outbound-calls';
+import type { LookupHook } from '../services/lookup-hook';
 import { errorHandler } from './error-handler';
 import { callsRoutes } from './routes/calls';
 import { healthRoutes } from './routes/health';
@@ -39,6 +40,8 @@ export interface AppDeps {
   twilio: Twilio;
   logger: Logger;
   metrics: Metrics;
+  /** The client of INBOUND_WEBHOOK_URL, when it is set. */
+  lookupHook?: LookupHook;
 }
 
 /**
@@ -51,13 +54,13 @@ export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Builds the web app from its dependencies; no I/O happens here. */
 export function createApp(deps: AppDeps): Express {
-  const { config, redis, retell, queue, outbound, logger, metrics } = deps;
+  const { config, redis, retell, queue, outbound, logger, metrics, lookupHook } = deps;
   const prefix = config.redis.prefix;
   const store = new CallStore(redis, prefix);
   const lifecycle = new CallLifecycle(redis, prefix);
   const actions = new CallActions(redis, prefix);
   const outboundStore = new OutboundStore(redis, prefix);
-  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger });
+  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger, lookupHook });
   const functions = new CallFunctions({ config, store, actions, queue, logger });
   const callbacks = new OutboundCallbacks({
     accountSid: config.twilio.accountSid,

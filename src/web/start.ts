@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { createRedis } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
+import { LookupHook } from '../services/lookup-hook';
 import { createTwilioClient } from '../twilio/client';
 import { createApp } from './app';
 
@@ -78,12 +79,16 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const queues = [queue, outboundQueue, ...(events ? [events] : [])];
   for (const q of queues) q.on('error', (err) => logger.error({ err: err.message, queue: q.name }, 'queue error'));
   const retell = opts.overrides?.retell ?? createRetellClient(config.retell);
+  const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
+  const lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
   const twilio = createTwilioClient(config.twilio);
-  const app = createApp({ config, redis, retell, queue, outbound: { queue: outboundQueue, events }, twilio, logger, metrics });
+  const app = createApp({ config, redis, retell, queue, outbound: { queue: outboundQueue, events }, twilio, logger, metrics, lookupHook });
   const server = createHttpServer(app, { ...HTTP_LIMITS, ...opts.limits });
   await new Promise<void>((resolve) => server.listen(opts.port ?? config.port, opts.host, resolve));
   const { port } = server.address() as AddressInfo;
-  logger.info({ port, publicUrl: config.publicUrl }, 'web listening');
+  // Only the hook's origin: its path or query may carry a token.
+  const lookupHookOrigin = hookUrl ? new URL(hookUrl).origin : undefined;
+  logger.info({ port, publicUrl: config.publicUrl, lookupHook: lookupHookOrigin }, 'web listening');
   return {
     server,
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
@@ -100,6 +105,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
       clearInterval(reaper);
       // BullMQ's close waits on Redis; with Redis gone it would never return.
       await settleWithin(Promise.all(queues.map((q) => q.close())), 2000);
+      if (lookupHook) await settleWithin(lookupHook.close(), 1000);
       await Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect())));
     },
   };

@@ -235,6 +235,7 @@ describe('render.yaml (Render Blueprint)', () => {
     'FALLBACK_NUMBER',
     'TRANSFER_ALLOWLIST',
     'WORKER_METRICS_PORT',
+    'INBOUND_WEBHOOK_URL',
     'API_TOKEN',
     'OUTBOUND_FROM_NUMBER',
     'OUTBOUND_ALLOWLIST',

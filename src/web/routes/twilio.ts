@@ -18,6 +18,8 @@ const single = (what: string) => z.string({ error: `${what} must be present, onc
 
 const callSid = single('CallSid').regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits');
 
+const callerDetail = z.string().max(256).optional().catch(undefined);
+
 /** Twilio adds parameters without notice, so unknown fields are allowed through. */
 export const voiceForm = z.looseObject({
   CallSid: callSid,
@@ -27,6 +29,11 @@ export const voiceForm = z.looseObject({
   Direction: z.string().max(32).optional(),
   CallerName: z.string().max(256).optional(),
   CallStatus: z.string().max(32).optional(),
+  // Only passed on to the lookup hook: an odd value is dropped rather than failing the call.
+  FromCity: callerDetail,
+  FromState: callerDetail,
+  FromCountry: callerDetail,
+  StirVerstat: callerDetail,
 });
 
 const dialActionForm = z.looseObject({
@@ -107,6 +114,10 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
         to: form.To,
         twilioDirection: form.Direction,
         callerName: form.CallerName,
+        fromCity: form.FromCity,
+        fromState: form.FromState,
+        fromCountry: form.FromCountry,
+        stirVerstat: form.StirVerstat,
       });
     } catch (err) {
       // Whatever broke, the caller hears the fallback rather than Twilio's application-error message.
