@@ -6,13 +6,15 @@
  *   npm run bench -- --soak            steady load for minutes: RSS and Redis keys over time
  *   npm run bench -- --retell-client   CPU per Retell registration, by way of calling Retell
  *   npm run bench -- --functions-only  Retell function calls through the queue and worker to the Twilio API
+ *   npm run bench -- --outbound-only   outbound calls: placement rate at TWILIO_CPS 1 and 50, POST /calls → calls.create latency
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
  * --no-pin, --json FILE (raw numbers), --candidate DIR (also measure the bridge of another checkout,
  * e.g. a change under evaluation, side by side), --profile DIR (V8 CPU profiles of the web processes, written when
  * they stop; open them in Chrome DevTools), --no-functions, --fn-calls N (calls per concurrency, 300),
- * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10).
+ * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10),
+ * --no-outbound.
  *
  * The default run ends with function calls (transfer_call, end_call) through the queue and worker to
  * the fake Twilio REST API: latency from the function call to the Twilio request, jobs/s, peak RSS of
@@ -34,6 +36,7 @@ import { retellClientScenario } from './scenarios/retell-client';
 import { scaleOutScenario } from './scenarios/scale-out';
 import { soakScenario } from './scenarios/soak';
 import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
+import { outboundScenario } from './scenarios/outbound';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -46,6 +49,10 @@ interface RunFlags extends Flags {
   fnCalls: number;
   fnConcurrency: number[];
   workerConcurrency: number;
+  /** Run the outbound-call scenario (default on). */
+  outbound: boolean;
+  /** Only the outbound-call scenario. */
+  outboundOnly: boolean;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -73,6 +80,8 @@ function parseFlags(argv: string[]): RunFlags {
       'fn-calls': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.calls) },
       'fn-concurrency': { type: 'string', default: DEFAULT_FUNCTION_CALL_OPTIONS.concurrency.join(',') },
       'worker-concurrency': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.workerConcurrency) },
+      'no-outbound': { type: 'boolean', default: false },
+      'outbound-only': { type: 'boolean', default: false },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -101,6 +110,8 @@ function parseFlags(argv: string[]): RunFlags {
     fnCalls: num('fn-calls', v['fn-calls'], 10, 100_000),
     fnConcurrency: list('fn-concurrency', v['fn-concurrency'], 1, 1000),
     workerConcurrency: num('worker-concurrency', v['worker-concurrency'], 1, 200),
+    outbound: !v['no-outbound'],
+    outboundOnly: v['outbound-only'],
   };
 }
 
@@ -113,7 +124,14 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.retellClient) return [retellClientScenario];
   const functions = functionCallsScenario({ calls: flags.fnCalls, concurrency: flags.fnConcurrency, workerConcurrency: flags.workerConcurrency });
   if (flags.functionsOnly) return [functions];
-  return [voiceScenario, duplicatesScenario, ...(flags.scaleOut ? [scaleOutScenario] : []), ...(flags.functions ? [functions] : [])];
+  if (flags.outboundOnly) return [outboundScenario()];
+  return [
+    voiceScenario,
+    duplicatesScenario,
+    ...(flags.scaleOut ? [scaleOutScenario] : []),
+    ...(flags.functions ? [functions] : []),
+    ...(flags.outbound ? [outboundScenario()] : []),
+  ];
 }
 
 function machineLine(env: BenchEnv): string {
@@ -150,7 +168,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.functionsOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.functionsOnly && !flags.outboundOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
@@ -161,7 +179,7 @@ async function main(): Promise<void> {
       sections.push(...(await scenario.run(ctx)));
     }
     const out = [
-      `## Benchmark: ${flags.functionsOnly ? 'function calls' : 'voice webhook'} (${new Date().toISOString()})`,
+      `## Benchmark: ${flags.functionsOnly ? 'function calls' : flags.outboundOnly ? 'outbound calls' : 'voice webhook'} (${new Date().toISOString()})`,
       '',
       `Machine: ${header}. Fake Retell answers after ${flags.retellDelayMs} ms. Took ${Math.round((Date.now() - started) / 1000)} s.`,
       '',

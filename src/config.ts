@@ -41,6 +41,13 @@ const allowlistEntry = z
     'entries must be E.164 numbers, or prefixes ending in * such as +1415*',
   );
 
+/** A comma-separated list of allow-list entries (TRANSFER_ALLOWLIST, OUTBOUND_ALLOWLIST). */
+const allowlist = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+  .pipe(z.array(allowlistEntry));
+
 const httpUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
   .transform((s) => s.replace(/\/+$/, ''));
@@ -160,12 +167,7 @@ export const envSchema = z.object({
     ),
     '{"sales":"+14155550101","support":"sip:desk@pbx.example.com"}',
   ).meta({ description: 'Destination name -> E.164 number or SIP URI', example: '{"sales":"+14155550101"}' }),
-  TRANSFER_ALLOWLIST: z
-    .string()
-    .default('')
-    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
-    .pipe(z.array(allowlistEntry))
-    .meta({ description: 'E.164 numbers or prefixes ending in * that an agent may name directly', example: '+14155550102,+1646*' }),
+  TRANSFER_ALLOWLIST: allowlist.meta({ description: 'E.164 numbers or prefixes ending in * that an agent may name directly', example: '+14155550102,+1646*' }),
   FALLBACK_NUMBER: z
     .union([z.literal('').transform(() => undefined), e164])
     .optional()
@@ -195,6 +197,40 @@ export const envSchema = z.object({
   ADMIN_PASSWORD: credential(12, 'a password for the admin pages (use 12 or more characters)')
     .optional()
     .meta({ description: 'When set, Bull Board is served at /admin/queues behind HTTP basic auth with this password', example: '<openssl rand -base64 18>', secret: true }),
+  API_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters; generate one with: openssl rand -hex 32')
+    .max(256, 'must be at most 256 characters')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .refine((s) => !PLACEHOLDER.test(s), 'is still a placeholder (as in .env.example): put the real value here')
+    .optional()
+    .meta({
+      description: 'Bearer token of POST/GET/DELETE /calls (outbound calls); those endpoints answer 404 while it is unset',
+      example: '<openssl rand -hex 32>',
+      secret: true,
+    }),
+  OUTBOUND_FROM_NUMBER: e164
+    .optional()
+    .meta({ description: 'Caller ID of outbound calls that do not name a from number (a number of the Twilio account)', example: '+14155550100' }),
+  OUTBOUND_ALLOWLIST: allowlist.meta({ description: 'E.164 numbers or prefixes ending in * that outbound calls may dial; empty allows any number', example: '+1415*,+14155550102' }),
+  OUTBOUND_WEBHOOK_URL: httpUrl.optional().meta({
+    description: 'Receives each outbound call\'s status changes and outcome as signed JSON (X-Bridge-Signature, keyed with API_TOKEN)',
+    example: 'https://crm.example.com/calls/events',
+  }),
+  TWILIO_CPS: z.coerce
+    .number({ error: 'must be a whole number of calls per second' })
+    .int()
+    .min(1)
+    .max(1000)
+    .default(1)
+    .meta({ description: 'Outbound calls placed per second across all workers; Twilio accounts allow 1 unless raised', example: '1' }),
+  OUTBOUND_RESERVED_CONCURRENCY: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(1)
+    .meta({ description: 'Retell concurrency kept free for inbound calls: outbound calls wait while fewer slots than this would be left', example: '1' }),
 });
 
 /**
@@ -280,11 +316,24 @@ const RULES: readonly Rule[] = [
     },
   },
   {
-    // The caller's number and the variables go to the hook: in production only over TLS.
-    reads: ['NODE_ENV', 'INBOUND_WEBHOOK_URL'],
+    // Phone numbers and call details go to the user's hooks: in production only over TLS.
+    reads: ['NODE_ENV', 'INBOUND_WEBHOOK_URL', 'OUTBOUND_WEBHOOK_URL'],
     check(e) {
-      if (e.NODE_ENV !== 'production' || !e.INBOUND_WEBHOOK_URL || new URL(e.INBOUND_WEBHOOK_URL).protocol === 'https:') return [];
-      return [{ variable: 'INBOUND_WEBHOOK_URL', problem: 'must be an https URL when NODE_ENV=production (it receives callers\' numbers)', example: e.INBOUND_WEBHOOK_URL.replace(/^http:/, 'https:') }];
+      if (e.NODE_ENV !== 'production') return [];
+      const hooks: Array<[EnvKey, string | undefined, string]> = [
+        ['INBOUND_WEBHOOK_URL', e.INBOUND_WEBHOOK_URL, "it receives callers' numbers"],
+        ['OUTBOUND_WEBHOOK_URL', e.OUTBOUND_WEBHOOK_URL, 'it receives the numbers called and the calls\' outcomes'],
+      ];
+      return hooks
+        .filter(([, url]) => url && new URL(url).protocol !== 'https:')
+        .map(([variable, url, why]) => ({ variable, problem: `must be an https URL when NODE_ENV=production (${why})`, example: url!.replace(/^http:/, 'https:') }));
+    },
+  },
+  {
+    reads: ['OUTBOUND_WEBHOOK_URL', 'API_TOKEN'],
+    check(e) {
+      if (!e.OUTBOUND_WEBHOOK_URL || e.API_TOKEN) return [];
+      return [{ variable: 'OUTBOUND_WEBHOOK_URL', problem: 'needs API_TOKEN, which turns outbound calls on and signs the webhook', example: metaOf(envSchema.shape.OUTBOUND_WEBHOOK_URL).example }];
     },
   },
   {
@@ -418,5 +467,13 @@ function toConfig(e: EnvValues) {
     fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
     worker: { concurrency: e.WORKER_CONCURRENCY, metricsPort: e.WORKER_METRICS_PORT },
     ops: { metricsToken: e.METRICS_TOKEN, adminPassword: e.ADMIN_PASSWORD },
+    outbound: {
+      apiToken: e.API_TOKEN,
+      fromNumber: e.OUTBOUND_FROM_NUMBER,
+      allowlist: e.OUTBOUND_ALLOWLIST as readonly string[],
+      webhookUrl: e.OUTBOUND_WEBHOOK_URL,
+      cps: e.TWILIO_CPS,
+      reservedConcurrency: e.OUTBOUND_RESERVED_CONCURRENCY,
+    },
   };
 }

@@ -42,6 +42,12 @@ export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<Ca
     concurrency: opts.concurrency,
     ...WORKER_TIMING,
   });
+  observeWorker(worker, logger, metrics);
+  return worker;
+}
+
+/** Job counters and logs for any of the bridge's workers. */
+export function observeWorker(worker: Worker, logger: Logger, metrics: Metrics): void {
   worker.on('completed', (job) => metrics.jobs.inc({ name: job.name, result: 'completed' }));
   worker.on('failed', (job, err) => {
     const final = !job || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
@@ -50,7 +56,6 @@ export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<Ca
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped): requeued'));
   // An unhandled 'error' event would crash the process; an unreachable Redis is reported by the connection.
   worker.on('error', (err) => isUnreachableError(err) || logger.error({ err }, 'worker error'));
-  return worker;
 }
 
 /**

@@ -8,8 +8,8 @@ import { requestContext } from './request-context';
 /** Requests slower than this are logged at warn even when they succeed. */
 const SLOW_MS = 2000;
 
-/** The routes Twilio and Retell call; health checks, scrapes and the admin pages are not timed. */
-const WEBHOOK_ROUTES = /^\/(twilio|retell)\//;
+/** The routes Twilio, Retell and the user's backend call; health checks, scrapes and the admin pages are not timed. */
+const WEBHOOK_ROUTES = /^\/(twilio|retell|calls)(\/|$)/;
 
 /** An id a router set (Heroku's is a UUID); anything else is replaced rather than logged. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

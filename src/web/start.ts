@@ -4,12 +4,14 @@ import type { Redis } from 'ioredis';
 import type Retell from 'retell-sdk';
 import type { Config } from '../config';
 import { settleWithin } from '../http/timeout';
+import { createOutboundCallQueue, createOutboundEventQueue, type OutboundCallQueue } from '../jobs/outbound-job';
 import { createCallActionQueue, type CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { closeRedis, createRedis, isUnreachableError } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
 import { LookupHook } from '../services/lookup-hook';
+import { createTwilioClient } from '../twilio/client';
 import { createApp } from './app';
 
 /**
@@ -59,6 +61,7 @@ export interface RunningWeb {
   url: string;
   redis: Redis;
   queue: CallActionQueue;
+  outboundQueue: OutboundCallQueue;
   metrics: Metrics;
   /** Stops accepting, lets in-flight requests finish, then closes Redis. */
   close(): Promise<void>;
@@ -71,12 +74,16 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const redis = createRedis(config.redis, 'request', logger);
   const queueRedis = createRedis(config.redis, 'queue', logger);
   const queue = createCallActionQueue(queueRedis, config.redis.prefix);
+  const outboundQueue = createOutboundCallQueue(queueRedis, config.redis.prefix);
+  const events = config.outbound.webhookUrl ? createOutboundEventQueue(queueRedis, config.redis.prefix) : undefined;
+  const queues = [queue, outboundQueue, ...(events ? [events] : [])];
   // Unreachable Redis is reported by the connection itself, once every 30 s.
-  queue.on('error', (err) => isUnreachableError(err) || logger.error({ err }, 'queue error'));
+  for (const q of queues) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
   const retell = opts.overrides?.retell ?? createRetellClient(config.retell);
   const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
   const lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
-  const app = createApp({ config, redis, retell, queue, logger, metrics, lookupHook });
+  const twilio = createTwilioClient(config.twilio, metrics);
+  const app = createApp({ config, redis, retell, queue, outbound: { queue: outboundQueue, events }, twilio, logger, metrics, lookupHook });
   const server = createHttpServer(app, { ...HTTP_LIMITS, ...opts.limits });
   await new Promise<void>((resolve) => server.listen(opts.port ?? config.port, opts.host, resolve));
   const { port } = server.address() as AddressInfo;
@@ -88,6 +95,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     redis,
     queue,
+    outboundQueue,
     metrics,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -97,7 +105,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
       await closed;
       clearInterval(reaper);
       // BullMQ's close waits on Redis; with Redis gone it would never return.
-      if (queueRedis.status === 'ready') await settleWithin(queue.close(), 2000);
+      if (queueRedis.status === 'ready') await settleWithin(Promise.all(queues.map((q) => q.close())), 2000);
       if (lookupHook) await settleWithin(lookupHook.close(), 1000);
       await Promise.all([redis, queueRedis].map(closeRedis));
     },

@@ -1,16 +1,17 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
+import type { Queue } from 'bullmq';
 import { Router } from 'express';
 import { requireBasicAuth, requireBearer } from '../../http/auth';
-import type { CallActionQueue } from '../../jobs/queue';
 import type { Metrics } from '../../observability/metrics';
 
 export const ADMIN_QUEUES_PATH = '/admin/queues';
 
 export interface OpsRoutesDeps {
   metrics: Metrics;
-  queue: CallActionQueue;
+  /** The queues Bull Board shows: call actions, outbound placements and their webhook events. */
+  queues: readonly Queue[];
   /** When set, /metrics wants it as a bearer token. */
   metricsToken?: string;
   /** When set, Bull Board is served at /admin/queues behind basic auth; otherwise nothing is there. */
@@ -28,7 +29,7 @@ export function opsRoutes(deps: OpsRoutesDeps): Router {
   if (deps.adminPassword) {
     const board = new ExpressAdapter();
     board.setBasePath(ADMIN_QUEUES_PATH);
-    createBullBoard({ queues: [new BullMQAdapter(deps.queue)], serverAdapter: board, options: { uiConfig: { boardTitle: 'twilio-retell-bridge' } } });
+    createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q)), serverAdapter: board, options: { uiConfig: { boardTitle: 'twilio-retell-bridge' } } });
     router.use(ADMIN_QUEUES_PATH, requireBasicAuth(deps.adminPassword, 'twilio-retell-bridge admin'), board.getRouter());
   }
   return router;
