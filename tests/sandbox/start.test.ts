@@ -23,7 +23,8 @@ interface DevProcess {
 
 /** Starts `npm run dev`'s program (src/bin/dev.ts through tsx) in `cwd` with exactly `env`. */
 function startDev(cwd: string, env: Record<string, string>): DevProcess {
-  const child = spawn(process.execPath, ['-r', require.resolve('tsx/cjs'), path.join(REPO, 'src/bin/dev.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so a cleanup after a failure also stops the redis-server it started.
+  const child = spawn(process.execPath, ['-r', require.resolve('tsx/cjs'), path.join(REPO, 'src/bin/dev.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -39,7 +40,7 @@ describe('the sandbox (npm run dev without settings)', () => {
   });
   afterEach(async () => {
     if (dev && dev.child.exitCode === null && dev.child.signalCode === null) {
-      dev.child.kill('SIGKILL');
+      process.kill(-dev.child.pid!, 'SIGKILL');
       await dev.exited;
     }
     dev = undefined;
