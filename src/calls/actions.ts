@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
 import type { CallState } from './record';
 
@@ -80,9 +80,9 @@ interface ActionCommands {
 
 export class CallActions {
   private readonly keys: CallKeys;
-  private readonly redis: Redis & ActionCommands;
+  private readonly redis: RedisClient & ActionCommands;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.keys = callKeys(prefix);
     this.redis = withScripts<ActionCommands>(redis, { bridgeClaimAction: CLAIM_ACTION, bridgeSettleAction: SETTLE_ACTION });
   }

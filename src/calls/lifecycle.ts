@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
 import { fieldList, STATE_RANK, type CallRecord, type CallState, type CallUpdate } from './record';
 
@@ -44,10 +44,10 @@ export type RetellCallEvent =
 /** Applies call events from Twilio and Retell to the call record; repeats and stale events change nothing. */
 export class CallLifecycle {
   private readonly keys: CallKeys;
-  private readonly redis: Redis & LifecycleCommands;
+  private readonly redis: RedisClient & LifecycleCommands;
   private readonly ranks = JSON.stringify(STATE_RANK);
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.keys = callKeys(prefix);
     this.redis = withScripts<LifecycleCommands>(redis, { bridgeAdvance: ADVANCE_SCRIPT });
   }

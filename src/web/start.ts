@@ -1,13 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
+
 import type Retell from 'retell-sdk';
 import type { Config } from '../config';
 import { settleWithin } from '../http/timeout';
 import { createCallActionQueue, type CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
-import { createRedis } from '../redis/connection';
+import { createRedis, type RedisClient } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
 import { createApp } from './app';
 
@@ -25,7 +25,7 @@ export interface RunningWeb {
   server: http.Server;
   /** Where the server listens, e.g. `http://127.0.0.1:43127`. */
   url: string;
-  redis: Redis;
+  redis: RedisClient;
   queue: CallActionQueue;
   metrics: Metrics;
   /** Stops accepting, lets in-flight requests finish, then closes Redis. */
