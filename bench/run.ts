@@ -6,6 +6,7 @@
  *   npm run bench -- --soak            steady load for minutes: RSS and Redis keys over time
  *   npm run bench -- --retell-client   CPU per Retell registration, by way of calling Retell
  *   npm run bench -- --functions-only  Retell function calls through the queue and worker to the Twilio API
+ *   npm run bench -- --twilio-client   CPU per Twilio REST request, by way of making it
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -33,6 +34,7 @@ import { duplicatesScenario } from './scenarios/duplicates';
 import { retellClientScenario } from './scenarios/retell-client';
 import { scaleOutScenario } from './scenarios/scale-out';
 import { soakScenario } from './scenarios/soak';
+import { twilioClientScenario } from './scenarios/twilio-client';
 import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
@@ -61,6 +63,7 @@ function parseFlags(argv: string[]): RunFlags {
       'no-scale-out': { type: 'boolean', default: false },
       soak: { type: 'boolean', default: false },
       'retell-client': { type: 'boolean', default: false },
+      'twilio-client': { type: 'boolean', default: false },
       'soak-seconds': { type: 'string', default: '240' },
       'soak-rate': { type: 'string', default: '400' },
       'retell-delay': { type: 'string', default: '0' },
@@ -89,6 +92,7 @@ function parseFlags(argv: string[]): RunFlags {
     scaleOut: !v['no-scale-out'],
     soak: v.soak,
     retellClient: v['retell-client'],
+    twilioClient: v['twilio-client'],
     soakSeconds: num('soak-seconds', v['soak-seconds'], 10, 3600),
     soakRate: num('soak-rate', v['soak-rate'], 2, 20_000),
     retellDelayMs: num('retell-delay', v['retell-delay'], 0, 10_000),
@@ -111,6 +115,7 @@ function parseFlags(argv: string[]): RunFlags {
 function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.soak) return [soakScenario];
   if (flags.retellClient) return [retellClientScenario];
+  if (flags.twilioClient) return [twilioClientScenario];
   const functions = functionCallsScenario({ calls: flags.fnCalls, concurrency: flags.fnConcurrency, workerConcurrency: flags.workerConcurrency });
   if (flags.functionsOnly) return [functions];
   return [voiceScenario, duplicatesScenario, ...(flags.scaleOut ? [scaleOutScenario] : []), ...(flags.functions ? [functions] : [])];
@@ -150,7 +155,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.functionsOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
@@ -161,7 +166,7 @@ async function main(): Promise<void> {
       sections.push(...(await scenario.run(ctx)));
     }
     const out = [
-      `## Benchmark: ${flags.functionsOnly ? 'function calls' : 'voice webhook'} (${new Date().toISOString()})`,
+      `## Benchmark: ${flags.functionsOnly ? 'function calls' : flags.twilioClient ? 'Twilio REST client' : flags.retellClient ? 'Retell client' : 'voice webhook'} (${new Date().toISOString()})`,
       '',
       `Machine: ${header}. Fake Retell answers after ${flags.retellDelayMs} ms. Took ${Math.round((Date.now() - started) / 1000)} s.`,
       '',
