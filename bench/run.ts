@@ -7,13 +7,16 @@
  *   npm run bench -- --retell-client   CPU per Retell registration, by way of calling Retell
  *   npm run bench -- --functions-only  Retell function calls through the queue and worker to the Twilio API
  *   npm run bench -- --twilio-client   CPU per Twilio REST request, by way of making it
+ *   npm run bench -- --cluster-only    scale-out on a local Redis Cluster: 1 vs 2 web processes, 1 vs 2 workers
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
  * --no-pin, --json FILE (raw numbers), --candidate DIR (also measure the bridge of another checkout,
  * e.g. a change under evaluation, side by side), --profile DIR (V8 CPU profiles of the web processes, written when
  * they stop; open them in Chrome DevTools), --no-functions, --fn-calls N (calls per concurrency, 300),
- * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10).
+ * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10),
+ * --fn-layout shared|worker (web and worker on one core, or the worker on a core of its own). With
+ * --candidate, the function calls run through both checkouts' web and worker, batch for batch.
  *
  * The default run ends with function calls (transfer_call, end_call) through the queue and worker to
  * the fake Twilio REST API: latency from the function call to the Twilio request, jobs/s, peak RSS of
@@ -32,10 +35,11 @@ import { PoolSizer } from './lib/measure';
 import { renderSection, type Section } from './lib/report';
 import { duplicatesScenario } from './scenarios/duplicates';
 import { retellClientScenario } from './scenarios/retell-client';
+import { clusterScaleOutScenario } from './scenarios/cluster-scale-out';
 import { scaleOutScenario } from './scenarios/scale-out';
 import { soakScenario } from './scenarios/soak';
 import { twilioClientScenario } from './scenarios/twilio-client';
-import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
+import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario, type FunctionCallLayout } from './scenarios/function-calls';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -45,9 +49,17 @@ interface RunFlags extends Flags {
   functions: boolean;
   /** Only the function-call scenario. */
   functionsOnly: boolean;
+  /** Only the scale-out on a Redis Cluster. */
+  clusterOnly: boolean;
   fnCalls: number;
   fnConcurrency: number[];
   workerConcurrency: number;
+  fnLayout: FunctionCallLayout;
+}
+
+function layout(value: string): FunctionCallLayout {
+  if (value !== 'shared' && value !== 'worker') throw new Error('--fn-layout must be shared (web and worker on one core) or worker (the worker on a core of its own)');
+  return value;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -73,9 +85,11 @@ function parseFlags(argv: string[]): RunFlags {
       profile: { type: 'string' },
       'no-functions': { type: 'boolean', default: false },
       'functions-only': { type: 'boolean', default: false },
+      'cluster-only': { type: 'boolean', default: false },
       'fn-calls': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.calls) },
       'fn-concurrency': { type: 'string', default: DEFAULT_FUNCTION_CALL_OPTIONS.concurrency.join(',') },
       'worker-concurrency': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.workerConcurrency) },
+      'fn-layout': { type: 'string', default: DEFAULT_FUNCTION_CALL_OPTIONS.layout },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -102,9 +116,11 @@ function parseFlags(argv: string[]): RunFlags {
     profile: v.profile === undefined ? undefined : path.resolve(v.profile),
     functions: !v['no-functions'],
     functionsOnly: v['functions-only'],
+    clusterOnly: v['cluster-only'],
     fnCalls: num('fn-calls', v['fn-calls'], 10, 100_000),
     fnConcurrency: list('fn-concurrency', v['fn-concurrency'], 1, 1000),
     workerConcurrency: num('worker-concurrency', v['worker-concurrency'], 1, 200),
+    fnLayout: layout(v['fn-layout']),
   };
 }
 
@@ -116,9 +132,10 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.soak) return [soakScenario];
   if (flags.retellClient) return [retellClientScenario];
   if (flags.twilioClient) return [twilioClientScenario];
-  const functions = functionCallsScenario({ calls: flags.fnCalls, concurrency: flags.fnConcurrency, workerConcurrency: flags.workerConcurrency });
+  const functions = functionCallsScenario({ calls: flags.fnCalls, layout: flags.fnLayout, concurrency: flags.fnConcurrency, workerConcurrency: flags.workerConcurrency });
   if (flags.functionsOnly) return [functions];
-  return [voiceScenario, duplicatesScenario, ...(flags.scaleOut ? [scaleOutScenario] : []), ...(flags.functions ? [functions] : [])];
+  if (flags.clusterOnly) return [clusterScaleOutScenario];
+  return [voiceScenario, duplicatesScenario, ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []), ...(flags.functions ? [functions] : [])];
 }
 
 function machineLine(env: BenchEnv): string {
@@ -155,7 +172,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
@@ -166,7 +183,7 @@ async function main(): Promise<void> {
       sections.push(...(await scenario.run(ctx)));
     }
     const out = [
-      `## Benchmark: ${flags.functionsOnly ? 'function calls' : flags.twilioClient ? 'Twilio REST client' : flags.retellClient ? 'Retell client' : 'voice webhook'} (${new Date().toISOString()})`,
+      `## Benchmark: ${flags.functionsOnly ? 'function calls' : flags.twilioClient ? 'Twilio REST client' : flags.retellClient ? 'Retell client' : flags.clusterOnly ? 'scale-out on a Redis Cluster' : 'voice webhook'} (${new Date().toISOString()})`,
       '',
       `Machine: ${header}. Fake Retell answers after ${flags.retellDelayMs} ms. Took ${Math.round((Date.now() - started) / 1000)} s.`,
       '',

@@ -72,6 +72,11 @@ export class RedisClusterTopology implements RedisTopology {
     return { REDIS_CLUSTER_NODES: this.servers.filter((s) => s.running).map((s) => s.address).join(',') };
   }
 
+  /** The running nodes, by port, with their pids (for CPU accounting). */
+  get nodes(): Array<{ port: number; pid: number }> {
+    return this.servers.filter((s) => s.running && s.pid !== undefined).map((s) => ({ port: s.port, pid: s.pid! }));
+  }
+
   private async startNode(): Promise<RedisServer> {
     // Each node rewrites its own cluster configuration file: one directory per node.
     const dir = path.join(this.dir, `node-${this.servers.length}`);
