@@ -15,8 +15,8 @@
  * e.g. a change under evaluation, side by side), --profile DIR (V8 CPU profiles of the web processes, written when
  * they stop; open them in Chrome DevTools), --no-functions, --fn-calls N (calls per concurrency, 300),
  * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10),
- * --fn-layout shared|worker (web and worker on one core, or the worker on a core of its own). With
- * --candidate, the function calls run through both checkouts' web and worker, batch for batch.
+ * --drain-jobs N (function calls queued for the worker-throughput run, 1000). With --candidate, the
+ * function calls run through both checkouts' web and worker, batch for batch.
  *
  * The default run ends with function calls (transfer_call, end_call) through the queue and worker to
  * the fake Twilio REST API: latency from the function call to the Twilio request, jobs/s, peak RSS of
@@ -39,7 +39,7 @@ import { clusterScaleOutScenario } from './scenarios/cluster-scale-out';
 import { scaleOutScenario } from './scenarios/scale-out';
 import { soakScenario } from './scenarios/soak';
 import { twilioClientScenario } from './scenarios/twilio-client';
-import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario, type FunctionCallLayout } from './scenarios/function-calls';
+import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -54,12 +54,7 @@ interface RunFlags extends Flags {
   fnCalls: number;
   fnConcurrency: number[];
   workerConcurrency: number;
-  fnLayout: FunctionCallLayout;
-}
-
-function layout(value: string): FunctionCallLayout {
-  if (value !== 'shared' && value !== 'worker') throw new Error('--fn-layout must be shared (web and worker on one core) or worker (the worker on a core of its own)');
-  return value;
+  drainJobs: number;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -89,7 +84,7 @@ function parseFlags(argv: string[]): RunFlags {
       'fn-calls': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.calls) },
       'fn-concurrency': { type: 'string', default: DEFAULT_FUNCTION_CALL_OPTIONS.concurrency.join(',') },
       'worker-concurrency': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.workerConcurrency) },
-      'fn-layout': { type: 'string', default: DEFAULT_FUNCTION_CALL_OPTIONS.layout },
+      'drain-jobs': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.drainJobs) },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -120,7 +115,7 @@ function parseFlags(argv: string[]): RunFlags {
     fnCalls: num('fn-calls', v['fn-calls'], 10, 100_000),
     fnConcurrency: list('fn-concurrency', v['fn-concurrency'], 1, 1000),
     workerConcurrency: num('worker-concurrency', v['worker-concurrency'], 1, 200),
-    fnLayout: layout(v['fn-layout']),
+    drainJobs: num('drain-jobs', v['drain-jobs'], 100, 100_000),
   };
 }
 
@@ -132,7 +127,12 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.soak) return [soakScenario];
   if (flags.retellClient) return [retellClientScenario];
   if (flags.twilioClient) return [twilioClientScenario];
-  const functions = functionCallsScenario({ calls: flags.fnCalls, layout: flags.fnLayout, concurrency: flags.fnConcurrency, workerConcurrency: flags.workerConcurrency });
+  const functions = functionCallsScenario({
+    calls: flags.fnCalls,
+    concurrency: flags.fnConcurrency,
+    workerConcurrency: flags.workerConcurrency,
+    drainJobs: flags.drainJobs,
+  });
   if (flags.functionsOnly) return [functions];
   if (flags.clusterOnly) return [clusterScaleOutScenario];
   return [voiceScenario, duplicatesScenario, ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []), ...(flags.functions ? [functions] : [])];

@@ -16,31 +16,16 @@ import { Queue } from 'bullmq';
 import { Cluster } from 'ioredis';
 import { CALL_ACTIONS_QUEUE, queuePrefix } from '../../src/jobs/call-action-job';
 import { RedisClusterTopology } from '../../tests/faults/support/redis-topology';
-import { BenchEnv, type WebTarget } from '../lib/harness';
+import type { WebTarget } from '../lib/harness';
 import { measure, type Measurement } from '../lib/measure';
-import { machineCpuMs } from '../lib/proc';
 import { fmt, median, type Section } from '../lib/report';
-import { DESTINATIONS, liveCalls, sendFunctionCalls, UpdateCollector, wallNow } from './function-calls';
+import { DESTINATIONS, drainBatch, drainSection, type DrainResult } from './function-calls';
 import { anomalies } from './voice';
 import type { Scenario, ScenarioContext } from './types';
 
 /** Function calls queued per worker measurement, and before it (not measured) to warm the workers up. */
 const JOBS = 1000;
 const WARMUP_JOBS = 100;
-
-interface DrainResult {
-  workers: number;
-  round: number;
-  jobsPerSecond: number;
-  /** Worker CPU per job, µs, and cores kept busy while draining: the workers, the master holding the queue, the fake Twilio API, everything. */
-  workerCpuUs: number;
-  workerCores: number;
-  redisCores: number;
-  twilioCores: number;
-  machineCores: number;
-  correct: number;
-  problems: string[];
-}
 
 export const clusterScaleOutScenario: Scenario = {
   name: 'cluster-scale-out',
@@ -119,16 +104,23 @@ async function workerScaleOut(ctx: ScenarioContext, cpus: string, clusterEnv: Re
   const queue = new Queue(CALL_ACTIONS_QUEUE, { connection, prefix: queuePrefix(prefix) });
   const queueMaster = await cluster.masterFor(queuePrefix(prefix));
   const redisPid = cluster.nodes.find((n) => n.port === queueMaster)!.pid;
-  const results: DrainResult[] = [];
+  const drains: Array<DrainResult & { bridge: string }> = [];
   try {
     for (let round = 0; round < flags.rounds; round++) {
       for (const n of round % 2 === 0 ? [1, 2] : [2, 1]) {
-        const r = await drain(ctx, { web, queue, prefix, cpus, env: fnEnv, workers: n, round, redisPid });
-        results.push(r);
-        ctx.log(
-          `cluster scale-out round ${round + 1}, ${n} worker(s): ${fmt.int(r.jobsPerSecond)} jobs/s, ${fmt.us(r.workerCpuUs)}/job, ` +
-            `workers ${r.workerCores.toFixed(2)} cores, queue's Redis ${r.redisCores.toFixed(2)}, fake Twilio ${r.twilioCores.toFixed(2)}, machine ${r.machineCores.toFixed(2)}, ${r.correct}/${JOBS} correct`,
-        );
+        const workers: WebTarget[] = [];
+        try {
+          for (let i = 0; i < n; i++) workers.push(await env.startWorker({ prefix, cpus, name: `cluster-worker-${i + 1}`, env: fnEnv }));
+          await drainBatch(env, { web, workers, queue, redisPid, n: WARMUP_JOBS });
+          const d = await drainBatch(env, { web, workers, queue, redisPid, n: JOBS });
+          drains.push({ ...d, bridge: label(n) });
+          ctx.log(
+            `cluster scale-out round ${round + 1}, ${label(n)}: ${fmt.int(d.jobsPerSecond)} jobs/s, ${fmt.us(d.workerCpuUs)}/job, workers ${d.cores.workers.toFixed(2)} cores, ` +
+              `queue's Redis ${d.cores.redis.toFixed(2)}, fake Twilio ${d.cores.twilio.toFixed(2)}, machine ${d.cores.machine.toFixed(2)}, ${d.correct}/${JOBS} correct`,
+          );
+        } finally {
+          for (const w of workers) await w.stop();
+        }
       }
     }
   } finally {
@@ -136,77 +128,17 @@ async function workerScaleOut(ctx: ScenarioContext, cpus: string, clusterEnv: Re
     connection.disconnect();
     await web.stop();
   }
-  const of = (n: number) => results.filter((r) => r.workers === n);
-  const perRound = of(2).map((r, i) => r.jobsPerSecond / of(1)[i]!.jobsPerSecond);
-  const row = (n: number) => [
-    `${n} worker process${n > 1 ? 'es' : ''}`,
-    fmt.int(median(of(n).map((r) => r.jobsPerSecond))),
-    fmt.us(median(of(n).map((r) => r.workerCpuUs))),
-    median(of(n).map((r) => r.workerCores)).toFixed(2),
-    median(of(n).map((r) => r.redisCores)).toFixed(2),
-    median(of(n).map((r) => r.twilioCores)).toFixed(2),
-    median(of(n).map((r) => r.machineCores)).toFixed(2),
-    `${of(n).reduce((a, r) => a + r.correct, 0)}/${of(n).length * JOBS}`,
-  ];
-  return {
-    title: `Scale-out on a Redis Cluster (3 masters): 1 vs 2 worker processes draining ${JOBS.toLocaleString('en-US')} queued function calls, nothing pinned, median of ${flags.rounds} rounds`,
-    header: ['workers', 'jobs/s', 'worker CPU/job', 'worker cores', "queue's Redis cores", 'fake Twilio cores', 'machine cores', 'correct'],
-    rows: [row(1), row(2)],
-    notes: [
-      `2 ÷ 1 worker processes: **${fmt.x(median(perRound))}** jobs/s (per round ${perRound.map(fmt.x).join(' / ')}) on ${os.cpus().length} cores`,
-      `each worker WORKER_CONCURRENCY=10; the batch (half transfer_call, half end_call) is queued through the web process while the queue is paused; ` +
-        `jobs/s runs from the resume to the last request at the fake Twilio API; correct = exactly one update of the expected shape per call`,
-      ...results.flatMap((r) => r.problems.map((p) => `anomaly, ${r.workers} worker(s), round ${r.round + 1}: ${p}`)),
-    ],
-    data: { perRound, results },
-  };
+  const of = (n: number) => drains.filter((d) => d.bridge === label(n));
+  const perRound = of(2).map((d, i) => d.jobsPerSecond / of(1)[i]!.jobsPerSecond);
+  const section = drainSection(
+    `Scale-out on a Redis Cluster (3 masters): 1 vs 2 worker processes draining ${JOBS.toLocaleString('en-US')} queued function calls, nothing pinned, median of ${flags.rounds} rounds`,
+    drains,
+    JOBS,
+  );
+  section.header[0] = 'workers';
+  section.header[4] = "queue's Redis cores";
+  section.notes.unshift(`2 ÷ 1 worker processes: **${fmt.x(median(perRound))}** jobs/s (per round ${perRound.map(fmt.x).join(' / ')}) on ${os.cpus().length} cores; each WORKER_CONCURRENCY=10`);
+  return section;
 }
 
-/** Starts `workers` worker processes, drains a warm-up batch and then a measured one queued while paused, and stops them. */
-async function drain(
-  ctx: ScenarioContext,
-  opts: { web: WebTarget; queue: Queue; prefix: string; cpus: string; env: Record<string, string>; workers: number; round: number; redisPid: number },
-): Promise<DrainResult> {
-  const { env } = ctx;
-  await opts.queue.pause();
-  const workers: WebTarget[] = [];
-  try {
-    for (let i = 0; i < opts.workers; i++) {
-      workers.push(await env.startWorker({ prefix: opts.prefix, cpus: opts.cpus, name: `cluster-worker-${i + 1}`, env: opts.env }));
-    }
-    const run = async (n: number) => {
-      const calls = await liveCalls(env, opts.web, n);
-      await env.takeTwilioUpdates();
-      const sent = await sendFunctionCalls(opts.web, calls, 20);
-      const pids = workers.flatMap((w) => w.pids);
-      const others = [opts.redisPid, env.twilioPid!];
-      const before = env.cpuSnapshot([...pids, ...others]);
-      const machineBefore = machineCpuMs();
-      const resumedAt = wallNow();
-      await opts.queue.resume();
-      const updates = new UpdateCollector(env);
-      await updates.awaitAll(calls.map((c) => c.callSid));
-      const after = env.cpuSnapshot([...pids, ...others]);
-      const machineAfter = machineCpuMs();
-      await updates.lateOnes();
-      await opts.queue.pause();
-      const { correct, problems, arrivals } = updates.check(sent, calls);
-      const seconds = (Math.max(...arrivals.values()) - resumedAt) / 1000;
-      return {
-        jobsPerSecond: arrivals.size / seconds,
-        workerCpuUs: (BenchEnv.cpuMsBetween(before, after, pids) * 1000) / n,
-        workerCores: BenchEnv.coresUsed(before, after, pids),
-        redisCores: BenchEnv.coresUsed(before, after, [opts.redisPid]),
-        twilioCores: BenchEnv.coresUsed(before, after, [env.twilioPid!]),
-        machineCores: (machineAfter.busy - machineBefore.busy) / (Number(after.at - before.at) / 1e6),
-        correct,
-        problems,
-      };
-    };
-    await run(WARMUP_JOBS);
-    return { workers: opts.workers, round: opts.round, ...(await run(JOBS)) };
-  } finally {
-    for (const w of workers) await w.stop();
-    await opts.queue.resume();
-  }
-}
+const label = (n: number) => `${n} worker process${n > 1 ? 'es' : ''}`;

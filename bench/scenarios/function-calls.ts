@@ -17,22 +17,25 @@ import { sign } from 'retell-sdk';
 import { functionCallBody } from '../../tests/support/retell-signing';
 import { ACCOUNT_SID, postSigned, voiceParams } from '../../tests/support/twilio-signing';
 import type { CallUpdate } from '../programs/fake-twilio-server';
+import { Queue } from 'bullmq';
+import { CALL_ACTIONS_QUEUE, queuePrefix } from '../../src/jobs/call-action-job';
 import { BenchEnv, PUBLIC_URL, RETELL_KEY, type WebTarget } from '../lib/harness';
+import { machineCpuMs } from '../lib/proc';
 import { fmt, median, type Section } from '../lib/report';
 import type { Scenario, ScenarioContext } from './types';
 
 export interface FunctionCallOptions {
   /** Calls per measured batch (each gets one function call). */
   calls: number;
-  /** Which process gets CPU 0. @defaultValue 'shared' */
-  layout: FunctionCallLayout;
   /** Function calls in flight at once, one batch per level (1: each sent when the previous one was answered). */
   concurrency: number[];
   /** WORKER_CONCURRENCY of the worker process. */
   workerConcurrency: number;
+  /** Function calls queued while the queue is paused, then drained by the worker alone (its jobs/s). */
+  drainJobs: number;
 }
 
-export const DEFAULT_FUNCTION_CALL_OPTIONS: FunctionCallOptions = { calls: 300, layout: 'shared', concurrency: [1, 10, 50], workerConcurrency: 10 };
+export const DEFAULT_FUNCTION_CALL_OPTIONS: FunctionCallOptions = { calls: 300, concurrency: [1, 10, 50], workerConcurrency: 10, drainJobs: 1000 };
 
 const TRANSFER_NUMBER = '+14155550101';
 /** The transfer destinations the function calls name (TRANSFER_DESTINATIONS of the web process). */
@@ -240,27 +243,73 @@ async function batch(env: BenchEnv, web: WebTarget, worker: WebTarget, n: number
   };
 }
 
-/** A web and a worker process of one checkout of the bridge, on a Redis prefix of their own. */
+/** What draining a queued batch measured. */
+export interface DrainResult {
+  jobsPerSecond: number;
+  /** Worker CPU per job, µs. */
+  workerCpuUs: number;
+  /** Cores kept busy while draining: the workers, the Redis holding the queue, the fake Twilio API, the whole machine. */
+  cores: { workers: number; redis: number; twilio: number; machine: number };
+  correct: number;
+  problems: string[];
+}
+
+/**
+ * Worker throughput: with the queue paused, `n` live calls' function calls are queued through `web`;
+ * then the queue is resumed and `workers` drain it. jobs/s is the batch over the time from the resume
+ * to the last request at the fake Twilio API. The queue is left paused.
+ */
+export async function drainBatch(
+  env: BenchEnv,
+  opts: { web: WebTarget; workers: WebTarget[]; queue: Queue; redisPid: number; n: number },
+): Promise<DrainResult> {
+  await opts.queue.pause();
+  const calls = await liveCalls(env, opts.web, opts.n);
+  await env.takeTwilioUpdates();
+  const sent = await sendFunctionCalls(opts.web, calls, 20);
+  const pids = opts.workers.flatMap((w) => w.pids);
+  const tracked = [...pids, opts.redisPid, env.twilioPid!];
+  const before = env.cpuSnapshot(tracked);
+  const machineBefore = machineCpuMs();
+  const resumedAt = wallNow();
+  await opts.queue.resume();
+  const updates = new UpdateCollector(env);
+  await updates.awaitAll(calls.map((c) => c.callSid));
+  const after = env.cpuSnapshot(tracked);
+  const machineAfter = machineCpuMs();
+  await updates.lateOnes();
+  await opts.queue.pause();
+  const { correct, problems, arrivals } = updates.check(sent, calls);
+  const cores = (p: number[]) => BenchEnv.coresUsed(before, after, p);
+  return {
+    jobsPerSecond: arrivals.size / ((Math.max(...arrivals.values()) - resumedAt) / 1000),
+    workerCpuUs: (BenchEnv.cpuMsBetween(before, after, pids) * 1000) / opts.n,
+    cores: {
+      workers: cores(pids),
+      redis: cores([opts.redisPid]),
+      twilio: cores([env.twilioPid!]),
+      machine: (machineAfter.busy - machineBefore.busy) / (Number(after.at - before.at) / 1e6),
+    },
+    correct,
+    problems,
+  };
+}
+
+/** A web and a worker process of one checkout of the bridge, on a Redis prefix of their own, and a client of its queue. */
 interface BridgePair {
   name: string;
   web: WebTarget;
   worker: WebTarget;
+  queue: Queue;
 }
 
-/**
- * Where the processes run. `shared`: web and worker on CPU 0 (the bridge as a whole gets one core),
- * fake Twilio API, fake Retell API, Redis and the sender on CPU 1. `worker`: the worker alone on
- * CPU 0, so its jobs/s is what one worker process on one core does, and everything else on CPU 1.
- */
-export type FunctionCallLayout = 'shared' | 'worker';
-
+/** Web and worker share CPU 0 (the bridge as a whole gets one core); the fakes, Redis and the sender CPU 1. */
 async function startPair(ctx: ScenarioContext, opts: FunctionCallOptions, name: string, root: string | undefined): Promise<BridgePair> {
   const { env } = ctx;
   const twilioUrl = await env.startFakeTwilio();
   const prefix = `bench-fn-${randomBytes(4).toString('hex')}`;
   const shared = { TWILIO_API_BASE_URL: twilioUrl, TRANSFER_DESTINATIONS: JSON.stringify(DESTINATIONS) };
-  const webCpus = opts.layout === 'worker' ? env.cpus.rest : env.cpus.web;
-  const web = await env.startBridge({ cpus: webCpus, name: `${name} web (functions)`, prefix, env: shared, root });
+  const web = await env.startBridge({ cpus: env.cpus.web, name: `${name} web (functions)`, prefix, env: shared, root });
   const worker = await env.startWorker({
     cpus: env.cpus.web,
     name: `${name} worker`,
@@ -268,7 +317,8 @@ async function startPair(ctx: ScenarioContext, opts: FunctionCallOptions, name: 
     root,
     env: { ...shared, WORKER_CONCURRENCY: String(opts.workerConcurrency) },
   });
-  return { name, web, worker };
+  const queue = new Queue(CALL_ACTIONS_QUEUE, { connection: { url: env.redis.url }, prefix: queuePrefix(prefix) });
+  return { name, web, worker, queue };
 }
 
 export function functionCallsScenario(opts: FunctionCallOptions = DEFAULT_FUNCTION_CALL_OPTIONS): Scenario {
@@ -296,6 +346,19 @@ export function functionCallsScenario(opts: FunctionCallOptions = DEFAULT_FUNCTI
                   `answer p50 ${fmt.ms(r.answer.p50)} ms, ${fmt.int(r.jobsPerSecond)} jobs/s, worker ${fmt.us(r.workerCpuUs)}/job, ${r.correct}/${r.calls} correct`,
               );
             }
+          }
+        }
+        // Worker throughput: the same checkouts, the queue filled while paused and then drained by the
+        // worker alone (the web is idle meanwhile), so CPU 0 is the worker's.
+        const drains: Array<DrainResult & { bridge: string }> = [];
+        for (let round = 0; round < flags.rounds; round++) {
+          for (const pair of round % 2 === 0 ? pairs : [...pairs].reverse()) {
+            const d = await drainBatch(env, { web: pair.web, workers: [pair.worker], queue: pair.queue, redisPid: env.redis.proc.pid, n: opts.drainJobs });
+            drains.push({ ...d, bridge: pair.name });
+            ctx.log(
+              `function calls ${pair.name} drain round ${round + 1}: ${fmt.int(d.jobsPerSecond)} jobs/s, worker ${fmt.us(d.workerCpuUs)}/job, ` +
+                `${d.cores.workers.toFixed(2)} cores, ${d.correct}/${opts.drainJobs} correct`,
+            );
           }
         }
         const memory = pairs.map((p) => ({
@@ -332,23 +395,20 @@ export function functionCallsScenario(opts: FunctionCallOptions = DEFAULT_FUNCTI
           `each batch: ${opts.calls} live calls (voice webhook first, not timed), half transfer_call to "sales" (${TRANSFER_NUMBER}), half end_call; ` +
             `WORKER_CONCURRENCY=${opts.workerConcurrency}; after a ${WARMUP_CALLS}-call warm-up; median of ${flags.rounds} batches per concurrency${pairs.length > 1 ? ', the two checkouts alternating' : ''}`,
           '→Twilio: function call sent → its POST …/Calls/{CallSid}.json arrived at the fake Twilio API; jobs/s: updates from the first function call sent to the last update',
-          !env.pinned
-            ? 'nothing pinned'
-            : opts.layout === 'worker'
-              ? 'the worker alone on CPU 0; web, fake Twilio API, fake Retell API, Redis and the sender on CPU 1'
-              : 'web and worker share CPU 0; fake Twilio API, fake Retell API, Redis and the sender CPU 1',
+          env.pinned ? 'web and worker share CPU 0; fake Twilio API, fake Retell API, Redis and the sender CPU 1' : 'nothing pinned',
           ...(flags.candidate ? [`candidate: ${flags.candidate}`] : []),
           ...perRound,
           ...results.flatMap((r) => r.problems.map((p) => `anomaly ${r.bridge} c=${r.concurrency}: ${p}`)),
         ];
         return [
           {
-            title: `Function calls through the queue and worker to the Twilio REST API (${opts.calls} calls per batch, ${opts.layout === 'worker' ? 'worker on a core of its own' : 'web and worker on one core'})`,
+            title: `Function calls through the queue and worker to the Twilio REST API (${opts.calls} calls per batch, web and worker on one core)`,
             header: ['conc', 'bridge', '→Twilio p50 ms', '→Twilio p99 ms', '→Twilio max ms', 'answer p50 ms', 'answer p99 ms', 'jobs/s', 'web CPU/call', 'worker CPU/call', 'correct'],
             rows,
             notes,
             data: { options: opts, results, memory },
           },
+          drainSection(`Worker throughput: ${opts.drainJobs.toLocaleString('en-US')} queued function calls drained by one worker process alone on CPU 0 (WORKER_CONCURRENCY=${opts.workerConcurrency}), median of ${flags.rounds} rounds`, drains, opts.drainJobs),
           {
             title: 'Memory under function-call load (VmHWM since start)',
             header: ['process', 'peak RSS', 'RSS now'],
@@ -361,10 +421,40 @@ export function functionCallsScenario(opts: FunctionCallOptions = DEFAULT_FUNCTI
         ];
       } finally {
         for (const p of pairs) {
+          await p.queue.close();
           await p.worker.stop();
           await p.web.stop();
         }
       }
     },
+  };
+}
+
+/** The drain results as a table, one row per checkout (or per number of workers), with the cores each part kept busy. */
+export function drainSection(title: string, drains: Array<DrainResult & { bridge: string }>, jobs: number): Section {
+  const names = [...new Set(drains.map((d) => d.bridge))];
+  const med = (ds: DrainResult[], f: (d: DrainResult) => number) => median(ds.map(f));
+  return {
+    title,
+    header: ['bridge', 'jobs/s', 'worker CPU/job', 'worker cores', 'Redis cores', 'fake Twilio cores', 'machine cores', 'correct'],
+    rows: names.map((name) => {
+      const ds = drains.filter((d) => d.bridge === name);
+      return [
+        name,
+        fmt.int(med(ds, (d) => d.jobsPerSecond)),
+        fmt.us(med(ds, (d) => d.workerCpuUs)),
+        med(ds, (d) => d.cores.workers).toFixed(2),
+        med(ds, (d) => d.cores.redis).toFixed(2),
+        med(ds, (d) => d.cores.twilio).toFixed(2),
+        med(ds, (d) => d.cores.machine).toFixed(2),
+        `${ds.reduce((a, d) => a + d.correct, 0)}/${ds.length * jobs}`,
+      ];
+    }),
+    notes: [
+      ...names.map((name) => `per round, ${name}: ${drains.filter((d) => d.bridge === name).map((d) => fmt.int(d.jobsPerSecond)).join(' / ')} jobs/s`),
+      'jobs/s: the batch (half transfer_call, half end_call), queued through the web process while the queue was paused, over the time from the resume to the last request at the fake Twilio API; correct = exactly one update of the expected shape per call',
+      ...drains.flatMap((d) => d.problems.map((p) => `anomaly ${d.bridge}: ${p}`)),
+    ],
+    data: { drains },
   };
 }
