@@ -3,7 +3,7 @@
  * object; a bad setting stops the process with one line naming the variable and the problem.
  */
 import { z } from 'zod';
-import { ACCOUNT_SID, E164 } from './formats';
+import { ACCOUNT_SID, E164, isXmlSafe } from './formats';
 
 const e164 = z.string().regex(E164, 'must be an E.164 number such as +14155550100');
 const sipUri = z.string().regex(/^sips?:[^\s@]+@[^\s]+$/i, 'must be a SIP URI such as sip:desk@pbx.example.com');
@@ -127,6 +127,16 @@ export const envSchema = z.object({
     .max(8000, 'must be at most 8000 so the answer fits in Twilio\'s 15 s webhook budget')
     .default(4000)
     .describe('Per-request timeout for registering a call with Retell'),
+  INBOUND_WEBHOOK_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .optional()
+    .describe('Lookup hook asked for the agent and dynamic variables before each new inbound call is registered (Retell\'s inbound-webhook contract); off when unset'),
+  INBOUND_WEBHOOK_TIMEOUT_MS: z.coerce
+    .number({ error: 'must be a number of milliseconds' })
+    .int()
+    .min(100, 'must be at least 100')
+    .default(2500)
+    .describe('How long the lookup hook may take before the call goes to the agent the bridge would have used'),
   TRANSFER_DESTINATIONS: jsonObject(
     z.record(
       z.string().regex(/^[A-Za-z0-9_ .-]{1,64}$/, 'names must be 1-64 letters, digits, spaces, dots, dashes or underscores'),
@@ -149,6 +159,7 @@ export const envSchema = z.object({
     .min(1)
     .max(1000)
     .default("We're sorry, our assistant can't take your call right now. Please try again later.")
+    .refine(isXmlSafe, 'must not contain control characters or other characters XML cannot carry')
     .describe('Said before hanging up when Retell cannot take the call and there is no FALLBACK_NUMBER'),
   WORKER_CONCURRENCY: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(200).default(10).describe('Jobs one worker process runs at once'),
   WORKER_METRICS_PORT: z.coerce
@@ -160,6 +171,15 @@ export const envSchema = z.object({
     .describe('If set, the worker serves /metrics and /healthz on this port'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
 });
+
+/**
+ * Of Twilio's 15 s for answering a voice webhook, what the bridge allows itself; the rest covers the
+ * network both ways and Twilio's own handling.
+ */
+export const ANSWER_BUDGET_MS = 13_000;
+
+/** Kept back inside the answer budget for Redis round trips and building the TwiML. */
+const ANSWER_RESERVE_MS = 1_000;
 
 export type Env = z.input<typeof envSchema>;
 
@@ -198,6 +218,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!e.RETELL_AGENT_ID && Object.keys(e.AGENT_ROUTES).length === 0) {
     throw new ConfigError('Invalid configuration: RETELL_AGENT_ID is required unless AGENT_ROUTES routes numbers to agents');
   }
+  const lookupProblem = lookupHookUrlProblem(e) ?? lookupHookBudgetProblem(e);
+  if (lookupProblem) throw new ConfigError(`Invalid configuration: ${lookupProblem}`);
   return toConfig(e);
 }
 
@@ -220,6 +242,22 @@ function redisTopologyProblem(e: EnvValues, urlGiven: boolean): string | undefin
     if (stray) return `${stray} applies only with REDIS_CLUSTER_NODES or REDIS_SENTINELS; with REDIS_URL put it in the URL (rediss://user:password@host:port)`;
   }
   return undefined;
+}
+
+/** The caller's number and the variables go to the hook: in production only over TLS. */
+function lookupHookUrlProblem(e: EnvValues): string | undefined {
+  if (e.NODE_ENV !== 'production' || !e.INBOUND_WEBHOOK_URL || new URL(e.INBOUND_WEBHOOK_URL).protocol === 'https:') return undefined;
+  return 'INBOUND_WEBHOOK_URL must be an https URL when NODE_ENV=production (it receives callers\' numbers)';
+}
+
+/** The hook runs before the registration, so together they must fit the answer budget. */
+function lookupHookBudgetProblem(e: EnvValues): string | undefined {
+  const limit = ANSWER_BUDGET_MS - ANSWER_RESERVE_MS;
+  if (!e.INBOUND_WEBHOOK_URL || e.INBOUND_WEBHOOK_TIMEOUT_MS + e.RETELL_TIMEOUT_MS <= limit) return undefined;
+  return (
+    `INBOUND_WEBHOOK_TIMEOUT_MS must be at most ${limit - e.RETELL_TIMEOUT_MS} with RETELL_TIMEOUT_MS=${e.RETELL_TIMEOUT_MS}: ` +
+    `the two together may take at most ${limit} ms, so the registration keeps its full time inside Twilio's 15 s webhook budget`
+  );
 }
 
 function toConfig(e: EnvValues) {
@@ -248,6 +286,7 @@ function toConfig(e: EnvValues) {
       sipTransport: e.SIP_TRANSPORT,
       timeoutMs: e.RETELL_TIMEOUT_MS,
     },
+    inboundWebhook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
     transfer: { destinations: e.TRANSFER_DESTINATIONS as Readonly<Record<string, string>>, allowlist: e.TRANSFER_ALLOWLIST as readonly string[] },
     fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
     worker: { concurrency: e.WORKER_CONCURRENCY, metricsPort: e.WORKER_METRICS_PORT },

@@ -44,3 +44,18 @@ export function decodeRetellMetadata(metadata: unknown, accountSid: string): { c
   if (meta.twilio_account_sid !== undefined && meta.twilio_account_sid !== accountSid) return null;
   return { callSid };
 }
+
+/** Characters XML 1.0 cannot carry: control characters other than tab, LF and CR, lone surrogates, U+FFFE/U+FFFF. */
+const XML_INVALID = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+export const isXmlSafe = (text: string): boolean => !new RegExp(XML_INVALID.source, 'u').test(text);
+
+/**
+ * Text for a `<Say>`: characters TwiML cannot carry removed, white space at the ends trimmed, and
+ * undefined when nothing is left.
+ */
+export function speakable(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const clean = text.replace(XML_INVALID, '').trim();
+  return clean === '' ? undefined : clean;
+}

@@ -19,6 +19,7 @@ describe('loadConfig', () => {
       transfer: { destinations: {}, allowlist: [] },
       fallback: { number: undefined },
       worker: { concurrency: 10 },
+      inboundWebhook: { url: undefined, timeoutMs: 2500 },
     });
     expect(config.fallback.message).toMatch(/sorry/i);
   });
@@ -59,6 +60,14 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ NODE_ENV: 'production', PUBLIC_URL: undefined }, /PUBLIC_URL is required when NODE_ENV=production/],
     [{ PUBLIC_URL: 'ftp://example.com' }, /PUBLIC_URL must be an http\(s\) URL/],
+    [{ INBOUND_WEBHOOK_URL: 'crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an http\(s\) URL/],
+    [{ INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '50' }, /INBOUND_WEBHOOK_TIMEOUT_MS must be at least 100/],
+    [{ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'http://crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an https URL when NODE_ENV=production/],
+    [
+      { INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '8001', RETELL_TIMEOUT_MS: '4000' },
+      /INBOUND_WEBHOOK_TIMEOUT_MS must be at most 8000 with RETELL_TIMEOUT_MS=4000: .*registration keeps its full time inside Twilio's 15 s/,
+    ],
+    [{ INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '4001', RETELL_TIMEOUT_MS: '8000' }, /INBOUND_WEBHOOK_TIMEOUT_MS must be at most 4000 with RETELL_TIMEOUT_MS=8000/],
   ])('when %o, then it stops with a message naming the variable', (overrides, message) => {
     expect(load(overrides)).toThrow(ConfigError);
     expect(load(overrides)).toThrow(message);
@@ -107,6 +116,22 @@ describe('loadConfig', () => {
   ])('when the Redis topology is %o, then it stops with a message naming the variable', (overrides, message) => {
     expect(load(overrides)).toThrow(ConfigError);
     expect(load(overrides)).toThrow(message);
+  });
+
+  it('when the lookup hook is set, then its URL is kept as given and its timeout may take what Retell leaves of the budget', () => {
+    const config = loadConfig(
+      testEnv({ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'https://crm.example.com/hooks/retell/?tenant=acme', INBOUND_WEBHOOK_TIMEOUT_MS: '8000', RETELL_TIMEOUT_MS: '4000' }),
+    );
+    expect(config.inboundWebhook).toEqual({ url: 'https://crm.example.com/hooks/retell/?tenant=acme', timeoutMs: 8000 });
+    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_URL: 'http://127.0.0.1:4010/' })).inboundWebhook.url).toBe('http://127.0.0.1:4010/');
+  });
+
+  it('when the lookup hook is not set, then its timeout is not held against the budget', () => {
+    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_TIMEOUT_MS: '9000', RETELL_TIMEOUT_MS: '8000' })).inboundWebhook).toEqual({ url: undefined, timeoutMs: 9000 });
+  });
+
+  it('when FALLBACK_MESSAGE holds a character TwiML cannot carry, then start-up stops naming it', () => {
+    expect(load({ FALLBACK_MESSAGE: 'Sorry\u0007, try later' })).toThrow(/FALLBACK_MESSAGE must not contain control characters/);
   });
 
   it('when several settings are wrong, then all of them are named in one line', () => {

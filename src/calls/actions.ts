@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
-import type { CallState } from './record';
+import { LUA_ADVANCE_STATE, type CallRecord, type CallState } from './record';
 
 /**
  * What an action does to the live call: `transfer` redirects it to a person (Retell's `transfer_call`),
@@ -16,7 +16,7 @@ export type CallActionKind = 'transfer' | 'end_call';
  */
 export interface CallAction {
   kind: CallActionKind;
-  /** 1 for the first action on the call; a new action after a failed one gets the next number. */
+  /** 1 for the first action on the call; each action that replaces an earlier one gets the next number. */
   seq: number;
   jobId: string;
   status: 'queued' | 'done' | 'failed';
@@ -25,8 +25,21 @@ export interface CallAction {
   /** The sentence the agent was given; repeats get the same. */
   answer: string;
   requestedAt: string;
-  /** The call's state before the action, restored if the action fails. */
-  previousState: string;
+  /**
+   * When the first request for it was sent to Twilio, or the first after its job was taken over from a
+   * worker that died: its time limit counts from here.
+   */
+  startedAt?: string;
+  /** How many times its job had been taken over (BullMQ's stalled counter) when `startedAt` was set. */
+  takeovers?: number;
+  /**
+   * A request for this action was sent to Twilio and its outcome is unknown (a timeout, a dropped
+   * connection, a 5xx, or a worker that died mid-request): it may have been performed, so the next
+   * attempt looks at the call before sending anything.
+   */
+  uncertain?: boolean;
+  /** The job of the action this one replaced (an end_call taking over from an unfinished transfer). */
+  replaced?: string;
   error?: string;
 }
 
@@ -38,44 +51,64 @@ export type ClaimActionResult =
 
 // Decides atomically against a concurrent transfer/hang-up on the same call; job ids are derived
 // here, from the sequence number, so a repeat of the same request maps to the same BullMQ job.
+// A failed action may be followed by a new one; an end_call may also replace a transfer that has not
+// been performed, because a caller who wants to hang up must always be able to.
+// ARGV: draft action JSON, callSid
 const CLAIM_ACTION = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
-local state = redis.call('HGET', KEYS[1], 'state') or ''
-if state == 'ended' then return {'ended'} end
+if redis.call('HGET', KEYS[1], 'state') == 'ended' then return {'ended'} end
+local action = cjson.decode(ARGV[1])
 local current = redis.call('HGET', KEYS[1], 'action')
 local seq = 1
 if current then
   local a = cjson.decode(current)
-  if a.status ~= 'failed' then return {'exists', current} end
+  local replaceable = a.status == 'failed' or (a.status == 'queued' and a.kind == 'transfer' and action.kind == 'end_call')
+  if not replaceable then return {'exists', current} end
+  if a.status == 'queued' then action.replaced = a.jobId end
   seq = a.seq + 1
 end
-local action = cjson.decode(ARGV[1])
 action.seq = seq
-action.jobId = action.kind .. '-' .. ARGV[3] .. '-' .. seq
-action.previousState = state
+action.jobId = action.kind .. '-' .. ARGV[2] .. '-' .. seq
 local encoded = cjson.encode(action)
-redis.call('HSET', KEYS[1], 'action', encoded, 'state', ARGV[2], 'updatedAt', action.requestedAt)
+redis.call('HSET', KEYS[1], 'action', encoded, 'updatedAt', action.requestedAt)
 return {'created', encoded}
 `;
 
-// Only the job that owns the action may settle it: a late retry of an old job must not overwrite a newer one.
-const SETTLE_ACTION = `
+// Only the job that owns the action may change it: a late retry of a replaced job must not overwrite
+// the newer action. ARGV: jobId, status ('' keeps it), error ('' for none), uncertain ('1', '0' or ''),
+// new call state ('' for none), time, takeovers of the job so far
+const UPDATE_ACTION = `${LUA_ADVANCE_STATE}
 local current = redis.call('HGET', KEYS[1], 'action')
 if not current then return 0 end
 local a = cjson.decode(current)
 if a.jobId ~= ARGV[1] then return 0 end
-a.status = ARGV[2]
+if a.status ~= 'queued' then return 0 end
+if ARGV[2] ~= '' then a.status = ARGV[2] end
 if ARGV[3] ~= '' then a.error = ARGV[3] end
-local state = ARGV[4]
-if state == '' then state = a.previousState end
-redis.call('HSET', KEYS[1], 'action', cjson.encode(a), 'state', state, 'updatedAt', ARGV[5])
+if ARGV[4] == '1' then
+  a.uncertain = true
+  local takeovers = tonumber(ARGV[7])
+  if not a.startedAt or takeovers > (a.takeovers or 0) then
+    a.startedAt = ARGV[6]
+    a.takeovers = takeovers
+  end
+elseif ARGV[4] == '0' then
+  a.uncertain = nil
+end
+redis.call('HSET', KEYS[1], 'action', cjson.encode(a), 'updatedAt', ARGV[6])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end
+advance_state(KEYS[1], ARGV[5])
 return 1
 `;
 
 interface ActionCommands {
-  bridgeClaimAction(key: string, action: string, state: string, callSid: string): Promise<string[]>;
-  bridgeSettleAction(key: string, jobId: string, status: string, error: string, state: string, at: string): Promise<number>;
+  bridgeClaimAction(key: string, action: string, callSid: string): Promise<string[]>;
+  bridgeUpdateAction(key: string, jobId: string, status: string, error: string, uncertain: string, state: string, at: string, takeovers: number): Promise<number>;
+}
+
+/** The action on a record read from Redis, if it has one. */
+export function actionOf(record: Pick<CallRecord, 'action'>): CallAction | undefined {
+  return record.action ? (JSON.parse(record.action) as CallAction) : undefined;
 }
 
 export class CallActions {
@@ -84,17 +117,16 @@ export class CallActions {
 
   constructor(redis: RedisClient, prefix: string) {
     this.keys = callKeys(prefix);
-    this.redis = withScripts<ActionCommands>(redis, { bridgeClaimAction: CLAIM_ACTION, bridgeSettleAction: SETTLE_ACTION });
+    this.redis = withScripts<ActionCommands>(redis, { bridgeClaimAction: CLAIM_ACTION, bridgeUpdateAction: UPDATE_ACTION });
   }
 
-  /** Records `kind` as the call's action unless one is already pending or done, or the call has ended. */
-  async claim(
-    callSid: string,
-    request: { kind: CallActionKind; target: string; answer: string },
-  ): Promise<ClaimActionResult> {
+  /**
+   * Records `kind` as the call's action unless one is already pending or done (an end_call replaces an
+   * unperformed transfer), or the call has ended.
+   */
+  async claim(callSid: string, request: { kind: CallActionKind; target: string; answer: string }): Promise<ClaimActionResult> {
     const draft = { ...request, status: 'queued', requestedAt: new Date().toISOString() };
-    const state: CallState = request.kind === 'transfer' ? 'transferring' : 'ending';
-    const reply = await this.redis.bridgeClaimAction(this.keys.record(callSid), JSON.stringify(draft), state, callSid);
+    const reply = await this.redis.bridgeClaimAction(this.keys.record(callSid), JSON.stringify(draft), callSid);
     if (reply[0] === 'created') return { kind: 'created', action: JSON.parse(reply[1]!) as CallAction };
     if (reply[0] === 'exists') return { kind: 'exists', action: JSON.parse(reply[1]!) as CallAction };
     return { kind: reply[0] === 'ended' ? 'ended' : 'unknown' };
@@ -106,17 +138,37 @@ export class CallActions {
   }
 
   /**
-   * Marks the action done or failed, if `jobId` still owns it. `state` is the call's new state; when
-   * omitted it goes back to what it was before the action (a failed transfer leaves the agent on the line).
+   * Marks that a request for the action is about to be sent (`true`; the first one, or the first after
+   * the job's `takeovers`-th takeover, also sets `startedAt`) or that Twilio refused it without performing
+   * it (`false`). False when `jobId` no longer owns a pending action.
+   */
+  async markUncertain(callSid: string, jobId: string, uncertain: boolean, takeovers = 0): Promise<boolean> {
+    return this.update(callSid, jobId, { uncertain, takeovers });
+  }
+
+  /**
+   * Marks the action done or failed, if `jobId` still owns it and it is still pending. `state` moves the
+   * call forward (a performed transfer: `transferred`); a failed action leaves the state as it was, so a
+   * failed transfer leaves the agent on the line.
    */
   async settle(callSid: string, jobId: string, status: 'done' | 'failed', opts: { error?: string; state?: CallState } = {}): Promise<boolean> {
-    const updated = await this.redis.bridgeSettleAction(
+    return this.update(callSid, jobId, { status, error: opts.error, state: opts.state, uncertain: false });
+  }
+
+  private async update(
+    callSid: string,
+    jobId: string,
+    change: { status?: 'done' | 'failed'; error?: string; uncertain?: boolean; state?: CallState; takeovers?: number },
+  ): Promise<boolean> {
+    const updated = await this.redis.bridgeUpdateAction(
       this.keys.record(callSid),
       jobId,
-      status,
-      opts.error ?? '',
-      opts.state ?? '',
+      change.status ?? '',
+      change.error ?? '',
+      change.uncertain === undefined ? '' : change.uncertain ? '1' : '0',
+      change.state ?? '',
       new Date().toISOString(),
+      change.takeovers ?? 0,
     );
     return updated === 1;
   }

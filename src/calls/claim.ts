@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
-import { fieldList, RECORD_TTL_MS, type CallRecord } from './record';
+import { fieldList, LUA_ADVANCE_STATE, RECORD_TTL_MS, type CallRecord } from './record';
 
 /**
  * The exactly-once claim on the voice webhook. Twilio may send the same webhook several times, even at
@@ -16,27 +16,32 @@ export type CompleteResult = { kind: 'ok' } | { kind: 'lost'; twiml: string | un
 
 // Claim or read the answer in one round trip. Redis's own clock decides lease expiry, so web
 // processes with skewed clocks agree on when a dead holder's claim may be taken over.
-const CLAIM_SCRIPT = `
+// ARGV: owner, lease ms, record TTL ms, initial state, initial fields...
+const CLAIM_SCRIPT = `${LUA_ADVANCE_STATE}
 local twiml = redis.call('HGET', KEYS[1], 'twiml')
 if twiml then return {'done', twiml} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local held = tonumber(redis.call('HGET', KEYS[1], 'claim_until') or '0')
 if held > now then return {'pending', tostring(held - now)} end
-redis.call('HSET', KEYS[1], 'claim_owner', ARGV[1], 'claim_until', tostring(now + tonumber(ARGV[2])), unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], 'claim_owner', ARGV[1], 'claim_until', tostring(now + tonumber(ARGV[2])))
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+advance_state(KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {'claimed'}
 `;
 
 // Store the answer only if we still hold the claim; otherwise report what the new holder stored.
-const COMPLETE_SCRIPT = `
+// ARGV: owner, record TTL ms, state, fields...
+const COMPLETE_SCRIPT = `${LUA_ADVANCE_STATE}
 if redis.call('HGET', KEYS[1], 'claim_owner') ~= ARGV[1] then
   local twiml = redis.call('HGET', KEYS[1], 'twiml')
   if twiml then return {'lost', twiml} end
   return {'lost'}
 end
 redis.call('HDEL', KEYS[1], 'claim_owner', 'claim_until')
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+advance_state(KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {'ok'}
 `;
@@ -50,8 +55,8 @@ return 0
 `;
 
 interface ClaimCommands {
-  bridgeClaim(key: string, owner: string, leaseMs: number, ttlMs: number, ...fields: string[]): Promise<string[]>;
-  bridgeComplete(key: string, owner: string, ttlMs: number, ...fields: string[]): Promise<string[]>;
+  bridgeClaim(key: string, owner: string, leaseMs: number, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
+  bridgeComplete(key: string, owner: string, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
   bridgeRelease(key: string, owner: string): Promise<number>;
 }
 
@@ -69,7 +74,7 @@ export class AnswerClaims {
    * is already stored (`done`). `initial` fields are written with the claim.
    */
   async claim(callSid: string, owner: string, leaseMs: number, initial: Partial<CallRecord>): Promise<ClaimResult> {
-    const reply = await this.redis.bridgeClaim(this.keys.record(callSid), owner, leaseMs, RECORD_TTL_MS, ...fieldList(initial));
+    const reply = await this.redis.bridgeClaim(this.keys.record(callSid), owner, leaseMs, RECORD_TTL_MS, initial.state ?? '', ...fieldList(initial));
     if (reply[0] === 'done') return { kind: 'done', twiml: reply[1] ?? '' };
     if (reply[0] === 'pending') return { kind: 'pending', retryInMs: Number(reply[1]) };
     return { kind: 'claimed' };
@@ -77,7 +82,7 @@ export class AnswerClaims {
 
   /** Stores the answer and the registration, if `owner` still holds the claim, and indexes the Retell id. */
   async complete(callSid: string, owner: string, fields: Partial<CallRecord> & { twiml: string }): Promise<CompleteResult> {
-    const stored = this.redis.bridgeComplete(this.keys.record(callSid), owner, RECORD_TTL_MS, ...fieldList(fields));
+    const stored = this.redis.bridgeComplete(this.keys.record(callSid), owner, RECORD_TTL_MS, fields.state ?? '', ...fieldList(fields));
     // Sent in the same tick as the script, so it costs no extra round trip; harmless if the claim was lost
     // because the id is unique to this registration.
     const indexed = fields.callId

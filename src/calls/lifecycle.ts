@@ -1,26 +1,19 @@
 import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
-import { fieldList, STATE_RANK, type CallRecord, type CallState, type CallUpdate } from './record';
+import { fieldList, LUA_ADVANCE_STATE, type CallRecord, type CallState, type CallUpdate } from './record';
 
-// ARGV: ranks, newState, count of set-once pairs, set-once pairs..., always-set pairs...
-const ADVANCE_SCRIPT = `
+// ARGV: newState, count of set-once pairs, set-once pairs..., always-set pairs...
+const ADVANCE_SCRIPT = `${LUA_ADVANCE_STATE}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local rank = cjson.decode(ARGV[1])
-local current = redis.call('HGET', KEYS[1], 'state') or 'registering'
-local wanted = ARGV[2]
-local moved = 0
-if wanted ~= '' and (rank[wanted] or -1) > (rank[current] or 0) then
-  redis.call('HSET', KEYS[1], 'state', wanted)
-  moved = 1
-end
-local once = tonumber(ARGV[3])
-for i = 4, 3 + once * 2, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if #ARGV > 3 + once * 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 4 + once * 2)) end
+local moved = advance_state(KEYS[1], ARGV[1])
+local once = tonumber(ARGV[2])
+for i = 3, 2 + once * 2, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 2 + once * 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3 + once * 2)) end
 return moved
 `;
 
 interface LifecycleCommands {
-  bridgeAdvance(key: string, ranks: string, state: string, once: number, ...fields: string[]): Promise<number>;
+  bridgeAdvance(key: string, state: string, once: number, ...fields: string[]): Promise<number>;
 }
 
 export type AdvanceResult = 'moved' | 'kept' | 'unknown';
@@ -45,7 +38,6 @@ export type RetellCallEvent =
 export class CallLifecycle {
   private readonly keys: CallKeys;
   private readonly redis: RedisClient & LifecycleCommands;
-  private readonly ranks = JSON.stringify(STATE_RANK);
 
   constructor(redis: RedisClient, prefix: string) {
     this.keys = callKeys(prefix);
@@ -96,7 +88,6 @@ export class CallLifecycle {
     const oncePairs = fieldList(once as Partial<CallRecord>);
     const reply = await this.redis.bridgeAdvance(
       this.keys.record(callSid),
-      this.ranks,
       state ?? '',
       oncePairs.length / 2,
       ...oncePairs,

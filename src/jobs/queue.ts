@@ -4,9 +4,10 @@ import { withTimeout } from '../http/timeout';
 import { CALL_ACTIONS_QUEUE, queuePrefix, type CallActionJob } from './call-action-job';
 
 /**
- * Retry policy for call actions. Six attempts with exponential backoff from 300 ms and 50 % jitter
- * span about 9 s in the worst case: long enough to ride out a burst of 429s or a Twilio blip, short
- * enough that a caller is not left waiting on the line for a transfer that will never happen.
+ * Retry policy for call actions: up to six attempts with exponential backoff from 300 ms and 50 %
+ * jitter, to ride out a burst of 429s or a Twilio blip. What bounds an action in time is not this but
+ * the processor's ACTION_DEADLINE_MS (12 s from the agent's request, all attempts included): a caller
+ * is waiting on the line.
  */
 export const CALL_ACTION_JOB_OPTIONS: JobsOptions = {
   attempts: 6,

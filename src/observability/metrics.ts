@@ -50,6 +50,21 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
+  readonly lookupHook = new Counter({
+    name: 'bridge_inbound_webhook_total',
+    help: 'Lookup hook (INBOUND_WEBHOOK_URL) requests, by result (ok, rejected, timeout, unreachable, http_error, invalid, too_large, skipped)',
+    labelNames: ['result'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly lookupHookDuration = new Histogram({
+    name: 'bridge_inbound_webhook_duration_seconds',
+    help: 'Time the lookup hook took to answer (or to fail), by result',
+    labelNames: ['result'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 8],
+    registers: [this.prometheus],
+  });
+
   readonly signatureRefusals = new Counter({
     name: 'bridge_signature_refusals_total',
     help: 'Requests refused for a missing or invalid signature, by source (twilio, retell)',

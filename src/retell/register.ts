@@ -3,6 +3,10 @@ import { encodeRetellMetadata, isE164, type CallDirection } from '../formats';
 
 export interface RegistrationRequest {
   agentId: string;
+  /** A published version number or a version tag such as `prod`; Retell's latest when absent. */
+  agentVersion?: number | string;
+  /** Per-call overrides of the agent (`agent`, `retell_llm`, `conversation_flow`), passed through as given. */
+  agentOverride?: Record<string, unknown>;
   callSid: string;
   accountSid: string;
   from: string;
@@ -10,6 +14,8 @@ export interface RegistrationRequest {
   direction: CallDirection;
   /** Strings only: Retell injects them into the prompt as they are. */
   dynamicVariables: Record<string, string>;
+  /** Stored on the Retell call beside the bridge's own keys, which win on a clash. */
+  metadata?: Record<string, unknown>;
 }
 
 export interface Registration {
@@ -40,12 +46,15 @@ export async function registerPhoneCall(client: Retell, req: RegistrationRequest
     const call = await client.call.registerPhoneCall(
       {
         agent_id: req.agentId,
+        ...(req.agentVersion !== undefined ? { agent_version: req.agentVersion } : {}),
+        ...(req.agentOverride ? { agent_override: req.agentOverride as Retell.CallRegisterPhoneCallParams['agent_override'] } : {}),
         direction: req.direction,
         // Retell stores these as E.164; withheld or SIP callers ("Anonymous", sip:...) still reach the
         // agent through the dynamic variables.
         ...(isE164(req.from) ? { from_number: req.from } : {}),
         ...(isE164(req.to) ? { to_number: req.to } : {}),
-        metadata: encodeRetellMetadata(req.callSid, req.accountSid),
+        // The bridge's keys are how later requests find the Twilio call: nobody may overwrite them.
+        metadata: { ...req.metadata, ...encodeRetellMetadata(req.callSid, req.accountSid) },
         retell_llm_dynamic_variables: req.dynamicVariables,
       },
       { timeout: timeoutMs, maxRetries: 0 },

@@ -1,34 +1,44 @@
-import express, { type RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
+import type { ByteBudget } from '../http/byte-budget';
 import { HttpError } from '../http/errors';
-import { verifyRetellSignature } from './signature';
+import { readBody } from '../http/read-body';
+import { parseRetellSignature, signsBody, type SignatureRefusal } from './signature';
 
 export interface RetellSignedOptions {
   apiKey: string;
-  /** Largest body accepted; Retell's call object carries the transcript so far. */
-  limit: string;
-  onRefused?: (reason: string) => void;
+  /** Largest body accepted, in bytes; Retell's call object carries the transcript so far. */
+  limitBytes: number;
+  /** Shared bound on bodies held before their signature is checked (see ByteBudget). */
+  budget?: ByteBudget;
+  onRefused?: (reason: SignatureRefusal) => void;
 }
 
 /**
- * Reads the raw body, checks `X-Retell-Signature` over those exact bytes (401 when missing or wrong),
- * then parses it as JSON (400 when it is not). Afterwards `req.body` holds the parsed value.
+ * Authenticates a Retell request, then parses it as JSON (400 when it is not); afterwards `req.body`
+ * holds the parsed value.
+ *
+ * The header is checked first: a request whose `X-Retell-Signature` is missing, malformed or stale is
+ * refused (401) before a byte of its body is read, and the connection is closed. Only a fresh,
+ * well-formed header earns a read, within `limitBytes` and the shared budget; then the HMAC over the
+ * exact bytes decides.
  */
-export function retellSigned(opts: RetellSignedOptions): RequestHandler[] {
-  const raw = express.raw({ type: () => true, limit: opts.limit });
-  const verify: RequestHandler = (req, res, next) => {
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const check = verifyRetellSignature(body, opts.apiKey, req.get('x-retell-signature'));
-    if (!check.ok) {
-      opts.onRefused?.(check.reason);
-      res.status(401).json({ error: 'unauthorized', reason: `Retell signature ${check.reason}` });
-      return;
-    }
-    try {
-      req.body = JSON.parse(body.toString('utf8')) as unknown;
-    } catch {
-      throw new HttpError(400, 'body is not valid JSON');
-    }
-    next();
+export function retellSigned(opts: RetellSignedOptions): RequestHandler {
+  const refuse = (res: Parameters<RequestHandler>[1], reason: SignatureRefusal, closeConnection: boolean) => {
+    opts.onRefused?.(reason);
+    if (closeConnection) res.setHeader('Connection', 'close');
+    res.status(401).json({ error: 'unauthorized', reason: `Retell signature ${reason}` });
   };
-  return [raw, verify];
+  return (req, res, next) => {
+    const parsed = parseRetellSignature(req.get('x-retell-signature'));
+    if (!parsed.ok) return refuse(res, parsed.reason, true);
+    readBody(req, { limitBytes: opts.limitBytes, budget: opts.budget }).then((raw) => {
+      if (!signsBody(parsed.header, raw, opts.apiKey)) return refuse(res, 'mismatch', false);
+      try {
+        req.body = JSON.parse(raw.toString('utf8')) as unknown;
+      } catch {
+        return next(new HttpError(400, 'body is not valid JSON'));
+      }
+      next();
+    }, next);
+  };
 }

@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoopbackServer } from './loopback-server';
 
-/** A Register Phone Call request as the fake Retell API received it. */
+// Register Phone Call's `agent_version` tag pattern (Retell's OpenAPI `AgentVersionReference`).
+const AGENT_VERSION_TAG = /^[a-z0-9_-]{1,20}$/;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A Register Phone Call request as the fake Retell API received it: the whole body, so tests see
+ * `agent_version`, `agent_override`, `metadata` and `retell_llm_dynamic_variables` exactly as sent.
+ */
 export interface ReceivedRegistration {
   body: Record<string, unknown>;
   callId: string;
@@ -17,7 +25,8 @@ export type RetellBehaviour =
 
 /**
  * Speaks Retell's wire format for what the bridge uses: `POST /v2/register-phone-call` with a
- * Bearer key and a JSON body, answered 201 with a PhoneCallResponse, or Retell's JSON error shape.
+ * Bearer key and a JSON body (the field types Retell checks are checked), answered 201 with a
+ * PhoneCallResponse, or Retell's JSON error shape.
  */
 export class FakeRetell extends LoopbackServer {
   readonly registrations: ReceivedRegistration[] = [];
@@ -47,9 +56,15 @@ export class FakeRetell extends LoopbackServer {
     }
     if (typeof body.agent_id !== 'string' || body.agent_id === '') return send(400, { error_message: 'agent_id is required' });
     const vars = body.retell_llm_dynamic_variables as Record<string, unknown> | undefined;
-    if (vars && Object.values(vars).some((v) => typeof v !== 'string')) {
+    if (vars !== undefined && (!isObject(vars) || Object.values(vars).some((v) => typeof v !== 'string'))) {
       return send(400, { error_message: 'retell_llm_dynamic_variables values must be strings' });
     }
+    const version = body.agent_version;
+    if (version !== undefined && !(Number.isInteger(version) && (version as number) >= 0) && !(typeof version === 'string' && AGENT_VERSION_TAG.test(version))) {
+      return send(400, { error_message: 'agent_version must be a version number or a version tag' });
+    }
+    if (body.agent_override !== undefined && !isObject(body.agent_override)) return send(400, { error_message: 'agent_override must be an object' });
+    if (body.metadata !== undefined && !isObject(body.metadata)) return send(400, { error_message: 'metadata must be an object' });
 
     this.received += 1;
     const behaviour = this.behaviour;
@@ -63,7 +78,8 @@ export class FakeRetell extends LoopbackServer {
       call_id: callId,
       call_type: 'phone_call',
       agent_id: body.agent_id,
-      agent_version: 1,
+      // Retell resolves a tag to the version it names; the fake's versions are all 1.
+      agent_version: typeof version === 'number' ? version : 1,
       call_status: 'registered',
       direction: body.direction ?? 'inbound',
       from_number: body.from_number,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoopbackServer } from './loopback-server';
 
@@ -13,22 +14,34 @@ export interface ReceivedTwilioRequest {
   answered?: number;
 }
 
-/** A scripted answer for one upcoming request instead of the normal behaviour. */
+/** A scripted answer for one upcoming call update instead of the normal behaviour. */
 export type Injection =
   | { kind: 'error'; status: number; code: number; message?: string }
-  /** Accept and never answer (until the client times out). */
+  /** Accept and never answer (until the client times out); nothing is performed. */
   | { kind: 'hang' }
-  /** Answer normally after a delay. */
-  | { kind: 'delay'; ms: number };
+  /** Answer normally after a delay: nothing is performed until then. */
+  | { kind: 'delay'; ms: number }
+  /** Perform the update at once, then answer only after `ms` (a Twilio slow to respond, not to act). */
+  | { kind: 'late'; ms: number };
+
+export type FakeCallStatus = 'queued' | 'ringing' | 'in-progress' | 'completed' | 'busy' | 'failed' | 'no-answer' | 'canceled';
 
 export interface FakeCall {
   sid: string;
   from: string;
   to: string;
-  status: 'queued' | 'ringing' | 'in-progress' | 'completed' | 'busy' | 'failed' | 'no-answer' | 'canceled';
-  /** Last TwiML the call was redirected to. */
+  status: FakeCallStatus;
+  /** The call whose `<Dial>` created this one (a child leg), as Twilio's `parent_call_sid`. */
+  parentSid?: string;
+  createdAt: number;
+  endedAt?: number;
+  /** Last TwiML the call was given (answered with, or redirected to). */
   twiml?: string;
 }
+
+const FINAL: ReadonlySet<FakeCallStatus> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
+
+const unescapeXml = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 
 export interface FakeNumber {
   sid: string;
@@ -49,7 +62,9 @@ export interface FakeNumber {
  * The slice of Twilio's REST API the bridge uses, on loopback, with Twilio's wire format: Basic auth,
  * form-encoded bodies, JSON answers and Twilio's error shape `{code, message, more_info, status}`.
  *
- * - `POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json` (Twiml, Url, Status=completed)
+ * - `POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json` (Twiml, Url, Status=completed): a redirect ends the
+ *   call's child legs and plays the new TwiML (see playTwiml)
+ * - `GET  /2010-04-01/Accounts/{AC}/Calls/{CA}.json` and `GET .../Calls.json` (ParentCallSid, To, Status)
  * - `GET  /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=...`
  * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
  *   webhooks and their methods, VoiceApplicationSid)
@@ -68,10 +83,60 @@ export class FakeTwilioApi extends LoopbackServer {
     super();
   }
 
-  addCall(sid: string, from = '+14155550199', to = '+14155550100', status: FakeCall['status'] = 'in-progress'): FakeCall {
-    const call: FakeCall = { sid, from, to, status };
+  addCall(sid: string, from = '+14155550199', to = '+14155550100', status: FakeCallStatus = 'in-progress'): FakeCall {
+    const call: FakeCall = { sid, from, to, status, createdAt: Date.now() };
     this.calls.set(sid, call);
     return call;
+  }
+
+  /**
+   * Plays TwiML on a live call as Twilio does, as far as the bridge's TwiML goes: each `<Dial>` target
+   * (`<Number>`, `<Sip>`, or a bare number) becomes a child leg with `parent_call_sid`; TwiML that ends
+   * without a `<Dial>` but with `<Hangup/>` completes the call. Used when a call is answered with the
+   * bridge's TwiML and when it is redirected.
+   */
+  playTwiml(sid: string, twiml: string): void {
+    const call = this.calls.get(sid);
+    if (!call) throw new Error(`no call ${sid}`);
+    call.twiml = twiml;
+    const dial = /<Dial\b([^>]*)>([\s\S]*?)<\/Dial>/.exec(twiml);
+    if (dial) {
+      const callerId = /callerId="([^"]*)"/.exec(dial[1]!)?.[1];
+      const nouns = [...dial[2]!.matchAll(/<(Number|Sip)\b[^>]*>([^<]*)<\/\1>/g)].map((m) => unescapeXml(m[2]!.trim()));
+      const targets = nouns.length ? nouns : [unescapeXml(dial[2]!.trim())];
+      for (const to of targets) {
+        const childSid = `CA${randomBytes(16).toString('hex')}`;
+        this.calls.set(childSid, {
+          sid: childSid,
+          from: callerId ? unescapeXml(callerId) : call.from,
+          to,
+          status: to.startsWith('sip:') ? 'in-progress' : 'ringing',
+          parentSid: sid,
+          createdAt: Date.now(),
+        });
+      }
+    } else if (/<Hangup\s*\/>/.test(twiml)) {
+      this.end(call, 'completed');
+    }
+  }
+
+  /** The call's child legs, oldest first. */
+  children(sid: string): FakeCall[] {
+    return [...this.calls.values()].filter((c) => c.parentSid === sid);
+  }
+
+  private end(call: FakeCall, status: FakeCallStatus): void {
+    for (const child of this.children(call.sid)) this.endLeg(child);
+    if (!FINAL.has(call.status)) {
+      call.status = status;
+      call.endedAt = Date.now();
+    }
+  }
+
+  private endLeg(call: FakeCall): void {
+    if (FINAL.has(call.status)) return;
+    call.status = 'completed';
+    call.endedAt = Date.now();
   }
 
   addNumber(phoneNumber: string, settings: Partial<Omit<FakeNumber, 'sid' | 'phoneNumber'>> = {}): FakeNumber {
@@ -130,6 +195,11 @@ export class FakeTwilioApi extends LoopbackServer {
     const base = `/2010-04-01/Accounts/${this.accountSid}`;
 
     const callMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Calls\/(CA[0-9a-f]{32})\.json$/i);
+    if (callMatch && req.method === 'GET') {
+      const call = callMatch[1] === this.accountSid ? this.calls.get(callMatch[2]!) : undefined;
+      if (!call) return error(404, 20404, `The requested resource ${url.pathname} was not found`);
+      return send(200, this.callJson(call));
+    }
     if (callMatch && req.method === 'POST') {
       const injection = this.injections.shift();
       if (injection?.kind === 'hang') return;
@@ -141,23 +211,36 @@ export class FakeTwilioApi extends LoopbackServer {
       if (form.Twiml === undefined && form.Url === undefined && form.Status === undefined) {
         return error(400, 21201, 'No valid parameters to update');
       }
-      if (call.status !== 'in-progress' && call.status !== 'ringing' && call.status !== 'queued') {
-        return error(400, 21220, 'Call is not in-progress. Cannot redirect.');
+      if (FINAL.has(call.status)) return error(400, 21220, 'Call is not in-progress. Cannot redirect.');
+      if (form.Twiml !== undefined && form.Twiml.length > 4000) return error(400, 21236, 'Twiml is too long');
+      if (form.Twiml !== undefined || form.Url !== undefined) {
+        // A redirect ends whatever the call was doing, its <Dial> legs included, then runs the new TwiML.
+        for (const child of this.children(call.sid)) this.endLeg(child);
+        if (form.Twiml !== undefined) this.playTwiml(call.sid, form.Twiml);
       }
-      if (form.Twiml !== undefined) {
-        if (form.Twiml.length > 4000) return error(400, 21236, 'Twiml is too long');
-        call.twiml = form.Twiml;
-      }
-      if (form.Status === 'completed') call.status = 'completed';
+      if (form.Status === 'completed') this.end(call, 'completed');
+      const answer = this.callJson(call);
+      if (injection?.kind === 'late') await new Promise((r) => setTimeout(r, injection.ms));
+      return send(200, answer);
+    }
+
+    if (url.pathname === `${base}/Calls.json` && req.method === 'GET') {
+      const q = url.searchParams;
+      const list = [...this.calls.values()]
+        .filter((c) => (!q.get('ParentCallSid') || c.parentSid === q.get('ParentCallSid')) && (!q.get('To') || c.to === q.get('To')))
+        .filter((c) => !q.get('Status') || c.status === q.get('Status'))
+        .sort((a, b) => b.createdAt - a.createdAt);
+      const pageSize = Math.min(Number(q.get('PageSize') ?? 50) || 50, 1000);
       return send(200, {
-        sid: call.sid,
-        account_sid: this.accountSid,
-        from: call.from,
-        to: call.to,
-        status: call.status,
-        direction: 'inbound',
-        api_version: '2010-04-01',
-        uri: `${base}/Calls/${call.sid}.json`,
+        calls: list.slice(0, pageSize).map((c) => this.callJson(c)),
+        page: 0,
+        page_size: pageSize,
+        first_page_uri: `${base}/Calls.json?PageSize=${pageSize}&Page=0`,
+        next_page_uri: null,
+        previous_page_uri: null,
+        start: 0,
+        end: Math.min(list.length, pageSize) - 1,
+        uri: `${base}/Calls.json?PageSize=${pageSize}&Page=0`,
       });
     }
 
@@ -191,6 +274,25 @@ export class FakeTwilioApi extends LoopbackServer {
     }
 
     return error(404, 20404, `The requested resource ${url.pathname} was not found`);
+  }
+
+  /** A call as Twilio's Calls resource shows it (times in RFC 2822, as Twilio writes them). */
+  private callJson(c: FakeCall) {
+    return {
+      sid: c.sid,
+      account_sid: this.accountSid,
+      parent_call_sid: c.parentSid ?? null,
+      from: c.from,
+      to: c.to,
+      status: c.status,
+      direction: c.parentSid ? 'outbound-dial' : 'inbound',
+      date_created: new Date(c.createdAt).toUTCString().replace('GMT', '+0000'),
+      date_updated: new Date(c.endedAt ?? c.createdAt).toUTCString().replace('GMT', '+0000'),
+      start_time: new Date(c.createdAt).toUTCString().replace('GMT', '+0000'),
+      end_time: c.endedAt ? new Date(c.endedAt).toUTCString().replace('GMT', '+0000') : null,
+      api_version: '2010-04-01',
+      uri: `/2010-04-01/Accounts/${this.accountSid}/Calls/${c.sid}.json`,
+    };
   }
 
   private numberJson(n: FakeNumber) {

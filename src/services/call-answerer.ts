@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type Retell from 'retell-sdk';
-import type { Config } from '../config';
+import { ANSWER_BUDGET_MS, type Config } from '../config';
 import type { Logger } from '../observability/logger';
 import { registerPhoneCall, RegistrationError, type RegistrationFailureReason } from '../retell/register';
-import { dialRetellTwiml, fallbackTwiml } from '../twilio/twiml';
+import type { InboundCallDetails, LookupChoice } from '../retell/inbound-webhook';
+import { dialRetellTwiml, fallbackTwiml, rejectTwiml } from '../twilio/twiml';
 import type { AnswerClaims } from '../calls/claim';
 import type { CallDirection } from '../formats';
+import type { LookupHook, LookupResult } from './lookup-hook';
 
 /** The parts of Twilio's voice webhook the bridge uses. */
 export interface InboundCall {
@@ -16,6 +18,11 @@ export interface InboundCall {
   /** Twilio's `Direction`: `inbound`, `outbound-api` or `outbound-dial`. */
   twilioDirection: string | undefined;
   callerName: string | undefined;
+  /** Twilio's caller details, passed on to the lookup hook. */
+  fromCity?: string;
+  fromState?: string;
+  fromCountry?: string;
+  stirVerstat?: string;
 }
 
 export type AnswerOutcome =
@@ -25,6 +32,8 @@ export type AnswerOutcome =
   | 'duplicate'
   /** Redis could not be used; registered without dedupe. */
   | 'registered_unguarded'
+  /** The lookup hook refused the call. */
+  | 'rejected'
   | 'fallback';
 
 export type FallbackReason = RegistrationFailureReason | 'no_agent' | 'deadline';
@@ -33,6 +42,10 @@ export interface Answer {
   twiml: string;
   outcome: AnswerOutcome;
   callId?: string;
+  /** The agent the call was registered with. */
+  agentId?: string;
+  /** What the lookup hook said, when it was asked. */
+  lookup?: LookupResult;
   fallbackReason?: FallbackReason;
 }
 
@@ -41,23 +54,31 @@ export interface CallAnswererOptions {
   claims: AnswerClaims;
   retell: Retell;
   logger: Logger;
+  /** Asked for the agent and variables of each new inbound call (INBOUND_WEBHOOK_URL); none when unset. */
+  lookupHook?: LookupHook;
 }
 
 /**
- * Timing, all derived from the Retell timeout (default 4 s) so one setting moves them together:
- * - lease: how long a claim protects a registration in progress; longer than Retell may take, so a
- *   live holder is never overtaken, short enough that a dead holder's repeat still gets through.
- * - deadline: when a request must answer whatever happens, well inside Twilio's 15 s.
+ * Timing, all derived from what the claim holder waits on (the lookup hook, if any, then Retell) so
+ * the settings move them together:
+ * - lease: how long a claim protects a registration in progress; longer than the hook and Retell may
+ *   take together, so a live holder is never overtaken, short enough that a dead holder's repeat still
+ *   gets through.
+ * - deadline: when a request must answer whatever happens, inside the answer budget (Twilio's 15 s
+ *   less the network); configuration guarantees the budget holds the hook and Retell's full timeouts.
  */
-export function answerTiming(retellTimeoutMs: number): { leaseMs: number; deadlineMs: number } {
-  const leaseMs = retellTimeoutMs + 1500;
-  return { leaseMs, deadlineMs: Math.min(13_000, leaseMs + retellTimeoutMs + 1500) };
+export function answerTiming(retellTimeoutMs: number, lookupTimeoutMs = 0): { leaseMs: number; deadlineMs: number } {
+  const workMs = lookupTimeoutMs + retellTimeoutMs;
+  const leaseMs = workMs + 1500;
+  return { leaseMs, deadlineMs: Math.min(ANSWER_BUDGET_MS, leaseMs + workMs + 1500) };
 }
 
 const POLL_FIRST_MS = 15;
 const POLL_MAX_MS = 200;
 /** Below this much time left, a new registration is not worth starting. */
 const MIN_REGISTER_MS = 300;
+/** Kept after the registration's timeout for storing and sending the answer. */
+const ANSWER_MARGIN_MS = 200;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -74,6 +95,7 @@ export class CallAnswerer {
   private readonly claims: AnswerClaims;
   private readonly retell: Retell;
   private readonly logger: Logger;
+  private readonly lookupHook: LookupHook | undefined;
   private readonly leaseMs: number;
   private readonly deadlineMs: number;
   /** Repeats that reach the same process share one answer without polling Redis. */
@@ -84,7 +106,8 @@ export class CallAnswerer {
     this.claims = opts.claims;
     this.retell = opts.retell;
     this.logger = opts.logger;
-    ({ leaseMs: this.leaseMs, deadlineMs: this.deadlineMs } = answerTiming(opts.config.retell.timeoutMs));
+    this.lookupHook = opts.lookupHook;
+    ({ leaseMs: this.leaseMs, deadlineMs: this.deadlineMs } = answerTiming(opts.config.retell.timeoutMs, opts.lookupHook?.timeoutMs));
   }
 
   answer(call: InboundCall): Promise<Answer> {
@@ -96,9 +119,8 @@ export class CallAnswerer {
   }
 
   /** The agent for a call: routed by the bridge's own number (the called one inbound, the caller outbound). */
-  agentFor(call: InboundCall): string | undefined {
-    const ourNumber = toDirection(call.twilioDirection) === 'outbound' ? call.from : call.to;
-    return this.config.retell.agentRoutes[ourNumber] ?? this.config.retell.defaultAgentId;
+  private agentFor(call: InboundCall): string | undefined {
+    return routedAgent(this.config.retell, toDirection(call.twilioDirection) === 'outbound' ? call.from : call.to);
   }
 
   private async answerOnce(call: InboundCall, deadline: number): Promise<Answer> {
@@ -150,9 +172,10 @@ export class CallAnswerer {
     try {
       const stored = await this.claims.complete(call.callSid, owner, {
         twiml: answer.twiml,
-        state: answer.outcome === 'fallback' ? 'fallback' : 'registered',
+        state: answer.outcome === 'fallback' || answer.outcome === 'rejected' ? answer.outcome : 'registered',
         callId: answer.callId,
-        agentId: answer.callId ? this.agentFor(call) : undefined,
+        agentId: answer.agentId,
+        lookup: answer.lookup,
         error: answer.fallbackReason,
         updatedAt: new Date().toISOString(),
       });
@@ -186,20 +209,38 @@ export class CallAnswerer {
     return answer.outcome === 'registered' ? { ...answer, outcome: 'registered_unguarded' } : answer;
   }
 
-  /** Registers with Retell and builds the TwiML; never throws for Retell's failures, only answers the fallback. */
+  /**
+   * Asks the lookup hook (new inbound calls only), registers with Retell and builds the TwiML; never
+   * throws for the hook's or Retell's failures, only answers the default agent or the fallback.
+   */
   private async register(call: InboundCall, deadline: number, log: Logger): Promise<Answer> {
-    const agentId = this.agentFor(call);
+    const routed = this.agentFor(call);
+    const direction = toDirection(call.twilioDirection);
+    // The hook gets what is left after the registration's full timeout, never the other way round.
+    const lookup =
+      this.lookupHook && direction === 'inbound'
+        ? await this.lookupHook.lookup(lookupDetails(call, routed), deadline - Date.now() - this.config.retell.timeoutMs - ANSWER_MARGIN_MS, log)
+        : undefined;
+    if (lookup?.result === 'rejected') return { twiml: rejectTwiml(), outcome: 'rejected', lookup: 'rejected' };
+    const answer = await this.registerWith(call, lookup?.result === 'ok' ? lookup.choice : undefined, routed, deadline, log);
+    return lookup ? { ...answer, lookup: lookup.result } : answer;
+  }
+
+  private async registerWith(call: InboundCall, choice: LookupChoice | undefined, routed: string | undefined, deadline: number, log: Logger): Promise<Answer> {
+    const agentId = choice?.agentId ?? routed;
     if (!agentId) {
       log.error({ to: call.to }, 'no agent for this number: add it to AGENT_ROUTES or set RETELL_AGENT_ID');
       return this.fallback('no_agent');
     }
-    const timeoutMs = Math.min(this.config.retell.timeoutMs, deadline - Date.now() - 200);
+    const timeoutMs = Math.min(this.config.retell.timeoutMs, deadline - Date.now() - ANSWER_MARGIN_MS);
     if (timeoutMs < MIN_REGISTER_MS) return this.fallback('deadline');
     try {
       const registration = await registerPhoneCall(
         this.retell,
         {
           agentId,
+          agentVersion: choice?.agentVersion,
+          agentOverride: choice?.agentOverride,
           callSid: call.callSid,
           accountSid: call.accountSid,
           from: call.from,
@@ -209,14 +250,17 @@ export class CallAnswerer {
             caller_number: call.from,
             called_number: call.to,
             ...(call.callerName ? { caller_name: call.callerName } : {}),
+            // The hook knows the caller better than caller ID does: its values win.
+            ...choice?.dynamicVariables,
           },
+          metadata: choice?.metadata,
         },
         timeoutMs,
       );
       log.info({ callId: registration.callId, agentId }, 'registered with retell');
       const { sipHost, sipTransport } = this.config.retell;
       const twiml = dialRetellTwiml(registration.callId, sipHost, sipTransport, `${this.config.publicUrl}/twilio/dial-action`);
-      return { twiml, outcome: 'registered', callId: registration.callId };
+      return { twiml, outcome: 'registered', callId: registration.callId, agentId };
     } catch (err) {
       const reason = err instanceof RegistrationError ? err.reason : 'retell_error';
       log.error({ reason, status: (err as RegistrationError).status, err: (err as Error).message }, 'retell registration failed: answering the fallback');
@@ -227,4 +271,14 @@ export class CallAnswerer {
   fallback(reason: FallbackReason): Answer {
     return { twiml: fallbackTwiml(this.config.fallback), outcome: 'fallback', fallbackReason: reason };
   }
+}
+
+/** The agent for calls on one of the bridge's numbers: its AGENT_ROUTES entry, else RETELL_AGENT_ID. */
+export function routedAgent(retell: Pick<Config['retell'], 'agentRoutes' | 'defaultAgentId'>, ourNumber: string): string | undefined {
+  return retell.agentRoutes[ourNumber] ?? retell.defaultAgentId;
+}
+
+function lookupDetails(call: InboundCall, agentId: string | undefined): InboundCallDetails {
+  const { callSid, from, to, callerName, fromCity, fromState, fromCountry, stirVerstat } = call;
+  return { callSid, from, to, agentId, callerName, fromCity, fromState, fromCountry, stirVerstat };
 }

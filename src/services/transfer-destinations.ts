@@ -30,9 +30,23 @@ export function resolveDestination(requested: string, transfer: Config['transfer
   return { ok: false };
 }
 
+/**
+ * Whether `number` (E.164) is on the list: equal to an entry, or starting with an entry's prefix (the
+ * part before `*`). In the North American Numbering Plan every number has ten digits after +1, so a
+ * prefix starting +1 admits only numbers of that length: `+1646555*` covers +1646555xxxx, never a
+ * longer number that merely begins the same way. Elsewhere lengths vary, and a prefix admits any
+ * E.164 length; list whole numbers where that matters.
+ */
 export function isAllowlisted(number: string, allowlist: readonly string[]): boolean {
-  return allowlist.some((entry) => (entry.endsWith('*') ? number.startsWith(entry.slice(0, -1)) : number === entry));
+  return allowlist.some((entry) => {
+    if (!entry.endsWith('*')) return number === entry;
+    if (!number.startsWith(entry.slice(0, -1))) return false;
+    return !entry.startsWith('+1') || number.length === NANP_LENGTH;
+  });
 }
+
+/** "+1" and ten digits. */
+const NANP_LENGTH = 12;
 
 /** The names an agent may use, for the sentence it hears when it asks for something else. */
 export function destinationNames(transfer: Config['transfer']): string[] {

@@ -10,6 +10,8 @@ import { sign } from 'retell-sdk';
 import { getExpectedTwilioSignature } from 'twilio';
 import type { Config } from '../config';
 import { CALL_SID, E164 } from '../formats';
+import { routedAgent } from '../services/call-answerer';
+import { LookupHook } from '../services/lookup-hook';
 import {
   displayUrl,
   EXIT_FAILED,
@@ -26,6 +28,9 @@ export const SIMULATE_USAGE = `Usage: npm run simulate -- --from <number> --to <
 
 Plays a call against a running bridge and prints each answer (HTTP status, time taken, body):
   1. GET  {url}/readyz                 the bridge is up and reaches Redis
+     POST INBOUND_WEBHOOK_URL          when set: the lookup hook, asked here as the bridge asks it
+                                       (signed with RETELL_API_KEY), and what the bridge will make of
+                                       its answer; the bridge then asks it once more for the call
   2. POST {url}/twilio/voice           the voice webhook Twilio sends when the call comes in, signed
                                        with TWILIO_AUTH_TOKEN (sent --repeat times; every answer must
                                        be the same)
@@ -191,6 +196,44 @@ export function callIdFromTwiml(twiml: string): string | undefined {
   return /<Sip\b[^>]*>\s*sips?:([^@\s<]+)@/i.exec(twiml)?.[1];
 }
 
+/**
+ * Asks the lookup hook as the bridge would and prints its answer and what the bridge will do with it.
+ * Returns whether the hook works, and whether it rejects this caller.
+ */
+async function lookup(config: Config, options: SimulateOptions, url: string, out: Output): Promise<{ ok: boolean; rejects: boolean }> {
+  out.info('');
+  out.info('Lookup hook (INBOUND_WEBHOOK_URL)');
+  out.info(`→ POST ${displayUrl(url)}`);
+  const hook = new LookupHook({ url, apiKey: config.retell.apiKey, timeoutMs: config.inboundWebhook.timeoutMs });
+  const agentId = routedAgent(config.retell, options.to);
+  let asked;
+  try {
+    asked = await hook.ask({ callSid: options.callSid, from: options.from, to: options.to, agentId });
+  } finally {
+    await hook.close();
+  }
+  if (asked.status !== undefined) {
+    out.info(`← ${asked.status} in ${asked.ms} ms`);
+    const body = asked.body ?? '';
+    if (body) out.info(`  ${body.length > BODY_LIMIT ? `${body.slice(0, BODY_LIMIT)}… (${body.length} bytes)` : body}`);
+  }
+  if (asked.result === 'rejected') {
+    out.info('→ the bridge will reject this caller (<Reject/>) and register nothing');
+    return { ok: true, rejects: true };
+  }
+  if (asked.result === 'ok') {
+    const { choice } = asked;
+    const agent = choice.agentId ?? agentId ?? '(none)';
+    const version = choice.agentVersion !== undefined ? ` version ${choice.agentVersion}` : '';
+    const names = (o: object | undefined) => (o && Object.keys(o).length ? Object.keys(o).join(', ') : 'none');
+    out.info(`→ the bridge will register the call with agent ${agent}${version}${choice.agentId ? '' : ' (the number\'s own: the hook chose none)'}`);
+    out.info(`  dynamic variables from the hook: ${names(choice.dynamicVariables)}; metadata: ${names(choice.metadata)}${choice.agentOverride ? '; with agent_override' : ''}`);
+    return { ok: true, rejects: false };
+  }
+  out.error(`✗ the lookup hook gave no usable answer (${asked.result}: ${asked.reason}); the bridge will use agent ${agentId ?? '(none)'}, as without a hook.`);
+  return { ok: false, rejects: false };
+}
+
 /** The form Twilio posts to the voice URL when a call comes in. */
 export function voiceWebhookParams(config: Config, options: SimulateOptions): Record<string, string> {
   return {
@@ -266,6 +309,10 @@ export async function simulate(config: Config, options: SimulateOptions, out: Ou
     hintFor(out, 'ready', ready, config);
   }
 
+  const hookUrl = config.inboundWebhook.url;
+  const looked = hookUrl ? await lookup(config, options, hookUrl, out) : undefined;
+  if (looked && !looked.ok) failed = true;
+
   const params = voiceWebhookParams(config, options);
   const signature = getExpectedTwilioSignature(config.twilio.authToken, signedUrl, params);
   const answers: Answer[] = [];
@@ -303,9 +350,20 @@ export async function simulate(config: Config, options: SimulateOptions, out: Ou
   }
 
   const callId = callIdFromTwiml(first.body);
+  const rejected = /<Reject\b/.test(first.body);
   out.info('');
   if (callId) {
     out.info(`✓ the bridge registered the call with Retell: call_id ${callId}`);
+    if (looked?.rejects) {
+      out.error('✗ the lookup hook rejects this caller, yet the bridge registered the call: does the deployment have the same INBOUND_WEBHOOK_URL?');
+      failed = true;
+    }
+  } else if (rejected) {
+    out.info('✓ the bridge rejected the call (<Reject/>), as its lookup hook asked');
+    if (looked && !looked.rejects) {
+      out.error('✗ the lookup hook asked here does not reject this caller: does the deployment have the same INBOUND_WEBHOOK_URL?');
+      failed = true;
+    }
   } else {
     out.error('✗ the answer does not dial Retell (no <Sip>): the bridge answered its fallback, because Retell refused or did not answer in time. Its log says why.');
     failed = true;

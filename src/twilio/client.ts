@@ -2,8 +2,11 @@ import twilio, { type RequestClient, type Twilio } from 'twilio';
 import type { Config } from '../config';
 import { TwilioHttpClient } from './http-client';
 
-/** Per-request timeout for the REST API; a caller is waiting on the line. */
-export const TWILIO_REQUEST_TIMEOUT_MS = 8000;
+/**
+ * Per-request timeout for the REST API: a caller is waiting on the line, and three attempts (with the
+ * looks between them) must fit in an action's 12 s.
+ */
+export const TWILIO_REQUEST_TIMEOUT_MS = 4000;
 
 /**
  * The Twilio REST client, pointed at `TWILIO_API_BASE_URL`: twilio-node's resources, types and error

@@ -78,3 +78,13 @@ export function sayAndHangupTwiml(message: string): string {
   response.hangup();
   return response.toString();
 }
+
+/**
+ * Refuses the call without answering it: the caller hears Twilio's standard "not in service"
+ * response, the call is not billed as answered, and no agent is engaged.
+ */
+export function rejectTwiml(): string {
+  const response = new VoiceResponse();
+  response.reject();
+  return response.toString();
+}

@@ -1,9 +1,10 @@
 import type { RequestHandler } from 'express';
+import type { ByteBudget } from '../http/byte-budget';
 import { formParser } from '../http/form';
 import { isValidTwilioSignature } from './signature';
 
 /** Form parsing for Twilio webhooks: Twilio's own requests are a few KiB with a few dozen fields. */
-export const twilioForm = formParser({ limitBytes: 64 * 1024, parameterLimit: 500 });
+export const twilioForm = (budget?: ByteBudget) => formParser({ limitBytes: 64 * 1024, parameterLimit: 500, budget });
 
 export interface TwilioWebhookOptions {
   authToken: string;
@@ -14,9 +15,11 @@ export interface TwilioWebhookOptions {
 /** Refuses (403) any request not signed by Twilio with our auth token. Runs after `twilioForm`. */
 export function verifyTwilioSignature(opts: TwilioWebhookOptions): RequestHandler {
   return (req, res, next) => {
-    // A plain object with plain arrays: twilio's signer recognises repeated keys with `instanceof Array`,
-    // which fails for arrays made in another realm (node's querystring under a VM sandbox).
-    const params: Record<string, unknown> = {};
+    // Every field as received, in an object without a prototype: copied into a plain object, a field
+    // named __proto__ would vanish and an attacker could add one to a signed request. Arrays are copied
+    // because twilio's signer recognises repeated keys with `instanceof Array`, which fails for arrays
+    // made in another realm.
+    const params: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     for (const [key, value] of Object.entries((req.body ?? {}) as Record<string, unknown>)) {
       params[key] = Array.isArray(value) ? [...(value as unknown[])] : value;
     }

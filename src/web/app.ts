@@ -6,12 +6,14 @@ import { AnswerClaims } from '../calls/claim';
 import { CallLifecycle } from '../calls/lifecycle';
 import { CallStore } from '../calls/store';
 import type { Config } from '../config';
+import { ByteBudget } from '../http/byte-budget';
 import type { CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { requestObserver } from '../observability/requests';
 import { CallAnswerer } from '../services/call-answerer';
 import { CallFunctions } from '../services/call-functions';
+import type { LookupHook } from '../services/lookup-hook';
 import { errorHandler } from './error-handler';
 import { healthRoutes } from './routes/health';
 import { retellFunctionRoutes } from './routes/retell-functions';
@@ -27,16 +29,28 @@ export interface AppDeps {
   queue: CallActionQueue;
   logger: Logger;
   metrics: Metrics;
+  /** The client of INBOUND_WEBHOOK_URL, when it is set. */
+  lookupHook?: LookupHook;
 }
+
+/**
+ * The most request-body bytes held at once before their sender is authenticated (Twilio's form is read
+ * to check its signature; a Retell body with a fresh, well-formed signature header is read to check the
+ * HMAC). Each body has its own limit too; this bounds their sum, so a flood of forged requests cannot
+ * push the process out of memory and drop every live call. Past it, requests get 503 and are retried.
+ */
+export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Builds the web app from its dependencies; no I/O happens here. */
 export function createApp(deps: AppDeps): Express {
-  const { config, redis, retell, queue, logger, metrics } = deps;
+  const { config, redis, retell, queue, logger, metrics, lookupHook } = deps;
   const prefix = config.redis.prefix;
   const store = new CallStore(redis, prefix);
   const lifecycle = new CallLifecycle(redis, prefix);
-  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger });
+  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger, lookupHook });
   const functions = new CallFunctions({ config, store, actions: new CallActions(redis, prefix), queue, logger });
+
+  const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
 
   metrics.watchRedis(redis);
   metrics.trackQueue(queue);
@@ -51,9 +65,9 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.prometheus.contentType).send(await metrics.prometheus.metrics());
   });
-  app.use(twilioRoutes({ config, answerer, store, lifecycle, logger, metrics }));
-  app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, logger, metrics }));
-  app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, store, lifecycle, logger, metrics }));
+  app.use(twilioRoutes({ config, answerer, store, lifecycle, budget, logger, metrics }));
+  app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, budget, logger, metrics }));
+  app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, budget, store, lifecycle, logger, metrics }));
 
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found');

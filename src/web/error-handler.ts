@@ -1,18 +1,8 @@
 import type { ErrorRequestHandler } from 'express';
 import { StoreUnavailableError } from '../calls/errors';
 import { HttpError } from '../http/errors';
+import { BodyError } from '../http/read-body';
 import type { Logger } from '../observability/logger';
-
-/** body-parser's error types, mapped to the answer a client can act on. */
-const BODY_ERRORS: Record<string, [number, string]> = {
-  'entity.too.large': [413, 'request body too large'],
-  'parameters.too.many': [413, 'too many form parameters'],
-  'entity.parse.failed': [400, 'request body could not be parsed'],
-  'encoding.unsupported': [415, 'unsupported content encoding'],
-  'charset.unsupported': [415, 'unsupported charset'],
-  'request.size.invalid': [400, 'request body length does not match Content-Length'],
-  'request.aborted': [400, 'request aborted'],
-};
 
 /**
  * The last handler: bad input gets a 4xx with a reason; anything else is our fault, logged, and
@@ -20,20 +10,19 @@ const BODY_ERRORS: Record<string, [number, string]> = {
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const type = (err as { type?: string }).type;
     let status = 500;
     let message = 'internal error';
-    if (err instanceof HttpError) {
+    if (err instanceof HttpError || err instanceof BodyError) {
       [status, message] = [err.status, err.message];
+      if (err instanceof BodyError && err.closeConnection) res.setHeader('Connection', 'close');
+      if (err instanceof BodyError && status === 503) res.setHeader('Retry-After', '1');
     } else if (err instanceof StoreUnavailableError) {
       [status, message] = [503, err.message];
-    } else if (type && BODY_ERRORS[type]) {
-      [status, message] = BODY_ERRORS[type];
     } else if (typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status < 500) {
       status = (err as { status: number }).status;
       message = 'bad request';
     }
-    if (status >= 500) logger.error({ err, path: req.path }, 'request failed');
+    if (status >= 500 && !(err instanceof BodyError)) logger.error({ err, path: req.path }, 'request failed');
     else logger.debug({ status, reason: message, path: req.path }, 'request refused');
     if (res.headersSent) return;
     res.status(status).type('text/plain').send(message);

@@ -9,7 +9,37 @@ import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { createRedis, type RedisClient } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
+import { LookupHook } from '../services/lookup-hook';
 import { createApp } from './app';
+
+/**
+ * How long a client may take, and how many may be connected. Twilio and Retell send each request whole
+ * and at once, so anything slower is a broken or hostile client, and it holds a socket and memory.
+ */
+export interface HttpLimits {
+  /** A connection that sends no request within this is closed. @defaultValue 10000 */
+  firstRequestTimeoutMs: number;
+  /** Time to receive a request's headers; 408 and close after it. @defaultValue 10000 */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, body included (not to answer it); 408 and close after it. @defaultValue 20000 */
+  requestTimeoutMs: number;
+  /**
+   * How long an idle keep-alive connection is kept after a response. Longer than the idle timeout of the
+   * routers in front of the bridge (Heroku 55 s, Render 60 s), so the router closes first and never sends
+   * a request on a socket the bridge is closing. @defaultValue 65000
+   */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; more are closed on arrival. @defaultValue 2048 */
+  maxConnections: number;
+}
+
+export const HTTP_LIMITS: Readonly<HttpLimits> = {
+  firstRequestTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 20_000,
+  keepAliveTimeoutMs: 65_000,
+  maxConnections: 2048,
+};
 
 export interface StartWebOptions {
   config: Config;
@@ -19,6 +49,8 @@ export interface StartWebOptions {
   host?: string;
   /** Replacements for what would be built from `config` (tests: a metrics registry of their own). */
   overrides?: { metrics?: Metrics; retell?: Retell };
+  /** @defaultValue HTTP_LIMITS */
+  limits?: Partial<HttpLimits>;
 }
 
 export interface RunningWeb {
@@ -41,14 +73,15 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const queue = createCallActionQueue(queueRedis, config.redis.prefix);
   queue.on('error', (err) => logger.error({ err: err.message }, 'queue error'));
   const retell = opts.overrides?.retell ?? createRetellClient(config.retell);
-  const app = createApp({ config, redis, retell, queue, logger, metrics });
-  const server = http.createServer(app);
-  // Longer than a router's idle timeout (Heroku 55 s, Render 60 s+), so the router closes idle sockets first.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
+  const lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
+  const app = createApp({ config, redis, retell, queue, logger, metrics, lookupHook });
+  const server = createHttpServer(app, { ...HTTP_LIMITS, ...opts.limits });
   await new Promise<void>((resolve) => server.listen(opts.port ?? config.port, opts.host, resolve));
   const { port } = server.address() as AddressInfo;
-  logger.info({ port, publicUrl: config.publicUrl }, 'web listening');
+  // Only the hook's origin: its path or query may carry a token.
+  const lookupHookOrigin = hookUrl ? new URL(hookUrl).origin : undefined;
+  logger.info({ port, publicUrl: config.publicUrl, lookupHook: lookupHookOrigin }, 'web listening');
   return {
     server,
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
@@ -64,7 +97,25 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
       clearInterval(reaper);
       // BullMQ's close waits on Redis; with Redis gone it would never return.
       await settleWithin(queue.close(), 2000);
+      if (lookupHook) await settleWithin(lookupHook.close(), 1000);
       await Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect())));
     },
   };
+}
+
+/** An HTTP server for `app` that holds each client to `limits`. */
+export function createHttpServer(app: http.RequestListener, limits: HttpLimits): http.Server {
+  // Node checks the header and request timeouts on this interval; its default of 30 s would let a slow
+  // client overstay them by that much.
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, app);
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  // Node's own timers start with a request; a connection that never sends one would stay open.
+  server.on('connection', (socket) => {
+    socket.setTimeout(limits.firstRequestTimeoutMs, () => socket.destroy());
+  });
+  server.on('request', (req) => req.socket.setTimeout(0));
+  return server;
 }

@@ -234,7 +234,7 @@ describe('render.yaml (Render Blueprint)', () => {
     return vars;
   }
 
-  const OPTIONAL_UNDECLARED = ['FALLBACK_NUMBER', 'TRANSFER_ALLOWLIST', 'WORKER_METRICS_PORT', ...REDIS_TOPOLOGY];
+  const OPTIONAL_UNDECLARED = ['FALLBACK_NUMBER', 'TRANSFER_ALLOWLIST', 'WORKER_METRICS_PORT', 'INBOUND_WEBHOOK_URL', ...REDIS_TOPOLOGY];
 
   it.each(['web', 'worker'])('declares every variable in .env.example for the %s service (optional ones without a default are named in a comment)', (type) => {
     const vars = declared(byType(type)[0]!);

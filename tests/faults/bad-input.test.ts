@@ -21,6 +21,8 @@ import { FaultyRetell } from './support/faulty-retell';
 import { rawRequest } from './support/raw-http';
 import { RedisServer } from './support/redis-server';
 import { WebProcess } from './support/web-process';
+import { FUNCTION_BODY_LIMIT_BYTES } from '../../src/web/routes/retell-functions';
+import { WEBHOOK_BODY_LIMIT_BYTES } from '../../src/web/routes/retell-webhook';
 import { commonProbes, meets, methodProbes, neverArrivesProbe, post, promisesMoreProbe, randomBytes, type Expect, type Outcome, type Probe, type SweepTarget } from './support/probes';
 import { dialedCallId, isCallTwiml } from './support/webhooks';
 
@@ -187,7 +189,8 @@ const twilioDialAction = twilioTarget('Twilio dial action', '/twilio/dial-action
 
 // ---------------------------------------------------------------------------------------------------
 // Retell endpoints: X-Retell-Signature (HMAC of the raw body and a millisecond timestamp, ±5 minutes),
-// JSON bodies, body limits of 2 MiB (functions) and 8 MiB (webhook, which carries transcripts).
+// JSON bodies, body limits of 2 MiB (functions) and 4 MiB (webhook, which carries transcripts), read
+// only behind a fresh, well-formed signature header.
 
 const MIB = 1024 * 1024;
 
@@ -315,11 +318,12 @@ function retellProbes(t: SweepTarget, limitBytes: number, shapes: Array<[string,
 
   for (const [what, value, expected] of shapes) probes.push(signedJson(what, expected ?? 400, value));
 
-  // Size: the limit is enforced on the bytes, before the signature is even checked.
+  // Size: a fresh, well-formed signature header earns a read, within the limit; an unsigned request is
+  // refused before its body is read, and its connection closed (so the client may see only the close).
   probes.push(signedRaw(`a body 1 byte over the ${limitBytes / MIB} MiB limit, signed`, 413, () => `${t.validBody().slice(0, -1)},"pad":"${'x'.repeat(limitBytes)}"}`.slice(0, limitBytes + 1)));
-  probes.push({ name: 'a 16 MiB body sent in full, unsigned', expect: 413, send: (w) => send(w, Buffer.alloc(16 * MIB, 0x61)) });
+  probes.push({ name: 'a 16 MiB body sent in full, unsigned', expect: '4xx-or-closed', send: (w) => send(w, Buffer.alloc(16 * MIB, 0x61)) });
   probes.push({
-    name: 'a chunked body without Content-Length that grows past the limit',
+    name: 'a chunked body without Content-Length that grows past the limit, signed',
     expect: 413,
     send: (w) => {
       let sent = 0;
@@ -330,14 +334,15 @@ function retellProbes(t: SweepTarget, limitBytes: number, shapes: Array<[string,
           else controller.enqueue(chunk);
         },
       });
-      return post(w, t.path, stream, { 'content-type': 'application/json' });
+      return post(w, t.path, stream, { 'content-type': 'application/json', ...retellSign('{}') });
     },
   });
   probes.push({
-    name: 'a gzip bomb (16 MiB of zeros in a few KiB)',
-    expect: 413,
+    name: 'a gzip bomb (16 MiB of zeros in a few KiB), unsigned',
+    expect: '4xx-or-closed',
     send: (w) => send(w, gzipSync(Buffer.alloc(16 * MIB, 0x30)), { 'content-encoding': 'gzip' }),
   });
+  probes.push(signedRaw('a gzip bomb (16 MiB of zeros in a few KiB), signed as sent', 415, () => gzipSync(Buffer.alloc(16 * MIB, 0x30)), { 'content-encoding': 'gzip' }));
   probes.push(signedRaw('Content-Encoding gzip on a body that is not gzip', '4xx', () => t.validBody(), { 'content-encoding': 'gzip' }));
   probes.push(signedRaw('an unknown Content-Encoding', 415, () => t.validBody(), { 'content-encoding': 'x-unknown' }));
   probes.push(neverArrivesProbe(t), promisesMoreProbe(t));
@@ -404,7 +409,7 @@ function retellFunctionTarget(name: string, path: string, fn: 'transfer_call' | 
     validBody: () => JSON.stringify(functionCallBody(fn, unknownCallId(), fn === 'transfer_call' ? { destination: 'sales' } : {})),
     sign: (body) => retellSign(body),
     probes: () => [
-      ...retellProbes(target, 2 * MIB, [...functionShapes(fn), ...extra]),
+      ...retellProbes(target, FUNCTION_BODY_LIMIT_BYTES, [...functionShapes(fn), ...extra]),
       {
         name: 'signed, metadata nested 100,000 deep for a call the bridge never saw',
         expect: 404,
@@ -447,7 +452,7 @@ const retellWebhook: SweepTarget = {
   validBody: () => JSON.stringify(webhookEvent('call_started', { start_timestamp: Date.now() })),
   sign: (body) => retellSign(body),
   probes: () =>
-    retellProbes(retellWebhook, 8 * MIB, [
+    retellProbes(retellWebhook, WEBHOOK_BODY_LIMIT_BYTES, [
       ['signed, without event', () => ({ call: { call_id: unknownCallId() } })],
       ['signed, event as a number', () => webhookEvent(1)],
       ['signed, event of 10,000 characters', () => webhookEvent('e'.repeat(10_000))],
@@ -459,7 +464,7 @@ const retellWebhook: SweepTarget = {
       ['signed, call_analysis as a string', () => webhookEvent('call_analyzed', { call_analysis: 'good' })],
       ['signed, call_successful as a string', () => webhookEvent('call_analyzed', { call_analysis: { call_successful: 'yes' } })],
       ['signed, an event the bridge does not use, in unicode', () => webhookEvent('通话_😀'), 204],
-      ['signed, a call_analyzed with a 7 MiB transcript for a call the bridge never saw', () => webhookEvent('call_analyzed', { transcript: 'w'.repeat(7 * MIB) }), 204],
+      ['signed, a call_analyzed with a 3 MiB transcript for a call the bridge never saw', () => webhookEvent('call_analyzed', { transcript: 'w'.repeat(3 * MIB) }), 204],
     ]),
   afterSweep: async (w) => {
     const { callSid, callId } = await knownCall(w);

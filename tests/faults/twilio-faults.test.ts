@@ -4,10 +4,12 @@
  * with the queue's backoff until each job completes, with one successful redirect per call, within a
  * bound derived from that policy; a final refusal is sent once and the job fails without a retry.
  */
+import { ACTION_DEADLINE_MS } from '../../src/jobs/call-action-processor';
 import { CALL_ACTION_JOB_OPTIONS } from '../../src/jobs/queue';
 import { TWILIO_REQUEST_TIMEOUT_MS } from '../../src/twilio/client';
 import { startBridge, type TestBridge } from '../support/bridge';
 import { waitReady } from '../support/redis';
+import { functionCallBody, postRetell } from '../support/retell-signing';
 import {
   maxBackoffMs,
   queueTransfer,
@@ -17,7 +19,7 @@ import {
   waitForJobs,
   type QueuedTransfer,
 } from './support/call-actions';
-import { sleep } from './support/ports';
+import { sleep, waitFor } from './support/ports';
 import { RedisServer } from './support/redis-server';
 import { WorkerProcess } from './support/worker-process';
 
@@ -98,6 +100,45 @@ describe('when a Twilio request hangs without an answer', () => {
     // ...and the retry came from the backoff, not from a stall: the job ran twice, as two attempts.
     expect((await bridge.queue.getJob(q!.jobId))?.attemptsMade).toBe(2);
     expect(await bridge.store.get(q!.callSid)).toMatchObject({ state: 'transferred' });
+  });
+});
+
+describe('when Twilio performs a transfer but answers only after 9 s', () => {
+  it('then the worker looks at the call before trying again, sees the transfer, and never sends it a second time', async () => {
+    bridge.twilio.injections.push({ kind: 'late', ms: 9000 });
+    const startedAt = Date.now();
+    const [q] = await queueMany(1);
+
+    const bound = TWILIO_REQUEST_TIMEOUT_MS + maxBackoffMs(1) + SLACK_MS;
+    await waitForJobs(bridge, [q!.jobId], 'completed', bound);
+    expect(Date.now() - startedAt).toBeLessThan(bound);
+    expect((await bridge.queue.getJob(q!.jobId))?.returnvalue).toBe('found_done');
+    expect(await bridge.store.get(q!.callSid)).toMatchObject({ state: 'transferred' });
+    // Wait out the late answer: still one redirect, and the person is rung once.
+    await sleep(9000 - (Date.now() - startedAt) + 500);
+    expect(bridge.twilio.callUpdates(q!.callSid)).toHaveLength(1);
+    expect(bridge.twilio.children(q!.callSid).filter((c) => c.to === '+14155550101')).toHaveLength(1);
+  });
+});
+
+describe('when Twilio accepts requests and never answers them', () => {
+  it('then the action gives up within its 12 s deadline, says why on the record, and the agent can act again', async () => {
+    for (let i = 0; i < 10; i++) bridge.twilio.injections.push({ kind: 'hang' });
+    const [q] = await queueMany(1);
+    await waitForJobs(bridge, [q!.jobId], 'failed', ACTION_DEADLINE_MS + SLACK_MS);
+    const job = await bridge.queue.getJob(q!.jobId);
+    const startedAt = Date.parse((await bridge.actions.get(q!.callSid))!.startedAt!);
+    expect(job!.finishedOn! - startedAt).toBeLessThanOrEqual(ACTION_DEADLINE_MS + 1500);
+    expect(await bridge.actions.get(q!.callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('gave up after 12 s') });
+    const sent = bridge.twilio.callUpdates(q!.callSid).length;
+    expect(sent).toBeGreaterThanOrEqual(2);
+    expect(sent).toBeLessThanOrEqual(3);
+    bridge.twilio.injections.length = 0;
+
+    // The failed transfer no longer blocks the call: the agent can hang up.
+    const res = await postRetell(bridge.url, '/retell/functions/end_call', functionCallBody('end_call', q!.callId, {}));
+    expect(res.status).toBe(200);
+    await waitFor('the hang-up', async () => bridge.twilio.calls.get(q!.callSid)?.status === 'completed');
   });
 });
 

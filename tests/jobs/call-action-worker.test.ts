@@ -110,4 +110,17 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(await res.json()).toMatchObject({ status: 'queued', job_id: `transfer-${callSid}-2` });
     expect((await finished(bridge, `transfer-${callSid}-2`)).state).toBe('completed');
   }, 60_000);
+
+  it('when a job carries text TwiML cannot hold (queued before messages were cleaned on arrival), then it fails at once, without a request or a retry', async () => {
+    const { callSid, callId } = await liveCall(bridge);
+    const claim = await bridge.actions.claim(callSid, { kind: 'end_call', target: '', answer: 'Ending the call now.' });
+    expect(claim.kind).toBe('created');
+    const jobId = (claim as { action: { jobId: string } }).action.jobId;
+    await bridge.queue.add('end_call', { kind: 'end_call', callSid, callId, message: 'Bye\u0000' }, { jobId });
+    const { job, state } = await finished(bridge, jobId);
+    expect(state).toBe('failed');
+    expect(job.attemptsMade).toBe(1);
+    expect(bridge.twilio.callUpdates(callSid)).toHaveLength(0);
+    expect(await bridge.actions.get(callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('could not build TwiML') });
+  });
 });

@@ -4,7 +4,7 @@ import { CallStore } from '../../src/calls/store';
 import { loadConfig, type Config } from '../../src/config';
 import type { CallActionQueue } from '../../src/jobs/queue';
 import { Metrics } from '../../src/observability/metrics';
-import { startWeb } from '../../src/web/start';
+import { startWeb, type HttpLimits } from '../../src/web/start';
 import { startWorker, type RunningWorker } from '../../src/worker/start';
 import { FakeRetell } from '../../src/sandbox/fake-retell';
 import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
@@ -55,7 +55,7 @@ export interface TestBridge {
  */
 export async function startBridge(
   env: Record<string, string | undefined> = {},
-  opts: { redisUrl?: string; worker?: boolean } = {},
+  opts: { redisUrl?: string; worker?: boolean; limits?: Partial<HttpLimits> } = {},
 ): Promise<TestBridge> {
   const ownRedis = opts.redisUrl !== undefined || namesRedisTopology(env);
   const retell = await new FakeRetell(RETELL_KEY).start();
@@ -67,7 +67,7 @@ export async function startBridge(
   );
   const config = opts.redisUrl ? { ...loaded, redis: { ...loaded.redis, url: opts.redisUrl } } : loaded;
   const { logger, lines } = memoryLogger(config.logLevel);
-  const web = await startWeb({ config, logger, port: 0, host: '127.0.0.1', overrides: { metrics: new Metrics({ defaultMetrics: false }) } });
+  const web = await startWeb({ config, logger, port: 0, host: '127.0.0.1', limits: opts.limits, overrides: { metrics: new Metrics({ defaultMetrics: false }) } });
   web.queue.on('error', () => undefined);
   if (!ownRedis) await waitReady(web.redis);
   const workerLog = memoryLogger(config.logLevel);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config';
 import { callIdFromTwiml, parseSimulateArgs, runSimulate } from '../../src/tools/simulate';
 import { PUBLIC_URL, RETELL_KEY, startBridge, testEnv, type TestBridge } from '../support/bridge';
+import { HookServer } from '../support/hook-server';
 import { AUTH_TOKEN } from '../support/twilio-signing';
 import { MemoryOutput, runToolProcess } from './output';
 
@@ -142,6 +143,50 @@ describe('npm run simulate', () => {
     expect(code).toBe(1);
     expect(out.stderr).toContain(`✗ no answer from ${deadUrl}/readyz: ECONNREFUSED`);
     expect(out.stderr).toContain('is the bridge running there?');
+  });
+
+  describe('with a lookup hook (INBOUND_WEBHOOK_URL)', () => {
+    let hook: HookServer;
+    beforeEach(async () => {
+      hook = await new HookServer().start();
+      await bridge.close();
+      bridge = await startBridge({ ...ENV, INBOUND_WEBHOOK_URL: `${hook.url}/lookup` });
+    });
+    afterEach(() => hook.stop());
+
+    it('when the hook chooses an agent and variables, then its answer and what the bridge will do with it are printed, and the bridge does it', async () => {
+      hook.behaviour = { kind: 'answer', body: { call_inbound: { override_agent_id: 'agent_vip', override_agent_version: 2, dynamic_variables: { customer_name: 'Dana', order_id: '1182' } } } };
+      const { code, out } = await run(['--from', CALLER, '--to', NUMBER]);
+
+      expect(code).toBe(0);
+      expect(out.stdout).toContain('Lookup hook (INBOUND_WEBHOOK_URL)');
+      expect(out.stdout).toContain(`→ POST ${hook.url}/lookup`);
+      expect(out.stdout).toMatch(/← 200 in \d+ ms\n  \{"call_inbound":\{"override_agent_id":"agent_vip"/);
+      expect(out.stdout).toContain('→ the bridge will register the call with agent agent_vip version 2');
+      expect(out.stdout).toContain('dynamic variables from the hook: customer_name, order_id; metadata: none');
+      // Asked once by the tool, once by the bridge.
+      expect(hook.requests).toHaveLength(2);
+      expect(bridge.retell.registrations[0]!.body).toMatchObject({ agent_id: 'agent_vip', agent_version: 2 });
+    });
+
+    it('when the hook rejects the caller, then the tool says so and accepts the bridge\'s <Reject/>', async () => {
+      hook.behaviour = { kind: 'answer', body: { call_inbound: { reject: true } } };
+      const { code, out } = await run(['--from', CALLER, '--to', NUMBER]);
+      expect(out.stdout).toContain('→ the bridge will reject this caller (<Reject/>) and register nothing');
+      expect(out.stdout).toContain('<Response><Reject/></Response>');
+      expect(out.stdout).toContain('✓ the bridge rejected the call (<Reject/>), as its lookup hook asked');
+      expect(code).toBe(0);
+    });
+
+    it('when the hook fails, then the reason is printed, the bridge still connects the call to the default agent, and the tool exits 1', async () => {
+      hook.behaviour = { kind: 'answer', status: 500, body: { error: 'crm down' } };
+      const { code, out } = await run(['--from', CALLER, '--to', NUMBER]);
+      expect(code).toBe(1);
+      expect(out.stdout).toContain('← 500 in');
+      expect(out.stderr).toContain('✗ the lookup hook gave no usable answer (http_error: the hook answered HTTP 500); the bridge will use agent agent_default, as without a hook.');
+      expect(out.stdout).toContain('✓ the bridge registered the call with Retell');
+      expect(bridge.retell.registrations[0]!.body.agent_id).toBe('agent_default');
+    });
   });
 
   describe('arguments', () => {

@@ -196,7 +196,7 @@ describe('the Twilio REST client, against twilio-node on its own http client', (
       expect(err.status).toBeUndefined();
       expect(classifyTwilioError(err)).toBe('retry');
     }
-    expect(new TwilioHttpClient({ timeoutMs: TWILIO_REQUEST_TIMEOUT_MS }).timeoutMs).toBe(8000);
+    expect(new TwilioHttpClient({ timeoutMs: TWILIO_REQUEST_TIMEOUT_MS }).timeoutMs).toBe(TWILIO_REQUEST_TIMEOUT_MS);
   });
 
   it('when Twilio cannot be reached, then the request fails as a transport error to retry', async () => {

@@ -1,5 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import type { ByteBudget } from '../../http/byte-budget';
+import { speakable } from '../../formats';
 import { HttpError } from '../../http/errors';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
@@ -23,15 +25,20 @@ const functionCall = z.looseObject({
   args: z.record(z.string(), z.unknown()).default({}),
 });
 
+/**
+ * A sentence the caller will hear. The caller steers what the agent writes, so characters XML cannot
+ * carry (control characters, lone surrogates) are removed here, when the function call arrives, rather
+ * than failing the TwiML later in the worker; nothing left means no message.
+ */
+const message = z.string().max(500).transform(speakable).optional();
+
 const transferArgs = z.object({
   destination: z.string({ error: 'args.destination is required' }).trim().min(1, 'args.destination must not be empty').max(128),
   caller_id: z.enum(['caller', 'business']).optional(),
-  message: z.string().max(500).optional(),
+  message,
 });
 
-const endCallArgs = z.object({
-  message: z.string().max(500).optional(),
-});
+const endCallArgs = z.object({ message });
 
 export const FUNCTION_NAMES = ['transfer_call', 'end_call'] as const;
 type FunctionName = (typeof FUNCTION_NAMES)[number];
@@ -47,9 +54,17 @@ const HTTP_STATUS: Readonly<Record<FunctionOutcomeKind, number>> = {
   unavailable: 503,
 };
 
+/**
+ * Largest function call read. Retell sends the call object with the transcript so far: a few hundred
+ * KiB for a long call, so 2 MiB leaves room without letting one request hold much memory.
+ */
+export const FUNCTION_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
+
 export interface RetellFunctionRoutesDeps {
   apiKey: string;
   functions: CallFunctions;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget: ByteBudget;
   logger: Logger;
   metrics: Metrics;
 }
@@ -57,18 +72,29 @@ export interface RetellFunctionRoutesDeps {
 /**
  * Retell custom functions. Each has its own URL, and `POST /retell/functions` dispatches on the
  * body's `name`, so an agent can be set up either way.
+ *
+ * A signature covers the body and a timestamp, not the URL, so a signed body could be replayed to
+ * another function's URL: each URL acts only on a body whose `name` is its own function.
  */
 export function retellFunctionRoutes(deps: RetellFunctionRoutesDeps): Router {
   const { functions, metrics } = deps;
   const router = Router();
   const signed = retellSigned({
     apiKey: deps.apiKey,
-    limit: '2mb',
+    limitBytes: FUNCTION_BODY_LIMIT_BYTES,
+    budget: deps.budget,
     onRefused: () => metrics.signatureRefusals.inc({ source: 'retell' }),
   });
 
-  const run = async (name: FunctionName, req: Request, res: Response) => {
+  const run = async (route: FunctionName | undefined, req: Request, res: Response) => {
     const body = parseOr400(functionCall, req.body);
+    const name = route ?? body.name;
+    if (!FUNCTION_NAMES.includes(name as FunctionName)) {
+      throw new HttpError(400, `name must be one of ${FUNCTION_NAMES.join(', ')}`);
+    }
+    if (body.name !== name) {
+      throw new HttpError(400, `name ${JSON.stringify(body.name ?? null)} is not ${name}, the function of this URL: name the Retell function ${name}`);
+    }
     let answer: FunctionOutcome;
     if (name === 'transfer_call') answer = await functions.transfer(body.call, parseOr400(transferArgs, body.args));
     else answer = await functions.endCall(body.call, parseOr400(endCallArgs, body.args));
@@ -76,14 +102,8 @@ export function retellFunctionRoutes(deps: RetellFunctionRoutesDeps): Router {
     res.status(HTTP_STATUS[answer.outcome]).json({ status: answer.status, result: answer.result, ...(answer.jobId ? { job_id: answer.jobId } : {}) });
   };
 
-  router.post('/retell/functions/transfer_call', ...signed, (req, res) => run('transfer_call', req, res));
-  router.post('/retell/functions/end_call', ...signed, (req, res) => run('end_call', req, res));
-  router.post('/retell/functions', ...signed, (req, res) => {
-    const name = (req.body as { name?: unknown } | null)?.name;
-    if (!FUNCTION_NAMES.includes(name as FunctionName)) {
-      throw new HttpError(400, `name must be one of ${FUNCTION_NAMES.join(', ')}`);
-    }
-    return run(name as FunctionName, req, res);
-  });
+  router.post('/retell/functions/transfer_call', signed, (req, res) => run('transfer_call', req, res));
+  router.post('/retell/functions/end_call', signed, (req, res) => run('end_call', req, res));
+  router.post('/retell/functions', signed, (req, res) => run(undefined, req, res));
   return router;
 }

@@ -1,9 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { actionOf } from '../../calls/actions';
 import { storeCall } from '../../calls/errors';
 import { findOrAdoptCall } from '../../calls/find-call';
 import type { CallLifecycle } from '../../calls/lifecycle';
 import type { CallStore } from '../../calls/store';
+import type { ByteBudget } from '../../http/byte-budget';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
@@ -34,9 +36,18 @@ const event = z.looseObject({
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
+/**
+ * Largest call event read. call_ended and call_analyzed carry the whole transcript three ways (text,
+ * with word timings, with tool calls): about 1 MiB for an hour's call, under 3 MiB for the longest
+ * call Retell allows (2 h).
+ */
+export const WEBHOOK_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
 export interface RetellWebhookDeps {
   apiKey: string;
   accountSid: string;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget: ByteBudget;
   store: CallStore;
   lifecycle: CallLifecycle;
   logger: Logger;
@@ -52,12 +63,12 @@ export function retellWebhookRoutes(deps: RetellWebhookDeps): Router {
   const router = Router();
   const signed = retellSigned({
     apiKey: deps.apiKey,
-    // call_analyzed carries the whole transcript with word timings.
-    limit: '8mb',
+    limitBytes: WEBHOOK_BODY_LIMIT_BYTES,
+    budget: deps.budget,
     onRefused: () => metrics.signatureRefusals.inc({ source: 'retell' }),
   });
 
-  router.post('/retell/webhook', ...signed, async (req, res) => {
+  router.post('/retell/webhook', signed, async (req, res) => {
     const { event: name, call } = parseOr400(event, req.body);
     if (name !== 'call_started' && name !== 'call_ended' && name !== 'call_analyzed') {
       res.status(204).end();
@@ -70,8 +81,10 @@ export function retellWebhookRoutes(deps: RetellWebhookDeps): Router {
       res.status(204).end();
       return;
     }
-    // After a transfer the agent's leg ends but the phone call goes on with a person.
-    const handedOff = record.state === 'transferring' || record.state === 'transferred';
+    // After a transfer the agent's leg ends but the phone call goes on with a person; the record may not
+    // say `transferred` yet when the agent's leg ends the instant Twilio performs the redirect.
+    const action = actionOf(record);
+    const handedOff = record.state === 'transferred' || (action?.kind === 'transfer' && action.status !== 'failed');
     const result = await storeCall(() => {
       if (name === 'call_started') return lifecycle.retellEvent(record.callSid, { event: name, startedAt: iso(call.start_timestamp) }, handedOff);
       if (name === 'call_ended') {

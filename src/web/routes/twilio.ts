@@ -5,6 +5,7 @@ import { FINAL_TWILIO_STATUSES, type CallLifecycle } from '../../calls/lifecycle
 import type { CallStore } from '../../calls/store';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
+import type { ByteBudget } from '../../http/byte-budget';
 import { HttpError } from '../../http/errors';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
@@ -17,6 +18,8 @@ const single = (what: string) => z.string({ error: `${what} must be present, onc
 
 const callSid = single('CallSid').regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits');
 
+const callerDetail = z.string().max(256).optional().catch(undefined);
+
 /** Twilio adds parameters without notice, so unknown fields are allowed through. */
 const voiceForm = z.looseObject({
   CallSid: callSid,
@@ -26,6 +29,11 @@ const voiceForm = z.looseObject({
   Direction: z.string().max(32).optional(),
   CallerName: z.string().max(256).optional(),
   CallStatus: z.string().max(32).optional(),
+  // Only passed on to the lookup hook: an odd value is dropped rather than failing the call.
+  FromCity: callerDetail,
+  FromState: callerDetail,
+  FromCountry: callerDetail,
+  StirVerstat: callerDetail,
 });
 
 const dialActionForm = z.looseObject({
@@ -50,6 +58,8 @@ export interface TwilioRoutesDeps {
   answerer: CallAnswerer;
   store: CallStore;
   lifecycle: CallLifecycle;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget?: ByteBudget;
   logger: Logger;
   metrics: Metrics;
 }
@@ -58,7 +68,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
   const { config, answerer, store, lifecycle, logger, metrics } = deps;
   const router = Router();
   const verified = [
-    twilioForm,
+    twilioForm(deps.budget),
     verifyTwilioSignature({
       authToken: config.twilio.authToken,
       publicUrl: config.publicUrl,
@@ -89,6 +99,10 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
         to: form.To,
         twilioDirection: form.Direction,
         callerName: form.CallerName,
+        fromCity: form.FromCity,
+        fromState: form.FromState,
+        fromCountry: form.FromCountry,
+        stirVerstat: form.StirVerstat,
       });
     } catch (err) {
       // Whatever broke, the caller hears the fallback rather than Twilio's application-error message.

@@ -1,7 +1,7 @@
 import { PUBLIC_URL, startBridge, type TestBridge } from '../../support/bridge';
 import { liveCall, waitFor } from '../../support/calls';
 import { functionCallBody, postRetell } from '../../support/retell-signing';
-import { ACCOUNT_SID, newCallSid, postSigned } from '../../support/twilio-signing';
+import { ACCOUNT_SID, newCallSid, postSigned, voiceParams } from '../../support/twilio-signing';
 
 function statusParams(callSid: string, status: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -173,6 +173,30 @@ describe('call lifecycle', () => {
       const res = await postRetell(bridge.url, '/retell/webhook', { call: { call_id: 'x' } });
       expect(res.status).toBe(400);
       expect(await res.text()).toMatch(/event is required/);
+    });
+  });
+
+  describe('states move forward only, whoever writes them', () => {
+    it('when a call is transferred while its registration is still in flight, then the registration finishing does not move it back', async () => {
+      const slow = await startBridge({ TRANSFER_DESTINATIONS: '{"sales":"+14155550101"}', RETELL_TIMEOUT_MS: '4000' }, { worker: true });
+      try {
+        slow.retell.behaviour = { kind: 'ok', delayMs: 1500 };
+        const params = voiceParams();
+        const answer = postSigned(slow.url, PUBLIC_URL, '/twilio/voice', params);
+        await waitFor('the claim', async () => (await slow.store.get(params.CallSid!))?.state === 'registering');
+        slow.twilio.addCall(params.CallSid!);
+        // A transfer that finds the call by the CallSid in metadata, before the registration is stored.
+        const body = functionCallBody('transfer_call', 'call_early', { destination: 'sales' }, {
+          metadata: { twilio_call_sid: params.CallSid, twilio_account_sid: ACCOUNT_SID },
+        });
+        expect((await postRetell(slow.url, '/retell/functions/transfer_call', body)).status).toBe(200);
+        await waitFor('the transfer', async () => (await slow.store.get(params.CallSid!))?.state === 'transferred');
+
+        expect((await answer).status).toBe(200);
+        expect(await slow.store.get(params.CallSid!)).toMatchObject({ state: 'transferred', twiml: expect.stringContaining('<Sip>') });
+      } finally {
+        await slow.close();
+      }
     });
   });
 });

@@ -1,6 +1,10 @@
-import { startBridge, type TestBridge } from '../../support/bridge';
+import net from 'node:net';
+import { UNVERIFIED_BODY_BUDGET_BYTES } from '../../../src/web/app';
+import { FUNCTION_BODY_LIMIT_BYTES } from '../../../src/web/routes/retell-functions';
+import { PUBLIC_URL, startBridge, type TestBridge } from '../../support/bridge';
 import { liveCall, waitFor } from '../../support/calls';
 import { functionCallBody, postRetell, signAt } from '../../support/retell-signing';
+import { postSigned, voiceParams } from '../../support/twilio-signing';
 
 const TRANSFER = '/retell/functions/transfer_call';
 const END = '/retell/functions/end_call';
@@ -11,6 +15,24 @@ const ENV = {
   TRANSFER_DESTINATIONS: JSON.stringify({ sales: '+14155550101', 'front desk': 'sip:desk@pbx.example.com' }),
   TRANSFER_ALLOWLIST: '+14155550102,+1646*',
 };
+
+/** Writes `request` on a fresh connection and returns what comes back before the server closes it (or 5 s). */
+function rawExchange(baseUrl: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), hostname, () => socket.write(request));
+    let answer = '';
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(done, 5000);
+    socket.on('data', (d) => void (answer += d.toString()));
+    socket.on('close', done);
+    socket.on('error', done);
+  });
+}
 
 async function jobCount(bridge: TestBridge): Promise<number> {
   const counts = await bridge.queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized');
@@ -143,19 +165,37 @@ describe('Retell custom functions, queued and performed by the worker', () => {
       expect(update!.form).toEqual({ Twiml: `${XML}<Response><Say>Goodbye!</Say><Hangup/></Response>` });
     });
 
-    it('when a transfer is under way, then end_call is refused with 409 and does not cut the transfer', async () => {
-      const { callId } = await liveCall(bridge);
+    it('when a transfer is stuck at Twilio, then end_call takes over: the call is hung up and the transfer is not sent again', async () => {
+      const { callSid, callId } = await liveCall(bridge);
+      // Twilio takes the transfer's request and never answers it (nothing is performed).
+      bridge.twilio.injections.push({ kind: 'hang' });
       await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales' }));
+      await waitFor('the transfer to reach Twilio', async () => bridge.twilio.callUpdates(callSid).length === 1);
+
+      const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: 'queued', result: 'Ending the call now.', job_id: `end_call-${callSid}-2` });
+      await waitFor('the call to be hung up', async () => bridge.twilio.calls.get(callSid)?.status === 'completed');
+      await waitFor('the end_call to be settled', async () => (await bridge.actions.get(callSid))?.status === 'done');
+      // The stuck transfer times out (4 s) and finds it was replaced: no second transfer request.
+      await waitFor('the transfer job to finish', async () => (await bridge.queue.getJob(`transfer-${callSid}-1`))?.returnvalue === 'superseded', 10_000);
+      expect(bridge.twilio.callUpdates(callSid).map((u) => Object.keys(u.form))).toEqual([['Twiml'], ['Status']]);
+      expect(await bridge.store.get(callSid)).toMatchObject({ state: 'ended' });
+    });
+
+    it('when a transfer has been performed, then end_call is refused with 409', async () => {
+      const { callSid, callId } = await liveCall(bridge);
+      await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales' }));
+      await waitFor('the transfer to be performed', async () => (await bridge.actions.get(callSid))?.status === 'done');
       const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
       expect(res.status).toBe(409);
-      await bridge.twilio.waitForSuccessfulUpdates(1);
-      await new Promise((r) => setTimeout(r, 200));
       expect(bridge.twilio.callUpdates().map((u) => Object.keys(u.form))).toEqual([['Twiml']]);
     });
 
     it('when the call has ended, then a function call gets 410 with a sentence', async () => {
       const { callSid, callId } = await liveCall(bridge);
-      await bridge.store.update(callSid, { state: 'ended' });
+      const hungUp = await postSigned(bridge.url, PUBLIC_URL, '/twilio/status', { ...voiceParams({ CallSid: callSid }), CallStatus: 'completed' });
+      expect(hungUp.status).toBe(204);
       const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
       expect(res.status).toBe(410);
       expect(await res.json()).toEqual({ status: 'ended', result: 'This call has already ended.' });
@@ -213,6 +253,77 @@ describe('Retell custom functions, queued and performed by the worker', () => {
       expect((await postRetell(bridge.url, END, body)).status).toBe(404);
     });
   });
+
+  describe('replays and impersonation', () => {
+    it('when a signed transfer_call body is posted to the end_call URL, then 400 and the call is left alone', async () => {
+      const { callSid, callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, END, functionCallBody('transfer_call', callId, { destination: 'sales' }));
+      expect(res.status).toBe(400);
+      expect(await res.text()).toMatch(/name "transfer_call" is not end_call/);
+      expect(await jobCount(bridge)).toBe(0);
+      expect(bridge.twilio.calls.get(callSid)?.status).toBe('in-progress');
+    });
+
+    it('when a signed call_started webhook is replayed to a function URL, then 400 and nothing is queued', async () => {
+      const { callId } = await liveCall(bridge);
+      const event = { event: 'call_started', call: { call_id: callId, call_type: 'phone_call', agent_id: 'agent_default' } };
+      for (const url of [END, TRANSFER, DISPATCH]) expect((await postRetell(bridge.url, url, event)).status).toBe(400);
+      expect(await jobCount(bridge)).toBe(0);
+    });
+
+    it('when a signed function call is replayed to the webhook URL, then 400 and the record is unchanged', async () => {
+      const { callSid, callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, '/retell/webhook', functionCallBody('end_call', callId, {}));
+      expect(res.status).toBe(400);
+      expect((await bridge.store.get(callSid))?.state).toBe('registered');
+    });
+
+    it('when an unknown call_id carries metadata naming another live call, then 404 and that call is not touched', async () => {
+      const victim = await liveCall(bridge);
+      const body = functionCallBody('end_call', 'call_somebody_else', {}, {
+        metadata: { twilio_call_sid: victim.callSid, twilio_account_sid: bridge.config.twilio.accountSid },
+      });
+      const res = await postRetell(bridge.url, END, body);
+      expect(res.status).toBe(404);
+      expect(await jobCount(bridge)).toBe(0);
+      expect(bridge.twilio.calls.get(victim.callSid)?.status).toBe('in-progress');
+      expect((await bridge.store.get(victim.callSid))?.callId).toBe(victim.callId);
+    });
+  });
+
+  describe('text the caller will hear', () => {
+    it.each([
+      ['a vertical tab', 'Good\u000bbye!'],
+      ['a NUL', 'Good\u0000bye!'],
+      ['a lone surrogate', 'Good\ud800bye!'],
+    ])('when the parting message holds %s, then it is cleaned on arrival and the hang-up is performed', async (_what, message) => {
+      const { callSid, callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, { message }));
+      expect(res.status).toBe(200);
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.form).toEqual({ Twiml: `${XML}<Response><Say>Goodbye!</Say><Hangup/></Response>` });
+      await waitFor('done', async () => (await bridge.actions.get(callSid))?.status === 'done');
+    });
+
+    it('when a transfer message is nothing but characters XML cannot carry, then the transfer goes ahead without one', async () => {
+      const { callId } = await liveCall(bridge);
+      const res = await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales', message: '\u0001\u0002 ' }));
+      expect(res.status).toBe(200);
+      const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
+      expect(update!.form.Twiml).not.toContain('<Say>');
+      expect(update!.form.Twiml).toContain('<Number>+14155550101</Number>');
+    });
+  });
+
+  describe('the allow-list', () => {
+    it('when a +1 prefix entry is asked for a longer number that merely begins the same way, then 422', async () => {
+      const { callId } = await liveCall(bridge);
+      const long = await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: '+164655501001234' }));
+      expect(long.status).toBe(422);
+      const ok = await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: '+16465550100' }));
+      expect(ok.status).toBe(200);
+    });
+  });
 });
 
 describe('Retell custom functions: refused requests', () => {
@@ -268,6 +379,54 @@ describe('Retell custom functions: refused requests', () => {
     const res = await postRetell(bridge.url, TRANSFER, payload);
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(reason);
+  });
+
+  it('when a function call carries a 400 KB transcript, then it is read and answered as usual', async () => {
+    const long = functionCallBody('end_call', 'call_unknown_long', {}, { transcript: 'Agent: Hello!\nUser: '.repeat(20_000) });
+    expect(JSON.stringify(long).length).toBeGreaterThan(400_000);
+    // Authenticated, parsed and looked up: a call the bridge does not know.
+    expect((await postRetell(bridge.url, END, long)).status).toBe(404);
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['malformed', 'v=123,d=zz'],
+    ['stale', `v=${Date.now() - 10 * 60 * 1000},d=${'a'.repeat(64)}`],
+  ])('when the signature is %s, then 401 before any of the body is read', async (_what, signature) => {
+    // Headers promising 1 MiB, and no body at all: an answer proves the body was never waited for.
+    const head = [
+      `POST ${TRANSFER} HTTP/1.1`,
+      `Host: 127.0.0.1`,
+      'Content-Type: application/json',
+      `Content-Length: ${1024 * 1024}`,
+      ...(signature ? [`X-Retell-Signature: ${signature}`] : []),
+    ].join('\r\n');
+    const answer = await rawExchange(bridge.url, `${head}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer.toLowerCase()).toContain('connection: close');
+  });
+
+  it('when forged bodies already hold the budget for unauthenticated bytes, then the next is refused with 503 at once, and a request is served again once they are gone', async () => {
+    const { hostname, port } = new URL(bridge.url);
+    const forged = `v=${Date.now()},d=${'a'.repeat(64)}`;
+    const size = FUNCTION_BODY_LIMIT_BYTES;
+    const holders: net.Socket[] = [];
+    try {
+      // Each declares a full-size body and sends one byte of it, then waits.
+      for (let i = 0; i < UNVERIFIED_BODY_BUDGET_BYTES / size; i++) {
+        const socket = net.connect(Number(port), hostname);
+        socket.on('error', () => undefined);
+        socket.write(`POST ${TRANSFER} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\nX-Retell-Signature: ${forged}\r\n\r\n{`);
+        holders.push(socket);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const refused = await rawExchange(bridge.url, `POST ${TRANSFER} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nX-Retell-Signature: ${forged}\r\n\r\n`);
+      expect(refused).toMatch(/^HTTP\/1\.1 503 /);
+      expect(refused).toMatch(/retry-after: 1/i);
+    } finally {
+      for (const socket of holders) socket.destroy();
+    }
+    await waitFor('the held bytes to be given back', async () => (await postRetell(bridge.url, END, functionCallBody('end_call', 'call_after', {}))).status === 404);
   });
 
   it('when the body is over 2 MiB, then 413', async () => {

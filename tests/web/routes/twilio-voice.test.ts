@@ -119,6 +119,8 @@ describe('POST /twilio/voice', () => {
     it.each([
       ['a parameter changed', (p: Record<string, string>) => ({ ...p, To: '+19005550000' })],
       ['a parameter added', (p: Record<string, string>) => ({ ...p, Extra: '1' })],
+      // A field with this name would vanish if copied into a plain object before the signature check.
+      ['a parameter named __proto__ added', (p: Record<string, string>) => ({ ...p, ['__proto__']: 'x' })],
       ['a parameter removed', (p: Record<string, string>) => {
         const { CallerName: _omit, FromCity: _city, ...rest } = p;
         return rest;
