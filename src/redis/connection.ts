@@ -10,10 +10,8 @@ import type { Logger } from '../observability/logger';
  *   a saturated web process took its own slowness for a dead Redis and answered without dedupe.
  * - `queue`: the web's BullMQ producer. BullMQ initialises a Queue once, when its connection first
  *   comes up, so commands may wait for a reconnect; the caller still bounds each add with its own timeout.
- * - `blocking`: the worker process: BullMQ's connections, and the one its jobs record their outcome
- *   on. Commands wait for the reconnect (BullMQ requires `maxRetriesPerRequest: null`): a job whose
- *   Twilio request went through must record that once Redis is back (a failover, a restart), not fail
- *   and be retried, which would send the request to Twilio a second time.
+ * - `blocking`: BullMQ workers and queue events. Commands wait for the reconnect, a Cluster's failover
+ *   included; BullMQ requires `maxRetriesPerRequest: null` here.
  */
 export type ConnectionRole = 'request' | 'queue' | 'blocking';
 
@@ -96,9 +94,9 @@ export function redisOptions(settings: RedisSettings, role: ConnectionRole): Red
 /**
  * While a master is failed over, a Cluster client retries each command on the slot's next owner:
  * ioredis gives up after `maxRedirections` tries `retryDelayOnFailover` (or `retryDelayOnClusterDown`)
- * apart, 1.6 s by default. That suits the request path, which has its fallback; the worker's commands
- * must outlast a failover, which takes cluster-node-timeout plus an election (managed services: 15-30 s),
- * so they keep trying for a minute.
+ * apart, 1.6 s by default. That suits the request path, which has its fallback; BullMQ's commands should
+ * outlast a failover, which takes cluster-node-timeout plus an election (managed services: 15-30 s), so
+ * on a blocking connection they keep trying for a minute.
  */
 const WAIT_OUT_FAILOVER: ClusterOptions = { maxRedirections: 200, retryDelayOnFailover: 300, retryDelayOnClusterDown: 300 };
 

@@ -6,7 +6,6 @@ import { CallActionProcessor } from '../jobs/call-action-processor';
 import { closeWorker, createCallActionWorker } from '../jobs/call-action-worker';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
-import { settleWithin } from '../http/timeout';
 import { createRedis } from '../redis/connection';
 import { createTwilioClient } from '../twilio/client';
 
@@ -29,7 +28,7 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const { config, logger } = opts;
   const metrics = opts.metrics ?? new Metrics();
   const blocking = createRedis(config.redis, 'blocking', logger);
-  const records = createRedis(config.redis, 'blocking', logger);
+  const records = createRedis(config.redis, 'request', logger);
   metrics.watchRedis(blocking);
   const processor = new CallActionProcessor({
     twilio: createTwilioClient(config.twilio),
@@ -54,9 +53,7 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
       metricsServer?.close();
       const outcome = await closeWorker(worker, deadlineMs, logger);
       blocking.disconnect();
-      // QUIT waits for Redis like every command here; a frozen or unreachable Redis must not hold the exit.
-      await settleWithin(records.quit(), 1000);
-      records.disconnect();
+      await records.quit().catch(() => records.disconnect());
       return outcome;
     },
   };
