@@ -8,6 +8,7 @@
  *   npm run bench -- --functions-only  Retell function calls through the queue and worker to the Twilio API
  *   npm run bench -- --twilio-client   CPU per Twilio REST request, by way of making it
  *   npm run bench -- --cluster-only    scale-out on a local Redis Cluster: 1 vs 2 web processes, 1 vs 2 workers
+ *   npm run bench -- --outbound-only   outbound calls: placement rate at TWILIO_CPS 1 and 50, POST /calls → calls.create latency
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -15,8 +16,8 @@
  * e.g. a change under evaluation, side by side), --profile DIR (V8 CPU profiles of the web processes, written when
  * they stop; open them in Chrome DevTools), --no-functions, --fn-calls N (calls per concurrency, 300),
  * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10),
- * --drain-jobs N (function calls queued for the worker-throughput run, 1000). With --candidate, the
- * function calls run through both checkouts' web and worker, batch for batch.
+ * --drain-jobs N (function calls queued for the worker-throughput run, 1000), --no-outbound. With
+ * --candidate, the function calls run through both checkouts' web and worker, batch for batch.
  *
  * The default run ends with function calls (transfer_call, end_call) through the queue and worker to
  * the fake Twilio REST API: latency from the function call to the Twilio request, jobs/s, peak RSS of
@@ -40,6 +41,7 @@ import { scaleOutScenario } from './scenarios/scale-out';
 import { soakScenario } from './scenarios/soak';
 import { twilioClientScenario } from './scenarios/twilio-client';
 import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
+import { outboundScenario } from './scenarios/outbound';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -55,6 +57,10 @@ interface RunFlags extends Flags {
   fnConcurrency: number[];
   workerConcurrency: number;
   drainJobs: number;
+  /** Run the outbound-call scenario (default on). */
+  outbound: boolean;
+  /** Only the outbound-call scenario. */
+  outboundOnly: boolean;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -85,6 +91,8 @@ function parseFlags(argv: string[]): RunFlags {
       'fn-concurrency': { type: 'string', default: DEFAULT_FUNCTION_CALL_OPTIONS.concurrency.join(',') },
       'worker-concurrency': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.workerConcurrency) },
       'drain-jobs': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.drainJobs) },
+      'no-outbound': { type: 'boolean', default: false },
+      'outbound-only': { type: 'boolean', default: false },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -116,6 +124,8 @@ function parseFlags(argv: string[]): RunFlags {
     fnConcurrency: list('fn-concurrency', v['fn-concurrency'], 1, 1000),
     workerConcurrency: num('worker-concurrency', v['worker-concurrency'], 1, 200),
     drainJobs: num('drain-jobs', v['drain-jobs'], 100, 100_000),
+    outbound: !v['no-outbound'],
+    outboundOnly: v['outbound-only'],
   };
 }
 
@@ -135,7 +145,24 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   });
   if (flags.functionsOnly) return [functions];
   if (flags.clusterOnly) return [clusterScaleOutScenario];
-  return [voiceScenario, duplicatesScenario, ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []), ...(flags.functions ? [functions] : [])];
+  if (flags.outboundOnly) return [outboundScenario()];
+  return [
+    voiceScenario,
+    duplicatesScenario,
+    ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []),
+    ...(flags.functions ? [functions] : []),
+    ...(flags.outbound ? [outboundScenario()] : []),
+  ];
+}
+
+/** What a run measures, for the report's heading. */
+function title(flags: RunFlags): string {
+  if (flags.functionsOnly) return 'function calls';
+  if (flags.outboundOnly) return 'outbound calls';
+  if (flags.twilioClient) return 'Twilio REST client';
+  if (flags.retellClient) return 'Retell client';
+  if (flags.clusterOnly) return 'scale-out on a Redis Cluster';
+  return 'voice webhook';
 }
 
 function machineLine(env: BenchEnv): string {
@@ -172,7 +199,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
@@ -183,7 +210,7 @@ async function main(): Promise<void> {
       sections.push(...(await scenario.run(ctx)));
     }
     const out = [
-      `## Benchmark: ${flags.functionsOnly ? 'function calls' : flags.twilioClient ? 'Twilio REST client' : flags.retellClient ? 'Retell client' : flags.clusterOnly ? 'scale-out on a Redis Cluster' : 'voice webhook'} (${new Date().toISOString()})`,
+      `## Benchmark: ${title(flags)} (${new Date().toISOString()})`,
       '',
       `Machine: ${header}. Fake Retell answers after ${flags.retellDelayMs} ms. Took ${Math.round((Date.now() - started) / 1000)} s.`,
       '',

@@ -54,6 +54,13 @@ function hostPortList(example: string) {
 
 const trueFalse = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 
+/** A comma-separated list of allow-list entries (TRANSFER_ALLOWLIST, OUTBOUND_ALLOWLIST). */
+const allowlist = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+  .pipe(z.array(allowlistEntry));
+
 const httpUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
   .transform((s) => s.replace(/\/+$/, ''));
@@ -144,12 +151,7 @@ export const envSchema = z.object({
     ),
     '{"sales":"+14155550101","support":"sip:desk@pbx.example.com"}',
   ).describe('Destination name -> E.164 number or SIP URI'),
-  TRANSFER_ALLOWLIST: z
-    .string()
-    .default('')
-    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
-    .pipe(z.array(allowlistEntry))
-    .describe('E.164 numbers or prefixes ending in * that an agent may name directly'),
+  TRANSFER_ALLOWLIST: allowlist.describe('E.164 numbers or prefixes ending in * that an agent may name directly'),
   FALLBACK_NUMBER: z
     .union([z.literal('').transform(() => undefined), e164])
     .optional()
@@ -170,6 +172,32 @@ export const envSchema = z.object({
     .optional()
     .describe('If set, the worker serves /metrics and /healthz on this port'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
+  API_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters; generate one with: openssl rand -hex 32')
+    .max(256, 'must be at most 256 characters')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional()
+    .describe('Bearer token of POST/GET/DELETE /calls (outbound calls); those endpoints answer 404 while it is unset'),
+  OUTBOUND_FROM_NUMBER: e164.optional().describe('Caller ID of outbound calls that do not name a from number (a number of the Twilio account)'),
+  OUTBOUND_ALLOWLIST: allowlist.describe('E.164 numbers or prefixes ending in * that outbound calls may dial; empty allows any number'),
+  OUTBOUND_WEBHOOK_URL: httpUrl
+    .optional()
+    .describe('Receives each outbound call\'s status changes and outcome as signed JSON (X-Bridge-Signature, keyed with API_TOKEN)'),
+  TWILIO_CPS: z.coerce
+    .number({ error: 'must be a whole number of calls per second' })
+    .int()
+    .min(1)
+    .max(1000)
+    .default(1)
+    .describe('Outbound calls placed per second across all workers; Twilio accounts allow 1 unless raised'),
+  OUTBOUND_RESERVED_CONCURRENCY: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(1)
+    .describe('Retell concurrency kept free for inbound calls: outbound calls wait while fewer slots than this would be left'),
 });
 
 /**
@@ -215,11 +243,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const redisProblem = redisTopologyProblem(e, cleaned.REDIS_URL !== undefined);
   if (redisProblem) throw new ConfigError(`Invalid configuration: ${redisProblem}`);
+  if (e.OUTBOUND_WEBHOOK_URL && !e.API_TOKEN) {
+    throw new ConfigError('Invalid configuration: OUTBOUND_WEBHOOK_URL needs API_TOKEN, which turns outbound calls on and signs the webhook');
+  }
   if (!e.RETELL_AGENT_ID && Object.keys(e.AGENT_ROUTES).length === 0) {
     throw new ConfigError('Invalid configuration: RETELL_AGENT_ID is required unless AGENT_ROUTES routes numbers to agents');
   }
-  const lookupProblem = lookupHookUrlProblem(e) ?? lookupHookBudgetProblem(e);
-  if (lookupProblem) throw new ConfigError(`Invalid configuration: ${lookupProblem}`);
+  const problem = plainHttpProblem(e) ?? lookupHookBudgetProblem(e);
+  if (problem) throw new ConfigError(`Invalid configuration: ${problem}`);
   return toConfig(e);
 }
 
@@ -244,10 +275,17 @@ function redisTopologyProblem(e: EnvValues, urlGiven: boolean): string | undefin
   return undefined;
 }
 
-/** The caller's number and the variables go to the hook: in production only over TLS. */
-function lookupHookUrlProblem(e: EnvValues): string | undefined {
-  if (e.NODE_ENV !== 'production' || !e.INBOUND_WEBHOOK_URL || new URL(e.INBOUND_WEBHOOK_URL).protocol === 'https:') return undefined;
-  return 'INBOUND_WEBHOOK_URL must be an https URL when NODE_ENV=production (it receives callers\' numbers)';
+/** Phone numbers and call details go to the user's hooks: in production only over TLS. */
+function plainHttpProblem(e: EnvValues): string | undefined {
+  if (e.NODE_ENV !== 'production') return undefined;
+  const hooks: Array<[string, string | undefined, string]> = [
+    ['INBOUND_WEBHOOK_URL', e.INBOUND_WEBHOOK_URL, "it receives callers' numbers"],
+    ['OUTBOUND_WEBHOOK_URL', e.OUTBOUND_WEBHOOK_URL, 'it receives the numbers called and the calls\' outcomes'],
+  ];
+  for (const [name, url, why] of hooks) {
+    if (url && new URL(url).protocol !== 'https:') return `${name} must be an https URL when NODE_ENV=production (${why})`;
+  }
+  return undefined;
 }
 
 /** The hook runs before the registration, so together they must fit the answer budget. */
@@ -290,5 +328,13 @@ function toConfig(e: EnvValues) {
     transfer: { destinations: e.TRANSFER_DESTINATIONS as Readonly<Record<string, string>>, allowlist: e.TRANSFER_ALLOWLIST as readonly string[] },
     fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
     worker: { concurrency: e.WORKER_CONCURRENCY, metricsPort: e.WORKER_METRICS_PORT },
+    outbound: {
+      apiToken: e.API_TOKEN,
+      fromNumber: e.OUTBOUND_FROM_NUMBER,
+      allowlist: e.OUTBOUND_ALLOWLIST as readonly string[],
+      webhookUrl: e.OUTBOUND_WEBHOOK_URL,
+      cps: e.TWILIO_CPS,
+      reservedConcurrency: e.OUTBOUND_RESERVED_CONCURRENCY,
+    },
   };
 }

@@ -19,6 +19,7 @@ describe('loadConfig', () => {
       transfer: { destinations: {}, allowlist: [] },
       fallback: { number: undefined },
       worker: { concurrency: 10 },
+      outbound: { apiToken: undefined, fromNumber: undefined, allowlist: [], webhookUrl: undefined, cps: 1, reservedConcurrency: 1 },
       inboundWebhook: { url: undefined, timeoutMs: 2500 },
     });
     expect(config.fallback.message).toMatch(/sorry/i);
@@ -37,6 +38,27 @@ describe('loadConfig', () => {
     expect(config.transfer.destinations).toEqual({ sales: '+14155550101', desk: 'sip:desk@pbx.example.com' });
     expect(config.transfer.allowlist).toEqual(['+14155550102', '+1646*']);
     expect(config.publicUrl).toBe('https://bridge.example.com');
+  });
+
+  it('when the outbound settings are given, then they are parsed', () => {
+    const config = loadConfig(
+      testEnv({
+        API_TOKEN: 'a'.repeat(32),
+        OUTBOUND_FROM_NUMBER: '+14155550100',
+        OUTBOUND_ALLOWLIST: '+1415*, +442071234567',
+        OUTBOUND_WEBHOOK_URL: 'https://crm.example.com/hooks/calls/',
+        TWILIO_CPS: '5',
+        OUTBOUND_RESERVED_CONCURRENCY: '0',
+      }),
+    );
+    expect(config.outbound).toEqual({
+      apiToken: 'a'.repeat(32),
+      fromNumber: '+14155550100',
+      allowlist: ['+1415*', '+442071234567'],
+      webhookUrl: 'https://crm.example.com/hooks/calls',
+      cps: 5,
+      reservedConcurrency: 0,
+    });
   });
 
   it('when a setting is empty, then it counts as unset', () => {
@@ -60,6 +82,16 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ NODE_ENV: 'production', PUBLIC_URL: undefined }, /PUBLIC_URL is required when NODE_ENV=production/],
     [{ PUBLIC_URL: 'ftp://example.com' }, /PUBLIC_URL must be an http\(s\) URL/],
+    [{ API_TOKEN: 'short' }, /API_TOKEN must be at least 16 characters; generate one with: openssl rand -hex 32/],
+    [{ API_TOKEN: 'has a space in it somewhere' }, /API_TOKEN must be printable ASCII without spaces/],
+    [{ OUTBOUND_FROM_NUMBER: '4155550100' }, /OUTBOUND_FROM_NUMBER must be an E.164 number/],
+    [{ OUTBOUND_ALLOWLIST: '+1415*,44*' }, /OUTBOUND_ALLOWLIST \(at 1\) entries must be E.164/],
+    [{ OUTBOUND_WEBHOOK_URL: 'crm.example.com', API_TOKEN: 'a'.repeat(32) }, /OUTBOUND_WEBHOOK_URL must be an http\(s\) URL/],
+    [{ OUTBOUND_WEBHOOK_URL: 'https://crm.example.com/hooks' }, /OUTBOUND_WEBHOOK_URL needs API_TOKEN/],
+    [{ NODE_ENV: 'production', API_TOKEN: 'a'.repeat(32), OUTBOUND_WEBHOOK_URL: 'http://crm.example.com/hooks' }, /OUTBOUND_WEBHOOK_URL must be an https URL when NODE_ENV=production/],
+    [{ TWILIO_CPS: '0' }, /TWILIO_CPS/],
+    [{ TWILIO_CPS: 'fast' }, /TWILIO_CPS must be a whole number of calls per second/],
+    [{ OUTBOUND_RESERVED_CONCURRENCY: '-1' }, /OUTBOUND_RESERVED_CONCURRENCY/],
     [{ INBOUND_WEBHOOK_URL: 'crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an http\(s\) URL/],
     [{ INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '50' }, /INBOUND_WEBHOOK_TIMEOUT_MS must be at least 100/],
     [{ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'http://crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an https URL when NODE_ENV=production/],

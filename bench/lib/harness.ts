@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ACCOUNT_SID, AUTH_TOKEN } from '../../tests/support/twilio-signing';
+import type { CalleeScript } from '../../src/sandbox/fake-callee';
 import type { CallUpdate } from '../programs/fake-twilio-server';
 import type { LoadProgress, LoadResult, LoadSpec } from '../programs/load-generator';
 import { cpuMs, freePort, hasTaskset, memory, nextMessage, pin, ROOT, spawnTs, waitForHttp, type Spawned } from './proc';
@@ -100,7 +101,8 @@ export class BenchEnv {
         cpus: this.cpus.rest,
         ipc: true,
         nice: HELPER_NICE,
-        env: { RETELL_API_KEY: RETELL_KEY, RETELL_DELAY_MS: String(this.retellDelayMs) },
+        // Retell's concurrency is not what the benchmark measures: room for every outbound call.
+        env: { RETELL_API_KEY: RETELL_KEY, RETELL_DELAY_MS: String(this.retellDelayMs), RETELL_CONCURRENCY_LIMIT: '1000000' },
       }),
     );
     const ready = await nextMessage(this.retell, (m): m is { type: 'ready'; url: string } => (m as { type?: string })?.type === 'ready');
@@ -221,6 +223,27 @@ export class BenchEnv {
     twilio.child.send({ type: 'updates' });
     const { updates, others } = await reply;
     return { updates, others };
+  }
+
+  /** Has the fake Twilio API play outbound calls: webhooks to `deliverTo`, `numbers` on the account, every callee per `script`. */
+  async outboundSetup(deliverTo: string, numbers: string[], script: CalleeScript): Promise<void> {
+    const twilio = this.requireTwilio();
+    const reply = nextMessage(twilio, (m): m is { type: 'outbound-ready' } => (m as { type?: string })?.type === 'outbound-ready');
+    twilio.child.send({ type: 'outbound-setup', deliverTo, numbers, script });
+    await reply;
+  }
+
+  /** Outbound calls the fake Twilio API created since the last ask (the bridge's id, arrival time), and its callbacks' results. */
+  async takeCreates(): Promise<{ creates: Array<{ id: string; at: number }>; callbacks: { ok: number; failed: number } }> {
+    const twilio = this.requireTwilio();
+    const reply = nextMessage(
+      twilio,
+      (m): m is { type: 'creates'; creates: Array<{ id: string; at: number }>; callbacks: { ok: number; failed: number } } =>
+        (m as { type?: string })?.type === 'creates',
+    );
+    twilio.child.send({ type: 'creates' });
+    const { creates, callbacks } = await reply;
+    return { creates, callbacks };
   }
 
   private requireTwilio(): Spawned {

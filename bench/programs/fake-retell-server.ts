@@ -1,7 +1,8 @@
 /**
  * The test suite's fake Retell API in a process of its own, so its CPU is not charged to the bridge.
  *
- * Env: RETELL_API_KEY (required), RETELL_DELAY_MS (answer delay, default 0).
+ * Env: RETELL_API_KEY (required), RETELL_DELAY_MS (answer delay, default 0), RETELL_CONCURRENCY_LIMIT
+ * (what get-concurrency reports as the limit, default 20).
  * IPC: sends `{ type: 'ready', url }` once listening; answers `{ type: 'stats' }` with
  * `{ type: 'stats', registrations }`, the number of calls registered since start.
  */
@@ -15,6 +16,7 @@ if (!apiKey) {
 
 const fake = new FakeRetell(apiKey);
 const delayMs = Number(process.env.RETELL_DELAY_MS ?? 0);
+if (process.env.RETELL_CONCURRENCY_LIMIT) fake.concurrency = { current: 0, limit: Number(process.env.RETELL_CONCURRENCY_LIMIT) };
 fake.behaviour = { kind: 'ok', ...(delayMs > 0 ? { delayMs } : {}) };
 
 // The fake keeps every registration for the tests to inspect; here only the count matters, so the

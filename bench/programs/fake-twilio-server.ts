@@ -8,6 +8,12 @@
  * - `{ type: 'add-calls', sids }` makes those calls live (in progress) → `{ type: 'calls-added', count }`;
  * - `{ type: 'updates' }` → `{ type: 'updates', updates, others }`: the call updates answered since the
  *   last ask (and forgets them, so memory stays flat), and how many other requests arrived.
+ * - `{ type: 'outbound-setup', deliverTo, numbers, script }` plays outbound calls: webhooks go to
+ *   `deliverTo` (the bridge's web process), `numbers` are the account's, `script` is every callee's
+ *   → `{ type: 'outbound-ready' }`.
+ * - `{ type: 'creates' }` → `{ type: 'creates', creates, callbacks }`: the outbound calls created since the
+ *   last ask, each with the bridge's id (from its answer URL) and when it arrived, and how many callback
+ *   requests to the bridge were answered 2xx (then forgets them).
  *
  * Arrival times are wall-clock milliseconds with sub-millisecond resolution
  * (`performance.timeOrigin + performance.now()`), taken when the request's headers have been parsed,
@@ -15,6 +21,7 @@
  */
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { CalleeScript } from '../../src/sandbox/fake-callee';
 import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
 
 export interface CallUpdate {
@@ -71,8 +78,47 @@ function takeUpdates(): { updates: CallUpdate[]; others: number } {
   return { updates, others };
 }
 
-process.on('message', (m: { type?: string; sids?: string[] }) => {
-  if (m?.type === 'add-calls') {
+// Arrival of each create request, stamped when its headers were parsed, like the call updates above;
+// the stamps are handed to the created calls in order, since the fake creates them in arrival order.
+const createArrivals: number[] = [];
+fake.server.prependListener('request', (req: http.IncomingMessage) => {
+  if (req.method === 'POST' && (req.url ?? '').split('?')[0]!.endsWith('/Calls.json')) createArrivals.push(wallNow());
+});
+/** Created calls already reported, by CallSid, until they finish and are forgotten. */
+const reported = new Set<string>();
+
+/** Outbound calls created since the last ask: the bridge's id and the arrival time (wall-clock ms). */
+function takeCreates(): { creates: Array<{ id: string; at: number }>; callbacks: { ok: number; failed: number } } {
+  const creates: Array<{ id: string; at: number }> = [];
+  for (const [sid, placed] of fake.callee.placed) {
+    if (!reported.has(sid)) {
+      reported.add(sid);
+      const id = new URL(placed.params.get('Url') ?? 'http://x/').searchParams.get('o') ?? '';
+      creates.push({ id, at: createArrivals.shift() ?? placed.call.createdAt });
+    }
+    if (placed.finished) {
+      fake.callee.placed.delete(sid);
+      fake.calls.delete(sid);
+      reported.delete(sid);
+    }
+  }
+  const callbacks = { ok: 0, failed: 0 };
+  for (const w of fake.callee.webhooks) callbacks[w.status >= 200 && w.status < 300 ? 'ok' : 'failed'] += 1;
+  fake.callee.webhooks.length = 0;
+  fake.requests.length = 0;
+  return { creates, callbacks };
+}
+
+process.on('message', (m: { type?: string; sids?: string[]; deliverTo?: string; numbers?: string[]; script?: CalleeScript }) => {
+  if (m?.type === 'outbound-setup') {
+    fake.callee.deliverTo = m.deliverTo;
+    for (const n of m.numbers ?? []) fake.addNumber(n);
+    if (m.script) fake.callee.defaultScript = m.script;
+    process.send?.({ type: 'outbound-ready' });
+  } else if (m?.type === 'creates') {
+    const { creates, callbacks } = takeCreates();
+    process.send?.({ type: 'creates', creates, callbacks });
+  } else if (m?.type === 'add-calls') {
     for (const sid of m.sids ?? []) fake.addCall(sid);
     process.send?.({ type: 'calls-added', count: m.sids?.length ?? 0 });
   } else if (m?.type === 'updates') {

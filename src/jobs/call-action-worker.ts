@@ -41,6 +41,12 @@ export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<Ca
     concurrency: opts.concurrency,
     ...WORKER_TIMING,
   });
+  observeWorker(worker, logger, metrics);
+  return worker;
+}
+
+/** Job counters and logs for any of the bridge's workers. */
+export function observeWorker(worker: Worker, logger: Logger, metrics: Metrics): void {
   worker.on('completed', (job) => metrics.jobs.inc({ name: job.name, result: 'completed' }));
   worker.on('failed', (job, err) => {
     const final = !job || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
@@ -49,7 +55,6 @@ export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<Ca
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped): requeued'));
   // An unhandled 'error' event would crash the process; connection errors are logged by the client.
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
-  return worker;
 }
 
 /**

@@ -86,6 +86,34 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
+  readonly outboundRequests = new Counter({
+    name: 'bridge_outbound_requests_total',
+    help: 'POST /calls requests, by outcome (queued, repeat, invalid, not_allowed, key_reused, unavailable)',
+    labelNames: ['outcome'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly outboundPlacements = new Counter({
+    name: 'bridge_outbound_placements_total',
+    help: 'Outbound placement steps in the worker, by result (placed, adopted, retried, refused, waiting)',
+    labelNames: ['result'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly outboundOutcomes = new Counter({
+    name: 'bridge_outbound_outcomes_total',
+    help: 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled)',
+    labelNames: ['outcome'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly outboundWebhooks = new Counter({
+    name: 'bridge_outbound_webhooks_total',
+    help: 'Deliveries to OUTBOUND_WEBHOOK_URL, by result (delivered, retried, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.prometheus],
+  });
+
   readonly redisUp = new Gauge({
     name: 'bridge_redis_up',
     help: '1 when the process is connected to Redis, else 0',

@@ -26,13 +26,20 @@ export type RetellBehaviour =
 /**
  * Speaks Retell's wire format for what the bridge uses: `POST /v2/register-phone-call` with a
  * Bearer key and a JSON body (the field types Retell checks are checked), answered 201 with a
- * PhoneCallResponse, or Retell's JSON error shape.
+ * PhoneCallResponse, or Retell's JSON error shape; and `GET /get-concurrency`.
  */
 export class FakeRetell extends LoopbackServer {
   readonly registrations: ReceivedRegistration[] = [];
   /** Register requests that arrived, including those still waiting on a delay or hanging. */
   received = 0;
   behaviour: RetellBehaviour = { kind: 'ok' };
+  /**
+   * What `GET /get-concurrency` reports: `current` calls of `limit` (Retell's pay-as-you-go default is
+   * 20). `current` may be a function, e.g. to count the registrations of calls still going.
+   */
+  concurrency: { current: number | (() => number); limit: number } = { current: 0, limit: 20 };
+  /** get-concurrency requests received. */
+  concurrencyRequests = 0;
 
   constructor(readonly apiKey: string) {
     super();
@@ -45,8 +52,24 @@ export class FakeRetell extends LoopbackServer {
       if (res.destroyed) return;
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
-    if (req.method !== 'POST' || req.url !== '/v2/register-phone-call') return send(404, { error_message: 'Not Found' });
+    const isConcurrency = req.method === 'GET' && req.url === '/get-concurrency';
+    if (!isConcurrency && (req.method !== 'POST' || req.url !== '/v2/register-phone-call')) return send(404, { error_message: 'Not Found' });
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) return send(401, { error_message: 'Invalid API key' });
+    if (isConcurrency) {
+      this.concurrencyRequests += 1;
+      const { current, limit } = this.concurrency;
+      return send(200, {
+        current_concurrency: typeof current === 'function' ? current() : current,
+        concurrency_limit: limit,
+        base_concurrency: limit,
+        purchased_concurrency: 0,
+        concurrency_purchase_limit: 100,
+        remaining_purchase_limit: 100,
+        concurrency_burst_enabled: false,
+        concurrency_burst_limit: 0,
+        reserved_inbound_concurrency: 0,
+      });
+    }
     if (!String(req.headers['content-type']).startsWith('application/json')) return send(400, { error_message: 'Expected JSON' });
     let body: Record<string, unknown>;
     try {

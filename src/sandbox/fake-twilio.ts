@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FakeCallee } from './fake-callee';
 import { LoopbackServer } from './loopback-server';
 
 export interface ReceivedTwilioRequest {
@@ -37,9 +38,37 @@ export interface FakeCall {
   endedAt?: number;
   /** Last TwiML the call was given (answered with, or redirected to). */
   twiml?: string;
+  /** A call placed through the API (`calls.create`): Twilio's `outbound-api`. */
+  direction?: 'outbound-api';
+  /** When Twilio began dialing it (start_time); unset while it waits in Twilio's queue. */
+  startedAt?: number;
+  answeredAt?: number;
+  /** The answering-machine verdict, once there is one. */
+  answeredBy?: string;
 }
 
 const FINAL: ReadonlySet<FakeCallStatus> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
+
+/** RFC 2822, as Twilio writes dates in its JSON and callbacks. */
+export const rfc2822 = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
+
+/** The Calls list's filters: StartTime with a date (YYYY-MM-DD) is that UTC day; `>` and `<` are on or after, on or before. */
+function matchesCallFilters(c: FakeCall, q: URLSearchParams): boolean {
+  if (q.has('ParentCallSid') && c.parentSid !== q.get('ParentCallSid')) return false;
+  if (q.has('To') && c.to !== q.get('To')) return false;
+  if (q.has('From') && c.from !== q.get('From')) return false;
+  if (q.has('Status') && c.status !== q.get('Status')) return false;
+  const started = c.direction === 'outbound-api' ? c.startedAt : c.createdAt;
+  const day = (v: string) => v.length <= 10;
+  const on = q.get('StartTime');
+  const after = q.get('StartTime>');
+  const before = q.get('StartTime<');
+  if ((on ?? after ?? before) !== null && started === undefined) return false;
+  if (on !== null && new Date(started!).toISOString().slice(0, 10) !== on.slice(0, 10)) return false;
+  if (after !== null && started! < Date.parse(after)) return false;
+  if (before !== null && started! > Date.parse(before) + (day(before) ? 86_399_999 : 0)) return false;
+  return true;
+}
 
 const unescapeXml = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 
@@ -62,9 +91,12 @@ export interface FakeNumber {
  * The slice of Twilio's REST API the bridge uses, on loopback, with Twilio's wire format: Basic auth,
  * form-encoded bodies, JSON answers and Twilio's error shape `{code, message, more_info, status}`.
  *
- * - `POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json` (Twiml, Url, Status=completed): a redirect ends the
- *   call's child legs and plays the new TwiML (see playTwiml)
- * - `GET  /2010-04-01/Accounts/{AC}/Calls/{CA}.json` and `GET .../Calls.json` (ParentCallSid, To, Status)
+ * - `POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json` (Twiml, Url, Status=completed|canceled): a redirect
+ *   ends the call's child legs and plays the new TwiML (see playTwiml)
+ * - `POST /2010-04-01/Accounts/{AC}/Calls.json`: an outbound call, then played by a scriptable callee
+ *   (`callee`, see fake-callee.ts: status callbacks, the answer URL, AMD verdicts, all signed)
+ * - `GET  /2010-04-01/Accounts/{AC}/Calls/{CA}.json` and `GET .../Calls.json` (ParentCallSid, To, From,
+ *   Status, StartTime, StartTime>, StartTime<, PageSize, Page), newest first
  * - `GET  /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=...`
  * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
  *   webhooks and their methods, VoiceApplicationSid)
@@ -75,12 +107,28 @@ export class FakeTwilioApi extends LoopbackServer {
   readonly numbers = new Map<string, FakeNumber>();
   /** Consumed one per request to the Calls resource, before normal handling. */
   readonly injections: Injection[] = [];
+  /** Outbound calls (`calls.create`) and the callee that plays them. */
+  readonly callee: FakeCallee;
 
   constructor(
     readonly accountSid: string,
     readonly authToken: string,
   ) {
     super();
+    this.callee = new FakeCallee({
+      accountSid,
+      authToken,
+      calls: this.calls,
+      ownsNumber: (phoneNumber) => [...this.numbers.values()].find((n) => n.phoneNumber === phoneNumber)?.sid,
+      playTwiml: (sid, twiml) => this.playTwiml(sid, twiml),
+      end: (call, status) => this.end(call, status),
+      callJson: (call) => this.callJson(call),
+    });
+  }
+
+  override async stop(): Promise<void> {
+    this.callee.stop();
+    await super.stop();
   }
 
   addCall(sid: string, from = '+14155550199', to = '+14155550100', status: FakeCallStatus = 'in-progress'): FakeCall {
@@ -179,7 +227,8 @@ export class FakeTwilioApi extends LoopbackServer {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://fake');
     const auth = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8');
-    const form = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+    const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    const form = Object.fromEntries(params);
     const record: ReceivedTwilioRequest = { method: req.method ?? '', path: url.pathname, query: url.searchParams, form, auth, receivedAt: Date.now() };
     this.requests.push(record);
 
@@ -193,6 +242,7 @@ export class FakeTwilioApi extends LoopbackServer {
 
     if (auth !== `${this.accountSid}:${this.authToken}`) return error(401, 20003, 'Authenticate');
     const base = `/2010-04-01/Accounts/${this.accountSid}`;
+    if (url.pathname === `${base}/Calls.json` && req.method === 'POST') return this.callee.create(params, { send, error });
 
     const callMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Calls\/(CA[0-9a-f]{32})\.json$/i);
     if (callMatch && req.method === 'GET') {
@@ -219,6 +269,9 @@ export class FakeTwilioApi extends LoopbackServer {
         if (form.Twiml !== undefined) this.playTwiml(call.sid, form.Twiml);
       }
       if (form.Status === 'completed') this.end(call, 'completed');
+      // Canceling leaves a call that has been answered alone (Twilio's documented behaviour).
+      if (form.Status === 'canceled' && (call.status === 'queued' || call.status === 'ringing')) this.end(call, 'canceled');
+      this.callee.changed(call);
       const answer = this.callJson(call);
       if (injection?.kind === 'late') await new Promise((r) => setTimeout(r, injection.ms));
       return send(200, answer);
@@ -226,21 +279,26 @@ export class FakeTwilioApi extends LoopbackServer {
 
     if (url.pathname === `${base}/Calls.json` && req.method === 'GET') {
       const q = url.searchParams;
-      const list = [...this.calls.values()]
-        .filter((c) => (!q.get('ParentCallSid') || c.parentSid === q.get('ParentCallSid')) && (!q.get('To') || c.to === q.get('To')))
-        .filter((c) => !q.get('Status') || c.status === q.get('Status'))
-        .sort((a, b) => b.createdAt - a.createdAt);
-      const pageSize = Math.min(Number(q.get('PageSize') ?? 50) || 50, 1000);
+      const list = [...this.calls.values()].filter((c) => matchesCallFilters(c, q)).sort((a, b) => b.createdAt - a.createdAt);
+      const pageSize = Math.min(Math.max(Number(q.get('PageSize') ?? 50) || 50, 1), 1000);
+      const page = Math.max(Number(q.get('Page') ?? 0) || 0, 0);
+      const slice = list.slice(page * pageSize, (page + 1) * pageSize);
+      const pageUri = (n: number) => {
+        const p = new URLSearchParams(q);
+        p.set('PageSize', String(pageSize));
+        p.set('Page', String(n));
+        return `${base}/Calls.json?${p}`;
+      };
       return send(200, {
-        calls: list.slice(0, pageSize).map((c) => this.callJson(c)),
-        page: 0,
+        calls: slice.map((c) => this.callJson(c)),
+        page,
         page_size: pageSize,
-        first_page_uri: `${base}/Calls.json?PageSize=${pageSize}&Page=0`,
-        next_page_uri: null,
-        previous_page_uri: null,
-        start: 0,
-        end: Math.min(list.length, pageSize) - 1,
-        uri: `${base}/Calls.json?PageSize=${pageSize}&Page=0`,
+        first_page_uri: pageUri(0),
+        next_page_uri: (page + 1) * pageSize < list.length ? pageUri(page + 1) : null,
+        previous_page_uri: page > 0 ? pageUri(page - 1) : null,
+        start: page * pageSize,
+        end: page * pageSize + Math.max(slice.length - 1, 0),
+        uri: pageUri(page),
       });
     }
 
@@ -278,6 +336,7 @@ export class FakeTwilioApi extends LoopbackServer {
 
   /** A call as Twilio's Calls resource shows it (times in RFC 2822, as Twilio writes them). */
   private callJson(c: FakeCall) {
+    const started = c.direction === 'outbound-api' ? c.startedAt : c.createdAt;
     return {
       sid: c.sid,
       account_sid: this.accountSid,
@@ -285,11 +344,13 @@ export class FakeTwilioApi extends LoopbackServer {
       from: c.from,
       to: c.to,
       status: c.status,
-      direction: c.parentSid ? 'outbound-dial' : 'inbound',
-      date_created: new Date(c.createdAt).toUTCString().replace('GMT', '+0000'),
-      date_updated: new Date(c.endedAt ?? c.createdAt).toUTCString().replace('GMT', '+0000'),
-      start_time: new Date(c.createdAt).toUTCString().replace('GMT', '+0000'),
-      end_time: c.endedAt ? new Date(c.endedAt).toUTCString().replace('GMT', '+0000') : null,
+      direction: c.direction ?? (c.parentSid ? 'outbound-dial' : 'inbound'),
+      answered_by: c.answeredBy ?? null,
+      date_created: rfc2822(c.createdAt),
+      date_updated: rfc2822(c.endedAt ?? c.createdAt),
+      start_time: started === undefined ? null : rfc2822(started),
+      end_time: c.endedAt ? rfc2822(c.endedAt) : null,
+      duration: c.endedAt ? String(c.answeredAt ? Math.round((c.endedAt - c.answeredAt) / 1000) : 0) : null,
       api_version: '2010-04-01',
       uri: `/2010-04-01/Accounts/${this.accountSid}/Calls/${c.sid}.json`,
     };

@@ -23,6 +23,11 @@ export interface InboundCall {
   fromState?: string;
   fromCountry?: string;
   stirVerstat?: string;
+  /**
+   * For a call the bridge placed itself (POST /calls): the agent, variables and metadata its request
+   * named. They take the place of the number's routing, the lookup hook and the caller-ID variables.
+   */
+  registration?: LookupChoice & { agentId: string };
 }
 
 export type AnswerOutcome =
@@ -214,6 +219,7 @@ export class CallAnswerer {
    * throws for the hook's or Retell's failures, only answers the default agent or the fallback.
    */
   private async register(call: InboundCall, deadline: number, log: Logger): Promise<Answer> {
+    if (call.registration) return this.registerWith(call, call.registration, call.registration.agentId, deadline, log);
     const routed = this.agentFor(call);
     const direction = toDirection(call.twilioDirection);
     // The hook gets what is left after the registration's full timeout, never the other way round.
@@ -246,13 +252,15 @@ export class CallAnswerer {
           from: call.from,
           to: call.to,
           direction: toDirection(call.twilioDirection),
-          dynamicVariables: {
-            caller_number: call.from,
-            called_number: call.to,
-            ...(call.callerName ? { caller_name: call.callerName } : {}),
-            // The hook knows the caller better than caller ID does: its values win.
-            ...choice?.dynamicVariables,
-          },
+          dynamicVariables: call.registration
+            ? call.registration.dynamicVariables
+            : {
+                caller_number: call.from,
+                called_number: call.to,
+                ...(call.callerName ? { caller_name: call.callerName } : {}),
+                // The hook knows the caller better than caller ID does: its values win.
+                ...choice?.dynamicVariables,
+              },
           metadata: choice?.metadata,
         },
         timeoutMs,

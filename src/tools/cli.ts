@@ -164,5 +164,6 @@ export async function runTool<Options>(
   }
   const config = loadToolConfig(load, rawOut);
   if (!config) return EXIT_FAILED;
-  return spec.run(config, options, redactingOutput(rawOut, [config.twilio.authToken, config.retell.apiKey]));
+  const secrets = [config.twilio.authToken, config.retell.apiKey, config.outbound.apiToken].filter((s): s is string => Boolean(s));
+  return spec.run(config, options, redactingOutput(rawOut, secrets));
 }

@@ -10,7 +10,7 @@ export type TwilioFailure =
 export const CALL_NOT_IN_PROGRESS = 21220;
 
 /** What twilio-node's RestException carries; transport errors (ECONNRESET, timeouts) have no status. */
-interface TwilioErrorParts {
+export interface TwilioErrorParts {
   status: number | undefined;
   code: number | string | undefined;
   message: string;
@@ -23,6 +23,11 @@ function parts(err: unknown): TwilioErrorParts {
     code: typeof e.code === 'number' || typeof e.code === 'string' ? e.code : undefined,
     message: typeof e.message === 'string' ? e.message.slice(0, 200) : String(err).slice(0, 200),
   };
+}
+
+/** Twilio's HTTP status, error code and message, for a record a person reads (e.g. a refused outbound call). */
+export function twilioErrorDetail(err: unknown): TwilioErrorParts {
+  return parts(err);
 }
 
 export function classifyTwilioError(err: unknown): TwilioFailure {

@@ -6,19 +6,26 @@ import { AnswerClaims } from '../calls/claim';
 import { CallLifecycle } from '../calls/lifecycle';
 import { CallStore } from '../calls/store';
 import type { Config } from '../config';
+import type { Twilio } from 'twilio';
+import { OutboundStore } from '../calls/outbound-store';
 import { ByteBudget } from '../http/byte-budget';
+import type { OutboundCallQueue, OutboundEventQueue } from '../jobs/outbound-job';
 import type { CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { requestObserver } from '../observability/requests';
 import { CallAnswerer } from '../services/call-answerer';
 import { CallFunctions } from '../services/call-functions';
+import { OutboundCallbacks } from '../services/outbound-callbacks';
+import { OutboundCalls } from '../services/outbound-calls';
 import type { LookupHook } from '../services/lookup-hook';
 import { errorHandler } from './error-handler';
+import { callsRoutes } from './routes/calls';
 import { healthRoutes } from './routes/health';
 import { retellFunctionRoutes } from './routes/retell-functions';
 import { retellWebhookRoutes } from './routes/retell-webhook';
 import { twilioRoutes } from './routes/twilio';
+import { twilioOutboundRoutes } from './routes/twilio-outbound';
 
 export interface AppDeps {
   config: Config;
@@ -27,6 +34,10 @@ export interface AppDeps {
   retell: Retell;
   /** Producer for transfers and hang-ups, on its own connection. */
   queue: CallActionQueue;
+  /** Producers for outbound calls and their webhook events (the latter only with OUTBOUND_WEBHOOK_URL). */
+  outbound: { queue: OutboundCallQueue; events: OutboundEventQueue | undefined };
+  /** Twilio's REST API, for canceling a ringing outbound call. */
+  twilio: Twilio;
   logger: Logger;
   metrics: Metrics;
   /** The client of INBOUND_WEBHOOK_URL, when it is set. */
@@ -43,12 +54,26 @@ export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Builds the web app from its dependencies; no I/O happens here. */
 export function createApp(deps: AppDeps): Express {
-  const { config, redis, retell, queue, logger, metrics, lookupHook } = deps;
+  const { config, redis, retell, queue, outbound, logger, metrics, lookupHook } = deps;
   const prefix = config.redis.prefix;
   const store = new CallStore(redis, prefix);
   const lifecycle = new CallLifecycle(redis, prefix);
+  const actions = new CallActions(redis, prefix);
+  const outboundStore = new OutboundStore(redis, prefix);
   const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger, lookupHook });
-  const functions = new CallFunctions({ config, store, actions: new CallActions(redis, prefix), queue, logger });
+  const functions = new CallFunctions({ config, store, actions, queue, logger });
+  const callbacks = new OutboundCallbacks({
+    accountSid: config.twilio.accountSid,
+    store: outboundStore,
+    answerer,
+    calls: store,
+    lifecycle,
+    actions,
+    actionQueue: queue,
+    events: outbound.events,
+    logger,
+    metrics,
+  });
 
   const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
 
@@ -66,6 +91,11 @@ export function createApp(deps: AppDeps): Express {
     res.type(metrics.prometheus.contentType).send(await metrics.prometheus.metrics());
   });
   app.use(twilioRoutes({ config, answerer, store, lifecycle, budget, logger, metrics }));
+  app.use(twilioOutboundRoutes({ config, answerer, callbacks, budget, logger, metrics }));
+  if (config.outbound.apiToken) {
+    const calls = new OutboundCalls({ config, store: outboundStore, calls: store, queue: outbound.queue, events: outbound.events, twilio: deps.twilio, logger, metrics });
+    app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls, metrics }));
+  }
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, budget, logger, metrics }));
   app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, budget, store, lifecycle, logger, metrics }));
 

@@ -25,6 +25,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (status >= 500 && !(err instanceof BodyError)) logger.error({ err, path: req.path }, 'request failed');
     else logger.debug({ status, reason: message, path: req.path }, 'request refused');
     if (res.headersSent) return;
+    // A JSON API (POST /calls) answers its errors in JSON too.
+    if (res.locals.jsonErrors === true) {
+      const error = status === 503 ? 'unavailable' : status >= 500 ? 'internal' : status === 413 ? 'too_large' : 'invalid';
+      res.status(status).json({ error, reason: message });
+      return;
+    }
     res.status(status).type('text/plain').send(message);
   };
 }

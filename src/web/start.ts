@@ -4,12 +4,14 @@ import type { AddressInfo } from 'node:net';
 import type Retell from 'retell-sdk';
 import type { Config } from '../config';
 import { settleWithin } from '../http/timeout';
+import { createOutboundCallQueue, createOutboundEventQueue, type OutboundCallQueue } from '../jobs/outbound-job';
 import { createCallActionQueue, type CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { createRedis, type RedisClient } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
 import { LookupHook } from '../services/lookup-hook';
+import { createTwilioClient } from '../twilio/client';
 import { createApp } from './app';
 
 /**
@@ -59,6 +61,7 @@ export interface RunningWeb {
   url: string;
   redis: RedisClient;
   queue: CallActionQueue;
+  outboundQueue: OutboundCallQueue;
   metrics: Metrics;
   /** Stops accepting, lets in-flight requests finish, then closes Redis. */
   close(): Promise<void>;
@@ -71,11 +74,15 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const redis = createRedis(config.redis, 'request', logger);
   const queueRedis = createRedis(config.redis, 'queue', logger);
   const queue = createCallActionQueue(queueRedis, config.redis.prefix);
-  queue.on('error', (err) => logger.error({ err: err.message }, 'queue error'));
+  const outboundQueue = createOutboundCallQueue(queueRedis, config.redis.prefix);
+  const events = config.outbound.webhookUrl ? createOutboundEventQueue(queueRedis, config.redis.prefix) : undefined;
+  const queues = [queue, outboundQueue, ...(events ? [events] : [])];
+  for (const q of queues) q.on('error', (err) => logger.error({ err: err.message, queue: q.name }, 'queue error'));
   const retell = opts.overrides?.retell ?? createRetellClient(config.retell);
   const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
   const lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
-  const app = createApp({ config, redis, retell, queue, logger, metrics, lookupHook });
+  const twilio = createTwilioClient(config.twilio);
+  const app = createApp({ config, redis, retell, queue, outbound: { queue: outboundQueue, events }, twilio, logger, metrics, lookupHook });
   const server = createHttpServer(app, { ...HTTP_LIMITS, ...opts.limits });
   await new Promise<void>((resolve) => server.listen(opts.port ?? config.port, opts.host, resolve));
   const { port } = server.address() as AddressInfo;
@@ -87,6 +94,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     redis,
     queue,
+    outboundQueue,
     metrics,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -96,7 +104,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
       await closed;
       clearInterval(reaper);
       // BullMQ's close waits on Redis; with Redis gone it would never return.
-      await settleWithin(queue.close(), 2000);
+      await settleWithin(Promise.all(queues.map((q) => q.close())), 2000);
       if (lookupHook) await settleWithin(lookupHook.close(), 1000);
       await Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect())));
     },

@@ -1,12 +1,19 @@
 import http from 'node:http';
 import type { Worker } from 'bullmq';
 import { CallActions } from '../calls/actions';
+import { OutboundStore } from '../calls/outbound-store';
 import type { Config } from '../config';
+import { settleWithin } from '../http/timeout';
 import { CallActionProcessor } from '../jobs/call-action-processor';
 import { closeWorker, createCallActionWorker } from '../jobs/call-action-worker';
+import { OutboundEventSender } from '../jobs/outbound-events';
+import { createOutboundCallQueue, createOutboundEventQueue } from '../jobs/outbound-job';
+import { OutboundPlacer } from '../jobs/outbound-placer';
+import { createOutboundCallWorker, createOutboundEventWorker } from '../jobs/outbound-workers';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { createRedis } from '../redis/connection';
+import { createRetellClient } from '../retell/client';
 import { createTwilioClient } from '../twilio/client';
 
 export interface StartWorkerOptions {
@@ -17,7 +24,10 @@ export interface StartWorkerOptions {
 }
 
 export interface RunningWorker {
+  /** The call-action worker (transfers and hang-ups). */
   worker: Worker;
+  /** Every worker of the process: call actions, outbound placements and, with OUTBOUND_WEBHOOK_URL, webhook events. */
+  workers: Worker[];
   metrics: Metrics;
   /** Finishes running jobs (or hands them back) within `deadlineMs`, then closes connections. */
   close(deadlineMs?: number): Promise<'drained' | 'forced'>;
@@ -29,32 +39,49 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const metrics = opts.metrics ?? new Metrics();
   const blocking = createRedis(config.redis, 'blocking', logger);
   const records = createRedis(config.redis, 'request', logger);
+  const producer = createRedis(config.redis, 'queue', logger);
   metrics.watchRedis(blocking);
-  const processor = new CallActionProcessor({
-    twilio: createTwilioClient(config.twilio),
-    actions: new CallActions(records, config.redis.prefix),
+  const twilio = createTwilioClient(config.twilio);
+  const prefix = config.redis.prefix;
+  const common = { connection: blocking, redisPrefix: prefix, concurrency: config.worker.concurrency, logger, metrics };
+
+  const processor = new CallActionProcessor({ twilio, actions: new CallActions(records, prefix), logger, metrics });
+  const worker = createCallActionWorker({ ...common, processor });
+
+  // Placement queues webhook events and rate-limits its own queue while Retell is at capacity.
+  const outboundQueue = createOutboundCallQueue(producer, prefix);
+  const events = config.outbound.webhookUrl ? createOutboundEventQueue(producer, prefix) : undefined;
+  const producers = [outboundQueue, ...(events ? [events] : [])];
+  for (const q of producers) q.on('error', (err) => logger.error({ err: err.message, queue: q.name }, 'queue error'));
+  const placer = new OutboundPlacer({
+    twilio,
+    retell: createRetellClient(config.retell),
+    store: new OutboundStore(records, prefix),
+    events,
+    config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency, cps: config.outbound.cps },
+    rateLimit: (ms) => outboundQueue.rateLimit(ms),
     logger,
     metrics,
   });
-  const worker = createCallActionWorker({
-    connection: blocking,
-    redisPrefix: config.redis.prefix,
-    concurrency: config.worker.concurrency,
-    processor,
-    logger,
-    metrics,
-  });
+  const workers: Worker[] = [worker, createOutboundCallWorker({ ...common, cps: config.outbound.cps, placer })];
+  if (config.outbound.webhookUrl && config.outbound.apiToken) {
+    const sender = new OutboundEventSender({ url: config.outbound.webhookUrl, secret: config.outbound.apiToken, logger, metrics });
+    workers.push(createOutboundEventWorker({ ...common, sender }));
+  }
+
   const metricsServer = config.worker.metricsPort ? serveMetrics(metrics, config.worker.metricsPort, logger) : undefined;
-  logger.info({ concurrency: config.worker.concurrency }, 'worker started');
+  logger.info({ concurrency: config.worker.concurrency, cps: config.outbound.cps }, 'worker started');
   return {
     worker,
+    workers,
     metrics,
     async close(deadlineMs = 20_000) {
       metricsServer?.close();
-      const outcome = await closeWorker(worker, deadlineMs, logger);
+      const outcomes = await Promise.all(workers.map((w) => closeWorker(w, deadlineMs, logger)));
+      await settleWithin(Promise.all(producers.map((q) => q.close())), 2000);
       blocking.disconnect();
-      await records.quit().catch(() => records.disconnect());
-      return outcome;
+      await Promise.all([records, producer].map((r) => r.quit().catch(() => r.disconnect())));
+      return outcomes.every((o) => o === 'drained') ? 'drained' : 'forced';
     },
   };
 }

@@ -64,7 +64,7 @@ describe('Procfile', () => {
 describe('package.json', () => {
   const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; engines: { node: string } };
 
-  it.each(['configure-number', 'simulate'])('runs the %s tool through scripts/run-tool.mjs, and the tool exists', (tool) => {
+  it.each(['configure-number', 'simulate', 'call'])('runs the %s tool through scripts/run-tool.mjs, and the tool exists', (tool) => {
     expect(pkg.scripts[tool]).toBe(`node scripts/run-tool.mjs ${tool}`);
     expect(existsSync(path.join(ROOT, `src/tools/${tool}.ts`))).toBe(true);
     expect(read('scripts/run-tool.mjs')).toContain(`'${tool}'`);
@@ -234,7 +234,17 @@ describe('render.yaml (Render Blueprint)', () => {
     return vars;
   }
 
-  const OPTIONAL_UNDECLARED = ['FALLBACK_NUMBER', 'TRANSFER_ALLOWLIST', 'WORKER_METRICS_PORT', 'INBOUND_WEBHOOK_URL', ...REDIS_TOPOLOGY];
+  const OPTIONAL_UNDECLARED = [
+    'FALLBACK_NUMBER',
+    'TRANSFER_ALLOWLIST',
+    'WORKER_METRICS_PORT',
+    'INBOUND_WEBHOOK_URL',
+    'API_TOKEN',
+    'OUTBOUND_FROM_NUMBER',
+    'OUTBOUND_ALLOWLIST',
+    'OUTBOUND_WEBHOOK_URL',
+    ...REDIS_TOPOLOGY,
+  ];
 
   it.each(['web', 'worker'])('declares every variable in .env.example for the %s service (optional ones without a default are named in a comment)', (type) => {
     const vars = declared(byType(type)[0]!);

@@ -15,7 +15,7 @@ import { getExpectedTwilioSignature } from 'twilio';
 import { PUBLIC_URL, RETELL_KEY } from '../support/bridge';
 import { CallStore } from '../../src/calls/store';
 import { functionCallBody, signAt } from '../support/retell-signing';
-import { AUTH_TOKEN, newCallSid, voiceParams } from '../support/twilio-signing';
+import { ACCOUNT_SID as ACCOUNT_SID_OF_TESTS, AUTH_TOKEN, newCallSid, voiceParams } from '../support/twilio-signing';
 import { TRANSFER_ENV } from './support/call-actions';
 import { FaultyRetell } from './support/faulty-retell';
 import { rawRequest } from './support/raw-http';
@@ -480,16 +480,194 @@ const retellWebhook: SweepTarget = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------------
+// Outbound calls: Twilio's requests about a call the bridge placed (signed forms, each URL carrying the
+// call's id), and the API the user's backend calls (a bearer token, JSON).
+
+/** An outbound id the bridge never issued: authentic requests about it are answered, and change nothing. */
+const UNKNOWN_OUTBOUND = `out_${'0'.repeat(32)}`;
+const outboundPath = (route: 'answer' | 'status' | 'amd', id = UNKNOWN_OUTBOUND) => `/twilio/outbound/${route}?o=${id}`;
+
+function outboundIdProbes(route: 'answer' | 'status' | 'amd', params: () => Record<string, string>, sign: (p: Record<string, string | string[]>) => { body: string; headers: Record<string, string> }): Probe[] {
+  const signedFor = (path: string, p: Record<string, string>) => {
+    const body = formOf(p);
+    return { body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...twilioSign(path, body) } };
+  };
+  return [
+    {
+      name: 'signed, without the o parameter',
+      expect: 400,
+      send: (w) => {
+        const { body, headers } = signedFor(`/twilio/outbound/${route}`, params());
+        return post(w, `/twilio/outbound/${route}`, body, headers);
+      },
+    },
+    ...['CA123', 'out_xyz', `out_${'A'.repeat(32)}`, `out_${'0'.repeat(33)}`].map((id) => ({
+      name: `signed, o=${id}`,
+      expect: 400 as Expect,
+      send: (w: WebProcess) => {
+        const { body, headers } = signedFor(outboundPath(route, id), params());
+        return post(w, outboundPath(route, id), body, headers);
+      },
+    })),
+    {
+      name: 'a signature for another outbound id',
+      expect: 403,
+      send: (w) => {
+        const { body, headers } = sign(params());
+        return post(w, outboundPath(route, `out_${'1'.repeat(32)}`), body, headers);
+      },
+    },
+  ];
+}
+
+const outboundVoiceParams = () => voiceParams({ Direction: 'outbound-api', CallStatus: 'in-progress', From: '+14155550100', To: '+14155550199' });
+const twilioOutboundAnswer = twilioTarget('Twilio outbound answer URL', outboundPath('answer'), outboundVoiceParams, (sign) => [
+  signedForm('signed, without CallSid', 400, outboundPath('answer'), () => without(outboundVoiceParams(), 'CallSid'), sign),
+  signedForm('signed, another account', 400, outboundPath('answer'), () => ({ ...outboundVoiceParams(), AccountSid: `AC${'9'.repeat(32)}` }), sign),
+  {
+    ...signedForm('signed, for an outbound call the bridge never placed', 200, outboundPath('answer'), outboundVoiceParams, sign),
+    // Nothing to connect the callee to: hung up, and nothing registered.
+    check: (o) => expect(o.body).toContain('<Hangup/>'),
+  },
+  ...outboundIdProbes('answer', outboundVoiceParams, sign),
+]);
+
+const outboundStatusParams = () => ({
+  ...outboundVoiceParams(),
+  CallStatus: 'ringing',
+  Timestamp: new Date().toUTCString(),
+  SequenceNumber: '1',
+  CallbackSource: 'call-progress-events',
+});
+const twilioOutboundStatus = twilioTarget('Twilio outbound status callback', outboundPath('status'), outboundStatusParams, (sign) => [
+  signedForm('signed, without CallStatus', 400, outboundPath('status'), () => without(outboundStatusParams(), 'CallStatus'), sign),
+  signedForm('signed, CallStatus twice', 400, outboundPath('status'), () => ({ ...outboundStatusParams(), CallStatus: ['ringing', 'completed'] }), sign),
+  signedForm('signed, Timestamp that is no date', 204, outboundPath('status'), () => ({ ...outboundStatusParams(), Timestamp: 'yesterday-ish' }), sign),
+  signedForm('signed, CallDuration of 1,000 digits', 400, outboundPath('status'), () => ({ ...outboundStatusParams(), CallStatus: 'completed', CallDuration: '9'.repeat(1000) }), sign),
+  signedForm('signed, for an outbound call the bridge never placed', 204, outboundPath('status'), outboundStatusParams, sign),
+  ...outboundIdProbes('status', outboundStatusParams, sign),
+]);
+
+const amdParams = () => ({ AccountSid: ACCOUNT_SID_OF_TESTS, CallSid: newCallSid(), AnsweredBy: 'machine_start', MachineDetectionDuration: '2100' });
+const twilioOutboundAmd = twilioTarget('Twilio outbound AMD callback', outboundPath('amd'), amdParams, (sign) => [
+  signedForm('signed, AnsweredBy not one of Twilio\'s verdicts', 400, outboundPath('amd'), () => ({ ...amdParams(), AnsweredBy: 'robot' }), sign),
+  signedForm('signed, AnsweredBy twice', 400, outboundPath('amd'), () => ({ ...amdParams(), AnsweredBy: ['human', 'machine_start'] }), sign),
+  signedForm('signed, without CallSid', 400, outboundPath('amd'), () => without(amdParams(), 'CallSid'), sign),
+  signedForm('signed, for an outbound call the bridge never placed', 204, outboundPath('amd'), amdParams, sign),
+  ...outboundIdProbes('amd', amdParams, sign),
+]);
+
+const SWEEP_API_TOKEN = 'sweep-api-token-0123456789abcdef';
+const bearer = (token = SWEEP_API_TOKEN) => ({ authorization: `Bearer ${token}` });
+const validCall = () => ({ to: '+14155550199', dynamic_variables: { first_name: 'Ada' } });
+const callsApi: SweepTarget = {
+  name: 'outbound-call API (POST /calls)',
+  path: '/calls',
+  contentType: 'application/json',
+  common: false,
+  validBody: () => JSON.stringify(validCall()),
+  sign: () => bearer(),
+  probes: () => {
+    const send = (w: WebProcess, body: string | Buffer | ReadableStream, headers: Record<string, string> = bearer()) =>
+      post(w, '/calls', body, { 'content-type': 'application/json', ...headers });
+    const authed = (name: string, expect: Expect, body: () => unknown): Probe => ({ name, expect, send: (w) => send(w, JSON.stringify(body())) });
+    const raw = (name: string, expect: Expect, body: () => string | Buffer, headers: Record<string, string> = {}): Probe => ({
+      name,
+      expect,
+      send: (w) => send(w, body(), { ...bearer(), ...headers }),
+    });
+    const probes: Probe[] = [
+      { name: 'no token', expect: 401, send: (w) => send(w, callsApi.validBody(), {}) },
+      { name: 'a wrong token', expect: 401, send: (w) => send(w, callsApi.validBody(), bearer('wrong-token-0123456789abcdef')) },
+      { name: 'the token in another scheme', expect: 401, send: (w) => send(w, callsApi.validBody(), { authorization: `Basic ${SWEEP_API_TOKEN}` }) },
+      { name: 'a token 10 KiB long', expect: 401, send: (w) => send(w, callsApi.validBody(), bearer('t'.repeat(10 * 1024))) },
+      { name: 'a 16 MiB body, no token', expect: '4xx-or-closed', send: (w) => send(w, Buffer.alloc(16 * MIB, 0x61), {}) },
+      { name: 'random bytes, no token', expect: 401, send: (w) => send(w, randomBytes(901, 2000), {}) },
+      raw('random bytes', 400, () => randomBytes(902, 2000)),
+      raw('JSON truncated by half', 400, () => callsApi.validBody().slice(0, 12)),
+      raw('an empty body', 400, () => ''),
+      raw('two JSON documents back to back', 400, () => `${callsApi.validBody()}${callsApi.validBody()}`),
+      raw('the body nested 100,000 objects deep', '4xx', () => `${'{"a":'.repeat(100_000)}{}${'}'.repeat(100_000)}`),
+      raw('dynamic_variables with 100,000 keys (over 64 KiB)', 413, () => JSON.stringify({ ...validCall(), dynamic_variables: Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, 'v'])) })),
+      raw('a body just over 64 KiB', 413, () => JSON.stringify({ ...validCall(), metadata: { pad: 'x'.repeat(64 * 1024) } })),
+      raw('a gzip bomb (16 MiB of zeros in a few KiB)', 415, () => gzipSync(Buffer.alloc(16 * MIB, 0x30)), { 'content-encoding': 'gzip' }),
+      raw('an unknown Content-Encoding', 415, () => callsApi.validBody(), { 'content-encoding': 'x-unknown' }),
+      {
+        name: 'a chunked body without Content-Length that grows past 64 KiB',
+        expect: 413,
+        send: (w) => {
+          let sent = 0;
+          const chunk = new TextEncoder().encode('x'.repeat(16 * 1024));
+          const stream = new ReadableStream({
+            pull(controller) {
+              if (sent++ >= 8) controller.close();
+              else controller.enqueue(chunk);
+            },
+          });
+          return send(w, stream);
+        },
+      },
+      neverArrivesProbe(callsApi, bearer()),
+    ];
+    for (const [what, value] of [['null', null], ['a string', '+14155550199'], ['a number', 42], ['an array', [validCall()]]] as const) {
+      probes.push(authed(`the JSON value ${what}`, 400, () => value));
+    }
+    const shapes: Array<[string, () => unknown]> = [
+      ['to as a number', () => ({ to: 14155550199 })],
+      ['to of 10,000 digits', () => ({ to: `+1${'5'.repeat(10_000)}` })],
+      ['to with letters', () => ({ to: '+1415CALLNOW' })],
+      ['to in fullwidth digits', () => ({ to: '+１４１５５５５０１９９' })],
+      ['an unknown field', () => ({ ...validCall(), url: 'https://evil.example.com/twiml' })],
+      ['a field named __proto__', () => JSON.parse(`{"to":"+14155550199","__proto__":{"admin":true}}`)],
+      ['101 dynamic variables', () => ({ ...validCall(), dynamic_variables: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, 'v'])) })],
+      ['dynamic_variables as an array', () => ({ ...validCall(), dynamic_variables: ['a'] })],
+      ['metadata nested 1,000 deep', () => ({ ...validCall(), metadata: JSON.parse(`${'{"m":'.repeat(1000)}{}${'}'.repeat(1000)}`) })],
+      ['voicemail_message of 10,000 characters', () => ({ ...validCall(), voicemail: 'message', voicemail_message: 'm'.repeat(10_000) })],
+      ['ring_timeout_s as 1e309', () => JSON.parse('{"to":"+14155550199","ring_timeout_s":1e309}')],
+      ['agent_version as a string', () => ({ ...validCall(), agent_version: '1' })],
+    ];
+    for (const [what, body] of shapes) probes.push(authed(what, 400, body));
+    probes.push(...methodProbes(callsApi, ['PUT', 'PATCH']));
+    return probes;
+  },
+  afterSweep: async (w) => {
+    const res = await post(w, '/calls', JSON.stringify(validCall()), { 'content-type': 'application/json', ...bearer() });
+    expect(res.status).toBe(202);
+    const { id } = JSON.parse(res.body) as { id: string };
+    const got = await fetch(`${w.url}/calls/${id}`, { headers: bearer() });
+    expect(got.status).toBe(200);
+    expect(await got.json()).toMatchObject({ id, status: 'queued', to: '+14155550199' });
+  },
+};
 
 /** Every endpoint the sweep covers. */
-const TARGETS: SweepTarget[] = [twilioVoice, twilioDialAction, retellFunctions, retellTransfer, retellEndCall, retellWebhook];
+const TARGETS: SweepTarget[] = [
+  twilioVoice,
+  twilioDialAction,
+  retellFunctions,
+  retellTransfer,
+  retellEndCall,
+  retellWebhook,
+  twilioOutboundAnswer,
+  twilioOutboundStatus,
+  twilioOutboundAmd,
+  callsApi,
+];
 
 // ---------------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
   redis = await RedisServer.start();
   retell = await new FaultyRetell(RETELL_KEY).start();
-  web = await WebProcess.start({ REDIS_URL: redis.url, REDIS_PREFIX: INPUT_PREFIX, RETELL_BASE_URL: retell.url, ...TRANSFER_ENV });
+  web = await WebProcess.start({
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: INPUT_PREFIX,
+    RETELL_BASE_URL: retell.url,
+    ...TRANSFER_ENV,
+    API_TOKEN: SWEEP_API_TOKEN,
+    OUTBOUND_FROM_NUMBER: '+14155550100',
+  });
 });
 afterAll(async () => {
   await web?.dispose();

@@ -94,7 +94,9 @@ describe.each<[string, Outage]>([
     expect((await store.get(before.CallSid!))?.state).toBe('registered');
 
     const traffic = new SteadyTraffic(web.url, { intervalMs: 50, maxRequests: 400, repeatEvery: 4 }).start();
-    await sleep(600);
+    // Enough calls answered before the outage that some are certain to have no repeat after it began,
+    // however slowly a loaded machine answers.
+    await waitFor('24 answers before the outage', () => traffic.answers.length >= 24, 15_000);
     const failedAt = Date.now();
     await outage.fail();
     await sleep(OUTAGE_MS);

@@ -2,13 +2,19 @@
  * Redis Cluster and Sentinel: the web and worker processes configured with REDIS_CLUSTER_NODES, or
  * REDIS_SENTINELS and REDIS_SENTINEL_NAME, instead of REDIS_URL, each topology running on loopback.
  * On each, the exactly-once claim holds for repeats spread over two web processes (on the Cluster the
- * calls' records land on different masters), and function calls become BullMQ jobs that a worker
- * process performs once each through the Twilio REST API.
+ * calls' records land on different masters), function calls become BullMQ jobs that a worker process
+ * performs once each through the Twilio REST API, and the outbound limiter (TWILIO_CPS) holds across
+ * two workers.
  */
+import { Metrics } from '../../src/observability/metrics';
+import { startWorker, type RunningWorker } from '../../src/worker/start';
 import { RETELL_KEY, startBridge, type TestBridge } from '../support/bridge';
+import { memoryLogger } from '../support/logs';
+import { OUR_NUMBER, OUTBOUND_ENV, placeCall, waitForCall } from '../support/outbound';
 import { voiceParams } from '../support/twilio-signing';
 import { queueAction, successfulUpdatesPerCall, TRANSFER_ENV, waitForJobs, type AgentFunction } from './support/call-actions';
 import { FaultyRetell } from './support/faulty-retell';
+import { waitFor } from './support/ports';
 import { RedisClusterTopology, RedisSentinelTopology, type RedisTopology } from './support/redis-topology';
 import { WebProcess } from './support/web-process';
 import { dialedCallId, isCallTwiml, sendVoice, summarize } from './support/webhooks';
@@ -94,6 +100,46 @@ describe.each<[string, () => Promise<RedisTopology>]>([
         expect(await bridge.actions.get(q.callSid)).toMatchObject({ jobId: q.jobId, status: 'done' });
       }
       expect(worker.messages('error')).toEqual([]);
+    });
+  });
+
+  describe('when four outbound calls are queued at TWILIO_CPS=1 and two workers take them', () => {
+    let bridge: TestBridge;
+    const workers: RunningWorker[] = [];
+    const logs: string[][] = [];
+    beforeAll(async () => {
+      bridge = await startBridge({ ...topology.env, ...OUTBOUND_ENV, TWILIO_CPS: '1', WORKER_CONCURRENCY: '1' });
+      for (let i = 0; i < 2; i++) {
+        const { logger, lines } = memoryLogger('info');
+        logs.push(lines);
+        workers.push(startWorker({ config: bridge.config, logger, metrics: new Metrics({ defaultMetrics: false }) }));
+      }
+    });
+    afterAll(async () => {
+      await Promise.all(workers.map((w) => w.close(3000)));
+      await bridge?.close();
+    });
+
+    it('then they are placed one a second across both workers, each once', async () => {
+      // Each create is answered late, so a worker is still busy when the limiter lets the next job
+      // through a second later, and the other worker takes it: the limit must hold across them.
+      bridge.twilio.addNumber(OUR_NUMBER);
+      bridge.twilio.callee.defaultScript = { answer: 'busy' };
+      for (let i = 0; i < 4; i++) bridge.twilio.callee.createInjections.push({ kind: 'late', ms: 1500 });
+      bridge.retell.concurrency = { current: 0, limit: 100 };
+      const ids = await Promise.all(['+14155550101', '+14155550102', '+14155550103', '+14155550104'].map((to) => placeCall(bridge, { to })));
+      const creates = () => bridge.twilio.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json'));
+      await waitFor('every call placed', () => creates().length === 4, 20_000);
+      for (const id of ids) await waitForCall(bridge, id, 'the call to end', (v) => v.outcome === 'dial_busy', 15_000);
+      // A create's answer comes after the call has ended (it is late on purpose); then the job completes.
+      for (const id of ids) await waitFor('the job to complete', async () => (await bridge.outboundQueue.getJob(`place-${id}`))?.returnvalue === 'placed', 10_000);
+
+      // When BullMQ let each job through (processedOn): the limiter acts there, in Redis.
+      const started = (await Promise.all(ids.map((id) => bridge.outboundQueue.getJob(`place-${id}`)))).map((j) => j!.processedOn!).sort((a, b) => a - b);
+      expect(started[3]! - started[0]!).toBeGreaterThanOrEqual(3000 - 50);
+      for (let i = 1; i < started.length; i++) expect(started[i]! - started[i - 1]!).toBeGreaterThanOrEqual(950);
+      expect(new Set(creates().map((r) => r.form.To)).size).toBe(4);
+      expect(logs.map((lines) => lines.filter((l) => l.includes('outbound call placed')).length)).toEqual([2, 2]);
     });
   });
 });

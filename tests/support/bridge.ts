@@ -2,6 +2,7 @@ import type { RedisClient } from '../../src/redis/connection';
 import { CallActions } from '../../src/calls/actions';
 import { CallStore } from '../../src/calls/store';
 import { loadConfig, type Config } from '../../src/config';
+import type { OutboundCallQueue } from '../../src/jobs/outbound-job';
 import type { CallActionQueue } from '../../src/jobs/queue';
 import { Metrics } from '../../src/observability/metrics';
 import { startWeb, type HttpLimits } from '../../src/web/start';
@@ -40,6 +41,7 @@ export interface TestBridge {
   retell: FakeRetell;
   twilio: FakeTwilioApi;
   queue: CallActionQueue;
+  outboundQueue: OutboundCallQueue;
   metrics: Metrics;
   /** The in-process worker, when started with `{ worker: true }`. */
   worker?: RunningWorker;
@@ -69,7 +71,9 @@ export async function startBridge(
   const { logger, lines } = memoryLogger(config.logLevel);
   const web = await startWeb({ config, logger, port: 0, host: '127.0.0.1', limits: opts.limits, overrides: { metrics: new Metrics({ defaultMetrics: false }) } });
   web.queue.on('error', () => undefined);
-  if (!ownRedis) await waitReady(web.redis);
+  // The callee requests the URLs the bridge gives Twilio (PUBLIC_URL), signed as such, on loopback.
+  twilio.callee.deliverTo = web.url;
+  if (!opts.redisUrl) await waitReady(web.redis);
   const workerLog = memoryLogger(config.logLevel);
   const worker = opts.worker
     ? startWorker({ config, logger: workerLog.logger, metrics: new Metrics({ defaultMetrics: false }) })
@@ -83,6 +87,7 @@ export async function startBridge(
     retell,
     twilio,
     queue: web.queue,
+    outboundQueue: web.outboundQueue,
     metrics: web.metrics,
     worker,
     workerLines: workerLog.lines,

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { storeCall } from '../../calls/errors';
 import { FINAL_TWILIO_STATUSES, type CallLifecycle } from '../../calls/lifecycle';
@@ -10,7 +10,7 @@ import { HttpError } from '../../http/errors';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
-import type { CallAnswerer } from '../../services/call-answerer';
+import type { Answer, CallAnswerer } from '../../services/call-answerer';
 import { hangupTwiml } from '../../twilio/twiml';
 import { twilioForm, verifyTwilioSignature } from '../../twilio/webhook';
 
@@ -21,7 +21,7 @@ const callSid = single('CallSid').regex(CALL_SID, 'CallSid must be CA followed b
 const callerDetail = z.string().max(256).optional().catch(undefined);
 
 /** Twilio adds parameters without notice, so unknown fields are allowed through. */
-const voiceForm = z.looseObject({
+export const voiceForm = z.looseObject({
   CallSid: callSid,
   AccountSid: single('AccountSid'),
   From: single('From').min(1, 'From must not be empty').max(256, 'From must be at most 256 characters'),
@@ -42,7 +42,7 @@ const dialActionForm = z.looseObject({
   DialCallStatus: z.string().max(32).optional(),
 });
 
-const statusForm = z.looseObject({
+export const statusForm = z.looseObject({
   CallSid: callSid,
   AccountSid: single('AccountSid'),
   CallStatus: single('CallStatus').max(32),
@@ -64,21 +64,36 @@ export interface TwilioRoutesDeps {
   metrics: Metrics;
 }
 
-export function twilioRoutes(deps: TwilioRoutesDeps): Router {
-  const { config, answerer, store, lifecycle, logger, metrics } = deps;
-  const router = Router();
-  const verified = [
-    twilioForm(deps.budget),
+/** Form parsing, then `X-Twilio-Signature` (403 when missing or wrong), for every Twilio webhook. */
+export function twilioVerified(config: Pick<Config, 'publicUrl' | 'twilio'>, metrics: Metrics, budget?: ByteBudget): RequestHandler[] {
+  return [
+    twilioForm(budget),
     verifyTwilioSignature({
       authToken: config.twilio.authToken,
       publicUrl: config.publicUrl,
       onRefused: () => metrics.signatureRefusals.inc({ source: 'twilio' }),
     }),
   ];
+}
 
-  const ourAccount = (accountSid: string) => {
-    if (accountSid !== config.twilio.accountSid) throw new HttpError(400, 'AccountSid is not the account this bridge serves');
-  };
+/** A webhook from another Twilio account than ours is answered 400. */
+export function checkAccount(config: Pick<Config, 'twilio'>, accountSid: string): void {
+  if (accountSid !== config.twilio.accountSid) throw new HttpError(400, 'AccountSid is not the account this bridge serves');
+}
+
+/** The voice answer's counters, for inbound and outbound calls alike. */
+export function countAnswer(metrics: Metrics, answer: Answer): void {
+  metrics.voiceAnswers.inc({ outcome: answer.outcome });
+  if (answer.outcome === 'duplicate') metrics.dedupeHits.inc();
+  if (answer.outcome === 'registered' || answer.outcome === 'registered_unguarded') metrics.registrations.inc({ result: 'ok' });
+  if (answer.fallbackReason) metrics.fallbacks.inc({ reason: answer.fallbackReason });
+}
+
+export function twilioRoutes(deps: TwilioRoutesDeps): Router {
+  const { config, answerer, store, lifecycle, logger, metrics } = deps;
+  const router = Router();
+  const verified = twilioVerified(config, metrics, deps.budget);
+  const ourAccount = (accountSid: string) => checkAccount(config, accountSid);
 
   router.post('/twilio/voice', ...verified, async (req, res) => {
     const form = parseOr400(voiceForm, req.body);
@@ -109,10 +124,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
       logger.error({ callSid: form.CallSid, err }, 'voice webhook failed unexpectedly: answering the fallback');
       answer = answerer.fallback('retell_error');
     }
-    metrics.voiceAnswers.inc({ outcome: answer.outcome });
-    if (answer.outcome === 'duplicate') metrics.dedupeHits.inc();
-    if (answer.outcome === 'registered' || answer.outcome === 'registered_unguarded') metrics.registrations.inc({ result: 'ok' });
-    if (answer.fallbackReason) metrics.fallbacks.inc({ reason: answer.fallbackReason });
+    countAnswer(metrics, answer);
     res.status(200).type('text/xml').send(answer.twiml);
   });
 
@@ -148,7 +160,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
 }
 
 /** Twilio's RFC 2822 `Timestamp`, as ISO 8601; the time of receipt when absent or unreadable. */
-function parseTimestamp(value: string | undefined): string {
+export function parseTimestamp(value: string | undefined): string {
   const ms = value ? Date.parse(value) : Number.NaN;
   return new Date(Number.isNaN(ms) ? Date.now() : ms).toISOString();
 }

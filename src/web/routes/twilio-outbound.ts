@@ -1,0 +1,106 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { storeCall } from '../../calls/errors';
+import { FINAL_TWILIO_STATUSES } from '../../calls/lifecycle';
+import { OUTBOUND_ID } from '../../calls/outbound-record';
+import type { Config } from '../../config';
+import { CALL_SID } from '../../formats';
+import type { ByteBudget } from '../../http/byte-budget';
+import { HttpError } from '../../http/errors';
+import { parseOr400 } from '../../http/validate';
+import type { Logger } from '../../observability/logger';
+import type { Metrics } from '../../observability/metrics';
+import type { CallAnswerer } from '../../services/call-answerer';
+import type { OutboundCallbacks } from '../../services/outbound-callbacks';
+import { OUTBOUND_PATHS } from '../../twilio/outbound';
+import { hangupTwiml } from '../../twilio/twiml';
+import { checkAccount, countAnswer, parseTimestamp, statusForm, twilioVerified, voiceForm } from './twilio';
+
+const amdForm = z.looseObject({
+  CallSid: z.string({ error: 'CallSid must be present, once' }).regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits'),
+  AccountSid: z.string({ error: 'AccountSid must be present, once' }),
+  AnsweredBy: z.enum(['human', 'machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax', 'unknown'], {
+    error: 'AnsweredBy must be one of Twilio\'s AMD verdicts',
+  }),
+  MachineDetectionDuration: z.string().max(16).optional(),
+});
+
+export interface TwilioOutboundRoutesDeps {
+  config: Pick<Config, 'publicUrl' | 'twilio'>;
+  answerer: CallAnswerer;
+  callbacks: OutboundCallbacks;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget?: ByteBudget;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The outbound id every callback URL carries (`?o=out_…`); it is covered by the signature. */
+function outboundId(req: Request): string {
+  const id = req.query.o;
+  if (typeof id !== 'string' || !OUTBOUND_ID.test(id)) throw new HttpError(400, 'o must be an outbound call id (out_ and 32 hex digits)');
+  return id;
+}
+
+/**
+ * Twilio's requests about calls the bridge placed (POST /calls), each signed like any Twilio webhook:
+ * the answer URL (registered through the same exactly-once claim as inbound calls), the status
+ * callback, and the asynchronous AMD verdicts on a route of their own.
+ */
+export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
+  const { config, answerer, callbacks, logger, metrics } = deps;
+  const router = Router();
+  const verified = twilioVerified(config, metrics, deps.budget);
+
+  router.post(OUTBOUND_PATHS.answer, ...verified, async (req, res) => {
+    const form = parseOr400(voiceForm, req.body);
+    checkAccount(config, form.AccountSid);
+    const id = outboundId(req);
+    if (form.CallStatus && FINAL_TWILIO_STATUSES.has(form.CallStatus)) {
+      res.status(200).type('text/xml').send(hangupTwiml());
+      return;
+    }
+    let answer;
+    try {
+      answer = await callbacks.answer(id, {
+        callSid: form.CallSid,
+        accountSid: form.AccountSid,
+        from: form.From,
+        to: form.To,
+        twilioDirection: form.Direction ?? 'outbound-api',
+        callerName: undefined,
+      });
+    } catch (err) {
+      // The callee has picked up: whatever broke, they hear the fallback rather than Twilio's error message.
+      logger.error({ callSid: form.CallSid, outboundId: id, err }, 'outbound answer failed unexpectedly: answering the fallback');
+      answer = answerer.fallback('retell_error');
+    }
+    countAnswer(metrics, answer);
+    res.status(200).type('text/xml').send(answer.twiml);
+  });
+
+  router.post(OUTBOUND_PATHS.status, ...verified, async (req, res) => {
+    const form = parseOr400(statusForm, req.body);
+    checkAccount(config, form.AccountSid);
+    const id = outboundId(req);
+    await storeCall(() =>
+      callbacks.progress(id, {
+        callSid: form.CallSid,
+        callStatus: form.CallStatus,
+        at: parseTimestamp(form.Timestamp),
+        ...(form.CallDuration !== undefined ? { duration: form.CallDuration } : {}),
+      }),
+    );
+    res.status(204).end();
+  });
+
+  router.post(OUTBOUND_PATHS.amd, ...verified, async (req, res) => {
+    const form = parseOr400(amdForm, req.body);
+    checkAccount(config, form.AccountSid);
+    const id = outboundId(req);
+    await storeCall(() => callbacks.machineDetection(id, form.CallSid, form.AnsweredBy));
+    res.status(204).end();
+  });
+
+  return router;
+}

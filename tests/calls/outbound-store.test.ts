@@ -1,0 +1,131 @@
+import { Redis } from 'ioredis';
+import type { OutboundRecord } from '../../src/calls/outbound-record';
+import { OutboundStore } from '../../src/calls/outbound-store';
+import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis';
+
+/** The outbound record's scripts against the real Redis: each decision is one atomic step on one key. */
+describe('OutboundStore', () => {
+  let redis: Redis;
+  let prefix: string;
+  let store: OutboundStore;
+  let n = 0;
+
+  beforeEach(() => {
+    redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+    prefix = uniquePrefix('outbound-store');
+    store = new OutboundStore(redis, prefix);
+  });
+  afterEach(async () => {
+    redis.disconnect();
+    await deletePrefix(prefix);
+  });
+
+  const record = (over: Partial<OutboundRecord> = {}): OutboundRecord => {
+    n += 1;
+    const now = new Date().toISOString();
+    return {
+      id: `out_${n.toString(16).padStart(32, '0')}`,
+      status: 'queued',
+      createdAt: now,
+      updatedAt: now,
+      to: '+14155550199',
+      from: '+14155550100',
+      agentId: 'agent_a',
+      dynamicVariables: '{}',
+      metadata: '{}',
+      voicemail: 'continue',
+      ringTimeoutS: '30',
+      requestHash: 'h1',
+      ...over,
+    };
+  };
+
+  it('when a record is created twice, then the second says whether it was the same request, and nothing is overwritten', async () => {
+    const r = record();
+    expect(await store.create(r)).toBe('created');
+    expect(await store.create({ ...r, to: '+19995550100' })).toBe('same');
+    expect(await store.create({ ...r, requestHash: 'h2' })).toBe('different');
+    expect((await store.get(r.id))?.to).toBe('+14155550199');
+    expect(await redis.pttl(store.keys.record(r.id))).toBeGreaterThan(23 * 3600 * 1000);
+  });
+
+  it('when placement begins, then the first attempt is told so and every later one is told to look first, with when it began', async () => {
+    const r = record();
+    await store.create(r);
+    expect(await store.beginPlacement(r.id)).toEqual({ kind: 'first' });
+    const again = await store.beginPlacement(r.id);
+    expect(again.kind).toBe('again');
+    expect((await store.get(r.id))).toMatchObject({ status: 'dialing', placements: '2', placingSince: (again as { since: string }).since });
+    expect(await store.link(r.id, `CA${'1'.repeat(32)}`)).toMatchObject({ kind: 'linked', cancelRequested: false });
+    expect(await store.beginPlacement(r.id)).toEqual({ kind: 'placed', callSid: `CA${'1'.repeat(32)}` });
+    expect(await store.beginPlacement('out_missing')).toEqual({ kind: 'unknown' });
+  });
+
+  it('when a CallSid is linked, then it belongs to one record only, and a record keeps its first CallSid', async () => {
+    const a = record();
+    const b = record();
+    await store.create(a);
+    await store.create(b);
+    const sid = `CA${'2'.repeat(32)}`;
+    expect(await store.link(a.id, sid)).toMatchObject({ kind: 'linked' });
+    expect(await store.link(a.id, sid)).toMatchObject({ kind: 'linked' });
+    expect(await store.link(b.id, sid)).toEqual({ kind: 'other', callSid: sid });
+    expect(await store.link(a.id, `CA${'3'.repeat(32)}`)).toEqual({ kind: 'other', callSid: sid });
+    expect(await store.idForCallSid(sid)).toBe(a.id);
+  });
+
+  it('when statuses arrive in any order, then the record only moves forward, and the outcome is the first one given', async () => {
+    const r = record();
+    await store.create(r);
+    expect(await store.advance(r.id, 'ringing', { ringingAt: 't1' })).toBe('moved');
+    expect(await store.advance(r.id, 'dialing')).toBe('kept');
+    expect(await store.advance(r.id, 'ended', { outcome: 'dial_busy', endedAt: 't2' })).toBe('moved');
+    expect(await store.advance(r.id, 'in-progress', { answeredAt: 't3' })).toBe('kept');
+    expect(await store.advance(r.id, 'ended', { outcome: 'completed', endedAt: 't4' })).toBe('kept');
+    expect(await store.get(r.id)).toMatchObject({ status: 'ended', outcome: 'dial_busy', ringingAt: 't1', endedAt: 't2' });
+    expect(await store.advance('out_missing', 'ringing')).toBe('unknown');
+  });
+
+  it('when a call is canceled, then a queued one ends at once, a dialing or ringing one is marked, and a later one is too late', async () => {
+    const queued = record();
+    const dialing = record();
+    const live = record();
+    for (const r of [queued, dialing, live]) await store.create(r);
+    await store.beginPlacement(dialing.id);
+    await store.advance(live.id, 'in-progress');
+
+    expect(await store.cancel(queued.id)).toEqual({ kind: 'canceled' });
+    expect(await store.get(queued.id)).toMatchObject({ status: 'ended', outcome: 'canceled' });
+    expect(await store.cancel(dialing.id)).toEqual({ kind: 'requested', callSid: undefined });
+    expect(await store.link(dialing.id, `CA${'4'.repeat(32)}`)).toMatchObject({ kind: 'linked', cancelRequested: true });
+    expect(await store.cancel(live.id)).toEqual({ kind: 'too_late', status: 'in-progress' });
+    expect(await store.cancel('out_missing')).toEqual({ kind: 'unknown' });
+  });
+
+  it('when workers reserve Retell slots at the same moment, then no more are handed out than the limit allows, counting those already ringing', async () => {
+    const until = Date.now() + 60_000;
+    const ids = Array.from({ length: 10 }, (_, i) => `out_${i.toString(16).padStart(32, '0')}`);
+    // Retell has 2 calls, outbound may have 5 in all: 3 slots.
+    const granted = await Promise.all(ids.map((id) => store.reserveSlot(id, until, 2, 5)));
+    expect(granted.filter(Boolean)).toHaveLength(3);
+    // The same call asking again keeps its slot; a released slot goes to the next.
+    const holder = ids[granted.indexOf(true)]!;
+    expect(await store.reserveSlot(holder, until, 2, 5)).toBe(true);
+    await store.releaseSlot(holder);
+    expect(await store.reserveSlot(ids[granted.indexOf(false)]!, until, 2, 5)).toBe(true);
+    // Slots whose time has passed no longer count.
+    await redis.zadd(store.keys.ringing, Date.now() - 1, 'out_stale');
+    expect(await redis.zcard(store.keys.ringing)).toBe(4);
+    expect(await store.reserveSlot('out_new', until, 0, 4)).toBe(true);
+    expect(await redis.zscore(store.keys.ringing, 'out_stale')).toBeNull();
+  });
+
+  it('when several workers ask for placement turns at once, then the turns are spaced the interval apart on one clock', async () => {
+    const waits = (await Promise.all(Array.from({ length: 5 }, () => store.placementTurn(200)))).sort((a, b) => a - b);
+    // Each script reads Redis's clock itself, so a later one may see a millisecond or two pass.
+    for (let i = 0; i < waits.length; i++) {
+      expect(waits[i]).toBeGreaterThanOrEqual(i * 200 - 5);
+      expect(waits[i]).toBeLessThanOrEqual(i * 200);
+    }
+  });
+});
