@@ -31,6 +31,29 @@ const allowlistEntry = z
     'entries must be E.164 numbers, or prefixes ending in * such as +1415*',
   );
 
+/** `host:port` (IPv6 in brackets), as Redis Cluster and Sentinel addresses are written. */
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/** A comma-separated list of `host:port` addresses, parsed into `{host, port}`. */
+function hostPortList(example: string) {
+  const entry = z.string().transform((s, ctx) => {
+    const match = HOST_PORT.exec(s);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `entries must be host:port, e.g. ${example}` });
+      return z.NEVER;
+    }
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+  return z
+    .string()
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(entry).min(1, `must list at least one host:port, e.g. ${example}`))
+    .optional();
+}
+
+const trueFalse = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+
 /** A comma-separated list of allow-list entries (TRANSFER_ALLOWLIST, OUTBOUND_ALLOWLIST). */
 const allowlist = z
   .string()
@@ -49,11 +72,30 @@ export const envSchema = z.object({
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .default('redis://127.0.0.1:6379')
     .describe('Redis for dedupe, call records and the job queue'),
-  REDIS_TLS_REJECT_UNAUTHORIZED: z
-    .enum(['true', 'false'], { error: 'must be true or false' })
-    .default('true')
-    .transform((v) => v === 'true')
-    .describe('Verify the Redis server certificate on rediss:// URLs; Heroku Redis needs false (self-signed)'),
+  REDIS_CLUSTER_NODES: hostPortList('10.0.0.5:6379,10.0.0.6:6379')
+    .describe('Comma-separated host:port of Redis Cluster nodes (any reachable subset): use Redis Cluster instead of REDIS_URL'),
+  REDIS_SENTINELS: hostPortList('10.0.0.5:26379,10.0.0.6:26379')
+    .describe('Comma-separated host:port of Redis Sentinels: use the master they name (REDIS_SENTINEL_NAME) instead of REDIS_URL'),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be the master group name from the sentinels\' configuration, such as mymaster')
+    .optional()
+    .describe('Master group name the sentinels monitor (sentinel monitor <name> ...); required with REDIS_SENTINELS'),
+  REDIS_USERNAME: z
+    .string()
+    .optional()
+    .describe('ACL user for the Cluster nodes, or for the Sentinel-managed master and replicas (default: the default user)'),
+  REDIS_PASSWORD: z
+    .string()
+    .optional()
+    .describe('Password for the Cluster nodes, or for the Sentinel-managed master and replicas; with REDIS_URL it goes in the URL'),
+  REDIS_SENTINEL_PASSWORD: z.string().optional().describe('Password of the sentinels themselves (requirepass in sentinel.conf), if they have one'),
+  REDIS_TLS: trueFalse
+    .optional()
+    .describe('true: TLS to the Cluster nodes, or to the sentinels and the master they name (default false); with REDIS_URL use rediss://'),
+  REDIS_TLS_REJECT_UNAUTHORIZED: trueFalse
+    .default(true)
+    .describe('Verify the Redis server certificate on rediss:// URLs and with REDIS_TLS; Heroku Redis needs false (self-signed)'),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores')
@@ -199,6 +241,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!e.PUBLIC_URL && e.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration: PUBLIC_URL is required when NODE_ENV=production (e.g. https://bridge.example.com)');
   }
+  const redisProblem = redisTopologyProblem(e, cleaned.REDIS_URL !== undefined);
+  if (redisProblem) throw new ConfigError(`Invalid configuration: ${redisProblem}`);
   if (e.OUTBOUND_WEBHOOK_URL && !e.API_TOKEN) {
     throw new ConfigError('Invalid configuration: OUTBOUND_WEBHOOK_URL needs API_TOKEN, which turns outbound calls on and signs the webhook');
   }
@@ -208,6 +252,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problem = plainHttpProblem(e) ?? lookupHookBudgetProblem(e);
   if (problem) throw new ConfigError(`Invalid configuration: ${problem}`);
   return toConfig(e);
+}
+
+/**
+ * One Redis topology at a time: REDIS_URL (the default), REDIS_CLUSTER_NODES or REDIS_SENTINELS, and the
+ * credential settings only where they apply (a URL carries its own).
+ */
+function redisTopologyProblem(e: EnvValues, urlGiven: boolean): string | undefined {
+  const cluster = e.REDIS_CLUSTER_NODES !== undefined;
+  const sentinel = e.REDIS_SENTINELS !== undefined;
+  if (cluster && sentinel) return 'REDIS_CLUSTER_NODES and REDIS_SENTINELS are both set: keep the one your Redis is';
+  if ((cluster || sentinel) && urlGiven) {
+    return `REDIS_URL and ${cluster ? 'REDIS_CLUSTER_NODES' : 'REDIS_SENTINELS'} are both set: remove REDIS_URL (the bridge uses one Redis topology)`;
+  }
+  if (sentinel && !e.REDIS_SENTINEL_NAME) return 'REDIS_SENTINEL_NAME is required with REDIS_SENTINELS (the name in "sentinel monitor <name> ...", e.g. mymaster)';
+  if (!sentinel && e.REDIS_SENTINEL_NAME) return 'REDIS_SENTINEL_NAME is set without REDIS_SENTINELS: add the sentinels\' host:port list';
+  if (!sentinel && e.REDIS_SENTINEL_PASSWORD !== undefined) return 'REDIS_SENTINEL_PASSWORD applies only with REDIS_SENTINELS';
+  if (!cluster && !sentinel) {
+    const stray = (['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'] as const).find((k) => e[k] !== undefined);
+    if (stray) return `${stray} applies only with REDIS_CLUSTER_NODES or REDIS_SENTINELS; with REDIS_URL put it in the URL (rediss://user:password@host:port)`;
+  }
+  return undefined;
 }
 
 /** Phone numbers and call details go to the user's hooks: in production only over TLS. */
@@ -239,7 +304,16 @@ function toConfig(e: EnvValues) {
     port: e.PORT,
     publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
     logLevel: e.LOG_LEVEL,
-    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, tlsRejectUnauthorized: e.REDIS_TLS_REJECT_UNAUTHORIZED },
+    redis: {
+      url: e.REDIS_URL,
+      cluster: e.REDIS_CLUSTER_NODES,
+      sentinel: e.REDIS_SENTINELS ? { nodes: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME ?? '', password: e.REDIS_SENTINEL_PASSWORD } : undefined,
+      username: e.REDIS_USERNAME,
+      password: e.REDIS_PASSWORD,
+      tls: e.REDIS_TLS ?? false,
+      prefix: e.REDIS_PREFIX,
+      tlsRejectUnauthorized: e.REDIS_TLS_REJECT_UNAUTHORIZED,
+    },
     twilio: { accountSid: e.TWILIO_ACCOUNT_SID, authToken: e.TWILIO_AUTH_TOKEN, apiBaseUrl: e.TWILIO_API_BASE_URL },
     retell: {
       apiKey: e.RETELL_API_KEY,

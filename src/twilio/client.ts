@@ -1,7 +1,6 @@
-import twilio, { RequestClient, type Twilio } from 'twilio';
+import twilio, { type RequestClient, type Twilio } from 'twilio';
 import type { Config } from '../config';
-
-const TWILIO_API = 'https://api.twilio.com';
+import { TwilioHttpClient } from './http-client';
 
 /**
  * Per-request timeout for the REST API: a caller is waiting on the line, and three attempts (with the
@@ -10,20 +9,11 @@ const TWILIO_API = 'https://api.twilio.com';
 export const TWILIO_REQUEST_TIMEOUT_MS = 4000;
 
 /**
- * The Twilio REST client, pointed at `TWILIO_API_BASE_URL`.
- *
- * twilio-node has no base-URL option, so requests go through an http client that swaps the API origin.
- * The SDK's own retry (429 only) stays off: BullMQ retries the whole job with backoff instead.
+ * The Twilio REST client, pointed at `TWILIO_API_BASE_URL`: twilio-node's resources, types and error
+ * classes over an undici-based http client (twilio-node has no base-URL option; the http client moves
+ * the API's origin). No retries here: BullMQ retries the whole job with backoff instead.
  */
 export function createTwilioClient(config: Config['twilio']): Twilio {
-  const inner = new RequestClient({ timeout: TWILIO_REQUEST_TIMEOUT_MS, keepAlive: true, autoRetry: false });
-  const base = config.apiBaseUrl.replace(/\/+$/, '');
-  const httpClient =
-    base === TWILIO_API
-      ? inner
-      : ({
-          request: (opts: Parameters<RequestClient['request']>[0]) =>
-            inner.request({ ...opts, uri: opts.uri.startsWith(TWILIO_API) ? base + opts.uri.slice(TWILIO_API.length) : opts.uri }),
-        } as unknown as RequestClient);
-  return twilio(config.accountSid, config.authToken, { httpClient, lazyLoading: true });
+  const httpClient = new TwilioHttpClient({ baseUrl: config.apiBaseUrl, timeoutMs: TWILIO_REQUEST_TIMEOUT_MS });
+  return twilio(config.accountSid, config.authToken, { httpClient: httpClient as unknown as RequestClient, lazyLoading: true });
 }

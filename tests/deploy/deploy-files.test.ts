@@ -31,6 +31,9 @@ const SECRETS = {
 /** Set by the platform itself, never declared. */
 const PLATFORM_SET = ['PORT'];
 
+/** A Redis Cluster or Sentinel in place of the platform's Redis add-on, whose URL is REDIS_URL. */
+const REDIS_TOPOLOGY = ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_TLS'];
+
 describe('.env.example', () => {
   it('lists every variable the configuration reads', () => {
     expect(envExampleKeys().sort()).toEqual(expect.arrayContaining(Object.keys(envSchema.shape).sort()));
@@ -122,8 +125,8 @@ describe('app.json (Heroku)', () => {
     expect(plans.some((p) => /^heroku-redis(:|$)/.test(p))).toBe(true);
   });
 
-  it('declares every variable in .env.example with a description, except PORT and the add-on\'s REDIS_URL', () => {
-    const expected = envExampleKeys().filter((k) => !PLATFORM_SET.includes(k) && k !== 'REDIS_URL');
+  it('declares every variable in .env.example with a description, except PORT, the add-on\'s REDIS_URL, and Cluster and Sentinel settings (Heroku Redis is neither)', () => {
+    const expected = envExampleKeys().filter((k) => !PLATFORM_SET.includes(k) && k !== 'REDIS_URL' && !REDIS_TOPOLOGY.includes(k));
     expect(Object.keys(app.env).sort()).toEqual(expected.sort());
     for (const entry of Object.values(app.env)) expect(entry.description?.length).toBeGreaterThan(10);
   });
@@ -240,6 +243,7 @@ describe('render.yaml (Render Blueprint)', () => {
     'OUTBOUND_FROM_NUMBER',
     'OUTBOUND_ALLOWLIST',
     'OUTBOUND_WEBHOOK_URL',
+    ...REDIS_TOPOLOGY,
   ];
 
   it.each(['web', 'worker'])('declares every variable in .env.example for the %s service (optional ones without a default are named in a comment)', (type) => {
