@@ -6,6 +6,8 @@
  *   npm run bench -- --soak            steady load for minutes: RSS and Redis keys over time
  *   npm run bench -- --retell-client   CPU per Retell registration, by way of calling Retell
  *   npm run bench -- --functions-only  Retell function calls through the queue and worker to the Twilio API
+ *   npm run bench -- --twilio-client   CPU per Twilio REST request, by way of making it
+ *   npm run bench -- --cluster-only    scale-out on a local Redis Cluster: 1 vs 2 web processes, 1 vs 2 workers
  *   npm run bench -- --outbound-only   outbound calls: placement rate at TWILIO_CPS 1 and 50, POST /calls → calls.create latency
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
@@ -14,7 +16,8 @@
  * e.g. a change under evaluation, side by side), --profile DIR (V8 CPU profiles of the web processes, written when
  * they stop; open them in Chrome DevTools), --no-functions, --fn-calls N (calls per concurrency, 300),
  * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10),
- * --no-outbound.
+ * --drain-jobs N (function calls queued for the worker-throughput run, 1000), --no-outbound. With
+ * --candidate, the function calls run through both checkouts' web and worker, batch for batch.
  *
  * The default run ends with function calls (transfer_call, end_call) through the queue and worker to
  * the fake Twilio REST API: latency from the function call to the Twilio request, jobs/s, peak RSS of
@@ -33,8 +36,10 @@ import { PoolSizer } from './lib/measure';
 import { renderSection, type Section } from './lib/report';
 import { duplicatesScenario } from './scenarios/duplicates';
 import { retellClientScenario } from './scenarios/retell-client';
+import { clusterScaleOutScenario } from './scenarios/cluster-scale-out';
 import { scaleOutScenario } from './scenarios/scale-out';
 import { soakScenario } from './scenarios/soak';
+import { twilioClientScenario } from './scenarios/twilio-client';
 import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
 import { outboundScenario } from './scenarios/outbound';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
@@ -46,9 +51,12 @@ interface RunFlags extends Flags {
   functions: boolean;
   /** Only the function-call scenario. */
   functionsOnly: boolean;
+  /** Only the scale-out on a Redis Cluster. */
+  clusterOnly: boolean;
   fnCalls: number;
   fnConcurrency: number[];
   workerConcurrency: number;
+  drainJobs: number;
   /** Run the outbound-call scenario (default on). */
   outbound: boolean;
   /** Only the outbound-call scenario. */
@@ -68,6 +76,7 @@ function parseFlags(argv: string[]): RunFlags {
       'no-scale-out': { type: 'boolean', default: false },
       soak: { type: 'boolean', default: false },
       'retell-client': { type: 'boolean', default: false },
+      'twilio-client': { type: 'boolean', default: false },
       'soak-seconds': { type: 'string', default: '240' },
       'soak-rate': { type: 'string', default: '400' },
       'retell-delay': { type: 'string', default: '0' },
@@ -77,9 +86,11 @@ function parseFlags(argv: string[]): RunFlags {
       profile: { type: 'string' },
       'no-functions': { type: 'boolean', default: false },
       'functions-only': { type: 'boolean', default: false },
+      'cluster-only': { type: 'boolean', default: false },
       'fn-calls': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.calls) },
       'fn-concurrency': { type: 'string', default: DEFAULT_FUNCTION_CALL_OPTIONS.concurrency.join(',') },
       'worker-concurrency': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.workerConcurrency) },
+      'drain-jobs': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.drainJobs) },
       'no-outbound': { type: 'boolean', default: false },
       'outbound-only': { type: 'boolean', default: false },
     },
@@ -98,6 +109,7 @@ function parseFlags(argv: string[]): RunFlags {
     scaleOut: !v['no-scale-out'],
     soak: v.soak,
     retellClient: v['retell-client'],
+    twilioClient: v['twilio-client'],
     soakSeconds: num('soak-seconds', v['soak-seconds'], 10, 3600),
     soakRate: num('soak-rate', v['soak-rate'], 2, 20_000),
     retellDelayMs: num('retell-delay', v['retell-delay'], 0, 10_000),
@@ -107,9 +119,11 @@ function parseFlags(argv: string[]): RunFlags {
     profile: v.profile === undefined ? undefined : path.resolve(v.profile),
     functions: !v['no-functions'],
     functionsOnly: v['functions-only'],
+    clusterOnly: v['cluster-only'],
     fnCalls: num('fn-calls', v['fn-calls'], 10, 100_000),
     fnConcurrency: list('fn-concurrency', v['fn-concurrency'], 1, 1000),
     workerConcurrency: num('worker-concurrency', v['worker-concurrency'], 1, 200),
+    drainJobs: num('drain-jobs', v['drain-jobs'], 100, 100_000),
     outbound: !v['no-outbound'],
     outboundOnly: v['outbound-only'],
   };
@@ -122,16 +136,33 @@ function parseFlags(argv: string[]): RunFlags {
 function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.soak) return [soakScenario];
   if (flags.retellClient) return [retellClientScenario];
-  const functions = functionCallsScenario({ calls: flags.fnCalls, concurrency: flags.fnConcurrency, workerConcurrency: flags.workerConcurrency });
+  if (flags.twilioClient) return [twilioClientScenario];
+  const functions = functionCallsScenario({
+    calls: flags.fnCalls,
+    concurrency: flags.fnConcurrency,
+    workerConcurrency: flags.workerConcurrency,
+    drainJobs: flags.drainJobs,
+  });
   if (flags.functionsOnly) return [functions];
+  if (flags.clusterOnly) return [clusterScaleOutScenario];
   if (flags.outboundOnly) return [outboundScenario()];
   return [
     voiceScenario,
     duplicatesScenario,
-    ...(flags.scaleOut ? [scaleOutScenario] : []),
+    ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []),
     ...(flags.functions ? [functions] : []),
     ...(flags.outbound ? [outboundScenario()] : []),
   ];
+}
+
+/** What a run measures, for the report's heading. */
+function title(flags: RunFlags): string {
+  if (flags.functionsOnly) return 'function calls';
+  if (flags.outboundOnly) return 'outbound calls';
+  if (flags.twilioClient) return 'Twilio REST client';
+  if (flags.retellClient) return 'Retell client';
+  if (flags.clusterOnly) return 'scale-out on a Redis Cluster';
+  return 'voice webhook';
 }
 
 function machineLine(env: BenchEnv): string {
@@ -168,7 +199,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.functionsOnly && !flags.outboundOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
@@ -179,7 +210,7 @@ async function main(): Promise<void> {
       sections.push(...(await scenario.run(ctx)));
     }
     const out = [
-      `## Benchmark: ${flags.functionsOnly ? 'function calls' : flags.outboundOnly ? 'outbound calls' : 'voice webhook'} (${new Date().toISOString()})`,
+      `## Benchmark: ${title(flags)} (${new Date().toISOString()})`,
       '',
       `Machine: ${header}. Fake Retell answers after ${flags.retellDelayMs} ms. Took ${Math.round((Date.now() - started) / 1000)} s.`,
       '',

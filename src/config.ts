@@ -41,6 +41,29 @@ const allowlistEntry = z
     'entries must be E.164 numbers, or prefixes ending in * such as +1415*',
   );
 
+/** `host:port` (IPv6 in brackets), as Redis Cluster and Sentinel addresses are written. */
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/** A comma-separated list of `host:port` addresses, parsed into `{host, port}`. */
+function hostPortList(example: string) {
+  const entry = z.string().transform((s, ctx) => {
+    const match = HOST_PORT.exec(s);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `entries must be host:port, e.g. ${example}` });
+      return z.NEVER;
+    }
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+  return z
+    .string()
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(entry).min(1, `must list at least one host:port, e.g. ${example}`))
+    .optional();
+}
+
+const trueFalse = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+
 /** A comma-separated list of allow-list entries (TRANSFER_ALLOWLIST, OUTBOUND_ALLOWLIST). */
 const allowlist = z
   .string()
@@ -93,11 +116,40 @@ export const envSchema = z.object({
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .default('redis://127.0.0.1:6379')
     .meta({ description: 'Redis for dedupe, call records and the job queue', example: 'redis://127.0.0.1:6379' }),
-  REDIS_TLS_REJECT_UNAUTHORIZED: z
-    .enum(['true', 'false'], { error: 'must be true or false' })
-    .default('true')
-    .transform((v) => v === 'true')
-    .meta({ description: 'Verify the Redis server certificate on rediss:// URLs; Heroku Redis needs false (self-signed)', example: 'false' }),
+  REDIS_CLUSTER_NODES: hostPortList('10.0.0.5:6379,10.0.0.6:6379').meta({
+    description: 'Comma-separated host:port of Redis Cluster nodes (any reachable subset): use Redis Cluster instead of REDIS_URL',
+    example: '10.0.0.5:6379,10.0.0.6:6379',
+  }),
+  REDIS_SENTINELS: hostPortList('10.0.0.5:26379,10.0.0.6:26379').meta({
+    description: 'Comma-separated host:port of Redis Sentinels: use the master they name (REDIS_SENTINEL_NAME) instead of REDIS_URL',
+    example: '10.0.0.5:26379,10.0.0.6:26379',
+  }),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be the master group name from the sentinels\' configuration, such as mymaster')
+    .optional()
+    .meta({ description: 'Master group name the sentinels monitor (sentinel monitor <name> ...); required with REDIS_SENTINELS', example: 'mymaster' }),
+  REDIS_USERNAME: z
+    .string()
+    .optional()
+    .meta({ description: 'ACL user for the Cluster nodes, or for the Sentinel-managed master and replicas (default: the default user)', example: 'bridge' }),
+  REDIS_PASSWORD: z.string().optional().meta({
+    description: 'Password for the Cluster nodes, or for the Sentinel-managed master and replicas; with REDIS_URL it goes in the URL',
+    example: '<the Redis password>',
+    secret: true,
+  }),
+  REDIS_SENTINEL_PASSWORD: z
+    .string()
+    .optional()
+    .meta({ description: 'Password of the sentinels themselves (requirepass in sentinel.conf), if they have one', example: '<the sentinels\' password>', secret: true }),
+  REDIS_TLS: trueFalse.optional().meta({
+    description: 'true: TLS to the Cluster nodes, or to the sentinels and the master they name (default false); with REDIS_URL use rediss://',
+    example: 'true',
+  }),
+  REDIS_TLS_REJECT_UNAUTHORIZED: trueFalse.default(true).meta({
+    description: 'Verify the Redis server certificate on rediss:// URLs and with REDIS_TLS; Heroku Redis needs false (self-signed)',
+    example: 'false',
+  }),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores')
@@ -288,10 +340,32 @@ function describeProblems(problems: readonly ConfigProblem[], nothingSet: boolea
  */
 interface Rule {
   reads: readonly EnvKey[];
-  check(e: EnvValues): ConfigProblem[];
+  /** `set` is the environment as given (empty values dropped), for a rule that must tell a default from a choice. */
+  check(e: EnvValues, set: Readonly<Record<string, string>>): ConfigProblem[];
 }
 
 const RULES: readonly Rule[] = [
+  {
+    // One Redis topology at a time, and the credential settings only where they apply (a URL carries its own).
+    reads: ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'],
+    check(e, set) {
+      const cluster = e.REDIS_CLUSTER_NODES !== undefined;
+      const sentinel = e.REDIS_SENTINELS !== undefined;
+      const problem = (variable: string, text: string, example?: string): ConfigProblem[] => [{ variable, problem: text, example }];
+      if (cluster && sentinel) return problem('REDIS_CLUSTER_NODES', 'and REDIS_SENTINELS are both set: keep the one your Redis is');
+      if ((cluster || sentinel) && set.REDIS_URL !== undefined) {
+        return problem('REDIS_URL', `and ${cluster ? 'REDIS_CLUSTER_NODES' : 'REDIS_SENTINELS'} are both set: remove REDIS_URL (the bridge uses one Redis topology)`);
+      }
+      if (sentinel && !e.REDIS_SENTINEL_NAME) return problem('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS (the name in "sentinel monitor <name> ...")', 'mymaster');
+      if (!sentinel && e.REDIS_SENTINEL_NAME) return problem('REDIS_SENTINEL_NAME', 'is set without REDIS_SENTINELS: add the sentinels\' host:port list');
+      if (!sentinel && e.REDIS_SENTINEL_PASSWORD !== undefined) return problem('REDIS_SENTINEL_PASSWORD', 'applies only with REDIS_SENTINELS');
+      if (!cluster && !sentinel) {
+        const stray = (['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'] as const).find((k) => e[k] !== undefined);
+        if (stray) return problem(stray, 'applies only with REDIS_CLUSTER_NODES or REDIS_SENTINELS; with REDIS_URL put it in the URL (rediss://user:password@host:port)');
+      }
+      return [];
+    },
+  },
   {
     reads: ['NODE_ENV', 'PUBLIC_URL', 'RENDER_EXTERNAL_URL'],
     check(e) {
@@ -412,7 +486,7 @@ export function parseSettings<K extends EnvKey>(env: Record<string, string | und
   }
   const asked = new Set<EnvKey>(keys);
   for (const rule of RULES) {
-    if (rule.reads.every((key) => asked.has(key) && !invalid.has(key))) problems.push(...rule.check(values as EnvValues));
+    if (rule.reads.every((key) => asked.has(key) && !invalid.has(key))) problems.push(...rule.check(values as EnvValues, set));
   }
   if (problems.length) throw new ConfigError(problems, { nothingSet: noAccountSettings(env) });
   return values as Pick<EnvValues, K>;
@@ -441,8 +515,31 @@ export function twilioOf(e: Pick<EnvValues, 'TWILIO_ACCOUNT_SID' | 'TWILIO_AUTH_
   return { accountSid: e.TWILIO_ACCOUNT_SID, authToken: e.TWILIO_AUTH_TOKEN, apiBaseUrl: e.TWILIO_API_BASE_URL };
 }
 
-export function redisOf(e: Pick<EnvValues, 'REDIS_URL' | 'REDIS_PREFIX' | 'REDIS_TLS_REJECT_UNAUTHORIZED'>) {
-  return { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, tlsRejectUnauthorized: e.REDIS_TLS_REJECT_UNAUTHORIZED };
+/** The settings that say where Redis is and how to reach it; every process and tool that uses Redis reads all of them. */
+export const REDIS_SETTINGS = [
+  'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
+  'REDIS_SENTINELS',
+  'REDIS_SENTINEL_NAME',
+  'REDIS_SENTINEL_PASSWORD',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
+  'REDIS_TLS',
+  'REDIS_TLS_REJECT_UNAUTHORIZED',
+  'REDIS_PREFIX',
+] as const satisfies readonly EnvKey[];
+
+export function redisOf(e: Pick<EnvValues, (typeof REDIS_SETTINGS)[number]>) {
+  return {
+    url: e.REDIS_URL,
+    cluster: e.REDIS_CLUSTER_NODES,
+    sentinel: e.REDIS_SENTINELS ? { nodes: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME ?? '', password: e.REDIS_SENTINEL_PASSWORD } : undefined,
+    username: e.REDIS_USERNAME,
+    password: e.REDIS_PASSWORD,
+    tls: e.REDIS_TLS ?? false,
+    prefix: e.REDIS_PREFIX,
+    tlsRejectUnauthorized: e.REDIS_TLS_REJECT_UNAUTHORIZED,
+  };
 }
 
 function toConfig(e: EnvValues) {

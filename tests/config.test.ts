@@ -132,6 +132,51 @@ describe('loadConfig', () => {
     expect(load(overrides)).toThrow(message);
   });
 
+  it('when REDIS_CLUSTER_NODES is set instead of REDIS_URL, then the nodes and their credentials are parsed', () => {
+    const config = loadConfig(
+      testEnv({ REDIS_URL: undefined, REDIS_CLUSTER_NODES: 'redis-a.internal:6379, 10.0.0.6:6380,[::1]:7000', REDIS_PASSWORD: 's3cret', REDIS_TLS: 'true' }),
+    );
+    expect(config.redis).toMatchObject({
+      cluster: [
+        { host: 'redis-a.internal', port: 6379 },
+        { host: '10.0.0.6', port: 6380 },
+        { host: '::1', port: 7000 },
+      ],
+      sentinel: undefined,
+      password: 's3cret',
+      tls: true,
+    });
+  });
+
+  it('when REDIS_SENTINELS and REDIS_SENTINEL_NAME are set instead of REDIS_URL, then the sentinels, name and passwords are parsed', () => {
+    const config = loadConfig(
+      testEnv({ REDIS_URL: undefined, REDIS_SENTINELS: '10.0.0.5:26379,10.0.0.6:26379', REDIS_SENTINEL_NAME: 'mymaster', REDIS_SENTINEL_PASSWORD: 'sp', REDIS_PASSWORD: 'rp' }),
+    );
+    expect(config.redis).toMatchObject({
+      cluster: undefined,
+      sentinel: { nodes: [{ host: '10.0.0.5', port: 26379 }, { host: '10.0.0.6', port: 26379 }], name: 'mymaster', password: 'sp' },
+      password: 'rp',
+      tls: false,
+    });
+  });
+
+  it.each([
+    [{ REDIS_URL: undefined, REDIS_CLUSTER_NODES: '10.0.0.5' }, /REDIS_CLUSTER_NODES \(at 0\) entries must be host:port/],
+    [{ REDIS_URL: undefined, REDIS_CLUSTER_NODES: '10.0.0.5:6379,10.0.0.6:99999' }, /REDIS_CLUSTER_NODES \(at 1\) entries must be host:port/],
+    [{ REDIS_URL: undefined, REDIS_CLUSTER_NODES: ' , ' }, /REDIS_CLUSTER_NODES must list at least one host:port/],
+    [{ REDIS_CLUSTER_NODES: '10.0.0.5:6379' }, /REDIS_URL and REDIS_CLUSTER_NODES are both set: remove REDIS_URL/],
+    [{ REDIS_SENTINELS: '10.0.0.5:26379', REDIS_SENTINEL_NAME: 'm' }, /REDIS_URL and REDIS_SENTINELS are both set/],
+    [{ REDIS_URL: undefined, REDIS_CLUSTER_NODES: '10.0.0.5:6379', REDIS_SENTINELS: '10.0.0.5:26379' }, /REDIS_CLUSTER_NODES and REDIS_SENTINELS are both set/],
+    [{ REDIS_URL: undefined, REDIS_SENTINELS: '10.0.0.5:26379' }, /REDIS_SENTINEL_NAME is required with REDIS_SENTINELS/],
+    [{ REDIS_SENTINEL_NAME: 'mymaster' }, /REDIS_SENTINEL_NAME is set without REDIS_SENTINELS/],
+    [{ REDIS_URL: undefined, REDIS_CLUSTER_NODES: '10.0.0.5:6379', REDIS_SENTINEL_PASSWORD: 'x' }, /REDIS_SENTINEL_PASSWORD applies only with REDIS_SENTINELS/],
+    [{ REDIS_PASSWORD: 'x' }, /REDIS_PASSWORD applies only with REDIS_CLUSTER_NODES or REDIS_SENTINELS; with REDIS_URL put it in the URL/],
+    [{ REDIS_URL: undefined, REDIS_CLUSTER_NODES: '10.0.0.5:6379', REDIS_TLS: 'yes' }, /REDIS_TLS must be true or false/],
+  ])('when the Redis topology is %o, then it stops with a message naming the variable', (overrides, message) => {
+    expect(load(overrides)).toThrow(ConfigError);
+    expect(load(overrides)).toThrow(message);
+  });
+
   it('when the lookup hook is set, then its URL is kept as given and its timeout may take what Retell leaves of the budget', () => {
     const config = loadConfig(
       testEnv({ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'https://crm.example.com/hooks/retell/?tenant=acme', INBOUND_WEBHOOK_TIMEOUT_MS: '8000', RETELL_TIMEOUT_MS: '4000' }),

@@ -26,6 +26,12 @@ function webEntry(root: string): string {
   return existsSync(current) ? current : path.join(root, 'src/server.ts');
 }
 
+/** The worker entry point of a checkout: src/bin/worker.ts, or src/worker.ts in checkouts older than that layout. */
+function workerEntry(root: string): string {
+  const current = path.join(root, 'src/bin/worker.ts');
+  return existsSync(current) ? current : path.join(root, 'src/worker.ts');
+}
+
 export const PUBLIC_URL = 'https://bridge.example.com';
 export const RETELL_KEY = 'key_bench_0123456789abcdef';
 export const AGENT_ID = 'agent_bench';
@@ -246,14 +252,14 @@ export class BenchEnv {
   }
 
   /**
-   * Starts the bridge's worker (src/bin/worker.ts) on `prefix`, with the deployment's environment plus
-   * `env`; it serves /healthz on a port of its own so its start can be awaited.
+   * Starts the bridge's worker (src/bin/worker.ts of this checkout or of `root`) on `prefix`, with the
+   * deployment's environment plus `env`; it serves /healthz on a port of its own so its start can be awaited.
    */
-  async startWorker(opts: { prefix: string; cpus?: string; name?: string; env?: Record<string, string> }): Promise<WebTarget> {
+  async startWorker(opts: { prefix: string; cpus?: string; name?: string; root?: string; env?: Record<string, string> }): Promise<WebTarget> {
     const metricsPort = await freePort();
     const { PORT: _port, ...base } = this.bridgeEnv(0, opts.prefix);
     const proc = this.track(
-      spawnTs(opts.name ?? 'worker', 'src/bin/worker.ts', {
+      spawnTs(opts.name ?? 'worker', workerEntry(opts.root ?? ROOT), {
         cpus: opts.cpus,
         env: { ...base, WORKER_METRICS_PORT: String(metricsPort), ...opts.env },
         nodeArgs: this.webNodeArgs,

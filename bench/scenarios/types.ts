@@ -15,6 +15,8 @@ export interface Flags {
   soak: boolean;
   /** Only the Retell-client micro-benchmark. */
   retellClient: boolean;
+  /** Only the Twilio-client micro-benchmark. */
+  twilioClient: boolean;
   soakSeconds: number;
   /** Requests per second during the soak. */
   soakRate: number;

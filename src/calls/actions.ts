@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
 import { LUA_ADVANCE_STATE, type CallRecord, type CallState } from './record';
 
@@ -113,9 +113,9 @@ export function actionOf(record: Pick<CallRecord, 'action'>): CallAction | undef
 
 export class CallActions {
   private readonly keys: CallKeys;
-  private readonly redis: Redis & ActionCommands;
+  private readonly redis: RedisClient & ActionCommands;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.keys = callKeys(prefix);
     this.redis = withScripts<ActionCommands>(redis, { bridgeClaimAction: CLAIM_ACTION, bridgeUpdateAction: UPDATE_ACTION });
   }

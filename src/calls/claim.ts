@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
 import { fieldList, LUA_ADVANCE_STATE, RECORD_TTL_MS, type CallRecord } from './record';
 
@@ -62,9 +62,9 @@ interface ClaimCommands {
 
 export class AnswerClaims {
   private readonly keys: CallKeys;
-  private readonly redis: Redis & ClaimCommands;
+  private readonly redis: RedisClient & ClaimCommands;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.keys = callKeys(prefix);
     this.redis = withScripts<ClaimCommands>(redis, { bridgeClaim: CLAIM_SCRIPT, bridgeComplete: COMPLETE_SCRIPT, bridgeRelease: RELEASE_SCRIPT });
   }

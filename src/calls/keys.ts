@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 
 /**
  * Redis key names. Everything about one Twilio call lives in a single hash whose hash tag is the
@@ -25,7 +25,7 @@ export function callKeys(prefix: string): CallKeys {
  * typed with them. defineCommand is idempotent per name, so the classes sharing a connection may each
  * define theirs.
  */
-export function withScripts<T>(redis: Redis, scripts: Record<string, string>): Redis & T {
+export function withScripts<T>(redis: RedisClient, scripts: Record<string, string>): RedisClient & T {
   for (const [name, lua] of Object.entries(scripts)) redis.defineCommand(name, { numberOfKeys: 1, lua });
-  return redis as Redis & T;
+  return redis as RedisClient & T;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
 import { fieldList, LUA_ADVANCE_STATE, type CallRecord, type CallState, type CallUpdate } from './record';
 
@@ -37,9 +37,9 @@ export type RetellCallEvent =
 /** Applies call events from Twilio and Retell to the call record; repeats and stale events change nothing. */
 export class CallLifecycle {
   private readonly keys: CallKeys;
-  private readonly redis: Redis & LifecycleCommands;
+  private readonly redis: RedisClient & LifecycleCommands;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.keys = callKeys(prefix);
     this.redis = withScripts<LifecycleCommands>(redis, { bridgeAdvance: ADVANCE_SCRIPT });
   }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { withScripts } from './keys';
 import {
   OUTBOUND_STATUS_RANK,
@@ -160,10 +160,10 @@ export type AdvanceResult = 'moved' | 'kept' | 'unknown';
 /** Reads and writes outbound call records; every change is one atomic script on the record. */
 export class OutboundStore {
   readonly keys: ReturnType<typeof outboundKeys>;
-  private readonly redis: Redis & OutboundCommands;
+  private readonly redis: RedisClient & OutboundCommands;
   private readonly ranks = JSON.stringify(OUTBOUND_STATUS_RANK);
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.keys = outboundKeys(prefix);
     this.redis = withScripts<OutboundCommands>(redis, {
       bridgeOutboundCreate: CREATE,

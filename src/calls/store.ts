@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
 import { fieldList, LUA_ADVANCE_STATE, parseRecord, RECORD_TTL_MS, type CallRecord, type CallUpdate } from './record';
 
@@ -27,9 +27,9 @@ interface StoreCommands {
 /** Reads and writes call records in Redis (the answer claim and the lifecycle write them too). */
 export class CallStore {
   readonly keys: CallKeys;
-  private readonly redis: Redis & StoreCommands;
+  private readonly redis: RedisClient & StoreCommands;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.keys = callKeys(prefix);
     this.redis = withScripts<StoreCommands>(redis, { bridgeUpdate: UPDATE_SCRIPT, bridgeAdopt: ADOPT_SCRIPT });
   }

@@ -1,6 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { isUnreachableError } from '../redis/connection';
+import { isUnreachableError, type RedisClient } from '../redis/connection';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallActionProcessor, CallActionResult } from './call-action-processor';
@@ -26,7 +25,7 @@ export const WORKER_TIMING = {
 
 export interface CallActionWorkerOptions {
   /** A blocking connection (`maxRetriesPerRequest: null`), used by this worker alone. */
-  connection: Redis;
+  connection: RedisClient;
   redisPrefix: string;
   concurrency: number;
   processor: CallActionProcessor;

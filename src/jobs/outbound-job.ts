@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { outboundView, type OutboundRecord, type OutboundStatus } from '../calls/outbound-record';
 import { withTimeout } from '../http/timeout';
 import { queuePrefix } from './call-action-job';
@@ -51,7 +51,7 @@ export const EVENT_JOB_OPTIONS: JobsOptions = {
 export type OutboundCallQueue = Queue<PlaceCallJob, unknown, 'place'>;
 export type OutboundEventQueue = Queue<OutboundEventJob, unknown, 'event'>;
 
-export function createOutboundCallQueue(connection: Redis, redisPrefix: string): OutboundCallQueue {
+export function createOutboundCallQueue(connection: RedisClient, redisPrefix: string): OutboundCallQueue {
   return new Queue<PlaceCallJob, unknown, 'place'>(OUTBOUND_CALLS_QUEUE, {
     connection,
     prefix: queuePrefix(redisPrefix),
@@ -59,7 +59,7 @@ export function createOutboundCallQueue(connection: Redis, redisPrefix: string):
   });
 }
 
-export function createOutboundEventQueue(connection: Redis, redisPrefix: string): OutboundEventQueue {
+export function createOutboundEventQueue(connection: RedisClient, redisPrefix: string): OutboundEventQueue {
   return new Queue<OutboundEventJob, unknown, 'event'>(OUTBOUND_EVENTS_QUEUE, {
     connection,
     prefix: queuePrefix(redisPrefix),

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { queuePrefix } from './call-action-job';
@@ -10,7 +10,7 @@ import type { OutboundPlacer, PlaceResult } from './outbound-placer';
 
 export interface OutboundWorkerOptions {
   /** A blocking connection (`maxRetriesPerRequest: null`); BullMQ makes each worker a blocking copy of its own. */
-  connection: Redis;
+  connection: RedisClient;
   redisPrefix: string;
   concurrency: number;
   /** TWILIO_CPS: calls placed per second across every worker of the queue. */
@@ -38,7 +38,7 @@ export function createOutboundCallWorker(opts: OutboundWorkerOptions): Worker<Pl
 }
 
 export function createOutboundEventWorker(opts: {
-  connection: Redis;
+  connection: RedisClient;
   redisPrefix: string;
   concurrency: number;
   sender: OutboundEventSender;

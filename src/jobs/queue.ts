@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { withTimeout } from '../http/timeout';
 import { CALL_ACTIONS_QUEUE, queuePrefix, type CallActionJob } from './call-action-job';
 
@@ -20,7 +20,7 @@ export const CALL_ACTION_JOB_OPTIONS: JobsOptions = {
 export type CallActionQueue = Queue<CallActionJob, unknown, CallActionJob['kind']>;
 
 /** The producer side, used by the web process. */
-export function createCallActionQueue(connection: Redis, redisPrefix: string): CallActionQueue {
+export function createCallActionQueue(connection: RedisClient, redisPrefix: string): CallActionQueue {
   return new Queue<CallActionJob, unknown, CallActionJob['kind']>(CALL_ACTIONS_QUEUE, {
     connection,
     prefix: queuePrefix(redisPrefix),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** What the queue-depth gauge needs from a BullMQ queue. */
@@ -136,7 +136,7 @@ export class Metrics {
   }
 
   /** Keeps `bridge_redis_up` in step with a connection. */
-  watchRedis(redis: Redis): void {
+  watchRedis(redis: RedisClient): void {
     this.redisUp.set(redis.status === 'ready' ? 1 : 0);
     redis.on('ready', () => this.redisUp.set(1));
     redis.on('close', () => this.redisUp.set(0));

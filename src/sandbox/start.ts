@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { envSchema, loadConfig, type Config } from '../config';
+import { envSchema, loadConfig, REDIS_SETTINGS, type Config } from '../config';
 import { withTimeout } from '../http/timeout';
 import { createLogger, type Logger } from '../observability/logger';
 import { displayUrl } from '../observability/redact';
@@ -62,7 +62,9 @@ function portFree(port: number): Promise<boolean> {
 
 /** The settings the sandbox runs with: the user's own where they make sense, the sandbox's for the accounts. */
 function sandboxEnv(user: Record<string, string | undefined>, local: { port: number; redisUrl: string; twilio: FakeTwilioApi; retell: FakeRetell }) {
-  const known = new Set(Object.keys(envSchema.shape));
+  // Redis is the one found or started for the session, named by REDIS_URL alone.
+  const redis = new Set<string>(REDIS_SETTINGS.filter((k) => k !== 'REDIS_PREFIX'));
+  const known = new Set(Object.keys(envSchema.shape).filter((k) => !redis.has(k)));
   const mine = Object.fromEntries(Object.entries(user).filter((e): e is [string, string] => known.has(e[0]) && e[1] !== undefined && e[1].trim() !== ''));
   return {
     TRANSFER_DESTINATIONS: JSON.stringify(DEFAULT_DESTINATIONS),

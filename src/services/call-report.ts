@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
 import type { CallAction, CallActionKind } from '../calls/actions';
 import { CallStore } from '../calls/store';
 import type { CallRecord } from '../calls/record';
 import { CALL_SID } from '../formats';
+import type { RedisClient } from '../redis/connection';
 import type { CallActionJob } from '../jobs/call-action-job';
 import type { CallActionQueue } from '../jobs/queue';
 
@@ -50,7 +50,7 @@ export class CallReports {
   private readonly store: CallStore;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     prefix: string,
     private readonly queue: CallActionQueue,
   ) {

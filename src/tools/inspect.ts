@@ -3,14 +3,13 @@
  * with the deployment's settings: the call record, and each transfer or hang-up with its job (state,
  * attempts, why it failed). Needs only the Redis settings, so `heroku run npm run inspect -- CA…` works.
  */
-import { Redis } from 'ioredis';
 import { parseArgs } from 'node:util';
-import { parseSettings, redisOf, type Config } from '../config';
+import { parseSettings, REDIS_SETTINGS, redisOf, type Config } from '../config';
 import type { CallRecord } from '../calls/record';
 import { createCallActionQueue } from '../jobs/queue';
-import { redisOptions } from '../redis/connection';
+import { describeRedis, newRedisClient } from '../redis/connection';
 import { CallReports, type ActionReport, type CallReport } from '../services/call-report';
-import { displayUrl, EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, usageFromParseError } from './cli';
+import { EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, usageFromParseError } from './cli';
 
 export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id> [--json]
 
@@ -57,7 +56,7 @@ export function parseInspectArgs(argv: readonly string[]): InspectOptions | 'hel
 export type InspectConfig = Pick<Config, 'redis'>;
 
 export function inspectSettings(env: Record<string, string | undefined>): InspectConfig {
-  return { redis: redisOf(parseSettings(env, ['REDIS_URL', 'REDIS_PREFIX', 'REDIS_TLS_REJECT_UNAUTHORIZED'])) };
+  return { redis: redisOf(parseSettings(env, REDIS_SETTINGS)) };
 }
 
 /** Record fields in reading order, with their labels. */
@@ -121,11 +120,11 @@ export function printReport(out: Output, report: CallReport): void {
 }
 
 export async function inspect(config: InspectConfig, options: InspectOptions, out: Output): Promise<number> {
-  const redis = new Redis(config.redis.url, { ...redisOptions(config.redis, 'queue'), lazyConnect: true });
+  const redis = newRedisClient(config.redis, 'queue');
   redis.on('error', () => undefined);
   const queue = createCallActionQueue(redis, config.redis.prefix);
   queue.on('error', () => undefined);
-  const where = `Redis ${displayUrl(config.redis.url)} (prefix "${config.redis.prefix}")`;
+  const where = `Redis ${describeRedis(config.redis)} (prefix "${config.redis.prefix}")`;
   try {
     let report: CallReport | null;
     try {
@@ -156,7 +155,7 @@ export async function runInspect(argv: readonly string[], rawOut: Output, load?:
       usage: INSPECT_USAGE,
       parse: parseInspectArgs,
       settings: inspectSettings,
-      secrets: (config) => [urlPassword(config.redis.url)],
+      secrets: (config) => [urlPassword(config.redis.url), config.redis.password, config.redis.sentinel?.password],
       run: inspect,
     },
     argv,

@@ -8,11 +8,10 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sign } from 'retell-sdk';
 import { getExpectedTwilioSignature } from 'twilio';
-import { Redis } from 'ioredis';
-import { parseSettings, publicUrlOf, redisOf, twilioOf, type Config } from '../config';
+import { parseSettings, publicUrlOf, REDIS_SETTINGS, redisOf, twilioOf, type Config } from '../config';
 import { CALL_SID, E164 } from '../formats';
 import { createCallActionQueue } from '../jobs/queue';
-import { redisOptions } from '../redis/connection';
+import { describeRedis, newRedisClient } from '../redis/connection';
 import { liveSession } from '../sandbox/session';
 import { routedAgent } from '../services/call-answerer';
 import { CallReports, type JobReport } from '../services/call-report';
@@ -93,9 +92,7 @@ export function simulateSettings(env: Record<string, string | undefined>): Simul
     'AGENT_ROUTES',
     'INBOUND_WEBHOOK_URL',
     'INBOUND_WEBHOOK_TIMEOUT_MS',
-    'REDIS_URL',
-    'REDIS_PREFIX',
-    'REDIS_TLS_REJECT_UNAUTHORIZED',
+    ...REDIS_SETTINGS,
   ]);
   return {
     ...publicUrlOf(e),
@@ -393,7 +390,7 @@ const JOB_WAIT_MS = 20_000;
 
 /** Waits for the job to finish (the worker retries for about 9 s at most), then prints it. */
 async function followJob(out: Output, config: SimulateConfig, jobId: string): Promise<JobReport | undefined> {
-  const redis = new Redis(config.redis.url, { ...redisOptions(config.redis, 'queue'), lazyConnect: true });
+  const redis = newRedisClient(config.redis, 'queue');
   redis.on('error', () => undefined);
   const queue = createCallActionQueue(redis, config.redis.prefix);
   queue.on('error', () => undefined);
@@ -406,7 +403,7 @@ async function followJob(out: Output, config: SimulateConfig, jobId: string): Pr
       job = await reports.job(jobId);
     }
     out.info('');
-    out.info(`Job ${jobId} (Redis ${displayUrl(config.redis.url)})`);
+    out.info(`Job ${jobId} (Redis ${describeRedis(config.redis)})`);
     if (!job) {
       out.error(`✗ no such job in the queue "${config.redis.prefix}"`);
       return undefined;
@@ -575,7 +572,7 @@ export async function runSimulate(argv: readonly string[], rawOut: Output, load?
       usage: SIMULATE_USAGE,
       parse: parseSimulateArgs,
       settings: simulateSettings,
-      secrets: (config) => [config.twilio.authToken, config.retell.apiKey, urlPassword(config.redis.url)],
+      secrets: (config) => [config.twilio.authToken, config.retell.apiKey, urlPassword(config.redis.url), config.redis.password, config.redis.sentinel?.password],
       run: (config, options, out) => simulate(config, options, out),
     },
     argv,

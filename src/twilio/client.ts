@@ -1,8 +1,7 @@
-import twilio, { RequestClient, type Twilio } from 'twilio';
+import twilio, { type RequestClient, type Twilio } from 'twilio';
 import type { Config } from '../config';
 import type { Metrics } from '../observability/metrics';
-
-const TWILIO_API = 'https://api.twilio.com';
+import { TwilioHttpClient } from './http-client';
 
 /**
  * Per-request timeout for the REST API: a caller is waiting on the line, and three attempts (with the
@@ -10,38 +9,38 @@ const TWILIO_API = 'https://api.twilio.com';
  */
 export const TWILIO_REQUEST_TIMEOUT_MS = 4000;
 
-type RequestOptions = Parameters<RequestClient['request']>[0];
+type TwilioRequest = Parameters<RequestClient['request']>[0];
 
 /** The REST resource a request is for (`Calls`, `IncomingPhoneNumbers`), a bounded metric label. */
 function resourceOf(uri: string): string {
   return /\/Accounts\/AC[0-9a-fA-F]{32}\/([A-Za-z]+)/.exec(uri)?.[1] ?? 'other';
 }
 
+/** `client`, timing each request into `bridge_twilio_request_duration_seconds` (code `error` when no answer came). */
+function timed(client: TwilioHttpClient, metrics: Pick<Metrics, 'twilioRequestDuration'>): Pick<TwilioHttpClient, 'request'> {
+  return {
+    async request(opts: TwilioRequest) {
+      const stop = metrics.twilioRequestDuration.startTimer({ resource: resourceOf(opts.uri), method: String(opts.method).toUpperCase() });
+      try {
+        const res = await client.request(opts);
+        stop({ code: String(res.statusCode) });
+        return res;
+      } catch (err) {
+        stop({ code: 'error' });
+        throw err;
+      }
+    },
+  } as Pick<TwilioHttpClient, 'request'>;
+}
+
 /**
- * The Twilio REST client, pointed at `TWILIO_API_BASE_URL`, timing each request into
- * `bridge_twilio_request_duration_seconds` when given the metrics.
- *
- * twilio-node has no base-URL option, so requests go through an http client that swaps the API origin.
- * The SDK's own retry (429 only) stays off: BullMQ retries the whole job with backoff instead.
+ * The Twilio REST client, pointed at `TWILIO_API_BASE_URL`: twilio-node's resources, types and error
+ * classes over an undici-based http client (twilio-node has no base-URL option; the http client moves
+ * the API's origin). No retries here: BullMQ retries the whole job with backoff instead. With `metrics`,
+ * each request is timed.
  */
 export function createTwilioClient(config: Config['twilio'], metrics?: Pick<Metrics, 'twilioRequestDuration'>): Twilio {
-  const inner = new RequestClient({ timeout: TWILIO_REQUEST_TIMEOUT_MS, keepAlive: true, autoRetry: false });
-  const base = config.apiBaseUrl.replace(/\/+$/, '');
-  const rebase = (uri: string) => (base !== TWILIO_API && uri.startsWith(TWILIO_API) ? base + uri.slice(TWILIO_API.length) : uri);
-  const request = async (opts: RequestOptions) => {
-    const sent = inner.request({ ...opts, uri: rebase(opts.uri) });
-    if (!metrics) return sent;
-    const labels = { resource: resourceOf(opts.uri), method: String(opts.method).toUpperCase() };
-    const stop = metrics.twilioRequestDuration.startTimer(labels);
-    try {
-      const res = await sent;
-      stop({ code: String(res.statusCode) });
-      return res;
-    } catch (err) {
-      stop({ code: 'error' });
-      throw err;
-    }
-  };
-  const httpClient = base === TWILIO_API && !metrics ? inner : ({ request } as unknown as RequestClient);
-  return twilio(config.accountSid, config.authToken, { httpClient, lazyLoading: true });
+  const client = new TwilioHttpClient({ baseUrl: config.apiBaseUrl, timeoutMs: TWILIO_REQUEST_TIMEOUT_MS });
+  const httpClient = metrics ? timed(client, metrics) : client;
+  return twilio(config.accountSid, config.authToken, { httpClient: httpClient as unknown as RequestClient, lazyLoading: true });
 }

@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection';
 import type Retell from 'retell-sdk';
 import { CallActions } from '../calls/actions';
 import { AnswerClaims } from '../calls/claim';
@@ -31,7 +31,7 @@ import { twilioOutboundRoutes } from './routes/twilio-outbound';
 export interface AppDeps {
   config: Config;
   /** Fail-fast connection for the request path (no offline queue, short command timeout). */
-  redis: Redis;
+  redis: RedisClient;
   retell: Retell;
   /** Producer for transfers and hang-ups, on its own connection. */
   queue: CallActionQueue;

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
+
 import type Retell from 'retell-sdk';
 import type { Config } from '../config';
 import { settleWithin } from '../http/timeout';
@@ -8,7 +8,7 @@ import { createOutboundCallQueue, createOutboundEventQueue, type OutboundCallQue
 import { createCallActionQueue, type CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
-import { closeRedis, createRedis, isUnreachableError } from '../redis/connection';
+import { closeRedis, createRedis, isUnreachableError, type RedisClient } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
 import { LookupHook } from '../services/lookup-hook';
 import { createTwilioClient } from '../twilio/client';
@@ -59,7 +59,7 @@ export interface RunningWeb {
   server: http.Server;
   /** Where the server listens, e.g. `http://127.0.0.1:43127`. */
   url: string;
-  redis: Redis;
+  redis: RedisClient;
   queue: CallActionQueue;
   outboundQueue: OutboundCallQueue;
   metrics: Metrics;

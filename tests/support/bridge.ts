@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/connection';
 import { CallActions } from '../../src/calls/actions';
 import { CallStore } from '../../src/calls/store';
 import { loadConfig, type Config } from '../../src/config';
@@ -10,7 +10,7 @@ import { startWorker, type RunningWorker } from '../../src/worker/start';
 import { FakeRetell } from '../../src/sandbox/fake-retell';
 import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
 import { memoryLogger } from './logs';
-import { deletePrefix, TEST_REDIS_URL, uniquePrefix, waitReady } from './redis';
+import { deletePrefix, namesRedisTopology, TEST_REDIS_URL, uniquePrefix, waitReady } from './redis';
 import { ACCOUNT_SID, AUTH_TOKEN } from './twilio-signing';
 
 export const RETELL_KEY = 'key_test_0123456789abcdef';
@@ -35,7 +35,7 @@ export interface TestBridge {
   /** Where the test sends requests (loopback). */
   url: string;
   config: Config;
-  redis: Redis;
+  redis: RedisClient;
   store: CallStore;
   actions: CallActions;
   retell: FakeRetell;
@@ -50,16 +50,22 @@ export interface TestBridge {
   close(): Promise<void>;
 }
 
-/** Starts the real web app on a free port, against the shared Redis (own prefix) and a fake Retell API. */
+/**
+ * Starts the real web app on a free port, against the shared Redis (own prefix) and a fake Retell API.
+ * `redisUrl`, or `env` naming a Cluster or Sentinels (REDIS_CLUSTER_NODES, REDIS_SENTINELS), points it
+ * at a Redis of the test's own instead, which the test cleans up.
+ */
 export async function startBridge(
   env: Record<string, string | undefined> = {},
   opts: { redisUrl?: string; worker?: boolean; limits?: Partial<HttpLimits> } = {},
 ): Promise<TestBridge> {
+  const ownRedis = opts.redisUrl !== undefined || namesRedisTopology(env);
   const retell = await new FakeRetell(RETELL_KEY).start();
   const twilio = await new FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN).start();
   const prefix = uniquePrefix('web');
+  const topology = namesRedisTopology(env) ? { REDIS_URL: undefined } : {};
   const loaded = loadConfig(
-    testEnv({ RETELL_BASE_URL: retell.url, TWILIO_API_BASE_URL: twilio.url, REDIS_PREFIX: prefix, ...env }),
+    testEnv({ RETELL_BASE_URL: retell.url, TWILIO_API_BASE_URL: twilio.url, REDIS_PREFIX: prefix, ...topology, ...env }),
   );
   const config = opts.redisUrl ? { ...loaded, redis: { ...loaded.redis, url: opts.redisUrl } } : loaded;
   const { logger, lines } = memoryLogger(config.logLevel);
@@ -91,7 +97,7 @@ export async function startBridge(
       await Promise.all([web.close(), worker?.close(5000)]);
       await retell.stop();
       await twilio.stop();
-      if (!opts.redisUrl) await deletePrefix(prefix);
+      if (!ownRedis) await deletePrefix(prefix);
     },
   };
 }

@@ -1,14 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/connection';
 
 /** The Redis the suite shares with everything else on the machine; tests keep to their own prefix. */
 export const TEST_REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+/** Whether `env` configures a Redis Cluster or Sentinels, which take the place of REDIS_URL. */
+export function namesRedisTopology(env: Record<string, string | undefined>): boolean {
+  return env.REDIS_CLUSTER_NODES !== undefined || env.REDIS_SENTINELS !== undefined;
+}
 
 export function uniquePrefix(name: string): string {
   return `test-${name}-${randomBytes(4).toString('hex')}`;
 }
 
-export async function waitReady(redis: Redis, timeoutMs = 5000): Promise<void> {
+export async function waitReady(redis: RedisClient, timeoutMs = 5000): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis not ready after ${timeoutMs} ms (${redis.status})`)), timeoutMs);

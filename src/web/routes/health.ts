@@ -1,11 +1,11 @@
 import { Router } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/connection';
 import { withTimeout } from '../../http/timeout';
 
 const READY_TIMEOUT_MS = 1000;
 
 /** Liveness says the process answers; readiness says it can reach Redis too. */
-export function healthRoutes(redis: Redis): Router {
+export function healthRoutes(redis: RedisClient): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -13,13 +13,21 @@ export interface QueuedTransfer {
   jobId: string;
 }
 
-/** Makes a live call through the bridge and has its agent ask for a transfer; the answer must be 200. */
-export async function queueTransfer(bridge: TestBridge): Promise<QueuedTransfer> {
+/** The custom functions an agent calls, with the arguments the fault cases give them. */
+export type AgentFunction = 'transfer_call' | 'end_call';
+
+/** Makes a live call through the bridge and has its agent call `fn`; the answer must be 200. */
+export async function queueAction(bridge: TestBridge, fn: AgentFunction): Promise<QueuedTransfer> {
   const { callSid, callId } = await liveCall(bridge);
-  const res = await postTransfer(bridge, callId);
+  const res = await postFunction(bridge, fn, callId);
   const body = (await res.json()) as { job_id?: string };
-  if (res.status !== 200 || !body.job_id) throw new Error(`transfer_call answered ${res.status} ${JSON.stringify(body)}`);
+  if (res.status !== 200 || !body.job_id) throw new Error(`${fn} answered ${res.status} ${JSON.stringify(body)}`);
   return { callSid, callId, jobId: body.job_id };
+}
+
+/** Makes a live call through the bridge and has its agent ask for a transfer; the answer must be 200. */
+export function queueTransfer(bridge: TestBridge): Promise<QueuedTransfer> {
+  return queueAction(bridge, 'transfer_call');
 }
 
 /** `n` calls, one after another, each with a transfer queued. */
@@ -29,9 +37,15 @@ export async function queueTransfers(bridge: TestBridge, n: number): Promise<Que
   return queued;
 }
 
-/** One transfer_call as Retell posts it (signed now, so a retry is signed afresh, as Retell does). */
+/** One function call as Retell posts it (signed now, so a retry is signed afresh, as Retell does). */
+export function postFunction(bridge: TestBridge, fn: AgentFunction, callId: string): Promise<Response> {
+  const args = fn === 'transfer_call' ? { destination: 'sales' } : {};
+  return postRetell(bridge.url, `/retell/functions/${fn}`, functionCallBody(fn, callId, args));
+}
+
+/** One transfer_call as Retell posts it. */
 export function postTransfer(bridge: TestBridge, callId: string): Promise<Response> {
-  return postRetell(bridge.url, '/retell/functions/transfer_call', functionCallBody('transfer_call', callId, { destination: 'sales' }));
+  return postFunction(bridge, 'transfer_call', callId);
 }
 
 export async function jobState(bridge: TestBridge, jobId: string): Promise<string | undefined> {

@@ -19,6 +19,13 @@ export function ping(port: number, timeoutMs = 500): Promise<boolean> {
   });
 }
 
+export interface RedisServerOptions {
+  /** A configuration file, read first (a sentinel needs one it can rewrite). */
+  configFile?: string;
+  /** More arguments after the defaults, e.g. `--cluster-enabled yes` or `--replicaof 127.0.0.1 6379`. */
+  args?: string[];
+}
+
 /**
  * A private redis-server on a free loopback port, without persistence, that a fault case may stop,
  * kill, freeze (SIGSTOP) and thaw (SIGCONT), and start again on the same port. It never touches any
@@ -28,12 +35,20 @@ export class RedisServer {
   private child: ChildProcess | undefined;
   private frozen = false;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly opts: RedisServerOptions,
+  ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  static async start(opts: RedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), opts);
     await server.start();
     return server;
+  }
+
+  /** `127.0.0.1:port`, as REDIS_CLUSTER_NODES and REDIS_SENTINELS list servers. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
   }
 
   get url(): string {
@@ -53,7 +68,11 @@ export class RedisServer {
     if (this.running) throw new Error(`redis-server on ${this.port} is already running`);
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'],
+      [
+        ...(this.opts.configFile ? [this.opts.configFile] : []),
+        ...['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'],
+        ...(this.opts.args ?? []),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     track(child);

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { TestBridge } from '../../support/bridge';
+import { namesRedisTopology } from '../../support/redis';
 import { waitFor } from './ports';
 import { ServiceProcess } from './service-process';
 
@@ -13,14 +14,12 @@ export class WorkerProcess extends ServiceProcess {
   }
 
   /**
-   * Starts `src/bin/worker.ts` with the test settings plus `env` (REDIS_URL, REDIS_PREFIX and
-   * TWILIO_API_BASE_URL at least), and waits until its job connection has reached Redis, unless
-   * `waitForRedis` is false (a worker started while Redis is away).
+   * A worker for `bridge`'s queue and fake Twilio API, reaching Redis at `redisUrl` (default: the
+   * bridge's), or through `env`'s REDIS_CLUSTER_NODES or REDIS_SENTINELS.
    */
-  /** A worker for `bridge`'s queue and fake Twilio API, reaching Redis at `redisUrl` (default: the bridge's). */
   static forBridge(bridge: TestBridge, opts: { redisUrl?: string; concurrency?: number; env?: Record<string, string> } = {}): Promise<WorkerProcess> {
     return WorkerProcess.start({
-      REDIS_URL: opts.redisUrl ?? bridge.config.redis.url,
+      ...(namesRedisTopology(opts.env ?? {}) ? {} : { REDIS_URL: opts.redisUrl ?? bridge.config.redis.url }),
       REDIS_PREFIX: bridge.config.redis.prefix,
       TWILIO_API_BASE_URL: bridge.twilio.url,
       ...(opts.concurrency ? { WORKER_CONCURRENCY: String(opts.concurrency) } : {}),
@@ -28,6 +27,11 @@ export class WorkerProcess extends ServiceProcess {
     });
   }
 
+  /**
+   * Starts `src/bin/worker.ts` with the test settings plus `env` (REDIS_URL, REDIS_PREFIX and
+   * TWILIO_API_BASE_URL at least), and waits until its job connection has reached Redis, unless
+   * `waitForRedis` is false (a worker started while Redis is away).
+   */
   static async start(env: Record<string, string>, opts: { waitForRedis?: boolean } = {}): Promise<WorkerProcess> {
     const child = ServiceProcess.spawnEntry('src/bin/worker.ts', env);
     const worker = new WorkerProcess(child);

@@ -1,0 +1,140 @@
+import { Agent, type Dispatcher } from 'undici';
+import type { RequestClient } from 'twilio';
+
+type TwilioRequest = Parameters<RequestClient['request']>[0];
+type TwilioResponse = Awaited<ReturnType<RequestClient['request']>>;
+
+const TWILIO_API = 'https://api.twilio.com';
+const FORM = 'application/x-www-form-urlencoded';
+const JSON_TYPE = 'application/json';
+const AXIOS_ACCEPT = 'application/json, text/plain, */*';
+
+export interface TwilioHttpClientOptions {
+  /** Per-request timeout, for the connection, the answer's headers and its body each. */
+  timeoutMs: number;
+  /** Where requests for https://api.twilio.com go instead (a local stand-in). @defaultValue the real API */
+  baseUrl?: string;
+  /** @defaultValue a keep-alive undici Agent */
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * The http client twilio-node's `httpClient` option takes, over undici's `dispatcher.request()`.
+ *
+ * It sends what twilio-node's own RequestClient sends (method, path and query, twilio's headers with
+ * its User-Agent, Basic auth, the body form-encoded byte for byte as `qs` does) and answers what that
+ * client answers (`{statusCode, body, headers}` for every status, the body parsed when it is JSON), so
+ * twilio's resources raise the same RestException for an error answer. What it leaves out: retries
+ * (twilio's are off by default, and the job queue retries instead), redirects (twilio does not follow
+ * them either), and compression (it does not ask, so nothing comes compressed). The difference is the
+ * CPU: axios and its interceptors, the https Agent and qs cost several times what the request needs
+ * (BENCHMARKS.md).
+ */
+export class TwilioHttpClient {
+  private readonly dispatcher: Dispatcher;
+  readonly timeoutMs: number;
+  private readonly origin: string | undefined;
+  private basic: { user: string; password: string; header: string } | undefined;
+
+  constructor(opts: TwilioHttpClientOptions) {
+    this.timeoutMs = opts.timeoutMs;
+    const base = opts.baseUrl?.replace(/\/+$/, '');
+    this.origin = base && base !== TWILIO_API ? base : undefined;
+    this.dispatcher =
+      opts.dispatcher ??
+      new Agent({ keepAliveTimeout: 30_000, connect: { timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
+  }
+
+  async request<TData>(opts: TwilioRequest): Promise<TwilioResponse & { body: TData }> {
+    // axios's own Accept goes out when twilio sets none (a DELETE).
+    const headers: Record<string, string> = { Accept: AXIOS_ACCEPT, ...opts.headers };
+    if (opts.username && opts.password) headers.Authorization = this.basicAuth(opts.username, opts.password);
+    else if (opts.authStrategy) headers.Authorization = await opts.authStrategy.getAuthString();
+
+    let body: string | undefined;
+    if (opts.data) {
+      const type = headers['Content-Type'];
+      if (type === FORM) body = formEncode(opts.data as Record<string, unknown>);
+      else if (type === JSON_TYPE) body = JSON.stringify(opts.data);
+    }
+    const query = opts.params ? formEncode(opts.params as Record<string, unknown>) : '';
+    const { origin, path } = this.target(opts.uri, query);
+    const timeout = opts.timeout ?? this.timeoutMs;
+
+    const res = await this.dispatcher.request({
+      origin,
+      path,
+      method: opts.method.toUpperCase() as Dispatcher.HttpMethod,
+      headers,
+      body,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+    });
+    const text = await res.body.text();
+    return { statusCode: res.statusCode, body: parseBody(text) as TData, headers: res.headers };
+  }
+
+  private basicAuth(user: string, password: string): string {
+    if (this.basic?.user !== user || this.basic.password !== password) {
+      this.basic = { user, password, header: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+    }
+    return this.basic.header;
+  }
+
+  /** Splits the URL twilio built into origin and path (with the query), moving the real API's origin to `baseUrl`. */
+  private target(uri: string, query: string): { origin: string; path: string } {
+    const url = this.origin && uri.startsWith(TWILIO_API) ? this.origin + uri.slice(TWILIO_API.length) : uri;
+    const slash = url.indexOf('/', url.indexOf('://') + 3);
+    const origin = slash < 0 ? url : url.slice(0, slash);
+    let path = slash < 0 ? '/' : url.slice(slash);
+    if (query) path += (path.includes('?') ? '&' : '?') + query;
+    return { origin, path };
+  }
+}
+
+/** As axios does for twilio: JSON when it parses, else the text as it came (an empty body stays ''). */
+function parseBody(text: string): unknown {
+  if (text === '') return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * `qs.stringify(data, { arrayFormat: 'repeat' })`, as twilio-node encodes bodies and queries: keys and
+ * values percent-encoded as RFC 3986 (only `A-Z a-z 0-9 - . _ ~` left as they are, spaces as %20),
+ * arrays as repeated keys, nested objects as `a[b]`, `undefined` skipped, `null` as an empty value,
+ * dates as ISO strings.
+ */
+export function formEncode(data: Record<string, unknown>): string {
+  const parts: string[] = [];
+  const add = (key: string, value: unknown): void => {
+    if (value === undefined) return;
+    if (value === null) parts.push(`${encode(key)}=`);
+    else if (Array.isArray(value)) for (const item of value) add(key, item);
+    else if (value instanceof Date) parts.push(`${encode(key)}=${encode(value.toISOString())}`);
+    else if (typeof value === 'object') for (const [k, v] of Object.entries(value)) add(`${key}[${k}]`, v);
+    else parts.push(`${encode(key)}=${encode(String(value))}`);
+  };
+  for (const [key, value] of Object.entries(data)) add(key, value);
+  return parts.join('&');
+}
+
+const RFC3986_EXTRA = /[!'()*]/g;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * qs's encoder: encodeURIComponent, plus `! ' ( ) *`; a lone surrogate (which encodeURIComponent
+ * refuses) becomes U+FFFD, as qs writes it.
+ */
+function encode(s: string): string {
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(s);
+  } catch {
+    encoded = encodeURIComponent(s.replace(LONE_SURROGATE, '\ufffd'));
+  }
+  return encoded.replace(RFC3986_EXTRA, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}

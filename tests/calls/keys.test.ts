@@ -1,0 +1,58 @@
+/**
+ * Redis Cluster runs a script only when every key it touches is in one hash slot. The bridge's scripts
+ * each declare one key (withScripts), and these checks keep them from reaching any other.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { callKeys } from '../../src/calls/keys';
+import { queuePrefix } from '../../src/jobs/call-action-job';
+
+const SRC = path.resolve(__dirname, '../../src');
+
+/** Every Lua script in src/ (template literals that call redis.call), with the file it is in. */
+function scripts(): Array<{ file: string; lua: string }> {
+  const found: Array<{ file: string; lua: string }> = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, name.name);
+      if (name.isDirectory()) walk(full);
+      else if (name.name.endsWith('.ts')) {
+        for (const [, lua] of readFileSync(full, 'utf8').matchAll(/`([^`]*redis\.call[^`]*)`/g)) found.push({ file: path.relative(SRC, full), lua: lua! });
+      }
+    }
+  };
+  walk(SRC);
+  return found;
+}
+
+describe('Redis keys and scripts on a Cluster', () => {
+  it('when a script calls Redis, then every key it names is KEYS[1], the one key it declares', () => {
+    const found = scripts();
+    expect(found.length).toBeGreaterThanOrEqual(8);
+    // Shared Lua helpers take the key as their first parameter; each call of one must pass KEYS[1].
+    const helpers = new Map<string, string>();
+    for (const { lua } of found) for (const [, name, param] of lua.matchAll(/local function (\w+)\((\w+)/g)) helpers.set(name!, param!);
+    const strays: string[] = [];
+    for (const { file, lua } of found) {
+      for (const [call, command, key] of lua.matchAll(/redis\.call\('(\w+)'(?:,\s*([^,)]+))?/g)) {
+        if (command === 'TIME') continue;
+        const k = key?.trim() ?? '';
+        if (k !== 'KEYS[1]' && ![...helpers.values()].includes(k)) strays.push(`${file}: ${call}`);
+      }
+      for (const [name] of helpers) {
+        for (const [call, arg] of lua.matchAll(new RegExp(`(?<!function )\\b${name}\\(([^,)]*)`, 'g'))) {
+          if (arg!.trim() !== 'KEYS[1]') strays.push(`${file}: ${call}`);
+        }
+      }
+      if (/KEYS\[[2-9]\]/.test(lua)) strays.push(`${file}: uses a second key`);
+    }
+    expect(strays).toEqual([]);
+  });
+
+  it("when keys are named, then a call's record is tagged with its CallSid and the queue's keys share the prefix's tag", () => {
+    const keys = callKeys('bridge');
+    expect(keys.record('CA0123')).toBe('bridge:call:{CA0123}');
+    expect(keys.byRetellId('call_abc')).toBe('bridge:retell-call:{call_abc}');
+    expect(queuePrefix('bridge')).toBe('{bridge}');
+  });
+});
