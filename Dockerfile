@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 # One image for both processes:
 #   web:    docker run -p 3000:3000 --env-file .env IMAGE                      (node dist/bin/web.js)
-#   worker: docker run --env-file .env IMAGE node dist/bin/worker.js
+#   worker: docker run --env-file .env -e WORKER_METRICS_PORT=9100 IMAGE node dist/bin/worker.js
 #   tools:  docker run --rm --env-file .env IMAGE npm run configure-number -- +14155550100
+# The Node.js major here is the one in .nvmrc and package.json's engines, which CI tests on.
 
 # Build: all dependencies (TypeScript is a dev dependency), then compile src/ to dist/.
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -14,7 +15,7 @@ COPY src ./src
 RUN npm run build
 
 # Runtime: production dependencies and the compiled code only, run as the unprivileged node user.
-FROM node:20-slim AS runtime
+FROM node:24-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -23,5 +24,7 @@ COPY --from=build /app/dist ./dist
 COPY scripts/run-tool.mjs ./scripts/run-tool.mjs
 USER node
 EXPOSE 3000
+# GET /healthz on PORT (web) or WORKER_METRICS_PORT (worker); node, since the slim image has no curl.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["node", "dist/bin/healthcheck.js"]
 # node itself is PID 1, so SIGTERM reaches the bridge's graceful shutdown (not swallowed by npm).
 CMD ["node", "dist/bin/web.js"]

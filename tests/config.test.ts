@@ -1,9 +1,25 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../src/config';
+import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
+import { ConfigError, envSchema, loadConfig, noAccountSettings, parseSettings } from '../src/config';
 import { testEnv } from './support/bridge';
 
+const ROOT = path.join(__dirname, '..');
 const load = (overrides: Record<string, string | undefined>) => () => loadConfig(testEnv(overrides));
+
+/** The problems loadConfig reports for `env`, or [] when it accepts it. */
+function problems(env: Record<string, string | undefined>) {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return [...err.problems];
+  }
+}
 
 describe('loadConfig', () => {
   it('when the required settings are present, then defaults fill in the rest', () => {
@@ -12,6 +28,7 @@ describe('loadConfig', () => {
       nodeEnv: 'development',
       port: 3000,
       publicUrl: 'http://localhost:3000',
+      publicUrlSource: 'default',
       logLevel: 'info',
       redis: { prefix: 'bridge' },
       twilio: { apiBaseUrl: 'https://api.twilio.com' },
@@ -19,6 +36,7 @@ describe('loadConfig', () => {
       transfer: { destinations: {}, allowlist: [] },
       fallback: { number: undefined },
       worker: { concurrency: 10 },
+      ops: { metricsToken: undefined, adminPassword: undefined },
       outbound: { apiToken: undefined, fromNumber: undefined, allowlist: [], webhookUrl: undefined, cps: 1, reservedConcurrency: 1 },
       inboundWebhook: { url: undefined, timeoutMs: 2500 },
     });
@@ -38,6 +56,7 @@ describe('loadConfig', () => {
     expect(config.transfer.destinations).toEqual({ sales: '+14155550101', desk: 'sip:desk@pbx.example.com' });
     expect(config.transfer.allowlist).toEqual(['+14155550102', '+1646*']);
     expect(config.publicUrl).toBe('https://bridge.example.com');
+    expect(config.publicUrlSource).toBe('PUBLIC_URL');
   });
 
   it('when the outbound settings are given, then they are parsed', () => {
@@ -66,7 +85,7 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    [{ TWILIO_AUTH_TOKEN: undefined }, /^Invalid configuration: TWILIO_AUTH_TOKEN is required$/],
+    [{ TWILIO_AUTH_TOKEN: undefined }, /TWILIO_AUTH_TOKEN is required/],
     [{ TWILIO_ACCOUNT_SID: 'abc' }, /TWILIO_ACCOUNT_SID must look like AC/],
     [{ RETELL_API_KEY: undefined }, /RETELL_API_KEY is required/],
     [{ RETELL_AGENT_ID: undefined }, /RETELL_AGENT_ID is required unless AGENT_ROUTES/],
@@ -76,12 +95,20 @@ describe('loadConfig', () => {
     [{ TRANSFER_ALLOWLIST: '+1415555*,1234' }, /TRANSFER_ALLOWLIST \(at 1\) entries must be E.164/],
     [{ PORT: 'eighty' }, /PORT must be a port number/],
     [{ REDIS_URL: 'http://localhost:6379' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
-    [{ SIP_TRANSPORT: 'sctp' }, /SIP_TRANSPORT/],
+    [{ SIP_TRANSPORT: 'sctp' }, /SIP_TRANSPORT must be one of tcp, udp, tls \(got "sctp"\)/],
     [{ RETELL_TIMEOUT_MS: '20000' }, /RETELL_TIMEOUT_MS must be at most 8000/],
     [{ FALLBACK_NUMBER: '555-1234' }, /FALLBACK_NUMBER must be an E.164 number/],
-    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of fatal, error/],
+    [{ NODE_ENV: 'staging' }, /NODE_ENV must be one of development, production, test \(got "staging"\); e\.g\. NODE_ENV=production/],
     [{ NODE_ENV: 'production', PUBLIC_URL: undefined }, /PUBLIC_URL is required when NODE_ENV=production/],
+    [{ NODE_ENV: 'production', PUBLIC_URL: 'http://bridge.example.com' }, /PUBLIC_URL must be https when NODE_ENV=production.*; e\.g\. PUBLIC_URL=https:\/\/bridge\.example\.com/],
+    [{ NODE_ENV: 'production', PUBLIC_URL: undefined, RENDER_EXTERNAL_URL: 'http://x.onrender.com' }, /RENDER_EXTERNAL_URL must be https when NODE_ENV=production/],
     [{ PUBLIC_URL: 'ftp://example.com' }, /PUBLIC_URL must be an http\(s\) URL/],
+    [{ PUBLIC_URL: 'https://x.example.com/twilio/voice' }, /PUBLIC_URL must be the origin only, without the path \/twilio\/voice: use https:\/\/x\.example\.com/],
+    [{ PUBLIC_URL: 'https://x.example.com/?token=1' }, /PUBLIC_URL must be the origin only, without the query \?token=1/],
+    [{ METRICS_TOKEN: 'short' }, /METRICS_TOKEN looks too short/],
+    [{ ADMIN_PASSWORD: 'admin' }, /ADMIN_PASSWORD looks too short/],
+    [{ ADMIN_PASSWORD: 'changeme' }, /ADMIN_PASSWORD/],
     [{ API_TOKEN: 'short' }, /API_TOKEN must be at least 16 characters; generate one with: openssl rand -hex 32/],
     [{ API_TOKEN: 'has a space in it somewhere' }, /API_TOKEN must be printable ASCII without spaces/],
     [{ OUTBOUND_FROM_NUMBER: '4155550100' }, /OUTBOUND_FROM_NUMBER must be an E.164 number/],
@@ -100,7 +127,7 @@ describe('loadConfig', () => {
       /INBOUND_WEBHOOK_TIMEOUT_MS must be at most 8000 with RETELL_TIMEOUT_MS=4000: .*registration keeps its full time inside Twilio's 15 s/,
     ],
     [{ INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '4001', RETELL_TIMEOUT_MS: '8000' }, /INBOUND_WEBHOOK_TIMEOUT_MS must be at most 4000 with RETELL_TIMEOUT_MS=8000/],
-  ])('when %o, then it stops with a message naming the variable', (overrides, message) => {
+  ])('when %o, then it stops with a message naming the variable and what is wrong', (overrides, message) => {
     expect(load(overrides)).toThrow(ConfigError);
     expect(load(overrides)).toThrow(message);
   });
@@ -166,21 +193,110 @@ describe('loadConfig', () => {
     expect(load({ FALLBACK_MESSAGE: 'Sorry\u0007, try later' })).toThrow(/FALLBACK_MESSAGE must not contain control characters/);
   });
 
-  it('when several settings are wrong, then all of them are named in one line', () => {
-    expect(load({ TWILIO_AUTH_TOKEN: undefined, PORT: 'x' })).toThrow(/TWILIO_AUTH_TOKEN is required; PORT must be a port number|PORT must be a port number; TWILIO_AUTH_TOKEN is required/);
+  it('when every refused setting comes with an example, then each problem names its variable and a good value', () => {
+    const found = problems(testEnv({ NODE_ENV: 'staging', PORT: 'x', PUBLIC_URL: 'https://x.example.com/a', TWILIO_AUTH_TOKEN: undefined }));
+    expect(found.map((p) => p.variable).sort()).toEqual(['NODE_ENV', 'PORT', 'PUBLIC_URL', 'TWILIO_AUTH_TOKEN']);
+    for (const p of found) expect(p.example).toBeTruthy();
+  });
+
+  it('when several settings are wrong, then every one is reported at once, one per line', () => {
+    let message = '';
+    try {
+      loadConfig(testEnv({ TWILIO_AUTH_TOKEN: undefined, PORT: 'x', LOG_LEVEL: 'loud', AGENT_ROUTES: '[', RETELL_AGENT_ID: undefined }));
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message.split('\n')[0]).toBe('Invalid configuration (4 problems):');
+    for (const name of ['TWILIO_AUTH_TOKEN', 'PORT', 'LOG_LEVEL', 'AGENT_ROUTES']) expect(message).toMatch(new RegExp(`^  - ${name} `, 'm'));
+    // The agent rule depends on AGENT_ROUTES, which is itself wrong: no second-hand complaint.
+    expect(message).not.toContain('RETELL_AGENT_ID');
+  });
+
+  it('when nothing is set, then it says to copy .env.example to .env', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({});
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error?.nothingSet).toBe(true);
+    expect(error?.message).toContain('copy .env.example to .env');
+    expect(noAccountSettings({ PORT: '3000', TWILIO_AUTH_TOKEN: ' ' })).toBe(true);
+    expect(noAccountSettings({ TWILIO_AUTH_TOKEN: 'x' })).toBe(false);
+  });
+
+  it('when .env.example is copied unchanged, then its placeholders are refused, each named, and the secrets are not echoed', () => {
+    const example = parseDotenv(readFileSync(path.join(ROOT, '.env.example')));
+    const found = problems(example);
+    expect(found.map((p) => p.variable).sort()).toEqual(['RETELL_AGENT_ID', 'RETELL_API_KEY', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']);
+    expect(found.find((p) => p.variable === 'TWILIO_AUTH_TOKEN')?.problem).toMatch(/placeholder/);
+    expect(found.find((p) => p.variable === 'RETELL_API_KEY')?.problem).toMatch(/placeholder/);
+    expect(found.find((p) => p.variable === 'RETELL_AGENT_ID')?.problem).toMatch(/placeholder/);
+    const text = found.map((p) => p.problem).join('\n');
+    expect(text).not.toContain(example.TWILIO_AUTH_TOKEN);
+    expect(text).not.toContain(example.RETELL_API_KEY);
+  });
+
+  it('when a secret is refused, then its value is never part of the message', () => {
+    expect(load({ TWILIO_AUTH_TOKEN: 'shortsecret' })).toThrow(/TWILIO_AUTH_TOKEN looks too short/);
+    expect(load({ TWILIO_AUTH_TOKEN: 'shortsecret' })).not.toThrow(/shortsecret/);
+  });
+
+  it('when PUBLIC_URL is unset and Render sets RENDER_EXTERNAL_URL, then that is the public URL, in production too', () => {
+    const config = loadConfig(testEnv({ NODE_ENV: 'production', PUBLIC_URL: undefined, RENDER_EXTERNAL_URL: 'https://my-bridge.onrender.com' }));
+    expect(config).toMatchObject({ publicUrl: 'https://my-bridge.onrender.com', publicUrlSource: 'RENDER_EXTERNAL_URL' });
+    const both = loadConfig(testEnv({ PUBLIC_URL: 'https://calls.example.com', RENDER_EXTERNAL_URL: 'https://my-bridge.onrender.com' }));
+    expect(both.publicUrl).toBe('https://calls.example.com');
+  });
+
+  it('when only some settings are asked for, then the others are neither demanded nor checked', () => {
+    expect(parseSettings({ REDIS_URL: 'redis://10.0.0.1:6379', PORT: 'nonsense' }, ['REDIS_URL', 'REDIS_PREFIX'])).toEqual({
+      REDIS_URL: 'redis://10.0.0.1:6379',
+      REDIS_PREFIX: 'bridge',
+    });
+  });
+
+  it('describes every setting and gives an example of it, so every problem can be explained', () => {
+    for (const [name, schema] of Object.entries(envSchema.shape)) {
+      // On the outermost schema: .meta() (or .describe()) is written last.
+      const meta = (z.globalRegistry.get(schema as z.ZodType) ?? {}) as Record<string, unknown>;
+      expect({ name, description: typeof meta.description, example: typeof meta.example }).toEqual({ name, description: 'string', example: 'string' });
+    }
   });
 });
 
-describe('the web entry point', () => {
-  it('when configuration is invalid, then it exits 1 after printing one line naming the variable', () => {
-    const result = spawnSync(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, '../src/bin/web.ts')], {
-      env: { PATH: process.env.PATH, TWILIO_ACCOUNT_SID: 'nope' },
+describe('the compiled entry points (npm start, npm run worker)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bridge-config-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const runWeb = () =>
+    spawnSync(process.execPath, ['-r', require.resolve('tsx/cjs'), path.join(ROOT, 'src/bin/web.ts')], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, TWILIO_ACCOUNT_SID: 'nope', PORT: 'x' },
       encoding: 'utf8',
       timeout: 20_000,
     });
+
+  it('when configuration is invalid, then it exits 1 listing every problem', () => {
+    const result = runWeb();
     expect(result.status).toBe(1);
     const lines = result.stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^Invalid configuration: .*TWILIO_ACCOUNT_SID must look like AC/);
+    expect(lines[0]).toMatch(/^Invalid configuration \(\d+ problems\):$/);
+    expect(result.stderr).toMatch(/^ {2}- PORT must be a port number/m);
+    expect(result.stderr).toMatch(/^ {2}- TWILIO_ACCOUNT_SID must look like AC/m);
+    expect(result.stderr).toMatch(/^ {2}- TWILIO_AUTH_TOKEN is required/m);
+    expect(result.stderr).not.toContain('.env');
+  });
+
+  it('when a .env is in the working directory, then the error says this process does not read it and how to run with it', () => {
+    writeFileSync(path.join(dir, '.env'), 'TWILIO_AUTH_TOKEN=0123456789abcdef0123456789abcdef\n');
+    const result = runWeb();
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('TWILIO_AUTH_TOKEN is required');
+    expect(result.stderr).toContain('not from .env');
+    expect(result.stderr).toContain('node --env-file=.env dist/bin/web.js');
   });
 });

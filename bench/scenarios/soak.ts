@@ -63,7 +63,7 @@ export const soakScenario: Scenario = {
         env.retellRegistrations(),
         keyStats(env.redis.client),
         samplePttl(env.redis.client, 20),
-        scrape(ours.url, 'bridge_nodejs_heap_size_used_bytes'),
+        scrape(ours.url, 'nodejs_heap_size_used_bytes'),
       ]);
       // Keys without a TTL are counted from INFO; the PTTL range is of those that have one.
       const withTtl = pttl.filter((ms) => ms >= 0);

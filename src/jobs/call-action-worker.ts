@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { RedisClient } from '../redis/connection';
+import { isUnreachableError, type RedisClient } from '../redis/connection';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallActionProcessor, CallActionResult } from './call-action-processor';
@@ -53,8 +53,8 @@ export function observeWorker(worker: Worker, logger: Logger, metrics: Metrics):
     if (final) metrics.jobs.inc({ name: job?.name ?? 'unknown', result: 'failed' });
   });
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped): requeued'));
-  // An unhandled 'error' event would crash the process; connection errors are logged by the client.
-  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+  // An unhandled 'error' event would crash the process; an unreachable Redis is reported by the connection.
+  worker.on('error', (err) => isUnreachableError(err) || logger.error({ err }, 'worker error'));
 }
 
 /**

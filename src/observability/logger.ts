@@ -1,4 +1,5 @@
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { requestContext } from './request-context';
 
 export type { Logger };
 
@@ -31,6 +32,11 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       redact: { paths: REDACT, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // The id of the request being handled, on every line written for it (see requests.ts).
+      mixin: () => {
+        const context = requestContext.getStore();
+        return context ? { requestId: context.requestId } : {};
+      },
     },
     destination,
   );

@@ -17,9 +17,25 @@ export class Metrics {
 
   readonly webhookDuration = new Histogram({
     name: 'bridge_webhook_duration_seconds',
-    help: 'Time to answer a webhook, by route and HTTP status',
-    labelNames: ['route', 'status'] as const,
+    help: 'Time to answer a webhook from Twilio or Retell, by route and HTTP status code',
+    labelNames: ['route', 'code'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
+    registers: [this.prometheus],
+  });
+
+  readonly retellRegistrationDuration = new Histogram({
+    name: 'bridge_retell_registration_duration_seconds',
+    help: 'Time Retell took to answer Register Phone Call, by result (ok, or the failure reason)',
+    labelNames: ['result'] as const,
+    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8],
+    registers: [this.prometheus],
+  });
+
+  readonly twilioRequestDuration = new Histogram({
+    name: 'bridge_twilio_request_duration_seconds',
+    help: 'Time the Twilio REST API took to answer, by resource, method and HTTP status code (error: no answer)',
+    labelNames: ['resource', 'method', 'code'] as const,
+    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8],
     registers: [this.prometheus],
   });
 
@@ -34,12 +50,6 @@ export class Metrics {
     name: 'bridge_retell_registrations_total',
     help: 'Register Phone Call requests to Retell, by result',
     labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
-
-  readonly dedupeHits = new Counter({
-    name: 'bridge_dedupe_hits_total',
-    help: 'Repeated voice webhooks answered from the stored answer',
     registers: [this.prometheus],
   });
 
@@ -121,7 +131,8 @@ export class Metrics {
   });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.prometheus, prefix: 'bridge_' });
+    // prom-client's process and Node.js metrics under their usual names, so stock Node dashboards work.
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.prometheus });
   }
 
   /** Keeps `bridge_redis_up` in step with a connection. */

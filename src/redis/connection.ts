@@ -1,6 +1,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger';
+import { displayUrl } from '../observability/redact';
 
 /**
  * How a connection behaves while Redis is away:
@@ -121,23 +122,80 @@ export function clusterOptions(settings: RedisSettings, role: ConnectionRole): C
   };
 }
 
-/** Creates a client that logs its connection changes and never crashes the process with an error event. */
+/** A client for `settings` with no listeners: `createRedis` for the processes, and the tools, which print their own errors. */
+export function newRedisClient(settings: RedisSettings, role: ConnectionRole): RedisClient {
+  if (settings.cluster) return new Cluster(settings.cluster.map((n) => ({ ...n })), clusterOptions(settings, role));
+  if (settings.sentinel) return new Redis(redisOptions(settings, role));
+  return new Redis(settings.url, redisOptions(settings, role));
+}
+
+/** Where Redis is, for people: the URL with its password masked, or the Cluster's or Sentinel's nodes. */
+export function describeRedis(settings: RedisSettings): string {
+  const nodes = (list: readonly RedisNode[]) => list.map((n) => `${n.host}:${n.port}`).join(',');
+  if (settings.cluster) return `Redis Cluster ${nodes(settings.cluster)}`;
+  if (settings.sentinel) return `Sentinel master "${settings.sentinel.name}" via ${nodes(settings.sentinel.nodes)}`;
+  return displayUrl(settings.url);
+}
+
+/** Socket-level failures: Redis cannot be reached, as opposed to Redis refusing a command. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
+
+/** True when `err` says Redis cannot be reached (refused, unresolvable, timed out, dropped). */
+export function isUnreachableError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (code !== undefined && UNREACHABLE_CODES.has(code)) || /^(connect ETIMEDOUT|Connection is closed|Failed to refresh slots cache|All sentinels are unreachable)/.test(err.message);
+}
+
+/** How often an unreachable Redis is reported, per place, however many connections and queues see it. */
+export const UNREACHABLE_REPORT_EVERY_MS = 30_000;
+const lastUnreachableReport = new Map<string, number>();
+
+function reportUnreachable(logger: Logger, settings: RedisSettings, err: Error): void {
+  const where = describeRedis(settings);
+  const now = Date.now();
+  if (now - (lastUnreachableReport.get(where) ?? -Infinity) < UNREACHABLE_REPORT_EVERY_MS) return;
+  lastUnreachableReport.set(where, now);
+  const what = settings.cluster ? 'REDIS_CLUSTER_NODES' : settings.sentinel ? 'REDIS_SENTINELS' : 'REDIS_URL';
+  logger.error(
+    { redis: where, code: (err as NodeJS.ErrnoException).code },
+    `redis unreachable at ${where}: start Redis there (redis-server) or set ${what} to a running one; retrying`,
+  );
+}
+
+/**
+ * Creates a client that logs its connection changes and never crashes the process with an error event.
+ * While Redis cannot be reached, every client for the same place shares one line every 30 s.
+ */
 export function createRedis(settings: RedisSettings, role: ConnectionRole, logger: Logger): RedisClient {
-  const redis = settings.cluster
-    ? new Cluster(settings.cluster.map((n) => ({ ...n })), clusterOptions(settings, role))
-    : settings.sentinel
-      ? new Redis(redisOptions(settings, role))
-      : new Redis(settings.url, redisOptions(settings, role));
+  const redis = newRedisClient(settings, role);
   let lastError = '';
   redis.on('ready', () => {
+    if (lastError) lastUnreachableReport.delete(describeRedis(settings));
     lastError = '';
     logger.info({ role }, 'redis connected');
   });
   redis.on('error', (err: Error) => {
+    if (isUnreachableError(err)) {
+      lastError = err.message;
+      reportUnreachable(logger, settings, err);
+      return;
+    }
     // ioredis repeats the same error on every reconnect attempt; log each distinct one once.
     if (err.message === lastError) return;
     lastError = err.message;
-    logger.error({ role, err: err.message }, 'redis connection error');
+    logger.error({ role, err }, 'redis connection error');
   });
   return redis;
+}
+
+/**
+ * Closes a client: politely (QUIT) when connected, at once otherwise, where QUIT would only wait for a
+ * reconnect that may never come.
+ */
+export async function closeRedis(redis: RedisClient): Promise<void> {
+  if (redis.status !== 'ready') {
+    redis.disconnect();
+    return;
+  }
+  await redis.quit().catch(() => redis.disconnect());
 }

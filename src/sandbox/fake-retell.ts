@@ -27,6 +27,9 @@ export type RetellBehaviour =
  * Speaks Retell's wire format for what the bridge uses: `POST /v2/register-phone-call` with a
  * Bearer key and a JSON body (the field types Retell checks are checked), answered 201 with a
  * PhoneCallResponse, or Retell's JSON error shape; and `GET /get-concurrency`.
+ *
+ * Outside Retell's paths, with the same key, the sandbox's tools can see what the bridge registered:
+ * `GET /sandbox/registrations?twilio_call_sid=CA…` lists the registrations for that Twilio call.
  */
 export class FakeRetell extends LoopbackServer {
   readonly registrations: ReceivedRegistration[] = [];
@@ -52,6 +55,15 @@ export class FakeRetell extends LoopbackServer {
       if (res.destroyed) return;
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
+    const url = new URL(req.url ?? '/', 'http://fake');
+    if (req.method === 'GET' && url.pathname === '/sandbox/registrations') {
+      if (req.headers.authorization !== `Bearer ${this.apiKey}`) return send(401, { error_message: 'Invalid API key' });
+      const sid = url.searchParams.get('twilio_call_sid');
+      const registrations = this.registrations
+        .filter((r) => !sid || (r.body.metadata as { twilio_call_sid?: unknown } | undefined)?.twilio_call_sid === sid)
+        .map((r) => ({ call_id: r.callId, request: r.body, received_at: new Date(r.receivedAt).toISOString() }));
+      return send(200, { registrations });
+    }
     const isConcurrency = req.method === 'GET' && req.url === '/get-concurrency';
     if (!isConcurrency && (req.method !== 'POST' || req.url !== '/v2/register-phone-call')) return send(404, { error_message: 'Not Found' });
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) return send(401, { error_message: 'Invalid API key' });

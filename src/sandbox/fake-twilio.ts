@@ -100,6 +100,12 @@ export interface FakeNumber {
  * - `GET  /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=...`
  * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
  *   webhooks and their methods, VoiceApplicationSid)
+ *
+ * Two more endpoints, outside Twilio's paths and with the same Basic auth, let the sandbox's tools play
+ * the part of the phone network and look at what the bridge sent:
+ * - `POST /sandbox/incoming-calls` (CallSid, From, To): a call arrives, so Twilio knows it before it
+ *   posts the voice webhook, as the real one does;
+ * - `GET /sandbox/requests?CallSid=CA…`: the REST requests received for that call, with their answers.
  */
 export class FakeTwilioApi extends LoopbackServer {
   readonly requests: ReceivedTwilioRequest[] = [];
@@ -243,6 +249,19 @@ export class FakeTwilioApi extends LoopbackServer {
     if (auth !== `${this.accountSid}:${this.authToken}`) return error(401, 20003, 'Authenticate');
     const base = `/2010-04-01/Accounts/${this.accountSid}`;
     if (url.pathname === `${base}/Calls.json` && req.method === 'POST') return this.callee.create(params, { send, error });
+
+    if (url.pathname === '/sandbox/incoming-calls' && req.method === 'POST') {
+      const { CallSid: sid, From: from, To: to } = form;
+      if (!sid || !/^CA[0-9a-f]{32}$/i.test(sid) || !from || !to) return error(400, 21201, 'CallSid (CA…), From and To are required');
+      // A call that has just arrived: the voice webhook is answered with TwiML that connects it.
+      const call = this.addCall(sid, from, to, 'in-progress');
+      return send(201, { sid: call.sid, from: call.from, to: call.to, status: call.status });
+    }
+    if (url.pathname === '/sandbox/requests' && req.method === 'GET') {
+      const sid = url.searchParams.get('CallSid') ?? undefined;
+      const requests = this.callUpdates(sid).map((r) => ({ method: r.method, path: r.path, form: r.form, answered: r.answered ?? null, received_at: new Date(r.receivedAt).toISOString() }));
+      return send(200, { requests });
+    }
 
     const callMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Calls\/(CA[0-9a-f]{32})\.json$/i);
     if (callMatch && req.method === 'GET') {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type Retell from 'retell-sdk';
 import { ANSWER_BUDGET_MS, type Config } from '../config';
 import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import { registerPhoneCall, RegistrationError, type RegistrationFailureReason } from '../retell/register';
 import type { InboundCallDetails, LookupChoice } from '../retell/inbound-webhook';
 import { dialRetellTwiml, fallbackTwiml, rejectTwiml } from '../twilio/twiml';
@@ -59,6 +60,8 @@ export interface CallAnswererOptions {
   claims: AnswerClaims;
   retell: Retell;
   logger: Logger;
+  /** Times each registration into `bridge_retell_registration_duration_seconds`. */
+  metrics: Pick<Metrics, 'retellRegistrationDuration'>;
   /** Asked for the agent and variables of each new inbound call (INBOUND_WEBHOOK_URL); none when unset. */
   lookupHook?: LookupHook;
 }
@@ -100,6 +103,7 @@ export class CallAnswerer {
   private readonly claims: AnswerClaims;
   private readonly retell: Retell;
   private readonly logger: Logger;
+  private readonly metrics: CallAnswererOptions['metrics'];
   private readonly lookupHook: LookupHook | undefined;
   private readonly leaseMs: number;
   private readonly deadlineMs: number;
@@ -111,6 +115,7 @@ export class CallAnswerer {
     this.claims = opts.claims;
     this.retell = opts.retell;
     this.logger = opts.logger;
+    this.metrics = opts.metrics;
     this.lookupHook = opts.lookupHook;
     ({ leaseMs: this.leaseMs, deadlineMs: this.deadlineMs } = answerTiming(opts.config.retell.timeoutMs, opts.lookupHook?.timeoutMs));
   }
@@ -150,7 +155,7 @@ export class CallAnswerer {
         claim = await this.claims.claim(call.callSid, owner, this.leaseMs, initial);
       } catch (err) {
         // A dropped call is worse than a rare duplicate registration: connect the caller anyway.
-        log.error({ err: (err as Error).message }, 'redis unavailable: answering without dedupe');
+        log.error({ err }, 'redis unavailable: answering without dedupe');
         return this.registerUnguarded(call, deadline, log);
       }
       if (claim.kind === 'done') return { twiml: claim.twiml, outcome: 'duplicate' };
@@ -193,7 +198,7 @@ export class CallAnswerer {
         if (theirs !== undefined) return { twiml: theirs, outcome: 'duplicate' };
       }
     } catch (err) {
-      log.error({ err: (err as Error).message, callId: answer.callId }, 'redis unavailable: answer not stored');
+      log.error({ err, callId: answer.callId }, 'redis unavailable: answer not stored');
     }
     return answer;
   }
@@ -240,6 +245,7 @@ export class CallAnswerer {
     }
     const timeoutMs = Math.min(this.config.retell.timeoutMs, deadline - Date.now() - ANSWER_MARGIN_MS);
     if (timeoutMs < MIN_REGISTER_MS) return this.fallback('deadline');
+    const timer = this.metrics.retellRegistrationDuration.startTimer();
     try {
       const registration = await registerPhoneCall(
         this.retell,
@@ -265,13 +271,15 @@ export class CallAnswerer {
         },
         timeoutMs,
       );
+      timer({ result: 'ok' });
       log.info({ callId: registration.callId, agentId }, 'registered with retell');
       const { sipHost, sipTransport } = this.config.retell;
       const twiml = dialRetellTwiml(registration.callId, sipHost, sipTransport, `${this.config.publicUrl}/twilio/dial-action`);
       return { twiml, outcome: 'registered', callId: registration.callId, agentId };
     } catch (err) {
       const reason = err instanceof RegistrationError ? err.reason : 'retell_error';
-      log.error({ reason, status: (err as RegistrationError).status, err: (err as Error).message }, 'retell registration failed: answering the fallback');
+      timer({ result: reason });
+      log.error({ reason, status: (err as RegistrationError).status, err }, 'retell registration failed: answering the fallback');
       return this.fallback(reason);
     }
   }

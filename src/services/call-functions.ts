@@ -111,7 +111,7 @@ export class CallFunctions {
       claim = await storeCall(() => this.deps.actions.claim(callSid, request));
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
-      log.error({ err: err.message }, 'redis unavailable: function call refused with 503');
+      log.error({ err }, 'redis unavailable: function call refused with 503');
       return refusal('unavailable', UNAVAILABLE_SENTENCE);
     }
     const callSid = record.callSid;
@@ -126,7 +126,7 @@ export class CallFunctions {
       try {
         await addCallAction(this.deps.queue, buildJob(record), action.jobId);
       } catch (err) {
-        log.error({ callSid, err: (err as Error).message }, 'queue unavailable: function call refused with 503');
+        log.error({ callSid, err }, 'queue unavailable: function call refused with 503');
         return refusal('unavailable', UNAVAILABLE_SENTENCE, callSid);
       }
     }

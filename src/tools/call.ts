@@ -4,9 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import type { OutboundView } from '../calls/outbound-record';
-import type { Config } from '../config';
+import { parseSettings, publicUrlOf, type Config } from '../config';
 import { E164 } from '../formats';
-import { displayUrl, EXIT_FAILED, EXIT_OK, loadProcessConfig, type Output, runAsProcess, runTool, UsageError, usageFromParseError } from './cli';
+import { displayUrl, EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, usageFromParseError } from './cli';
 
 export const CALL_USAGE = `Usage: npm run call -- --to <number> [options]
 
@@ -160,7 +160,15 @@ export function describeProgress(call: OutboundView): string {
   return parts.join(', ');
 }
 
-export async function placeCallTool(config: Config, options: CallOptions, out: Output): Promise<number> {
+/** What the call tool uses: where the bridge is and the token of its /calls API. */
+export type CallToolConfig = Pick<Config, 'publicUrl'> & { outbound: Pick<Config['outbound'], 'apiToken'> };
+
+export function callToolSettings(env: Record<string, string | undefined>): CallToolConfig {
+  const e = parseSettings(env, ['PORT', 'PUBLIC_URL', 'RENDER_EXTERNAL_URL', 'API_TOKEN']);
+  return { publicUrl: publicUrlOf(e).publicUrl, outbound: { apiToken: e.API_TOKEN } };
+}
+
+export async function placeCallTool(config: CallToolConfig, options: CallOptions, out: Output): Promise<number> {
   const token = config.outbound.apiToken;
   if (!token) {
     out.error('API_TOKEN is not set: outbound calls are off on a bridge without it. Set the deployment\'s API_TOKEN here too.');
@@ -209,8 +217,13 @@ export async function placeCallTool(config: Config, options: CallOptions, out: O
   }
 }
 
-export async function runCall(argv: readonly string[], rawOut: Output, load: () => Config = loadProcessConfig): Promise<number> {
-  return runTool({ name: 'call', usage: CALL_USAGE, parse: parseCallArgs, run: placeCallTool }, argv, rawOut, load);
+export async function runCall(argv: readonly string[], rawOut: Output, load?: () => CallToolConfig): Promise<number> {
+  return runTool(
+    { name: 'call', usage: CALL_USAGE, parse: parseCallArgs, settings: callToolSettings, secrets: (config) => [config.outbound.apiToken], run: placeCallTool },
+    argv,
+    rawOut,
+    load,
+  );
 }
 
 if (require.main === module) runAsProcess((argv, out) => runCall(argv, out));

@@ -5,7 +5,11 @@
  * call it directly; the file's own entry point only wires it to the process.
  */
 import { config as loadDotenv } from 'dotenv';
-import { ConfigError, loadConfig, type Config } from '../config';
+import { ConfigError, noAccountSettings } from '../config';
+import { liveSession } from '../sandbox/session';
+import { displayUrl } from '../observability/redact';
+
+export { displayUrl };
 
 /** Where a tool prints: `info` for results, `error` for problems. Each call is one line or a block. */
 export interface Output {
@@ -41,16 +45,12 @@ export function redactingOutput(out: Output, secrets: readonly string[]): Output
   return { info: (text) => out.info(clean(text)), error: (text) => out.error(clean(text)) };
 }
 
-/** A URL for printing: any password in it is masked. */
-export function displayUrl(url: string | null | undefined): string {
-  if (!url) return '(none)';
+/** The password in a URL (e.g. REDIS_URL), decoded, to keep it out of what a tool prints. */
+export function urlPassword(url: string): string {
   try {
-    const parsed = new URL(url);
-    if (!parsed.password) return url;
-    parsed.password = '***';
-    return parsed.toString();
+    return decodeURIComponent(new URL(url).password);
   } catch {
-    return url;
+    return '';
   }
 }
 
@@ -87,27 +87,33 @@ export function publicUrlProblem(url: string): string | undefined {
 }
 
 /**
- * Loads the configuration the way the bridge does, or explains in one line what is wrong with it.
- * A `.env` file in the working directory is read first, as `npm run dev` does; variables already set
- * in the environment win.
+ * Loads a tool's settings, or explains what is wrong with them. Returns undefined after printing.
  */
-export function loadToolConfig(load: () => Config, out: Output): Config | undefined {
+export function loadToolConfig<C>(load: () => C, out: Output): C | undefined {
   try {
     return load();
   } catch (err) {
     if (err instanceof ConfigError) {
       out.error(err.message);
-      out.error('The setup tools read the same settings as the bridge (environment variables, or a .env file here).');
+      out.error('The tools read the same settings as the bridge: environment variables, or a .env file in this directory.');
+      if (err.nothingSet) out.error('To try the bridge without any accounts, start the sandbox with npm run dev, then run this again.');
       return undefined;
     }
     throw err;
   }
 }
 
-/** The loader for a real run: `.env` (if any), then the environment. */
-export function loadProcessConfig(): Config {
+/**
+ * The settings for a real run: `.env` (if any), then the environment, which wins. With no account
+ * settings at all and a sandbox (`npm run dev`) running from this directory, the sandbox's settings.
+ */
+export function toolEnv(): Record<string, string | undefined> {
   loadDotenv({ quiet: true });
-  return loadConfig();
+  if (noAccountSettings(process.env)) {
+    const sandbox = liveSession();
+    if (sandbox) return sandbox.env;
+  }
+  return process.env;
 }
 
 /** Turns node's parseArgs errors into UsageErrors with the tool's name. */
@@ -134,20 +140,24 @@ function exitAfterFlush(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
-export interface ToolSpec<Options> {
+export interface ToolSpec<Options, C> {
   name: string;
   usage: string;
   /** Parses the arguments, or returns 'help'; throws UsageError for bad ones. */
   parse(argv: readonly string[]): Options | 'help';
-  run(config: Config, options: Options, out: Output): Promise<number>;
+  /** The part of the configuration the tool uses, from an environment; throws ConfigError. */
+  settings(env: Record<string, string | undefined>): C;
+  /** Values that must never be printed. */
+  secrets(config: C): Array<string | undefined>;
+  run(config: C, options: Options, out: Output): Promise<number>;
 }
 
 /** A tool from arguments to exit code: usage errors (2), help, configuration, then the run with secrets redacted. */
-export async function runTool<Options>(
-  spec: ToolSpec<Options>,
+export async function runTool<Options, C>(
+  spec: ToolSpec<Options, C>,
   argv: readonly string[],
   rawOut: Output,
-  load: () => Config = loadProcessConfig,
+  load: () => C = () => spec.settings(toolEnv()),
 ): Promise<number> {
   let options: Options | 'help';
   try {
@@ -163,7 +173,7 @@ export async function runTool<Options>(
     return EXIT_OK;
   }
   const config = loadToolConfig(load, rawOut);
-  if (!config) return EXIT_FAILED;
-  const secrets = [config.twilio.authToken, config.retell.apiKey, config.outbound.apiToken].filter((s): s is string => Boolean(s));
+  if (config === undefined) return EXIT_FAILED;
+  const secrets = spec.secrets(config).filter((s): s is string => Boolean(s));
   return spec.run(config, options, redactingOutput(rawOut, secrets));
 }

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { Twilio } from 'twilio';
 import type { IncomingPhoneNumberInstance } from 'twilio/lib/rest/api/v2010/account/incomingPhoneNumber';
-import type { Config } from '../config';
+import { parseSettings, publicUrlOf, twilioOf, type Config } from '../config';
 import { E164 } from '../formats';
 import { createTwilioClient } from '../twilio/client';
 import { explainTwilioError } from '../twilio/errors';
@@ -14,7 +14,6 @@ import {
   displayUrl,
   EXIT_FAILED,
   EXIT_OK,
-  loadProcessConfig,
   type Output,
   publicUrlProblem,
   runAsProcess,
@@ -112,16 +111,29 @@ function currentWebhooks(n: IncomingPhoneNumberInstance): { voice: Hook; fallbac
 
 const sameHook = (a: Hook, b: Hook) => a.url === b.url && (a.method || 'POST') === b.method;
 
+/** What configure-number uses: the public URL and the Twilio account, nothing of Retell's. */
+export type ConfigureNumberConfig = Pick<Config, 'publicUrl' | 'publicUrlSource' | 'twilio'>;
+
+export function configureNumberSettings(env: Record<string, string | undefined>): ConfigureNumberConfig {
+  const e = parseSettings(env, ['NODE_ENV', 'PORT', 'PUBLIC_URL', 'RENDER_EXTERNAL_URL', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_API_BASE_URL']);
+  return { ...publicUrlOf(e), twilio: twilioOf(e) };
+}
+
 /**
  * Looks the number up in the account and points its webhooks at `config.publicUrl`. Returns the exit
  * code; everything it has to say goes to `out`.
  */
 export async function configureNumber(
-  config: Config,
+  config: ConfigureNumberConfig,
   options: ConfigureNumberOptions,
   out: Output,
   client: Twilio = createTwilioClient(config.twilio),
 ): Promise<number> {
+  if (config.publicUrlSource === 'default') {
+    out.error(`PUBLIC_URL is not set, and the number must point at the bridge's public https origin (e.g. https://my-bridge.herokuapp.com).`);
+    out.error('Set PUBLIC_URL (in the environment or .env) to the address where the bridge is deployed, then run this again.');
+    return EXIT_FAILED;
+  }
   const problem = publicUrlProblem(config.publicUrl);
   if (problem) {
     if (!options.allowInsecure) {
@@ -225,12 +237,20 @@ function printRows(out: Output, rows: readonly Row[]): void {
 }
 
 /** The whole tool: arguments, configuration, then the change. Returns the exit code. */
-export async function runConfigureNumber(
-  argv: readonly string[],
-  rawOut: Output,
-  load: () => Config = loadProcessConfig,
-): Promise<number> {
-  return runTool({ name: 'configure-number', usage: CONFIGURE_NUMBER_USAGE, parse: parseConfigureNumberArgs, run: configureNumber }, argv, rawOut, load);
+export async function runConfigureNumber(argv: readonly string[], rawOut: Output, load?: () => ConfigureNumberConfig): Promise<number> {
+  return runTool(
+    {
+      name: 'configure-number',
+      usage: CONFIGURE_NUMBER_USAGE,
+      parse: parseConfigureNumberArgs,
+      settings: configureNumberSettings,
+      secrets: (config) => [config.twilio.authToken],
+      run: configureNumber,
+    },
+    argv,
+    rawOut,
+    load,
+  );
 }
 
 if (require.main === module) runAsProcess((argv, out) => runConfigureNumber(argv, out));

@@ -8,19 +8,23 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sign } from 'retell-sdk';
 import { getExpectedTwilioSignature } from 'twilio';
-import type { Config } from '../config';
+import { parseSettings, publicUrlOf, REDIS_SETTINGS, redisOf, twilioOf, type Config } from '../config';
 import { CALL_SID, E164 } from '../formats';
+import { createCallActionQueue } from '../jobs/queue';
+import { describeRedis, newRedisClient } from '../redis/connection';
+import { liveSession } from '../sandbox/session';
 import { routedAgent } from '../services/call-answerer';
+import { CallReports, type JobReport } from '../services/call-report';
 import { LookupHook } from '../services/lookup-hook';
 import {
   displayUrl,
   EXIT_FAILED,
   EXIT_OK,
-  loadProcessConfig,
   type Output,
   runAsProcess,
   runTool,
   UsageError,
+  urlPassword,
   usageFromParseError,
 } from './cli';
 
@@ -60,7 +64,56 @@ Against a real deployment this registers a real Retell call, which expires unans
 minutes. A function call is queued as for a live call; the worker then finds no such call at Twilio and
 gives up, which is expected for a simulated call.
 
+In the sandbox (npm run dev without Twilio or Retell settings, running from this directory), the tool
+uses the sandbox's settings and shows the rest of the path too: the call arriving at the local Twilio,
+the registration the bridge sent to the local Retell, and, with --function, the job and the REST
+request the worker sent to the local Twilio. It exits 0 only when every step worked.
+
 Exit codes: 0 every answer was 2xx (and repeats identical), 1 otherwise, 2 bad arguments.`;
+
+/**
+ * What simulate uses: the public URL, both accounts' secrets, the agent routing and lookup hook (to say
+ * what the bridge will do), and Redis to follow a job in the sandbox.
+ */
+export type SimulateConfig = Pick<Config, 'publicUrl' | 'twilio' | 'redis' | 'inboundWebhook'> & {
+  retell: Pick<Config['retell'], 'apiKey' | 'agentRoutes' | 'defaultAgentId'>;
+};
+
+export function simulateSettings(env: Record<string, string | undefined>): SimulateConfig {
+  const e = parseSettings(env, [
+    'PORT',
+    'PUBLIC_URL',
+    'RENDER_EXTERNAL_URL',
+    'TWILIO_ACCOUNT_SID',
+    'TWILIO_AUTH_TOKEN',
+    'TWILIO_API_BASE_URL',
+    'RETELL_API_KEY',
+    'RETELL_AGENT_ID',
+    'AGENT_ROUTES',
+    'INBOUND_WEBHOOK_URL',
+    'INBOUND_WEBHOOK_TIMEOUT_MS',
+    ...REDIS_SETTINGS,
+  ]);
+  return {
+    ...publicUrlOf(e),
+    twilio: twilioOf(e),
+    retell: { apiKey: e.RETELL_API_KEY, agentRoutes: e.AGENT_ROUTES as Readonly<Record<string, string>>, defaultAgentId: e.RETELL_AGENT_ID },
+    inboundWebhook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
+    redis: redisOf(e),
+  };
+}
+
+/** Where the sandbox's local Twilio and Retell APIs are. */
+export interface LocalApis {
+  twilioUrl: string;
+  retellUrl: string;
+}
+
+/** The sandbox's local APIs, when `config` is the settings of the sandbox running from this directory. */
+export function sandboxApis(config: SimulateConfig): LocalApis | undefined {
+  const session = liveSession();
+  return session && session.twilioUrl === config.twilio.apiBaseUrl ? { twilioUrl: session.twilioUrl, retellUrl: session.retellUrl } : undefined;
+}
 
 const FUNCTIONS = ['transfer_call', 'end_call'] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
@@ -200,7 +253,7 @@ export function callIdFromTwiml(twiml: string): string | undefined {
  * Asks the lookup hook as the bridge would and prints its answer and what the bridge will do with it.
  * Returns whether the hook works, and whether it rejects this caller.
  */
-async function lookup(config: Config, options: SimulateOptions, url: string, out: Output): Promise<{ ok: boolean; rejects: boolean }> {
+async function lookup(config: SimulateConfig, options: SimulateOptions, url: string, out: Output): Promise<{ ok: boolean; rejects: boolean }> {
   out.info('');
   out.info('Lookup hook (INBOUND_WEBHOOK_URL)');
   out.info(`→ POST ${displayUrl(url)}`);
@@ -235,7 +288,7 @@ async function lookup(config: Config, options: SimulateOptions, url: string, out
 }
 
 /** The form Twilio posts to the voice URL when a call comes in. */
-export function voiceWebhookParams(config: Config, options: SimulateOptions): Record<string, string> {
+export function voiceWebhookParams(config: SimulateConfig, options: SimulateOptions): Record<string, string> {
   return {
     AccountSid: config.twilio.accountSid,
     ApiVersion: '2010-04-01',
@@ -250,7 +303,7 @@ export function voiceWebhookParams(config: Config, options: SimulateOptions): Re
 }
 
 /** The body Retell posts to a custom function URL during the call. */
-export function functionCallBody(config: Config, options: SimulateOptions, fn: FunctionName, callId: string): Record<string, unknown> {
+export function functionCallBody(config: SimulateConfig, options: SimulateOptions, fn: FunctionName, callId: string): Record<string, unknown> {
   const args: Record<string, string> =
     fn === 'transfer_call' ? { destination: options.destination ?? '', ...(options.callerId ? { caller_id: options.callerId } : {}) } : {};
   return {
@@ -268,7 +321,7 @@ export function functionCallBody(config: Config, options: SimulateOptions, fn: F
   };
 }
 
-function hintFor(out: Output, step: 'ready' | 'voice' | 'function', answer: Answer, config: Config): void {
+function hintFor(out: Output, step: 'ready' | 'voice' | 'function', answer: Answer, config: SimulateConfig): void {
   const { status } = answer;
   if (step === 'voice' && status === 403) {
     out.error(
@@ -290,13 +343,115 @@ function hintFor(out: Output, step: 'ready' | 'voice' | 'function', answer: Answ
   }
 }
 
-/** Plays the requests and prints the answers. Returns the exit code. */
-export async function simulate(config: Config, options: SimulateOptions, out: Output): Promise<number> {
+/** Basic auth for the local Twilio, as Twilio's own clients send it. */
+const twilioAuth = (config: SimulateConfig) => `Basic ${Buffer.from(`${config.twilio.accountSid}:${config.twilio.authToken}`).toString('base64')}`;
+
+async function getJson<T>(url: string, authorization: string): Promise<T> {
+  const res = await fetch(url, { headers: { authorization }, signal: AbortSignal.timeout(OTHER_TIMEOUT_MS) });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  return (await res.json()) as T;
+}
+
+/** Tells the local Twilio a call has arrived, as the phone network would, before its voice webhook is played. */
+async function arriveAtLocalTwilio(out: Output, config: SimulateConfig, local: LocalApis, options: SimulateOptions): Promise<boolean> {
+  const answer = await exchange(out, 'Incoming call at the local Twilio', `${local.twilioUrl}/sandbox/incoming-calls`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: twilioAuth(config) },
+    body: new URLSearchParams({ CallSid: options.callSid, From: options.from, To: options.to }).toString(),
+  }, OTHER_TIMEOUT_MS);
+  if (ok(answer)) return true;
+  out.error('✗ the local Twilio did not take the call: is the sandbox (npm run dev) still running?');
+  return false;
+}
+
+/** Prints what the bridge sent to the local Retell for this call; true when it registered exactly once. */
+async function showRegistrations(out: Output, config: SimulateConfig, local: LocalApis, callSid: string): Promise<boolean> {
+  type Registrations = { registrations: Array<{ call_id: string; request: Record<string, unknown> }> };
+  const { registrations } = await getJson<Registrations>(
+    `${local.retellUrl}/sandbox/registrations?twilio_call_sid=${callSid}`,
+    `Bearer ${config.retell.apiKey}`,
+  );
+  out.info('');
+  out.info('Registrations the local Retell received for this call');
+  for (const r of registrations) {
+    out.info('→ POST /v2/register-phone-call');
+    out.info(`  ${JSON.stringify(r.request)}`);
+    out.info(`← 201 call_id ${r.call_id}`);
+  }
+  if (registrations.length === 1) {
+    out.info('✓ registered once');
+    return true;
+  }
+  out.error(`✗ registered ${registrations.length} times; every repeat of a CallSid must reuse the first registration`);
+  return false;
+}
+
+const JOB_WAIT_MS = 20_000;
+
+/** Waits for the job to finish (the worker retries for about 9 s at most), then prints it. */
+async function followJob(out: Output, config: SimulateConfig, jobId: string): Promise<JobReport | undefined> {
+  const redis = newRedisClient(config.redis, 'queue');
+  redis.on('error', () => undefined);
+  const queue = createCallActionQueue(redis, config.redis.prefix);
+  queue.on('error', () => undefined);
+  try {
+    const reports = new CallReports(redis, config.redis.prefix, queue);
+    const started = Date.now();
+    let job = await reports.job(jobId);
+    while (job?.state !== 'completed' && job?.state !== 'failed' && Date.now() - started < JOB_WAIT_MS) {
+      await new Promise((r) => setTimeout(r, 100));
+      job = await reports.job(jobId);
+    }
+    out.info('');
+    out.info(`Job ${jobId} (Redis ${describeRedis(config.redis)})`);
+    if (!job) {
+      out.error(`✗ no such job in the queue "${config.redis.prefix}"`);
+      return undefined;
+    }
+    out.info(`  ${job.state} after ${job.attemptsMade} of ${job.attempts} attempts${job.returnValue !== undefined ? `, returned ${JSON.stringify(job.returnValue)}` : ''}`);
+    if (job.failedReason) out.info(`  failed: ${job.failedReason}`);
+    if (job.state !== 'completed') out.error(`✗ the job did not complete within ${JOB_WAIT_MS / 1000} s`);
+    return job;
+  } catch (err) {
+    out.error(`✗ could not read the job from Redis: ${(err as Error).message}`);
+    return undefined;
+  } finally {
+    await queue.close().catch(() => undefined);
+    redis.disconnect();
+  }
+}
+
+/** Prints the REST requests the worker sent to the local Twilio for the call; true when one was answered 200. */
+async function showRestRequests(out: Output, config: SimulateConfig, local: LocalApis, callSid: string): Promise<boolean> {
+  type Requests = { requests: Array<{ method: string; path: string; form: Record<string, string>; answered: number | null }> };
+  const { requests } = await getJson<Requests>(`${local.twilioUrl}/sandbox/requests?CallSid=${callSid}`, twilioAuth(config));
+  out.info('');
+  out.info('REST requests the worker sent to the local Twilio');
+  for (const r of requests) {
+    out.info(`→ ${r.method} ${local.twilioUrl}${r.path}  (Basic auth as ${config.twilio.accountSid})`);
+    for (const [key, value] of Object.entries(r.form)) out.info(`  ${key}=${value}`);
+    out.info(`← ${r.answered ?? 'no answer'}`);
+  }
+  if (requests.some((r) => r.answered === 200)) {
+    out.info('✓ Twilio accepted the worker\'s request');
+    return true;
+  }
+  out.error(requests.length ? '✗ the local Twilio refused every request; see above' : '✗ the worker sent no request to the local Twilio');
+  return false;
+}
+
+/**
+ * Plays the requests and prints the answers. Returns the exit code. With `local` (the sandbox), the
+ * call also arrives at the local Twilio first, and the registration, the job and the worker's REST
+ * request are looked up and printed.
+ */
+export async function simulate(config: SimulateConfig, options: SimulateOptions, out: Output, local: LocalApis | undefined = sandboxApis(config)): Promise<number> {
   const base = options.url ?? config.publicUrl;
   const signedUrl = `${config.publicUrl}/twilio/voice`;
   out.info(`Bridge:       ${displayUrl(base)}${options.url ? '' : ' (PUBLIC_URL)'}`);
   out.info(`Signed for:   ${displayUrl(signedUrl)} (PUBLIC_URL)`);
   out.info(`Call:         ${options.callSid} from ${options.from} to ${options.to}`);
+  if (local) out.info(`Sandbox:      local Twilio ${local.twilioUrl}, local Retell ${local.retellUrl}`);
   let failed = false;
 
   const ready = await exchange(out, 'Readiness', `${base}/readyz`, { method: 'GET' }, OTHER_TIMEOUT_MS);
@@ -308,6 +463,7 @@ export async function simulate(config: Config, options: SimulateOptions, out: Ou
     failed = true;
     hintFor(out, 'ready', ready, config);
   }
+  if (local && !(await arriveAtLocalTwilio(out, config, local, options))) return EXIT_FAILED;
 
   const hookUrl = config.inboundWebhook.url;
   const looked = hookUrl ? await lookup(config, options, hookUrl, out) : undefined;
@@ -368,6 +524,7 @@ export async function simulate(config: Config, options: SimulateOptions, out: Ou
     out.error('✗ the answer does not dial Retell (no <Sip>): the bridge answered its fallback, because Retell refused or did not answer in time. Its log says why.');
     failed = true;
   }
+  if (local && !(await showRegistrations(out, config, local, options.callSid))) failed = true;
 
   if (options.fn) {
     if (!callId) {
@@ -390,21 +547,38 @@ export async function simulate(config: Config, options: SimulateOptions, out: Ou
     if (!ok(answer)) {
       failed = true;
       hintFor(out, 'function', answer, config);
+    } else if (local) {
+      const jobId = (JSON.parse(answer.body) as { job_id?: string }).job_id;
+      const job = jobId ? await followJob(out, config, jobId) : undefined;
+      if (job?.state !== 'completed') failed = true;
+      if (!(await showRestRequests(out, config, local, options.callSid))) failed = true;
     }
   }
 
   out.info('');
   if (failed) {
-    out.error('✗ Some answers were not what a working deployment gives; see above.');
+    out.error(local ? '✗ Some steps did not work; see above.' : '✗ Some answers were not what a working deployment gives; see above.');
     return EXIT_FAILED;
   }
-  out.info('✓ Every answer was 2xx.');
+  out.info(local ? '✓ Every step worked.' : '✓ Every answer was 2xx.');
   return EXIT_OK;
 }
 
 /** The whole tool: arguments, configuration, then the requests. Returns the exit code. */
-export async function runSimulate(argv: readonly string[], rawOut: Output, load: () => Config = loadProcessConfig): Promise<number> {
-  return runTool({ name: 'simulate', usage: SIMULATE_USAGE, parse: parseSimulateArgs, run: simulate }, argv, rawOut, load);
+export async function runSimulate(argv: readonly string[], rawOut: Output, load?: () => SimulateConfig): Promise<number> {
+  return runTool(
+    {
+      name: 'simulate',
+      usage: SIMULATE_USAGE,
+      parse: parseSimulateArgs,
+      settings: simulateSettings,
+      secrets: (config) => [config.twilio.authToken, config.retell.apiKey, urlPassword(config.redis.url), config.redis.password, config.redis.sentinel?.password],
+      run: (config, options, out) => simulate(config, options, out),
+    },
+    argv,
+    rawOut,
+    load,
+  );
 }
 
 if (require.main === module) runAsProcess((argv, out) => runSimulate(argv, out));

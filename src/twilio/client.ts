@@ -1,5 +1,6 @@
 import twilio, { type RequestClient, type Twilio } from 'twilio';
 import type { Config } from '../config';
+import type { Metrics } from '../observability/metrics';
 import { TwilioHttpClient } from './http-client';
 
 /**
@@ -8,12 +9,38 @@ import { TwilioHttpClient } from './http-client';
  */
 export const TWILIO_REQUEST_TIMEOUT_MS = 4000;
 
+type TwilioRequest = Parameters<RequestClient['request']>[0];
+
+/** The REST resource a request is for (`Calls`, `IncomingPhoneNumbers`), a bounded metric label. */
+function resourceOf(uri: string): string {
+  return /\/Accounts\/AC[0-9a-fA-F]{32}\/([A-Za-z]+)/.exec(uri)?.[1] ?? 'other';
+}
+
+/** `client`, timing each request into `bridge_twilio_request_duration_seconds` (code `error` when no answer came). */
+function timed(client: TwilioHttpClient, metrics: Pick<Metrics, 'twilioRequestDuration'>): Pick<TwilioHttpClient, 'request'> {
+  return {
+    async request(opts: TwilioRequest) {
+      const stop = metrics.twilioRequestDuration.startTimer({ resource: resourceOf(opts.uri), method: String(opts.method).toUpperCase() });
+      try {
+        const res = await client.request(opts);
+        stop({ code: String(res.statusCode) });
+        return res;
+      } catch (err) {
+        stop({ code: 'error' });
+        throw err;
+      }
+    },
+  } as Pick<TwilioHttpClient, 'request'>;
+}
+
 /**
  * The Twilio REST client, pointed at `TWILIO_API_BASE_URL`: twilio-node's resources, types and error
  * classes over an undici-based http client (twilio-node has no base-URL option; the http client moves
- * the API's origin). No retries here: BullMQ retries the whole job with backoff instead.
+ * the API's origin). No retries here: BullMQ retries the whole job with backoff instead. With `metrics`,
+ * each request is timed.
  */
-export function createTwilioClient(config: Config['twilio']): Twilio {
-  const httpClient = new TwilioHttpClient({ baseUrl: config.apiBaseUrl, timeoutMs: TWILIO_REQUEST_TIMEOUT_MS });
+export function createTwilioClient(config: Config['twilio'], metrics?: Pick<Metrics, 'twilioRequestDuration'>): Twilio {
+  const client = new TwilioHttpClient({ baseUrl: config.apiBaseUrl, timeoutMs: TWILIO_REQUEST_TIMEOUT_MS });
+  const httpClient = metrics ? timed(client, metrics) : client;
   return twilio(config.accountSid, config.authToken, { httpClient: httpClient as unknown as RequestClient, lazyLoading: true });
 }

@@ -22,6 +22,7 @@ import type { LookupHook } from '../services/lookup-hook';
 import { errorHandler } from './error-handler';
 import { callsRoutes } from './routes/calls';
 import { healthRoutes } from './routes/health';
+import { opsRoutes } from './routes/ops';
 import { retellFunctionRoutes } from './routes/retell-functions';
 import { retellWebhookRoutes } from './routes/retell-webhook';
 import { twilioRoutes } from './routes/twilio';
@@ -60,7 +61,7 @@ export function createApp(deps: AppDeps): Express {
   const lifecycle = new CallLifecycle(redis, prefix);
   const actions = new CallActions(redis, prefix);
   const outboundStore = new OutboundStore(redis, prefix);
-  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger, lookupHook });
+  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger, metrics, lookupHook });
   const functions = new CallFunctions({ config, store, actions, queue, logger });
   const callbacks = new OutboundCallbacks({
     accountSid: config.twilio.accountSid,
@@ -87,9 +88,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestObserver(logger, metrics));
 
   app.use(healthRoutes(redis));
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.prometheus.contentType).send(await metrics.prometheus.metrics());
-  });
+  const queues = [queue, outbound.queue, ...(outbound.events ? [outbound.events] : [])];
+  app.use(opsRoutes({ metrics, queues, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
   app.use(twilioRoutes({ config, answerer, store, lifecycle, budget, logger, metrics }));
   app.use(twilioOutboundRoutes({ config, answerer, callbacks, budget, logger, metrics }));
   if (config.outbound.apiToken) {

@@ -8,7 +8,7 @@ import { createOutboundCallQueue, createOutboundEventQueue, type OutboundCallQue
 import { createCallActionQueue, type CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
-import { createRedis, type RedisClient } from '../redis/connection';
+import { closeRedis, createRedis, isUnreachableError, type RedisClient } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
 import { LookupHook } from '../services/lookup-hook';
 import { createTwilioClient } from '../twilio/client';
@@ -77,11 +77,12 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const outboundQueue = createOutboundCallQueue(queueRedis, config.redis.prefix);
   const events = config.outbound.webhookUrl ? createOutboundEventQueue(queueRedis, config.redis.prefix) : undefined;
   const queues = [queue, outboundQueue, ...(events ? [events] : [])];
-  for (const q of queues) q.on('error', (err) => logger.error({ err: err.message, queue: q.name }, 'queue error'));
+  // Unreachable Redis is reported by the connection itself, once every 30 s.
+  for (const q of queues) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
   const retell = opts.overrides?.retell ?? createRetellClient(config.retell);
   const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
   const lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
-  const twilio = createTwilioClient(config.twilio);
+  const twilio = createTwilioClient(config.twilio, metrics);
   const app = createApp({ config, redis, retell, queue, outbound: { queue: outboundQueue, events }, twilio, logger, metrics, lookupHook });
   const server = createHttpServer(app, { ...HTTP_LIMITS, ...opts.limits });
   await new Promise<void>((resolve) => server.listen(opts.port ?? config.port, opts.host, resolve));
@@ -104,9 +105,9 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
       await closed;
       clearInterval(reaper);
       // BullMQ's close waits on Redis; with Redis gone it would never return.
-      await settleWithin(Promise.all(queues.map((q) => q.close())), 2000);
+      if (queueRedis.status === 'ready') await settleWithin(Promise.all(queues.map((q) => q.close())), 2000);
       if (lookupHook) await settleWithin(lookupHook.close(), 1000);
-      await Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect())));
+      await Promise.all([redis, queueRedis].map(closeRedis));
     },
   };
 }

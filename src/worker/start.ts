@@ -3,6 +3,7 @@ import type { Worker } from 'bullmq';
 import { CallActions } from '../calls/actions';
 import { OutboundStore } from '../calls/outbound-store';
 import type { Config } from '../config';
+import { bearerMatches } from '../http/auth';
 import { settleWithin } from '../http/timeout';
 import { CallActionProcessor } from '../jobs/call-action-processor';
 import { closeWorker, createCallActionWorker } from '../jobs/call-action-worker';
@@ -12,7 +13,7 @@ import { OutboundPlacer } from '../jobs/outbound-placer';
 import { createOutboundCallWorker, createOutboundEventWorker } from '../jobs/outbound-workers';
 import type { Logger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
-import { createRedis } from '../redis/connection';
+import { closeRedis, createRedis, isUnreachableError } from '../redis/connection';
 import { createRetellClient } from '../retell/client';
 import { createTwilioClient } from '../twilio/client';
 
@@ -41,7 +42,9 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const records = createRedis(config.redis, 'request', logger);
   const producer = createRedis(config.redis, 'queue', logger);
   metrics.watchRedis(blocking);
-  const twilio = createTwilioClient(config.twilio);
+  let connected = false;
+  blocking.once('ready', () => (connected = true));
+  const twilio = createTwilioClient(config.twilio, metrics);
   const prefix = config.redis.prefix;
   const common = { connection: blocking, redisPrefix: prefix, concurrency: config.worker.concurrency, logger, metrics };
 
@@ -52,7 +55,8 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const outboundQueue = createOutboundCallQueue(producer, prefix);
   const events = config.outbound.webhookUrl ? createOutboundEventQueue(producer, prefix) : undefined;
   const producers = [outboundQueue, ...(events ? [events] : [])];
-  for (const q of producers) q.on('error', (err) => logger.error({ err: err.message, queue: q.name }, 'queue error'));
+  // Unreachable Redis is reported by the connection itself, once every 30 s.
+  for (const q of producers) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
   const placer = new OutboundPlacer({
     twilio,
     retell: createRetellClient(config.retell),
@@ -69,7 +73,7 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     workers.push(createOutboundEventWorker({ ...common, sender }));
   }
 
-  const metricsServer = config.worker.metricsPort ? serveMetrics(metrics, config.worker.metricsPort, logger) : undefined;
+  const metricsServer = config.worker.metricsPort ? serveMetrics(metrics, config.worker.metricsPort, config.ops.metricsToken, logger) : undefined;
   logger.info({ concurrency: config.worker.concurrency, cps: config.outbound.cps }, 'worker started');
   return {
     worker,
@@ -77,19 +81,23 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     metrics,
     async close(deadlineMs = 20_000) {
       metricsServer?.close();
-      const outcomes = await Promise.all(workers.map((w) => closeWorker(w, deadlineMs, logger)));
-      await settleWithin(Promise.all(producers.map((q) => q.close())), 2000);
+      // Workers that never reached Redis never took a job: there is nothing to drain or wait for.
+      if (!connected) await settleWithin(Promise.all(workers.map((w) => w.close(true))), 1000);
+      const outcomes = connected ? await Promise.all(workers.map((w) => closeWorker(w, deadlineMs, logger))) : [];
+      if (producer.status === 'ready') await settleWithin(Promise.all(producers.map((q) => q.close())), 2000);
       blocking.disconnect();
-      await Promise.all([records, producer].map((r) => r.quit().catch(() => r.disconnect())));
+      await Promise.all([records, producer].map(closeRedis));
       return outcomes.every((o) => o === 'drained') ? 'drained' : 'forced';
     },
   };
 }
 
-/** A worker has no web app; this small server lets Prometheus scrape its job counters. */
-function serveMetrics(metrics: Metrics, port: number, logger: Logger): http.Server {
+/** A worker has no web app; this small server lets Prometheus scrape its job counters (with METRICS_TOKEN, as the web's). */
+function serveMetrics(metrics: Metrics, port: number, token: string | undefined, logger: Logger): http.Server {
   const server = http.createServer((req, res) => {
-    if (req.url === '/metrics') {
+    if (req.url === '/metrics' && token && !bearerMatches(req.headers.authorization, token)) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="metrics"', 'content-type': 'text/plain' }).end('bearer token missing or wrong');
+    } else if (req.url === '/metrics') {
       void metrics.prometheus.metrics().then((body) => res.writeHead(200, { 'content-type': metrics.prometheus.contentType }).end(body));
     } else if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');

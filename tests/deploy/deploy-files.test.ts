@@ -1,15 +1,18 @@
 /**
- * The deploy files, checked as far as is possible without Heroku, Render or a Docker engine: each parses,
- * has the fields its platform requires, declares every setting the bridge reads, and its values pass the
- * bridge's own configuration check.
+ * The deploy files, checked for what Heroku, Render or Docker would reject or get wrong, without those
+ * platforms: each file's schema and required keys, commands that exist (package.json scripts, compiled
+ * entry points), references that resolve, settings the bridge accepts, and one Node.js major everywhere.
+ * That the start commands really hand SIGTERM to the bridge is in platform-start.test.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { envSchema, loadConfig } from '../../src/config';
+import { envSchema, loadConfig, type EnvKey } from '../../src/config';
 
 const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
+const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; engines: { node: string }; devDependencies: Record<string, string> };
+const buildConfig = JSON.parse(read('tsconfig.build.json')) as { compilerOptions: { rootDir: string; outDir: string }; include: string[] };
 
 /** Variable names in .env.example, in order. */
 function envExampleKeys(): string[] {
@@ -19,67 +22,82 @@ function envExampleKeys(): string[] {
     .filter((k): k is string => Boolean(k));
 }
 
-/** Placeholders for the secrets a platform asks the user for. */
-const SECRETS = {
+/** Stand-ins for what a platform asks the user for, or generates. */
+const ASKED = {
   PUBLIC_URL: 'https://my-bridge.example.com',
   TWILIO_ACCOUNT_SID: 'AC' + '0'.repeat(32),
   TWILIO_AUTH_TOKEN: '0123456789abcdef0123456789abcdef',
   RETELL_API_KEY: 'key_0123456789abcdef',
   RETELL_AGENT_ID: 'agent_0123456789',
 };
+const GENERATED = 'Zm9vYmFyYmF6cXV4MDEyMzQ1Njc4OWFiY2RlZg==';
 
-/** Set by the platform itself, never declared. */
-const PLATFORM_SET = ['PORT'];
+/** Set by a platform itself, never by the user. */
+const PLATFORM_ONLY: readonly EnvKey[] = ['RENDER_EXTERNAL_URL'];
 
-/** A Redis Cluster or Sentinel in place of the platform's Redis add-on, whose URL is REDIS_URL. */
-const REDIS_TOPOLOGY = ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_TLS'];
+/**
+ * Whether a start command can run after `npm run build`: an npm script that exists, or node on a
+ * file the build writes (dist/X.js from src/X.ts).
+ */
+function runnable(command: string): string | true {
+  const words = command.trim().split(/\s+/);
+  if (words[0] === 'npm') {
+    const script = words[1] === 'start' ? 'start' : words[1] === 'run' ? words[2] : undefined;
+    if (!script || !pkg.scripts[script]) return `npm script "${script}" is not in package.json`;
+    return words[1] === 'start' || words[1] === 'run' ? runnable(pkg.scripts[script]!) : true;
+  }
+  if (words[0] === 'node') {
+    const file = words.find((w, i) => i > 0 && !w.startsWith('-'));
+    if (!file) return 'node has no script';
+    const out = `${buildConfig.compilerOptions.outDir}/`;
+    if (!file.startsWith(out) || !file.endsWith('.js')) return `${file} is not something npm run build writes (${out}*.js)`;
+    const source = path.join(buildConfig.compilerOptions.rootDir, file.slice(out.length).replace(/\.js$/, '.ts'));
+    return existsSync(path.join(ROOT, source)) || `${source} does not exist`;
+  }
+  return `${words[0]} is neither npm nor node`;
+}
 
 describe('.env.example', () => {
-  it('lists every variable the configuration reads', () => {
-    expect(envExampleKeys().sort()).toEqual(expect.arrayContaining(Object.keys(envSchema.shape).sort()));
-  });
-});
-
-describe('Procfile', () => {
-  const lines = read('Procfile').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
-  const processes = Object.fromEntries(lines.map((l) => l.split(/:\s*/, 2) as [string, string]));
-  const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
-
-  it('declares exactly a web and a worker process', () => {
-    expect(Object.keys(processes).sort()).toEqual(['web', 'worker']);
-  });
-
-  it.each([
-    ['web', 'bin/web'],
-    ['worker', 'bin/worker'],
-  ])('runs the compiled %s entry point, whose source exists', (proc, entry) => {
-    const command = processes[proc]!;
-    const viaNpm = /^npm (?:start|run (\S+))$/.exec(command);
-    const resolved = viaNpm ? scripts[viaNpm[1] ?? 'start'] : command;
-    expect(resolved).toBe(`node dist/${entry}.js`);
-    expect(existsSync(path.join(ROOT, `src/${entry}.ts`))).toBe(true);
+  it('lists every setting the bridge reads, except those the platforms set', () => {
+    const expected = Object.keys(envSchema.shape).filter((k) => !PLATFORM_ONLY.includes(k as EnvKey));
+    expect(envExampleKeys().sort()).toEqual(expect.arrayContaining(expected.sort()));
   });
 });
 
 describe('package.json', () => {
-  const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; engines: { node: string } };
-
-  it.each(['configure-number', 'simulate', 'call'])('runs the %s tool through scripts/run-tool.mjs, and the tool exists', (tool) => {
-    expect(pkg.scripts[tool]).toBe(`node scripts/run-tool.mjs ${tool}`);
-    expect(existsSync(path.join(ROOT, `src/tools/${tool}.ts`))).toBe(true);
-    expect(read('scripts/run-tool.mjs')).toContain(`'${tool}'`);
+  it('builds src/ into dist/ with the build script, and every tool it names exists in the tool runner', () => {
+    expect(pkg.scripts.build).toMatch(/^tsc -p tsconfig\.build\.json$/);
+    expect(buildConfig.include).toEqual([buildConfig.compilerOptions.rootDir]);
+    const runner = read('scripts/run-tool.mjs');
+    for (const [name, script] of Object.entries(pkg.scripts)) {
+      const tool = /^node scripts\/run-tool\.mjs (\S+)$/.exec(script)?.[1];
+      if (!tool) continue;
+      expect({ name, tool, inRunner: runner.includes(`'${tool}'`), source: existsSync(path.join(ROOT, `src/tools/${tool}.ts`)) }).toEqual({ name, tool, inRunner: true, source: true });
+    }
+    for (const script of ['start', 'worker']) expect(runnable(pkg.scripts[script]!)).toBe(true);
   });
 
-  it('builds src/ (tools included) into dist/, where the start scripts and run-tool.mjs look', () => {
-    const build = JSON.parse(read('tsconfig.build.json')) as { compilerOptions: { rootDir: string; outDir: string }; include: string[] };
-    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
-    expect(build.compilerOptions).toMatchObject({ rootDir: 'src', outDir: 'dist' });
-    expect(build.include).toEqual(['src']);
-    expect(read('scripts/run-tool.mjs')).toContain("path.join(root, 'dist', 'tools', `${name}.js`)");
+  it('pins one Node.js major, the same in engines, .nvmrc, the Dockerfile, @types/node and what CI installs', () => {
+    const major = /^(\d+)\.x$/.exec(pkg.engines.node)?.[1];
+    expect(major).toBeDefined();
+    expect(read('.nvmrc').trim()).toBe(major);
+    for (const from of read('Dockerfile').matchAll(/^FROM\s+node:(\S+)/gm)) expect(from[1]!.split(/[.-]/)[0]).toBe(major);
+    expect(pkg.devDependencies['@types/node']).toMatch(new RegExp(`^\\^?${major}\\.`));
+    // CI reads .nvmrc and installs that major before anything else.
+    const ci = read('.ci/run');
+    expect(ci).toContain('.nvmrc');
+    expect(ci.indexOf('.nvmrc')).toBeLessThan(ci.indexOf('npm ci'));
   });
+});
 
-  it('names the Node versions the platforms install', () => {
-    expect(pkg.engines.node).toMatch(/^>=20/);
+describe('Procfile (Heroku)', () => {
+  const lines = read('Procfile').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+
+  it('has one "type: command" line per process type, for web and worker, each runnable after the build', () => {
+    for (const line of lines) expect(line).toMatch(/^[A-Za-z0-9_-]+:\s*\S/);
+    const processes = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+    expect(Object.keys(processes).sort()).toEqual(['web', 'worker']);
+    for (const command of Object.values(processes)) expect(runnable(command)).toBe(true);
   });
 });
 
@@ -90,8 +108,10 @@ describe('app.json (Heroku)', () => {
     formation: Record<string, { quantity: number; size?: string }>;
     addons: Array<string | { plan: string; as?: string; options?: object }>;
     buildpacks: Array<{ url: string }>;
+    success_url?: string;
     [key: string]: unknown;
   };
+  const procfileTypes = read('Procfile').split('\n').filter((l) => /^[A-Za-z0-9_-]+:/.test(l)).map((l) => l.slice(0, l.indexOf(':')));
 
   it('uses only fields of the app.json schema, with the right shapes', () => {
     const fields = ['name', 'description', 'keywords', 'website', 'repository', 'logo', 'success_url', 'scripts', 'env', 'formation', 'addons', 'buildpacks', 'environments', 'stack', 'image'];
@@ -101,51 +121,43 @@ describe('app.json (Heroku)', () => {
       for (const field of Object.keys(entry)) expect(['description', 'value', 'required', 'generator']).toContain(field);
       if (entry.value !== undefined) expect(typeof entry.value).toBe('string');
       if (entry.required !== undefined) expect(typeof entry.required).toBe('boolean');
+      if (entry.generator !== undefined) expect(entry.generator).toBe('secret');
+      expect(entry.description?.length).toBeGreaterThan(10);
     }
     const sizes = ['eco', 'basic', 'standard-1x', 'standard-2x', 'performance-m', 'performance-l', 'private-s', 'private-m', 'private-l', 'shield-s', 'shield-m', 'shield-l'];
-    for (const [name, dyno] of Object.entries(app.formation)) {
-      expect(name).toMatch(/^[a-zA-Z0-9_-]+$/);
+    for (const dyno of Object.values(app.formation)) {
       expect(Number.isInteger(dyno.quantity) && dyno.quantity >= 0).toBe(true);
       if (dyno.size) expect(sizes).toContain(dyno.size);
     }
     for (const buildpack of app.buildpacks) expect(Object.keys(buildpack)).toEqual(['url']);
+    if (app.success_url) expect(app.success_url).toMatch(/^\//);
   });
 
-  it('runs one web and one worker dyno, matching the Procfile, on dynos that do not sleep', () => {
-    expect(Object.keys(app.formation).sort()).toEqual(['web', 'worker']);
-    for (const dyno of Object.values(app.formation)) {
-      expect(dyno.quantity).toBe(1);
-      expect(dyno.size).not.toBe('eco');
-    }
-  });
-
-  it('builds with the Node.js buildpack and provisions Heroku Redis, which sets REDIS_URL', () => {
-    expect(app.buildpacks).toEqual([{ url: 'heroku/nodejs' }]);
+  it('forms the Procfile\'s process types on dynos that do not sleep, builds with Node.js and provisions Heroku Redis', () => {
+    expect(Object.keys(app.formation).sort()).toEqual([...procfileTypes].sort());
+    for (const dyno of Object.values(app.formation)) expect(dyno.size).not.toBe('eco');
+    expect(app.buildpacks.map((b) => b.url)).toContain('heroku/nodejs');
     const plans = app.addons.map((a) => (typeof a === 'string' ? a : a.plan));
     expect(plans.some((p) => /^heroku-redis(:|$)/.test(p))).toBe(true);
   });
 
-  it('declares every variable in .env.example with a description, except PORT, the add-on\'s REDIS_URL, and Cluster and Sentinel settings (Heroku Redis is neither)', () => {
-    const expected = envExampleKeys().filter((k) => !PLATFORM_SET.includes(k) && k !== 'REDIS_URL' && !REDIS_TOPOLOGY.includes(k));
-    expect(Object.keys(app.env).sort()).toEqual(expected.sort());
-    for (const entry of Object.values(app.env)) expect(entry.description?.length).toBeGreaterThan(10);
-  });
-
-  it('asks for the secrets and PUBLIC_URL without shipping a value, and turns off certificate checks for Heroku Redis only', () => {
-    for (const key of Object.keys(SECRETS)) {
-      expect(app.env[key]).toMatchObject({ required: true });
-      expect(app.env[key]!.value).toBeUndefined();
+  it('asks for the secrets without shipping them, and every setting it declares is one the bridge reads', () => {
+    for (const key of Object.keys(ASKED)) {
+      expect(app.env[key]?.required).toBe(true);
+      expect(app.env[key]?.value).toBeUndefined();
     }
-    expect(app.env.NODE_ENV!.value).toBe('production');
-    expect(app.env.REDIS_TLS_REJECT_UNAUTHORIZED!.value).toBe('false');
+    for (const key of Object.keys(app.env)) expect(Object.keys(envSchema.shape)).toContain(key);
   });
 
-  it('gives values the bridge accepts, with a rediss:// URL whose certificate is not verified', () => {
-    const env: Record<string, string> = { ...SECRETS, REDIS_URL: 'rediss://:password@ec2-1-2-3-4.compute-1.amazonaws.com:12345' };
-    for (const [key, entry] of Object.entries(app.env)) if (typeof entry.value === 'string') env[key] = entry.value;
+  it('gives values the bridge accepts in production, with Heroku Redis\'s rediss:// URL and its self-signed certificate', () => {
+    const env: Record<string, string> = { ...ASKED, REDIS_URL: 'rediss://:password@ec2-1-2-3-4.compute-1.amazonaws.com:12345' };
+    for (const [key, entry] of Object.entries(app.env)) {
+      if (typeof entry.value === 'string') env[key] = entry.value;
+      if (entry.generator === 'secret') env[key] = GENERATED;
+    }
     const config = loadConfig(env);
     expect(config.nodeEnv).toBe('production');
-    expect(config.redis).toMatchObject({ url: env.REDIS_URL, tlsRejectUnauthorized: false });
+    expect(config.redis.tlsRejectUnauthorized).toBe(false);
   });
 });
 
@@ -153,122 +165,103 @@ describe('render.yaml (Render Blueprint)', () => {
   type EnvVar = {
     key?: string;
     value?: unknown;
-    sync?: boolean;
-    generateValue?: boolean;
+    sync?: unknown;
+    generateValue?: unknown;
     fromGroup?: string;
     fromService?: { type: string; name: string; property?: string; envVarKey?: string };
+    fromDatabase?: unknown;
   };
   type Service = { type: string; name: string; envVars?: EnvVar[]; [key: string]: unknown };
-  const raw = read('render.yaml');
-  const blueprint = parseYaml(raw) as { services: Service[]; envVarGroups: Array<{ name: string; envVars: EnvVar[] }> };
-  const byType = (type: string) => blueprint.services.filter((s) => s.type === type);
-  const web = byType('web')[0]!;
-  const worker = byType('worker')[0]!;
-  const keyvalue = byType('keyvalue')[0]!;
+  const blueprint = parseYaml(read('render.yaml')) as { services: Service[]; envVarGroups?: Array<{ name: string; envVars: EnvVar[] }>; [key: string]: unknown };
+  const groups = new Map((blueprint.envVarGroups ?? []).map((g) => [g.name, g]));
 
-  it('has one web service, one background worker and one Key Value instance, and nothing else', () => {
-    expect(Object.keys(blueprint).sort()).toEqual(['envVarGroups', 'services']);
-    expect(blueprint.services.map((s) => s.type).sort()).toEqual(['keyvalue', 'web', 'worker']);
-    expect(new Set(blueprint.services.map((s) => s.name)).size).toBe(3);
-  });
-
-  it('uses only documented service fields', () => {
+  it('uses only Blueprint fields, with each service\'s required ones', () => {
+    for (const key of Object.keys(blueprint)) expect(['services', 'envVarGroups', 'databases', 'previews', 'projects', 'ungrouped', 'version']).toContain(key);
     const common = ['type', 'name', 'plan', 'region', 'envVars'];
     const allowed: Record<string, string[]> = {
-      web: [...common, 'runtime', 'buildCommand', 'startCommand', 'healthCheckPath', 'maxShutdownDelaySeconds'],
-      worker: [...common, 'runtime', 'buildCommand', 'startCommand', 'maxShutdownDelaySeconds'],
+      web: [...common, 'runtime', 'buildCommand', 'startCommand', 'preDeployCommand', 'healthCheckPath', 'maxShutdownDelaySeconds', 'numInstances', 'autoDeploy', 'rootDir'],
+      worker: [...common, 'runtime', 'buildCommand', 'startCommand', 'preDeployCommand', 'maxShutdownDelaySeconds', 'numInstances', 'autoDeploy', 'rootDir'],
       keyvalue: ['type', 'name', 'plan', 'region', 'ipAllowList', 'maxmemoryPolicy'],
     };
-    for (const service of blueprint.services) for (const field of Object.keys(service)) expect(allowed[service.type]).toContain(field);
-  });
-
-  it('builds with the dev dependencies (NODE_ENV=production would skip them) and starts the Procfile\'s commands', () => {
-    for (const service of [web, worker]) {
-      expect(service.runtime).toBe('node');
-      expect(service.buildCommand).toBe('npm ci --include=dev && npm run build');
-      expect(service.plan).not.toBe('free');
+    const plans = ['free', 'starter', 'standard', 'pro', 'pro plus', 'pro max', 'pro ultra'];
+    for (const service of blueprint.services) {
+      expect(Object.keys(allowed)).toContain(service.type);
+      for (const field of Object.keys(service)) expect({ service: service.name, field, ok: allowed[service.type]!.includes(field) }).toMatchObject({ ok: true });
+      expect(service.name).toMatch(/^[a-z0-9-]+$/);
+      if (service.plan !== undefined) expect(plans).toContain(service.plan);
+      if (service.type !== 'keyvalue') {
+        expect(service.runtime).toBe('node');
+        expect(typeof service.buildCommand).toBe('string');
+        expect(typeof service.startCommand).toBe('string');
+      }
     }
-    expect(web.startCommand).toBe('npm start');
-    expect(worker.startCommand).toBe('npm run worker');
-    expect(web.healthCheckPath).toBe('/healthz');
-  });
-
-  it('keeps Key Value internal and never evicts queued jobs', () => {
-    expect(keyvalue.ipAllowList).toEqual([]);
+    expect(new Set(blueprint.services.map((s) => s.name)).size).toBe(blueprint.services.length);
+    const keyvalue = blueprint.services.find((s) => s.type === 'keyvalue')!;
+    // Render requires ipAllowList on Key Value; the queue must never lose a job to eviction.
+    expect(Array.isArray(keyvalue.ipAllowList)).toBe(true);
     expect(keyvalue.maxmemoryPolicy).toBe('noeviction');
   });
 
+  it('runs a web service and a worker whose commands exist: a build with the dev dependencies and a runnable start', () => {
+    expect(blueprint.services.map((s) => s.type).sort()).toEqual(['keyvalue', 'web', 'worker']);
+    for (const service of blueprint.services.filter((s) => s.type !== 'keyvalue')) {
+      const build = service.buildCommand as string;
+      // NODE_ENV=production is set for the build too, where plain npm ci would skip TypeScript.
+      expect(build).toMatch(/npm ci --include=dev/);
+      for (const [, script] of build.matchAll(/npm run (\S+)/g)) expect(pkg.scripts[script!]).toBeDefined();
+      expect(runnable(service.startCommand as string)).toBe(true);
+      if (service.plan !== undefined) expect(service.plan).not.toBe('free');
+    }
+    const web = blueprint.services.find((s) => s.type === 'web')!;
+    expect(['/healthz', '/readyz']).toContain(web.healthCheckPath);
+    expect(read('src/web/routes/health.ts')).toContain(`router.get('${web.healthCheckPath as string}'`);
+  });
+
   it('gives every variable exactly one source, and every reference resolves', () => {
-    const groups = new Map(blueprint.envVarGroups.map((g) => [g.name, g]));
-    for (const service of [web, worker]) {
+    for (const service of blueprint.services) {
       for (const v of service.envVars ?? []) {
-        const sources = ['value', 'sync', 'generateValue', 'fromGroup', 'fromService'].filter((s) => (v as Record<string, unknown>)[s] !== undefined);
+        const sources = ['value', 'sync', 'generateValue', 'fromGroup', 'fromService', 'fromDatabase'].filter((s) => (v as Record<string, unknown>)[s] !== undefined);
         expect(sources).toHaveLength(1);
+        if (!v.fromGroup) expect(v.key).toMatch(/^[A-Z][A-Z0-9_]*$/);
         if (v.sync !== undefined) expect(v.sync).toBe(false);
+        if (v.generateValue !== undefined) expect(v.generateValue).toBe(true);
         if (v.fromGroup) expect(groups.has(v.fromGroup)).toBe(true);
         if (v.fromService) {
           const target = blueprint.services.find((s) => s.name === v.fromService!.name);
           expect(target?.type).toBe(v.fromService.type);
           expect(Boolean(v.fromService.property) !== Boolean(v.fromService.envVarKey)).toBe(true);
-          if (v.fromService.property) expect(v.fromService).toMatchObject({ type: 'keyvalue', property: 'connectionString' });
+          if (v.fromService.property) expect(['connectionString', 'host', 'port', 'hostport']).toContain(v.fromService.property);
           if (v.fromService.envVarKey) expect(target!.envVars!.some((t) => t.key === v.fromService!.envVarKey)).toBe(true);
         }
       }
     }
-    // Render ignores sync: false in an environment group, and groups cannot reference services.
-    for (const group of blueprint.envVarGroups) {
-      for (const v of group.envVars) {
-        expect(Object.keys(v).sort()).toEqual(['key', 'value']);
-        expect(typeof v.value).toBe('string');
-      }
-    }
+    // Groups take plain values only: Render ignores sync: false there, and groups cannot reference services.
+    for (const group of groups.values()) for (const v of group.envVars) expect(Object.keys(v).sort()).toEqual(['key', 'value']);
   });
 
-  /** The variables a service gets: its own and its groups'. */
-  function declared(service: Service): Map<string, EnvVar> {
-    const vars = new Map<string, EnvVar>();
+  /** What a service's process sees: its own variables and its groups', with what the user enters or Render generates. */
+  function environment(service: Service): Record<string, string> {
+    const env: Record<string, string> = { REDIS_URL: 'redis://red-abcdefghij0123456789:6379' };
+    const web = blueprint.services.find((s) => s.type === 'web')!;
+    const resolve = (v: EnvVar): string | undefined => {
+      if (typeof v.value === 'string') return v.value;
+      if (v.sync === false) return ASKED[v.key as keyof typeof ASKED];
+      if (v.generateValue === true) return GENERATED;
+      if (v.fromService?.envVarKey) return resolve(web.envVars!.find((t) => t.key === v.fromService!.envVarKey)!);
+      return undefined;
+    };
     for (const v of service.envVars ?? []) {
-      if (v.fromGroup) for (const g of blueprint.envVarGroups.find((x) => x.name === v.fromGroup)!.envVars) vars.set(g.key!, g);
-      else vars.set(v.key!, v);
+      if (v.fromGroup) for (const g of groups.get(v.fromGroup)!.envVars) env[g.key!] = g.value as string;
+      else if (v.key && v.key !== 'REDIS_URL') env[v.key] = resolve(v) ?? '';
     }
-    return vars;
+    for (const key of Object.keys(env)) expect(Object.keys(envSchema.shape)).toContain(key);
+    return env;
   }
 
-  const OPTIONAL_UNDECLARED = [
-    'FALLBACK_NUMBER',
-    'TRANSFER_ALLOWLIST',
-    'WORKER_METRICS_PORT',
-    'INBOUND_WEBHOOK_URL',
-    'API_TOKEN',
-    'OUTBOUND_FROM_NUMBER',
-    'OUTBOUND_ALLOWLIST',
-    'OUTBOUND_WEBHOOK_URL',
-    ...REDIS_TOPOLOGY,
-  ];
-
-  it.each(['web', 'worker'])('declares every variable in .env.example for the %s service (optional ones without a default are named in a comment)', (type) => {
-    const vars = declared(byType(type)[0]!);
-    const expected = envExampleKeys().filter((k) => !PLATFORM_SET.includes(k) && !OPTIONAL_UNDECLARED.includes(k));
-    expect([...vars.keys()].sort()).toEqual(expected.sort());
-    for (const key of OPTIONAL_UNDECLARED) expect(raw).toMatch(new RegExp(`^#.*${key}`, 'm'));
-  });
-
-  it('asks for secrets once, on the web service, and shares them with the worker', () => {
-    const webVars = declared(web);
-    const workerVars = declared(worker);
-    for (const key of Object.keys(SECRETS)) {
-      expect(webVars.get(key)).toEqual({ key, sync: false });
-      expect(workerVars.get(key)!.fromService).toEqual({ type: 'web', name: web.name, envVarKey: key });
-    }
-    expect(raw).not.toMatch(/AUTH_TOKEN\s*\n\s*value:/);
-  });
-
-  it('gives values the bridge accepts, with Key Value\'s internal redis:// URL', () => {
-    const env: Record<string, string> = { ...SECRETS, REDIS_URL: 'redis://red-abcdefghij0123456789:6379' };
-    for (const [key, v] of declared(web)) if (typeof v.value === 'string') env[key] = v.value;
-    const config = loadConfig(env);
+  it.each(['web', 'worker'])('gives the %s service values the bridge accepts in production', (type) => {
+    const config = loadConfig(environment(blueprint.services.find((s) => s.type === type)!));
     expect(config.nodeEnv).toBe('production');
-    expect(config.redis.url).toBe(env.REDIS_URL);
+    expect(config.publicUrl).toMatch(/^https:\/\//);
   });
 });
 
@@ -293,37 +286,40 @@ describe('Dockerfile', () => {
     return result;
   }
   const all = stages();
-  const build = all[0]!;
   const final = all.at(-1)!;
   const runs = (stage: { steps: Instruction[] }) => stage.steps.filter((s) => s.op === 'RUN').map((s) => s.args);
+  const KNOWN = ['FROM', 'RUN', 'CMD', 'LABEL', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL'];
 
-  it('is multi-stage: a build stage compiles, the final stage starts from node:20-slim', () => {
-    expect(all.length).toBeGreaterThanOrEqual(2);
-    expect(runs(build)).toEqual(expect.arrayContaining(['npm ci', 'npm run build']));
-    expect(final.from).toBe('node:20-slim');
+  it('uses only Dockerfile instructions, builds in a stage that has the dev dependencies, and runs the build script that exists', () => {
+    for (const stage of all) for (const step of stage.steps) expect(KNOWN).toContain(step.op);
+    const builder = all.find((s) => runs(s).some((r) => r.includes('npm run build')));
+    expect(builder).toBeDefined();
+    expect(runs(builder!).some((r) => /^npm ci$/.test(r))).toBe(true);
+    expect(pkg.scripts.build).toBeDefined();
   });
 
-  it('installs only production dependencies in the final image, with NODE_ENV=production', () => {
+  it('installs only production dependencies in the final image, with NODE_ENV=production, and runs as the node user after the last RUN', () => {
     expect(runs(final).some((r) => /^npm ci --omit=dev\b/.test(r))).toBe(true);
     expect(runs(final).some((r) => /npm (ci|install)(?!.*--omit=dev)/.test(r))).toBe(false);
     expect(final.steps).toContainEqual({ op: 'ENV', args: 'NODE_ENV=production' });
+    const ops = final.steps.map((s) => s.op);
+    expect(ops.lastIndexOf('USER')).toBeGreaterThan(ops.lastIndexOf('RUN'));
+    expect(final.steps.filter((s) => s.op === 'USER').at(-1)!.args).toBe('node');
   });
 
-  it('runs as the unprivileged node user, set after the last RUN', () => {
-    const users = final.steps.map((s, i) => [s, i] as const).filter(([s]) => s.op === 'USER');
-    expect(users.at(-1)?.[0].args).toBe('node');
-    const lastRun = final.steps.map((s) => s.op).lastIndexOf('RUN');
-    expect(users.at(-1)![1]).toBeGreaterThan(lastRun);
+  it('starts node itself (exec form, so SIGTERM reaches it) on a compiled entry point, and checks its health with one', () => {
+    const cmd = JSON.parse(final.steps.filter((s) => s.op === 'CMD').at(-1)!.args) as string[];
+    expect(cmd[0]).toBe('node');
+    expect(runnable(cmd.join(' '))).toBe(true);
+    const health = final.steps.find((s) => s.op === 'HEALTHCHECK');
+    expect(health).toBeDefined();
+    const [, options, form] = /^((?:--\S+\s+)*)CMD\s+(\[.*\])$/.exec(health!.args)!;
+    for (const option of options!.trim().split(/\s+/).filter(Boolean)) expect(option).toMatch(/^--(interval|timeout|start-period|start-interval|retries)=\S+$/);
+    expect(runnable((JSON.parse(form!) as string[]).join(' '))).toBe(true);
+    expect(final.steps.some((s) => s.op === 'EXPOSE')).toBe(true);
   });
 
-  it('exposes 3000 and starts the web process with node itself (exec form), the worker being the same image', () => {
-    expect(final.steps).toContainEqual({ op: 'EXPOSE', args: '3000' });
-    const cmd = final.steps.filter((s) => s.op === 'CMD').at(-1)!;
-    expect(JSON.parse(cmd.args)).toEqual(['node', 'dist/bin/web.js']);
-    expect(read('Dockerfile')).toContain('node dist/bin/worker.js');
-  });
-
-  it('copies the compiled code from the build stage and everything else from files that exist and are not ignored', () => {
+  it('copies the compiled code from a build stage and everything else from files that exist and are not ignored', () => {
     const ignore = read('.dockerignore')
       .split('\n')
       .map((l) => l.trim())
@@ -348,8 +344,8 @@ describe('Dockerfile', () => {
         }
       }
     }
-    expect(final.steps.some((s) => s.op === 'COPY' && /--from=\S+ \/app\/dist \.\/dist/.test(s.args))).toBe(true);
-    for (const secretOrBulk of ['.env', '.env.production', 'node_modules', 'dist', '.git']) expect(ignored(secretOrBulk)).toBe(true);
+    expect(final.steps.some((s) => s.op === 'COPY' && /--from=\S+ \S*dist\S* \S*dist/.test(s.args))).toBe(true);
+    for (const secretOrBulk of ['.env', '.env.production', '.sandbox.json', 'node_modules', 'dist', '.git']) expect(ignored(secretOrBulk)).toBe(true);
     expect(ignored('.env.example')).toBe(false);
   });
 });
@@ -357,8 +353,20 @@ describe('Dockerfile', () => {
 describe('README', () => {
   const readme = read('README.md');
 
-  it.each(['Deploy on Heroku', 'Deploy on Render', 'Deploy with Docker', 'Twilio setup', 'Retell setup', 'Setup tools'])('has a "%s" section', (title) => {
+  it.each(['Try it in a minute', 'Deploy on Heroku', 'Deploy on Render', 'Deploy with Docker', 'Twilio setup', 'Retell setup', 'Setup tools', 'Operating it'])('has a "%s" section', (title) => {
     expect(readme).toMatch(new RegExp(`^#{2,3} ${title}$`, 'm'));
+  });
+
+  it('opens with "Try it in a minute", before the deploy sections, with commands that exist', () => {
+    expect(readme.indexOf('## Try it in a minute')).toBeLessThan(readme.indexOf('## Deploy'));
+    const section = readme.slice(readme.indexOf('## Try it in a minute'), readme.indexOf('\n## ', readme.indexOf('## Try it in a minute') + 5));
+    for (const [, script] of section.matchAll(/npm run ([a-z][\w:-]*)/g)) expect({ script, defined: Boolean(pkg.scripts[script!]) }).toEqual({ script, defined: true });
+    expect(section).toContain('npm install && npm run dev');
+    expect(section).toContain('npm run simulate -- --from +14155550199 --to +14155550100 --function transfer_call --destination sales');
+  });
+
+  it('documents every setting in its configuration table', () => {
+    for (const key of Object.keys(envSchema.shape)) expect(readme).toMatch(new RegExp(`^\\|[^\\n]*\`${key}\``, 'm'));
   });
 
   it('gives the custom functions\' parameters as JSON Schemas that parse, matching what the bridge accepts', () => {

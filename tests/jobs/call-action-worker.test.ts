@@ -60,7 +60,9 @@ describe('the call-action worker against the Twilio REST API', () => {
 
     expect(state).toBe('failed');
     expect(job.failedReason).toMatch(/call not in progress/);
-    await new Promise((r) => setTimeout(r, 800));
+    // 'failed' (not 'delayed') with attempts to spare means BullMQ will not run it again.
+    expect(job.attemptsMade).toBe(1);
+    expect(job.opts.attempts).toBeGreaterThan(1);
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
     const record = await bridge.store.get(callSid);
     expect(record?.state).toBe('ended');
@@ -82,9 +84,10 @@ describe('the call-action worker against the Twilio REST API', () => {
   it('when Twilio answers another 4xx (404), then it is final: one request, no retry', async () => {
     bridge.twilio.injections.push({ kind: 'error', status: 404, code: 20404, message: 'The requested resource was not found' });
     const { callSid, jobId } = await transfer(bridge);
-    const { state } = await finished(bridge, jobId);
+    const { job, state } = await finished(bridge, jobId);
     expect(state).toBe('failed');
-    await new Promise((r) => setTimeout(r, 800));
+    expect(job.attemptsMade).toBe(1);
+    expect(job.opts.attempts).toBeGreaterThan(1);
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
     const record = await bridge.store.get(callSid);
     // A failed transfer leaves the agent on the line, so the call goes back to its previous state.

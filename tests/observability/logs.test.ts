@@ -37,4 +37,32 @@ describe('logs', () => {
       await bridge.close();
     }
   });
+
+  it('when a request comes with X-Request-Id, then it is answered back and every line logged for the request carries it; without one, an id is made', async () => {
+    const bridge = await startBridge({ LOG_LEVEL: 'debug' });
+    try {
+      const params = voiceParams();
+      const res = await postSigned(bridge.url, PUBLIC_URL, '/twilio/voice', params, { headers: { 'x-request-id': 'router-id-0123' } });
+      expect(res.headers.get('x-request-id')).toBe('router-id-0123');
+      bridge.retell.behaviour = { kind: 'status', status: 500 };
+      const other = await postSigned(bridge.url, PUBLIC_URL, '/twilio/voice', voiceParams(), { headers: { 'x-request-id': 'bad id\twith spaces' } });
+      const madeId = other.headers.get('x-request-id');
+      expect(madeId).toMatch(/^[0-9a-f-]{36}$/);
+      await new Promise((r) => setTimeout(r, 100));
+
+      const records = bridge.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      const first = records.filter((r) => r.callSid === params.CallSid);
+      expect(first.map((r) => r.msg)).toEqual(expect.arrayContaining(['registered with retell', 'request']));
+      for (const r of first) expect(r.requestId).toBe('router-id-0123');
+
+      // An error is logged whole under err: its type and stack, not just its message.
+      const failed = records.find((r) => r.msg === 'retell registration failed: answering the fallback');
+      expect(failed).toMatchObject({ requestId: madeId, err: { type: 'RegistrationError', message: expect.stringContaining('500') } });
+      expect((failed!.err as { stack: string }).stack).toMatch(/\n\s+at /);
+      // Lines outside any request have no request id.
+      expect(records.find((r) => r.msg === 'web listening')?.requestId).toBeUndefined();
+    } finally {
+      await bridge.close();
+    }
+  });
 });

@@ -1,3 +1,7 @@
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { loadConfig } from '../../src/config';
 import { clusterOptions, createRedis, redisOptions } from '../../src/redis/connection';
@@ -17,9 +21,35 @@ describe('Redis connection options', () => {
       client.disconnect();
     }
     expect(process.env.NODE_TLS_REJECT_UNAUTHORIZED).toBeUndefined();
-    // The Twilio REST client keeps verifying certificates.
-    const twilio = createTwilioClient(config.twilio);
-    expect((twilio.httpClient as unknown as { request: unknown }).request).toBeDefined();
+  });
+
+  it('when Redis certificate checks are off, then the Twilio REST client still refuses a self-signed certificate', async () => {
+    const fixtures = path.join(__dirname, '../support/fixtures');
+    let requests = 0;
+    const server = https.createServer(
+      { key: readFileSync(path.join(fixtures, 'self-signed.key')), cert: readFileSync(path.join(fixtures, 'self-signed.crt')) },
+      (_req, res) => {
+        requests += 1;
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"sid":"CA00000000000000000000000000000000","status":"completed"}');
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const config = loadConfig(
+        testEnv({
+          REDIS_URL: 'rediss://:secret@127.0.0.1:6380',
+          REDIS_TLS_REJECT_UNAUTHORIZED: 'false',
+          TWILIO_API_BASE_URL: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        }),
+      );
+      const twilio = createTwilioClient(config.twilio);
+      const update = twilio.calls('CA00000000000000000000000000000000').update({ status: 'completed' });
+      await expect(update).rejects.toThrow(/self[- ]signed certificate/i);
+      expect(requests).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('when REDIS_URL is rediss:// with the default setting, then the certificate is verified', () => {

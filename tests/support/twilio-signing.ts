@@ -37,11 +37,11 @@ export async function postSigned(
   publicUrl: string,
   path: string,
   params: Record<string, string>,
-  opts: { token?: string; tamper?: (p: Record<string, string>) => Record<string, string>; signature?: string | null } = {},
+  opts: { token?: string; tamper?: (p: Record<string, string>) => Record<string, string>; signature?: string | null; headers?: Record<string, string> } = {},
 ): Promise<Response> {
   const signature = getExpectedTwilioSignature(opts.token ?? AUTH_TOKEN, publicUrl + path, params);
   const sent = opts.tamper ? opts.tamper({ ...params }) : params;
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', ...opts.headers };
   if (opts.signature !== null) headers['x-twilio-signature'] = opts.signature ?? signature;
   return fetch(baseUrl + path, { method: 'POST', headers, body: new URLSearchParams(sent).toString() });
 }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, loadConfig } from '../../src/config';
-import { parseConfigureNumberArgs, runConfigureNumber } from '../../src/tools/configure-number';
+import { ConfigError } from '../../src/config';
+import { configureNumberSettings, parseConfigureNumberArgs, runConfigureNumber } from '../../src/tools/configure-number';
 import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
 import { PUBLIC_URL, RETELL_KEY, testEnv } from '../support/bridge';
 import { ACCOUNT_SID, AUTH_TOKEN } from '../support/twilio-signing';
@@ -29,7 +29,7 @@ describe('npm run configure-number', () => {
 
   async function run(args: string[], overrides: Record<string, string | undefined> = {}) {
     const out = new MemoryOutput();
-    const code = await runConfigureNumber(args, out, () => loadConfig(env(overrides)));
+    const code = await runConfigureNumber(args, out, () => configureNumberSettings(env(overrides)));
     printed.push(out.all);
     return { code, out };
   }
@@ -159,11 +159,29 @@ describe('npm run configure-number', () => {
       expect(twilio.requests).toHaveLength(0);
     });
 
-    it('when PUBLIC_URL is unset outside production, then the localhost default is refused too', async () => {
+    it('when PUBLIC_URL is unset outside production, then it says PUBLIC_URL is not set rather than naming the local default', async () => {
       twilio.addNumber(NUMBER);
       const { code, out } = await run([NUMBER], { PUBLIC_URL: undefined });
       expect(code).toBe(1);
-      expect(out.stderr).toContain('PUBLIC_URL is http://localhost:3000');
+      expect(out.stderr).toContain('PUBLIC_URL is not set');
+      expect(out.stderr).not.toContain('localhost');
+      expect(twilio.requests).toHaveLength(0);
+    });
+
+    it('when PUBLIC_URL is unset on Render, then RENDER_EXTERNAL_URL is used', async () => {
+      const number = twilio.addNumber(NUMBER);
+      const { code } = await run([NUMBER], { PUBLIC_URL: undefined, RENDER_EXTERNAL_URL: 'https://my-bridge.onrender.com' });
+      expect(code).toBe(0);
+      expect(twilio.numbers.get(number.sid)!.voiceUrl).toBe('https://my-bridge.onrender.com/twilio/voice');
+    });
+
+    it('when only the Twilio settings and PUBLIC_URL are set, then it runs without any Retell setting', async () => {
+      const number = twilio.addNumber(NUMBER);
+      const res = await runToolProcess('configure-number', [NUMBER], env({ RETELL_API_KEY: undefined, RETELL_AGENT_ID: undefined }));
+      printed.push(res.stdout, res.stderr);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      expect(twilio.numbers.get(number.sid)!.voiceUrl).toBe(`${PUBLIC_URL}/twilio/voice`);
     });
 
     it('when --allow-insecure is given, then it warns and goes ahead', async () => {

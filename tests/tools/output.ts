@@ -24,15 +24,19 @@ export class MemoryOutput implements Output {
 
 export const REPO = path.resolve(__dirname, '../..');
 
-/** Runs `node scripts/run-tool.mjs <tool> ...args` as `npm run <tool>` does, with exactly `env` (plus PATH). */
+/**
+ * Runs `node scripts/run-tool.mjs <tool> ...args` as `npm run <tool>` does, with exactly `env` (plus
+ * PATH), in `cwd` (where the tool looks for .env and a running sandbox; default the repository).
+ */
 export function runToolProcess(
   tool: string,
   args: string[],
   env: Record<string, string | undefined>,
+  cwd = REPO,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(REPO, 'scripts/run-tool.mjs'), tool, ...args], {
-      cwd: REPO,
+      cwd,
       env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

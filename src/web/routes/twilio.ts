@@ -84,7 +84,6 @@ export function checkAccount(config: Pick<Config, 'twilio'>, accountSid: string)
 /** The voice answer's counters, for inbound and outbound calls alike. */
 export function countAnswer(metrics: Metrics, answer: Answer): void {
   metrics.voiceAnswers.inc({ outcome: answer.outcome });
-  if (answer.outcome === 'duplicate') metrics.dedupeHits.inc();
   if (answer.outcome === 'registered' || answer.outcome === 'registered_unguarded') metrics.registrations.inc({ result: 'ok' });
   if (answer.fallbackReason) metrics.fallbacks.inc({ reason: answer.fallbackReason });
 }
@@ -136,7 +135,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
     const status = form.DialCallStatus ?? 'completed';
     const failed = DIAL_FAILED.has(status);
     await store.update(form.CallSid, { dialStatus: status }).catch((err: Error) => {
-      logger.warn({ callSid: form.CallSid, err: err.message }, 'could not record the dial result');
+      logger.warn({ callSid: form.CallSid, err }, 'could not record the dial result');
     });
     if (failed) {
       logger.warn({ callSid: form.CallSid, dialStatus: status }, 'sip leg to retell did not connect: answering the fallback');

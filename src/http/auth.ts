@@ -1,0 +1,39 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+
+/** Compares a presented secret with the expected one in constant time; hashing first hides the length too. */
+export function sameSecret(given: string, expected: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** True when an `Authorization` header carries `Bearer <token>`. */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+  return given !== undefined && sameSecret(given, token);
+}
+
+/** True when an `Authorization` header carries HTTP basic credentials with this password (any user name). */
+export function basicPasswordMatches(header: string | undefined, password: string): boolean {
+  const encoded = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '')?.[1];
+  if (!encoded) return false;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 && sameSecret(decoded.slice(colon + 1), password);
+}
+
+/** Answers 401 unless the request carries `Authorization: Bearer <token>` (Prometheus' `authorization` scrape setting). */
+export function requireBearer(token: string, realm: string): RequestHandler {
+  return (req, res, next) => {
+    if (bearerMatches(req.get('authorization'), token)) return next();
+    res.status(401).set('www-authenticate', `Bearer realm="${realm}"`).type('text/plain').send('bearer token missing or wrong');
+  };
+}
+
+/** Answers 401 unless the request carries HTTP basic credentials with `password`, so a browser asks for them. */
+export function requireBasicAuth(password: string, realm: string): RequestHandler {
+  return (req, res, next) => {
+    if (basicPasswordMatches(req.get('authorization'), password)) return next();
+    res.status(401).set('www-authenticate', `Basic realm="${realm}", charset="UTF-8"`).type('text/plain').send('password required');
+  };
+}

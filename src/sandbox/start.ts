@@ -1,0 +1,176 @@
+/**
+ * The sandbox: `npm run dev` without Twilio or Retell settings. It runs the real web and worker
+ * against local stand-ins for the Twilio REST API and the Retell API (the same fakes the tests use),
+ * with made-up credentials, so a whole call can be played on one machine with `npm run simulate`.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { envSchema, loadConfig, REDIS_SETTINGS, type Config } from '../config';
+import { withTimeout } from '../http/timeout';
+import { createLogger, type Logger } from '../observability/logger';
+import { displayUrl } from '../observability/redact';
+import { startWeb, type RunningWeb } from '../web/start';
+import { startWorker, type RunningWorker } from '../worker/start';
+import { FakeRetell } from './fake-retell';
+import { FakeTwilioApi } from './fake-twilio';
+import { ensureRedis, type LocalRedis } from './local-redis';
+import { removeSession, writeSession, type SandboxSession } from './session';
+
+/** The number the sandbox's Twilio account owns, and a caller, as in the commands the banner prints. */
+export const SANDBOX_NUMBER = '+14155550100';
+export const SANDBOX_CALLER = '+14155550199';
+
+/** Transfer destinations unless the user's settings name their own. */
+const DEFAULT_DESTINATIONS = { sales: '+14155550101', support: '+14155550102' };
+
+export interface StartSandboxOptions {
+  /** The user's settings (environment and .env). Account settings are not expected; URLs for Twilio and Retell are replaced. */
+  env: Record<string, string | undefined>;
+  /** Where the session file goes, for the tools. @defaultValue the working directory */
+  dir?: string;
+  /** Where the banner goes. @defaultValue stderr */
+  print?: (text: string) => void;
+  /** @defaultValue a pino logger at the configured level, on stdout */
+  logger?: Logger;
+}
+
+export interface RunningSandbox {
+  config: Config;
+  web: RunningWeb;
+  worker: RunningWorker;
+  twilio: FakeTwilioApi;
+  retell: FakeRetell;
+  redis: LocalRedis;
+  close(): Promise<void>;
+}
+
+/** Something a person can act on: the port is taken, or there is no Redis. */
+export class SandboxStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SandboxStartError';
+  }
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** The settings the sandbox runs with: the user's own where they make sense, the sandbox's for the accounts. */
+function sandboxEnv(user: Record<string, string | undefined>, local: { port: number; redisUrl: string; twilio: FakeTwilioApi; retell: FakeRetell }) {
+  // Redis is the one found or started for the session, named by REDIS_URL alone.
+  const redis = new Set<string>(REDIS_SETTINGS.filter((k) => k !== 'REDIS_PREFIX'));
+  const known = new Set(Object.keys(envSchema.shape).filter((k) => !redis.has(k)));
+  const mine = Object.fromEntries(Object.entries(user).filter((e): e is [string, string] => known.has(e[0]) && e[1] !== undefined && e[1].trim() !== ''));
+  return {
+    TRANSFER_DESTINATIONS: JSON.stringify(DEFAULT_DESTINATIONS),
+    ...mine,
+    NODE_ENV: 'development',
+    PORT: String(local.port),
+    PUBLIC_URL: `http://127.0.0.1:${local.port}`,
+    REDIS_URL: local.redisUrl,
+    // Its own keys, so a sandbox can share a Redis with a deployment and never touch the deployment's.
+    REDIS_PREFIX: mine.REDIS_PREFIX?.startsWith('sandbox') ? mine.REDIS_PREFIX : 'sandbox',
+    TWILIO_ACCOUNT_SID: local.twilio.accountSid,
+    TWILIO_AUTH_TOKEN: local.twilio.authToken,
+    TWILIO_API_BASE_URL: local.twilio.url,
+    RETELL_API_KEY: local.retell.apiKey,
+    RETELL_BASE_URL: local.retell.url,
+    RETELL_AGENT_ID: 'agent_sandbox',
+  };
+}
+
+function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; redis: LocalRedis }): string {
+  const simulate = `npm run simulate -- --from ${SANDBOX_CALLER} --to ${SANDBOX_NUMBER}`;
+  const destinations = Object.keys(config.transfer.destinations);
+  const lines = [
+    'SANDBOX: no Twilio or Retell settings were found, so this runs on local stand-ins, and no real call is made.',
+    '',
+    `  bridge (web + worker)  ${config.publicUrl}`,
+    `  local Twilio REST API  ${s.twilio.url}   (number ${SANDBOX_NUMBER})`,
+    `  local Retell API       ${s.retell.url}   (agent ${config.retell.defaultAgentId})`,
+    `  Redis                  ${displayUrl(config.redis.url)}${s.redis.started ? ' (redis-server started for this session)' : ''}, keys under "${config.redis.prefix}:"`,
+    `  transfer destinations  ${destinations.length ? destinations.join(', ') : '(none: set TRANSFER_DESTINATIONS)'}`,
+    '',
+    'Try, in another terminal:',
+    `  ${simulate} --function transfer_call --destination ${destinations[0] ?? 'sales'}`,
+    `  ${simulate} --function end_call`,
+    '  npm run inspect -- <the CallSid simulate printed>',
+    '',
+    'For real calls, copy .env.example to .env, fill in your Twilio and Retell settings and run npm run dev again.',
+  ];
+  const width = Math.max(...lines.map((l) => l.length));
+  const rule = '='.repeat(Math.min(width, 120));
+  return [rule, ...lines, rule].join('\n');
+}
+
+/** Starts Redis (if needed), the local APIs, the web and the worker; prints the banner. */
+export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSandbox> {
+  const print = opts.print ?? ((text: string) => void process.stderr.write(`${text}\n`));
+  const port = Number(opts.env.PORT || 3000);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new SandboxStartError(`PORT must be a port number (got "${opts.env.PORT}")`);
+  if (!(await portFree(port))) {
+    throw new SandboxStartError(`Port ${port} on 127.0.0.1 is in use (another npm run dev?). Stop what uses it, or pick another port: PORT=3001 npm run dev`);
+  }
+
+  const redis = await ensureRedis(opts.env.REDIS_URL || 'redis://127.0.0.1:6379').catch((err: Error) => {
+    throw new SandboxStartError(err.message);
+  });
+  const twilio = await new FakeTwilioApi(`AC${randomBytes(16).toString('hex')}`, randomBytes(16).toString('hex')).start();
+  const retell = await new FakeRetell(`key_sandbox_${randomBytes(12).toString('hex')}`).start();
+  const stopLocal = async () => {
+    await Promise.all([twilio.stop(), retell.stop()]);
+    await redis.stop();
+  };
+
+  const env = sandboxEnv(opts.env, { port, redisUrl: redis.url, twilio, retell });
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    await stopLocal();
+    throw err;
+  }
+  twilio.addNumber(SANDBOX_NUMBER, {
+    voiceUrl: `${config.publicUrl}/twilio/voice`,
+    voiceFallbackUrl: `${config.publicUrl}/twilio/voice`,
+    statusCallback: `${config.publicUrl}/twilio/status`,
+  });
+
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const worker = startWorker({ config, logger: logger.child({ process: 'worker' }) });
+  const web = await startWeb({ config, logger: logger.child({ process: 'web' }), port, host: '127.0.0.1' });
+
+  const dir = opts.dir ?? process.cwd();
+  const session: SandboxSession = {
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    env,
+    bridgeUrl: config.publicUrl,
+    twilioUrl: twilio.url,
+    retellUrl: retell.url,
+  };
+  writeSession(session, dir);
+  // Printed once the connections have logged that they are up, so the banner is what stays on screen.
+  await withTimeout(web.redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => web.redis.once('ready', resolve)), 5000).catch(() => undefined);
+  print(banner(config, { twilio, retell, redis }));
+
+  return {
+    config,
+    web,
+    worker,
+    twilio,
+    retell,
+    redis,
+    async close() {
+      removeSession(process.pid, dir);
+      await web.close();
+      await worker.close(5000);
+      await stopLocal();
+    },
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * `npm run inspect -- <CallSid | call_id>`: prints what the bridge knows about one call, read from Redis
+ * with the deployment's settings: the call record, and each transfer or hang-up with its job (state,
+ * attempts, why it failed). Needs only the Redis settings, so `heroku run npm run inspect -- CA…` works.
+ */
+import { parseArgs } from 'node:util';
+import { parseSettings, REDIS_SETTINGS, redisOf, type Config } from '../config';
+import type { CallRecord } from '../calls/record';
+import { createCallActionQueue } from '../jobs/queue';
+import { describeRedis, newRedisClient } from '../redis/connection';
+import { CallReports, type ActionReport, type CallReport } from '../services/call-report';
+import { EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, usageFromParseError } from './cli';
+
+export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id> [--json]
+
+Prints one call as the bridge knows it, read from Redis (REDIS_URL, REDIS_PREFIX; environment variables
+or a .env file here): caller and called number, direction, agent, state, timestamps, the result of the
+SIP dial to Retell, and each transfer or hang-up with its job's state, attempts and failure reasons.
+
+On Heroku: heroku run --app my-bridge npm run inspect -- CA0123...
+
+Call records expire 24 hours after the call started; jobs 24 hours after completing, 7 days after failing.
+
+Options:
+  --json       print the record and jobs as JSON
+  -h, --help   this text
+
+Exit codes: 0 found, 1 unknown call (or Redis unreachable), 2 bad arguments.`;
+
+export interface InspectOptions {
+  id: string;
+  json: boolean;
+}
+
+export function parseInspectArgs(argv: readonly string[]): InspectOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    });
+  } catch (err) {
+    usageFromParseError(err);
+  }
+  if (parsed.values.help) return 'help';
+  const [id, ...extra] = parsed.positionals;
+  if (!id) throw new UsageError('which call? Give its Twilio CallSid (CA…) or its Retell call_id');
+  if (extra.length) throw new UsageError(`one call at a time (got ${parsed.positionals.join(', ')})`);
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new UsageError(`"${id}" is neither a CallSid (CA followed by 32 hex digits) nor a Retell call_id`);
+  return { id, json: parsed.values.json };
+}
+
+/** What inspect uses: Redis, nothing else. */
+export type InspectConfig = Pick<Config, 'redis'>;
+
+export function inspectSettings(env: Record<string, string | undefined>): InspectConfig {
+  return { redis: redisOf(parseSettings(env, REDIS_SETTINGS)) };
+}
+
+/** Record fields in reading order, with their labels. */
+const FIELDS: Array<[keyof CallRecord, string]> = [
+  ['direction', 'direction'],
+  ['from', 'from'],
+  ['to', 'to'],
+  ['state', 'state'],
+  ['agentId', 'agent'],
+  ['callId', 'Retell call_id'],
+  ['createdAt', 'created'],
+  ['ringingAt', 'ringing'],
+  ['answeredAt', 'answered'],
+  ['agentStartedAt', 'agent started'],
+  ['agentEndedAt', 'agent ended'],
+  ['disconnectionReason', 'agent ended by'],
+  ['endedAt', 'ended'],
+  ['endReason', 'end reason'],
+  ['duration', 'duration (s)'],
+  ['dialStatus', 'dial result'],
+  ['error', 'error'],
+  ['userSentiment', 'sentiment'],
+  ['callSuccessful', 'successful'],
+  ['summary', 'summary'],
+  ['updatedAt', 'updated'],
+  ['twiml', 'answer (TwiML)'],
+];
+
+function printAction(out: Output, a: ActionReport): void {
+  const to = a.action?.target ?? (a.job?.data.kind === 'transfer' ? a.job.data.target : undefined);
+  const target = to ? ` to ${to}` : '';
+  out.info('');
+  out.info(`Action #${a.seq}: ${a.kind}${target}${a.action ? `, ${a.action.status}` : ' (replaced by a later action)'}`);
+  if (a.action) {
+    out.info(`  requested       ${a.action.requestedAt}`);
+    out.info(`  told the agent  ${JSON.stringify(a.action.answer)}`);
+    if (a.action.error) out.info(`  error           ${a.action.error}`);
+  }
+  const job = a.job;
+  if (!job) {
+    out.info(`  job             ${a.jobId}: no longer in the queue (removed after its retention period)`);
+    return;
+  }
+  const returned = job.returnValue !== undefined ? `, returned ${JSON.stringify(job.returnValue)}` : '';
+  out.info(`  job             ${job.id}: ${job.state}, ${job.attemptsMade} of ${job.attempts} attempts${returned}`);
+  out.info(`  queued          ${job.createdAt}`);
+  if (job.finishedAt) out.info(`  finished        ${job.finishedAt}`);
+  if (job.failedReason) out.info(`  failed because  ${job.failedReason}`);
+  job.stacktrace.forEach((stack, i) => out.info(`  attempt failure ${i + 1}: ${stack.split('\n')[0]}`));
+}
+
+export function printReport(out: Output, report: CallReport): void {
+  const r = report.record;
+  out.info(`Call ${r.callSid}`);
+  for (const [field, label] of FIELDS) {
+    const value = r[field];
+    if (value !== undefined && value !== '') out.info(`  ${label.padEnd(15)} ${value}`);
+  }
+  if (report.actions.length === 0) out.info('\nNo transfer or hang-up was asked for.');
+  for (const action of report.actions) printAction(out, action);
+}
+
+export async function inspect(config: InspectConfig, options: InspectOptions, out: Output): Promise<number> {
+  const redis = newRedisClient(config.redis, 'queue');
+  redis.on('error', () => undefined);
+  const queue = createCallActionQueue(redis, config.redis.prefix);
+  queue.on('error', () => undefined);
+  const where = `Redis ${describeRedis(config.redis)} (prefix "${config.redis.prefix}")`;
+  try {
+    let report: CallReport | null;
+    try {
+      report = await new CallReports(redis, config.redis.prefix, queue).read(options.id);
+    } catch (err) {
+      out.error(`Could not read ${where}: ${(err as Error).message}`);
+      return EXIT_FAILED;
+    }
+    if (!report) {
+      out.error(`No call ${options.id} in ${where}.`);
+      out.error('Check the id and that REDIS_URL and REDIS_PREFIX are the deployment\'s; records expire 24 hours after the call started.');
+      return EXIT_FAILED;
+    }
+    if (options.json) out.info(JSON.stringify(report, null, 2));
+    else printReport(out, report);
+    return EXIT_OK;
+  } finally {
+    await queue.close().catch(() => undefined);
+    redis.disconnect();
+  }
+}
+
+/** The whole tool: arguments, configuration, then the lookup. Returns the exit code. */
+export async function runInspect(argv: readonly string[], rawOut: Output, load?: () => InspectConfig): Promise<number> {
+  return runTool(
+    {
+      name: 'inspect',
+      usage: INSPECT_USAGE,
+      parse: parseInspectArgs,
+      settings: inspectSettings,
+      secrets: (config) => [urlPassword(config.redis.url), config.redis.password, config.redis.sentinel?.password],
+      run: inspect,
+    },
+    argv,
+    rawOut,
+    load,
+  );
+}
+
+if (require.main === module) runAsProcess((argv, out) => runInspect(argv, out));
