@@ -1,4 +1,4 @@
-import Retell from 'retell-sdk';
+import RetellSdk from 'retell-sdk';
 import { Agent } from 'undici';
 import type { Config } from '../config';
 import { bufferedFetch } from '../http/buffered-fetch';
@@ -12,8 +12,9 @@ import { bufferedFetch } from '../http/buffered-fetch';
  * - `fetch` over undici's dispatcher API (`bufferedFetch`) rather than a WHATWG fetch: registering a
  *   call through the SDK on fetch (Node's built-in one or undici's) costs about three times the CPU,
  *   nearly all of it in Request/Response/stream objects the SDK never needs. See BENCHMARKS.md.
+ * - A subclass of the SDK's client whose request headers are worked out once (below).
  */
-export function createRetellClient(config: Config['retell']): Retell {
+export function createRetellClient(config: Config['retell']): RetellSdk {
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 128, pipelining: 1 });
   return new Retell({
     apiKey: config.apiKey,
@@ -23,4 +24,48 @@ export function createRetellClient(config: Config['retell']): Retell {
     fetch: bufferedFetch(dispatcher),
     logLevel: 'off',
   });
+}
+
+type BuiltRequest = Awaited<ReturnType<RetellSdk['buildRequest']>>;
+type FinalRequestOptions = Parameters<RetellSdk['buildRequest']>[0];
+
+/**
+ * The SDK's client, but for a JSON POST (every call the bridge makes on the webhook path) the request's
+ * headers are built by the SDK once per (timeout, retry count) and reused: the SDK otherwise merges
+ * six header sources into a WHATWG `Headers` and validates it on every call. The bytes sent are the
+ * SDK's own, tested against the stock client (tests/retell/client.test.ts); anything else (a query,
+ * per-request headers, a non-JSON body, an idempotency header) goes through the SDK's own path.
+ * Written for retell-sdk 5.66.x, whose version package.json pins. Named Retell because the SDK puts
+ * the class's name in the User-Agent.
+ */
+class Retell extends RetellSdk {
+  readonly #headers = new Map<string, Record<string, string>>();
+
+  override async buildRequest(options: FinalRequestOptions, { retryCount = 0 }: { retryCount?: number } = {}): Promise<BuiltRequest> {
+    const body = options.body;
+    const plainJson =
+      options.method === 'post' &&
+      !options.query &&
+      !options.headers &&
+      !options.fetchOptions &&
+      !this.idempotencyHeader &&
+      body !== null &&
+      typeof body === 'object' &&
+      Object.getPrototypeOf(body) === Object.prototype;
+    if (!plainJson) return super.buildRequest(options, { retryCount });
+    const timeout = options.timeout ?? this.timeout;
+    const key = `${timeout}|${retryCount}`;
+    const headers = this.#headers.get(key);
+    if (!headers) {
+      const built = await super.buildRequest(options, { retryCount });
+      this.#headers.set(key, Object.fromEntries((built.req.headers as Headers).entries()));
+      return built;
+    }
+    return {
+      // A plain object: bufferedFetch (the fetch this client is built with) reads it as it is.
+      req: { method: 'post', headers: headers as unknown as Headers, body: JSON.stringify(body), ...(options.signal ? { signal: options.signal } : {}) },
+      url: this.buildURL(options.path, undefined, options.defaultBaseURL),
+      timeout,
+    };
+  }
 }
