@@ -2,6 +2,7 @@
 // if present. Without any Twilio or Retell settings it runs the sandbox instead: the same web and worker
 // against local stand-ins for both APIs. Production runs web and worker as separate processes (Procfile).
 import 'dotenv/config';
+import { parseArgs } from 'node:util';
 import { ConfigError, noAccountSettings } from '../config';
 import { createLogger } from '../observability/logger';
 import { SandboxStartError, startSandbox } from '../sandbox/start';
@@ -20,12 +21,28 @@ async function runReal(): Promise<() => Promise<void>> {
   };
 }
 
-async function runSandbox(): Promise<() => Promise<void>> {
-  const sandbox = await startSandbox({ env: process.env });
+async function runSandbox(lookupFile: string | undefined): Promise<() => Promise<void>> {
+  const sandbox = await startSandbox({ env: process.env, lookupFile });
   return () => sandbox.close();
 }
 
-(noAccountSettings(process.env) ? runSandbox() : runReal()).then(
+function lookupOption(): string | undefined {
+  try {
+    return parseArgs({ args: process.argv.slice(2), options: { lookup: { type: 'string' } }, strict: true }).values.lookup;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\nUsage: npm run dev [-- --lookup <file.json>]  (--lookup: a local lookup hook, sandbox only)\n`);
+    process.exit(2);
+  }
+}
+
+const lookupFile = lookupOption();
+const sandbox = noAccountSettings(process.env);
+if (lookupFile && !sandbox) {
+  process.stderr.write('--lookup runs a local lookup hook in the sandbox only; with real settings, point INBOUND_WEBHOOK_URL at your hook.\n');
+  process.exit(2);
+}
+
+(sandbox ? runSandbox(lookupFile) : runReal()).then(
   (stop) => onShutdownSignal(stop),
   (err: Error) => {
     if (err instanceof ConfigError || err instanceof SandboxStartError) process.stderr.write(`${err.message}\n`);

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import path from 'node:path';
 import { envSchema, loadConfig, REDIS_SETTINGS, type Config } from '../config';
 import { withTimeout } from '../http/timeout';
 import { createLogger, type Logger } from '../observability/logger';
@@ -14,11 +15,14 @@ import { startWorker, type RunningWorker } from '../worker/start';
 import { FakeRetell } from './fake-retell';
 import { FakeTwilioApi } from './fake-twilio';
 import { ensureRedis, type LocalRedis } from './local-redis';
+import { SampleLookupHook } from './sample-lookup-hook';
 import { removeSession, writeSession, type SandboxSession } from './session';
 
 /** The number the sandbox's Twilio account owns, and a caller, as in the commands the banner prints. */
 export const SANDBOX_NUMBER = '+14155550100';
 export const SANDBOX_CALLER = '+14155550199';
+/** Whom the banner's `npm run call` example dials. */
+export const SANDBOX_OUTBOUND_CALLEE = '+14155550123';
 
 /** Transfer destinations unless the user's settings name their own. */
 const DEFAULT_DESTINATIONS = { sales: '+14155550101', support: '+14155550102' };
@@ -32,6 +36,11 @@ export interface StartSandboxOptions {
   print?: (text: string) => void;
   /** @defaultValue a pino logger at the configured level, on stdout */
   logger?: Logger;
+  /**
+   * A JSON file of callers' numbers to `call_inbound` answers (see SampleLookupHook): when given, a local
+   * lookup hook answers from it and INBOUND_WEBHOOK_URL points there.
+   */
+  lookupFile?: string;
 }
 
 export interface RunningSandbox {
@@ -41,6 +50,8 @@ export interface RunningSandbox {
   twilio: FakeTwilioApi;
   retell: FakeRetell;
   redis: LocalRedis;
+  /** The local lookup hook, when started with `lookupFile`. */
+  hook?: SampleLookupHook;
   close(): Promise<void>;
 }
 
@@ -61,14 +72,22 @@ function portFree(port: number): Promise<boolean> {
 }
 
 /** The settings the sandbox runs with: the user's own where they make sense, the sandbox's for the accounts. */
-function sandboxEnv(user: Record<string, string | undefined>, local: { port: number; redisUrl: string; twilio: FakeTwilioApi; retell: FakeRetell }) {
+function sandboxEnv(
+  user: Record<string, string | undefined>,
+  local: { port: number; redisUrl: string; twilio: FakeTwilioApi; retell: FakeRetell; hook?: SampleLookupHook },
+) {
   // Redis is the one found or started for the session, named by REDIS_URL alone.
   const redis = new Set<string>(REDIS_SETTINGS.filter((k) => k !== 'REDIS_PREFIX'));
   const known = new Set(Object.keys(envSchema.shape).filter((k) => !redis.has(k)));
   const mine = Object.fromEntries(Object.entries(user).filter((e): e is [string, string] => known.has(e[0]) && e[1] !== undefined && e[1].trim() !== ''));
   return {
     TRANSFER_DESTINATIONS: JSON.stringify(DEFAULT_DESTINATIONS),
+    // Outbound calls on, from the sandbox's number, so `npm run call` works too (the tools read the token
+    // from the session file).
+    API_TOKEN: randomBytes(16).toString('hex'),
+    OUTBOUND_FROM_NUMBER: SANDBOX_NUMBER,
     ...mine,
+    ...(local.hook ? { INBOUND_WEBHOOK_URL: local.hook.url } : {}),
     NODE_ENV: 'development',
     PORT: String(local.port),
     PUBLIC_URL: `http://127.0.0.1:${local.port}`,
@@ -84,7 +103,7 @@ function sandboxEnv(user: Record<string, string | undefined>, local: { port: num
   };
 }
 
-function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; redis: LocalRedis }): string {
+function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; redis: LocalRedis; hook?: SampleLookupHook }): string {
   const simulate = `npm run simulate -- --from ${SANDBOX_CALLER} --to ${SANDBOX_NUMBER}`;
   const destinations = Object.keys(config.transfer.destinations);
   const lines = [
@@ -95,11 +114,14 @@ function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; 
     `  local Retell API       ${s.retell.url}   (agent ${config.retell.defaultAgentId})`,
     `  Redis                  ${displayUrl(config.redis.url)}${s.redis.started ? ' (redis-server started for this session)' : ''}, keys under "${config.redis.prefix}:"`,
     `  transfer destinations  ${destinations.length ? destinations.join(', ') : '(none: set TRANSFER_DESTINATIONS)'}`,
+    ...(s.hook ? [`  lookup hook            ${s.hook.url}   (answers from ${s.hook.file})`] : []),
     '',
     'Try, in another terminal:',
     `  ${simulate} --function transfer_call --destination ${destinations[0] ?? 'sales'}`,
     `  ${simulate} --function end_call`,
     '  npm run inspect -- <the CallSid simulate printed>',
+    `  npm run call -- --to ${SANDBOX_OUTBOUND_CALLEE} --var customer_name=Dana --wait`,
+    ...(s.hook ? ['  (each simulated call asks the lookup hook first; edit the file to change its answers)'] : ['  (a per-caller lookup hook: npm run dev -- --lookup examples/lookup-hook.json)']),
     '',
     'For real calls, copy .env.example to .env, fill in your Twilio and Retell settings and run npm run dev again.',
   ];
@@ -121,15 +143,28 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
     throw new SandboxStartError(err.message);
   });
   const twilio = await new FakeTwilioApi(`AC${randomBytes(16).toString('hex')}`, randomBytes(16).toString('hex')).start();
+  // The person an outbound call reaches picks up, talks for a while, and hangs up.
+  twilio.callee.defaultScript = { answer: 'human', ringMs: 1500, hangUpAfterMs: 8000 };
   const retell = await new FakeRetell(`key_sandbox_${randomBytes(12).toString('hex')}`).start();
+  let hook: SampleLookupHook | undefined;
   const stopLocal = async () => {
-    await Promise.all([twilio.stop(), retell.stop()]);
+    await Promise.all([twilio.stop(), retell.stop(), hook?.stop()]);
     await redis.stop();
   };
 
-  const env = sandboxEnv(opts.env, { port, redisUrl: redis.url, twilio, retell });
   let config: Config;
+  let env: ReturnType<typeof sandboxEnv>;
   try {
+    if (opts.lookupFile) {
+      hook = await new SampleLookupHook(retell.apiKey, path.resolve(opts.lookupFile), (l) =>
+        print(`lookup hook: ${l.from ?? '(no number)'} → ${l.status} ${JSON.stringify(l.answer)}`),
+      )
+        .start()
+        .catch((err: Error) => {
+          throw new SandboxStartError(`--lookup ${opts.lookupFile}: ${err.message}`);
+        });
+    }
+    env = sandboxEnv(opts.env, { port, redisUrl: redis.url, twilio, retell, hook });
     config = loadConfig(env);
   } catch (err) {
     await stopLocal();
@@ -157,7 +192,7 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
   writeSession(session, dir);
   // Printed once the connections have logged that they are up, so the banner is what stays on screen.
   await withTimeout(web.redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => web.redis.once('ready', resolve)), 5000).catch(() => undefined);
-  print(banner(config, { twilio, retell, redis }));
+  print(banner(config, { twilio, retell, redis, hook }));
 
   return {
     config,
@@ -166,6 +201,7 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
     twilio,
     retell,
     redis,
+    hook,
     async close() {
       removeSession(process.pid, dir);
       await web.close();

@@ -21,10 +21,10 @@ interface DevProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `npm run dev`'s program (src/bin/dev.ts through tsx) in `cwd` with exactly `env`. */
-function startDev(cwd: string, env: Record<string, string>): DevProcess {
+/** Starts `npm run dev`'s program (src/bin/dev.ts through tsx) in `cwd` with exactly `env` and `args`. */
+function startDev(cwd: string, env: Record<string, string>, args: string[] = []): DevProcess {
   // Its own process group, so a cleanup after a failure also stops the redis-server it started.
-  const child = spawn(process.execPath, ['-r', require.resolve('tsx/cjs'), path.join(REPO, 'src/bin/dev.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, ['-r', require.resolve('tsx/cjs'), path.join(REPO, 'src/bin/dev.ts'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -106,6 +106,34 @@ describe('the sandbox (npm run dev without settings)', () => {
     expect(Date.now() - stoppedAt).toBeLessThan(10_000);
     expect(existsSync(path.join(dir, SESSION_FILE))).toBe(false);
     await waitFor('the session redis-server to stop', async () => !(await redisAnswers('127.0.0.1', redisPort)));
+  }, 90_000);
+
+  it('when started with --lookup, then simulate shows the hook\'s answer, the registration follows it, a rejected caller gets <Reject/>, and npm run call places a call that ends', async () => {
+    copyFileSync(path.join(REPO, 'examples/lookup-hook.json'), path.join(dir, 'lookup.json'));
+    const port = await freePort();
+    dev = startDev(dir, { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, PORT: String(port) }, ['--lookup', 'lookup.json']);
+    const running = dev;
+    await waitFor('the sandbox banner', () => {
+      if (running.child.exitCode !== null) throw new Error(`dev exited:\n${running.output()}`);
+      return running.output().includes('Try, in another terminal:');
+    }, 30_000);
+    expect(running.output()).toMatch(/lookup hook +http:\/\/127\.0\.0\.1:\d+ +\(answers from .*lookup\.json\)/);
+
+    const toolEnv = { HOME: dir };
+    const known = await runToolProcess('simulate', SIMULATE, toolEnv, dir);
+    expect(known.code).toBe(0);
+    expect(known.stdout).toContain('Lookup hook (INBOUND_WEBHOOK_URL)');
+    expect(known.stdout).toContain('the bridge will register the call with agent agent_vip');
+    expect(known.stdout).toMatch(/"agent_id": ?"agent_vip"/);
+    expect(running.output()).toMatch(/lookup hook: \+14155550199 → 200 .*agent_vip/);
+
+    const rejected = await runToolProcess('simulate', ['--from', '+14155550666', '--to', '+14155550100'], toolEnv, dir);
+    expect(rejected.stdout).toContain('<Reject');
+
+    const call = await runToolProcess('call', ['--to', '+14155550123', '--var', 'customer_name=Dana', '--wait'], toolEnv, dir);
+    expect(call.stderr).toBe('');
+    expect(call.code).toBe(0);
+    expect(call.stdout).toMatch(/ended.*outcome completed/);
   }, 90_000);
 
   it('when Redis does not answer and redis-server is not installed, then it says how to get Redis and exits 1', async () => {
