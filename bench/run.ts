@@ -9,6 +9,7 @@
  *   npm run bench -- --twilio-client   CPU per Twilio REST request, by way of making it
  *   npm run bench -- --cluster-only    scale-out on a local Redis Cluster: 1 vs 2 web processes, 1 vs 2 workers
  *   npm run bench -- --outbound-only   outbound calls: placement rate at TWILIO_CPS 1 and 50, POST /calls → calls.create latency
+ *   npm run bench -- --voice-only      new calls only: the bridge (and a --candidate) against the naive bridge
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -61,6 +62,8 @@ interface RunFlags extends Flags {
   outbound: boolean;
   /** Only the outbound-call scenario. */
   outboundOnly: boolean;
+  /** Only the new-call scenario. */
+  voiceOnly: boolean;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -93,6 +96,7 @@ function parseFlags(argv: string[]): RunFlags {
       'drain-jobs': { type: 'string', default: String(DEFAULT_FUNCTION_CALL_OPTIONS.drainJobs) },
       'no-outbound': { type: 'boolean', default: false },
       'outbound-only': { type: 'boolean', default: false },
+      'voice-only': { type: 'boolean', default: false },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -126,6 +130,7 @@ function parseFlags(argv: string[]): RunFlags {
     drainJobs: num('drain-jobs', v['drain-jobs'], 100, 100_000),
     outbound: !v['no-outbound'],
     outboundOnly: v['outbound-only'],
+    voiceOnly: v['voice-only'],
   };
 }
 
@@ -146,6 +151,7 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.functionsOnly) return [functions];
   if (flags.clusterOnly) return [clusterScaleOutScenario];
   if (flags.outboundOnly) return [outboundScenario()];
+  if (flags.voiceOnly) return [voiceScenario];
   return [
     voiceScenario,
     duplicatesScenario,

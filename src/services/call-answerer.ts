@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Retell from 'retell-sdk';
 import { ANSWER_BUDGET_MS, type Config } from '../config';
-import type { Logger } from '../observability/logger';
+import { lazyChild, type CallLog, type Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { registerPhoneCall, RegistrationError, type RegistrationFailureReason } from '../retell/register';
 import type { InboundCallDetails, LookupChoice } from '../retell/inbound-webhook';
@@ -134,7 +134,7 @@ export class CallAnswerer {
   }
 
   private async answerOnce(call: InboundCall, deadline: number): Promise<Answer> {
-    const log = this.logger.child({ callSid: call.callSid });
+    const log = lazyChild(this.logger, { callSid: call.callSid });
     const owner = randomUUID();
     const now = new Date().toISOString();
     const initial = {
@@ -171,7 +171,7 @@ export class CallAnswerer {
     }
   }
 
-  private async registerAsOwner(call: InboundCall, owner: string, deadline: number, log: Logger): Promise<Answer> {
+  private async registerAsOwner(call: InboundCall, owner: string, deadline: number, log: CallLog): Promise<Answer> {
     let answer: Answer;
     try {
       answer = await this.register(call, deadline, log);
@@ -214,7 +214,7 @@ export class CallAnswerer {
     return undefined;
   }
 
-  private async registerUnguarded(call: InboundCall, deadline: number, log: Logger): Promise<Answer> {
+  private async registerUnguarded(call: InboundCall, deadline: number, log: CallLog): Promise<Answer> {
     const answer = await this.register(call, deadline, log);
     return answer.outcome === 'registered' ? { ...answer, outcome: 'registered_unguarded' } : answer;
   }
@@ -223,7 +223,7 @@ export class CallAnswerer {
    * Asks the lookup hook (new inbound calls only), registers with Retell and builds the TwiML; never
    * throws for the hook's or Retell's failures, only answers the default agent or the fallback.
    */
-  private async register(call: InboundCall, deadline: number, log: Logger): Promise<Answer> {
+  private async register(call: InboundCall, deadline: number, log: CallLog): Promise<Answer> {
     if (call.registration) return this.registerWith(call, call.registration, call.registration.agentId, deadline, log);
     const routed = this.agentFor(call);
     const direction = toDirection(call.twilioDirection);
@@ -237,7 +237,7 @@ export class CallAnswerer {
     return lookup ? { ...answer, lookup: lookup.result } : answer;
   }
 
-  private async registerWith(call: InboundCall, choice: LookupChoice | undefined, routed: string | undefined, deadline: number, log: Logger): Promise<Answer> {
+  private async registerWith(call: InboundCall, choice: LookupChoice | undefined, routed: string | undefined, deadline: number, log: CallLog): Promise<Answer> {
     const agentId = choice?.agentId ?? routed;
     if (!agentId) {
       log.error({ to: call.to }, 'no agent for this number: add it to AGENT_ROUTES or set RETELL_AGENT_ID');

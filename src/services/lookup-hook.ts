@@ -1,6 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
 import { boundedPost, PostError } from '../http/bounded-post';
-import type { Logger } from '../observability/logger';
+import type { CallLog, Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { callInboundRequest, LOOKUP_LIMITS, parseCallInboundAnswer, type InboundCallDetails, type LookupChoice } from '../retell/inbound-webhook';
 import { signRetellBody } from '../retell/signature';
@@ -62,7 +62,7 @@ export class LookupHook {
   }
 
   /** Asks the hook about a new inbound call within `budgetMs` (at most `timeoutMs`), counting and logging the result. */
-  async lookup(call: InboundCallDetails, budgetMs: number, log: Logger): Promise<Lookup> {
+  async lookup(call: InboundCallDetails, budgetMs: number, log: CallLog): Promise<Lookup> {
     const exchange = await this.ask(call, budgetMs);
     const { ms } = exchange;
     this.metrics?.lookupHook.inc({ result: exchange.result });

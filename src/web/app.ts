@@ -87,11 +87,12 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestObserver(logger, metrics));
 
+  // Twilio's webhooks first: the voice webhook is the busiest route and the one a caller waits on.
+  app.use(twilioRoutes({ config, answerer, store, lifecycle, budget, logger, metrics }));
+  app.use(twilioOutboundRoutes({ config, answerer, callbacks, budget, logger, metrics }));
   app.use(healthRoutes(redis));
   const queues = [queue, outbound.queue, ...(outbound.events ? [outbound.events] : [])];
   app.use(opsRoutes({ metrics, queues, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
-  app.use(twilioRoutes({ config, answerer, store, lifecycle, budget, logger, metrics }));
-  app.use(twilioOutboundRoutes({ config, answerer, callbacks, budget, logger, metrics }));
   if (config.outbound.apiToken) {
     const calls = new OutboundCalls({ config, store: outboundStore, calls: store, queue: outbound.queue, events: outbound.events, twilio: deps.twilio, logger, metrics });
     app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls, metrics }));

@@ -14,7 +14,8 @@ import type { CallAnswerer } from '../../services/call-answerer';
 import type { OutboundCallbacks } from '../../services/outbound-callbacks';
 import { OUTBOUND_PATHS } from '../../twilio/outbound';
 import { hangupTwiml } from '../../twilio/twiml';
-import { checkAccount, countAnswer, parseTimestamp, statusForm, twilioVerified, voiceForm } from './twilio';
+import { readVoiceForm } from '../../twilio/voice-form';
+import { checkAccount, countAnswer, parseTimestamp, sendTwiml, statusForm, twilioVerified } from './twilio';
 
 const amdForm = z.looseObject({
   CallSid: z.string({ error: 'CallSid must be present, once' }).regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits'),
@@ -53,11 +54,11 @@ export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
   const verified = twilioVerified(config, metrics, deps.budget);
 
   router.post(OUTBOUND_PATHS.answer, ...verified, async (req, res) => {
-    const form = parseOr400(voiceForm, req.body);
+    const form = readVoiceForm(req.body);
     checkAccount(config, form.AccountSid);
     const id = outboundId(req);
     if (form.CallStatus && FINAL_TWILIO_STATUSES.has(form.CallStatus)) {
-      res.status(200).type('text/xml').send(hangupTwiml());
+      sendTwiml(res, hangupTwiml());
       return;
     }
     let answer;
@@ -76,7 +77,7 @@ export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
       answer = answerer.fallback('retell_error');
     }
     countAnswer(metrics, answer);
-    res.status(200).type('text/xml').send(answer.twiml);
+    sendTwiml(res, answer.twiml);
   });
 
   router.post(OUTBOUND_PATHS.status, ...verified, async (req, res) => {

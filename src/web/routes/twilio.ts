@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { storeCall } from '../../calls/errors';
 import { FINAL_TWILIO_STATUSES, type CallLifecycle } from '../../calls/lifecycle';
@@ -12,29 +12,12 @@ import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { Answer, CallAnswerer } from '../../services/call-answerer';
 import { hangupTwiml } from '../../twilio/twiml';
+import { readVoiceForm } from '../../twilio/voice-form';
 import { twilioForm, verifyTwilioSignature } from '../../twilio/webhook';
 
 const single = (what: string) => z.string({ error: `${what} must be present, once` });
 
 const callSid = single('CallSid').regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits');
-
-const callerDetail = z.string().max(256).optional().catch(undefined);
-
-/** Twilio adds parameters without notice, so unknown fields are allowed through. */
-export const voiceForm = z.looseObject({
-  CallSid: callSid,
-  AccountSid: single('AccountSid'),
-  From: single('From').min(1, 'From must not be empty').max(256, 'From must be at most 256 characters'),
-  To: single('To').min(1, 'To must not be empty').max(256, 'To must be at most 256 characters'),
-  Direction: z.string().max(32).optional(),
-  CallerName: z.string().max(256).optional(),
-  CallStatus: z.string().max(32).optional(),
-  // Only passed on to the lookup hook: an odd value is dropped rather than failing the call.
-  FromCity: callerDetail,
-  FromState: callerDetail,
-  FromCountry: callerDetail,
-  StirVerstat: callerDetail,
-});
 
 const dialActionForm = z.looseObject({
   CallSid: callSid,
@@ -76,6 +59,14 @@ export function twilioVerified(config: Pick<Config, 'publicUrl' | 'twilio'>, met
   ];
 }
 
+/**
+ * A TwiML answer, written in one go: Express's `send` works out a content type, an ETag and a charset
+ * for every response, and the voice webhook answers every call.
+ */
+export function sendTwiml(res: Response, twiml: string): void {
+  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(twiml) }).end(twiml);
+}
+
 /** A webhook from another Twilio account than ours is answered 400. */
 export function checkAccount(config: Pick<Config, 'twilio'>, accountSid: string): void {
   if (accountSid !== config.twilio.accountSid) throw new HttpError(400, 'AccountSid is not the account this bridge serves');
@@ -95,13 +86,13 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
   const ourAccount = (accountSid: string) => checkAccount(config, accountSid);
 
   router.post('/twilio/voice', ...verified, async (req, res) => {
-    const form = parseOr400(voiceForm, req.body);
+    const form = readVoiceForm(req.body);
     ourAccount(form.AccountSid);
     if (form.CallStatus && FINAL_TWILIO_STATUSES.has(form.CallStatus)) {
       // A finished call (typically a status callback pointed at the voice URL by mistake) must not
       // register a new Retell call that nobody will ever dial.
       logger.warn({ callSid: form.CallSid, callStatus: form.CallStatus }, 'voice webhook for a finished call: not registering');
-      res.status(200).type('text/xml').send(hangupTwiml());
+      sendTwiml(res, hangupTwiml());
       return;
     }
     let answer;
@@ -124,7 +115,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
       answer = answerer.fallback('retell_error');
     }
     countAnswer(metrics, answer);
-    res.status(200).type('text/xml').send(answer.twiml);
+    sendTwiml(res, answer.twiml);
   });
 
   // Twilio comes back here when the SIP leg to Retell ends. A leg that never connected (registration
@@ -141,7 +132,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
       logger.warn({ callSid: form.CallSid, dialStatus: status }, 'sip leg to retell did not connect: answering the fallback');
       metrics.fallbacks.inc({ reason: 'sip_dial_failed' });
     }
-    res.status(200).type('text/xml').send(failed ? answerer.fallback('retell_error').twiml : hangupTwiml());
+    sendTwiml(res, failed ? answerer.fallback('retell_error').twiml : hangupTwiml());
   });
 
   // The number's status callback: records when the call was answered and how it ended.
