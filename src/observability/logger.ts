@@ -42,14 +42,14 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
+/** What a call's code logs through: the levels it uses, nothing else. */
+export type CallLog = Pick<Logger, 'error' | 'warn' | 'info' | 'debug'>;
+
 /**
  * A child logger with `bindings`, made only when a line is written at an enabled level: most calls on
  * the voice webhook log nothing at the configured level, and pino serialises a child's bindings when it
  * is made.
  */
-/** What a call's code logs through: the levels it uses, nothing else. */
-export type CallLog = Pick<Logger, 'error' | 'warn' | 'info' | 'debug'>;
-
 export function lazyChild(logger: Logger, bindings: Record<string, unknown>): CallLog {
   let child: Logger | undefined;
   const at =
