@@ -15,16 +15,8 @@ import type { OutboundCallbacks } from '../../services/outbound-callbacks';
 import { OUTBOUND_PATHS } from '../../twilio/outbound';
 import { hangupTwiml } from '../../twilio/twiml';
 import { readVoiceForm } from '../../twilio/voice-form';
-import { checkAccount, countAnswer, parseTimestamp, sendTwiml, statusForm, twilioVerified } from './twilio';
+import { amdForm, checkAccount, countAnswer, parseTimestamp, sendTwiml, statusForm, twilioVerified } from './twilio';
 
-const amdForm = z.looseObject({
-  CallSid: z.string({ error: 'CallSid must be present, once' }).regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits'),
-  AccountSid: z.string({ error: 'AccountSid must be present, once' }),
-  AnsweredBy: z.enum(['human', 'machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax', 'unknown'], {
-    error: 'AnsweredBy must be one of Twilio\'s AMD verdicts',
-  }),
-  MachineDetectionDuration: z.string().max(16).optional(),
-});
 
 export interface TwilioOutboundRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio'>;
