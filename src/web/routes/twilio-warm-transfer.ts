@@ -45,26 +45,30 @@ export function twilioWarmTransferRoutes(deps: TwilioWarmTransferRoutesDeps): Ro
   router.post(WARM_TRANSFER_PATHS.answer, ...verified, async (req, res) => {
     const form = parseOr400(legForm, req.body);
     checkAccount(config, form.AccountSid);
-    sendTwiml(res, await storeCall(() => callbacks.answer(transferId(req), form.CallSid)));
+    const id = transferId(req);
+    sendTwiml(res, await storeCall(() => callbacks.answer(id, form.CallSid)));
   });
 
   router.post(WARM_TRANSFER_PATHS.gather, ...verified, async (req, res) => {
     const form = parseOr400(gatherForm, req.body);
     checkAccount(config, form.AccountSid);
-    sendTwiml(res, await storeCall(() => callbacks.gather(transferId(req), form.CallSid, form.Digits ?? '')));
+    const id = transferId(req);
+    sendTwiml(res, await storeCall(() => callbacks.gather(id, form.CallSid, form.Digits ?? '')));
   });
 
   router.post(WARM_TRANSFER_PATHS.status, ...verified, async (req, res) => {
     const form = parseOr400(statusForm, req.body);
     checkAccount(config, form.AccountSid);
-    await storeCall(() => callbacks.legEnded(transferId(req), form.CallSid, form.CallStatus));
+    const id = transferId(req);
+    await storeCall(() => callbacks.legEnded(id, form.CallSid, form.CallStatus));
     res.status(204).end();
   });
 
   router.post(WARM_TRANSFER_PATHS.amd, ...verified, async (req, res) => {
     const form = parseOr400(amdForm, req.body);
     checkAccount(config, form.AccountSid);
-    await storeCall(() => callbacks.machineDetection(transferId(req), form.CallSid, form.AnsweredBy));
+    const id = transferId(req);
+    await storeCall(() => callbacks.machineDetection(id, form.CallSid, form.AnsweredBy));
     res.status(204).end();
   });
 
