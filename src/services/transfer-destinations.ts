@@ -55,18 +55,20 @@ export function destinationNames(transfer: Config['transfer']): string[] {
 
 /**
  * The destination of a SIP REFER (`ReferTransferTarget`, the Refer-To header's contents), checked exactly
- * as an agent's `transfer_call` destination: a number must be on TRANSFER_ALLOWLIST or be a configured
- * destination's number, a SIP URI must be a configured destination. Angle brackets, URI headers
+ * as an agent's `transfer_call` destination. A REFER carries a number or a URI, never a name, so a
+ * configured destination is recognised by its number or SIP URI; any other number must be on
+ * TRANSFER_ALLOWLIST, and any other SIP URI is refused. Angle brackets, URI headers
  * (`?X-…=…`, which Twilio would not pass on anyway) and `tel:` parameters are dropped first.
  */
 export function resolveReferTarget(raw: string, transfer: Config['transfer']): ResolvedDestination {
   const uri = raw.trim().replace(/^<|>$/g, '').split('?')[0]!.trim();
-  const configured = Object.entries(transfer.destinations).find(([, target]) => sameDestination(target, uri));
-  if (configured) return { ok: true, target: configured[1], kind: configured[1].startsWith('sip') ? 'sip' : 'number', label: configured[0] };
   const tel = /^tel:([^;]+)/i.exec(uri)?.[1];
   // A SIP URI whose user part is a phone number (sip:+14155550101@host) asks for that number.
   const sipNumber = /^sips?:(\+\d+)@/i.exec(uri)?.[1];
-  const number = tel ?? sipNumber;
+  const number = (tel ?? sipNumber)?.replace(/[\s().-]/g, '');
+  // A REFER cannot name a destination, only its number or URI: a configured one is known by either.
+  const configured = Object.entries(transfer.destinations).find(([, target]) => (number !== undefined ? target === number : sameDestination(target, uri)));
+  if (configured) return { ok: true, target: configured[1], kind: configured[1].startsWith('sip') ? 'sip' : 'number', label: configured[0] };
   if (number === undefined) return { ok: false };
   return resolveDestination(number, transfer);
 }
