@@ -70,7 +70,7 @@ describe('when a worker process is SIGKILLed while placing a warm transfer\'s le
     expect(placedLegs(bridge)).toHaveLength(1);
     expect(['already_placed', 'adopted']).toContain((await bridge.queue.getJob(jobId))?.returnvalue);
     expect(await warmTransferOf(bridge, callSid)).toMatchObject({ status: 'transfer_accepted', legSid: placedLegs(bridge)[0]!.call.sid });
-    expect(await bridge.store.get(callSid)).toMatchObject({ state: 'transferred' });
+    await waitFor('the call to be recorded as transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred', 10_000);
     expect(second.alive).toBe(true);
   });
 
@@ -95,6 +95,6 @@ describe('when a worker process is SIGKILLed while placing a warm transfer\'s le
     // The survivor looked for the leg at Twilio before placing it.
     expect(bridge.twilio.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/Calls.json'))).toHaveLength(1);
     expect(second.messages()).toContain('warm transfer: ringing the person');
-    expect(await bridge.store.get(callSid)).toMatchObject({ state: 'transferred' });
+    await waitFor('the call to be recorded as transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred', 10_000);
   });
 });
