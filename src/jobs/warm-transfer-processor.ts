@@ -225,7 +225,9 @@ export class WarmTransferProcessor {
       const transfer = await this.deps.transfers.find(data.transferId);
       if (transfer?.legSid) {
         try {
-          const ended = await endLeg(this.deps.twilio, transfer.legSid);
+          // A person already listening hears why the call is going away; a machine just hangs up.
+          const farewell = data.reason === 'caller_hung_up' ? sayAndHangupTwiml(CALLER_GONE_SENTENCE) : undefined;
+          const ended = await endLeg(this.deps.twilio, transfer.legSid, farewell);
           log.info({ legSid: transfer.legSid, ended }, 'ended the person\'s leg');
         } catch (err) {
           if (classifyTwilioError(err) === 'final') log.warn({ reason: describeTwilioError(err) }, 'could not end the person\'s leg');

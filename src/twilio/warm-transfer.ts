@@ -57,12 +57,16 @@ const FINAL = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
 
 /**
  * Ends a leg whatever it is doing: canceled while it rings (Twilio ignores `completed` for those), hung
- * up once answered; nothing if it has ended. Returns what was done.
+ * up once answered, after `farewell` if one is given (TwiML with a `<Say>` and a `<Hangup/>`); nothing
+ * if it has ended. Returns what was done.
  */
-export async function endLeg(client: Twilio, sid: string): Promise<'canceled' | 'completed' | 'already_ended'> {
+export async function endLeg(client: Twilio, sid: string, farewell?: string): Promise<'canceled' | 'completed' | 'already_ended'> {
   const { status } = await client.calls(sid).fetch();
   if (FINAL.has(status)) return 'already_ended';
-  const end = NOT_ANSWERED.has(status) ? 'canceled' : 'completed';
-  await client.calls(sid).update({ status: end });
-  return end;
+  if (NOT_ANSWERED.has(status)) {
+    await client.calls(sid).update({ status: 'canceled' });
+    return 'canceled';
+  }
+  await client.calls(sid).update(farewell ? { twiml: farewell } : { status: 'completed' });
+  return 'completed';
 }

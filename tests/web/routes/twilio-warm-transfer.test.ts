@@ -170,6 +170,22 @@ describe('warm_transfer', () => {
     expect(bridge.retell.liveUpdates).toEqual([]);
   });
 
+  it('when the caller hangs up while the person listens to the summary, then the person hears why and the leg ends', async () => {
+    personAt(bridge, SALES, { answer: 'human', press: '1', pressAfterMs: 10_000 });
+    const { callSid, callId } = await liveCallWithToken(bridge);
+    await postWarmTransfer(bridge, callId);
+    const leg = await waitFor('the person to pick up', () => placedLegs(bridge).find((p) => p.answerTwiml !== undefined));
+    bridge.twilio.calls.get(callSid)!.status = 'completed';
+    await postSigned(bridge.url, PUBLIC_URL, '/twilio/status', { AccountSid: bridge.config.twilio.accountSid, CallSid: callSid, CallStatus: 'completed' });
+
+    await waitFor('the person\'s leg to end', () => FINAL.includes(leg.call.status));
+    expect(bridge.twilio.callUpdates(leg.call.sid).map((u) => u.form.Twiml)).toEqual([
+      '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Sorry, the caller has already hung up. Goodbye.</Say><Hangup/></Response>',
+    ]);
+    expect(await warmTransferOf(bridge, callSid)).toMatchObject({ status: 'transfer_failed', reason: 'caller_hung_up' });
+    expect(bridge.retell.liveUpdates).toEqual([]);
+  });
+
   it('when the person accepts after the caller hung up, then the person hears one sentence and the leg ends', async () => {
     personAt(bridge, SALES, { answer: 'human', press: '1', pressAfterMs: 200 });
     const { callSid, callId } = await liveCallWithToken(bridge);
