@@ -178,6 +178,11 @@ export class WarmTransfers {
     return raw ? (JSON.parse(raw) as WarmTransfer) : null;
   }
 
+  /** The inbound call's CallToken, kept from its voice webhook. */
+  async callToken(callSid: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.record(callSid), 'callToken')) ?? undefined;
+  }
+
   /** The transfer `id`, if it is the call's current one. */
   async find(id: string): Promise<WarmTransfer | null> {
     const callSid = callSidOfTransfer(id);

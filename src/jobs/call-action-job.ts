@@ -37,9 +37,10 @@ export interface WarmTransferJob {
   targetKind: 'number' | 'sip';
   label: string;
   summary: string;
-  /** Caller ID for the person's leg: the caller's own number (with `callToken`) or the business number. */
+  /** Caller ID for the person's leg: the caller's own number (with the call's CallToken) or the business number. */
   from: string;
-  callToken: string | undefined;
+  /** Place the leg with the call's CallToken, read from the call record (it is not copied into job data, which tools show). */
+  withCallToken: boolean;
 }
 
 /** The person accepted: the caller's call is moved into the transfer's conference. */

@@ -113,6 +113,7 @@ export class WarmTransferProcessor {
     const since = new Date(action.requestedAt);
     if (action.uncertain && (await this.adopt(data, id, since, log))) return 'adopted';
 
+    const callToken = data.withCallToken ? await transfers.callToken(data.callSid) : undefined;
     if (!(await actions.markUncertain(data.callSid, id, true, job.stalledCounter ?? 0))) return 'superseded';
     let sid: string;
     try {
@@ -120,7 +121,7 @@ export class WarmTransferProcessor {
         id,
         to: data.target,
         from: data.from,
-        callToken: data.callToken,
+        callToken,
         ringTimeoutS: this.deps.config.ringTimeoutS,
       }));
     } catch (err) {

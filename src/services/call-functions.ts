@@ -173,11 +173,11 @@ export class CallFunctions {
    * caller's number. Without a token (an outbound call, or a record from before tokens were kept) or
    * a real number to show, the business number is used.
    */
-  private legCallerId(record: CallRecord): { from: string; callToken: string | undefined } {
+  private legCallerId(record: CallRecord): { from: string; withCallToken: boolean } {
     const ourNumber = record.direction === 'outbound' ? record.from : record.to;
     const theirNumber = record.direction === 'outbound' ? record.to : record.from;
-    if (record.callToken && record.direction === 'inbound' && isE164(theirNumber)) return { from: theirNumber, callToken: record.callToken };
-    return { from: ourNumber, callToken: undefined };
+    if (record.callToken && record.direction === 'inbound' && isE164(theirNumber)) return { from: theirNumber, withCallToken: true };
+    return { from: ourNumber, withCallToken: false };
   }
 
   /**
