@@ -121,6 +121,45 @@ describe('warm_transfer', () => {
     expect(await bridge.worker!.metrics.prometheus.getSingleMetricAsString('bridge_warm_transfers_total')).toContain(`result="${reason}"} 1`);
   });
 
+  it('when signals come after the person accepted (the leg\'s end, a late AMD verdict, the key again), then the transfer stays accepted and the agent is not told', async () => {
+    personAt(bridge, SALES, { answer: 'human', press: '1' });
+    const { callSid, callId } = await liveCallWithToken(bridge);
+    await postWarmTransfer(bridge, callId);
+    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    const id = `warm_transfer-${callSid}-1`;
+    const leg = placedLegs(bridge)[0]!.call.sid;
+    const base = { AccountSid: bridge.config.twilio.accountSid, CallSid: leg };
+    expect((await postSigned(bridge.url, PUBLIC_URL, `/twilio/warm-transfer/amd?x=${id}`, { ...base, AnsweredBy: 'machine_start' })).status).toBe(204);
+    const again = await postSigned(bridge.url, PUBLIC_URL, `/twilio/warm-transfer/gather?x=${id}`, { ...base, Digits: '1' });
+    expect(await again.text()).toContain(`<Conference startConferenceOnEnter="true" endConferenceOnExit="true" beep="false">${warmTransferRoom(id)}</Conference>`);
+    expect((await postSigned(bridge.url, PUBLIC_URL, `/twilio/warm-transfer/status?x=${id}`, { ...base, CallStatus: 'completed' })).status).toBe(204);
+
+    expect(await warmTransferOf(bridge, callSid)).toMatchObject({ status: 'transfer_accepted' });
+    expect(await bridge.actions.get(callSid)).toMatchObject({ status: 'done' });
+    expect(await bridge.queue.getJob(`outcome-${id}`)).toBeUndefined();
+    expect(bridge.retell.liveUpdates).toEqual([]);
+  });
+
+  it('when Retell answers 500 to the first update-live-call, then the outcome job retries and the agent is told once it succeeds', async () => {
+    personAt(bridge, SALES, { answer: 'busy' });
+    bridge.retell.liveUpdateFaults.push(500);
+    const { callSid, callId } = await liveCallWithToken(bridge);
+    await postWarmTransfer(bridge, callId);
+    await waitFor('the agent to be told', () => bridge.retell.liveUpdates.some((u) => u.status === 200));
+    expect(bridge.retell.liveUpdates.map((u) => u.status)).toEqual([500, 200]);
+    expect(bridge.retell.liveUpdates[1]!.body).toEqual(bridge.retell.liveUpdates[0]!.body);
+    await waitFor('the outcome job to complete', async () => (await bridge.queue.getJob(`outcome-warm_transfer-${callSid}-1`))?.returnvalue === 'agent_told');
+  });
+
+  it('when the agent\'s call has ended at Retell, then the 404 ends the outcome job without retries', async () => {
+    personAt(bridge, SALES, { answer: 'no-answer' });
+    const { callSid, callId } = await liveCallWithToken(bridge);
+    bridge.retell.endedCalls.add(callId);
+    await postWarmTransfer(bridge, callId);
+    await waitFor('the outcome job to complete', async () => (await bridge.queue.getJob(`outcome-warm_transfer-${callSid}-1`))?.returnvalue === 'agent_gone');
+    expect(bridge.retell.liveUpdates.map((u) => u.status)).toEqual([404]);
+  });
+
   it('when Twilio refuses the leg, then the transfer fails at once and the agent is told', async () => {
     bridge.twilio.callee.refusals.set(SALES, { status: 400, code: 21215, message: 'Geo permissions do not allow this call' });
     const { callSid, callId } = await liveCallWithToken(bridge);
