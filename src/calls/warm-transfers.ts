@@ -105,7 +105,8 @@ redis.call('HSET', KEYS[1], 'warmTransfer', cjson.encode(t), 'updatedAt', ARGV[3
 return 'linked'
 `;
 
-// ARGV: id, time. The person pressed the accept key: it counts only while the caller is still there.
+// ARGV: id, time. The person pressed the accept key: it counts only while the caller is still there and
+// the call's action is still this transfer (an end_call may have replaced it: the caller is being hung up).
 const ACCEPT = `
 local current = redis.call('HGET', KEYS[1], 'warmTransfer')
 if not current then return 'unknown' end
@@ -114,6 +115,15 @@ if t.id ~= ARGV[1] then return 'unknown' end
 if t.status == 'transfer_accepted' then return 'accepted' end
 if t.status == 'transfer_failed' then return t.reason == 'caller_hung_up' and 'caller_gone' or 'over' end
 if redis.call('HGET', KEYS[1], 'state') == 'ended' then return 'caller_gone' end
+local action = redis.call('HGET', KEYS[1], 'action')
+local a = action and cjson.decode(action)
+if not a or a.jobId ~= ARGV[1] or a.status ~= 'queued' then
+  t.status = 'transfer_failed'
+  t.reason = 'canceled'
+  t.failedAt = ARGV[2]
+  redis.call('HSET', KEYS[1], 'warmTransfer', cjson.encode(t), 'updatedAt', ARGV[2])
+  return 'over'
+end
 t.status = 'transfer_accepted'
 t.acceptedAt = ARGV[2]
 redis.call('HSET', KEYS[1], 'warmTransfer', cjson.encode(t), 'updatedAt', ARGV[2])

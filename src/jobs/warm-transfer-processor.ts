@@ -39,6 +39,9 @@ export type WarmTransferResult =
   | 'agent_told'
   | 'agent_gone';
 
+/** What the person hears when the transfer no longer needs them (it failed, or the call's action changed). */
+export const NO_LONGER_NEEDED = 'Sorry, this call no longer needs you. Goodbye.';
+
 /** What the person hears when they accept but the caller can no longer be reached. */
 export const CALLER_GONE_SENTENCE = 'Sorry, the caller has already hung up. Goodbye.';
 
@@ -189,6 +192,13 @@ export class WarmTransferProcessor {
     if (!transfer || transfer.id !== transferId || transfer.status !== 'transfer_accepted') return 'superseded';
     const action = await actions.get(callSid);
     if (action?.jobId === transferId && action.status === 'done') return 'already_joined';
+    if (action?.jobId !== transferId || action.status !== 'queued') {
+      // An end_call took over after the person accepted: the caller is being hung up, not joined.
+      await transfers.fail(transferId, 'canceled', { evenIfAccepted: true });
+      if (transfer.legSid) await twilio.calls(transfer.legSid).update({ twiml: sayAndHangupTwiml(NO_LONGER_NEEDED) }).catch(() => undefined);
+      log.warn({ current: action?.jobId }, 'the call\'s action changed after the person accepted: not joining');
+      return 'superseded';
+    }
 
     const twiml = joinConferenceTwiml(warmTransferRoom(transferId), { message: config.holdMessage, starts: true });
     try {

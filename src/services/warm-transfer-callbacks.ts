@@ -1,7 +1,7 @@
 import { callSidOfTransfer, type WarmTransferFailure, type WarmTransfers } from '../calls/warm-transfers';
 import type { Config } from '../config';
 import { joinJobId, outcomeJobId } from '../jobs/call-action-job';
-import { CALLER_GONE_SENTENCE } from '../jobs/warm-transfer-processor';
+import { CALLER_GONE_SENTENCE, NO_LONGER_NEEDED } from '../jobs/warm-transfer-processor';
 import { addCallAction, type CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
 import { joinConferenceTwiml, sayAndHangupTwiml, warmTransferPromptTwiml, warmTransferRoom } from '../twilio/twiml';
@@ -17,8 +17,6 @@ export interface WarmTransferCallbacksDeps {
 /** Seconds the person has to press a key once the summary has been said. */
 export const ACCEPT_TIMEOUT_S = 8;
 
-/** What the person hears when the transfer no longer needs them (it failed, or was replaced). */
-const NO_LONGER_NEEDED = 'Sorry, this call no longer needs you. Goodbye.';
 
 /** Twilio's final statuses of the person's leg, as the reason the transfer failed if nothing decided it before. */
 const LEG_END_REASON: Readonly<Record<string, WarmTransferFailure>> = {

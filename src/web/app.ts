@@ -94,7 +94,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Twilio's webhooks first: the voice webhook is the busiest route and the one a caller waits on.
   app.use(twilioRoutes({ config, answerer, store, lifecycle, warmTransfers, budget, logger, metrics }));
-  app.use(twilioOutboundRoutes({ config, answerer, callbacks, budget, logger, metrics }));
+  app.use(twilioOutboundRoutes({ config, answerer, callbacks, warmTransfers, budget, logger, metrics }));
   app.use(twilioWarmTransferRoutes({ config, callbacks: warmTransfers, budget, metrics }));
   app.use(healthRoutes(redis));
   const queues = [queue, outbound.queue, ...(outbound.events ? [outbound.events] : [])];

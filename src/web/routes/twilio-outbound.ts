@@ -12,6 +12,7 @@ import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { CallAnswerer } from '../../services/call-answerer';
 import type { OutboundCallbacks } from '../../services/outbound-callbacks';
+import type { WarmTransferCallbacks } from '../../services/warm-transfer-callbacks';
 import { OUTBOUND_PATHS } from '../../twilio/outbound';
 import { hangupTwiml } from '../../twilio/twiml';
 import { readVoiceForm } from '../../twilio/voice-form';
@@ -22,6 +23,7 @@ export interface TwilioOutboundRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio'>;
   answerer: CallAnswerer;
   callbacks: OutboundCallbacks;
+  warmTransfers: WarmTransferCallbacks;
   /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
   budget?: ByteBudget;
   logger: Logger;
@@ -76,6 +78,8 @@ export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
     const form = parseOr400(statusForm, req.body);
     checkAccount(config, form.AccountSid);
     const id = outboundId(req);
+    // The callee is the caller of a warm transfer the agent started: a person rung for them is let go.
+    if (FINAL_TWILIO_STATUSES.has(form.CallStatus)) await storeCall(() => deps.warmTransfers.callerGone(form.CallSid));
     await storeCall(() =>
       callbacks.progress(id, {
         callSid: form.CallSid,

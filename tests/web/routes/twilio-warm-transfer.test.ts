@@ -242,6 +242,36 @@ describe('warm_transfer', () => {
     expect(bridge.retell.liveUpdates).toEqual([]);
   });
 
+  it('when the agent ends the call while the person is rung, then the hang-up wins and the person\'s leg is canceled', async () => {
+    personAt(bridge, SALES, { answer: 'unanswered' });
+    const { callSid, callId } = await liveCallWithToken(bridge);
+    await postWarmTransfer(bridge, callId);
+    await waitForTransfer(bridge, callSid, 'the person to be rung', (t) => t.status === 'transfer_ringing');
+    const end = await postRetell(bridge.url, '/retell/functions/end_call', functionCallBody('end_call', callId, {}));
+    expect(await end.json()).toMatchObject({ status: 'queued', job_id: `end_call-${callSid}-2` });
+    await waitFor('the caller to be hung up', () => bridge.twilio.calls.get(callSid)!.status === 'completed');
+    await postSigned(bridge.url, PUBLIC_URL, '/twilio/status', { AccountSid: bridge.config.twilio.accountSid, CallSid: callSid, CallStatus: 'completed' });
+    const leg = placedLegs(bridge)[0]!;
+    await waitFor('the leg to be canceled', () => leg.call.status === 'canceled');
+    expect(await warmTransferOf(bridge, callSid)).toMatchObject({ status: 'transfer_failed', reason: 'caller_hung_up' });
+  });
+
+  it('when the person accepts after the agent asked to end the call, then they are not joined: they hear a sentence and the leg ends', async () => {
+    personAt(bridge, SALES, { answer: 'human', press: '1', pressAfterMs: 1500 });
+    const { callSid, callId } = await liveCallWithToken(bridge);
+    await postWarmTransfer(bridge, callId);
+    const leg = await waitFor('the person to pick up', () => placedLegs(bridge).find((p) => p.answerTwiml !== undefined));
+    // The hang-up is slow at Twilio, so the person presses 1 while it is still under way.
+    bridge.twilio.injections.push({ kind: 'delay', ms: 3000 });
+    await postRetell(bridge.url, '/retell/functions/end_call', functionCallBody('end_call', callId, {}));
+
+    await waitFor('the person\'s leg to end', () => FINAL.includes(leg.call.status));
+    expect(leg.call.twiml).toContain('<Say>Sorry, this call no longer needs you. Goodbye.</Say><Hangup/>');
+    expect(await warmTransferOf(bridge, callSid)).toMatchObject({ status: 'transfer_failed', reason: 'canceled' });
+    expect(bridge.twilio.calls.get(callSid)!.conference).toBeUndefined();
+    await waitFor('the caller to be hung up', () => bridge.twilio.calls.get(callSid)!.status === 'completed', 10_000);
+  });
+
   it('when Retell repeats the function call, then one person is rung, and every repeat gets the same answer', async () => {
     personAt(bridge, SALES, { answer: 'unanswered' });
     const { callSid, callId } = await liveCallWithToken(bridge);
