@@ -143,8 +143,9 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
     throw new SandboxStartError(err.message);
   });
   const twilio = await new FakeTwilioApi(`AC${randomBytes(16).toString('hex')}`, randomBytes(16).toString('hex')).start();
-  // The person an outbound call reaches picks up, talks for a while, and hangs up.
-  twilio.callee.defaultScript = { answer: 'human', ringMs: 1500, hangUpAfterMs: 8000 };
+  // The person an outbound call (or a warm transfer) reaches picks up, presses 1 when asked to take a
+  // warm transfer, talks for a while, and hangs up.
+  twilio.callee.defaultScript = { answer: 'human', ringMs: 1500, hangUpAfterMs: 8000, press: '1', pressAfterMs: 1000 };
   const retell = await new FakeRetell(`key_sandbox_${randomBytes(12).toString('hex')}`).start();
   let hook: SampleLookupHook | undefined;
   const stopLocal = async () => {
