@@ -142,10 +142,11 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
     sendTwiml(res, answer.twiml);
   });
 
-  // Twilio comes back here when the SIP leg to Retell ends. A leg that never connected (registration
-  // expired, Retell refused the INVITE) gets the fallback, so the caller is not simply cut off.
   const callerGone = (callSid: string) =>
     warmTransfers.callerGone(callSid).catch((err: Error) => logger.warn({ callSid, err }, 'could not let a warm transfer go'));
+
+  // Twilio comes back here when the SIP leg to Retell ends. A leg that never connected (registration
+  // expired, Retell refused the INVITE) gets the fallback, so the caller is not simply cut off.
 
   router.post('/twilio/dial-action', ...verified, async (req, res) => {
     const form = parseOr400(dialActionForm, req.body);
