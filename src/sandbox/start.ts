@@ -119,6 +119,7 @@ function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; 
     'Try, in another terminal:',
     `  ${simulate} --function transfer_call --destination ${destinations[0] ?? 'sales'}`,
     `  ${simulate} --function end_call`,
+    `  ${simulate} --function warm_transfer --destination ${destinations[0] ?? 'sales'}`,
     '  npm run inspect -- <the CallSid simulate printed>',
     `  npm run call -- --to ${SANDBOX_OUTBOUND_CALLEE} --var customer_name=Dana --wait`,
     ...(s.hook ? ['  (each simulated call asks the lookup hook first; edit the file to change its answers)'] : ['  (a per-caller lookup hook: npm run dev -- --lookup examples/lookup-hook.json)']),
