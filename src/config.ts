@@ -220,6 +220,25 @@ export const envSchema = z.object({
     '{"sales":"+14155550101","support":"sip:desk@pbx.example.com"}',
   ).meta({ description: 'Destination name -> E.164 number or SIP URI', example: '{"sales":"+14155550101"}' }),
   TRANSFER_ALLOWLIST: allowlist.meta({ description: 'E.164 numbers or prefixes ending in * that an agent may name directly', example: '+14155550102,+1646*' }),
+  WARM_TRANSFER_RING_TIMEOUT_S: z.coerce
+    .number({ error: 'must be a whole number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(5, 'must be at least 5 (Twilio\'s shortest ring time)')
+    .max(600, 'must be at most 600 (Twilio\'s longest ring time)')
+    .default(20)
+    .meta({ description: 'How long the person taking a warm transfer is rung before the agent is told nobody answered', example: '20' }),
+  WARM_TRANSFER_ACCEPT_DIGIT: z
+    .string()
+    .regex(/^[0-9*#]$/, 'must be one key of a phone keypad: 0-9, * or #')
+    .default('1')
+    .meta({ description: 'The key the person presses to take a warm transfer; any other key, or none, declines it', example: '1' }),
+  WARM_TRANSFER_HOLD_MESSAGE: z
+    .string()
+    .max(500, 'must be at most 500 characters')
+    .refine(isXmlSafe, 'must not contain control characters or other characters XML cannot carry')
+    .optional()
+    .transform((s) => (s?.trim() ? s.trim() : undefined))
+    .meta({ description: 'Said to the caller while being joined with the person who took a warm transfer; nothing when unset', example: 'Connecting you now.' }),
   FALLBACK_NUMBER: z
     .union([z.literal('').transform(() => undefined), e164])
     .optional()
@@ -562,6 +581,7 @@ function toConfig(e: EnvValues) {
     inboundWebhook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
     transfer: { destinations: e.TRANSFER_DESTINATIONS as Readonly<Record<string, string>>, allowlist: e.TRANSFER_ALLOWLIST as readonly string[] },
     fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
+    warmTransfer: { ringTimeoutS: e.WARM_TRANSFER_RING_TIMEOUT_S, acceptDigit: e.WARM_TRANSFER_ACCEPT_DIGIT, holdMessage: e.WARM_TRANSFER_HOLD_MESSAGE },
     worker: { concurrency: e.WORKER_CONCURRENCY, metricsPort: e.WORKER_METRICS_PORT },
     ops: { metricsToken: e.METRICS_TOKEN, adminPassword: e.ADMIN_PASSWORD },
     outbound: {

@@ -80,6 +80,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('when the warm transfer settings are given, then they are parsed; unset, the defaults apply', () => {
+    expect(loadConfig(testEnv({})).warmTransfer).toEqual({ ringTimeoutS: 20, acceptDigit: '1', holdMessage: undefined });
+    expect(loadConfig(testEnv({ WARM_TRANSFER_RING_TIMEOUT_S: '45', WARM_TRANSFER_ACCEPT_DIGIT: '#', WARM_TRANSFER_HOLD_MESSAGE: ' Connecting you now. ' })).warmTransfer).toEqual({
+      ringTimeoutS: 45,
+      acceptDigit: '#',
+      holdMessage: 'Connecting you now.',
+    });
+  });
+
   it('when a setting is empty, then it counts as unset', () => {
     expect(loadConfig(testEnv({ FALLBACK_NUMBER: '', PORT: '' })).port).toBe(3000);
   });
@@ -120,6 +129,13 @@ describe('loadConfig', () => {
     [{ TWILIO_CPS: 'fast' }, /TWILIO_CPS must be a whole number of calls per second/],
     [{ OUTBOUND_RESERVED_CONCURRENCY: '-1' }, /OUTBOUND_RESERVED_CONCURRENCY/],
     [{ INBOUND_WEBHOOK_URL: 'crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an http\(s\) URL/],
+    [{ WARM_TRANSFER_RING_TIMEOUT_S: '3' }, /WARM_TRANSFER_RING_TIMEOUT_S must be at least 5 \(Twilio's shortest ring time\) \(got "3"\); e\.g\. WARM_TRANSFER_RING_TIMEOUT_S=20/],
+    [{ WARM_TRANSFER_RING_TIMEOUT_S: '601' }, /WARM_TRANSFER_RING_TIMEOUT_S must be at most 600/],
+    [{ WARM_TRANSFER_RING_TIMEOUT_S: 'long' }, /WARM_TRANSFER_RING_TIMEOUT_S must be a whole number of seconds/],
+    [{ WARM_TRANSFER_ACCEPT_DIGIT: '12' }, /WARM_TRANSFER_ACCEPT_DIGIT must be one key of a phone keypad: 0-9, \* or #/],
+    [{ WARM_TRANSFER_ACCEPT_DIGIT: 'a' }, /WARM_TRANSFER_ACCEPT_DIGIT must be one key/],
+    [{ WARM_TRANSFER_HOLD_MESSAGE: 'Hold\u0007on' }, /WARM_TRANSFER_HOLD_MESSAGE must not contain control characters/],
+    [{ WARM_TRANSFER_HOLD_MESSAGE: 'x'.repeat(501) }, /WARM_TRANSFER_HOLD_MESSAGE must be at most 500 characters/],
     [{ INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: '50' }, /INBOUND_WEBHOOK_TIMEOUT_MS must be at least 100/],
     [{ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'http://crm.example.com/hook' }, /INBOUND_WEBHOOK_URL must be an https URL when NODE_ENV=production/],
     [

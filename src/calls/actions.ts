@@ -4,10 +4,11 @@ import { LUA_ADVANCE_STATE, type CallRecord, type CallState } from './record';
 
 /**
  * What an action does to the live call: `transfer` redirects it to a person (Retell's `transfer_call`),
- * `end_call` hangs it up. The kind names the BullMQ job and starts its id, so it is part of what a
+ * `end_call` hangs it up, `warm_transfer` rings a person while the agent stays with the caller and joins
+ * them only when the person accepts. The kind names the BullMQ job and starts its id, so it is part of what a
  * deployment keeps across versions: renaming one would orphan jobs queued before the upgrade.
  */
-export type CallActionKind = 'transfer' | 'end_call';
+export type CallActionKind = 'transfer' | 'end_call' | 'warm_transfer';
 
 /**
  * The one action (transfer or hang-up) a call may have at a time, kept on the call record as JSON.
@@ -24,6 +25,9 @@ export interface CallAction {
   target: string;
   /** The sentence the agent was given; repeats get the same. */
   answer: string;
+  /** warm_transfer: the destination's name (or the number) and the agent's summary for the person. */
+  label?: string;
+  summary?: string;
   requestedAt: string;
   /**
    * When the first request for it was sent to Twilio, or the first after its job was taken over from a
@@ -62,7 +66,8 @@ local current = redis.call('HGET', KEYS[1], 'action')
 local seq = 1
 if current then
   local a = cjson.decode(current)
-  local replaceable = a.status == 'failed' or (a.status == 'queued' and a.kind == 'transfer' and action.kind == 'end_call')
+  local transfer = a.kind == 'transfer' or a.kind == 'warm_transfer'
+  local replaceable = a.status == 'failed' or (a.status == 'queued' and transfer and action.kind == 'end_call')
   if not replaceable then return {'exists', current} end
   if a.status == 'queued' then action.replaced = a.jobId end
   seq = a.seq + 1
@@ -124,7 +129,7 @@ export class CallActions {
    * Records `kind` as the call's action unless one is already pending or done (an end_call replaces an
    * unperformed transfer), or the call has ended.
    */
-  async claim(callSid: string, request: { kind: CallActionKind; target: string; answer: string }): Promise<ClaimActionResult> {
+  async claim(callSid: string, request: { kind: CallActionKind; target: string; answer: string; label?: string; summary?: string }): Promise<ClaimActionResult> {
     const draft = { ...request, status: 'queued', requestedAt: new Date().toISOString() };
     const reply = await this.redis.bridgeClaimAction(this.keys.record(callSid), JSON.stringify(draft), callSid);
     if (reply[0] === 'created') return { kind: 'created', action: JSON.parse(reply[1]!) as CallAction };

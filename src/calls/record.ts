@@ -81,6 +81,10 @@ export interface CallRecord {
   claim_until?: string;
   /** `DialCallStatus` of the SIP leg to Retell, once it has ended. */
   dialStatus?: string;
+  /** Twilio's CallToken from the voice webhook: a warm transfer's leg placed with it may show the caller's number. */
+  callToken?: string;
+  /** The warm transfer under way or last tried, as JSON (see `WarmTransfer` in warm-transfers.ts). */
+  warmTransfer?: string;
 
   // Twilio status callbacks.
   queuedAt?: string;

@@ -1,7 +1,8 @@
 import type { CallActionKind } from '../calls/actions';
+import type { WarmTransferFailure } from '../calls/warm-transfers';
 
 /** What a job asks the worker to do to a live Twilio call. Job name = `kind`. */
-export type { CallActionKind };
+export type { CallActionKind, WarmTransferFailure };
 
 interface BaseJob {
   /** The parent (PSTN) call: updating it tears down the SIP leg to Retell. */
@@ -27,7 +28,53 @@ export interface EndCallJob extends BaseJob {
   kind: 'end_call';
 }
 
-export type CallActionJob = TransferJob | EndCallJob;
+/** Rings the person for a warm transfer; the job id is the transfer's id. */
+export interface WarmTransferJob {
+  kind: 'warm_transfer';
+  callSid: string;
+  callId: string | undefined;
+  target: string;
+  targetKind: 'number' | 'sip';
+  label: string;
+  summary: string;
+  /** Caller ID for the person's leg: the caller's own number (with the call's CallToken) or the business number. */
+  from: string;
+  /** Place the leg with the call's CallToken, read from the call record (it is not copied into job data, which tools show). */
+  withCallToken: boolean;
+}
+
+/** The person accepted: the caller's call is moved into the transfer's conference. */
+export interface WarmTransferJoinJob {
+  kind: 'warm_transfer_join';
+  callSid: string;
+  callId: string | undefined;
+  transferId: string;
+}
+
+/** The transfer failed: the person's leg is ended (when `endLeg`) and the agent is told why. */
+export interface WarmTransferOutcomeJob {
+  kind: 'warm_transfer_outcome';
+  callSid: string;
+  callId: string | undefined;
+  transferId: string;
+  label: string;
+  reason: WarmTransferFailure;
+  endLeg: boolean;
+}
+
+/** A job of a warm transfer; they share the call-action queue and its worker. */
+export type WarmTransferStepJob = WarmTransferJob | WarmTransferJoinJob | WarmTransferOutcomeJob;
+
+/** The one-shot actions: a cold transfer or a hang-up. */
+export type CallActionStepJob = TransferJob | EndCallJob;
+
+export type CallActionJob = CallActionStepJob | WarmTransferStepJob;
+
+/** Job ids of a warm transfer's later steps: one join and one outcome per transfer, however often asked. */
+export const joinJobId = (transferId: string) => `join-${transferId}`;
+export const outcomeJobId = (transferId: string) => `outcome-${transferId}`;
+
+export const isWarmTransferStep = (job: CallActionJob): job is WarmTransferStepJob => job.kind.startsWith('warm_transfer');
 
 export const CALL_ACTIONS_QUEUE = 'call-actions';
 

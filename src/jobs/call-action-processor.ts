@@ -8,7 +8,7 @@ import { lookForEffect, type Evidence } from '../twilio/call-evidence';
 import { TWILIO_REQUEST_TIMEOUT_MS } from '../twilio/client';
 import { classifyTwilioError, describeTwilioError } from '../twilio/errors';
 import { sayAndHangupTwiml, transferTwiml } from '../twilio/twiml';
-import type { CallActionJob } from './call-action-job';
+import type { CallActionStepJob as CallActionJob } from './call-action-job';
 
 /**
  * How long an action may keep trying, from its first request to Twilio: a person is waiting on the line.

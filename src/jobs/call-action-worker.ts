@@ -3,8 +3,10 @@ import { isUnreachableError, type RedisClient } from '../redis/connection';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CallActionProcessor, CallActionResult } from './call-action-processor';
+import type { WarmTransferProcessor, WarmTransferResult } from './warm-transfer-processor';
 import { settleWithin } from '../http/timeout';
-import { CALL_ACTIONS_QUEUE, queuePrefix, type CallActionJob } from './call-action-job';
+import { CALL_ACTIONS_QUEUE, isWarmTransferStep, queuePrefix, type CallActionJob, type CallActionStepJob, type WarmTransferStepJob } from './call-action-job';
+import type { Job } from 'bullmq';
 
 /**
  * Lock and stall timing. Call actions take well under a second, and a caller is waiting, so a job
@@ -29,13 +31,17 @@ export interface CallActionWorkerOptions {
   redisPrefix: string;
   concurrency: number;
   processor: CallActionProcessor;
+  /** The steps of warm transfers, which share the queue. */
+  warmTransfers: WarmTransferProcessor;
   logger: Logger;
   metrics: Metrics;
 }
 
-export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<CallActionJob, CallActionResult> {
+export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<CallActionJob, CallActionResult | WarmTransferResult> {
   const { logger, metrics } = opts;
-  const worker = new Worker<CallActionJob, CallActionResult>(CALL_ACTIONS_QUEUE, (job) => opts.processor.process(job), {
+  const run = (job: Job<CallActionJob>) =>
+    isWarmTransferStep(job.data) ? opts.warmTransfers.process(job as Job<WarmTransferStepJob>) : opts.processor.process(job as Job<CallActionStepJob>);
+  const worker = new Worker<CallActionJob, CallActionResult | WarmTransferResult>(CALL_ACTIONS_QUEUE, run, {
     connection: opts.connection,
     prefix: queuePrefix(opts.redisPrefix),
     concurrency: opts.concurrency,

@@ -124,6 +124,20 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
+  readonly warmTransfers = new Counter({
+    name: 'bridge_warm_transfers_total',
+    help: 'Warm transfers finished, by result (accepted, or why not: no_answer, busy, failed, hung_up, declined, no_response, voicemail, caller_hung_up, canceled)',
+    labelNames: ['result'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly referRequests = new Counter({
+    name: 'bridge_refer_requests_total',
+    help: 'SIP REFERs Twilio asked about (referUrl), by result (transferred, refused)',
+    labelNames: ['result'] as const,
+    registers: [this.prometheus],
+  });
+
   readonly redisUp = new Gauge({
     name: 'bridge_redis_up',
     help: '1 when the process is connected to Redis, else 0',

@@ -30,11 +30,18 @@ export interface CalleeScript {
   hangUpAfterMs?: number;
   /** How long a `<Say>` before `<Hangup/>` plays before Twilio reports the call finished. @defaultValue 150 */
   sayMs?: number;
+  /**
+   * The key pressed when the answer's TwiML has a `<Gather>`; unset, nothing is pressed and the gather
+   * times out (with `actionOnEmptyResult`, its action is requested with empty Digits).
+   */
+  press?: string;
+  /** From the answer to the key, or to the gather's timeout. @defaultValue 30 */
+  pressAfterMs?: number;
 }
 
 /** A request the fake sent to a webhook URL (answer, status callback, AMD callback). */
 export interface SentWebhook {
-  kind: 'answer' | 'status' | 'amd';
+  kind: 'answer' | 'status' | 'amd' | 'gather';
   url: string;
   callSid: string;
   params: Record<string, string>;
@@ -61,6 +68,7 @@ interface Reply {
 }
 
 const E164 = /^\+[1-9]\d{6,14}$/;
+const SIP_URI = /^sips?:[^\s@]+@\S+$/i;
 const FINAL: ReadonlySet<FakeCallStatus> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
 
 const rfc2822 = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
@@ -94,6 +102,8 @@ export class FakeCallee {
       calls: Map<string, FakeCall>;
       /** The PN sid of one of the account's numbers, or undefined. */
       ownsNumber(phoneNumber: string): string | undefined;
+      /** The caller's number of the inbound call that CallToken `token` was issued for. */
+      callerOfToken(token: string): string | undefined;
       /** Runs TwiML on the call as the update path does (child legs for `<Dial>`, `<Hangup/>` ends it). */
       playTwiml(sid: string, twiml: string): void;
       /** Ends the call and its child legs. */
@@ -118,8 +128,10 @@ export class FakeCallee {
       return reply.error(400, 21205, "A 'Url', 'Twiml' or 'ApplicationSid' parameter is required");
     }
     if (answerUrl && !/^https?:\/\/[^\s/]+/.test(answerUrl)) return reply.error(400, 21205, `Url is not a valid URL: ${answerUrl}`);
-    if (!E164.test(to)) return reply.error(400, 21211, `The 'To' number ${to} is not a valid phone number.`);
-    if (!this.api.ownsNumber(from) && !this.verifiedCallerIds.has(from)) {
+    if (!E164.test(to) && !SIP_URI.test(to)) return reply.error(400, 21211, `The 'To' number ${to} is not a valid phone number.`);
+    const token = form.get('CallToken');
+    const forwarded = token !== null && this.api.callerOfToken(token) === from;
+    if (!this.api.ownsNumber(from) && !this.verifiedCallerIds.has(from) && !forwarded) {
       return reply.error(
         400,
         21210,
@@ -205,6 +217,7 @@ export class FakeCallee {
       const sent = await this.deliver('answer', p, answerUrl, params);
       p.answerTwiml = sent.body;
       if (sent.status === 200 && !FINAL.has(p.call.status)) this.api.playTwiml(p.call.sid, sent.body);
+      if (sent.status === 200) this.gather(p, sent.body);
     }
     await this.status(p, 'answered', 'in-progress');
     this.changed(p.call);
@@ -224,6 +237,29 @@ export class FakeCallee {
       });
     }
     if (s.hangUpAfterMs !== undefined) this.after(s.hangUpAfterMs, () => this.finish(p, 'completed'));
+  }
+
+  /**
+   * A `<Gather>` in the TwiML: after `pressAfterMs` the script's key is pressed, or the gather times out;
+   * either way its action is requested as Twilio does (a timeout only with `actionOnEmptyResult`), and the
+   * TwiML it answers is played on the call.
+   */
+  private gather(p: PlacedCall, twiml: string): void {
+    const gather = /<Gather\b([^>]*)>/.exec(twiml);
+    const action = gather && /\baction="([^"]*)"/.exec(gather[1]!)?.[1];
+    if (!gather || !action) return;
+    const url = action.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+    const onEmpty = /\bactionOnEmptyResult="true"/.test(gather[1]!);
+    this.after(p.script.pressAfterMs ?? 30, () => {
+      if (p.finished || FINAL.has(p.call.status)) return;
+      const digits = p.script.press ?? '';
+      if (!digits && !onEmpty) return;
+      void this.deliver('gather', p, url, { ...this.callParams(p, 'in-progress'), Digits: digits }).then((sent) => {
+        if (sent.status !== 200 || FINAL.has(p.call.status)) return;
+        this.api.playTwiml(p.call.sid, sent.body);
+        this.changed(p.call);
+      });
+    });
   }
 
   private finish(p: PlacedCall, status: FakeCallStatus): void {

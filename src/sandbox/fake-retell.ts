@@ -17,6 +17,15 @@ export interface ReceivedRegistration {
   receivedAt: number;
 }
 
+/** An Update Live Call request (`PATCH /v2/update-live-call/{call_id}`) as received, answered or not. */
+export interface ReceivedLiveUpdate {
+  callId: string;
+  body: Record<string, unknown>;
+  /** 200, or 404 for a call Retell does not have live. */
+  status: number;
+  receivedAt: number;
+}
+
 export type RetellBehaviour =
   | { kind: 'ok'; delayMs?: number }
   | { kind: 'status'; status: number; delayMs?: number }
@@ -43,6 +52,12 @@ export class FakeRetell extends LoopbackServer {
   concurrency: { current: number | (() => number); limit: number } = { current: 0, limit: 20 };
   /** get-concurrency requests received. */
   concurrencyRequests = 0;
+  /** Update Live Call requests, in arrival order. */
+  readonly liveUpdates: ReceivedLiveUpdate[] = [];
+  /** Calls that have ended (Retell answers 404 to updating them), e.g. after the caller was moved away. */
+  readonly endedCalls = new Set<string>();
+  /** Status for the next Update Live Call requests instead of the normal answer (e.g. 500), one each. */
+  readonly liveUpdateFaults: number[] = [];
 
   constructor(readonly apiKey: string) {
     super();
@@ -64,6 +79,8 @@ export class FakeRetell extends LoopbackServer {
         .map((r) => ({ call_id: r.callId, request: r.body, received_at: new Date(r.receivedAt).toISOString() }));
       return send(200, { registrations });
     }
+    const liveUpdate = /^\/v2\/update-live-call\/([^/?]+)$/.exec(url.pathname);
+    if (liveUpdate && req.method === 'PATCH') return this.updateLive(decodeURIComponent(liveUpdate[1]!), req, chunks, send);
     const isConcurrency = req.method === 'GET' && req.url === '/get-concurrency';
     if (!isConcurrency && (req.method !== 'POST' || req.url !== '/v2/register-phone-call')) return send(404, { error_message: 'Not Found' });
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) return send(401, { error_message: 'Invalid API key' });
@@ -122,5 +139,34 @@ export class FakeRetell extends LoopbackServer {
       ...(body.metadata ? { metadata: body.metadata } : {}),
       ...(vars ? { retell_llm_dynamic_variables: vars } : {}),
     });
+  }
+
+  /**
+   * `PATCH /v2/update-live-call/{call_id}`: `call_control.additional_context` (a string) and
+   * `call_control.trigger_response` (a boolean), for a call registered here and not ended; 404 otherwise,
+   * as Retell answers for a call it does not have live.
+   */
+  private updateLive(callId: string, req: IncomingMessage, chunks: Buffer[], send: (status: number, body: unknown) => void): void {
+    if (req.headers.authorization !== `Bearer ${this.apiKey}`) return send(401, { error_message: 'Invalid API key' });
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return send(400, { error_message: 'Invalid JSON' });
+    }
+    const control = body.call_control;
+    if (control !== undefined && !isObject(control)) return send(400, { error_message: 'call_control must be an object' });
+    if (control && control.additional_context !== undefined && typeof control.additional_context !== 'string') {
+      return send(400, { error_message: 'call_control.additional_context must be a string' });
+    }
+    if (control && control.trigger_response !== undefined && typeof control.trigger_response !== 'boolean') {
+      return send(400, { error_message: 'call_control.trigger_response must be a boolean' });
+    }
+    const fault = this.liveUpdateFaults.shift();
+    const live = this.registrations.some((r) => r.callId === callId) && !this.endedCalls.has(callId);
+    const status = fault ?? (live ? 200 : 404);
+    this.liveUpdates.push({ callId, body, status, receivedAt: Date.now() });
+    if (status !== 200) return send(status, { error_message: status === 404 ? 'Call not found or not ongoing' : `fake error ${status}` });
+    send(200, { call_id: callId, call_type: 'phone_call', call_status: 'ongoing' });
   }
 }

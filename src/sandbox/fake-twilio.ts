@@ -45,6 +45,8 @@ export interface FakeCall {
   answeredAt?: number;
   /** The answering-machine verdict, once there is one. */
   answeredBy?: string;
+  /** The conference the call was put in by `<Dial><Conference>`. */
+  conference?: string;
 }
 
 const FINAL: ReadonlySet<FakeCallStatus> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
@@ -115,6 +117,11 @@ export class FakeTwilioApi extends LoopbackServer {
   readonly injections: Injection[] = [];
   /** Outbound calls (`calls.create`) and the callee that plays them. */
   readonly callee: FakeCallee;
+  /**
+   * CallTokens of inbound calls, with the caller's number: a call created with one of them may show that
+   * number as `From`, as Twilio allows for a forwarded call.
+   */
+  readonly callTokens = new Map<string, string>();
 
   constructor(
     readonly accountSid: string,
@@ -126,6 +133,7 @@ export class FakeTwilioApi extends LoopbackServer {
       authToken,
       calls: this.calls,
       ownsNumber: (phoneNumber) => [...this.numbers.values()].find((n) => n.phoneNumber === phoneNumber)?.sid,
+      callerOfToken: (token) => this.callTokens.get(token),
       playTwiml: (sid, twiml) => this.playTwiml(sid, twiml),
       end: (call, status) => this.end(call, status),
       callJson: (call) => this.callJson(call),
@@ -154,7 +162,11 @@ export class FakeTwilioApi extends LoopbackServer {
     if (!call) throw new Error(`no call ${sid}`);
     call.twiml = twiml;
     const dial = /<Dial\b([^>]*)>([\s\S]*?)<\/Dial>/.exec(twiml);
-    if (dial) {
+    const conference = dial && /<Conference\b[^>]*>([^<]*)<\/Conference>/.exec(dial[2]!);
+    if (conference) {
+      // A conference is not a leg of the call: the call joins the room, where others may join it.
+      call.conference = unescapeXml(conference[1]!.trim());
+    } else if (dial) {
       const callerId = /callerId="([^"]*)"/.exec(dial[1]!)?.[1];
       const nouns = [...dial[2]!.matchAll(/<(Number|Sip)\b[^>]*>([^<]*)<\/\1>/g)].map((m) => unescapeXml(m[2]!.trim()));
       const targets = nouns.length ? nouns : [unescapeXml(dial[2]!.trim())];
@@ -172,6 +184,11 @@ export class FakeTwilioApi extends LoopbackServer {
     } else if (/<Hangup\s*\/>/.test(twiml)) {
       this.end(call, 'completed');
     }
+  }
+
+  /** The calls in conference `room` that have not ended. */
+  inConference(room: string): FakeCall[] {
+    return [...this.calls.values()].filter((c) => c.conference === room && !FINAL.has(c.status));
   }
 
   /** The call's child legs, oldest first. */

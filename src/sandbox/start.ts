@@ -119,6 +119,7 @@ function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; 
     'Try, in another terminal:',
     `  ${simulate} --function transfer_call --destination ${destinations[0] ?? 'sales'}`,
     `  ${simulate} --function end_call`,
+    `  ${simulate} --function warm_transfer --destination ${destinations[0] ?? 'sales'}`,
     '  npm run inspect -- <the CallSid simulate printed>',
     `  npm run call -- --to ${SANDBOX_OUTBOUND_CALLEE} --var customer_name=Dana --wait`,
     ...(s.hook ? ['  (each simulated call asks the lookup hook first; edit the file to change its answers)'] : ['  (a per-caller lookup hook: npm run dev -- --lookup examples/lookup-hook.json)']),
@@ -143,8 +144,9 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
     throw new SandboxStartError(err.message);
   });
   const twilio = await new FakeTwilioApi(`AC${randomBytes(16).toString('hex')}`, randomBytes(16).toString('hex')).start();
-  // The person an outbound call reaches picks up, talks for a while, and hangs up.
-  twilio.callee.defaultScript = { answer: 'human', ringMs: 1500, hangUpAfterMs: 8000 };
+  // The person an outbound call (or a warm transfer) reaches picks up, presses 1 when asked to take a
+  // warm transfer, talks for a while, and hangs up.
+  twilio.callee.defaultScript = { answer: 'human', ringMs: 1500, hangUpAfterMs: 8000, press: '1', pressAfterMs: 1000 };
   const retell = await new FakeRetell(`key_sandbox_${randomBytes(12).toString('hex')}`).start();
   let hook: SampleLookupHook | undefined;
   const stopLocal = async () => {

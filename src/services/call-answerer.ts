@@ -24,6 +24,8 @@ export interface InboundCall {
   fromState?: string;
   fromCountry?: string;
   stirVerstat?: string;
+  /** Twilio's CallToken, kept on the record for a warm transfer's leg. */
+  callToken?: string;
   /**
    * For a call the bridge placed itself (POST /calls): the agent, variables and metadata its request
    * named. They take the place of the number's routing, the lookup hook and the caller-ID variables.
@@ -146,6 +148,7 @@ export class CallAnswerer {
       state: 'registering' as const,
       createdAt: now,
       updatedAt: now,
+      ...(call.callToken ? { callToken: call.callToken } : {}),
     };
 
     let poll = POLL_FIRST_MS;
@@ -274,7 +277,8 @@ export class CallAnswerer {
       timer({ result: 'ok' });
       log.info({ callId: registration.callId, agentId }, 'registered with retell');
       const { sipHost, sipTransport } = this.config.retell;
-      const twiml = dialRetellTwiml(registration.callId, sipHost, sipTransport, `${this.config.publicUrl}/twilio/dial-action`);
+      const { publicUrl } = this.config;
+      const twiml = dialRetellTwiml(registration.callId, sipHost, sipTransport, `${publicUrl}/twilio/dial-action`, `${publicUrl}/twilio/refer`);
       return { twiml, outcome: 'registered', callId: registration.callId, agentId };
     } catch (err) {
       const reason = err instanceof RegistrationError ? err.reason : 'retell_error';

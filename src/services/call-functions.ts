@@ -1,4 +1,4 @@
-import type { CallAction, CallActions } from '../calls/actions';
+import type { CallAction, CallActionKind, CallActions } from '../calls/actions';
 import { storeCall, StoreUnavailableError } from '../calls/errors';
 import { findOrAdoptCall, type RetellCallRef } from '../calls/find-call';
 import type { CallRecord } from '../calls/record';
@@ -15,6 +15,12 @@ export interface TransferArgs {
   /** Whose number the person answering sees: the original caller's (default) or the business's. */
   caller_id?: 'caller' | 'business';
   message?: string;
+}
+
+export interface WarmTransferArgs {
+  destination: string;
+  /** For the person taking the call: who is calling and why, in a sentence or two. */
+  summary: string;
 }
 
 export interface EndCallArgs {
@@ -68,10 +74,7 @@ export class CallFunctions {
 
   async transfer(call: RetellCallRef, args: TransferArgs): Promise<FunctionOutcome> {
     const destination = resolveDestination(args.destination, this.deps.config.transfer);
-    if (!destination.ok) {
-      const names = destinationNames(this.deps.config.transfer);
-      return refusal('not_allowed', `I can't transfer calls to that destination.${names.length ? ` I can transfer to: ${names.join(', ')}.` : ''}`);
-    }
+    if (!destination.ok) return notAllowed(this.deps.config.transfer);
     return this.act(call, { kind: 'transfer', target: destination.target, answer: `Transferring the call to ${destination.label} now.` }, (record) => ({
       kind: 'transfer',
       callSid: record.callSid,
@@ -82,6 +85,30 @@ export class CallFunctions {
       callerId: this.callerId(record, args.caller_id ?? 'caller', destination.kind),
       message: args.message,
     }));
+  }
+
+  /**
+   * Rings the person while the agent stays with the caller (the worker places the leg; Twilio's callbacks
+   * carry it on). Destinations are checked exactly as for a cold transfer.
+   */
+  async warmTransfer(call: RetellCallRef, args: WarmTransferArgs): Promise<FunctionOutcome> {
+    const destination = resolveDestination(args.destination, this.deps.config.transfer);
+    if (!destination.ok) return notAllowed(this.deps.config.transfer);
+    const answer = `Calling ${destination.label} now; stay with the caller and keep talking. I'll tell you if ${destination.label} doesn't take the call.`;
+    return this.act(
+      call,
+      { kind: 'warm_transfer', target: destination.target, answer, label: destination.label, summary: args.summary },
+      (record) => ({
+        kind: 'warm_transfer',
+        callSid: record.callSid,
+        callId: call.call_id,
+        target: destination.target,
+        targetKind: destination.kind,
+        label: destination.label,
+        summary: args.summary,
+        ...this.legCallerId(record),
+      }),
+    );
   }
 
   async endCall(call: RetellCallRef, args: EndCallArgs): Promise<FunctionOutcome> {
@@ -95,7 +122,7 @@ export class CallFunctions {
 
   private async act(
     call: RetellCallRef,
-    request: { kind: CallActionJob['kind']; target: string; answer: string },
+    request: { kind: CallActionKind; target: string; answer: string; label?: string; summary?: string },
     buildJob: (record: CallRecord) => CallActionJob,
   ): Promise<FunctionOutcome> {
     const log = this.deps.logger.child({ callId: call.call_id, action: request.kind });
@@ -141,6 +168,19 @@ export class CallFunctions {
   }
 
   /**
+   * The caller ID of a warm transfer's leg. A call placed through the API may show only the account's
+   * numbers, unless it carries the inbound call's CallToken: then Twilio lets it show the original
+   * caller's number. Without a token (an outbound call, or a record from before tokens were kept) or
+   * a real number to show, the business number is used.
+   */
+  private legCallerId(record: CallRecord): { from: string; withCallToken: boolean } {
+    const ourNumber = record.direction === 'outbound' ? record.from : record.to;
+    const theirNumber = record.direction === 'outbound' ? record.to : record.from;
+    if (record.callToken && record.direction === 'inbound' && isE164(theirNumber)) return { from: theirNumber, withCallToken: true };
+    return { from: ourNumber, withCallToken: false };
+  }
+
+  /**
    * Twilio accepts as caller ID for a PSTN `<Dial>` only the calling number, the called number or a
    * verified number (warning 13214 otherwise), so the caller's own number is shown when it is a real
    * number, and the business's (the number that was called) when it is withheld or asked for.
@@ -155,8 +195,14 @@ export class CallFunctions {
   }
 }
 
+function notAllowed(transfer: Config['transfer']): FunctionOutcome {
+  const names = destinationNames(transfer);
+  return refusal('not_allowed', `I can't transfer calls to that destination.${names.length ? ` I can transfer to: ${names.join(', ')}.` : ''}`);
+}
+
 function conflictSentence(action: CallAction): string {
   if (action.kind === 'end_call') return 'The call is already being ended, so it cannot be transferred.';
+  if (action.kind === 'warm_transfer' && action.status === 'queued') return `I'm already calling ${action.label ?? 'someone'} for this caller; wait for that to finish.`;
   if (action.status === 'done') return 'The call has already been transferred.';
   return 'The call is already being transferred; that transfer will end this conversation.';
 }

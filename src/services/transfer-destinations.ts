@@ -52,3 +52,30 @@ const NANP_LENGTH = 12;
 export function destinationNames(transfer: Config['transfer']): string[] {
   return Object.keys(transfer.destinations);
 }
+
+/**
+ * The destination of a SIP REFER (`ReferTransferTarget`, the Refer-To header's contents), checked exactly
+ * as an agent's `transfer_call` destination. A REFER carries a number or a URI, never a name, so a
+ * configured destination is recognised by its number or SIP URI; any other number must be on
+ * TRANSFER_ALLOWLIST, and any other SIP URI is refused. Angle brackets, URI headers
+ * (`?X-…=…`, which Twilio would not pass on anyway) and `tel:` parameters are dropped first.
+ */
+export function resolveReferTarget(raw: string, transfer: Config['transfer']): ResolvedDestination {
+  const uri = raw.trim().replace(/^<|>$/g, '').split('?')[0]!.trim();
+  const tel = /^tel:([^;]+)/i.exec(uri)?.[1];
+  // A SIP URI whose user part is a phone number (sip:+14155550101@host) asks for that number.
+  const sipNumber = /^sips?:(\+\d+)@/i.exec(uri)?.[1];
+  const number = (tel ?? sipNumber)?.replace(/[\s().-]/g, '');
+  // A REFER cannot name a destination, only its number or URI: a configured one is known by either.
+  const configured = Object.entries(transfer.destinations).find(([, target]) => (number !== undefined ? target === number : sameDestination(target, uri)));
+  if (configured) return { ok: true, target: configured[1], kind: configured[1].startsWith('sip') ? 'sip' : 'number', label: configured[0] };
+  if (number === undefined) return { ok: false };
+  return resolveDestination(number, transfer);
+}
+
+/** A configured target and a REFER's URI name the same place: SIP URIs compare without their parameters and case. */
+function sameDestination(target: string, uri: string): boolean {
+  if (!target.startsWith('sip')) return false;
+  const bare = (s: string) => s.split(';')[0]!.toLowerCase();
+  return bare(target) === bare(uri);
+}

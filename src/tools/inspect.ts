@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { parseSettings, REDIS_SETTINGS, redisOf, type Config } from '../config';
 import type { CallRecord } from '../calls/record';
+import type { WarmTransfer } from '../calls/warm-transfers';
 import { createCallActionQueue } from '../jobs/queue';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { CallReports, type ActionReport, type CallReport } from '../services/call-report';
@@ -115,8 +116,24 @@ export function printReport(out: Output, report: CallReport): void {
     const value = r[field];
     if (value !== undefined && value !== '') out.info(`  ${label.padEnd(15)} ${value}`);
   }
+  if (r.warmTransfer) printWarmTransfer(out, JSON.parse(r.warmTransfer) as WarmTransfer);
   if (report.actions.length === 0) out.info('\nNo transfer or hang-up was asked for.');
   for (const action of report.actions) printAction(out, action);
+}
+
+/** The latest warm transfer: where it stands, the person's leg, and why it failed. */
+function printWarmTransfer(out: Output, t: WarmTransfer): void {
+  out.info('');
+  out.info(`Warm transfer ${t.id} to ${t.label} (${t.target}): ${t.status}${t.reason ? `, ${t.reason}` : ''}`);
+  const lines: Array<[string, string | undefined]> = [
+    ['caller ID', t.from],
+    ['person\'s leg', t.legSid],
+    ['rung', t.placedAt],
+    ['accepted', t.acceptedAt],
+    ['failed', t.failedAt],
+    ['summary', JSON.stringify(t.summary)],
+  ];
+  for (const [label, value] of lines) if (value) out.info(`  ${label.padEnd(15)} ${value}`);
 }
 
 export async function inspect(config: InspectConfig, options: InspectOptions, out: Output): Promise<number> {
@@ -138,7 +155,8 @@ export async function inspect(config: InspectConfig, options: InspectOptions, ou
       out.error('Check the id and that REDIS_URL and REDIS_PREFIX are the deployment\'s; records expire 24 hours after the call started.');
       return EXIT_FAILED;
     }
-    if (options.json) out.info(JSON.stringify(report, null, 2));
+    // The CallToken lets a call show the caller's number: it stays in Redis, not on a terminal.
+    if (options.json) out.info(JSON.stringify({ ...report, record: { ...report.record, callToken: undefined } }, null, 2));
     else printReport(out, report);
     return EXIT_OK;
   } finally {

@@ -10,6 +10,7 @@ import { sign } from 'retell-sdk';
 import { getExpectedTwilioSignature } from 'twilio';
 import { parseSettings, publicUrlOf, REDIS_SETTINGS, redisOf, twilioOf, type Config } from '../config';
 import { CALL_SID, E164 } from '../formats';
+import { joinJobId } from '../jobs/call-action-job';
 import { createCallActionQueue } from '../jobs/queue';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { liveSession } from '../sandbox/session';
@@ -55,9 +56,11 @@ Options:
   --url <url>             where the bridge is (default: PUBLIC_URL)
   --call-sid <sid>        CallSid to use (default: a random CA… sid)
   --repeat <n>            send the voice webhook n times, 1-20 (default 1)
-  --function <name>       then call transfer_call or end_call for this call
-  --destination <name>    transfer_call's destination: a TRANSFER_DESTINATIONS name or an allowed number
+  --function <name>       then call transfer_call, end_call or warm_transfer for this call
+  --destination <name>    transfer_call's or warm_transfer's destination: a TRANSFER_DESTINATIONS name or
+                          an allowed number
   --caller-id <who>       transfer_call's caller ID: caller or business
+  --summary <text>        warm_transfer's summary for the person (default: a sentence saying it is a test)
   -h, --help              this text
 
 Against a real deployment this registers a real Retell call, which expires unanswered after about five
@@ -67,7 +70,9 @@ gives up, which is expected for a simulated call.
 In the sandbox (npm run dev without Twilio or Retell settings, running from this directory), the tool
 uses the sandbox's settings and shows the rest of the path too: the call arriving at the local Twilio,
 the registration the bridge sent to the local Retell, and, with --function, the job and the REST
-request the worker sent to the local Twilio. It exits 0 only when every step worked.
+request the worker sent to the local Twilio. A warm_transfer rings the sandbox's person, who presses 1:
+the tool then follows the join job too, and the redirect of the call into the conference. It exits 0
+only when every step worked.
 
 Exit codes: 0 every answer was 2xx (and repeats identical), 1 otherwise, 2 bad arguments.`;
 
@@ -115,7 +120,9 @@ export function sandboxApis(config: SimulateConfig): LocalApis | undefined {
   return session && session.twilioUrl === config.twilio.apiBaseUrl ? { twilioUrl: session.twilioUrl, retellUrl: session.retellUrl } : undefined;
 }
 
-const FUNCTIONS = ['transfer_call', 'end_call'] as const;
+const FUNCTIONS = ['transfer_call', 'end_call', 'warm_transfer'] as const;
+
+const DEFAULT_SUMMARY = 'This is a test call from npm run simulate.';
 type FunctionName = (typeof FUNCTIONS)[number];
 
 export interface SimulateOptions {
@@ -127,6 +134,7 @@ export interface SimulateOptions {
   fn?: FunctionName;
   destination?: string;
   callerId?: 'caller' | 'business';
+  summary?: string;
 }
 
 const WITHHELD = /^[A-Za-z][A-Za-z ]{0,31}$/;
@@ -152,6 +160,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions | 'h
         function: { type: 'string' },
         destination: { type: 'string' },
         'caller-id': { type: 'string' },
+        summary: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -191,20 +200,22 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions | 'h
 
   let fn: FunctionName | undefined;
   if (v.function !== undefined) {
-    if (!FUNCTIONS.includes(v.function as FunctionName)) throw new UsageError(`--function must be ${FUNCTIONS.join(' or ')} (got "${v.function}")`);
+    if (!FUNCTIONS.includes(v.function as FunctionName)) throw new UsageError(`--function must be ${FUNCTIONS.slice(0, -1).join(', ')} or ${FUNCTIONS.at(-1)} (got "${v.function}")`);
     fn = v.function as FunctionName;
   }
-  if (fn === 'transfer_call' && !v.destination?.trim()) {
-    throw new UsageError('--function transfer_call needs --destination: a TRANSFER_DESTINATIONS name or an allowed number');
+  const transfers = fn === 'transfer_call' || fn === 'warm_transfer';
+  if (transfers && !v.destination?.trim()) {
+    throw new UsageError(`--function ${fn} needs --destination: a TRANSFER_DESTINATIONS name or an allowed number`);
   }
-  if (fn !== 'transfer_call' && v.destination !== undefined) throw new UsageError('--destination only goes with --function transfer_call');
+  if (!transfers && v.destination !== undefined) throw new UsageError('--destination only goes with --function transfer_call or warm_transfer');
+  if (fn !== 'warm_transfer' && v.summary !== undefined) throw new UsageError('--summary only goes with --function warm_transfer');
   if (fn !== 'transfer_call' && v['caller-id'] !== undefined) throw new UsageError('--caller-id only goes with --function transfer_call');
   const callerId = v['caller-id'];
   if (callerId !== undefined && callerId !== 'caller' && callerId !== 'business') {
     throw new UsageError(`--caller-id must be caller or business (got "${callerId}")`);
   }
 
-  return { url, from: v.from, to: v.to, callSid, repeat, fn, destination: v.destination?.trim(), callerId };
+  return { url, from: v.from, to: v.to, callSid, repeat, fn, destination: v.destination?.trim(), callerId, ...(v.summary !== undefined ? { summary: v.summary } : {}) };
 }
 
 interface Answer {
@@ -305,7 +316,11 @@ export function voiceWebhookParams(config: SimulateConfig, options: SimulateOpti
 /** The body Retell posts to a custom function URL during the call. */
 export function functionCallBody(config: SimulateConfig, options: SimulateOptions, fn: FunctionName, callId: string): Record<string, unknown> {
   const args: Record<string, string> =
-    fn === 'transfer_call' ? { destination: options.destination ?? '', ...(options.callerId ? { caller_id: options.callerId } : {}) } : {};
+    fn === 'transfer_call'
+      ? { destination: options.destination ?? '', ...(options.callerId ? { caller_id: options.callerId } : {}) }
+      : fn === 'warm_transfer'
+        ? { destination: options.destination ?? '', summary: options.summary ?? DEFAULT_SUMMARY }
+        : {};
   return {
     name: fn,
     call: {
@@ -551,6 +566,13 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
       const jobId = (JSON.parse(answer.body) as { job_id?: string }).job_id;
       const job = jobId ? await followJob(out, config, jobId) : undefined;
       if (job?.state !== 'completed') failed = true;
+      // The worker rang the person; once they press the accept key, a second job joins the caller.
+      if (options.fn === 'warm_transfer' && jobId && job?.state === 'completed') {
+        out.info('');
+        out.info('The local Twilio rings the person, who hears the summary and presses 1');
+        const joined = await followJob(out, config, joinJobId(jobId));
+        if (joined?.state !== 'completed') failed = true;
+      }
       if (!(await showRestRequests(out, config, local, options.callSid))) failed = true;
     }
   }

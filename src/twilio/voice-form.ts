@@ -15,9 +15,17 @@ export interface VoiceForm {
   FromState?: string;
   FromCountry?: string;
   StirVerstat?: string;
+  /**
+   * Lets a call the bridge places for this one (a warm transfer's leg) show the caller's own number; an
+   * odd value is dropped, and the leg shows the business number instead.
+   */
+  CallToken?: string;
 }
 
 type Fields = Record<string, string | string[] | undefined>;
+
+/** Twilio's CallToken is an opaque token of a few hundred characters. */
+const token = (v: string | string[] | undefined): string | undefined => (typeof v === 'string' && v.length > 0 && v.length <= 4096 && /^[\x21-\x7e]+$/.test(v) ? v : undefined);
 
 /**
  * Checks a parsed voice webhook form by hand: it is read for every call, and a schema library costs more
@@ -62,6 +70,7 @@ export function readVoiceForm(body: unknown): VoiceForm {
     FromState: detail('FromState'),
     FromCountry: detail('FromCountry'),
     StirVerstat: detail('StirVerstat'),
+    CallToken: token(fields.CallToken),
   };
   if (problems.length) throw new HttpError(400, problems.slice(0, 5).join('; '));
   return form;

@@ -17,6 +17,9 @@ import { requestObserver } from '../observability/requests';
 import { CallAnswerer } from '../services/call-answerer';
 import { CallFunctions } from '../services/call-functions';
 import { OutboundCallbacks } from '../services/outbound-callbacks';
+import { WarmTransferCallbacks } from '../services/warm-transfer-callbacks';
+import { WarmTransfers } from '../calls/warm-transfers';
+import { twilioWarmTransferRoutes } from './routes/twilio-warm-transfer';
 import { OutboundCalls } from '../services/outbound-calls';
 import type { LookupHook } from '../services/lookup-hook';
 import { errorHandler } from './error-handler';
@@ -76,6 +79,8 @@ export function createApp(deps: AppDeps): Express {
     metrics,
   });
 
+  const warmTransfers = new WarmTransferCallbacks({ config, transfers: new WarmTransfers(redis, prefix), queue, logger });
+
   const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
 
   metrics.watchRedis(redis);
@@ -88,8 +93,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestObserver(logger, metrics));
 
   // Twilio's webhooks first: the voice webhook is the busiest route and the one a caller waits on.
-  app.use(twilioRoutes({ config, answerer, store, lifecycle, budget, logger, metrics }));
-  app.use(twilioOutboundRoutes({ config, answerer, callbacks, budget, logger, metrics }));
+  app.use(twilioRoutes({ config, answerer, store, lifecycle, warmTransfers, budget, logger, metrics }));
+  app.use(twilioOutboundRoutes({ config, answerer, callbacks, warmTransfers, budget, logger, metrics }));
+  app.use(twilioWarmTransferRoutes({ config, callbacks: warmTransfers, budget, metrics }));
   app.use(healthRoutes(redis));
   const queues = [queue, outbound.queue, ...(outbound.events ? [outbound.events] : [])];
   app.use(opsRoutes({ metrics, queues, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));

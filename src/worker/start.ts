@@ -1,6 +1,9 @@
 import http from 'node:http';
 import type { Worker } from 'bullmq';
 import { CallActions } from '../calls/actions';
+import { WarmTransfers } from '../calls/warm-transfers';
+import { WarmTransferProcessor } from '../jobs/warm-transfer-processor';
+import { createCallActionQueue } from '../jobs/queue';
 import { OutboundStore } from '../calls/outbound-store';
 import type { Config } from '../config';
 import { bearerMatches } from '../http/auth';
@@ -48,18 +51,37 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const prefix = config.redis.prefix;
   const common = { connection: blocking, redisPrefix: prefix, concurrency: config.worker.concurrency, logger, metrics };
 
-  const processor = new CallActionProcessor({ twilio, actions: new CallActions(records, prefix), logger, metrics });
-  const worker = createCallActionWorker({ ...common, processor });
+  const actions = new CallActions(records, prefix);
+  const retell = createRetellClient(config.retell);
+  const processor = new CallActionProcessor({ twilio, actions, logger, metrics });
+  // A warm transfer's worker steps queue its later steps (the outcome of a leg Twilio refused).
+  const actionQueue = createCallActionQueue(producer, prefix);
+  const warmTransfers = new WarmTransferProcessor({
+    twilio,
+    retell,
+    actions,
+    transfers: new WarmTransfers(records, prefix),
+    queue: actionQueue,
+    config: {
+      publicUrl: config.publicUrl,
+      ringTimeoutS: config.warmTransfer.ringTimeoutS,
+      holdMessage: config.warmTransfer.holdMessage,
+      retellTimeoutMs: config.retell.timeoutMs,
+    },
+    logger,
+    metrics,
+  });
+  const worker = createCallActionWorker({ ...common, processor, warmTransfers });
 
   // Placement queues webhook events and rate-limits its own queue while Retell is at capacity.
   const outboundQueue = createOutboundCallQueue(producer, prefix);
   const events = config.outbound.webhookUrl ? createOutboundEventQueue(producer, prefix) : undefined;
-  const producers = [outboundQueue, ...(events ? [events] : [])];
+  const producers = [actionQueue, outboundQueue, ...(events ? [events] : [])];
   // Unreachable Redis is reported by the connection itself, once every 30 s.
   for (const q of producers) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
   const placer = new OutboundPlacer({
     twilio,
-    retell: createRetellClient(config.retell),
+    retell,
     store: new OutboundStore(records, prefix),
     events,
     config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency, cps: config.outbound.cps },

@@ -379,5 +379,7 @@ describe('README', () => {
       required: ['destination'],
     });
     expect(end).toMatchObject({ type: 'object', properties: { message: { type: 'string' } } });
+    const warm = blocks.find((b) => (b.properties as Record<string, unknown> | undefined)?.summary);
+    expect(warm).toMatchObject({ type: 'object', properties: { destination: { type: 'string' }, summary: { type: 'string' } }, required: ['destination', 'summary'] });
   });
 });

@@ -361,8 +361,17 @@ function retellProbes(t: SweepTarget, limitBytes: number, shapes: Array<[string,
 const unknownCallId = () => `call_unknown_${randomUUID()}`;
 
 /** Shapes every function endpoint refuses: `call` and `args` of the wrong types or sizes. */
-function functionShapes(name: 'transfer_call' | 'end_call'): Array<[string, () => unknown, Expect?]> {
-  const valid = (args: Record<string, unknown> = name === 'transfer_call' ? { destination: 'sales' } : {}) => functionCallBody(name, unknownCallId(), args);
+type AgentFunctionName = 'transfer_call' | 'end_call' | 'warm_transfer';
+
+/** Arguments each function accepts. */
+const validArgs = (name: AgentFunctionName): Record<string, unknown> =>
+  name === 'transfer_call' ? { destination: 'sales' } : name === 'warm_transfer' ? { destination: 'sales', summary: 'Ada wants an upgrade.' } : {};
+
+/** The job id prefix of each function's action. */
+const JOB_PREFIX: Readonly<Record<AgentFunctionName, string>> = { transfer_call: 'transfer', end_call: 'end_call', warm_transfer: 'warm_transfer' };
+
+function functionShapes(name: AgentFunctionName): Array<[string, () => unknown, Expect?]> {
+  const valid = (args: Record<string, unknown> = validArgs(name)) => functionCallBody(name, unknownCallId(), args);
   const withCall = (call: unknown) => ({ ...valid(), call });
   const withArgs = (args: unknown) => ({ ...valid(), args });
   const shapes: Array<[string, () => unknown, Expect?]> = [
@@ -377,11 +386,29 @@ function functionShapes(name: 'transfer_call' | 'end_call'): Array<[string, () =
     ['signed, args as an array', () => withArgs([1, 2])],
     ['signed, args as a string', () => withArgs('sales')],
     ['signed, args as null', () => withArgs(null)],
-    ['signed, message as a number', () => valid({ ...valid().args, message: 42 })],
-    ['signed, message of 10,000 characters', () => valid({ ...valid().args, message: 'm'.repeat(10_000) })],
+    ...(name === 'warm_transfer'
+      ? []
+      : ([
+          ['signed, message as a number', () => valid({ ...valid().args, message: 42 })],
+          ['signed, message of 10,000 characters', () => valid({ ...valid().args, message: 'm'.repeat(10_000) })],
+        ] as Array<[string, () => unknown]>)),
     ['signed, for a call the bridge never saw', () => valid(), 404],
     ['signed, call_id in unicode for a call the bridge never saw', () => withCall({ call_id: '通话😀\u202e\u0000' }), 404],
   ];
+  if (name === 'warm_transfer') {
+    const args = validArgs(name);
+    shapes.push(
+      ['signed, args without destination', () => valid({ summary: args.summary })],
+      ['signed, destination as a number', () => valid({ ...args, destination: 14155550101 })],
+      ['signed, destination blank', () => valid({ ...args, destination: '   ' })],
+      ['signed, args without summary', () => valid({ destination: 'sales' })],
+      ['signed, summary as a number', () => valid({ ...args, summary: 42 })],
+      ['signed, summary as an object', () => valid({ ...args, summary: { text: 'x' } })],
+      ['signed, summary of control characters only', () => valid({ ...args, summary: '\u0000\u0007\u001b' })],
+      ['signed, summary of 10,000 characters', () => valid({ ...args, summary: 's'.repeat(10_000) })],
+      ['signed, args with 100,000 keys', () => valid(Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i])))],
+    );
+  }
   if (name === 'transfer_call') {
     shapes.push(
       ['signed, args without destination', () => valid({})],
@@ -399,14 +426,14 @@ function functionShapes(name: 'transfer_call' | 'end_call'): Array<[string, () =
   return shapes;
 }
 
-function retellFunctionTarget(name: string, path: string, fn: 'transfer_call' | 'end_call', extra: Array<[string, () => unknown, Expect?]> = []): SweepTarget {
+function retellFunctionTarget(name: string, path: string, fn: AgentFunctionName, extra: Array<[string, () => unknown, Expect?]> = []): SweepTarget {
   const target: SweepTarget = {
     name,
     path,
     contentType: 'application/json',
     common: false,
     // A function call for a call the bridge never saw: authentic and well-formed, answered 404.
-    validBody: () => JSON.stringify(functionCallBody(fn, unknownCallId(), fn === 'transfer_call' ? { destination: 'sales' } : {})),
+    validBody: () => JSON.stringify(functionCallBody(fn, unknownCallId(), validArgs(fn))),
     sign: (body) => retellSign(body),
     probes: () => [
       ...retellProbes(target, FUNCTION_BODY_LIMIT_BYTES, [...functionShapes(fn), ...extra]),
@@ -414,17 +441,17 @@ function retellFunctionTarget(name: string, path: string, fn: 'transfer_call' | 
         name: 'signed, metadata nested 100,000 deep for a call the bridge never saw',
         expect: 404,
         send: (w) => {
-          const b = `{"name":"${fn}","args":{"destination":"sales"},"call":{"call_id":"${unknownCallId()}","metadata":${'{"m":'.repeat(100_000)}{}${'}'.repeat(100_000)}}}`;
+          const b = `{"name":"${fn}","args":${JSON.stringify(validArgs(fn))},"call":{"call_id":"${unknownCallId()}","metadata":${'{"m":'.repeat(100_000)}{}${'}'.repeat(100_000)}}}`;
           return post(w, path, b, { 'content-type': 'application/json', ...retellSign(b) });
         },
       },
     ],
     afterSweep: async (w) => {
       const { callSid, callId } = await knownCall(w);
-      const b = JSON.stringify(functionCallBody(fn, callId, fn === 'transfer_call' ? { destination: 'sales' } : {}));
+      const b = JSON.stringify(functionCallBody(fn, callId, validArgs(fn)));
       const res = await post(w, path, b, { 'content-type': 'application/json', ...retellSign(b) });
       expect(res.status).toBe(200);
-      expect(JSON.parse(res.body)).toMatchObject({ status: 'queued', job_id: `${fn === 'transfer_call' ? 'transfer' : 'end_call'}-${callSid}-1` });
+      expect(JSON.parse(res.body)).toMatchObject({ status: 'queued', job_id: `${JOB_PREFIX[fn]}-${callSid}-1` });
     },
   };
   return target;
@@ -441,6 +468,7 @@ const retellFunctions = retellFunctionTarget('Retell function dispatcher (POST /
 ]);
 const retellTransfer = retellFunctionTarget('Retell transfer_call function', '/retell/functions/transfer_call', 'transfer_call');
 const retellEndCall = retellFunctionTarget('Retell end_call function', '/retell/functions/end_call', 'end_call');
+const retellWarmTransfer = retellFunctionTarget('Retell warm_transfer function', '/retell/functions/warm_transfer', 'warm_transfer');
 
 const webhookEvent = (event: unknown, call: Record<string, unknown> = {}) => ({ event, call: { call_id: unknownCallId(), call_type: 'phone_call', ...call } });
 const retellWebhook: SweepTarget = {
@@ -558,6 +586,70 @@ const twilioOutboundAmd = twilioTarget('Twilio outbound AMD callback', outboundP
   ...outboundIdProbes('amd', amdParams, sign),
 ]);
 
+/** A form signed for `path` (which may differ from where it is sent). */
+const signedFormFor = (path: string, p: Record<string, string>) => {
+  const body = formOf(p);
+  return { body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...twilioSign(path, body) } };
+};
+
+/** A warm transfer the bridge never started: authentic requests about it are answered, and change nothing. */
+const UNKNOWN_TRANSFER = `warm_transfer-CA${'0'.repeat(32)}-1`;
+const warmPath = (route: 'gather' | 'status', id = UNKNOWN_TRANSFER) => `/twilio/warm-transfer/${route}?x=${id}`;
+const gatherParams = () => ({ AccountSid: ACCOUNT_SID_OF_TESTS, CallSid: newCallSid(), CallStatus: 'in-progress', Digits: '1' });
+const twilioWarmGather = twilioTarget('Twilio warm transfer gather', warmPath('gather'), gatherParams, (sign) => [
+  signedForm('signed, without CallSid', 400, warmPath('gather'), () => without(gatherParams(), 'CallSid'), sign),
+  signedForm('signed, Digits twice', 400, warmPath('gather'), () => ({ ...gatherParams(), Digits: ['1', '1'] }), sign),
+  signedForm('signed, Digits of 1,000 characters', 400, warmPath('gather'), () => ({ ...gatherParams(), Digits: '1'.repeat(1000) }), sign),
+  {
+    ...signedForm('signed, the accept key for a transfer the bridge never started', 200, warmPath('gather'), gatherParams, sign),
+    check: (o) => expect(o.body).toContain('<Hangup/>'),
+  },
+  {
+    name: 'signed, an id that is not a warm transfer id',
+    expect: 400,
+    send: (w) => {
+      const { body, headers } = signedFormFor('/twilio/warm-transfer/gather?x=CA1', gatherParams());
+      return post(w, '/twilio/warm-transfer/gather?x=CA1', body, headers);
+    },
+  },
+  {
+    name: 'a signature for another transfer id',
+    expect: 403,
+    send: (w) => {
+      const { body, headers } = signedFormFor(warmPath('gather'), gatherParams());
+      return post(w, warmPath('gather', `warm_transfer-CA${'1'.repeat(32)}-1`), body, headers);
+    },
+  },
+]);
+const warmStatusParams = () => ({ AccountSid: ACCOUNT_SID_OF_TESTS, CallSid: newCallSid(), CallStatus: 'no-answer' });
+const twilioWarmStatus = twilioTarget('Twilio warm transfer status callback', warmPath('status'), warmStatusParams, (sign) => [
+  signedForm('signed, without CallStatus', 400, warmPath('status'), () => without(warmStatusParams(), 'CallStatus'), sign),
+  signedForm('signed, CallStatus twice', 400, warmPath('status'), () => ({ ...warmStatusParams(), CallStatus: ['busy', 'completed'] }), sign),
+  signedForm('signed, for a transfer the bridge never started', 204, warmPath('status'), warmStatusParams, sign),
+]);
+const referParams = () => ({ ...voiceParams({ CallStatus: 'in-progress' }), ReferTransferTarget: '<tel:+14155550101>' });
+const twilioRefer = twilioTarget('Twilio REFER URL', '/twilio/refer', referParams, (sign) => [
+  signedForm('signed, without ReferTransferTarget', 400, '/twilio/refer', () => without(referParams(), 'ReferTransferTarget'), sign),
+  signedForm('signed, ReferTransferTarget twice', 400, '/twilio/refer', () => ({ ...referParams(), ReferTransferTarget: ['tel:+14155550101', 'tel:+19005550199'] }), sign),
+  signedForm('signed, ReferTransferTarget of 10,000 characters', 400, '/twilio/refer', () => ({ ...referParams(), ReferTransferTarget: `tel:+1${'5'.repeat(10_000)}` }), sign),
+  ...(
+    [
+      ['a premium number', '<tel:+19005550199>'],
+      ['a SIP URI elsewhere', '<sip:attacker@evil.example.com>'],
+      ['XML markup', '<tel:+14155550101></Number><Number>+19005550199>'],
+      ['unicode', 'tel:+1415555０101😀'],
+    ] as const
+  ).map(([what, target]) => ({
+    ...signedForm(`signed, a target that is ${what}`, 200, '/twilio/refer', () => ({ ...referParams(), ReferTransferTarget: target }), sign),
+    // Refused: the fallback, never a <Dial> to what the REFER asked for.
+    check: (o: Outcome) => expect(o.body).not.toMatch(/<Number>|<Sip>|9005550199|evil/),
+  })),
+  {
+    ...signedForm('signed, an allowed target', 200, '/twilio/refer', referParams, sign),
+    check: (o) => expect(o.body).toContain('<Number>+14155550101</Number>'),
+  },
+]);
+
 const SWEEP_API_TOKEN = 'sweep-api-token-0123456789abcdef';
 const bearer = (token = SWEEP_API_TOKEN) => ({ authorization: `Bearer ${token}` });
 const validCall = () => ({ to: '+14155550199', dynamic_variables: { first_name: 'Ada' } });
@@ -652,6 +744,10 @@ const TARGETS: SweepTarget[] = [
   twilioOutboundAnswer,
   twilioOutboundStatus,
   twilioOutboundAmd,
+  retellWarmTransfer,
+  twilioWarmGather,
+  twilioWarmStatus,
+  twilioRefer,
   callsApi,
 ];
 

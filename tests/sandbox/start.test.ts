@@ -95,6 +95,15 @@ describe('the sandbox (npm run dev without settings)', () => {
     expect(hangUp.code).toBe(0);
     expect(hangUp.stdout).toMatch(/REST requests the worker sent to the local Twilio\n→ POST \S+\/Calls\/CA[0-9a-f]{32}\.json .*\n {2}Status=completed\n← 200/);
 
+    // A warm transfer: the local Twilio rings the person, who presses 1, and the caller is joined with them.
+    expect(running.output()).toContain(`npm run simulate -- ${SIMULATE.join(' ')} --function warm_transfer --destination sales`);
+    const warm = await runToolProcess('simulate', [...SIMULATE, '--function', 'warm_transfer', '--destination', 'sales'], toolEnv, dir);
+    expect(warm.code).toBe(0);
+    expect(warm.stdout).toMatch(/Job warm_transfer-CA[0-9a-f]{32}-1 [^\n]*\n {2}completed after \d of 6 attempts, returned "placed"/);
+    expect(warm.stdout).toMatch(/Job join-warm_transfer-CA[0-9a-f]{32}-1 [^\n]*\n {2}completed after \d of 6 attempts, returned "joined"/);
+    expect(warm.stdout).toMatch(/ {2}Twiml=<\?xml[^\n]*<Dial><Conference startConferenceOnEnter="true" endConferenceOnExit="true" beep="false">x-warm_transfer-CA[0-9a-f]{32}-1<\/Conference><\/Dial>/);
+    expect(warm.stdout).toContain('✓ Every step worked.');
+
     const inspected = await runToolProcess('inspect', [callSid], toolEnv, dir);
     expect(inspected.code).toBe(0);
     expect(inspected.stdout).toMatch(/^ {2}state +transferred$/m);

@@ -64,7 +64,7 @@ describe('outbound calls, end to end', () => {
       const answer = await waitFor('the answer request to be recorded', () => sent('answer')[0]);
       expect(answer.status).toBe(200);
       expect(answer.body).toBe(
-        `${XML}<Response><Dial answerOnBridge="true" action="${PUBLIC_URL}/twilio/dial-action" method="POST">` +
+        `${XML}<Response><Dial answerOnBridge="true" action="${PUBLIC_URL}/twilio/dial-action" method="POST" referUrl="${PUBLIC_URL}/twilio/refer" referMethod="POST">` +
           `<Sip>sip:${registration.callId}@sip.retellai.com;transport=tcp</Sip></Dial></Response>`,
       );
       expect(live).toMatchObject({ call_sid: expect.stringMatching(/^CA/), retell_call_id: registration.callId });

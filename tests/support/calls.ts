@@ -12,6 +12,7 @@ export async function liveCall(bridge: TestBridge, overrides: Record<string, str
   const registration = bridge.retell.registrations.find((r) => (r.body.metadata as { twilio_call_sid?: string }).twilio_call_sid === params.CallSid);
   if (!registration) throw new Error('call was not registered');
   bridge.twilio.addCall(params.CallSid!, params.From, params.To);
+  if (params.CallToken) bridge.twilio.callTokens.set(params.CallToken, params.From!);
   // Twilio runs the answer: the <Dial><Sip> to Retell becomes the call's child leg.
   bridge.twilio.playTwiml(params.CallSid!, await res.text());
   return { callSid: params.CallSid!, callId: registration.callId };

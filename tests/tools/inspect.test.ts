@@ -104,3 +104,29 @@ describe('npm run inspect', () => {
     }
   });
 });
+
+describe('npm run inspect, for a warm transfer', () => {
+  let bridge: TestBridge;
+  afterAll(() => bridge?.close());
+
+  it('when the call had a warm transfer, then it prints its status, reason and the person\'s leg, and never the CallToken', async () => {
+    bridge = await startBridge(ENV, { worker: true });
+    bridge.twilio.addNumber('+14155550100');
+    bridge.twilio.callee.scripts.set('+14155550101', { answer: 'busy' });
+    const call = await liveCall(bridge, { CallToken: 'tok_secret_0123456789' });
+    await postRetell(bridge.url, '/retell/functions/warm_transfer', functionCallBody('warm_transfer', call.callId, { destination: 'sales', summary: 'Dana wants a refund.' }));
+    await waitFor('the agent to be told', () => bridge.retell.liveUpdates.length === 1);
+    const legSid = [...bridge.twilio.callee.placed.keys()][0]!;
+
+    const out = new MemoryOutput();
+    expect(await runInspect([call.callSid], out, () => ({ redis: bridge.config.redis }))).toBe(0);
+    expect(out.stdout).toContain(`Warm transfer warm_transfer-${call.callSid}-1 to sales (+14155550101): transfer_failed, busy`);
+    expect(out.stdout).toMatch(new RegExp(`^ {2}person's leg {4}${legSid}$`, 'm'));
+    expect(out.stdout).toContain('summary         "Dana wants a refund."');
+    expect(out.stdout).toContain(`Action #1: warm_transfer to +14155550101, failed`);
+    const json = new MemoryOutput();
+    await runInspect([call.callSid, '--json'], json, () => ({ redis: bridge.config.redis }));
+    expect(json.stdout).toContain('transfer_failed');
+    expect(json.stdout + out.stdout).not.toContain('tok_secret');
+  });
+});

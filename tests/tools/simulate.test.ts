@@ -80,6 +80,16 @@ describe('npm run simulate', () => {
     expect(job!.data).toMatchObject({ kind: 'transfer', callSid, target: '+14155550101', callerId: CALLER });
   });
 
+  it('when --function warm_transfer --destination sales --summary is given, then the warm transfer is queued with that summary', async () => {
+    const callSid = 'CA' + '4'.repeat(32);
+    const { code, out } = await run(['--from', CALLER, '--to', NUMBER, '--call-sid', callSid, '--function', 'warm_transfer', '--destination', 'sales', '--summary', 'Ada wants a refund.']);
+    expect(code).toBe(0);
+    expect(out.stdout).toContain(`"job_id":"warm_transfer-${callSid}-1"`);
+    expect(out.stdout).toContain('Calling sales now');
+    const [job] = await jobs();
+    expect(job!.data).toMatchObject({ kind: 'warm_transfer', callSid, target: '+14155550101', summary: 'Ada wants a refund.' });
+  });
+
   it('when --function end_call is given, then the hang-up is queued', async () => {
     const callSid = 'CA' + '3'.repeat(32);
     const { code, out } = await run(['--from', CALLER, '--to', NUMBER, '--call-sid', callSid, '--function', 'end_call']);
@@ -200,7 +210,9 @@ describe('npm run simulate', () => {
       [['--from', CALLER, '--to', NUMBER, '--call-sid', 'CA123'], '--call-sid "CA123" is not a CallSid'],
       [['--from', CALLER, '--to', NUMBER, '--repeat', '0'], '--repeat "0" must be a whole number from 1 to 20'],
       [['--from', CALLER, '--to', NUMBER, '--repeat', 'x'], '--repeat "x" must be a whole number'],
-      [['--from', CALLER, '--to', NUMBER, '--function', 'hang_up'], '--function must be transfer_call or end_call'],
+      [['--from', CALLER, '--to', NUMBER, '--function', 'hang_up'], '--function must be transfer_call, end_call or warm_transfer'],
+      [['--from', CALLER, '--to', NUMBER, '--function', 'warm_transfer'], '--function warm_transfer needs --destination'],
+      [['--from', CALLER, '--to', NUMBER, '--function', 'transfer_call', '--destination', 'sales', '--summary', 'x'], '--summary only goes with --function warm_transfer'],
       [['--from', CALLER, '--to', NUMBER, '--function', 'transfer_call'], '--function transfer_call needs --destination'],
       [['--from', CALLER, '--to', NUMBER, '--destination', 'sales'], '--destination only goes with --function transfer_call'],
       [['--from', CALLER, '--to', NUMBER, '--function', 'transfer_call', '--destination', 'sales', '--caller-id', 'me'], '--caller-id must be caller or business'],

@@ -7,8 +7,9 @@ describe('dialRetellTwiml', () => {
     ['call_x', 'sip.eu.example.net:5061', 'tls', 'https://bridge.example.com/base/twilio/dial-action?tenant=a&b="c"<d>'],
     ['id&<>"\'\t\n\r', 'host&<>"', 'udp', 'https://x.example/a?b=\t\n\r&c=<>"\''],
   ])('when given %s, then it is byte-identical to twilio VoiceResponse', (callId, host, transport, action) => {
+    const referUrl = action.replace('dial-action', 'refer');
     const expected = new twiml.VoiceResponse();
-    expected.dial({ answerOnBridge: true, action, method: 'POST' }).sip(`sip:${callId}@${host};transport=${transport}`);
-    expect(dialRetellTwiml(callId, host, transport, action)).toBe(expected.toString());
+    expected.dial({ answerOnBridge: true, action, method: 'POST', referUrl, referMethod: 'POST' }).sip(`sip:${callId}@${host};transport=${transport}`);
+    expect(dialRetellTwiml(callId, host, transport, action, referUrl)).toBe(expected.toString());
   });
 });

@@ -38,9 +38,19 @@ const transferArgs = z.object({
   message,
 });
 
+const warmTransferArgs = z.object({
+  destination: transferArgs.shape.destination,
+  // Said to the person taking the call, so cleaned like any sentence the caller steers.
+  summary: z
+    .string({ error: 'args.summary is required: a sentence or two for the person taking the call' })
+    .max(600, 'args.summary must be at most 600 characters')
+    .transform(speakable)
+    .pipe(z.string({ error: 'args.summary must not be empty' }).trim().min(1, 'args.summary must not be empty')),
+});
+
 const endCallArgs = z.object({ message });
 
-export const FUNCTION_NAMES = ['transfer_call', 'end_call'] as const;
+export const FUNCTION_NAMES = ['transfer_call', 'end_call', 'warm_transfer'] as const;
 type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 /** What Retell is told for each outcome: it retries 5xx, and the agent reads the sentence either way. */
@@ -97,6 +107,7 @@ export function retellFunctionRoutes(deps: RetellFunctionRoutesDeps): Router {
     }
     let answer: FunctionOutcome;
     if (name === 'transfer_call') answer = await functions.transfer(body.call, parseOr400(transferArgs, body.args));
+    else if (name === 'warm_transfer') answer = await functions.warmTransfer(body.call, parseOr400(warmTransferArgs, body.args));
     else answer = await functions.endCall(body.call, parseOr400(endCallArgs, body.args));
     metrics.functionCalls.inc({ name, outcome: answer.outcome });
     res.status(HTTP_STATUS[answer.outcome]).json({ status: answer.status, result: answer.result, ...(answer.jobId ? { job_id: answer.jobId } : {}) });
@@ -104,6 +115,7 @@ export function retellFunctionRoutes(deps: RetellFunctionRoutesDeps): Router {
 
   router.post('/retell/functions/transfer_call', signed, (req, res) => run('transfer_call', req, res));
   router.post('/retell/functions/end_call', signed, (req, res) => run('end_call', req, res));
+  router.post('/retell/functions/warm_transfer', signed, (req, res) => run('warm_transfer', req, res));
   router.post('/retell/functions', signed, (req, res) => run(undefined, req, res));
   return router;
 }

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import type { WarmTransfer } from '../../calls/warm-transfers';
 import { actionOf } from '../../calls/actions';
 import { storeCall } from '../../calls/errors';
 import { findOrAdoptCall } from '../../calls/find-call';
@@ -84,7 +85,11 @@ export function retellWebhookRoutes(deps: RetellWebhookDeps): Router {
     // After a transfer the agent's leg ends but the phone call goes on with a person; the record may not
     // say `transferred` yet when the agent's leg ends the instant Twilio performs the redirect.
     const action = actionOf(record);
-    const handedOff = record.state === 'transferred' || (action?.kind === 'transfer' && action.status !== 'failed');
+    const handedOff =
+      record.state === 'transferred' ||
+      (action?.kind === 'transfer' && action.status !== 'failed') ||
+      // A warm transfer hands off once the person accepted: the caller is being moved to the conference.
+      (action?.kind === 'warm_transfer' && record.warmTransfer !== undefined && (JSON.parse(record.warmTransfer) as WarmTransfer).status === 'transfer_accepted');
     const result = await storeCall(() => {
       if (name === 'call_started') return lifecycle.retellEvent(record.callSid, { event: name, startedAt: iso(call.start_timestamp) }, handedOff);
       if (name === 'call_ended') {

@@ -12,24 +12,18 @@ import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { CallAnswerer } from '../../services/call-answerer';
 import type { OutboundCallbacks } from '../../services/outbound-callbacks';
+import type { WarmTransferCallbacks } from '../../services/warm-transfer-callbacks';
 import { OUTBOUND_PATHS } from '../../twilio/outbound';
 import { hangupTwiml } from '../../twilio/twiml';
 import { readVoiceForm } from '../../twilio/voice-form';
-import { checkAccount, countAnswer, parseTimestamp, sendTwiml, statusForm, twilioVerified } from './twilio';
+import { amdForm, checkAccount, countAnswer, parseTimestamp, sendTwiml, statusForm, twilioVerified } from './twilio';
 
-const amdForm = z.looseObject({
-  CallSid: z.string({ error: 'CallSid must be present, once' }).regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits'),
-  AccountSid: z.string({ error: 'AccountSid must be present, once' }),
-  AnsweredBy: z.enum(['human', 'machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax', 'unknown'], {
-    error: 'AnsweredBy must be one of Twilio\'s AMD verdicts',
-  }),
-  MachineDetectionDuration: z.string().max(16).optional(),
-});
 
 export interface TwilioOutboundRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio'>;
   answerer: CallAnswerer;
   callbacks: OutboundCallbacks;
+  warmTransfers: WarmTransferCallbacks;
   /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
   budget?: ByteBudget;
   logger: Logger;
@@ -84,6 +78,8 @@ export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
     const form = parseOr400(statusForm, req.body);
     checkAccount(config, form.AccountSid);
     const id = outboundId(req);
+    // The callee is the caller of a warm transfer the agent started: a person rung for them is let go.
+    if (FINAL_TWILIO_STATUSES.has(form.CallStatus)) await storeCall(() => deps.warmTransfers.callerGone(form.CallSid));
     await storeCall(() =>
       callbacks.progress(id, {
         callSid: form.CallSid,

@@ -4,14 +4,16 @@ import { storeCall } from '../../calls/errors';
 import { FINAL_TWILIO_STATUSES, type CallLifecycle } from '../../calls/lifecycle';
 import type { CallStore } from '../../calls/store';
 import type { Config } from '../../config';
-import { CALL_SID } from '../../formats';
+import { CALL_SID, isE164 } from '../../formats';
 import type { ByteBudget } from '../../http/byte-budget';
 import { HttpError } from '../../http/errors';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { Answer, CallAnswerer } from '../../services/call-answerer';
-import { hangupTwiml } from '../../twilio/twiml';
+import { hangupTwiml, transferTwiml } from '../../twilio/twiml';
+import { resolveReferTarget } from '../../services/transfer-destinations';
+import type { WarmTransferCallbacks } from '../../services/warm-transfer-callbacks';
 import { readVoiceForm } from '../../twilio/voice-form';
 import { twilioForm, verifyTwilioSignature } from '../../twilio/webhook';
 
@@ -23,6 +25,15 @@ const dialActionForm = z.looseObject({
   CallSid: callSid,
   AccountSid: single('AccountSid'),
   DialCallStatus: z.string().max(32).optional(),
+  CallStatus: z.string().max(32).optional(),
+});
+
+const referForm = z.looseObject({
+  CallSid: callSid,
+  AccountSid: single('AccountSid'),
+  ReferTransferTarget: single('ReferTransferTarget').min(1, 'ReferTransferTarget must not be empty').max(2048),
+  From: z.string().max(256).optional(),
+  To: z.string().max(256).optional(),
 });
 
 export const statusForm = z.looseObject({
@@ -33,14 +44,26 @@ export const statusForm = z.looseObject({
   Timestamp: z.string().max(64).optional(),
 });
 
+/** Twilio's asynchronous answering-machine verdict, for calls the bridge placed. */
+export const amdForm = z.looseObject({
+  CallSid: z.string({ error: 'CallSid must be present, once' }).regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits'),
+  AccountSid: z.string({ error: 'AccountSid must be present, once' }),
+  AnsweredBy: z.enum(['human', 'machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax', 'unknown'], {
+    error: 'AnsweredBy must be one of Twilio\'s AMD verdicts',
+  }),
+  MachineDetectionDuration: z.string().max(16).optional(),
+});
+
 /** DialCallStatus values that mean the agent never took the call. */
 const DIAL_FAILED = new Set(['failed', 'busy', 'no-answer', 'canceled']);
 
 export interface TwilioRoutesDeps {
-  config: Pick<Config, 'publicUrl' | 'twilio'>;
+  config: Pick<Config, 'publicUrl' | 'twilio' | 'transfer'>;
   answerer: CallAnswerer;
   store: CallStore;
   lifecycle: CallLifecycle;
+  /** Told when a caller's call ends, so a person still being rung for it is let go. */
+  warmTransfers: WarmTransferCallbacks;
   /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
   budget?: ByteBudget;
   logger: Logger;
@@ -80,7 +103,7 @@ export function countAnswer(metrics: Metrics, answer: Answer): void {
 }
 
 export function twilioRoutes(deps: TwilioRoutesDeps): Router {
-  const { config, answerer, store, lifecycle, logger, metrics } = deps;
+  const { config, answerer, store, lifecycle, warmTransfers, logger, metrics } = deps;
   const router = Router();
   const verified = twilioVerified(config, metrics, deps.budget);
   const ourAccount = (accountSid: string) => checkAccount(config, accountSid);
@@ -108,6 +131,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
         fromState: form.FromState,
         fromCountry: form.FromCountry,
         stirVerstat: form.StirVerstat,
+        callToken: form.CallToken,
       });
     } catch (err) {
       // Whatever broke, the caller hears the fallback rather than Twilio's application-error message.
@@ -118,8 +142,12 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
     sendTwiml(res, answer.twiml);
   });
 
+  const callerGone = (callSid: string) =>
+    warmTransfers.callerGone(callSid).catch((err: Error) => logger.warn({ callSid, err }, 'could not let a warm transfer go'));
+
   // Twilio comes back here when the SIP leg to Retell ends. A leg that never connected (registration
   // expired, Retell refused the INVITE) gets the fallback, so the caller is not simply cut off.
+
   router.post('/twilio/dial-action', ...verified, async (req, res) => {
     const form = parseOr400(dialActionForm, req.body);
     ourAccount(form.AccountSid);
@@ -128,6 +156,8 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
     await store.update(form.CallSid, { dialStatus: status }).catch((err: Error) => {
       logger.warn({ callSid: form.CallSid, err }, 'could not record the dial result');
     });
+    // Twilio also comes here when the caller hangs up during the <Dial>: the call itself is then final.
+    if (form.CallStatus && FINAL_TWILIO_STATUSES.has(form.CallStatus)) await callerGone(form.CallSid);
     if (failed) {
       logger.warn({ callSid: form.CallSid, dialStatus: status }, 'sip leg to retell did not connect: answering the fallback');
       metrics.fallbacks.inc({ reason: 'sip_dial_failed' });
@@ -142,8 +172,30 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
     const status = form.CallStatus;
     const at = parseTimestamp(form.Timestamp);
     const result = await storeCall(() => lifecycle.twilioStatus(form.CallSid, status, at, form.CallDuration));
+    if (FINAL_TWILIO_STATUSES.has(status)) await storeCall(() => warmTransfers.callerGone(form.CallSid));
     logger.info({ callSid: form.CallSid, callStatus: status, result }, 'twilio call status');
     res.status(204).end();
+  });
+
+  // Twilio asks what to do with a SIP REFER from the far end of the <Dial> (Retell's own transfer, should
+  // it ever send one). The target is checked like any agent's transfer: an allowed one is dialed, and
+  // anything else gets the same answer as a call the agent cannot take (FALLBACK_NUMBER or the message),
+  // so a refused REFER never dials where it asked and never leaves the caller in silence.
+  router.post('/twilio/refer', ...verified, async (req, res) => {
+    const form = parseOr400(referForm, req.body);
+    ourAccount(form.AccountSid);
+    const destination = resolveReferTarget(form.ReferTransferTarget, config.transfer);
+    const log = logger.child({ callSid: form.CallSid });
+    if (!destination.ok) {
+      metrics.referRequests.inc({ result: 'refused' });
+      log.warn({ target: form.ReferTransferTarget.slice(0, 256) }, 'sip refer to a destination that is not allowed: refused');
+      sendTwiml(res, answerer.fallback('retell_error').twiml);
+      return;
+    }
+    metrics.referRequests.inc({ result: 'transferred' });
+    log.info({ destination: destination.label }, 'sip refer: transferring');
+    const callerId = [form.From, form.To].find((n) => n !== undefined && isE164(n));
+    sendTwiml(res, transferTwiml({ target: destination.target, targetKind: destination.kind, callerId, message: undefined }));
   });
 
   return router;

@@ -84,4 +84,19 @@ describe('Retell custom functions on outbound calls', () => {
     const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
     expect(update!.path).toContain(callSid);
   });
+
+  it('when the agent warm-transfers the call and the callee hangs up while the person is rung, then the person is shown our number and their leg is canceled', async () => {
+    bridge.twilio.callee.scripts.set('+14155550101', { answer: 'unanswered' });
+    const { callSid, call } = await answeredCall();
+    const res = await fn('warm_transfer', call, { destination: 'sales', summary: 'Ada called back about her order.' });
+    expect(res.status).toBe(200);
+    const leg = await waitFor('the person to be rung', () => [...bridge.twilio.callee.placed.values()].find((p) => p.call.to === '+14155550101' && p.call.status === 'ringing'));
+    expect(leg.params.get('From')).toBe(OUR_NUMBER);
+    expect(leg.params.get('CallToken')).toBeNull();
+
+    // The callee hangs up: Twilio's status callback for the outbound call says so.
+    bridge.twilio.callee.hangUp(callSid);
+    await waitFor('the person\'s leg to be canceled', () => leg.call.status === 'canceled');
+    expect(bridge.retell.liveUpdates).toEqual([]);
+  });
 });

@@ -27,7 +27,7 @@ describe('POST /twilio/voice', () => {
       const { body, callId } = bridge.retell.registrations[0]!;
       expect(await res.text()).toBe(
         '<?xml version="1.0" encoding="UTF-8"?><Response>' +
-          `<Dial answerOnBridge="true" action="${PUBLIC_URL}/twilio/dial-action" method="POST">` +
+          `<Dial answerOnBridge="true" action="${PUBLIC_URL}/twilio/dial-action" method="POST" referUrl="${PUBLIC_URL}/twilio/refer" referMethod="POST">` +
           `<Sip>sip:${callId}@sip.retellai.com;transport=tcp</Sip></Dial></Response>`,
       );
       expect(body).toEqual({
