@@ -10,7 +10,7 @@ import { TWILIO_REQUEST_TIMEOUT_MS } from '../twilio/client';
 import { classifyTwilioError, describeTwilioError } from '../twilio/errors';
 import { findCallsCreatedSince } from '../twilio/outbound';
 import { joinConferenceTwiml, sayAndHangupTwiml, warmTransferRoom } from '../twilio/twiml';
-import { endLeg, placeWarmTransferLeg } from '../twilio/warm-transfer';
+import { endLeg, isInConference, placeWarmTransferLeg } from '../twilio/warm-transfer';
 import { outcomeJobId, type WarmTransferJob, type WarmTransferJoinJob, type WarmTransferOutcomeJob, type WarmTransferStepJob } from './call-action-job';
 import { addCallAction, type CallActionQueue } from './queue';
 
@@ -284,24 +284,9 @@ export class WarmTransferProcessor {
     throw new UnrecoverableError(describeTwilioError(err));
   }
 
-  /**
-   * Whether the caller is in the transfer's conference now, through Twilio's REST API: the live conference
-   * of that name, then the caller's participant in it (404 when not one). Throws when Twilio cannot tell.
-   */
-  private async callerInRoom(callSid: string, room: string): Promise<boolean> {
-    const look = async () => {
-      const conferences = await this.deps.twilio.conferences.list({ friendlyName: room, status: 'in-progress', limit: 20, pageSize: 20 });
-      for (const conference of conferences) {
-        try {
-          const participant = await this.deps.twilio.conferences(conference.sid).participants(callSid).fetch();
-          if (participant.status !== 'complete' && participant.status !== 'failed') return true;
-        } catch (err) {
-          if ((err as { status?: unknown }).status !== 404) throw err;
-        }
-      }
-      return false;
-    };
-    return withTimeout(look(), TWILIO_REQUEST_TIMEOUT_MS, `Twilio did not answer the look at the conference within ${TWILIO_REQUEST_TIMEOUT_MS} ms`);
+  /** Whether the caller is in the transfer's conference now; throws when Twilio cannot tell in time. */
+  private callerInRoom(callSid: string, room: string): Promise<boolean> {
+    return withTimeout(isInConference(this.deps.twilio, room, callSid), TWILIO_REQUEST_TIMEOUT_MS, `Twilio did not answer the look at the conference within ${TWILIO_REQUEST_TIMEOUT_MS} ms`);
   }
 
   private async tell(job: Job<WarmTransferOutcomeJob>, log: Logger): Promise<WarmTransferResult> {

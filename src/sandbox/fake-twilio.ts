@@ -100,6 +100,9 @@ function matchesCallFilters(c: FakeCall, q: URLSearchParams): boolean {
   return true;
 }
 
+/** Waits `ms` without keeping the process alive: an injected late answer must not hold up a test run's exit. */
+const lingerFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
 const unescapeXml = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 
 export interface FakeNumber {
@@ -390,7 +393,7 @@ export class FakeTwilioApi extends LoopbackServer {
     if (callMatch && req.method === 'POST') {
       const injection = this.injections.shift();
       if (injection?.kind === 'hang') return;
-      if (injection?.kind === 'delay') await new Promise((r) => setTimeout(r, injection.ms));
+      if (injection?.kind === 'delay') await lingerFor(injection.ms);
       if (injection?.kind === 'error') return error(injection.status, injection.code, injection.message ?? `injected ${injection.status}`);
       if (callMatch[1] !== this.accountSid) return error(404, 20404, 'The requested resource was not found');
       const call = this.calls.get(callMatch[2]!);
@@ -410,7 +413,7 @@ export class FakeTwilioApi extends LoopbackServer {
       if (form.Status === 'canceled' && (call.status === 'queued' || call.status === 'ringing')) this.end(call, 'canceled');
       this.callee.changed(call);
       const answer = this.callJson(call);
-      if (injection?.kind === 'late') await new Promise((r) => setTimeout(r, injection.ms));
+      if (injection?.kind === 'late') await lingerFor(injection.ms);
       return send(200, answer);
     }
 
