@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type Retell from 'retell-sdk';
 import type { Twilio } from 'twilio';
 import type { CallActions } from '../calls/actions';
-import type { WarmTransferFailure, WarmTransfers } from '../calls/warm-transfers';
+import type { WarmTransfer, WarmTransferFailure, WarmTransfers } from '../calls/warm-transfers';
 import { withTimeout } from '../http/timeout';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -10,7 +10,7 @@ import { TWILIO_REQUEST_TIMEOUT_MS } from '../twilio/client';
 import { classifyTwilioError, describeTwilioError } from '../twilio/errors';
 import { findCallsCreatedSince } from '../twilio/outbound';
 import { joinConferenceTwiml, sayAndHangupTwiml, warmTransferRoom } from '../twilio/twiml';
-import { endLeg, placeWarmTransferLeg } from '../twilio/warm-transfer';
+import { endLeg, isInConference, placeWarmTransferLeg } from '../twilio/warm-transfer';
 import { outcomeJobId, type WarmTransferJob, type WarmTransferJoinJob, type WarmTransferOutcomeJob, type WarmTransferStepJob } from './call-action-job';
 import { addCallAction, type CallActionQueue } from './queue';
 
@@ -35,6 +35,8 @@ export type WarmTransferResult =
   | 'refused'
   | 'joined'
   | 'already_joined'
+  /** An earlier attempt's redirect (its answer lost) had put the caller in the conference. */
+  | 'found_joined'
   | 'caller_gone'
   | 'agent_told'
   | 'agent_gone';
@@ -72,7 +74,10 @@ export function agentContext(label: string, reason: WarmTransferFailure): string
  *   action is marked uncertain before the request is sent; an attempt that finds it so (a timeout, a
  *   worker killed mid-request) first looks at Twilio for the leg and adopts it instead of ringing again.
  *   The leg's own callbacks carry the transfer's id and link it too.
- * - `warm_transfer_join` moves the caller into the conference the person joined on accepting.
+ * - `warm_transfer_join` moves the caller into the conference the person joined on accepting, once: a
+ *   second redirect would take the caller out (ending the conference, the person dropped) and back into
+ *   an empty room. The action is marked uncertain before the redirect; an attempt that finds it so first
+ *   looks for the caller among the conference's participants and sends nothing if they are there.
  * - `warm_transfer_outcome` ends the person's leg and tells the agent, in the live call, what happened.
  */
 export class WarmTransferProcessor {
@@ -185,6 +190,12 @@ export class WarmTransferProcessor {
     );
   }
 
+  /**
+   * Moves the caller into the conference, once. A redirect sent twice would take the caller out of the
+   * room (their leg ends the conference on leaving, dropping the person) and back into an empty one, and
+   * Twilio's `calls.update` takes no idempotency key: so the action is marked uncertain just before the
+   * redirect, and an attempt that finds the mark first looks at the conference for the caller.
+   */
   private async join(job: Job<WarmTransferJoinJob>, log: Logger): Promise<WarmTransferResult> {
     const { actions, transfers, twilio, config } = this.deps;
     const { callSid, transferId } = job.data;
@@ -192,42 +203,90 @@ export class WarmTransferProcessor {
     if (!transfer || transfer.id !== transferId || transfer.status !== 'transfer_accepted') return 'superseded';
     const action = await actions.get(callSid);
     if (action?.jobId === transferId && action.status === 'done') return 'already_joined';
-    if (action?.jobId !== transferId || action.status !== 'queued') {
-      // An end_call took over after the person accepted: the caller is being hung up, not joined.
-      await transfers.fail(transferId, 'canceled', { evenIfAccepted: true });
-      if (transfer.legSid) await twilio.calls(transfer.legSid).update({ twiml: sayAndHangupTwiml(NO_LONGER_NEEDED) }).catch(() => undefined);
-      log.warn({ current: action?.jobId }, 'the call\'s action changed after the person accepted: not joining');
-      return 'superseded';
+    if (action?.jobId !== transferId || action.status !== 'queued') return this.notJoining(transfer, action?.jobId, log);
+
+    const room = warmTransferRoom(transferId);
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (action.uncertain) {
+      let there: boolean;
+      try {
+        there = await this.callerInRoom(callSid, room);
+      } catch (err) {
+        // Not knowing, another redirect could drop the person: look again on the next attempt.
+        if (!lastAttempt) {
+          log.warn({ reason: describeTwilioError(err) }, 'could not look for the caller in the conference: will retry');
+          throw new Error(`could not look for the caller in the conference: ${describeTwilioError(err)}`);
+        }
+        return this.joinFailed(job, transfer, err, log);
+      }
+      if (there) return this.joined(callSid, transferId, transfer, 'found', log);
+      log.info('looked: the caller is not in the conference');
     }
 
-    const twiml = joinConferenceTwiml(warmTransferRoom(transferId), { message: config.holdMessage, starts: true });
+    const twiml = joinConferenceTwiml(room, { message: config.holdMessage, starts: true });
+    if (!(await actions.markUncertain(callSid, transferId, true))) return this.notJoining(transfer, (await actions.get(callSid))?.jobId, log);
     try {
       await withTimeout(twilio.calls(callSid).update({ twiml }), TWILIO_REQUEST_TIMEOUT_MS, `Twilio did not answer within ${TWILIO_REQUEST_TIMEOUT_MS} ms`);
     } catch (err) {
+      const status = (err as { status?: unknown }).status;
+      // An answer that says the redirect was refused (not a 5xx) means nothing was performed.
+      if (typeof status === 'number' && status < 500) await actions.markUncertain(callSid, transferId, false);
       const gone = classifyTwilioError(err) === 'call_not_in_progress';
-      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (!gone && !lastAttempt && classifyTwilioError(err) === 'retry') {
         log.warn({ reason: describeTwilioError(err) }, 'moving the caller into the conference failed: will retry');
         throw new Error(describeTwilioError(err));
       }
-      // The person is waiting in the conference: they hear why, and their leg ends.
-      await transfers.fail(transferId, gone ? 'caller_hung_up' : 'failed', { evenIfAccepted: true });
-      if (transfer.legSid) {
-        await twilio
-          .calls(transfer.legSid)
-          .update({ twiml: sayAndHangupTwiml(gone ? CALLER_GONE_SENTENCE : 'Sorry, the call could not be connected. Goodbye.') })
-          .catch((e: unknown) => log.warn({ reason: describeTwilioError(e) }, 'could not tell the person'));
+      const unknownOutcome = typeof status !== 'number' || status >= 500;
+      if (!gone && unknownOutcome) {
+        // The last attempt's redirect may still have been performed: look before giving up on it.
+        if (await this.callerInRoom(callSid, room).catch(() => false)) return this.joined(callSid, transferId, transfer, 'found', log);
       }
-      this.deps.metrics.warmTransfers.inc({ result: gone ? 'caller_hung_up' : 'failed' });
-      log.warn({ reason: describeTwilioError(err) }, gone ? 'the caller hung up as the person accepted' : 'could not move the caller into the conference');
-      if (gone) return 'caller_gone';
-      await this.tellAgent(job.data.callId ?? transfer.callId, agentContext(transfer.label, 'failed'), log).catch(() => undefined);
-      throw new UnrecoverableError(describeTwilioError(err));
+      return this.joinFailed(job, transfer, err, log);
     }
-    await actions.settle(callSid, transferId, 'done', { state: 'transferred' });
+    return this.joined(callSid, transferId, transfer, 'sent', log);
+  }
+
+  /** The caller is in the conference: the transfer is done. */
+  private async joined(callSid: string, transferId: string, transfer: WarmTransfer, how: 'sent' | 'found', log: Logger): Promise<WarmTransferResult> {
+    await this.deps.actions.settle(callSid, transferId, 'done', { state: 'transferred' });
     this.deps.metrics.warmTransfers.inc({ result: 'accepted' });
+    if (how === 'found') {
+      log.warn({ destination: transfer.label, legSid: transfer.legSid }, 'found the caller in the conference an earlier attempt moved them to: not redirecting again');
+      return 'found_joined';
+    }
     log.info({ destination: transfer.label, legSid: transfer.legSid }, 'warm transfer accepted: caller and person joined');
     return 'joined';
+  }
+
+  /** An end_call took over after the person accepted: the caller is being hung up, not joined. */
+  private async notJoining(transfer: WarmTransfer, current: string | undefined, log: Logger): Promise<WarmTransferResult> {
+    await this.deps.transfers.fail(transfer.id, 'canceled', { evenIfAccepted: true });
+    if (transfer.legSid) await this.deps.twilio.calls(transfer.legSid).update({ twiml: sayAndHangupTwiml(NO_LONGER_NEEDED) }).catch(() => undefined);
+    log.warn({ current }, 'the call\'s action changed after the person accepted: not joining');
+    return 'superseded';
+  }
+
+  /** The caller could not be moved: the person, waiting in the conference, hears why and their leg ends. */
+  private async joinFailed(job: Job<WarmTransferJoinJob>, transfer: WarmTransfer, err: unknown, log: Logger): Promise<WarmTransferResult> {
+    const { transfers, twilio } = this.deps;
+    const gone = classifyTwilioError(err) === 'call_not_in_progress';
+    await transfers.fail(transfer.id, gone ? 'caller_hung_up' : 'failed', { evenIfAccepted: true });
+    if (transfer.legSid) {
+      await twilio
+        .calls(transfer.legSid)
+        .update({ twiml: sayAndHangupTwiml(gone ? CALLER_GONE_SENTENCE : 'Sorry, the call could not be connected. Goodbye.') })
+        .catch((e: unknown) => log.warn({ reason: describeTwilioError(e) }, 'could not tell the person'));
+    }
+    this.deps.metrics.warmTransfers.inc({ result: gone ? 'caller_hung_up' : 'failed' });
+    log.warn({ reason: describeTwilioError(err) }, gone ? 'the caller hung up as the person accepted' : 'could not move the caller into the conference');
+    if (gone) return 'caller_gone';
+    await this.tellAgent(job.data.callId ?? transfer.callId, agentContext(transfer.label, 'failed'), log).catch(() => undefined);
+    throw new UnrecoverableError(describeTwilioError(err));
+  }
+
+  /** Whether the caller is in the transfer's conference now; throws when Twilio cannot tell in time. */
+  private callerInRoom(callSid: string, room: string): Promise<boolean> {
+    return withTimeout(isInConference(this.deps.twilio, room, callSid), TWILIO_REQUEST_TIMEOUT_MS, `Twilio did not answer the look at the conference within ${TWILIO_REQUEST_TIMEOUT_MS} ms`);
   }
 
   private async tell(job: Job<WarmTransferOutcomeJob>, log: Logger): Promise<WarmTransferResult> {

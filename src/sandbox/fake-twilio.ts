@@ -45,8 +45,36 @@ export interface FakeCall {
   answeredAt?: number;
   /** The answering-machine verdict, once there is one. */
   answeredBy?: string;
-  /** The conference the call was put in by `<Dial><Conference>`. */
+  /** The conference the call was put in by `<Dial><Conference>` (its friendly name), kept after it left. */
   conference?: string;
+}
+
+/** Twilio's statuses of a conference: `init` until a participant that starts it enters. */
+export type FakeConferenceStatus = 'init' | 'in-progress' | 'completed';
+
+/** One call in a conference, as Twilio's Participants resource shows it while the call is in the room. */
+export interface FakeParticipant {
+  callSid: string;
+  startConferenceOnEnter: boolean;
+  endConferenceOnExit: boolean;
+  joinedAt: number;
+}
+
+/**
+ * One conference: Twilio creates it (`CF…`) when the first call dials its friendly name while no conference
+ * of that name is live, and ends it when the last participant leaves or one with `endConferenceOnExit`
+ * does; the next call to dial the name gets a new one.
+ */
+export interface FakeConference {
+  sid: string;
+  friendlyName: string;
+  status: FakeConferenceStatus;
+  createdAt: number;
+  updatedAt: number;
+  /** The calls in the room now; a call that left is no longer a participant (Twilio answers 404). */
+  participants: Map<string, FakeParticipant>;
+  reasonEnded?: string;
+  callSidEndingConference?: string;
 }
 
 const FINAL: ReadonlySet<FakeCallStatus> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
@@ -71,6 +99,9 @@ function matchesCallFilters(c: FakeCall, q: URLSearchParams): boolean {
   if (before !== null && started! > Date.parse(before) + (day(before) ? 86_399_999 : 0)) return false;
   return true;
 }
+
+/** Waits `ms` without keeping the process alive: an injected late answer must not hold up a test run's exit. */
+const lingerFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 const unescapeXml = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 
@@ -99,6 +130,9 @@ export interface FakeNumber {
  *   (`callee`, see fake-callee.ts: status callbacks, the answer URL, AMD verdicts, all signed)
  * - `GET  /2010-04-01/Accounts/{AC}/Calls/{CA}.json` and `GET .../Calls.json` (ParentCallSid, To, From,
  *   Status, StartTime, StartTime>, StartTime<, PageSize, Page), newest first
+ * - `GET  /2010-04-01/Accounts/{AC}/Conferences.json` (FriendlyName, Status, PageSize, Page), newest first,
+ *   `GET .../Conferences/{CF}.json` and `GET .../Conferences/{CF}/Participants/{CA}.json` (404 once the
+ *   call is not in the room): the conferences `<Dial><Conference>` made (see `join` and `leave`)
  * - `GET  /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=...`
  * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
  *   webhooks and their methods, VoiceApplicationSid)
@@ -113,6 +147,8 @@ export class FakeTwilioApi extends LoopbackServer {
   readonly requests: ReceivedTwilioRequest[] = [];
   readonly calls = new Map<string, FakeCall>();
   readonly numbers = new Map<string, FakeNumber>();
+  /** Every conference by its `CF…` sid, ended ones included. */
+  readonly conferences = new Map<string, FakeConference>();
   /** Consumed one per request to the Calls resource, before normal handling. */
   readonly injections: Injection[] = [];
   /** Outbound calls (`calls.create`) and the callee that plays them. */
@@ -160,12 +196,15 @@ export class FakeTwilioApi extends LoopbackServer {
   playTwiml(sid: string, twiml: string): void {
     const call = this.calls.get(sid);
     if (!call) throw new Error(`no call ${sid}`);
+    // New TwiML takes the call out of the conference it was in, if any.
+    this.leave(call);
     call.twiml = twiml;
     const dial = /<Dial\b([^>]*)>([\s\S]*?)<\/Dial>/.exec(twiml);
-    const conference = dial && /<Conference\b[^>]*>([^<]*)<\/Conference>/.exec(dial[2]!);
+    const conference = dial && /<Conference\b([^>]*)>([^<]*)<\/Conference>/.exec(dial[2]!);
     if (conference) {
       // A conference is not a leg of the call: the call joins the room, where others may join it.
-      call.conference = unescapeXml(conference[1]!.trim());
+      call.conference = unescapeXml(conference[2]!.trim());
+      this.join(call, call.conference, conference[1]!);
     } else if (dial) {
       const callerId = /callerId="([^"]*)"/.exec(dial[1]!)?.[1];
       const nouns = [...dial[2]!.matchAll(/<(Number|Sip)\b[^>]*>([^<]*)<\/\1>/g)].map((m) => unescapeXml(m[2]!.trim()));
@@ -186,9 +225,72 @@ export class FakeTwilioApi extends LoopbackServer {
     }
   }
 
-  /** The calls in conference `room` that have not ended. */
+  /** The calls in the live conference named `room` (not those of an earlier, ended one of that name). */
   inConference(room: string): FakeCall[] {
-    return [...this.calls.values()].filter((c) => c.conference === room && !FINAL.has(c.status));
+    const live = this.liveConference(room);
+    if (!live) return [];
+    return [...live.participants.keys()].map((sid) => this.calls.get(sid)!).filter((c) => c && c.conference === room && !FINAL.has(c.status));
+  }
+
+  /** The conference named `room` that has not ended, if there is one. */
+  liveConference(room: string): FakeConference | undefined {
+    this.sweep();
+    return [...this.conferences.values()].find((c) => c.friendlyName === room && c.status !== 'completed');
+  }
+
+  /** Calls that ended behind the fake's back (a test setting `status`) leave their conference as a hang-up would. */
+  private sweep(): void {
+    for (const conference of this.conferences.values()) {
+      if (conference.status === 'completed') continue;
+      for (const sid of [...conference.participants.keys()]) {
+        const call = this.calls.get(sid);
+        if (!call || FINAL.has(call.status)) {
+          if (call) this.leave(call);
+          else conference.participants.delete(sid);
+        }
+      }
+    }
+  }
+
+  /** `call` enters conference `room` (`<Conference>`'s attributes as written, for its start and end flags). */
+  private join(call: FakeCall, room: string, attributes: string): void {
+    const now = Date.now();
+    let conference = this.liveConference(room);
+    if (!conference) {
+      conference = { sid: `CF${randomBytes(16).toString('hex')}`, friendlyName: room, status: 'init', createdAt: now, updatedAt: now, participants: new Map() };
+      this.conferences.set(conference.sid, conference);
+    }
+    const starts = !/\bstartConferenceOnEnter="false"/.test(attributes);
+    const ends = /\bendConferenceOnExit="true"/.test(attributes);
+    conference.participants.set(call.sid, { callSid: call.sid, startConferenceOnEnter: starts, endConferenceOnExit: ends, joinedAt: now });
+    if (starts && conference.status === 'init') conference.status = 'in-progress';
+    conference.updatedAt = now;
+  }
+
+  /**
+   * `call` leaves the conference it is in (redirected, or hung up). A participant with
+   * `endConferenceOnExit` ends the conference, as does the last one to leave; the others' `<Dial>` then
+   * returns and their TwiML goes on, which for TwiML with nothing after the `<Dial>` is a hang-up.
+   */
+  private leave(call: FakeCall): void {
+    const conference = [...this.conferences.values()].find((c) => c.status !== 'completed' && c.participants.has(call.sid));
+    if (!conference) return;
+    const participant = conference.participants.get(call.sid)!;
+    conference.participants.delete(call.sid);
+    conference.updatedAt = Date.now();
+    if (!participant.endConferenceOnExit && conference.participants.size > 0) return;
+    conference.status = 'completed';
+    conference.reasonEnded = participant.endConferenceOnExit ? 'participant-with-end-conference-on-exit-left' : 'last-participant-left';
+    conference.callSidEndingConference = call.sid;
+    for (const sid of [...conference.participants.keys()]) {
+      conference.participants.delete(sid);
+      const other = this.calls.get(sid);
+      if (!other || FINAL.has(other.status)) continue;
+      if (!other.twiml || /<\/Dial>\s*<\/Response>\s*$/.test(other.twiml)) {
+        this.end(other, 'completed');
+        this.callee.changed(other);
+      }
+    }
   }
 
   /** The call's child legs, oldest first. */
@@ -202,12 +304,14 @@ export class FakeTwilioApi extends LoopbackServer {
       call.status = status;
       call.endedAt = Date.now();
     }
+    this.leave(call);
   }
 
   private endLeg(call: FakeCall): void {
     if (FINAL.has(call.status)) return;
     call.status = 'completed';
     call.endedAt = Date.now();
+    this.leave(call);
   }
 
   addNumber(phoneNumber: string, settings: Partial<Omit<FakeNumber, 'sid' | 'phoneNumber'>> = {}): FakeNumber {
@@ -289,7 +393,7 @@ export class FakeTwilioApi extends LoopbackServer {
     if (callMatch && req.method === 'POST') {
       const injection = this.injections.shift();
       if (injection?.kind === 'hang') return;
-      if (injection?.kind === 'delay') await new Promise((r) => setTimeout(r, injection.ms));
+      if (injection?.kind === 'delay') await lingerFor(injection.ms);
       if (injection?.kind === 'error') return error(injection.status, injection.code, injection.message ?? `injected ${injection.status}`);
       if (callMatch[1] !== this.accountSid) return error(404, 20404, 'The requested resource was not found');
       const call = this.calls.get(callMatch[2]!);
@@ -309,33 +413,31 @@ export class FakeTwilioApi extends LoopbackServer {
       if (form.Status === 'canceled' && (call.status === 'queued' || call.status === 'ringing')) this.end(call, 'canceled');
       this.callee.changed(call);
       const answer = this.callJson(call);
-      if (injection?.kind === 'late') await new Promise((r) => setTimeout(r, injection.ms));
+      if (injection?.kind === 'late') await lingerFor(injection.ms);
       return send(200, answer);
     }
 
     if (url.pathname === `${base}/Calls.json` && req.method === 'GET') {
       const q = url.searchParams;
       const list = [...this.calls.values()].filter((c) => matchesCallFilters(c, q)).sort((a, b) => b.createdAt - a.createdAt);
-      const pageSize = Math.min(Math.max(Number(q.get('PageSize') ?? 50) || 50, 1), 1000);
-      const page = Math.max(Number(q.get('Page') ?? 0) || 0, 0);
-      const slice = list.slice(page * pageSize, (page + 1) * pageSize);
-      const pageUri = (n: number) => {
-        const p = new URLSearchParams(q);
-        p.set('PageSize', String(pageSize));
-        p.set('Page', String(n));
-        return `${base}/Calls.json?${p}`;
-      };
-      return send(200, {
-        calls: slice.map((c) => this.callJson(c)),
-        page,
-        page_size: pageSize,
-        first_page_uri: pageUri(0),
-        next_page_uri: (page + 1) * pageSize < list.length ? pageUri(page + 1) : null,
-        previous_page_uri: page > 0 ? pageUri(page - 1) : null,
-        start: page * pageSize,
-        end: page * pageSize + Math.max(slice.length - 1, 0),
-        uri: pageUri(page),
-      });
+      return send(200, this.pageJson('calls', `${base}/Calls.json`, q, list, (c) => this.callJson(c)));
+    }
+
+    if (url.pathname === `${base}/Conferences.json` && req.method === 'GET') {
+      this.sweep();
+      const q = url.searchParams;
+      const list = [...this.conferences.values()]
+        .filter((c) => (!q.has('FriendlyName') || c.friendlyName === q.get('FriendlyName')) && (!q.has('Status') || c.status === q.get('Status')))
+        .sort((a, b) => b.createdAt - a.createdAt);
+      return send(200, this.pageJson('conferences', `${base}/Conferences.json`, q, list, (c) => this.conferenceJson(c)));
+    }
+    const conferenceMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Conferences\/(CF[0-9a-f]{32})(?:\/Participants\/(CA[0-9a-f]{32}))?\.json$/i);
+    if (conferenceMatch && req.method === 'GET') {
+      this.sweep();
+      const conference = conferenceMatch[1] === this.accountSid ? this.conferences.get(conferenceMatch[2]!) : undefined;
+      const participant = conferenceMatch[3] ? conference?.participants.get(conferenceMatch[3]) : undefined;
+      if (!conference || (conferenceMatch[3] && !participant)) return error(404, 20404, `The requested resource ${url.pathname} was not found`);
+      return send(200, participant ? this.participantJson(conference, participant) : this.conferenceJson(conference));
     }
 
     if (url.pathname === `${base}/IncomingPhoneNumbers.json` && req.method === 'GET') {
@@ -368,6 +470,70 @@ export class FakeTwilioApi extends LoopbackServer {
     }
 
     return error(404, 20404, `The requested resource ${url.pathname} was not found`);
+  }
+
+  /** One page of a list as Twilio's 2010 API pages it (PageSize, Page; the records under the resource's key). */
+  private pageJson<T>(key: string, path: string, q: URLSearchParams, list: T[], json: (item: T) => unknown) {
+    const pageSize = Math.min(Math.max(Number(q.get('PageSize') ?? 50) || 50, 1), 1000);
+    const page = Math.max(Number(q.get('Page') ?? 0) || 0, 0);
+    const slice = list.slice(page * pageSize, (page + 1) * pageSize);
+    const pageUri = (n: number) => {
+      const p = new URLSearchParams(q);
+      p.set('PageSize', String(pageSize));
+      p.set('Page', String(n));
+      return `${path}?${p}`;
+    };
+    return {
+      [key]: slice.map(json),
+      page,
+      page_size: pageSize,
+      first_page_uri: pageUri(0),
+      next_page_uri: (page + 1) * pageSize < list.length ? pageUri(page + 1) : null,
+      previous_page_uri: page > 0 ? pageUri(page - 1) : null,
+      start: page * pageSize,
+      end: page * pageSize + Math.max(slice.length - 1, 0),
+      uri: pageUri(page),
+    };
+  }
+
+  /** A conference as Twilio's Conferences resource shows it. */
+  private conferenceJson(c: FakeConference) {
+    const uri = `/2010-04-01/Accounts/${this.accountSid}/Conferences/${c.sid}`;
+    return {
+      sid: c.sid,
+      account_sid: this.accountSid,
+      friendly_name: c.friendlyName,
+      status: c.status,
+      region: 'us1',
+      date_created: rfc2822(c.createdAt),
+      date_updated: rfc2822(c.updatedAt),
+      reason_conference_ended: c.reasonEnded ?? null,
+      call_sid_ending_conference: c.callSidEndingConference ?? null,
+      api_version: '2010-04-01',
+      uri: `${uri}.json`,
+      subresource_uris: { participants: `${uri}/Participants.json`, recordings: `${uri}/Recordings.json` },
+    };
+  }
+
+  /** A call in a conference as Twilio's Participants resource shows it. */
+  private participantJson(c: FakeConference, p: FakeParticipant) {
+    return {
+      account_sid: this.accountSid,
+      call_sid: p.callSid,
+      conference_sid: c.sid,
+      label: null,
+      call_sid_to_coach: null,
+      coaching: false,
+      date_created: rfc2822(p.joinedAt),
+      date_updated: rfc2822(p.joinedAt),
+      end_conference_on_exit: p.endConferenceOnExit,
+      start_conference_on_enter: p.startConferenceOnEnter,
+      muted: false,
+      hold: false,
+      status: 'connected',
+      queue_time: '0',
+      uri: `/2010-04-01/Accounts/${this.accountSid}/Conferences/${c.sid}/Participants/${p.callSid}.json`,
+    };
   }
 
   /** A call as Twilio's Calls resource shows it (times in RFC 2822, as Twilio writes them). */

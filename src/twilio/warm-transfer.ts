@@ -70,3 +70,25 @@ export async function endLeg(client: Twilio, sid: string, farewell?: string): Pr
   await client.calls(sid).update(farewell ? { twiml: farewell } : { status: 'completed' });
   return 'completed';
 }
+
+/** A participant's statuses once its call is no longer in the room. */
+const LEFT = new Set(['complete', 'failed']);
+
+/**
+ * Whether call `callSid` is in the live (`in-progress`) conference named `room`, through the REST API:
+ * the conferences of that name, then the call's participant in each (404 when it is not one). This is how
+ * a redirect into the conference whose answer never came is known to have been performed. Throws when
+ * Twilio cannot tell.
+ */
+export async function isInConference(client: Twilio, room: string, callSid: string): Promise<boolean> {
+  const conferences = await client.conferences.list({ friendlyName: room, status: 'in-progress', limit: 20, pageSize: 20 });
+  for (const conference of conferences) {
+    try {
+      const participant = await client.conferences(conference.sid).participants(callSid).fetch();
+      if (!LEFT.has(participant.status)) return true;
+    } catch (err) {
+      if ((err as { status?: unknown }).status !== 404) throw err;
+    }
+  }
+  return false;
+}

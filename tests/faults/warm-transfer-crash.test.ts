@@ -3,7 +3,12 @@
  * Twilio's API takes no idempotency key, so whether the person's phone is ringing is only known at
  * Twilio. The worker that takes the job over must look there before placing again: the person is rung
  * once, and the caller stays with the agent until the person accepts, then joins them.
+ *
+ * The same for the join: a worker killed while the caller's redirect into the conference is inside
+ * Twilio. A second redirect would take the caller out of the room (ending it: the person is dropped), so
+ * the survivor looks for the caller among the conference's participants before redirecting.
  */
+import { joinJobId } from '../../src/jobs/call-action-job';
 import { WORKER_TIMING } from '../../src/jobs/call-action-worker';
 import { warmTransferRoom } from '../../src/twilio/twiml';
 import { startBridge, type TestBridge } from '../support/bridge';
@@ -96,5 +101,55 @@ describe('when a worker process is SIGKILLed while placing a warm transfer\'s le
     expect(bridge.twilio.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/Calls.json'))).toHaveLength(1);
     expect(second.messages()).toContain('warm transfer: ringing the person');
     await waitFor('the call to be recorded as transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred', 10_000);
+  });
+});
+
+describe('when a worker process is SIGKILLed while moving the caller into the warm transfer\'s conference', () => {
+  const joinJob = async (callSid: string) => bridge.queue.getJob(joinJobId(`warm_transfer-${callSid}-1`));
+
+  it('and Twilio had performed the redirect (answering late), then the survivor finds the caller in the conference and redirects nothing again', async () => {
+    personAt(bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
+    // The caller's redirect is the first update of a call: performed at once, its answer held back.
+    bridge.twilio.injections.push({ kind: 'late', ms: 120_000 });
+    const first = await startWorker();
+    const { callSid, callId } = await liveCallWithToken(bridge);
+    await postWarmTransfer(bridge, callId);
+    await waitFor('the caller\'s redirect to reach Twilio', () => bridge.twilio.callUpdates(callSid).length === 1, 15_000);
+    const room = warmTransferRoom(`warm_transfer-${callSid}-1`);
+    expect(bridge.twilio.inConference(room)).toHaveLength(2);
+
+    await first.kill();
+    const second = await startWorker();
+    await waitFor('the join job to be finished by the survivor', async () => (await joinJob(callSid))?.finishedOn !== undefined, TAKEOVER_BOUND_MS);
+
+    expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
+    expect(bridge.twilio.inConference(room).map((c) => c.sid).sort()).toEqual([callSid, placedLegs(bridge)[0]!.call.sid].sort());
+    expect((await joinJob(callSid))?.returnvalue).toBe('found_joined');
+    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
+    expect(await warmTransferOf(bridge, callSid)).toMatchObject({ status: 'transfer_accepted' });
+    expect(await bridge.actions.get(callSid)).toMatchObject({ status: 'done' });
+    expect(second.alive).toBe(true);
+  });
+
+  it('and Twilio had not performed it, then the survivor looks, finds the caller absent, and moves them once', async () => {
+    personAt(bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
+    bridge.twilio.injections.push({ kind: 'hang' });
+    const first = await startWorker();
+    const { callSid, callId } = await liveCallWithToken(bridge);
+    await postWarmTransfer(bridge, callId);
+    await waitFor('the caller\'s redirect to reach Twilio', () => bridge.twilio.callUpdates(callSid).length === 1, 15_000);
+    // Until the survivor takes over, the caller is still talking with the agent; the person waits.
+    expect(callerWithAgent(callSid)).toBe(true);
+
+    await first.kill();
+    const second = await startWorker();
+    await waitFor('the join job to be finished by the survivor', async () => (await joinJob(callSid))?.finishedOn !== undefined, TAKEOVER_BOUND_MS);
+
+    expect((await joinJob(callSid))?.returnvalue).toBe('joined');
+    expect(bridge.twilio.callUpdates(callSid).map((r) => r.answered ?? null)).toEqual([null, 200]);
+    const room = warmTransferRoom(`warm_transfer-${callSid}-1`);
+    expect(bridge.twilio.inConference(room).map((c) => c.sid).sort()).toEqual([callSid, placedLegs(bridge)[0]!.call.sid].sort());
+    expect(second.messages()).toContain('warm transfer accepted: caller and person joined');
+    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
   });
 });
