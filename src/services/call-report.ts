@@ -82,12 +82,15 @@ export class CallReports {
   }
 
   async job(jobId: string): Promise<JobReport | undefined> {
+    // The state first, then the job's fields: read the other way round, a job finishing in between
+    // would show as completed with the attempts and return value of before.
+    const state = await this.queue.getJobState(jobId);
     const job = await this.queue.getJob(jobId);
     if (!job) return undefined;
     return {
       id: jobId,
       name: job.name,
-      state: await job.getState(),
+      state,
       attemptsMade: job.attemptsMade,
       attempts: job.opts.attempts ?? 1,
       data: job.data,
