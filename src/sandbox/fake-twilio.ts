@@ -140,7 +140,8 @@ export interface FakeNumber {
  * Two more endpoints, outside Twilio's paths and with the same Basic auth, let the sandbox's tools play
  * the part of the phone network and look at what the bridge sent:
  * - `POST /sandbox/incoming-calls` (CallSid, From, To): a call arrives, so Twilio knows it before it
- *   posts the voice webhook, as the real one does;
+ *   posts the voice webhook, as the real one does; the answer carries the call's `call_token`, for the
+ *   webhook's `CallToken`;
  * - `GET /sandbox/requests?CallSid=CA…`: the REST requests received for that call, with their answers.
  */
 export class FakeTwilioApi extends LoopbackServer {
@@ -376,7 +377,10 @@ export class FakeTwilioApi extends LoopbackServer {
       if (!sid || !/^CA[0-9a-f]{32}$/i.test(sid) || !from || !to) return error(400, 21201, 'CallSid (CA…), From and To are required');
       // A call that has just arrived: the voice webhook is answered with TwiML that connects it.
       const call = this.addCall(sid, from, to, 'in-progress');
-      return send(201, { sid: call.sid, from: call.from, to: call.to, status: call.status });
+      // Twilio issues a CallToken with every inbound call and posts it with the voice webhook.
+      const callToken = `sandbox-call-token-${randomBytes(12).toString('hex')}`;
+      this.callTokens.set(callToken, from);
+      return send(201, { sid: call.sid, from: call.from, to: call.to, status: call.status, call_token: callToken });
     }
     if (url.pathname === '/sandbox/requests' && req.method === 'GET') {
       const sid = url.searchParams.get('CallSid') ?? undefined;

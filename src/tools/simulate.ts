@@ -298,9 +298,13 @@ async function lookup(config: SimulateConfig, options: SimulateOptions, url: str
   return { ok: false, rejects: false };
 }
 
-/** The form Twilio posts to the voice URL when a call comes in. */
-export function voiceWebhookParams(config: SimulateConfig, options: SimulateOptions): Record<string, string> {
+/**
+ * The form Twilio posts to the voice URL when a call comes in. `callToken` only in the sandbox, where
+ * the local Twilio issued it: against a real bridge a made-up token would be refused by Twilio.
+ */
+export function voiceWebhookParams(config: SimulateConfig, options: SimulateOptions, callToken?: string): Record<string, string> {
   return {
+    ...(callToken ? { CallToken: callToken } : {}),
     AccountSid: config.twilio.accountSid,
     ApiVersion: '2010-04-01',
     CallSid: options.callSid,
@@ -367,14 +371,24 @@ async function getJson<T>(url: string, authorization: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-/** Tells the local Twilio a call has arrived, as the phone network would, before its voice webhook is played. */
-async function arriveAtLocalTwilio(out: Output, config: SimulateConfig, local: LocalApis, options: SimulateOptions): Promise<boolean> {
+/**
+ * Tells the local Twilio a call has arrived, as the phone network would, before its voice webhook is
+ * played. Returns the call's CallToken (undefined from a local Twilio that issues none), false on failure.
+ */
+async function arriveAtLocalTwilio(out: Output, config: SimulateConfig, local: LocalApis, options: SimulateOptions): Promise<string | undefined | false> {
   const answer = await exchange(out, 'Incoming call at the local Twilio', `${local.twilioUrl}/sandbox/incoming-calls`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: twilioAuth(config) },
     body: new URLSearchParams({ CallSid: options.callSid, From: options.from, To: options.to }).toString(),
   }, OTHER_TIMEOUT_MS);
-  if (ok(answer)) return true;
+  if (ok(answer)) {
+    try {
+      const token = (JSON.parse(answer.body) as { call_token?: unknown }).call_token;
+      return typeof token === 'string' ? token : undefined;
+    } catch {
+      return undefined;
+    }
+  }
   out.error('✗ the local Twilio did not take the call: is the sandbox (npm run dev) still running?');
   return false;
 }
@@ -478,13 +492,14 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
     failed = true;
     hintFor(out, 'ready', ready, config);
   }
-  if (local && !(await arriveAtLocalTwilio(out, config, local, options))) return EXIT_FAILED;
+  const arrived = local ? await arriveAtLocalTwilio(out, config, local, options) : undefined;
+  if (arrived === false) return EXIT_FAILED;
 
   const hookUrl = config.inboundWebhook.url;
   const looked = hookUrl ? await lookup(config, options, hookUrl, out) : undefined;
   if (looked && !looked.ok) failed = true;
 
-  const params = voiceWebhookParams(config, options);
+  const params = voiceWebhookParams(config, options, arrived);
   const signature = getExpectedTwilioSignature(config.twilio.authToken, signedUrl, params);
   const answers: Answer[] = [];
   for (let i = 1; i <= options.repeat; i++) {

@@ -103,6 +103,11 @@ describe('the sandbox (npm run dev without settings)', () => {
     expect(warm.stdout).toMatch(/Job join-warm_transfer-CA[0-9a-f]{32}-1 [^\n]*\n {2}completed after \d of 6 attempts, returned "joined"/);
     expect(warm.stdout).toMatch(/ {2}Twiml=<\?xml[^\n]*<Dial><Conference startConferenceOnEnter="true" endConferenceOnExit="true" beep="false">x-warm_transfer-CA[0-9a-f]{32}-1<\/Conference><\/Dial>/);
     expect(warm.stdout).toContain('✓ Every step worked.');
+    // The local Twilio issued the call a CallToken, so the person saw the caller's own number.
+    const warmSid = /^Call: +(CA[0-9a-f]{32})/m.exec(warm.stdout)?.[1];
+    expect(warmSid).toBeDefined();
+    const warmInspected = await runToolProcess('inspect', [warmSid!], toolEnv, dir);
+    expect(warmInspected.stdout).toMatch(/^ {2}caller ID +\+14155550199$/m);
 
     const inspected = await runToolProcess('inspect', [callSid], toolEnv, dir);
     expect(inspected.code).toBe(0);
