@@ -9,135 +9,105 @@
  * the survivor looks for the caller among the conference's participants before redirecting.
  */
 import { joinJobId } from '../../src/jobs/call-action-job';
-import { WORKER_TIMING } from '../../src/jobs/call-action-worker';
 import { warmTransferRoom } from '../../src/twilio/twiml';
-import { startBridge, type TestBridge } from '../support/bridge';
-import { waitReady } from '../support/redis';
 import { BUSINESS, creates, liveCallWithToken, personAt, placedLegs, postWarmTransfer, SALES, WARM_ENV, warmTransferOf } from '../support/warm-transfer';
+import { TAKEOVER_BOUND_MS, useCrashHarness } from './support/crash-harness';
 import { waitFor } from './support/ports';
-import { RedisServer } from './support/redis-server';
-import { WorkerProcess } from './support/worker-process';
 
-/** BullMQ requeues a dead worker's job within lockDuration + 2 × stalledInterval; the rest is slack for a busy machine. */
-const TAKEOVER_BOUND_MS = WORKER_TIMING.lockDuration + 2 * WORKER_TIMING.stalledInterval + 10_000;
-
-let redis: RedisServer;
-let bridge: TestBridge;
-const workers: WorkerProcess[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-});
-beforeEach(async () => {
-  bridge = await startBridge(WARM_ENV, { redisUrl: redis.url });
-  await waitReady(bridge.redis);
-  bridge.twilio.addNumber(BUSINESS);
-});
-afterEach(async () => {
-  for (const w of workers.splice(0)) await w.dispose();
-  await bridge?.close();
-});
-afterAll(async () => {
-  await redis?.dispose();
-});
-
-const startWorker = async () => {
-  const w = await WorkerProcess.forBridge(bridge, { env: { RETELL_BASE_URL: bridge.retell.url, ...WARM_ENV } });
-  workers.push(w);
-  return w;
-};
+const crash = useCrashHarness(WARM_ENV, { numbers: [BUSINESS], workerEnv: (b) => ({ RETELL_BASE_URL: b.retell.url, ...WARM_ENV }) });
+const startWorker = () => crash.startWorker();
 
 /** The caller is never left alone: until joined with the person, their SIP leg to the agent is up. */
 function callerWithAgent(callSid: string): boolean {
-  return bridge.twilio.children(callSid).some((c) => c.to.startsWith('sip:') && c.status === 'in-progress');
+  return crash.bridge.twilio.children(callSid).some((c) => c.to.startsWith('sip:') && c.status === 'in-progress');
 }
 
 describe('when a worker process is SIGKILLed while placing a warm transfer\'s leg', () => {
   it('and Twilio had created the leg (answering late), then the person is rung once, accepts, and is joined with the caller', async () => {
-    personAt(bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
-    bridge.twilio.callee.createInjections.push({ kind: 'late', ms: 120_000 });
+    personAt(crash.bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
+    crash.bridge.twilio.callee.createInjections.push({ kind: 'late', ms: 120_000 });
     const first = await startWorker();
-    const { callSid, callId } = await liveCallWithToken(bridge);
-    await postWarmTransfer(bridge, callId);
-    await waitFor('the create request to reach Twilio', () => creates(bridge).length === 1, 15_000);
+    const { callSid, callId } = await liveCallWithToken(crash.bridge);
+    await postWarmTransfer(crash.bridge, callId);
+    await waitFor('the create request to reach Twilio', () => creates(crash.bridge).length === 1, 15_000);
     expect(callerWithAgent(callSid)).toBe(true);
 
     await first.kill();
     const killedAt = Date.now();
     const second = await startWorker();
     const room = warmTransferRoom(`warm_transfer-${callSid}-1`);
-    await waitFor('the caller and the person in the conference', () => bridge.twilio.inConference(room).length === 2, TAKEOVER_BOUND_MS);
+    await waitFor('the caller and the person in the conference', () => crash.bridge.twilio.inConference(room).length === 2, TAKEOVER_BOUND_MS);
     const jobId = `warm_transfer-${callSid}-1`;
-    await waitFor('the placement job to be finished by the survivor', async () => (await bridge.queue.getJob(jobId))?.finishedOn !== undefined, TAKEOVER_BOUND_MS);
+    await waitFor('the placement job to be finished by the survivor', async () => (await crash.bridge.queue.getJob(jobId))?.finishedOn !== undefined, TAKEOVER_BOUND_MS);
 
     expect(Date.now() - killedAt).toBeLessThan(TAKEOVER_BOUND_MS);
-    expect(creates(bridge)).toHaveLength(1);
-    expect(placedLegs(bridge)).toHaveLength(1);
-    expect(['already_placed', 'adopted']).toContain((await bridge.queue.getJob(jobId))?.returnvalue);
-    expect(await warmTransferOf(bridge, callSid)).toMatchObject({ status: 'transfer_accepted', legSid: placedLegs(bridge)[0]!.call.sid });
-    await waitFor('the call to be recorded as transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred', 10_000);
+    expect(creates(crash.bridge)).toHaveLength(1);
+    expect(placedLegs(crash.bridge)).toHaveLength(1);
+    expect(['already_placed', 'adopted']).toContain((await crash.bridge.queue.getJob(jobId))?.returnvalue);
+    expect(await warmTransferOf(crash.bridge, callSid)).toMatchObject({ status: 'transfer_accepted', legSid: placedLegs(crash.bridge)[0]!.call.sid });
+    await waitFor('the call to be recorded as transferred', async () => (await crash.bridge.store.get(callSid))?.state === 'transferred', 10_000);
     expect(second.alive).toBe(true);
   });
 
   it('and Twilio had not created the leg, then the survivor looks, finds nothing, rings the person once, and the caller is joined', async () => {
-    personAt(bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
-    bridge.twilio.callee.createInjections.push({ kind: 'hang' });
+    personAt(crash.bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
+    crash.bridge.twilio.callee.createInjections.push({ kind: 'hang' });
     const first = await startWorker();
-    const { callSid, callId } = await liveCallWithToken(bridge);
-    await postWarmTransfer(bridge, callId);
-    await waitFor('the create request to reach Twilio', () => creates(bridge).length === 1, 15_000);
-    expect(placedLegs(bridge)).toHaveLength(0);
+    const { callSid, callId } = await liveCallWithToken(crash.bridge);
+    await postWarmTransfer(crash.bridge, callId);
+    await waitFor('the create request to reach Twilio', () => creates(crash.bridge).length === 1, 15_000);
+    expect(placedLegs(crash.bridge)).toHaveLength(0);
 
     await first.kill();
     // Until the survivor takes over, the caller is still talking with the agent.
     expect(callerWithAgent(callSid)).toBe(true);
     const second = await startWorker();
     const room = warmTransferRoom(`warm_transfer-${callSid}-1`);
-    await waitFor('the caller and the person in the conference', () => bridge.twilio.inConference(room).length === 2, TAKEOVER_BOUND_MS);
+    await waitFor('the caller and the person in the conference', () => crash.bridge.twilio.inConference(room).length === 2, TAKEOVER_BOUND_MS);
 
-    expect(creates(bridge)).toHaveLength(2);
-    expect(placedLegs(bridge)).toHaveLength(1);
+    expect(creates(crash.bridge)).toHaveLength(2);
+    expect(placedLegs(crash.bridge)).toHaveLength(1);
     // The survivor looked for the leg at Twilio before placing it.
-    expect(bridge.twilio.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/Calls.json'))).toHaveLength(1);
+    expect(crash.bridge.twilio.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/Calls.json'))).toHaveLength(1);
     expect(second.messages()).toContain('warm transfer: ringing the person');
-    await waitFor('the call to be recorded as transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred', 10_000);
+    await waitFor('the call to be recorded as transferred', async () => (await crash.bridge.store.get(callSid))?.state === 'transferred', 10_000);
   });
 });
 
 describe('when a worker process is SIGKILLed while moving the caller into the warm transfer\'s conference', () => {
-  const joinJob = async (callSid: string) => bridge.queue.getJob(joinJobId(`warm_transfer-${callSid}-1`));
+  const joinJob = async (callSid: string) => crash.bridge.queue.getJob(joinJobId(`warm_transfer-${callSid}-1`));
 
   it('and Twilio had performed the redirect (answering late), then the survivor finds the caller in the conference and redirects nothing again', async () => {
-    personAt(bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
+    personAt(crash.bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
     // The caller's redirect is the first update of a call: performed at once, its answer held back.
-    bridge.twilio.injections.push({ kind: 'late', ms: 120_000 });
+    crash.bridge.twilio.injections.push({ kind: 'late', ms: 120_000 });
     const first = await startWorker();
-    const { callSid, callId } = await liveCallWithToken(bridge);
-    await postWarmTransfer(bridge, callId);
-    await waitFor('the caller\'s redirect to reach Twilio', () => bridge.twilio.callUpdates(callSid).length === 1, 15_000);
+    const { callSid, callId } = await liveCallWithToken(crash.bridge);
+    await postWarmTransfer(crash.bridge, callId);
+    await waitFor('the caller\'s redirect to reach Twilio', () => crash.bridge.twilio.callUpdates(callSid).length === 1, 15_000);
     const room = warmTransferRoom(`warm_transfer-${callSid}-1`);
-    expect(bridge.twilio.inConference(room)).toHaveLength(2);
+    expect(crash.bridge.twilio.inConference(room)).toHaveLength(2);
 
     await first.kill();
     const second = await startWorker();
     await waitFor('the join job to be finished by the survivor', async () => (await joinJob(callSid))?.finishedOn !== undefined, TAKEOVER_BOUND_MS);
 
-    expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
-    expect(bridge.twilio.inConference(room).map((c) => c.sid).sort()).toEqual([callSid, placedLegs(bridge)[0]!.call.sid].sort());
+    expect(crash.bridge.twilio.callUpdates(callSid)).toHaveLength(1);
+    expect(crash.bridge.twilio.inConference(room).map((c) => c.sid).sort()).toEqual([callSid, placedLegs(crash.bridge)[0]!.call.sid].sort());
     expect((await joinJob(callSid))?.returnvalue).toBe('found_joined');
-    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
-    expect(await warmTransferOf(bridge, callSid)).toMatchObject({ status: 'transfer_accepted' });
-    expect(await bridge.actions.get(callSid)).toMatchObject({ status: 'done' });
+    expect((await crash.bridge.store.get(callSid))?.state).toBe('transferred');
+    expect(await warmTransferOf(crash.bridge, callSid)).toMatchObject({ status: 'transfer_accepted' });
+    expect(await crash.bridge.actions.get(callSid)).toMatchObject({ status: 'done' });
     expect(second.alive).toBe(true);
   });
 
   it('and Twilio had not performed it, then the survivor looks, finds the caller absent, and moves them once', async () => {
-    personAt(bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
-    bridge.twilio.injections.push({ kind: 'hang' });
+    personAt(crash.bridge, SALES, { answer: 'human', press: '1', ringMs: 50 });
+    crash.bridge.twilio.injections.push({ kind: 'hang' });
     const first = await startWorker();
-    const { callSid, callId } = await liveCallWithToken(bridge);
-    await postWarmTransfer(bridge, callId);
-    await waitFor('the caller\'s redirect to reach Twilio', () => bridge.twilio.callUpdates(callSid).length === 1, 15_000);
+    const { callSid, callId } = await liveCallWithToken(crash.bridge);
+    await postWarmTransfer(crash.bridge, callId);
+    await waitFor('the caller\'s redirect to reach Twilio', () => crash.bridge.twilio.callUpdates(callSid).length === 1, 15_000);
     // Until the survivor takes over, the caller is still talking with the agent; the person waits.
     expect(callerWithAgent(callSid)).toBe(true);
 
@@ -146,10 +116,10 @@ describe('when a worker process is SIGKILLed while moving the caller into the wa
     await waitFor('the join job to be finished by the survivor', async () => (await joinJob(callSid))?.finishedOn !== undefined, TAKEOVER_BOUND_MS);
 
     expect((await joinJob(callSid))?.returnvalue).toBe('joined');
-    expect(bridge.twilio.callUpdates(callSid).map((r) => r.answered ?? null)).toEqual([null, 200]);
+    expect(crash.bridge.twilio.callUpdates(callSid).map((r) => r.answered ?? null)).toEqual([null, 200]);
     const room = warmTransferRoom(`warm_transfer-${callSid}-1`);
-    expect(bridge.twilio.inConference(room).map((c) => c.sid).sort()).toEqual([callSid, placedLegs(bridge)[0]!.call.sid].sort());
+    expect(crash.bridge.twilio.inConference(room).map((c) => c.sid).sort()).toEqual([callSid, placedLegs(crash.bridge)[0]!.call.sid].sort());
     expect(second.messages()).toContain('warm transfer accepted: caller and person joined');
-    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
+    expect((await crash.bridge.store.get(callSid))?.state).toBe('transferred');
   });
 });
