@@ -24,12 +24,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { getExpectedTwilioSignature } from 'twilio';
 import { ACCOUNT_SID, AUTH_TOKEN, voiceParams } from '../tests/support/twilio-signing';
+import { AGENT_ID, PUBLIC_URL, RETELL_KEY, webEntry } from './lib/harness';
 import { freePort, nextMessage, ROOT, spawnPinned, spawnTs, waitForHttp, type Spawned } from './lib/proc';
 import { startRedis } from './lib/redis';
 
-const PUBLIC_URL = 'https://bridge.example.com';
-const RETELL_KEY = 'key_bench_0123456789abcdef';
-const AGENT_ID = 'agent_bench';
 
 interface Target {
   name: string;
@@ -185,11 +183,10 @@ async function main(): Promise<void> {
       RETELL_AGENT_ID: AGENT_ID,
       LOG_LEVEL: 'warn',
     });
-    const webEntry = (root: string) => path.join(root, 'src/bin/web.ts');
     const targets: Target[] = [{ name: 'bridge', entry: webEntry(ROOT), env: bridgeEnv(`bi${tag}0`) }];
     values.candidate.forEach((c, i) => {
       const root = path.resolve(c);
-      if (!existsSync(webEntry(root))) throw new Error(`--candidate ${c}: no src/bin/web.ts there`);
+      if (!existsSync(path.join(root, 'src'))) throw new Error(`--candidate ${c}: not a checkout (no src/ there)`);
       targets.push({ name: path.basename(root), entry: webEntry(root), env: bridgeEnv(`bi${tag}${i + 1}`) });
     });
     if (!values['no-naive']) {

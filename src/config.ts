@@ -516,8 +516,16 @@ const ALL_SETTINGS = Object.keys(envSchema.shape) as EnvKey[];
 /** The settings, grouped by what uses them. */
 export type Config = ReturnType<typeof toConfig>;
 
-/** Validates `env` (process.env by default) and returns the typed configuration, or throws ConfigError. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+/**
+ * The process's environment, the one place it is read: entry points and tools take their settings from
+ * here (with `.env` loaded into it first where they read one) and validate them with the functions above.
+ */
+export function processEnv(): Record<string, string | undefined> {
+  return process.env;
+}
+
+/** Validates `env` (the process's environment by default) and returns the typed configuration, or throws ConfigError. */
+export function loadConfig(env: Record<string, string | undefined> = processEnv()): Config {
   return toConfig(parseSettings(env, ALL_SETTINGS));
 }
 

@@ -46,4 +46,11 @@ describe('the layout of src/', () => {
     }
     expect(upward).toEqual([]);
   });
+
+  it('when a module reads the process environment, then it is src/config.ts: settings are read and validated in one place', () => {
+    const readers = sources(SRC)
+      .filter((file) => /\bprocess\.env\b/.test(readFileSync(file, 'utf8')))
+      .map((file) => path.relative(SRC, file));
+    expect(readers).toEqual(['config.ts']);
+  });
 });

@@ -21,7 +21,7 @@ import { cpuMs, freePort, hasTaskset, memory, nextMessage, pin, ROOT, spawnTs, w
 import { startRedis, type BenchRedis } from './redis';
 
 /** The web entry point of a checkout: src/bin/web.ts, or src/server.ts in checkouts older than that layout. */
-function webEntry(root: string): string {
+export function webEntry(root: string): string {
   const current = path.join(root, 'src/bin/web.ts');
   return existsSync(current) ? current : path.join(root, 'src/server.ts');
 }

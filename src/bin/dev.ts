@@ -3,7 +3,7 @@
 // against local stand-ins for both APIs. Production runs web and worker as separate processes (Procfile).
 import 'dotenv/config';
 import { parseArgs } from 'node:util';
-import { ConfigError, noAccountSettings } from '../config';
+import { ConfigError, noAccountSettings, processEnv } from '../config';
 import { createLogger } from '../observability/logger';
 import { SandboxStartError, startSandbox } from '../sandbox/start';
 import { startWeb } from '../web/start';
@@ -22,7 +22,7 @@ async function runReal(): Promise<() => Promise<void>> {
 }
 
 async function runSandbox(lookupFile: string | undefined): Promise<() => Promise<void>> {
-  const sandbox = await startSandbox({ env: process.env, lookupFile });
+  const sandbox = await startSandbox({ env: processEnv(), lookupFile });
   return () => sandbox.close();
 }
 
@@ -36,7 +36,7 @@ function lookupOption(): string | undefined {
 }
 
 const lookupFile = lookupOption();
-const sandbox = noAccountSettings(process.env);
+const sandbox = noAccountSettings(processEnv());
 if (lookupFile && !sandbox) {
   process.stderr.write('--lookup runs a local lookup hook in the sandbox only; with real settings, point INBOUND_WEBHOOK_URL at your hook.\n');
   process.exit(2);

@@ -1,6 +1,6 @@
 // The Docker HEALTHCHECK: exits 0 when this container's process answers GET /healthz on 127.0.0.1, at
 // PORT (the web process) or at WORKER_METRICS_PORT (the worker, when it serves one); 1 otherwise.
-import { parseSettings } from '../config';
+import { parseSettings, processEnv } from '../config';
 
 const TIMEOUT_MS = 3000;
 
@@ -14,7 +14,7 @@ async function answers(port: number): Promise<boolean> {
 }
 
 async function main(): Promise<number> {
-  const { PORT, WORKER_METRICS_PORT } = parseSettings(process.env, ['PORT', 'WORKER_METRICS_PORT']);
+  const { PORT, WORKER_METRICS_PORT } = parseSettings(processEnv(), ['PORT', 'WORKER_METRICS_PORT']);
   const ports = [PORT, ...(WORKER_METRICS_PORT ? [WORKER_METRICS_PORT] : [])];
   const results = await Promise.all(ports.map(answers));
   if (results.some(Boolean)) return 0;

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { ByteBudget } from './byte-budget';
+import { HttpError } from './errors';
 
 /**
  * A refused body, with the status for the client. After one, what is left of the body is discarded
@@ -120,4 +121,13 @@ export function readBody(req: IncomingMessage, opts: ReadBodyOptions): Promise<B
     req.on('error', onError);
     req.on('aborted', onError);
   });
+}
+
+/** A request body read by `readBody`, parsed as JSON; 400 when it is not JSON. */
+export function parseJsonBody(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8')) as unknown;
+  } catch {
+    throw new HttpError(400, 'body is not valid JSON');
+  }
 }

@@ -1,7 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { ByteBudget } from '../http/byte-budget';
-import { HttpError } from '../http/errors';
-import { readBody } from '../http/read-body';
+import { parseJsonBody, readBody } from '../http/read-body';
 import { parseRetellSignature, signsBody, type SignatureRefusal } from './signature';
 
 export interface RetellSignedOptions {
@@ -31,14 +30,15 @@ export function retellSigned(opts: RetellSignedOptions): RequestHandler {
   return (req, res, next) => {
     const parsed = parseRetellSignature(req.get('x-retell-signature'));
     if (!parsed.ok) return refuse(res, parsed.reason, true);
-    readBody(req, { limitBytes: opts.limitBytes, budget: opts.budget }).then((raw) => {
-      if (!signsBody(parsed.header, raw, opts.apiKey)) return refuse(res, 'mismatch', false);
-      try {
-        req.body = JSON.parse(raw.toString('utf8')) as unknown;
-      } catch {
-        return next(new HttpError(400, 'body is not valid JSON'));
-      }
-      next();
-    }, next);
+    readBody(req, { limitBytes: opts.limitBytes, budget: opts.budget })
+      .then((raw) => {
+        if (!signsBody(parsed.header, raw, opts.apiKey)) {
+          refuse(res, 'mismatch', false);
+          return false;
+        }
+        req.body = parseJsonBody(raw);
+        return true;
+      })
+      .then((signed) => signed && next(), next);
   };
 }

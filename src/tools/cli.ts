@@ -5,7 +5,7 @@
  * call it directly; the file's own entry point only wires it to the process.
  */
 import { config as loadDotenv } from 'dotenv';
-import { ConfigError, noAccountSettings } from '../config';
+import { ConfigError, noAccountSettings, processEnv } from '../config';
 import { liveSession } from '../sandbox/session';
 import { displayUrl } from '../observability/redact';
 
@@ -109,11 +109,12 @@ export function loadToolConfig<C>(load: () => C, out: Output): C | undefined {
  */
 export function toolEnv(): Record<string, string | undefined> {
   loadDotenv({ quiet: true });
-  if (noAccountSettings(process.env)) {
+  const env = processEnv();
+  if (noAccountSettings(env)) {
     const sandbox = liveSession();
     if (sandbox) return sandbox.env;
   }
-  return process.env;
+  return env;
 }
 
 /** Turns node's parseArgs errors into UsageErrors with the tool's name. */

@@ -3,7 +3,7 @@ import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { E164 } from '../../formats';
 import { HttpError } from '../../http/errors';
-import { readBody } from '../../http/read-body';
+import { parseJsonBody, readBody } from '../../http/read-body';
 import { parseOr400 } from '../../http/validate';
 import type { Metrics } from '../../observability/metrics';
 import type { CancelOutcome, OutboundCalls, PlaceOutcome } from '../../services/outbound-calls';
@@ -79,13 +79,8 @@ function bearer(token: string): RequestHandler {
 function jsonBody(limitBytes: number): RequestHandler {
   return (req, _res, next) => {
     readBody(req, { limitBytes }).then((raw) => {
-      try {
-        req.body = JSON.parse(raw.toString('utf8')) as unknown;
-      } catch {
-        return next(new HttpError(400, 'body is not valid JSON'));
-      }
-      next();
-    }, next);
+      req.body = parseJsonBody(raw);
+    }).then(() => next(), next);
   };
 }
 
