@@ -147,7 +147,6 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
 
   // Twilio comes back here when the SIP leg to Retell ends. A leg that never connected (registration
   // expired, Retell refused the INVITE) gets the fallback, so the caller is not simply cut off.
-
   router.post('/twilio/dial-action', ...verified, async (req, res) => {
     const form = parseOr400(dialActionForm, req.body);
     ourAccount(form.AccountSid);
