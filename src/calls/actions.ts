@@ -1,3 +1,4 @@
+import type { EffectLedger } from '../jobs/effect';
 import type { RedisClient } from '../redis/connection';
 import { callKeys, withScripts, type CallKeys } from './keys';
 import { LUA_ADVANCE_STATE, type CallRecord, type CallState } from './record';
@@ -49,14 +50,18 @@ export interface CallAction {
 
 export type ClaimActionResult =
   | { kind: 'created'; action: CallAction }
-  | { kind: 'exists'; action: CallAction }
+  /** `accepted`: the action is a warm transfer whose person accepted (the caller is being moved to them). */
+  | { kind: 'exists'; action: CallAction; accepted?: boolean }
   | { kind: 'unknown' }
   | { kind: 'ended' };
 
 // Decides atomically against a concurrent transfer/hang-up on the same call; job ids are derived
 // here, from the sequence number, so a repeat of the same request maps to the same BullMQ job.
-// A failed action may be followed by a new one; an end_call may also replace a transfer that has not
-// been performed, because a caller who wants to hang up must always be able to.
+// A failed action may be followed by a new one. An end_call may also replace a transfer that has not
+// reached the caller: a cold transfer whose redirect was never sent (or was refused), a warm transfer
+// still ringing the person. Once the redirect may have been performed (sent and unanswered, or done),
+// or the person accepted and the caller is being moved to them, hanging up would cut off a caller
+// already on their way to a person: the end_call is refused instead.
 // ARGV: draft action JSON, callSid
 const CLAIM_ACTION = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
@@ -66,9 +71,14 @@ local current = redis.call('HGET', KEYS[1], 'action')
 local seq = 1
 if current then
   local a = cjson.decode(current)
+  local reached = a.uncertain == true
+  if a.kind == 'warm_transfer' then
+    local w = redis.call('HGET', KEYS[1], 'warmTransfer')
+    reached = w ~= false and cjson.decode(w).id == a.jobId and cjson.decode(w).status == 'transfer_accepted'
+  end
   local transfer = a.kind == 'transfer' or a.kind == 'warm_transfer'
-  local replaceable = a.status == 'failed' or (a.status == 'queued' and transfer and action.kind == 'end_call')
-  if not replaceable then return {'exists', current} end
+  local replaceable = a.status == 'failed' or (a.status == 'queued' and transfer and action.kind == 'end_call' and not reached)
+  if not replaceable then return {'exists', current, reached and a.kind == 'warm_transfer' and '1' or ''} end
   if a.status == 'queued' then action.replaced = a.jobId end
   seq = a.seq + 1
 end
@@ -94,7 +104,7 @@ if ARGV[4] == '1' then
   a.uncertain = true
   local takeovers = tonumber(ARGV[7])
   if not a.startedAt or takeovers > (a.takeovers or 0) then
-    a.startedAt = ARGV[6]
+    a.startedAt = ARGV[8]
     a.takeovers = takeovers
   end
 elseif ARGV[4] == '0' then
@@ -108,7 +118,7 @@ return 1
 
 interface ActionCommands {
   bridgeClaimAction(key: string, action: string, callSid: string): Promise<string[]>;
-  bridgeUpdateAction(key: string, jobId: string, status: string, error: string, uncertain: string, state: string, at: string, takeovers: number): Promise<number>;
+  bridgeUpdateAction(key: string, jobId: string, status: string, error: string, uncertain: string, state: string, at: string, takeovers: number, startedAt: string): Promise<number>;
 }
 
 /** The action on a record read from Redis, if it has one. */
@@ -133,7 +143,7 @@ export class CallActions {
     const draft = { ...request, status: 'queued', requestedAt: new Date().toISOString() };
     const reply = await this.redis.bridgeClaimAction(this.keys.record(callSid), JSON.stringify(draft), callSid);
     if (reply[0] === 'created') return { kind: 'created', action: JSON.parse(reply[1]!) as CallAction };
-    if (reply[0] === 'exists') return { kind: 'exists', action: JSON.parse(reply[1]!) as CallAction };
+    if (reply[0] === 'exists') return { kind: 'exists', action: JSON.parse(reply[1]!) as CallAction, ...(reply[2] === '1' ? { accepted: true } : {}) };
     return { kind: reply[0] === 'ended' ? 'ended' : 'unknown' };
   }
 
@@ -143,12 +153,30 @@ export class CallActions {
   }
 
   /**
-   * Marks that a request for the action is about to be sent (`true`; the first one, or the first after
-   * the job's `takeovers`-th takeover, also sets `startedAt`) or that Twilio refused it without performing
-   * it (`false`). False when `jobId` no longer owns a pending action.
+   * The action's side of its exactly-once runner, for job `jobId`. `done`: the call state a performed
+   * action moves the call to. `endedAs`: what a call ending under the action means for it (a hang-up
+   * is then done; a transfer failed).
    */
-  async markUncertain(callSid: string, jobId: string, uncertain: boolean, takeovers = 0): Promise<boolean> {
-    return this.update(callSid, jobId, { uncertain, takeovers });
+  ledger(callSid: string, jobId: string, opts: { done: CallState; endedAs: 'done' | 'failed' }): EffectLedger {
+    return {
+      read: async () => {
+        const action = await this.get(callSid);
+        return action && action.jobId === jobId ? action : 'superseded';
+      },
+      sending: (window) => this.mark(callSid, jobId, true, window),
+      refused: () => this.mark(callSid, jobId, false),
+      settle: (status, error) => this.settle(callSid, jobId, status, status === 'done' ? { state: opts.done } : { error }),
+      ended: (reason) =>
+        this.settle(callSid, jobId, opts.endedAs, opts.endedAs === 'done' ? { state: 'ended' } : { state: 'ended', error: 'call not in progress' }),
+    };
+  }
+
+  /**
+   * Marks that a request is about to be sent (`true`, with the deadline window it counts in) or that
+   * Twilio refused it without performing it (`false`). False when `jobId` no longer owns a pending action.
+   */
+  async mark(callSid: string, jobId: string, uncertain: boolean, window?: { startedAt: string; takeovers: number }): Promise<boolean> {
+    return this.update(callSid, jobId, { uncertain, ...window });
   }
 
   /**
@@ -163,8 +191,9 @@ export class CallActions {
   private async update(
     callSid: string,
     jobId: string,
-    change: { status?: 'done' | 'failed'; error?: string; uncertain?: boolean; state?: CallState; takeovers?: number },
+    change: { status?: 'done' | 'failed'; error?: string; uncertain?: boolean; state?: CallState; takeovers?: number; startedAt?: string },
   ): Promise<boolean> {
+    const now = new Date().toISOString();
     const updated = await this.redis.bridgeUpdateAction(
       this.keys.record(callSid),
       jobId,
@@ -172,8 +201,9 @@ export class CallActions {
       change.error ?? '',
       change.uncertain === undefined ? '' : change.uncertain ? '1' : '0',
       change.state ?? '',
-      new Date().toISOString(),
+      now,
       change.takeovers ?? 0,
+      change.startedAt ?? now,
     );
     return updated === 1;
   }

@@ -62,17 +62,28 @@ export interface WarmTransferOutcomeJob {
   endLeg: boolean;
 }
 
+/** Tells the agent, in its live call, that something it asked for did not happen (Update Live Call). */
+export interface AgentNoticeJob {
+  kind: 'agent_notice';
+  callSid: string;
+  callId: string;
+  /** What the agent is told. */
+  context: string;
+}
+
 /** A job of a warm transfer; they share the call-action queue and its worker. */
 export type WarmTransferStepJob = WarmTransferJob | WarmTransferJoinJob | WarmTransferOutcomeJob;
 
 /** The one-shot actions: a cold transfer or a hang-up. */
 export type CallActionStepJob = TransferJob | EndCallJob;
 
-export type CallActionJob = CallActionStepJob | WarmTransferStepJob;
+export type CallActionJob = CallActionStepJob | WarmTransferStepJob | AgentNoticeJob;
 
 /** Job ids of a warm transfer's later steps: one join and one outcome per transfer, however often asked. */
 export const joinJobId = (transferId: string) => `join-${transferId}`;
 export const outcomeJobId = (transferId: string) => `outcome-${transferId}`;
+/** One notice per failed action, however often its failure is handled. */
+export const noticeJobId = (jobId: string) => `notice-${jobId}`;
 
 export const isWarmTransferStep = (job: CallActionJob): job is WarmTransferStepJob => job.kind.startsWith('warm_transfer');
 

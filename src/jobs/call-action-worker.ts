@@ -5,7 +5,8 @@ import type { Metrics } from '../observability/metrics';
 import type { CallActionProcessor, CallActionResult } from './call-action-processor';
 import type { WarmTransferProcessor, WarmTransferResult } from './warm-transfer-processor';
 import { settleWithin } from '../http/timeout';
-import { CALL_ACTIONS_QUEUE, isWarmTransferStep, queuePrefix, type CallActionJob, type CallActionStepJob, type WarmTransferStepJob } from './call-action-job';
+import type { AgentNotices } from './agent-notice';
+import { CALL_ACTIONS_QUEUE, isWarmTransferStep, queuePrefix, type AgentNoticeJob, type CallActionJob, type CallActionStepJob, type WarmTransferStepJob } from './call-action-job';
 import type { Job } from 'bullmq';
 
 /**
@@ -33,15 +34,20 @@ export interface CallActionWorkerOptions {
   processor: CallActionProcessor;
   /** The steps of warm transfers, which share the queue. */
   warmTransfers: WarmTransferProcessor;
+  /** Notices to agents whose action failed. */
+  notices: AgentNotices;
   logger: Logger;
   metrics: Metrics;
 }
 
-export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<CallActionJob, CallActionResult | WarmTransferResult> {
+export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<CallActionJob, CallActionResult | WarmTransferResult | 'agent_told' | 'agent_gone'> {
   const { logger, metrics } = opts;
-  const run = (job: Job<CallActionJob>) =>
-    isWarmTransferStep(job.data) ? opts.warmTransfers.process(job as Job<WarmTransferStepJob>) : opts.processor.process(job as Job<CallActionStepJob>);
-  const worker = new Worker<CallActionJob, CallActionResult | WarmTransferResult>(CALL_ACTIONS_QUEUE, run, {
+  const run = (job: Job<CallActionJob>) => {
+    if (job.data.kind === 'agent_notice') return opts.notices.process(job as Job<AgentNoticeJob>);
+    if (isWarmTransferStep(job.data)) return opts.warmTransfers.process(job as Job<WarmTransferStepJob>);
+    return opts.processor.process(job as Job<CallActionStepJob>);
+  };
+  const worker = new Worker<CallActionJob, CallActionResult | WarmTransferResult | 'agent_told' | 'agent_gone'>(CALL_ACTIONS_QUEUE, run, {
     connection: opts.connection,
     prefix: queuePrefix(opts.redisPrefix),
     concurrency: opts.concurrency,
@@ -56,7 +62,7 @@ export function observeWorker(worker: Worker, logger: Logger, metrics: Metrics):
   worker.on('completed', (job) => metrics.jobs.inc({ name: job.name, result: 'completed' }));
   worker.on('failed', (job, err) => {
     const final = !job || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-    if (final) metrics.jobs.inc({ name: job?.name ?? 'unknown', result: 'failed' });
+    metrics.jobs.inc({ name: job?.name ?? 'unknown', result: final ? 'failed' : 'retried' });
   });
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped): requeued'));
   // An unhandled 'error' event would crash the process; an unreachable Redis is reported by the connection.

@@ -3,15 +3,16 @@ import type Retell from 'retell-sdk';
 import type { Twilio } from 'twilio';
 import type { CallActions } from '../calls/actions';
 import type { WarmTransfer, WarmTransferFailure, WarmTransfers } from '../calls/warm-transfers';
-import { withTimeout } from '../http/timeout';
 import type { Logger } from '../observability/logger';
+import { tellAgent } from '../retell/live-call';
 import type { Metrics } from '../observability/metrics';
-import { TWILIO_REQUEST_TIMEOUT_MS } from '../twilio/client';
 import { classifyTwilioError, describeTwilioError } from '../twilio/errors';
 import { findCallsCreatedSince } from '../twilio/outbound';
 import { joinConferenceTwiml, sayAndHangupTwiml, warmTransferRoom } from '../twilio/twiml';
 import { endLeg, isInConference, placeWarmTransferLeg } from '../twilio/warm-transfer';
 import { outcomeJobId, type WarmTransferJob, type WarmTransferJoinJob, type WarmTransferOutcomeJob, type WarmTransferStepJob } from './call-action-job';
+import { ACTION_DEADLINE_MS } from './call-action-processor';
+import { attemptOf, runEffect, type EffectLedger } from './effect';
 import { addCallAction, type CallActionQueue } from './queue';
 
 export interface WarmTransferProcessorDeps {
@@ -112,37 +113,71 @@ export class WarmTransferProcessor {
       log.warn('a newer action replaced this transfer: skipping');
       return 'superseded';
     }
-    const transfer = begun.transfer;
-    if (transfer.legSid) return 'already_placed';
-    if (transfer.status !== 'transfer_placing' && transfer.status !== 'transfer_ringing') return 'superseded';
-
-    const action = await actions.get(data.callSid);
-    if (!action || action.jobId !== id || action.status !== 'queued') return 'superseded';
-    const since = new Date(action.requestedAt);
-    if (action.uncertain && (await this.adopt(data, id, since, log))) return 'adopted';
 
     const callToken = data.withCallToken ? await transfers.callToken(data.callSid) : undefined;
-    if (!(await actions.markUncertain(data.callSid, id, true, job.stalledCounter ?? 0))) return 'superseded';
-    let sid: string;
-    try {
-      ({ sid } = await placeWarmTransferLeg(this.deps.twilio, this.deps.config.publicUrl, {
-        id,
-        to: data.target,
-        from: data.from,
-        callToken,
-        ringTimeoutS: this.deps.config.ringTimeoutS,
-      }));
-    } catch (err) {
-      return this.placementFailed(job, err, since, log);
+    const outcome = await runEffect<string>(
+      {
+        ledger: this.placementLedger(data.callSid, id),
+        deadlineMs: ACTION_DEADLINE_MS,
+        send: async () =>
+          (await placeWarmTransferLeg(this.deps.twilio, this.deps.config.publicUrl, { id, to: data.target, from: data.from, callToken, ringTimeoutS: this.deps.config.ringTimeoutS })).sid,
+        look: async (since) => {
+          const leg = (await findCallsCreatedSince(this.deps.twilio, { to: data.target, from: data.from, since })).at(-1);
+          return leg ? { found: 'performed', value: leg.sid } : { found: 'not_performed' };
+        },
+      },
+      attemptOf(job),
+    );
+    switch (outcome.kind) {
+      case 'sent':
+        await this.linked(id, outcome.value, log);
+        log.info({ legSid: outcome.value, destination: data.label }, 'warm transfer: ringing the person');
+        return 'placed';
+      case 'found':
+        if (outcome.value) await this.linked(id, outcome.value, log);
+        log.warn({ legSid: outcome.value }, 'found the leg an earlier attempt placed: adopted, not ringing again');
+        return 'adopted';
+      case 'done_before':
+        return 'already_placed';
+      case 'superseded':
+        return 'superseded';
+      case 'gone':
+        return 'call_ended';
+      case 'failed_before':
+        // Failed by a callback (the caller hung up) or by an attempt that died before queueing the outcome.
+        await this.queueOutcome(data.callSid, id);
+        return 'superseded';
+      case 'failed':
+        log.error({ reason: outcome.reason, to: data.target }, 'the warm transfer leg could not be placed');
+        await this.queueOutcome(data.callSid, id);
+        throw new UnrecoverableError(outcome.reason);
     }
-    await actions.markUncertain(data.callSid, id, false);
-    await this.linked(data, id, sid, log);
-    log.info({ legSid: sid, destination: data.label }, 'warm transfer: ringing the person');
-    return 'placed';
+  }
+
+  /**
+   * Placing the person's leg, as the runner sees it: uncertain on the call's action while calls.create is
+   * unanswered, done once the transfer has the leg, failed once the transfer failed (which fails the action).
+   */
+  private placementLedger(callSid: string, id: string): EffectLedger {
+    const { actions, transfers } = this.deps;
+    return {
+      read: async () => {
+        const [action, transfer] = await Promise.all([actions.get(callSid), transfers.get(callSid)]);
+        if (!action || action.jobId !== id || !transfer || transfer.id !== id) return 'superseded';
+        if (transfer.legSid) return { status: 'done', requestedAt: action.requestedAt };
+        if (transfer.status === 'transfer_failed' || action.status === 'failed') return { status: 'failed', requestedAt: action.requestedAt, error: action.error };
+        if (action.status !== 'queued' || transfer.status !== 'transfer_placing') return 'superseded';
+        return { status: 'queued', uncertain: action.uncertain, requestedAt: action.requestedAt, startedAt: action.startedAt, takeovers: action.takeovers };
+      },
+      sending: (window) => actions.mark(callSid, id, true, window),
+      refused: () => actions.mark(callSid, id, false),
+      settle: async (status) => (status === 'done' ? actions.mark(callSid, id, false) : (await transfers.fail(id, 'failed')).failed),
+      ended: async () => (await transfers.fail(id, 'caller_hung_up')).failed,
+    };
   }
 
   /** Links the leg; if the transfer failed meanwhile (the caller hung up), the leg is ended at once. */
-  private async linked(data: WarmTransferJob, id: string, legSid: string, log: Logger): Promise<void> {
+  private async linked(id: string, legSid: string, log: Logger): Promise<void> {
     const link = await this.deps.transfers.link(id, legSid);
     if (link === 'failed') {
       log.info({ legSid }, 'the transfer ended while the leg was being placed: ending the leg');
@@ -151,41 +186,13 @@ export class WarmTransferProcessor {
     if (link === 'other') log.error({ legSid }, 'another leg is already linked to this transfer');
   }
 
-  /** A leg an earlier attempt placed (its answer lost), found at Twilio and linked; false if there is none. */
-  private async adopt(data: WarmTransferJob, id: string, since: Date, log: Logger): Promise<boolean> {
-    const found = await findCallsCreatedSince(this.deps.twilio, { to: data.target, from: data.from, since });
-    const leg = found.at(-1);
-    if (!leg) return false;
-    await this.deps.actions.markUncertain(data.callSid, id, false);
-    await this.linked(data, id, leg.sid, log);
-    log.warn({ legSid: leg.sid }, 'found the leg an earlier attempt placed: adopted, not ringing again');
-    return true;
-  }
-
-  private async placementFailed(job: Job<WarmTransferJob>, err: unknown, since: Date, log: Logger): Promise<WarmTransferResult> {
-    const data = job.data;
-    const id = job.id ?? '';
-    const reason = describeTwilioError(err);
-    const refused = typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status < 500;
-    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    if (refused) await this.deps.actions.markUncertain(data.callSid, id, false);
-    if (classifyTwilioError(err) === 'retry' && !lastAttempt) {
-      log.warn({ reason, uncertain: !refused }, 'placing the warm transfer leg failed: will retry');
-      throw new Error(reason);
-    }
-    if (!refused && (await this.adopt(data, id, since, log).catch(() => false))) return 'adopted';
-    log.error({ reason, to: data.target }, 'Twilio refused the warm transfer leg');
-    await this.failed(data, id, 'failed', false);
-    throw new UnrecoverableError(reason);
-  }
-
-  /** Fails the transfer and queues its outcome (the agent is told); nothing if it already had one. */
-  private async failed(data: { callSid: string; callId: string | undefined; label: string }, id: string, reason: WarmTransferFailure, endLegToo: boolean, evenIfAccepted = false) {
-    const result = await this.deps.transfers.fail(id, reason, { evenIfAccepted });
-    if (!result.failed) return;
+  /** Queues the outcome of a transfer that failed (the person's leg ended, the agent told); once per transfer. */
+  private async queueOutcome(callSid: string, id: string): Promise<void> {
+    const transfer = await this.deps.transfers.find(id);
+    if (transfer?.status !== 'transfer_failed' || !transfer.reason) return;
     await addCallAction(
       this.deps.queue,
-      { kind: 'warm_transfer_outcome', callSid: data.callSid, callId: data.callId, transferId: id, label: data.label, reason, endLeg: endLegToo },
+      { kind: 'warm_transfer_outcome', callSid, callId: transfer.callId, transferId: id, label: transfer.label, reason: transfer.reason, endLeg: true },
       outcomeJobId(id),
     );
   }
@@ -193,62 +200,59 @@ export class WarmTransferProcessor {
   /**
    * Moves the caller into the conference, once. A redirect sent twice would take the caller out of the
    * room (their leg ends the conference on leaving, dropping the person) and back into an empty one, and
-   * Twilio's `calls.update` takes no idempotency key: so the action is marked uncertain just before the
-   * redirect, and an attempt that finds the mark first looks at the conference for the caller.
+   * Twilio's `calls.update` takes no idempotency key: the runner marks the action uncertain just before
+   * the redirect, and an attempt that finds the mark first looks at the conference for the caller.
    */
   private async join(job: Job<WarmTransferJoinJob>, log: Logger): Promise<WarmTransferResult> {
     const { actions, transfers, twilio, config } = this.deps;
     const { callSid, transferId } = job.data;
     const transfer = await transfers.get(callSid);
     if (!transfer || transfer.id !== transferId || transfer.status !== 'transfer_accepted') return 'superseded';
-    const action = await actions.get(callSid);
-    if (action?.jobId === transferId && action.status === 'done') return 'already_joined';
-    if (action?.jobId !== transferId || action.status !== 'queued') return this.notJoining(transfer, action?.jobId, log);
-
     const room = warmTransferRoom(transferId);
-    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    if (action.uncertain) {
-      let there: boolean;
-      try {
-        there = await this.callerInRoom(callSid, room);
-      } catch (err) {
-        // Not knowing, another redirect could drop the person: look again on the next attempt.
-        if (!lastAttempt) {
-          log.warn({ reason: describeTwilioError(err) }, 'could not look for the caller in the conference: will retry');
-          throw new Error(`could not look for the caller in the conference: ${describeTwilioError(err)}`);
-        }
-        return this.joinFailed(job, transfer, err, log);
-      }
-      if (there) return this.joined(callSid, transferId, transfer, 'found', log);
-      log.info('looked: the caller is not in the conference');
-    }
-
     const twiml = joinConferenceTwiml(room, { message: config.holdMessage, starts: true });
-    if (!(await actions.markUncertain(callSid, transferId, true))) return this.notJoining(transfer, (await actions.get(callSid))?.jobId, log);
-    try {
-      await withTimeout(twilio.calls(callSid).update({ twiml }), TWILIO_REQUEST_TIMEOUT_MS, `Twilio did not answer within ${TWILIO_REQUEST_TIMEOUT_MS} ms`);
-    } catch (err) {
-      const status = (err as { status?: unknown }).status;
-      // An answer that says the redirect was refused (not a 5xx) means nothing was performed.
-      if (typeof status === 'number' && status < 500) await actions.markUncertain(callSid, transferId, false);
-      const gone = classifyTwilioError(err) === 'call_not_in_progress';
-      if (!gone && !lastAttempt && classifyTwilioError(err) === 'retry') {
-        log.warn({ reason: describeTwilioError(err) }, 'moving the caller into the conference failed: will retry');
-        throw new Error(describeTwilioError(err));
-      }
-      const unknownOutcome = typeof status !== 'number' || status >= 500;
-      if (!gone && unknownOutcome) {
-        // The last attempt's redirect may still have been performed: look before giving up on it.
-        if (await this.callerInRoom(callSid, room).catch(() => false)) return this.joined(callSid, transferId, transfer, 'found', log);
-      }
-      return this.joinFailed(job, transfer, err, log);
+    const outcome = await runEffect(
+      {
+        ledger: {
+          read: async () => {
+            const action = await actions.get(callSid);
+            if (!action || action.jobId !== transferId) return 'superseded';
+            if (action.status === 'done') return { status: 'done', requestedAt: action.requestedAt };
+            if (action.status !== 'queued') return 'superseded';
+            // The join's deadline counts from the acceptance, not from the agent's request long before.
+            return { status: 'queued', uncertain: action.uncertain, requestedAt: transfer.acceptedAt ?? action.requestedAt };
+          },
+          sending: (window) => actions.mark(callSid, transferId, true, window),
+          refused: () => actions.mark(callSid, transferId, false),
+          settle: async (status) =>
+            status === 'done'
+              ? actions.settle(callSid, transferId, 'done', { state: 'transferred' })
+              : (await transfers.fail(transferId, 'failed', { evenIfAccepted: true })).failed,
+          ended: async () => (await transfers.fail(transferId, 'caller_hung_up', { evenIfAccepted: true })).failed,
+        },
+        deadlineMs: ACTION_DEADLINE_MS,
+        send: () => twilio.calls(callSid).update({ twiml }),
+        look: async () => ((await isInConference(twilio, room, callSid)) ? { found: 'performed' } : { found: 'not_performed' }),
+      },
+      attemptOf(job),
+    );
+    switch (outcome.kind) {
+      case 'sent':
+      case 'found':
+        return this.joined(transfer, outcome.kind === 'sent' ? 'sent' : 'found', log);
+      case 'done_before':
+        return 'already_joined';
+      case 'superseded':
+      case 'failed_before':
+        return this.notJoining(transfer, (await actions.get(callSid))?.jobId, log);
+      case 'gone':
+        return this.joinFailed(job, transfer, true, outcome.reason, log);
+      case 'failed':
+        return this.joinFailed(job, transfer, false, outcome.reason, log);
     }
-    return this.joined(callSid, transferId, transfer, 'sent', log);
   }
 
-  /** The caller is in the conference: the transfer is done. */
-  private async joined(callSid: string, transferId: string, transfer: WarmTransfer, how: 'sent' | 'found', log: Logger): Promise<WarmTransferResult> {
-    await this.deps.actions.settle(callSid, transferId, 'done', { state: 'transferred' });
+  /** The caller is in the conference: the transfer is done (the runner settled it). */
+  private joined(transfer: WarmTransfer, how: 'sent' | 'found', log: Logger): WarmTransferResult {
     this.deps.metrics.warmTransfers.inc({ result: 'accepted' });
     if (how === 'found') {
       log.warn({ destination: transfer.label, legSid: transfer.legSid }, 'found the caller in the conference an earlier attempt moved them to: not redirecting again');
@@ -266,27 +270,19 @@ export class WarmTransferProcessor {
     return 'superseded';
   }
 
-  /** The caller could not be moved: the person, waiting in the conference, hears why and their leg ends. */
-  private async joinFailed(job: Job<WarmTransferJoinJob>, transfer: WarmTransfer, err: unknown, log: Logger): Promise<WarmTransferResult> {
-    const { transfers, twilio } = this.deps;
-    const gone = classifyTwilioError(err) === 'call_not_in_progress';
-    await transfers.fail(transfer.id, gone ? 'caller_hung_up' : 'failed', { evenIfAccepted: true });
+  /** The caller could not be moved (the runner failed the transfer): the person, waiting in the conference, hears why and their leg ends. */
+  private async joinFailed(job: Job<WarmTransferJoinJob>, transfer: WarmTransfer, gone: boolean, reason: string, log: Logger): Promise<WarmTransferResult> {
     if (transfer.legSid) {
-      await twilio
+      await this.deps.twilio
         .calls(transfer.legSid)
         .update({ twiml: sayAndHangupTwiml(gone ? CALLER_GONE_SENTENCE : 'Sorry, the call could not be connected. Goodbye.') })
         .catch((e: unknown) => log.warn({ reason: describeTwilioError(e) }, 'could not tell the person'));
     }
     this.deps.metrics.warmTransfers.inc({ result: gone ? 'caller_hung_up' : 'failed' });
-    log.warn({ reason: describeTwilioError(err) }, gone ? 'the caller hung up as the person accepted' : 'could not move the caller into the conference');
+    log.warn({ reason }, gone ? 'the caller hung up as the person accepted' : 'could not move the caller into the conference');
     if (gone) return 'caller_gone';
     await this.tellAgent(job.data.callId ?? transfer.callId, agentContext(transfer.label, 'failed'), log).catch(() => undefined);
-    throw new UnrecoverableError(describeTwilioError(err));
-  }
-
-  /** Whether the caller is in the transfer's conference now; throws when Twilio cannot tell in time. */
-  private callerInRoom(callSid: string, room: string): Promise<boolean> {
-    return withTimeout(isInConference(this.deps.twilio, room, callSid), TWILIO_REQUEST_TIMEOUT_MS, `Twilio did not answer the look at the conference within ${TWILIO_REQUEST_TIMEOUT_MS} ms`);
+    throw new UnrecoverableError(reason);
   }
 
   private async tell(job: Job<WarmTransferOutcomeJob>, log: Logger): Promise<WarmTransferResult> {
@@ -313,26 +309,11 @@ export class WarmTransferProcessor {
     return told ? 'agent_told' : 'agent_gone';
   }
 
-  /**
-   * Injects the outcome into the live Retell call and has the agent respond. False when Retell no longer
-   * has the call live (404 or 4xx: nothing to retry); throws on 5xx and network errors, which BullMQ retries.
-   */
+  /** Tells the agent in its live call; false when Retell no longer has it (or there is none). */
   private async tellAgent(callId: string | undefined, context: string, log: Logger): Promise<boolean> {
     if (!callId) return false;
-    try {
-      await this.deps.retell.call.updateLive(
-        callId,
-        { call_control: { additional_context: context, trigger_response: true } },
-        { timeout: this.deps.config.retellTimeoutMs, maxRetries: 0 },
-      );
-      return true;
-    } catch (err) {
-      const status = (err as { status?: unknown }).status;
-      if (typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429) {
-        log.warn({ status }, 'retell no longer has the call live: the agent could not be told');
-        return false;
-      }
-      throw new Error(`could not tell the agent: ${(err as Error).message}`);
-    }
+    const told = await tellAgent(this.deps.retell, callId, context, this.deps.config.retellTimeoutMs);
+    if (!told) log.warn('retell no longer has the call live: the agent could not be told');
+    return told;
   }
 }

@@ -145,7 +145,7 @@ export class CallFunctions {
     if (claim.kind === 'unknown' || claim.kind === 'ended') return refusal('ended', 'This call has already ended.', callSid);
     const action = claim.action;
     if (claim.kind === 'exists' && (action.kind !== request.kind || action.target !== request.target)) {
-      return refusal('conflict', conflictSentence(action), callSid);
+      return refusal('conflict', conflictSentence(action, claim.accepted === true), callSid);
     }
     // A repeat re-adds the same job id while the action is still queued: free if the first add landed
     // (BullMQ ignores known ids), and it recovers the job if the first add never reached Redis.
@@ -200,8 +200,9 @@ function notAllowed(transfer: Config['transfer']): FunctionOutcome {
   return refusal('not_allowed', `I can't transfer calls to that destination.${names.length ? ` I can transfer to: ${names.join(', ')}.` : ''}`);
 }
 
-function conflictSentence(action: CallAction): string {
+function conflictSentence(action: CallAction, accepted: boolean): string {
   if (action.kind === 'end_call') return 'The call is already being ended, so it cannot be transferred.';
+  if (accepted && action.status === 'queued') return `The caller is being connected to ${action.label ?? 'the person'} who took the call; it can no longer be ended from here.`;
   if (action.kind === 'warm_transfer' && action.status === 'queued') return `I'm already calling ${action.label ?? 'someone'} for this caller; wait for that to finish.`;
   if (action.status === 'done') return 'The call has already been transferred.';
   return 'The call is already being transferred; that transfer will end this conversation.';

@@ -30,6 +30,23 @@ export function twilioErrorDetail(err: unknown): TwilioErrorParts {
   return parts(err);
 }
 
+/**
+ * What a failed request tells about its effect, the one rule every exactly-once job follows:
+ * - `refused`: Twilio answered 4xx (not 408/429): nothing was performed, and the same request fails again;
+ * - `throttled`: 429 or 408: nothing was performed, and the request may be sent again after a pause;
+ * - `unknown`: a 5xx, a timeout or a dropped connection: it may have been performed, so look before resending;
+ * - `gone`: 21220, the call is no longer in progress: there is nothing left to act on.
+ */
+export type TwilioOutcome = 'refused' | 'throttled' | 'unknown' | 'gone';
+
+export function twilioOutcome(err: unknown): TwilioOutcome {
+  const { status, code } = parts(err);
+  if (code === CALL_NOT_IN_PROGRESS) return 'gone';
+  if (status === undefined || status >= 500) return 'unknown';
+  if (status === 429 || status === 408) return 'throttled';
+  return 'refused';
+}
+
 export function classifyTwilioError(err: unknown): TwilioFailure {
   const { status, code } = parts(err);
   if (code === CALL_NOT_IN_PROGRESS) return 'call_not_in_progress';

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent, type Dispatcher } from 'undici';
 import type { RequestClient } from 'twilio';
 
@@ -8,6 +9,17 @@ const TWILIO_API = 'https://api.twilio.com';
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
 const AXIOS_ACCEPT = 'application/json, text/plain, */*';
+
+/**
+ * A shorter timeout for the Twilio requests made inside `fn`: an action whose deadline is near gives its
+ * last request only the time it has left. twilio-node's resources take no per-call timeout, so it travels
+ * with the async context instead.
+ */
+export function withRequestTimeout<T>(timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  return requestTimeout.run(Math.max(1, Math.floor(timeoutMs)), fn);
+}
+
+const requestTimeout = new AsyncLocalStorage<number>();
 
 export interface TwilioHttpClientOptions {
   /** Per-request timeout, for the connection, the answer's headers and its body each. */
@@ -59,7 +71,8 @@ export class TwilioHttpClient {
     }
     const query = opts.params ? formEncode(opts.params as Record<string, unknown>) : '';
     const { origin, path } = this.target(opts.uri, query);
-    const timeout = opts.timeout ?? this.timeoutMs;
+    const limit = requestTimeout.getStore();
+    const timeout = Math.min(opts.timeout ?? this.timeoutMs, limit ?? Infinity);
 
     const res = await this.dispatcher.request({
       origin,
@@ -69,6 +82,8 @@ export class TwilioHttpClient {
       body,
       headersTimeout: timeout,
       bodyTimeout: timeout,
+      // The agent's connect timeout is the full one; a shortened request is bounded as a whole.
+      ...(limit !== undefined ? { signal: AbortSignal.timeout(timeout) } : {}),
     });
     const text = await res.body.text();
     return { statusCode: res.statusCode, body: parseBody(text) as TData, headers: res.headers };

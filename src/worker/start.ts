@@ -8,6 +8,7 @@ import { OutboundStore } from '../calls/outbound-store';
 import type { Config } from '../config';
 import { bearerMatches } from '../http/auth';
 import { settleWithin } from '../http/timeout';
+import { AgentNotices } from '../jobs/agent-notice';
 import { CallActionProcessor } from '../jobs/call-action-processor';
 import { closeWorker, createCallActionWorker } from '../jobs/call-action-worker';
 import { OutboundEventSender } from '../jobs/outbound-events';
@@ -53,9 +54,9 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
 
   const actions = new CallActions(records, prefix);
   const retell = createRetellClient(config.retell);
-  const processor = new CallActionProcessor({ twilio, actions, logger, metrics });
-  // A warm transfer's worker steps queue its later steps (the outcome of a leg Twilio refused).
+  // Jobs queue later steps: a warm transfer's outcome, a failed action's notice to the agent.
   const actionQueue = createCallActionQueue(producer, prefix);
+  const processor = new CallActionProcessor({ twilio, actions, queue: actionQueue, logger, metrics });
   const warmTransfers = new WarmTransferProcessor({
     twilio,
     retell,
@@ -71,7 +72,8 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     logger,
     metrics,
   });
-  const worker = createCallActionWorker({ ...common, processor, warmTransfers });
+  const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
+  const worker = createCallActionWorker({ ...common, processor, warmTransfers, notices });
 
   // Placement queues webhook events and rate-limits its own queue while Retell is at capacity.
   const outboundQueue = createOutboundCallQueue(producer, prefix);

@@ -5,6 +5,9 @@ import { PUBLIC_URL, startBridge, type TestBridge } from '../../support/bridge';
 import { liveCall, waitFor } from '../../support/calls';
 import { functionCallBody, postRetell, signAt } from '../../support/retell-signing';
 import { postSigned, voiceParams } from '../../support/twilio-signing';
+import { memoryLogger } from '../../support/logs';
+import { Metrics } from '../../../src/observability/metrics';
+import { startWorker, type RunningWorker } from '../../../src/worker/start';
 
 const TRANSFER = '/retell/functions/transfer_call';
 const END = '/retell/functions/end_call';
@@ -165,22 +168,47 @@ describe('Retell custom functions, queued and performed by the worker', () => {
       expect(update!.form).toEqual({ Twiml: `${XML}<Response><Say>Goodbye!</Say><Hangup/></Response>` });
     });
 
-    it('when a transfer is stuck at Twilio, then end_call takes over: the call is hung up and the transfer is not sent again', async () => {
+    it('when a transfer\'s redirect has been sent and Twilio has not answered, then end_call is refused with 409 and a sentence, and no hang-up is sent', async () => {
       const { callSid, callId } = await liveCall(bridge);
-      // Twilio takes the transfer's request and never answers it (nothing is performed).
+      // Twilio takes the transfer's request and never answers it: the redirect may have been performed.
       bridge.twilio.injections.push({ kind: 'hang' });
       await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales' }));
       await waitFor('the transfer to reach Twilio', async () => bridge.twilio.callUpdates(callSid).length === 1);
 
       const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
-      expect(res.status).toBe(200);
-      expect(await res.json()).toMatchObject({ status: 'queued', result: 'Ending the call now.', job_id: `end_call-${callSid}-2` });
-      await waitFor('the call to be hung up', async () => bridge.twilio.calls.get(callSid)?.status === 'completed');
-      await waitFor('the end_call to be settled', async () => (await bridge.actions.get(callSid))?.status === 'done');
-      // The stuck transfer times out (4 s) and finds it was replaced: no second transfer request.
-      await waitFor('the transfer job to finish', async () => (await bridge.queue.getJob(`transfer-${callSid}-1`))?.returnvalue === 'superseded', 10_000);
-      expect(bridge.twilio.callUpdates(callSid).map((u) => Object.keys(u.form))).toEqual([['Twiml'], ['Status']]);
-      expect(await bridge.store.get(callSid)).toMatchObject({ state: 'ended' });
+      expect(res.status).toBe(409);
+      expect(await res.json()).toMatchObject({ status: 'conflict', result: 'The call is already being transferred; that transfer will end this conversation.' });
+      // The transfer's retry looks, finds the redirect was not performed, and sends it once more: the
+      // caller reaches the person, and no hang-up ever follows the redirect.
+      await waitFor('the transfer to be performed', async () => (await bridge.actions.get(callSid))?.status === 'done', 15_000);
+      expect(bridge.twilio.callUpdates(callSid).map((u) => Object.keys(u.form))).toEqual([['Twiml'], ['Twiml']]);
+      expect(bridge.twilio.calls.get(callSid)?.status).not.toBe('completed');
+      expect(await bridge.store.get(callSid)).toMatchObject({ state: 'transferred' });
+    });
+
+    it('when the agent asks for a transfer and at once for end_call on many calls, then no call gets both the redirect and a hang-up', async () => {
+      const calls = await Promise.all(Array.from({ length: 8 }, () => liveCall(bridge)));
+      const answers = await Promise.all(
+        calls.map(async ({ callId }) => {
+          const transfer = await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales' }));
+          const end = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
+          return [transfer.status, { status: end.status, body: (await end.json()) as { result: string } }] as const;
+        }),
+      );
+      for (const [transferStatus, end] of answers) {
+        expect(transferStatus).toBe(200);
+        // Either the hang-up came first (and took over a transfer not yet sent), or it is refused with a sentence.
+        if (end.status === 409) expect(end.body.result).toMatch(/already being transferred|already been transferred/);
+        else expect(end.status).toBe(200);
+      }
+      await waitFor('every call to settle', async () => {
+        const settled = await Promise.all(calls.map(async ({ callSid }) => (await bridge.actions.get(callSid))?.status === 'done'));
+        return settled.every(Boolean);
+      }, 15_000);
+      const both = calls
+        .map(({ callSid }) => bridge.twilio.callUpdates(callSid).filter((u) => u.answered === 200).map((u) => ('Status' in u.form ? 'hang-up' : 'redirect')))
+        .filter((kinds) => kinds.length !== 1);
+      expect(both).toEqual([]);
     });
 
     it('when a transfer has been performed, then end_call is refused with 409', async () => {
@@ -445,5 +473,31 @@ describe('Retell custom functions when Redis is unreachable', () => {
     } finally {
       await bridge.close();
     }
+  });
+});
+
+describe('end_call taking over a transfer that has not reached Twilio', () => {
+  let bridge: TestBridge;
+  let worker: RunningWorker | undefined;
+  beforeEach(async () => {
+    bridge = await startBridge(ENV);
+  });
+  afterEach(async () => {
+    await worker?.close(5000);
+    await bridge.close();
+  });
+
+  it('when the transfer is still queued (no worker has sent it), then end_call takes over: the call is hung up and the transfer is never sent', async () => {
+    const { callSid, callId } = await liveCall(bridge);
+    expect((await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales' }))).status).toBe(200);
+    const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'queued', result: 'Ending the call now.', job_id: `end_call-${callSid}-2` });
+
+    worker = startWorker({ config: bridge.config, logger: memoryLogger('silent').logger, metrics: new Metrics({ defaultMetrics: false }) });
+    await waitFor('the call to be hung up', async () => (await bridge.actions.get(callSid))?.status === 'done');
+    await waitFor('the transfer job to finish', async () => (await bridge.queue.getJob(`transfer-${callSid}-1`))?.returnvalue === 'superseded');
+    expect(bridge.twilio.callUpdates(callSid).map((u) => u.form)).toEqual([{ Status: 'completed' }]);
+    expect(await bridge.store.get(callSid)).toMatchObject({ state: 'ended' });
   });
 });

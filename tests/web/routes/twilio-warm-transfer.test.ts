@@ -272,6 +272,21 @@ describe('warm_transfer', () => {
     await waitFor('the caller to be hung up', () => bridge.twilio.calls.get(callSid)!.status === 'completed', 10_000);
   });
 
+  it('when the person has accepted and the caller is being moved to them, then end_call is refused with 409 and the caller is joined, not hung up', async () => {
+    personAt(bridge, SALES, { answer: 'human', press: '1' });
+    const { callSid, callId } = await liveCallWithToken(bridge);
+    // The next redirect Twilio is sent, the caller's into the conference, is slow: the agent asks to hang up meanwhile.
+    bridge.twilio.injections.push({ kind: 'delay', ms: 2000 });
+    await postWarmTransfer(bridge, callId);
+    await waitForTransfer(bridge, callSid, 'the person to accept', (t) => t.status === 'transfer_accepted');
+    const end = await postRetell(bridge.url, '/retell/functions/end_call', functionCallBody('end_call', callId, {}));
+    expect(end.status).toBe(409);
+    expect(((await end.json()) as { result: string }).result).toMatch(/being connected to sales/);
+    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    expect(bridge.twilio.calls.get(callSid)!.status).not.toBe('completed');
+    expect(bridge.twilio.callUpdates(callSid).map((u) => Object.keys(u.form))).toEqual([['Twiml']]);
+  });
+
   it('when Retell repeats the function call, then one person is rung, and every repeat gets the same answer', async () => {
     personAt(bridge, SALES, { answer: 'unanswered' });
     const { callSid, callId } = await liveCallWithToken(bridge);
