@@ -16,7 +16,11 @@ interface SettingMeta {
 }
 
 const e164 = z.string().regex(E164, 'must be an E.164 number such as +14155550100');
-const sipUri = z.string().regex(/^sips?:[^\s@]+@[^\s]+$/i, 'must be a SIP URI such as sip:desk@pbx.example.com');
+// Dialed through TwiML's <Sip>, so nothing XML cannot carry (a control character would fail every transfer there).
+const sipUri = z
+  .string()
+  .regex(/^sips?:[^\s@]+@[^\s]+$/i, 'must be a SIP URI such as sip:desk@pbx.example.com')
+  .refine(isXmlSafe, 'must not contain control characters or other characters XML cannot carry');
 
 /** Parses a JSON-valued variable, then validates the parsed value with `schema`. */
 function jsonObject<T extends z.ZodType>(schema: T, example: string) {

@@ -59,3 +59,35 @@ export function speakable(text: string | undefined): string | undefined {
   const clean = text.replace(XML_INVALID, '').trim();
   return clean === '' ? undefined : clean;
 }
+
+/**
+ * The deepest nesting of objects and arrays accepted in JSON from outside the bridge (request bodies,
+ * the lookup hook's answer), the outermost value being level 1. JSON.parse reads any depth without
+ * recursing, but JSON.stringify, zod and anything else that walks a value recurse, and a value some
+ * thousands of levels deep (a few tens of KB of brackets) overflows the stack. What the bridge is sent
+ * is shallow: Retell's call events, transcripts with word timings included, nest under 10 levels.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether `value` nests objects and arrays more than `limit` levels deep, measured without recursion so
+ * that any depth is safe to measure. When it does: the top-level key (or index) under which it does,
+ * cut to 40 characters, or undefined when `value` itself is the culprit.
+ */
+export function nestedDeeperThan(value: unknown, limit: number): { under: string | undefined } | null {
+  const stack: Array<[object, number, string | undefined]> = [];
+  if (value && typeof value === 'object') stack.push([value, 1, undefined]);
+  while (stack.length) {
+    const [v, depth, under] = stack.pop()!;
+    if (depth > limit) return { under: under?.slice(0, 40) };
+    for (const [key, child] of Object.entries(v)) {
+      if (child && typeof child === 'object') stack.push([child as object, depth + 1, under ?? key]);
+    }
+  }
+  return null;
+}
+
+/** The reason given for JSON nested past `limit`, naming where (see nestedDeeperThan). */
+export function tooDeepReason(what: string, limit: number, under: string | undefined): string {
+  return `${what} nests more than ${limit} levels deep${under === undefined ? '' : ` (in ${under})`}`;
+}

@@ -101,6 +101,7 @@ describe('loadConfig', () => {
     [{ AGENT_ROUTES: '{not json' }, /AGENT_ROUTES must be a JSON object/],
     [{ AGENT_ROUTES: '{"4155550100":"agent"}' }, /AGENT_ROUTES \(at 4155550100\)/],
     [{ TRANSFER_DESTINATIONS: '{"sales":"call me"}' }, /TRANSFER_DESTINATIONS \(at sales\) values must be E.164 numbers or SIP URIs/],
+    [{ TRANSFER_DESTINATIONS: '{"desk":"sip:desk\\u0001@pbx.example.com"}' }, /TRANSFER_DESTINATIONS \(at desk\) values must be E.164 numbers or SIP URIs/],
     [{ TRANSFER_ALLOWLIST: '+1415555*,1234' }, /TRANSFER_ALLOWLIST \(at 1\) entries must be E.164/],
     [{ PORT: 'eighty' }, /PORT must be a port number/],
     [{ REDIS_URL: 'http://localhost:6379' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],

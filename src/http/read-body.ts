@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { MAX_JSON_DEPTH, nestedDeeperThan, tooDeepReason } from '../formats';
 import type { ByteBudget } from './byte-budget';
 import { HttpError } from './errors';
 
@@ -123,11 +124,19 @@ export function readBody(req: IncomingMessage, opts: ReadBodyOptions): Promise<B
   });
 }
 
-/** A request body read by `readBody`, parsed as JSON; 400 when it is not JSON. */
+/**
+ * A request body read by `readBody`, parsed as JSON; 400 when it is not JSON, or when it nests more than
+ * MAX_JSON_DEPTH levels deep: checked here, once for every JSON route, so that no handler, serialiser or
+ * log line ever walks a value deep enough to overflow the stack.
+ */
 export function parseJsonBody(raw: Buffer): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(raw.toString('utf8')) as unknown;
+    value = JSON.parse(raw.toString('utf8')) as unknown;
   } catch {
     throw new HttpError(400, 'body is not valid JSON');
   }
+  const deep = nestedDeeperThan(value, MAX_JSON_DEPTH);
+  if (deep) throw new HttpError(400, tooDeepReason('the body', MAX_JSON_DEPTH, deep.under));
+  return value;
 }

@@ -5,6 +5,7 @@
  * knows about the caller under `twilio`.
  */
 import { z } from 'zod';
+import { MAX_JSON_DEPTH, nestedDeeperThan, tooDeepReason } from '../formats';
 
 export interface CallInboundRequest {
   event: 'call_inbound';
@@ -127,6 +128,12 @@ export function parseCallInboundAnswer(body: string): { ok: true; decision: Look
       return { ok: false, reason: 'the answer is not JSON' };
     }
   }
+  // Before anything walks it: metadata and agent_override are serialised for Retell's registration,
+  // and an answer nested thousands of levels deep (well within answerBytes) overflows the stack there.
+  // Retell's events carry metadata back at the same depth (body, call, metadata), so they stay within
+  // the bridge's own body limit too.
+  const deep = nestedDeeperThan(json, MAX_JSON_DEPTH);
+  if (deep) return { ok: false, reason: tooDeepReason('the answer', MAX_JSON_DEPTH, deep.under) };
   const parsed = answerSchema.safeParse(json);
   if (!parsed.success) {
     const reasons = parsed.error.issues.slice(0, 3).map((issue) => {

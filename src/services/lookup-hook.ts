@@ -112,7 +112,13 @@ export class LookupHook {
       const where = answer.status >= 300 && answer.status < 400 ? ' (redirects are not followed)' : '';
       return { result: 'http_error', reason: `the hook answered HTTP ${answer.status}${where}`, ...seen };
     }
-    const parsed = parseCallInboundAnswer(answer.body);
+    let parsed;
+    try {
+      parsed = parseCallInboundAnswer(answer.body);
+    } catch (err) {
+      // Reading an answer should not throw; if it ever does, the answer is unusable, not the call.
+      return { result: 'invalid', reason: `the answer could not be read: ${(err as Error).message}`, ...seen };
+    }
     if (!parsed.ok) return { result: 'invalid', reason: parsed.reason, ...seen };
     if (parsed.decision.kind === 'reject') return { result: 'rejected', ...seen };
     return { result: 'ok', choice: parsed.decision.choice, ...seen };

@@ -312,6 +312,20 @@ function retellProbes(t: SweepTarget, limitBytes: number, shapes: Array<[string,
   probes.push(signedJson('an array holding a valid body, signed', 400, () => [JSON.parse(t.validBody())]));
   probes.push(signedRaw('the valid body nested 100,000 objects deep, signed', 400, () => `${'{"a":'.repeat(100_000)}${t.validBody()}${'}'.repeat(100_000)}`));
   probes.push(signedRaw('arrays nested 100,000 deep, signed', 400, () => `${'['.repeat(100_000)}${']'.repeat(100_000)}`));
+  // JSON.parse reads any depth, but serialising or walking such a value overflows the stack: refused
+  // as soon as it is parsed, with the reason, before any handler sees it.
+  const withDeepField = (levels: number) => `${t.validBody().slice(0, -1)},"extra":${'{"d":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}}`;
+  for (const levels of [5_000, 10_000]) {
+    probes.push({
+      ...signedRaw(`the valid body with a field nested ${levels.toLocaleString('en-US')} deep, signed`, 400, () => withDeepField(levels)),
+      check: (o) => expect(o.body).toBe('the body nests more than 64 levels deep (in extra)'),
+    });
+  }
+  probes.push({
+    // The body itself is level 1, so its field may hold 63.
+    ...signedRaw('the valid body with a field nested 63 deep (the body 64), signed', '2xx-or-4xx', () => withDeepField(63)),
+    check: (o) => expect(o.body).not.toContain('levels deep'),
+  });
   probes.push(signedJson('100,000 top-level keys, signed', '4xx', () => Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]))));
   probes.push(signedRaw('keys named __proto__ and constructor, signed', '4xx', () => `{"__proto__":{"call":{"call_id":"x"},"event":"call_started"},"constructor":{"prototype":{"polluted":1}}}`));
   probes.push(signedRaw('numbers beyond double precision, signed', '4xx', () => `{"name":1e400,"event":-1e400,"call":{"call_id":123456789012345678901234567890}}`));
@@ -439,9 +453,21 @@ function retellFunctionTarget(name: string, path: string, fn: AgentFunctionName,
       ...retellProbes(target, FUNCTION_BODY_LIMIT_BYTES, [...functionShapes(fn), ...extra]),
       {
         name: 'signed, metadata nested 100,000 deep for a call the bridge never saw',
-        expect: 404,
+        expect: 400,
+        check: (o) => expect(o.body).toBe('the body nests more than 64 levels deep (in call)'),
         send: (w) => {
           const b = `{"name":"${fn}","args":${JSON.stringify(validArgs(fn))},"call":{"call_id":"${unknownCallId()}","metadata":${'{"m":'.repeat(100_000)}{}${'}'.repeat(100_000)}}}`;
+          return post(w, path, b, { 'content-type': 'application/json', ...retellSign(b) });
+        },
+      },
+      {
+        name: 'signed, an argument nested 10,000 deep for a call the bridge knows',
+        expect: 400,
+        check: (o) => expect(o.body).toBe('the body nests more than 64 levels deep (in args)'),
+        send: async (w) => {
+          const { callId } = await knownCall(w);
+          const args = JSON.stringify(validArgs(fn)).slice(0, -1);
+          const b = `{"name":"${fn}","args":${args}${args.length > 1 ? ',' : ''}"note":${'{"n":'.repeat(10_000)}{}${'}'.repeat(10_000)}},"call":{"call_id":"${callId}"}}`;
           return post(w, path, b, { 'content-type': 'application/json', ...retellSign(b) });
         },
       },
@@ -493,7 +519,16 @@ const retellWebhook: SweepTarget = {
       ['signed, call_successful as a string', () => webhookEvent('call_analyzed', { call_analysis: { call_successful: 'yes' } })],
       ['signed, an event the bridge does not use, in unicode', () => webhookEvent('通话_😀'), 204],
       ['signed, a call_analyzed with a 3 MiB transcript for a call the bridge never saw', () => webhookEvent('call_analyzed', { transcript: 'w'.repeat(3 * MIB) }), 204],
-    ]),
+    ]).concat({
+      name: 'signed, a call_analyzed for a call the bridge knows, with custom analysis data nested 10,000 deep',
+      expect: 400,
+      send: async (w) => {
+        const { callId } = await knownCall(w);
+        const b = `{"event":"call_analyzed","call":{"call_id":"${callId}","call_analysis":{"call_successful":true,"custom_analysis_data":${'{"c":'.repeat(10_000)}{}${'}'.repeat(10_000)}}}}`;
+        return post(w, '/retell/webhook', b, { 'content-type': 'application/json', ...retellSign(b) });
+      },
+      check: (o) => expect(o.body).toBe('the body nests more than 64 levels deep (in call)'),
+    }),
   afterSweep: async (w) => {
     const { callSid, callId } = await knownCall(w);
     const b = JSON.stringify(webhookEvent('call_started', { call_id: callId, start_timestamp: Date.now() }));
@@ -681,6 +716,16 @@ const callsApi: SweepTarget = {
       raw('an empty body', 400, () => ''),
       raw('two JSON documents back to back', 400, () => `${callsApi.validBody()}${callsApi.validBody()}`),
       raw('the body nested 100,000 objects deep', '4xx', () => `${'{"a":'.repeat(100_000)}{}${'}'.repeat(100_000)}`),
+      // 30 and 60 KB, under the 64 KiB limit; serialising metadata this deep overflows the stack.
+      ...[5_000, 10_000].map((levels) => ({
+        ...raw(`metadata nested ${levels.toLocaleString('en-US')} deep`, 400, () => `{"to":"+14155550199","metadata":${'{"m":'.repeat(levels)}{}${'}'.repeat(levels)}}`),
+        check: (o: Outcome) => expect(JSON.parse(o.body)).toEqual({ error: 'invalid', reason: 'the body nests more than 64 levels deep (in metadata)' }),
+      })),
+      {
+        // Said at the beep, so what XML cannot carry is dropped on arrival rather than failing the TwiML then.
+        ...raw('voicemail_message with U+0001, U+000B and U+FFFE', 202, () => JSON.stringify({ ...validCall(), voicemail: 'message', voicemail_message: 'Hi\u0001 Ada,\u000b call\ufffe us.' })),
+        check: (o: Outcome) => expect(JSON.parse(o.body)).toMatchObject({ status: 'queued' }),
+      },
       raw('dynamic_variables with 100,000 keys (over 64 KiB)', 413, () => JSON.stringify({ ...validCall(), dynamic_variables: Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, 'v'])) })),
       raw('a body just over 64 KiB', 413, () => JSON.stringify({ ...validCall(), metadata: { pad: 'x'.repeat(64 * 1024) } })),
       raw('a gzip bomb (16 MiB of zeros in a few KiB)', 415, () => gzipSync(Buffer.alloc(16 * MIB, 0x30)), { 'content-encoding': 'gzip' }),
@@ -716,6 +761,7 @@ const callsApi: SweepTarget = {
       ['dynamic_variables as an array', () => ({ ...validCall(), dynamic_variables: ['a'] })],
       ['metadata nested 1,000 deep', () => ({ ...validCall(), metadata: JSON.parse(`${'{"m":'.repeat(1000)}{}${'}'.repeat(1000)}`) })],
       ['voicemail_message of 10,000 characters', () => ({ ...validCall(), voicemail: 'message', voicemail_message: 'm'.repeat(10_000) })],
+      ['voicemail_message of characters XML cannot carry only', () => ({ ...validCall(), voicemail: 'message', voicemail_message: '\u0001\u000b\ufffe\u0000' })],
       ['ring_timeout_s as 1e309', () => JSON.parse('{"to":"+14155550199","ring_timeout_s":1e309}')],
       ['agent_version as a string', () => ({ ...validCall(), agent_version: '1' })],
     ];

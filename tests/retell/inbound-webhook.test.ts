@@ -99,6 +99,28 @@ describe('parseCallInboundAnswer', () => {
     expect(refusal(body)).toMatch(reason);
   });
 
+  /** An answer whose `field` holds objects `levels` deep, as raw JSON (JSON.stringify of such a value overflows the stack). */
+  const nested = (field: string, levels: number) => `{"call_inbound":{"${field}":${'{"m":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}}}`;
+
+  it.each([
+    ['metadata', 10_000],
+    ['agent_override', 10_000],
+    ['metadata', 63],
+    ['dynamic_variables', 10_000],
+  ])('when %s nests %i levels deep (the answer more than 64), then the answer is refused for its depth, without throwing', (field, levels) => {
+    expect(refusal(nested(field, levels))).toMatch(/the answer nests more than 64 levels deep \(in call_inbound\)/);
+  });
+
+  it('when metadata nests 62 levels deep (the answer 64), then it is used as it is', () => {
+    let metadata = route(nested('metadata', 62)).metadata;
+    let levels = 0;
+    while (metadata && typeof metadata === 'object') {
+      levels++;
+      metadata = (metadata as { m?: Record<string, unknown> }).m;
+    }
+    expect(levels).toBe(62);
+  });
+
   it('when there are too many variables, or one is too long or has too long a name, then the answer is refused', () => {
     const many = Object.fromEntries(Array.from({ length: LOOKUP_LIMITS.variables + 1 }, (_, i) => [`v${i}`, 'x']));
     expect(refusal({ call_inbound: { dynamic_variables: many } })).toMatch(/at most 100 variables/);

@@ -214,6 +214,16 @@ describe('outbound calls, end to end', () => {
       ]);
     });
 
+    it('when the message holds characters XML cannot carry (U+0001, U+000B, U+FFFE), then they are dropped on arrival and at the beep the rest is said: voicemail_message_left', async () => {
+      bridge.twilio.callee.defaultScript = { answer: 'machine' };
+      const id = await placeCall(bridge, { voicemail: 'message', voicemail_message: 'Hi Ada,\u0001 this is Acme.\u000b Please\ufffe call us back.' });
+      const ended = await waitForOutcome(bridge, id);
+      expect(ended).toMatchObject({ outcome: 'voicemail_message_left', answered_by: 'machine_end_beep' });
+      expect(bridge.twilio.callUpdates(ended.call_sid!).map((u) => u.form)).toEqual([
+        { Twiml: `${XML}<Response><Say>Hi Ada, this is Acme. Please call us back.</Say><Hangup/></Response>` },
+      ]);
+    });
+
     it('when the mode is message and a person answers, then nothing is said over them and the outcome is completed', async () => {
       bridge.twilio.callee.defaultScript = { answer: 'human', hangUpAfterMs: 800 };
       const id = await placeCall(bridge, { voicemail: 'message', voicemail_message: 'Please call back.' });

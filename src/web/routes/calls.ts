@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { E164 } from '../../formats';
+import { E164, nestedDeeperThan, speakable } from '../../formats';
 import { HttpError } from '../../http/errors';
 import { parseJsonBody, readBody } from '../../http/read-body';
 import { parseOr400 } from '../../http/validate';
@@ -10,19 +10,12 @@ import type { CancelOutcome, OutboundCalls, PlaceOutcome } from '../../services/
 
 const e164 = (field: string) => z.string({ error: `${field} is required` }).regex(E164, `${field} must be an E.164 number such as +14155550100`);
 
+/**
+ * Bounds on `metadata`, which is stored with the call and sent to Retell, which echoes it on every
+ * function call and event. The body as a whole is held within MAX_JSON_DEPTH when it is parsed.
+ */
 const MAX_METADATA_DEPTH = 16;
-
-/** Whether no object or array in `value` is nested more than `limit` levels deep (checked without recursion). */
-function depthWithin(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (!v || typeof v !== 'object') continue;
-    if (depth > limit) return false;
-    for (const child of Object.values(v as object)) stack.push([child, depth + 1]);
-  }
-  return true;
-}
+const MAX_METADATA_CHARS = 16_384;
 
 /** Unknown fields are refused, so a misspelt option is a 400 rather than silently ignored. */
 const placeBody = z.strictObject({
@@ -36,12 +29,20 @@ const placeBody = z.strictObject({
     .optional(),
   metadata: z
     .record(z.string(), z.unknown(), { error: 'metadata must be a JSON object' })
-    // Depth first: serialising (to measure, and to store) recurses, and a deep enough value overflows the stack.
-    .refine((v) => depthWithin(v, MAX_METADATA_DEPTH), `metadata may nest at most ${MAX_METADATA_DEPTH} levels deep`)
-    .refine((v) => JSON.stringify(v).length <= 16_384, 'metadata must be at most 16 KiB as JSON')
+    // Depth first, and `abort` so that nothing runs after it fails (zod runs every refine otherwise):
+    // serialising, to measure and to store, recurses, and a deep enough value overflows the stack.
+    .refine((v) => !nestedDeeperThan(v, MAX_METADATA_DEPTH), { message: `metadata may nest at most ${MAX_METADATA_DEPTH} levels deep`, abort: true })
+    .refine((v) => JSON.stringify(v).length <= MAX_METADATA_CHARS, 'metadata must be at most 16 KiB as JSON')
     .optional(),
   voicemail: z.enum(['hangup', 'message', 'continue'], { error: 'voicemail must be hangup, message or continue' }).optional(),
-  voicemail_message: z.string().trim().min(1, 'voicemail_message must not be empty').max(1000).optional(),
+  // Said at the beep, long after this request has been answered: characters XML cannot carry (control
+  // characters, U+FFFE) are dropped now, as in the agent's messages, so what is stored can always be said.
+  voicemail_message: z
+    .string({ error: 'voicemail_message must be a string' })
+    .max(1000)
+    .transform(speakable)
+    .pipe(z.string({ error: 'voicemail_message must not be empty: it needs words to say (control characters are removed)' }))
+    .optional(),
   ring_timeout_s: z.number({ error: 'ring_timeout_s must be a number of seconds' }).int().min(5).max(600).optional(),
 });
 

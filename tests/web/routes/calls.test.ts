@@ -1,3 +1,4 @@
+import { OutboundStore } from '../../../src/calls/outbound-store';
 import { addPlaceCall } from '../../../src/jobs/outbound-job';
 import { Metrics } from '../../../src/observability/metrics';
 import { startWorker } from '../../../src/worker/start';
@@ -89,6 +90,60 @@ describe('POST /calls, GET /calls/{id}: the outbound API', () => {
     expect(answer.error).toBe('invalid');
     expect(answer.reason).toMatch(reason);
     expect(await jobs()).toHaveLength(0);
+  });
+
+  /** `metadata` holding objects `levels` deep in all, as raw JSON (JSON.stringify of such a value overflows the stack). */
+  const nestedMetadata = (levels: number) => `{"to":"${CALLEE}","metadata":${'{"m":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}}`;
+
+  it.each([5_000, 10_000])('when metadata nests %i levels deep (a body well under 64 KiB), then 400 with a reason naming the depth, and nothing is queued', async (levels) => {
+    const raw = nestedMetadata(levels);
+    expect(Buffer.byteLength(raw)).toBeLessThan(64 * 1024);
+    const res = await postCall(bridge, undefined, { raw });
+    expect(res.status).toBe(400);
+    const answer = (await res.json()) as { error: string; reason: string };
+    expect(answer.error).toBe('invalid');
+    expect(answer.reason).toMatch(/metadata/);
+    expect(answer.reason).toMatch(/nest.*64 levels deep/);
+    expect(await jobs()).toHaveLength(0);
+  });
+
+  it('when metadata nests 16 levels deep it is accepted; 17 or 63 levels deep (the body within 64), then 400 naming the 16-level limit', async () => {
+    expect((await postCall(bridge, undefined, { raw: nestedMetadata(16) })).status).toBe(202);
+    for (const levels of [17, 63]) {
+      const res = await postCall(bridge, undefined, { raw: nestedMetadata(levels) });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { reason: string }).reason).toBe('metadata: metadata may nest at most 16 levels deep');
+    }
+    expect(await jobs()).toHaveLength(1);
+  });
+
+  it.each([
+    ['U+0001', '\u0001'],
+    ['U+000B', '\u000b'],
+    ['U+FFFE', '\ufffe'],
+  ])('when voicemail_message holds %s, which XML cannot carry, then it is accepted and stored without it, so it can be said', async (_what, char) => {
+    const res = await postCall(bridge, { to: CALLEE, voicemail: 'message', voicemail_message: `  Hi Ada,${char} please call${char} us back.${char} ` });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const record = await new OutboundStore(bridge.redis, bridge.config.redis.prefix).get(id);
+    expect(record).toMatchObject({ voicemail: 'message', voicemailMessage: 'Hi Ada, please call us back.' });
+  });
+
+  it.each([
+    ['only characters XML cannot carry', '\u0001\u000b\ufffe\u0000'],
+    ['only white space', ' \t\n '],
+    ['nothing', ''],
+  ])('when voicemail_message holds %s, then 400: there is nothing to say, and nothing is queued', async (_what, message) => {
+    const res = await postCall(bridge, { to: CALLEE, voicemail: 'message', voicemail_message: message });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { reason: string }).reason).toMatch(/voicemail_message must not be empty/);
+    expect(await jobs()).toHaveLength(0);
+  });
+
+  it('when voicemail_message is over 1,000 characters, then 400, even if cleaning would shorten it', async () => {
+    const res = await postCall(bridge, { to: CALLEE, voicemail: 'message', voicemail_message: `${'\u0001'.repeat(10)}${'m'.repeat(995)}` });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { reason: string }).reason).toMatch(/voicemail_message/);
   });
 
   it('when the body is not JSON, then 400; when it is over 64 KiB, then 413', async () => {

@@ -168,6 +168,9 @@ describe('POST /twilio/voice with a lookup hook (INBOUND_WEBHOOK_URL)', () => {
       ['answers 500', { kind: 'answer', status: 500, body: { error: 'crm down' } } as HookBehaviour, 'http_error'],
       ['answers garbage', { kind: 'answer', body: '\u0000\u0001 not json {' } as HookBehaviour, 'invalid'],
       ['answers 10 MB', { kind: 'stream', bytes: 10 * 1024 * 1024 } as HookBehaviour, 'too_large'],
+      // 60 KB, under the 64 KB answer limit: fine for JSON.parse, but the registration serialises metadata.
+      ['answers metadata nested 10,000 deep', { kind: 'answer', body: `{"call_inbound":{"override_agent_id":"agent_vip","metadata":${'{"m":'.repeat(10_000)}{}${'}'.repeat(10_000)}}}` } as HookBehaviour, 'invalid'],
+      ['answers agent_override nested 10,000 deep', { kind: 'answer', body: `{"call_inbound":{"agent_override":${'{"a":'.repeat(10_000)}{}${'}'.repeat(10_000)}}}` } as HookBehaviour, 'invalid'],
       ['answers a variable that is an object', { kind: 'answer', body: { call_inbound: { override_agent_id: 'agent_vip', dynamic_variables: { order: { id: 1 } } } } } as HookBehaviour, 'invalid'],
     ])('when the hook %s', async (_what, behaviour, result) => {
       await start();
