@@ -60,6 +60,13 @@ export interface OutboundRecord {
   placingSince?: string;
   /** Placement attempts begun. */
   placements?: string;
+  /**
+   * '1' while a calls.create is unanswered (it may have created the call: look before placing again),
+   * '0' once Twilio refused it. Records from before this field count as uncertain once placing began.
+   */
+  placementUncertain?: string;
+  /** The same for the worker's `Status=canceled` request of a cancel asked for while the call rang. */
+  cancelUncertain?: string;
   callSid?: string;
   /** The last Twilio CallStatus seen. */
   twilioStatus?: string;

@@ -1,3 +1,4 @@
+import type { EffectLedger } from '../jobs/effect';
 import type { RedisClient } from '../redis/connection';
 import { withScripts } from './keys';
 import {
@@ -123,7 +124,34 @@ redis.call('SET', KEYS[1], tostring(at + interval), 'PX', at + interval - now + 
 return at - now
 `;
 
+// The placement's exactly-once marks. Sending is refused once the call ended, was linked, or a cancel came.
+// ARGV: '1' sending, '0' refused
+const PLACEMENT_MARK = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'status') == 'ended' or redis.call('HEXISTS', KEYS[1], 'callSid') == 1 then return 0 end
+if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[1], 'cancelRequested') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'placementUncertain', ARGV[1])
+return 1
+`;
+
+// The cancel's exactly-once marks: only while the call is linked, not ended, and the cancel still asked for.
+// ARGV: '1' sending, '0' refused, '' settled (the mark is cleared and so is the request, which is carried out or moot)
+const CANCEL_MARK = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '' then
+  redis.call('HDEL', KEYS[1], 'cancelUncertain')
+  if redis.call('HGET', KEYS[1], 'status') ~= 'ended' then redis.call('HDEL', KEYS[1], 'cancelRequested') end
+  return 1
+end
+if redis.call('HGET', KEYS[1], 'status') == 'ended' or redis.call('HEXISTS', KEYS[1], 'callSid') == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'cancelRequested') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'cancelUncertain', ARGV[1])
+return 1
+`;
+
 interface OutboundCommands {
+  bridgeOutboundPlacementMark(key: string, mark: string): Promise<number>;
+  bridgeOutboundCancelMark(key: string, mark: string): Promise<number>;
   bridgeOutboundCreate(key: string, ttlMs: number, hash: string, ...fields: string[]): Promise<string>;
   bridgeOutboundBegin(key: string, now: string, ttlMs: number): Promise<string[]>;
   bridgeOutboundLink(key: string, callSid: string, now: string): Promise<string[]>;
@@ -173,6 +201,8 @@ export class OutboundStore {
       bridgeOutboundCancel: CANCEL,
       bridgeOutboundReserve: RESERVE,
       bridgeOutboundPace: PACE,
+      bridgeOutboundPlacementMark: PLACEMENT_MARK,
+      bridgeOutboundCancelMark: CANCEL_MARK,
     });
   }
 
@@ -261,6 +291,51 @@ export class OutboundStore {
    */
   async placementTurn(intervalMs: number): Promise<number> {
     return this.redis.bridgeOutboundPace(this.keys.pace, intervalMs);
+  }
+
+  /**
+   * Placing the call, as the exactly-once runner sees it: done once the record has a CallSid; uncertain
+   * while a calls.create is unanswered; superseded once the call ended or a cancel came before it was
+   * placed. Settling is the placer's (linking the call it got, or recording why it failed).
+   */
+  placementLedger(id: string): EffectLedger {
+    const key = this.keys.record(id);
+    return {
+      read: async () => {
+        const r = await this.get(id);
+        if (!r || r.status === 'ended') return 'superseded';
+        const requestedAt = r.placingSince ?? r.createdAt;
+        if (r.callSid) return { status: 'done', requestedAt };
+        return { status: 'queued', requestedAt, uncertain: r.placementUncertain === '1' || (r.placementUncertain === undefined && r.placingSince !== undefined && Number(r.placements ?? 0) > 1) };
+      },
+      sending: async () => (await this.redis.bridgeOutboundPlacementMark(key, '1')) === 1,
+      refused: async () => (await this.redis.bridgeOutboundPlacementMark(key, '0')) === 1,
+      settle: async () => true,
+      ended: async () => true,
+    };
+  }
+
+  /**
+   * The worker's cancel of a ringing call, as the runner sees it: queued while the record is linked and a
+   * cancel is asked for, done once it ended (canceled or not); settling clears the request.
+   */
+  cancelLedger(id: string): EffectLedger {
+    const key = this.keys.record(id);
+    const mark = async (m: string) => (await this.redis.bridgeOutboundCancelMark(key, m)) === 1;
+    return {
+      read: async () => {
+        const r = await this.get(id);
+        if (!r || !r.callSid) return 'superseded';
+        const requestedAt = r.updatedAt;
+        if (r.status === 'ended') return { status: 'done', requestedAt };
+        if (!r.cancelRequested) return 'superseded';
+        return { status: 'queued', requestedAt, uncertain: r.cancelUncertain === '1' };
+      },
+      sending: () => mark('1'),
+      refused: () => mark('0'),
+      settle: () => mark(''),
+      ended: () => mark(''),
+    };
   }
 
   /** Gives the slot back: the call was answered (Retell counts it now), or it ended. */

@@ -71,17 +71,27 @@ export interface AgentNoticeJob {
   context: string;
 }
 
+/** Cancels a ringing outbound call at Twilio (DELETE /calls/{id}, or a cancel that came while it was placed). */
+export interface OutboundCancelJob {
+  kind: 'outbound_cancel';
+  /** The outbound call's id (`out_…`). */
+  id: string;
+  callSid: string;
+}
+
 /** A job of a warm transfer; they share the call-action queue and its worker. */
 export type WarmTransferStepJob = WarmTransferJob | WarmTransferJoinJob | WarmTransferOutcomeJob;
 
 /** The one-shot actions: a cold transfer or a hang-up. */
 export type CallActionStepJob = TransferJob | EndCallJob;
 
-export type CallActionJob = CallActionStepJob | WarmTransferStepJob | AgentNoticeJob;
+export type CallActionJob = CallActionStepJob | WarmTransferStepJob | AgentNoticeJob | OutboundCancelJob;
 
 /** Job ids of a warm transfer's later steps: one join and one outcome per transfer, however often asked. */
 export const joinJobId = (transferId: string) => `join-${transferId}`;
 export const outcomeJobId = (transferId: string) => `outcome-${transferId}`;
+/** One cancel job per outbound call, however often it is asked for. */
+export const cancelJobId = (id: string) => `cancel-${id}`;
 /** One notice per failed action, however often its failure is handled. */
 export const noticeJobId = (jobId: string) => `notice-${jobId}`;
 

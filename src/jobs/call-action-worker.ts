@@ -6,7 +6,8 @@ import type { CallActionProcessor, CallActionResult } from './call-action-proces
 import type { WarmTransferProcessor, WarmTransferResult } from './warm-transfer-processor';
 import { settleWithin } from '../http/timeout';
 import type { AgentNotices } from './agent-notice';
-import { CALL_ACTIONS_QUEUE, isWarmTransferStep, queuePrefix, type AgentNoticeJob, type CallActionJob, type CallActionStepJob, type WarmTransferStepJob } from './call-action-job';
+import type { CancelResult, OutboundCanceler } from './outbound-cancel';
+import { CALL_ACTIONS_QUEUE, isWarmTransferStep, queuePrefix, type AgentNoticeJob, type CallActionJob, type OutboundCancelJob, type CallActionStepJob, type WarmTransferStepJob } from './call-action-job';
 import type { Job } from 'bullmq';
 
 /**
@@ -36,18 +37,21 @@ export interface CallActionWorkerOptions {
   warmTransfers: WarmTransferProcessor;
   /** Notices to agents whose action failed. */
   notices: AgentNotices;
+  /** Cancels of ringing outbound calls. */
+  cancels: OutboundCanceler;
   logger: Logger;
   metrics: Metrics;
 }
 
-export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<CallActionJob, CallActionResult | WarmTransferResult | 'agent_told' | 'agent_gone'> {
+export function createCallActionWorker(opts: CallActionWorkerOptions): Worker<CallActionJob, CallActionResult | WarmTransferResult | CancelResult | 'agent_told' | 'agent_gone'> {
   const { logger, metrics } = opts;
   const run = (job: Job<CallActionJob>) => {
     if (job.data.kind === 'agent_notice') return opts.notices.process(job as Job<AgentNoticeJob>);
+    if (job.data.kind === 'outbound_cancel') return opts.cancels.process(job as Job<OutboundCancelJob>);
     if (isWarmTransferStep(job.data)) return opts.warmTransfers.process(job as Job<WarmTransferStepJob>);
     return opts.processor.process(job as Job<CallActionStepJob>);
   };
-  const worker = new Worker<CallActionJob, CallActionResult | WarmTransferResult | 'agent_told' | 'agent_gone'>(CALL_ACTIONS_QUEUE, run, {
+  const worker = new Worker<CallActionJob, CallActionResult | WarmTransferResult | CancelResult | 'agent_told' | 'agent_gone'>(CALL_ACTIONS_QUEUE, run, {
     connection: opts.connection,
     prefix: queuePrefix(opts.redisPrefix),
     concurrency: opts.concurrency,

@@ -71,8 +71,8 @@ export type EffectOutcome<T> =
   | { kind: 'superseded' }
   /** The call ended under it; settled as its owner decides. */
   | { kind: 'gone'; reason: string }
-  /** Settled as failed by this attempt: refused, out of attempts, or out of time. */
-  | { kind: 'failed'; reason: string };
+  /** Settled as failed by this attempt: refused, out of attempts, or out of time (`cause`: Twilio's last error, if any). */
+  | { kind: 'failed'; reason: string; cause?: unknown };
 
 /** Thrown for BullMQ to run the job again after its backoff. */
 export class RetryEffect extends Error {
@@ -134,9 +134,9 @@ export async function runEffect<T>(effect: Effect<T>, attempt: Attempt): Promise
     await ledger.ended(reason);
     return { kind: 'gone', reason };
   };
-  const fail = async (reason: string): Promise<EffectOutcome<T>> => {
+  const fail = async (reason: string, cause?: unknown): Promise<EffectOutcome<T>> => {
     await ledger.settle('failed', reason);
-    return { kind: 'failed', reason };
+    return { kind: 'failed', reason, ...(cause !== undefined ? { cause } : {}) };
   };
   const look = () => withRequestTimeout(Math.min(TWILIO_REQUEST_TIMEOUT_MS, Math.max(MIN_ATTEMPT_MS, left())), () => effect.look(since));
 
@@ -168,7 +168,7 @@ export async function runEffect<T>(effect: Effect<T>, attempt: Attempt): Promise
     const reason = describeTwilioError(err);
     if (outcome === 'gone') return gone(reason);
     if (outcome !== 'unknown' && !(await ledger.refused())) return { kind: 'superseded' };
-    if (outcome === 'refused') return fail(reason);
+    if (outcome === 'refused') return fail(reason, err);
     if (!lastChance()) throw new RetryEffect(reason);
     if (outcome === 'unknown') {
       // The last request may still have been performed: look once more before calling it failed.
@@ -176,7 +176,7 @@ export async function runEffect<T>(effect: Effect<T>, attempt: Attempt): Promise
       if (evidence.found === 'performed' && (await ledger.settle('done'))) return { kind: 'found', value: evidence.value };
       if (evidence.found === 'gone') return gone(reason);
     }
-    return fail(effect.deadlineMs !== undefined && left() < MIN_ATTEMPT_MS + attempt.nextBackoffMs ? `${reason}; gave up after ${effect.deadlineMs / 1000} s` : reason);
+    return fail(effect.deadlineMs !== undefined && left() < MIN_ATTEMPT_MS + attempt.nextBackoffMs ? `${reason}; gave up after ${effect.deadlineMs / 1000} s` : reason, err);
   }
   await ledger.settle('done');
   return { kind: 'sent', value };

@@ -6,8 +6,9 @@ import type { OutboundStore } from '../calls/outbound-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { getRetellConcurrency } from '../retell/concurrency';
-import { classifyTwilioError, describeTwilioError, twilioErrorDetail } from '../twilio/errors';
+import { twilioErrorDetail } from '../twilio/errors';
 import { findCallsCreatedSince, placeCall } from '../twilio/outbound';
+import { attemptOf, runEffect } from './effect';
 import { queueOutboundEvent, type OutboundEventQueue, type PlaceCallJob } from './outbound-job';
 
 export interface OutboundPlacerDeps {
@@ -25,6 +26,8 @@ export interface OutboundPlacerDeps {
   };
   /** Holds the whole outbound queue back for `ms` (BullMQ's manual rate limit, shared by every worker). */
   rateLimit(ms: number): Promise<void>;
+  /** Queues the cancel of outbound call `id`, now at Twilio as `callSid` (a DELETE that came while it was being placed). */
+  cancel(id: string, callSid: string): Promise<void>;
   logger: Logger;
   metrics: Metrics;
 }
@@ -74,29 +77,69 @@ export class OutboundPlacer {
     }
     if (begun.kind === 'first') {
       await queueOutboundEvent(events, { ...record, status: 'dialing', dialingAt: new Date().toISOString() }, 'dialing');
-    } else {
-      const adopted = await this.adoptEarlierCall(record, new Date(begun.since), log);
-      if (adopted) return 'adopted';
-      if (record.cancelRequested) return this.canceledBeforePlacement(record, log);
     }
 
-    await this.waitForTurn();
-    let placed;
-    try {
-      placed = await placeCall(this.deps.twilio, this.deps.config.publicUrl, {
-        id,
-        to: record.to,
-        from: record.from,
-        ringTimeoutS: Number(record.ringTimeoutS),
-        machineDetection: record.voicemail === 'message' ? 'DetectMessageEnd' : 'Enable',
-      });
-    } catch (err) {
-      return this.failed(job, record, err, log);
+    const outcome = await runEffect<string>(
+      {
+        ledger: store.placementLedger(id),
+        send: async () => {
+          await this.waitForTurn();
+          const placed = await placeCall(this.deps.twilio, this.deps.config.publicUrl, {
+            id,
+            to: record.to,
+            from: record.from,
+            ringTimeoutS: Number(record.ringTimeoutS),
+            machineDetection: record.voicemail === 'message' ? 'DetectMessageEnd' : 'Enable',
+          });
+          return placed.sid;
+        },
+        look: async (since) => {
+          // Calls to the same number from the same number may belong to other requests (a campaign's
+          // earlier attempt): only one no other record has linked can be this attempt's.
+          const found = await findCallsCreatedSince(this.deps.twilio, { to: record.to, from: record.from, since });
+          const owners = await Promise.all(found.map((c) => store.idForCallSid(c.sid)));
+          const ours = found.filter((_, i) => owners[i] === null || owners[i] === id).map((c) => c.sid);
+          return ours.length ? { found: 'performed', value: ours.join(',') } : { found: 'not_performed' };
+        },
+      },
+      attemptOf(job),
+    );
+
+    switch (outcome.kind) {
+      case 'sent':
+        await this.linked(record, outcome.value, log);
+        this.deps.metrics.outboundPlacements.inc({ result: 'placed' });
+        log.info({ callSid: outcome.value, to: record.to, from: record.from }, 'outbound call placed');
+        return 'placed';
+      case 'found':
+        if (await this.adopt(record, (outcome.value ?? '').split(',').filter(Boolean), log)) return 'adopted';
+        return this.placedElsewhere(record, log);
+      case 'done_before':
+        return 'already_placed';
+      case 'superseded':
+      case 'failed_before':
+      case 'gone':
+        return this.notPlaced(id, log);
+      case 'failed':
+        return this.failed(record, outcome.reason, outcome.cause, log);
     }
-    await this.linked(record, placed.sid, log);
-    this.deps.metrics.outboundPlacements.inc({ result: 'placed' });
-    log.info({ callSid: placed.sid, to: record.to, from: record.from }, 'outbound call placed');
-    return 'placed';
+  }
+
+  /** The runner would not send: the call ended, was linked meanwhile, or a cancel came before it was placed. */
+  private async notPlaced(id: string, log: Logger): Promise<PlaceResult> {
+    const now = await this.deps.store.get(id);
+    if (!now) return 'expired';
+    if (now.callSid) return 'already_placed';
+    if (now.status === 'ended') return 'canceled';
+    return this.canceledBeforePlacement(now, log);
+  }
+
+  /** Calls an earlier attempt created were found but none could be linked to this record. */
+  private async placedElsewhere(record: OutboundRecord, log: Logger): Promise<PlaceResult> {
+    const now = await this.deps.store.get(record.id);
+    if (now?.callSid) return 'already_placed';
+    log.error('calls found at Twilio could not be linked to this outbound request');
+    return this.failed(record, 'calls found at Twilio belong to other requests', undefined, log);
   }
 
   /**
@@ -132,20 +175,19 @@ export class OutboundPlacer {
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
 
-  /** A call an earlier attempt created (its answer lost), found at Twilio and linked; false if there is none. */
-  private async adoptEarlierCall(record: OutboundRecord, since: Date, log: Logger): Promise<boolean> {
-    const candidates = await findCallsCreatedSince(this.deps.twilio, { to: record.to, from: record.from, since });
-    for (const call of candidates) {
-      const link = await this.deps.store.link(record.id, call.sid);
-      if (link.kind === 'other' && link.callSid !== call.sid) {
+  /** A call an earlier attempt created (its answer lost), found at Twilio and linked; false if none could be. */
+  private async adopt(record: OutboundRecord, candidates: string[], log: Logger): Promise<boolean> {
+    for (const sid of candidates) {
+      const link = await this.deps.store.link(record.id, sid);
+      if (link.kind === 'other' && link.callSid !== sid) {
         // The record was linked meanwhile (a status callback), to the call that is really ours.
         log.info({ callSid: link.callSid }, 'outbound call was already linked: not placing again');
         return true;
       }
       if (link.kind !== 'linked') continue;
-      await this.cancelIfRequested(link.cancelRequested, call.sid, log);
+      await this.cancelIfRequested(link.cancelRequested, record.id, sid, log);
       this.deps.metrics.outboundPlacements.inc({ result: 'adopted' });
-      log.warn({ callSid: call.sid, twilioStatus: call.status }, 'found the call an earlier attempt placed: adopted, not placing again');
+      log.warn({ callSid: sid }, 'found the call an earlier attempt placed: adopted, not placing again');
       return true;
     }
     return false;
@@ -154,18 +196,14 @@ export class OutboundPlacer {
   private async linked(record: OutboundRecord, callSid: string, log: Logger): Promise<void> {
     const link = await this.deps.store.link(record.id, callSid);
     if (link.kind === 'other') log.error({ callSid, linked: link.callSid }, 'outbound record was linked to another call meanwhile');
-    if (link.kind === 'linked') await this.cancelIfRequested(link.cancelRequested, callSid, log);
+    if (link.kind === 'linked') await this.cancelIfRequested(link.cancelRequested, record.id, callSid, log);
   }
 
-  /** A DELETE that came while the call was being placed is carried out as soon as there is a CallSid. */
-  private async cancelIfRequested(requested: boolean, callSid: string, log: Logger): Promise<void> {
+  /** A DELETE that came while the call was being placed is carried out, by a cancel job, once there is a CallSid. */
+  private async cancelIfRequested(requested: boolean, id: string, callSid: string, log: Logger): Promise<void> {
     if (!requested) return;
-    try {
-      await this.deps.twilio.calls(callSid).update({ status: 'canceled' });
-      log.info({ callSid }, 'outbound call canceled as requested during placement');
-    } catch (err) {
-      log.warn({ callSid, err: describeTwilioError(err) }, 'could not cancel the outbound call after placement');
-    }
+    await this.deps.cancel(id, callSid).catch((err: Error) => log.error({ err: err.message }, 'could not queue the cancel asked for during placement'));
+    log.info('outbound call placed while a cancel was asked for: canceling it');
   }
 
   /** Canceled while an earlier attempt was failing, and no call of it exists: nothing to place. */
@@ -179,20 +217,8 @@ export class OutboundPlacer {
     return 'canceled';
   }
 
-  private async failed(job: Job<PlaceCallJob>, record: OutboundRecord, err: unknown, log: Logger): Promise<PlaceResult> {
-    const reason = describeTwilioError(err);
-    const retryable = classifyTwilioError(err) === 'retry';
-    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    if (retryable && !lastAttempt) {
-      this.deps.metrics.outboundPlacements.inc({ result: 'retried' });
-      log.warn({ reason }, 'placing the outbound call failed: will look for it, then retry');
-      throw new Error(reason);
-    }
-    // Out of attempts after errors that leave it open whether Twilio created the call: one last look.
-    if (retryable && (await this.adoptEarlierCall(record, new Date(record.placingSince ?? record.createdAt), log).catch(() => false))) {
-      return 'adopted';
-    }
-    const detail = twilioErrorDetail(err);
+  private async failed(record: OutboundRecord, reason: string, cause: unknown, log: Logger): Promise<PlaceResult> {
+    const detail = cause === undefined ? { message: reason, code: undefined } : twilioErrorDetail(cause);
     const now = new Date().toISOString();
     await this.deps.store.advance(record.id, 'ended', {
       outcome: 'dial_failed',

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Twilio } from 'twilio';
 import { storeCall, StoreUnavailableError } from '../calls/errors';
 import { OUTBOUND_ID, outboundView, type OutboundRecord, type OutboundView, type VoicemailMode } from '../calls/outbound-record';
 import type { OutboundStore } from '../calls/outbound-store';
@@ -8,7 +7,8 @@ import type { Config } from '../config';
 import { addPlaceCall, placeJobId, queueOutboundEvent, type OutboundCallQueue, type OutboundEventQueue } from '../jobs/outbound-job';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import { classifyTwilioError, describeTwilioError } from '../twilio/errors';
+import { cancelJobId } from '../jobs/call-action-job';
+import { addCallAction, type CallActionQueue } from '../jobs/queue';
 import { isAllowlisted } from './transfer-destinations';
 
 /** A POST /calls body, as validated by the route (shape only; the rules that need configuration are here). */
@@ -39,7 +39,7 @@ export type PlaceOutcome =
 
 export type CancelOutcome =
   | { kind: 'canceled'; call: OutboundView }
-  /** The call is being placed; the worker cancels it as soon as Twilio has it. */
+  /** The call is being placed or rings: the worker cancels it at Twilio (once it has a CallSid). */
   | { kind: 'cancel_requested'; call: OutboundView }
   | { kind: 'too_late'; call: OutboundView; reason: string }
   | { kind: 'unknown' }
@@ -50,8 +50,9 @@ export interface OutboundCallsDeps {
   store: OutboundStore;
   calls: CallStore;
   queue: OutboundCallQueue;
+  /** Where the cancel of a ringing call goes, for the worker. */
+  actionQueue: CallActionQueue;
   events: OutboundEventQueue | undefined;
-  twilio: Twilio;
   logger: Logger;
   metrics: Metrics;
 }
@@ -151,9 +152,9 @@ export class OutboundCalls {
   }
 
   /**
-   * Cancels a call still queued (at once) or ringing (Twilio's `Status=canceled`, which leaves answered
-   * calls alone). A call being placed at this moment is marked, and the worker cancels it when Twilio
-   * has given it a CallSid.
+   * Cancels a call still queued (at once) or ringing (the worker sends Twilio's `Status=canceled`, which
+   * leaves answered calls alone). A call being placed at this moment is marked, and the worker cancels it
+   * when Twilio has given it a CallSid.
    */
   async cancel(id: string): Promise<CancelOutcome> {
     if (!OUTBOUND_ID.test(id)) return { kind: 'unknown' };
@@ -175,24 +176,17 @@ export class OutboundCalls {
       log.info('queued outbound call canceled');
       return { kind: 'canceled', call: await this.view(id) };
     }
-    if (!result.callSid) return { kind: 'cancel_requested', call: await this.view(id) };
-
-    let status: string;
-    try {
-      status = (await this.deps.twilio.calls(result.callSid).update({ status: 'canceled' })).status;
-    } catch (err) {
-      if (classifyTwilioError(err) === 'retry') {
-        log.warn({ callSid: result.callSid, err: describeTwilioError(err) }, 'twilio unavailable: cancel refused with 503');
-        return { kind: 'unavailable', reason: 'Twilio did not take the cancel; try again' };
+    if (result.callSid) {
+      // Twilio's side of it is the worker's, as every side effect is: exactly once, with retries.
+      try {
+        await addCallAction(this.deps.actionQueue, { kind: 'outbound_cancel', id, callSid: result.callSid }, cancelJobId(id));
+      } catch (err) {
+        log.warn({ callSid: result.callSid, err: (err as Error).message }, 'queue unavailable: cancel refused with 503');
+        return { kind: 'unavailable', reason: 'the queue did not take the cancel; try again' };
       }
-      return { kind: 'too_late', call: await this.view(id), reason: `Twilio refused the cancel: ${describeTwilioError(err)}` };
+      log.info({ callSid: result.callSid }, 'cancel of a ringing outbound call queued');
     }
-    if (status !== 'canceled') return { kind: 'too_late', call: await this.view(id), reason: `the call is ${status} at Twilio and can no longer be canceled` };
-    await this.deps.store.advance(id, 'ended', { outcome: 'canceled', endedAt: new Date().toISOString() }, { twilioStatus: 'canceled' });
-    await this.deps.store.releaseSlot(id);
-    await this.ended(id, log);
-    log.info({ callSid: result.callSid }, 'ringing outbound call canceled');
-    return { kind: 'canceled', call: await this.view(id) };
+    return { kind: 'cancel_requested', call: await this.view(id) };
   }
 
   private async view(id: string): Promise<OutboundView> {

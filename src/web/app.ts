@@ -100,7 +100,7 @@ export function createApp(deps: AppDeps): Express {
   const queues = [queue, outbound.queue, ...(outbound.events ? [outbound.events] : [])];
   app.use(opsRoutes({ metrics, queues, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
   if (config.outbound.apiToken) {
-    const calls = new OutboundCalls({ config, store: outboundStore, calls: store, queue: outbound.queue, events: outbound.events, twilio: deps.twilio, logger, metrics });
+    const calls = new OutboundCalls({ config, store: outboundStore, calls: store, queue: outbound.queue, actionQueue: queue, events: outbound.events, logger, metrics });
     app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls, metrics }));
   }
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, budget, logger, metrics }));

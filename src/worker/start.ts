@@ -3,7 +3,9 @@ import type { Worker } from 'bullmq';
 import { CallActions } from '../calls/actions';
 import { WarmTransfers } from '../calls/warm-transfers';
 import { WarmTransferProcessor } from '../jobs/warm-transfer-processor';
-import { createCallActionQueue } from '../jobs/queue';
+import { addCallAction, createCallActionQueue } from '../jobs/queue';
+import { cancelJobId } from '../jobs/call-action-job';
+import { OutboundCanceler } from '../jobs/outbound-cancel';
 import { OutboundStore } from '../calls/outbound-store';
 import type { Config } from '../config';
 import { bearerMatches } from '../http/auth';
@@ -72,22 +74,25 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     logger,
     metrics,
   });
-  const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
-  const worker = createCallActionWorker({ ...common, processor, warmTransfers, notices });
-
   // Placement queues webhook events and rate-limits its own queue while Retell is at capacity.
   const outboundQueue = createOutboundCallQueue(producer, prefix);
   const events = config.outbound.webhookUrl ? createOutboundEventQueue(producer, prefix) : undefined;
+  const outboundStore = new OutboundStore(records, prefix);
+  const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
+  const cancels = new OutboundCanceler({ twilio, store: outboundStore, events, logger, metrics });
+  const worker = createCallActionWorker({ ...common, processor, warmTransfers, notices, cancels });
+
   const producers = [actionQueue, outboundQueue, ...(events ? [events] : [])];
   // Unreachable Redis is reported by the connection itself, once every 30 s.
   for (const q of producers) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
   const placer = new OutboundPlacer({
     twilio,
     retell,
-    store: new OutboundStore(records, prefix),
+    store: outboundStore,
     events,
     config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency, cps: config.outbound.cps },
     rateLimit: (ms) => outboundQueue.rateLimit(ms),
+    cancel: (id, callSid) => addCallAction(actionQueue, { kind: 'outbound_cancel', id, callSid }, cancelJobId(id)),
     logger,
     metrics,
   });

@@ -89,7 +89,8 @@ describe('outbound placement', () => {
     const ringing = [];
     for (const id of ids) if ((await getCall(bridge, id)).body.call_sid) ringing.push(id);
     const res = await fetch(`${bridge.url}/calls/${ringing[0]}`, { method: 'DELETE', headers: { authorization: `Bearer ${OUTBOUND_ENV.API_TOKEN}` } });
-    expect(res.status).toBe(200);
+    // The worker cancels it at Twilio; its slot is then free for the third call.
+    expect(res.status).toBe(202);
     await waitFor('the third call placed', () => creates().length === 3, 10_000);
   }, 30_000);
 
