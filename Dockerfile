@@ -21,7 +21,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
-COPY scripts/run-tool.mjs ./scripts/run-tool.mjs
+COPY scripts/run-tool.mjs scripts/require-build.cjs ./scripts/
 USER node
 EXPOSE 3000
 # GET /healthz on PORT (web) or WORKER_METRICS_PORT (worker); node, since the slim image has no curl.

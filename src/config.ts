@@ -100,6 +100,21 @@ const origin = z
 /** Values from .env.example and the like that were never replaced with the real thing. */
 const PLACEHOLDER = /x{8,}|^your[_-]|^<.*>$|^(changeme|change-me|placeholder|todo|secret|password)$/i;
 
+/** Whether `value` is still a placeholder such as those in .env.example. */
+function isPlaceholder(value: string): boolean {
+  return PLACEHOLDER.test(value);
+}
+
+/**
+ * Whether `host` is a name reserved for documentation and testing, which no one can reach: example.com,
+ * example.net, example.org and their subdomains (RFC 2606), and the .example, .test and .invalid
+ * top-level domains (RFC 2606, RFC 6761). `.localhost` is left out: it is this machine, a real place.
+ */
+function isReservedExampleHost(host: string): boolean {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  return /(^|\.)example\.(com|net|org)$/.test(name) || /\.(example|test|invalid)$/.test(name) || ['example', 'test', 'invalid'].includes(name);
+}
+
 /** A credential: at least `min` characters, not a placeholder. */
 function credential(min: number, what: string) {
   return z
@@ -406,6 +421,22 @@ const RULES: readonly Rule[] = [
     },
   },
   {
+    // Twilio calls PUBLIC_URL and every signature is checked against it: an example domain (as in
+    // .env.example) would fail every webhook. The test suite's bridges (NODE_ENV=test) never meet Twilio.
+    reads: ['NODE_ENV', 'PUBLIC_URL', 'RENDER_EXTERNAL_URL'],
+    check(e) {
+      if (e.NODE_ENV === 'test') return [];
+      const variable = e.PUBLIC_URL ? 'PUBLIC_URL' : 'RENDER_EXTERNAL_URL';
+      const url = e.PUBLIC_URL ?? e.RENDER_EXTERNAL_URL;
+      if (!url || !isReservedExampleHost(new URL(url).hostname)) return [];
+      return [{
+        variable,
+        problem: `is still a placeholder (as in .env.example): ${new URL(url).hostname} is a reserved example domain, which Twilio cannot reach; put the public address of this bridge here`,
+        example: metaOf(envSchema.shape.PUBLIC_URL).example,
+      }];
+    },
+  },
+  {
     reads: ['RETELL_AGENT_ID', 'AGENT_ROUTES'],
     check(e) {
       if (e.RETELL_AGENT_ID || Object.keys(e.AGENT_ROUTES).length > 0) return [];
@@ -481,6 +512,18 @@ function cleaned(env: Record<string, string | undefined>): Record<string, string
 export function noAccountSettings(env: Record<string, string | undefined>): boolean {
   const set = cleaned(env);
   return ACCOUNT_SETTINGS.every((key) => set[key] === undefined);
+}
+
+/**
+ * The account settings set in `env`, when every one of them is still a placeholder: the value of the
+ * same setting in `example` (.env.example's), or one that looks like a placeholder. Empty when none is
+ * set, or when any of them holds a real-looking value (the user is filling them in).
+ */
+export function placeholderAccountSettings(env: Record<string, string | undefined>, example: Readonly<Record<string, string>> = {}): EnvKey[] {
+  const set = cleaned(env);
+  const given = ACCOUNT_SETTINGS.filter((key) => set[key] !== undefined);
+  const placeholders = given.filter((key) => set[key] === example[key] || isPlaceholder(set[key]!));
+  return placeholders.length === given.length ? placeholders : [];
 }
 
 /**

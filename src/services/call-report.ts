@@ -1,5 +1,7 @@
 import type { CallAction, CallActionKind } from '../calls/actions';
 import { CallStore } from '../calls/store';
+import type { OutboundRecord } from '../calls/outbound-record';
+import { OutboundStore } from '../calls/outbound-store';
 import type { CallRecord } from '../calls/record';
 import { CALL_SID } from '../formats';
 import type { RedisClient } from '../redis/connection';
@@ -42,12 +44,20 @@ export interface CallReport {
   actions: ActionReport[];
 }
 
+/** An outbound call: the bridge's record of it and, once it is placed, its Twilio call's report. */
+export interface OutboundReport {
+  outbound: OutboundRecord;
+  /** Null before the call is placed, or when the Twilio call's record has expired. */
+  call: CallReport | null;
+}
+
 const KINDS: readonly CallActionKind[] = ['transfer', 'end_call'];
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
 
 /** Reads call records with their actions' jobs, for the operator's tools. */
 export class CallReports {
   private readonly store: CallStore;
+  private readonly outbounds: OutboundStore;
 
   constructor(
     redis: RedisClient,
@@ -55,6 +65,14 @@ export class CallReports {
     private readonly queue: CallActionQueue,
   ) {
     this.store = new CallStore(redis, prefix);
+    this.outbounds = new OutboundStore(redis, prefix);
+  }
+
+  /** An outbound call by the bridge's id for it (`out_…`), or null when there is no such record. */
+  async outbound(id: string): Promise<OutboundReport | null> {
+    const outbound = await this.outbounds.get(id);
+    if (!outbound) return null;
+    return { outbound, call: outbound.callSid ? await this.read(outbound.callSid) : null };
   }
 
   /** The CallSid for a CallSid or a Retell call id, or null when the bridge has no such call. */

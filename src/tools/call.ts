@@ -2,7 +2,7 @@
  * `npm run call -- --to +1…`: places an outbound call through a running bridge (POST /calls with
  * API_TOKEN) and, with --wait, follows it to the end.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { OutboundView } from '../calls/outbound-record';
 import { parseSettings, publicUrlOf, type Config } from '../config';
 import { E164 } from '../formats';
@@ -60,6 +60,23 @@ const wholeNumber = (flag: string, value: string, min: number, max: number): num
   return n;
 };
 
+/** The command line's options, for parseArgs. */
+const CALL_OPTIONS = {
+  to: { type: 'string' },
+  from: { type: 'string' },
+  agent: { type: 'string' },
+  'agent-version': { type: 'string' },
+  var: { type: 'string', multiple: true },
+  voicemail: { type: 'string' },
+  message: { type: 'string' },
+  'ring-timeout': { type: 'string' },
+  'idempotency-key': { type: 'string' },
+  url: { type: 'string' },
+  wait: { type: 'boolean', default: false },
+  interval: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsOptionsConfig;
+
 export function parseCallArgs(argv: readonly string[]): CallOptions | 'help' {
   let parsed;
   try {
@@ -67,21 +84,7 @@ export function parseCallArgs(argv: readonly string[]): CallOptions | 'help' {
       args: [...argv],
       allowPositionals: false,
       strict: true,
-      options: {
-        to: { type: 'string' },
-        from: { type: 'string' },
-        agent: { type: 'string' },
-        'agent-version': { type: 'string' },
-        var: { type: 'string', multiple: true },
-        voicemail: { type: 'string' },
-        message: { type: 'string' },
-        'ring-timeout': { type: 'string' },
-        'idempotency-key': { type: 'string' },
-        url: { type: 'string' },
-        wait: { type: 'boolean', default: false },
-        interval: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+      options: CALL_OPTIONS,
     });
   } catch (err) {
     usageFromParseError(err);
@@ -219,7 +222,7 @@ export async function placeCallTool(config: CallToolConfig, options: CallOptions
 
 export async function runCall(argv: readonly string[], rawOut: Output, load?: () => CallToolConfig): Promise<number> {
   return runTool(
-    { name: 'call', usage: CALL_USAGE, parse: parseCallArgs, settings: callToolSettings, secrets: (config) => [config.outbound.apiToken], run: placeCallTool },
+    { name: 'call', usage: CALL_USAGE, options: Object.keys(CALL_OPTIONS), parse: parseCallArgs, settings: callToolSettings, secrets: (config) => [config.outbound.apiToken], run: placeCallTool },
     argv,
     rawOut,
     load,

@@ -117,6 +117,24 @@ export function toolEnv(): Record<string, string | undefined> {
   return env;
 }
 
+/** npm's own settings that an option of ours abbreviates: npm reads `--to` as its `--token-description`. */
+const NPM_EXPANDS: Readonly<Record<string, string>> = { to: 'token_description' };
+
+/**
+ * The tool's options that npm kept for itself. Without `--` after the script name, `npm run simulate
+ * --from +1…` makes npm read `--from` as one of its settings (it sets npm_config_from for the script)
+ * and hand the tool only the values. None unless the tool was started as `npm run <name>`; an option
+ * that did reach the tool does not count.
+ */
+export function optionsTakenByNpm(name: string, options: readonly string[], argv: readonly string[], env: Record<string, string | undefined> = processEnv()): string[] {
+  if (env.npm_lifecycle_event !== name) return [];
+  return options.filter((option) => {
+    const settings = [option, NPM_EXPANDS[option]].filter(Boolean).map((o) => `npm_config_${o!.replace(/-/g, '_')}`);
+    const reached = argv.some((a) => a === `--${option}` || a.startsWith(`--${option}=`));
+    return !reached && settings.some((setting) => env[setting] !== undefined);
+  });
+}
+
 /** Turns node's parseArgs errors into UsageErrors with the tool's name. */
 export function usageFromParseError(err: unknown): never {
   if (err instanceof UsageError) throw err;
@@ -144,6 +162,8 @@ function exitAfterFlush(code: number): void {
 export interface ToolSpec<Options, C> {
   name: string;
   usage: string;
+  /** The long options the tool takes, without the dashes. */
+  options: readonly string[];
   /** Parses the arguments, or returns 'help'; throws UsageError for bad ones. */
   parse(argv: readonly string[]): Options | 'help';
   /** The part of the configuration the tool uses, from an environment; throws ConfigError. */
@@ -153,13 +173,25 @@ export interface ToolSpec<Options, C> {
   run(config: C, options: Options, out: Output): Promise<number>;
 }
 
-/** A tool from arguments to exit code: usage errors (2), help, configuration, then the run with secrets redacted. */
+/**
+ * A tool from arguments to exit code: options npm kept for itself (2), usage errors (2), help,
+ * configuration, then the run with secrets redacted.
+ */
 export async function runTool<Options, C>(
   spec: ToolSpec<Options, C>,
   argv: readonly string[],
   rawOut: Output,
   load: () => C = () => spec.settings(toolEnv()),
 ): Promise<number> {
+  const taken = optionsTakenByNpm(spec.name, spec.options, argv);
+  if (taken.length) {
+    const example = spec.usage.split('\n')[0]!.replace(/^Usage: /, '');
+    rawOut.error(
+      `${spec.name}: npm took ${taken.map((o) => `--${o}`).join(', ')} as its own ${taken.length === 1 ? 'setting' : 'settings'} ` +
+        `and passed the tool ${argv.length ? `only ${argv.join(' ')}` : 'no arguments'}. Put -- before the tool's arguments, e.g. ${example}`,
+    );
+    return EXIT_USAGE;
+  }
   let options: Options | 'help';
   try {
     options = spec.parse(argv);

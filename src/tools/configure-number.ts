@@ -3,7 +3,7 @@
  * status callback at this bridge (PUBLIC_URL) through the REST API, and prints each setting before and
  * after.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { Twilio } from 'twilio';
 import type { IncomingPhoneNumberInstance } from 'twilio/lib/rest/api/v2010/account/incomingPhoneNumber';
 import { parseSettings, publicUrlOf, twilioOf, type Config } from '../config';
@@ -47,6 +47,13 @@ export interface ConfigureNumberOptions {
   allowInsecure: boolean;
 }
 
+/** The command line's options, for parseArgs. */
+const CONFIGURE_NUMBER_OPTIONS = {
+  'dry-run': { type: 'boolean', default: false },
+  'allow-insecure': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsOptionsConfig;
+
 /** Parses the command line; `help` when usage was asked for. Throws UsageError for anything else wrong. */
 export function parseConfigureNumberArgs(argv: readonly string[]): ConfigureNumberOptions | 'help' {
   let parsed;
@@ -55,11 +62,7 @@ export function parseConfigureNumberArgs(argv: readonly string[]): ConfigureNumb
       args: [...argv],
       allowPositionals: true,
       strict: true,
-      options: {
-        'dry-run': { type: 'boolean', default: false },
-        'allow-insecure': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+      options: CONFIGURE_NUMBER_OPTIONS,
     });
   } catch (err) {
     usageFromParseError(err);
@@ -242,6 +245,7 @@ export async function runConfigureNumber(argv: readonly string[], rawOut: Output
     {
       name: 'configure-number',
       usage: CONFIGURE_NUMBER_USAGE,
+      options: Object.keys(CONFIGURE_NUMBER_OPTIONS),
       parse: parseConfigureNumberArgs,
       settings: configureNumberSettings,
       secrets: (config) => [config.twilio.authToken],

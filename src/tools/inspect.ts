@@ -1,22 +1,26 @@
 /**
- * `npm run inspect -- <CallSid | call_id>`: prints what the bridge knows about one call, read from Redis
- * with the deployment's settings: the call record, and each transfer or hang-up with its job (state,
- * attempts, why it failed). Needs only the Redis settings, so `heroku run npm run inspect -- CA…` works.
+ * `npm run inspect -- <CallSid | call_id | out_…>`: prints what the bridge knows about one call, read from
+ * Redis with the deployment's settings: the call record, and each transfer or hang-up with its job (state,
+ * attempts, why it failed); for an outbound call's id (what `npm run call` prints), its outbound record
+ * first. Needs only the Redis settings, so `heroku run npm run inspect -- CA…` works.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { parseSettings, REDIS_SETTINGS, redisOf, type Config } from '../config';
+import { OUTBOUND_ID, type OutboundRecord } from '../calls/outbound-record';
 import type { CallRecord } from '../calls/record';
 import type { WarmTransfer } from '../calls/warm-transfers';
 import { createCallActionQueue } from '../jobs/queue';
 import { describeRedis, newRedisClient } from '../redis/connection';
-import { CallReports, type ActionReport, type CallReport } from '../services/call-report';
+import { CallReports, type ActionReport, type CallReport, type OutboundReport } from '../services/call-report';
 import { EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, usageFromParseError } from './cli';
 
-export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id> [--json]
+export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id | outbound call id> [--json]
 
 Prints one call as the bridge knows it, read from Redis (REDIS_URL, REDIS_PREFIX; environment variables
 or a .env file here): caller and called number, direction, agent, state, timestamps, the result of the
 SIP dial to Retell, and each transfer or hang-up with its job's state, attempts and failure reasons.
+For an outbound call's id (out_…, as npm run call prints it), the outbound call's record (status,
+outcome, who answered, when), then, once it was placed, its Twilio call as for a CallSid.
 
 On Heroku: heroku run --app my-bridge npm run inspect -- CA0123...
 
@@ -33,6 +37,9 @@ export interface InspectOptions {
   json: boolean;
 }
 
+/** The command line's options, for parseArgs. */
+const INSPECT_OPTIONS = { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const satisfies ParseArgsOptionsConfig;
+
 export function parseInspectArgs(argv: readonly string[]): InspectOptions | 'help' {
   let parsed;
   try {
@@ -40,16 +47,16 @@ export function parseInspectArgs(argv: readonly string[]): InspectOptions | 'hel
       args: [...argv],
       allowPositionals: true,
       strict: true,
-      options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+      options: INSPECT_OPTIONS,
     });
   } catch (err) {
     usageFromParseError(err);
   }
   if (parsed.values.help) return 'help';
   const [id, ...extra] = parsed.positionals;
-  if (!id) throw new UsageError('which call? Give its Twilio CallSid (CA…) or its Retell call_id');
+  if (!id) throw new UsageError('which call? Give its Twilio CallSid (CA…), its Retell call_id or its outbound id (out_…)');
   if (extra.length) throw new UsageError(`one call at a time (got ${parsed.positionals.join(', ')})`);
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new UsageError(`"${id}" is neither a CallSid (CA followed by 32 hex digits) nor a Retell call_id`);
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new UsageError(`"${id}" is neither a CallSid (CA followed by 32 hex digits), a Retell call_id nor an outbound id (out_…)`);
   return { id, json: parsed.values.json };
 }
 
@@ -136,27 +143,80 @@ function printWarmTransfer(out: Output, t: WarmTransfer): void {
   for (const [label, value] of lines) if (value) out.info(`  ${label.padEnd(15)} ${value}`);
 }
 
+/** Outbound record fields in reading order, with their labels. */
+const OUTBOUND_FIELDS: Array<[keyof OutboundRecord, string]> = [
+  ['status', 'status'],
+  ['outcome', 'outcome'],
+  ['to', 'to'],
+  ['from', 'from'],
+  ['agentId', 'agent'],
+  ['agentVersion', 'agent version'],
+  ['dynamicVariables', 'variables'],
+  ['metadata', 'metadata'],
+  ['voicemail', 'voicemail'],
+  ['voicemailMessage', 'message'],
+  ['ringTimeoutS', 'ring timeout'],
+  ['idempotencyKey', 'idempotency key'],
+  ['callSid', 'CallSid'],
+  ['twilioStatus', 'Twilio status'],
+  ['answeredBy', 'answered by'],
+  ['voicemailAction', 'on a machine'],
+  ['voicemailJobId', 'machine job'],
+  ['errorCode', 'error code'],
+  ['errorMessage', 'error'],
+  ['createdAt', 'created'],
+  ['dialingAt', 'dialing'],
+  ['ringingAt', 'ringing'],
+  ['answeredAt', 'answered'],
+  ['endedAt', 'ended'],
+  ['duration', 'duration (s)'],
+  ['placements', 'placements'],
+  ['cancelRequested', 'cancel asked'],
+  ['updatedAt', 'updated'],
+];
+
+export function printOutboundReport(out: Output, report: OutboundReport): void {
+  const r = report.outbound;
+  out.info(`Outbound call ${r.id}`);
+  for (const [field, label] of OUTBOUND_FIELDS) {
+    const value = field === 'ringTimeoutS' ? `${r.ringTimeoutS} s` : r[field];
+    if (value !== undefined && value !== '' && value !== '{}') out.info(`  ${label.padEnd(15)} ${value}`);
+  }
+  out.info('');
+  if (report.call) printReport(out, report.call);
+  else if (r.callSid) out.info(`No record of its Twilio call ${r.callSid}: call records expire 24 hours after the call started.`);
+  else if (r.status === 'ended') out.info('It ended without a Twilio call.');
+  else out.info('Not placed yet: there is no Twilio call to show.');
+}
+
+/** The CallToken lets a call show the caller's number: it stays in Redis, not on a terminal. */
+const withoutToken = (report: CallReport): CallReport => ({ ...report, record: { ...report.record, callToken: undefined } });
+
 export async function inspect(config: InspectConfig, options: InspectOptions, out: Output): Promise<number> {
   const redis = newRedisClient(config.redis, 'queue');
   redis.on('error', () => undefined);
   const queue = createCallActionQueue(redis, config.redis.prefix);
   queue.on('error', () => undefined);
   const where = `Redis ${describeRedis(config.redis)} (prefix "${config.redis.prefix}")`;
+  const outbound = OUTBOUND_ID.test(options.id);
   try {
-    let report: CallReport | null;
+    const reports = new CallReports(redis, config.redis.prefix, queue);
+    let report: CallReport | OutboundReport | null;
     try {
-      report = await new CallReports(redis, config.redis.prefix, queue).read(options.id);
+      report = outbound ? await reports.outbound(options.id) : await reports.read(options.id);
     } catch (err) {
       out.error(`Could not read ${where}: ${(err as Error).message}`);
       return EXIT_FAILED;
     }
     if (!report) {
-      out.error(`No call ${options.id} in ${where}.`);
+      out.error(`No ${outbound ? 'outbound call' : 'call'} ${options.id} in ${where}.`);
       out.error('Check the id and that REDIS_URL and REDIS_PREFIX are the deployment\'s; records expire 24 hours after the call started.');
       return EXIT_FAILED;
     }
-    // The CallToken lets a call show the caller's number: it stays in Redis, not on a terminal.
-    if (options.json) out.info(JSON.stringify({ ...report, record: { ...report.record, callToken: undefined } }, null, 2));
+    if ('outbound' in report) {
+      if (options.json) out.info(JSON.stringify({ outbound: report.outbound, call: report.call && withoutToken(report.call) }, null, 2));
+      else printOutboundReport(out, report);
+    } else if (options.json) out.info(JSON.stringify(withoutToken(report), null, 2));
     else printReport(out, report);
     return EXIT_OK;
   } finally {
@@ -171,6 +231,7 @@ export async function runInspect(argv: readonly string[], rawOut: Output, load?:
     {
       name: 'inspect',
       usage: INSPECT_USAGE,
+      options: Object.keys(INSPECT_OPTIONS),
       parse: parseInspectArgs,
       settings: inspectSettings,
       secrets: (config) => [urlPassword(config.redis.url), config.redis.password, config.redis.sentinel?.password],

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { sign } from 'retell-sdk';
 import { getExpectedTwilioSignature } from 'twilio';
 import { parseSettings, publicUrlOf, REDIS_SETTINGS, redisOf, twilioOf, type Config } from '../config';
@@ -143,6 +143,20 @@ export function randomCallSid(): string {
   return `CA${randomBytes(16).toString('hex')}`;
 }
 
+/** The command line's options, for parseArgs. */
+const SIMULATE_OPTIONS = {
+  url: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  'call-sid': { type: 'string' },
+  repeat: { type: 'string' },
+  function: { type: 'string' },
+  destination: { type: 'string' },
+  'caller-id': { type: 'string' },
+  summary: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsOptionsConfig;
+
 /** Parses the command line; `help` when usage was asked for. Throws UsageError for anything else wrong. */
 export function parseSimulateArgs(argv: readonly string[]): SimulateOptions | 'help' {
   let parsed;
@@ -151,18 +165,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions | 'h
       args: [...argv],
       allowPositionals: false,
       strict: true,
-      options: {
-        url: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        'call-sid': { type: 'string' },
-        repeat: { type: 'string' },
-        function: { type: 'string' },
-        destination: { type: 'string' },
-        'caller-id': { type: 'string' },
-        summary: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+      options: SIMULATE_OPTIONS,
     });
   } catch (err) {
     usageFromParseError(err);
@@ -393,8 +396,11 @@ async function arriveAtLocalTwilio(out: Output, config: SimulateConfig, local: L
   return false;
 }
 
-/** Prints what the bridge sent to the local Retell for this call; true when it registered exactly once. */
-async function showRegistrations(out: Output, config: SimulateConfig, local: LocalApis, callSid: string): Promise<boolean> {
+/**
+ * Prints what the bridge sent to the local Retell for this call; true when it registered `expected`
+ * times: once for a call it connects, never for one it rejects.
+ */
+async function showRegistrations(out: Output, config: SimulateConfig, local: LocalApis, callSid: string, expected: 0 | 1): Promise<boolean> {
   type Registrations = { registrations: Array<{ call_id: string; request: Record<string, unknown> }> };
   const { registrations } = await getJson<Registrations>(
     `${local.retellUrl}/sandbox/registrations?twilio_call_sid=${callSid}`,
@@ -406,6 +412,14 @@ async function showRegistrations(out: Output, config: SimulateConfig, local: Loc
     out.info('→ POST /v2/register-phone-call');
     out.info(`  ${JSON.stringify(r.request)}`);
     out.info(`← 201 call_id ${r.call_id}`);
+  }
+  if (expected === 0) {
+    if (registrations.length === 0) {
+      out.info('✓ none: a rejected call is not registered');
+      return true;
+    }
+    out.error(`✗ registered ${registrations.length} times, yet the bridge rejected the call: a rejected call must not be registered`);
+    return false;
   }
   if (registrations.length === 1) {
     out.info('✓ registered once');
@@ -554,7 +568,7 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
     out.error('✗ the answer does not dial Retell (no <Sip>): the bridge answered its fallback, because Retell refused or did not answer in time. Its log says why.');
     failed = true;
   }
-  if (local && !(await showRegistrations(out, config, local, options.callSid))) failed = true;
+  if (local && !(await showRegistrations(out, config, local, options.callSid, rejected && !callId ? 0 : 1))) failed = true;
 
   if (options.fn) {
     if (!callId) {
@@ -607,6 +621,7 @@ export async function runSimulate(argv: readonly string[], rawOut: Output, load?
     {
       name: 'simulate',
       usage: SIMULATE_USAGE,
+      options: Object.keys(SIMULATE_OPTIONS),
       parse: parseSimulateArgs,
       settings: simulateSettings,
       secrets: (config) => [config.twilio.authToken, config.retell.apiKey, urlPassword(config.redis.url), config.redis.password, config.redis.sentinel?.password],

@@ -2,42 +2,35 @@
  * `npm run dev` with real settings (here: plausible ones) but no Redis: one line that says where Redis
  * was looked for and what to do, not a flood, and a prompt stop.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RETELL_KEY } from '../support/bridge';
+import { startDev, stopDev } from '../support/dev';
 import { freePort } from '../support/ports';
 import { ACCOUNT_SID, AUTH_TOKEN } from '../support/twilio-signing';
 import { waitFor } from '../support/wait';
-import { REPO } from '../tools/output';
 
 describe('npm run dev without Redis', () => {
   it('when Redis is unreachable, then one line names the URL and what to do, and SIGTERM stops it at once', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bridge-dev-'));
     const redisUrl = `redis://127.0.0.1:${await freePort()}`;
-    const child = spawn(process.execPath, ['-r', require.resolve('tsx/cjs'), path.join(REPO, 'src/bin/dev.ts')], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(await freePort()),
-        REDIS_URL: redisUrl,
-        TWILIO_ACCOUNT_SID: ACCOUNT_SID,
-        TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-        RETELL_API_KEY: RETELL_KEY,
-        RETELL_AGENT_ID: 'agent_default',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const dev = startDev(dir, {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PORT: String(await freePort()),
+      REDIS_URL: redisUrl,
+      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+      RETELL_API_KEY: RETELL_KEY,
+      RETELL_AGENT_ID: 'agent_default',
     });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const { child, exited } = dev;
+    const out = () => dev.output();
     try {
-      await waitFor('the web to listen', () => out.includes('web listening'), 20_000);
+      await waitFor('the web to listen', () => out().includes('web listening'), 20_000);
       // Every connection (web, queue, worker) retries every 2 s at most; watch several rounds of it.
       await new Promise((r) => setTimeout(r, 5000));
-      const errors = out
+      const errors = out()
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as { level: string; msg: string })
@@ -51,7 +44,7 @@ describe('npm run dev without Redis', () => {
       expect(await exited).toBe(0);
       expect(Date.now() - stoppedAt).toBeLessThan(3000);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      await stopDev(dev);
       rmSync(dir, { recursive: true, force: true });
     }
   }, 40_000);

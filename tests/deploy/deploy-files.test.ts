@@ -24,7 +24,8 @@ function envExampleKeys(): string[] {
 
 /** Stand-ins for what a platform asks the user for, or generates. */
 const ASKED = {
-  PUBLIC_URL: 'https://my-bridge.example.com',
+  // Not an example domain: NODE_ENV=production refuses those as placeholders.
+  PUBLIC_URL: 'https://my-bridge.herokuapp.com',
   TWILIO_ACCOUNT_SID: 'AC' + '0'.repeat(32),
   TWILIO_AUTH_TOKEN: '0123456789abcdef0123456789abcdef',
   RETELL_API_KEY: 'key_0123456789abcdef',
@@ -317,6 +318,20 @@ describe('Dockerfile', () => {
     for (const option of options!.trim().split(/\s+/).filter(Boolean)) expect(option).toMatch(/^--(interval|timeout|start-period|start-interval|retries)=\S+$/);
     expect(runnable((JSON.parse(form!) as string[]).join(' '))).toBe(true);
     expect(final.steps.some((s) => s.op === 'EXPOSE')).toBe(true);
+  });
+
+  it('has in the final image the scripts that npm start, npm run worker and the tools run, so they work in a container too', () => {
+    const copied = final.steps
+      .filter((s) => s.op === 'COPY' && !s.args.includes('--from='))
+      .flatMap((s) => {
+        const parts = s.args.split(/\s+/);
+        const target = parts.at(-1)!;
+        return parts.slice(0, -1).map((source) => (target.endsWith('/') ? path.join(target, path.basename(source)) : target).replace(/^\.\//, ''));
+      });
+    const deployed = Object.entries(pkg.scripts).filter(([name, script]) => name === 'start' || name === 'worker' || script.includes('run-tool.mjs'));
+    const needed = [...new Set(deployed.flatMap(([, script]) => [...script.matchAll(/(?:--require=|^node )\.?\/?(scripts\/\S+)/g)].map((m) => m[1]!)))];
+    expect(needed).toEqual(expect.arrayContaining(['scripts/require-build.cjs', 'scripts/run-tool.mjs']));
+    for (const file of needed) expect({ file, copied: copied.includes(file) }).toEqual({ file, copied: true });
   });
 
   it('copies the compiled code from a build stage and everything else from files that exist and are not ignored', () => {

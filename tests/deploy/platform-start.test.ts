@@ -13,7 +13,7 @@ import path from 'node:path';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
 import { FakeRetell } from '../../src/sandbox/fake-retell';
-import { PUBLIC_URL, RETELL_KEY, startBridge, type TestBridge } from '../support/bridge';
+import { PRODUCTION_PUBLIC_URL, RETELL_KEY, startBridge, type TestBridge } from '../support/bridge';
 import { liveCall } from '../support/calls';
 import { freePort } from '../support/ports';
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis';
@@ -85,7 +85,7 @@ function launch(start: Start, cwd: string, env: Record<string, string>): Started
 
 const PRODUCTION = {
   NODE_ENV: 'production',
-  PUBLIC_URL,
+  PUBLIC_URL: PRODUCTION_PUBLIC_URL,
   TWILIO_ACCOUNT_SID: ACCOUNT_SID,
   TWILIO_AUTH_TOKEN: AUTH_TOKEN,
   RETELL_API_KEY: RETELL_KEY,
@@ -128,7 +128,7 @@ describe('the processes the platforms start, on SIGTERM', () => {
           return (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200;
         }, 20_000);
 
-        const inFlight = postSigned(url, PUBLIC_URL, '/twilio/voice', voiceParams());
+        const inFlight = postSigned(url, PRODUCTION_PUBLIC_URL, '/twilio/voice', voiceParams());
         await waitFor('the registration to reach Retell', () => retell.received === 1);
         web.child.kill('SIGTERM');
         const answer = await inFlight;

@@ -15,6 +15,11 @@ import { ACCOUNT_SID, AUTH_TOKEN } from './twilio-signing';
 
 export const RETELL_KEY = 'key_test_0123456789abcdef';
 export const PUBLIC_URL = 'https://bridge.example.com';
+/**
+ * A public origin for runs with NODE_ENV=production, which refuses reserved example domains such as
+ * PUBLIC_URL's (the suite's own NODE_ENV=test accepts them). Nothing ever connects to it.
+ */
+export const PRODUCTION_PUBLIC_URL = 'https://my-bridge.herokuapp.com';
 
 export function testEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseInspectArgs, runInspect } from '../../src/tools/inspect';
 import { startBridge, type TestBridge } from '../support/bridge';
 import { liveCall, waitFor } from '../support/calls';
+import { CALLEE, OUR_NUMBER, OUTBOUND_ENV, placeCall, waitForCall } from '../support/outbound';
 import { functionCallBody, postRetell } from '../support/retell-signing';
 import { MemoryOutput, runToolProcess } from './output';
 
@@ -128,5 +129,63 @@ describe('npm run inspect, for a warm transfer', () => {
     await runInspect([call.callSid, '--json'], json, () => ({ redis: bridge.config.redis }));
     expect(json.stdout).toContain('transfer_failed');
     expect(json.stdout + out.stdout).not.toContain('tok_secret');
+  });
+});
+
+describe('npm run inspect, for an outbound call', () => {
+  let bridge: TestBridge;
+  afterEach(() => bridge?.close());
+
+  const run = async (args: string[]) => {
+    const out = new MemoryOutput();
+    const code = await runInspect(args, out, () => ({ redis: bridge.config.redis }));
+    return { code, out };
+  };
+
+  it('when given the out_… id npm run call prints, then it prints the outbound record and then its Twilio call as for a CallSid', async () => {
+    bridge = await startBridge(OUTBOUND_ENV, { worker: true });
+    bridge.twilio.addNumber(OUR_NUMBER);
+    const id = await placeCall(bridge, { dynamic_variables: { first_name: 'Ada' } });
+    const live = await waitForCall(bridge, id, 'the call to be answered', (v) => v.status === 'in-progress' && v.retell_call_id !== undefined);
+
+    const { code, out } = await run([id]);
+    expect(out.stderr).toBe('');
+    expect(code).toBe(0);
+    const text = out.stdout;
+    expect(text).toMatch(new RegExp(`^Outbound call ${id}$`, 'm'));
+    expect(text).toMatch(/^ {2}status +in-progress$/m);
+    expect(text).toMatch(new RegExp(`^ {2}to +\\${CALLEE}$`, 'm'));
+    expect(text).toMatch(new RegExp(`^ {2}from +\\${OUR_NUMBER}$`, 'm'));
+    expect(text).toContain('  variables       {"first_name":"Ada"}');
+    expect(text).toMatch(new RegExp(`^ {2}CallSid +${live.call_sid!}$`, 'm'));
+    // Then the Twilio call's own record, after the outbound one.
+    expect(text.indexOf(`Call ${live.call_sid!}\n`)).toBeGreaterThan(text.indexOf(`Outbound call ${id}`));
+    expect(text).toMatch(/^ {2}direction +outbound$/m);
+    expect(text).toContain(`Retell call_id  ${live.retell_call_id!}`);
+
+    const json = await run([id, '--json']);
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.out.stdout) as { outbound: { id: string; callSid: string }; call: { record: { callSid: string; callToken?: string } } };
+    expect(report.outbound).toMatchObject({ id, callSid: live.call_sid });
+    expect(report.call.record.callSid).toBe(live.call_sid);
+  }, 30_000);
+
+  it('when the call is not placed yet, then it prints the outbound record and says there is no Twilio call yet', async () => {
+    // No worker: the call waits in the queue.
+    bridge = await startBridge(OUTBOUND_ENV);
+    const id = await placeCall(bridge);
+    const { code, out } = await run([id]);
+    expect(code).toBe(0);
+    expect(out.stdout).toMatch(/^ {2}status +queued$/m);
+    expect(out.stdout).toContain('Not placed yet: there is no Twilio call to show.');
+  });
+
+  it('when the out_… id is unknown, then it says where it looked and exits 1', async () => {
+    bridge = await startBridge(OUTBOUND_ENV);
+    const id = `out_${'f'.repeat(32)}`;
+    const { code, out } = await run([id]);
+    expect(code).toBe(1);
+    expect(out.stderr).toContain(`No outbound call ${id} in Redis`);
+    expect(out.stderr).toContain(`prefix "${bridge.config.redis.prefix}"`);
   });
 });

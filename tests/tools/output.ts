@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Output } from '../../src/tools/cli';
 
@@ -26,14 +28,23 @@ export const REPO = path.resolve(__dirname, '../..');
 
 /**
  * Runs `node scripts/run-tool.mjs <tool> ...args` as `npm run <tool>` does, with exactly `env` (plus
- * PATH), in `cwd` (where the tool looks for .env and a running sandbox; default the repository).
+ * PATH), in `cwd`: where the tool looks for .env and a running sandbox. By default an empty directory of
+ * its own, never the checkout, where a user's .env or running `npm run dev` would become the tool's.
  */
-export function runToolProcess(
+export async function runToolProcess(
   tool: string,
   args: string[],
   env: Record<string, string | undefined>,
-  cwd = REPO,
+  cwd?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  if (cwd === undefined) {
+    const own = mkdtempSync(path.join(os.tmpdir(), `bridge-${tool}-`));
+    try {
+      return await runToolProcess(tool, args, env, own);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(REPO, 'scripts/run-tool.mjs'), tool, ...args], {
       cwd,
