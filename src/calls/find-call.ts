@@ -1,6 +1,6 @@
 import { decodeRetellMetadata } from '../formats';
 import type { CallRecord } from './record';
-import type { CallStore } from './store';
+import type { CallRepository } from './repository';
 
 /** The part of Retell's call object (function calls and webhooks) used to find the Twilio call. */
 export interface RetellCallRef {
@@ -17,7 +17,7 @@ export interface RetellCallRef {
  * signed metadata is enough to create one (hence "adopt"), so its transfers and lifecycle still work.
  * A record that already has a different Retell call id is not this call's: null.
  */
-export async function findOrAdoptCall(store: CallStore, call: RetellCallRef, accountSid: string): Promise<CallRecord | null> {
+export async function findOrAdoptCall(store: CallRepository, call: RetellCallRef, accountSid: string): Promise<CallRecord | null> {
   const indexed = await store.callSidForRetellCall(call.call_id);
   if (indexed) return store.get(indexed);
 

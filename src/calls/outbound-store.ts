@@ -1,6 +1,6 @@
 import type { EffectLedger } from '../jobs/effect';
 import type { RedisClient } from '../redis/connection';
-import { withScripts } from './keys';
+import { withScripts } from '../redis/scripts';
 import {
   OUTBOUND_STATUS_RANK,
   OUTBOUND_TTL_MS,

@@ -1,7 +1,8 @@
 /**
  * The call record: one Redis hash per Twilio CallSid, the single place the bridge keeps what it knows
- * about a call. This module owns its fields, the order of its states and its encoding; the classes that
- * write it (the answer claim, the store, the lifecycle, the actions) all go through these definitions.
+ * about a call. This module holds its fields, the order of its states, and the shapes of the action and
+ * the warm transfer kept on it; `CallRepository` (repository.ts) is the only writer, through the scripts
+ * in scripts.ts.
  */
 import type { CallDirection } from '../formats';
 
@@ -38,22 +39,6 @@ export const STATE_RANK: Readonly<Record<CallState, number>> = {
   transferred: 3,
   ended: 4,
 };
-
-/**
- * Lua for the record's scripts: `advance_state(key, wanted)` moves the state to `wanted` only when it
- * is further along (or when there is none yet) and returns 1 if it moved. States written by an older
- * version and no longer known rank as far along as `in-progress`.
- */
-export const LUA_ADVANCE_STATE = `
-local STATE_RANK = cjson.decode('${JSON.stringify(STATE_RANK)}')
-local function advance_state(key, wanted)
-  if wanted == nil or wanted == '' then return 0 end
-  local current = redis.call('HGET', key, 'state')
-  if current and (STATE_RANK[wanted] or -1) <= (STATE_RANK[current] or 2) then return 0 end
-  redis.call('HSET', key, 'state', wanted)
-  return 1
-end
-`;
 
 /** Flat strings, so a field can be updated alone. Optional fields appear as the call goes on. */
 export interface CallRecord {
@@ -132,4 +117,114 @@ export function fieldList(fields: Partial<CallRecord>): string[] {
 export function parseRecord(hash: Record<string, string>): CallRecord | null {
   if (!hash.callSid) return null;
   return hash as unknown as CallRecord;
+}
+
+/**
+ * What an action does to the live call: `transfer` redirects it to a person (Retell's `transfer_call`),
+ * `end_call` hangs it up, `warm_transfer` rings a person while the agent stays with the caller and joins
+ * them only when the person accepts. The kind names the BullMQ job and starts its id, so it is part of what a
+ * deployment keeps across versions: renaming one would orphan jobs queued before the upgrade.
+ */
+export type CallActionKind = 'transfer' | 'end_call' | 'warm_transfer';
+
+/**
+ * The one action (transfer or hang-up) a call may have at a time, kept on the call record as JSON.
+ * It makes function calls idempotent: Retell retries a slow function call up to twice and agents
+ * repeat themselves, and each repeat must find the action already there rather than queue another.
+ */
+export interface CallAction {
+  kind: CallActionKind;
+  /** 1 for the first action on the call; each action that replaces an earlier one gets the next number. */
+  seq: number;
+  jobId: string;
+  status: 'queued' | 'done' | 'failed';
+  /** What the action is aimed at (destination for transfers), to tell a repeat from a different request. */
+  target: string;
+  /** The sentence the agent was given; repeats get the same. */
+  answer: string;
+  /** warm_transfer: the destination's name (or the number) and the agent's summary for the person. */
+  label?: string;
+  summary?: string;
+  requestedAt: string;
+  /**
+   * When the first request for it was sent to Twilio, or the first after its job was taken over from a
+   * worker that died: its time limit counts from here.
+   */
+  startedAt?: string;
+  /** How many times its job had been taken over (BullMQ's stalled counter) when `startedAt` was set. */
+  takeovers?: number;
+  /**
+   * A request for this action was sent to Twilio and its outcome is unknown (a timeout, a dropped
+   * connection, a 5xx, or a worker that died mid-request): it may have been performed, so the next
+   * attempt looks at the call before sending anything.
+   */
+  uncertain?: boolean;
+  /** The job of the action this one replaced (an end_call taking over from an unfinished transfer). */
+  replaced?: string;
+  error?: string;
+}
+
+/**
+ * Where a warm transfer stands. `placing` until Twilio has the person's leg, `ringing` while it rings
+ * and plays the summary, `accepted` once the person pressed the accept key (the caller is then moved
+ * into the conference), `failed` with a reason otherwise. Only `placing` and `ringing` may still move.
+ */
+export type WarmTransferStatus = 'transfer_placing' | 'transfer_ringing' | 'transfer_accepted' | 'transfer_failed';
+
+/** Why a warm transfer failed; each is told to the agent in its own words. */
+export type WarmTransferFailure =
+  | 'no_answer'
+  | 'busy'
+  /** Twilio could not place or connect the leg (a refused number, the account's concurrency limit). */
+  | 'failed'
+  /** Answered, then hung up before pressing any key. */
+  | 'hung_up'
+  /** Pressed another key. */
+  | 'declined'
+  /** Answered and pressed nothing before the prompt timed out. */
+  | 'no_response'
+  /** Answering-machine detection heard a machine (or a fax). */
+  | 'voicemail'
+  /** The caller hung up while the person was being rung. */
+  | 'caller_hung_up'
+  /** The call changed under the transfer (the agent hung up instead). */
+  | 'canceled';
+
+/** A call's warm transfer, kept on the call record as JSON under `warmTransfer`. */
+export interface WarmTransfer {
+  /** The job id of the action (`warm_transfer-CA…-n`); every callback URL of the transfer carries it. */
+  id: string;
+  status: WarmTransferStatus;
+  target: string;
+  label: string;
+  summary: string;
+  /** The caller ID the leg was placed with. */
+  from: string;
+  /** The Retell call the agent is on, to tell it how the transfer went. */
+  callId?: string;
+  /** The person's leg, once Twilio has given its CallSid. */
+  legSid?: string;
+  reason?: WarmTransferFailure;
+  /** When the person's phone was rung (the leg placed), accepted, or the transfer failed. */
+  placedAt?: string;
+  acceptedAt?: string;
+  failedAt?: string;
+}
+
+/** A warm transfer's id: the action's job id, which names the call it belongs to. */
+export const WARM_TRANSFER_ID = /^warm_transfer-(CA[0-9a-f]{32})-(\d{1,6})$/;
+
+/** The call a warm transfer id belongs to, or undefined for anything that is not such an id. */
+export function callSidOfTransfer(id: string): string | undefined {
+  return WARM_TRANSFER_ID.exec(id)?.[1];
+}
+
+/** The action on a record read from Redis, if it has one. */
+export function actionOf(record: Pick<CallRecord, 'action'>): CallAction | undefined {
+  return record.action ? (JSON.parse(record.action) as CallAction) : undefined;
+}
+
+/** The warm transfer on a record read from Redis, if it has one. */
+export function warmTransferOf(record: Pick<CallRecord, 'warmTransfer'>): WarmTransfer | undefined {
+  return record.warmTransfer ? (JSON.parse(record.warmTransfer) as WarmTransfer) : undefined;
 }

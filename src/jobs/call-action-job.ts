@@ -1,5 +1,4 @@
-import type { CallActionKind } from '../calls/actions';
-import type { WarmTransferFailure } from '../calls/warm-transfers';
+import type { CallActionKind, WarmTransferFailure } from '../calls/record';
 
 /** What a job asks the worker to do to a live Twilio call. Job name = `kind`. */
 export type { CallActionKind, WarmTransferFailure };

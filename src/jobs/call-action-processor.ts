@@ -1,6 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Twilio } from 'twilio';
-import type { CallActions } from '../calls/actions';
+import type { CallRepository } from '../calls/repository';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { lookForEffect } from '../twilio/call-evidence';
@@ -19,7 +19,7 @@ export const ACTION_DEADLINE_MS = 12_000;
 
 export interface CallActionProcessorDeps {
   twilio: Twilio;
-  actions: CallActions;
+  calls: CallRepository;
   /** Where a failed action's notice to the agent is queued. */
   queue: CallActionQueue;
   logger: Logger;
@@ -41,7 +41,7 @@ export class CallActionProcessor {
     const jobId = job.id ?? '';
     const log = this.deps.logger.child({ jobId, callSid: data.callSid, callId: data.callId, action: data.kind, attempt: job.attemptsMade + 1 });
     const transfer = data.kind === 'transfer';
-    const ledger = this.deps.actions.ledger(data.callSid, jobId, { done: transfer ? 'transferred' : 'ended', endedAs: transfer ? 'failed' : 'done' });
+    const ledger = this.deps.calls.actionLedger(data.callSid, jobId, { done: transfer ? 'transferred' : 'ended', endedAs: transfer ? 'failed' : 'done' });
 
     let update: { twiml: string } | { status: 'completed' };
     try {

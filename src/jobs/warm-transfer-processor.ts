@@ -1,8 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type Retell from 'retell-sdk';
 import type { Twilio } from 'twilio';
-import type { CallActions } from '../calls/actions';
-import type { WarmTransfer, WarmTransferFailure, WarmTransfers } from '../calls/warm-transfers';
+import type { WarmTransfer, WarmTransferFailure } from '../calls/record';
+import type { CallRepository } from '../calls/repository';
 import type { Logger } from '../observability/logger';
 import { tellAgent } from '../retell/live-call';
 import type { Metrics } from '../observability/metrics';
@@ -18,8 +18,7 @@ import { addCallAction, type CallActionQueue } from './queue';
 export interface WarmTransferProcessorDeps {
   twilio: Twilio;
   retell: Retell;
-  actions: CallActions;
-  transfers: WarmTransfers;
+  calls: CallRepository;
   /** Where a failure found by the worker itself (a refused leg, a caller gone) queues its outcome. */
   queue: CallActionQueue;
   config: { publicUrl: string; ringTimeoutS: number; holdMessage: string | undefined; retellTimeoutMs: number };
@@ -93,10 +92,10 @@ export class WarmTransferProcessor {
   }
 
   private async place(job: Job<WarmTransferJob>, log: Logger): Promise<WarmTransferResult> {
-    const { actions, transfers } = this.deps;
+    const { calls } = this.deps;
     const data = job.data;
     const id = job.id ?? '';
-    const begun = await transfers.begin(data.callSid, {
+    const begun = await calls.beginWarmTransfer(data.callSid, {
       id,
       target: data.target,
       label: data.label,
@@ -105,7 +104,7 @@ export class WarmTransferProcessor {
       ...(data.callId ? { callId: data.callId } : {}),
     });
     if (begun.kind === 'ended') {
-      await actions.settle(data.callSid, id, 'failed', { error: 'call not in progress' });
+      await calls.settleAction(data.callSid, id, 'failed', { error: 'call not in progress' });
       log.info('the caller hung up before the person was rung: not placing the leg');
       return 'call_ended';
     }
@@ -114,7 +113,7 @@ export class WarmTransferProcessor {
       return 'superseded';
     }
 
-    const callToken = data.withCallToken ? await transfers.callToken(data.callSid) : undefined;
+    const callToken = data.withCallToken ? await calls.callToken(data.callSid) : undefined;
     const outcome = await runEffect<string>(
       {
         ledger: this.placementLedger(data.callSid, id),
@@ -159,26 +158,26 @@ export class WarmTransferProcessor {
    * unanswered, done once the transfer has the leg, failed once the transfer failed (which fails the action).
    */
   private placementLedger(callSid: string, id: string): EffectLedger {
-    const { actions, transfers } = this.deps;
+    const { calls } = this.deps;
     return {
       read: async () => {
-        const [action, transfer] = await Promise.all([actions.get(callSid), transfers.get(callSid)]);
+        const [action, transfer] = await Promise.all([calls.action(callSid), calls.warmTransfer(callSid)]);
         if (!action || action.jobId !== id || !transfer || transfer.id !== id) return 'superseded';
         if (transfer.legSid) return { status: 'done', requestedAt: action.requestedAt };
         if (transfer.status === 'transfer_failed' || action.status === 'failed') return { status: 'failed', requestedAt: action.requestedAt, error: action.error };
         if (action.status !== 'queued' || transfer.status !== 'transfer_placing') return 'superseded';
         return { status: 'queued', uncertain: action.uncertain, requestedAt: action.requestedAt, startedAt: action.startedAt, takeovers: action.takeovers };
       },
-      sending: (window) => actions.mark(callSid, id, true, window),
-      refused: () => actions.mark(callSid, id, false),
-      settle: async (status) => (status === 'done' ? actions.mark(callSid, id, false) : (await transfers.fail(id, 'failed')).failed),
-      ended: async () => (await transfers.fail(id, 'caller_hung_up')).failed,
+      sending: (window) => calls.markAction(callSid, id, true, window),
+      refused: () => calls.markAction(callSid, id, false),
+      settle: async (status) => (status === 'done' ? calls.markAction(callSid, id, false) : (await calls.failWarmTransfer(id, 'failed')).failed),
+      ended: async () => (await calls.failWarmTransfer(id, 'caller_hung_up')).failed,
     };
   }
 
   /** Links the leg; if the transfer failed meanwhile (the caller hung up), the leg is ended at once. */
   private async linked(id: string, legSid: string, log: Logger): Promise<void> {
-    const link = await this.deps.transfers.link(id, legSid);
+    const link = await this.deps.calls.linkWarmLeg(id, legSid);
     if (link === 'failed') {
       log.info({ legSid }, 'the transfer ended while the leg was being placed: ending the leg');
       await endLeg(this.deps.twilio, legSid).catch((err: unknown) => log.warn({ legSid, reason: describeTwilioError(err) }, 'could not end the leg'));
@@ -188,7 +187,7 @@ export class WarmTransferProcessor {
 
   /** Queues the outcome of a transfer that failed (the person's leg ended, the agent told); once per transfer. */
   private async queueOutcome(callSid: string, id: string): Promise<void> {
-    const transfer = await this.deps.transfers.find(id);
+    const transfer = await this.deps.calls.findWarmTransfer(id);
     if (transfer?.status !== 'transfer_failed' || !transfer.reason) return;
     await addCallAction(
       this.deps.queue,
@@ -204,9 +203,9 @@ export class WarmTransferProcessor {
    * the redirect, and an attempt that finds the mark first looks at the conference for the caller.
    */
   private async join(job: Job<WarmTransferJoinJob>, log: Logger): Promise<WarmTransferResult> {
-    const { actions, transfers, twilio, config } = this.deps;
+    const { calls, twilio, config } = this.deps;
     const { callSid, transferId } = job.data;
-    const transfer = await transfers.get(callSid);
+    const transfer = await calls.warmTransfer(callSid);
     if (!transfer || transfer.id !== transferId || transfer.status !== 'transfer_accepted') return 'superseded';
     const room = warmTransferRoom(transferId);
     const twiml = joinConferenceTwiml(room, { message: config.holdMessage, starts: true });
@@ -214,20 +213,20 @@ export class WarmTransferProcessor {
       {
         ledger: {
           read: async () => {
-            const action = await actions.get(callSid);
+            const action = await calls.action(callSid);
             if (!action || action.jobId !== transferId) return 'superseded';
             if (action.status === 'done') return { status: 'done', requestedAt: action.requestedAt };
             if (action.status !== 'queued') return 'superseded';
             // The join's deadline counts from the acceptance, not from the agent's request long before.
             return { status: 'queued', uncertain: action.uncertain, requestedAt: transfer.acceptedAt ?? action.requestedAt };
           },
-          sending: (window) => actions.mark(callSid, transferId, true, window),
-          refused: () => actions.mark(callSid, transferId, false),
+          sending: (window) => calls.markAction(callSid, transferId, true, window),
+          refused: () => calls.markAction(callSid, transferId, false),
           settle: async (status) =>
             status === 'done'
-              ? actions.settle(callSid, transferId, 'done', { state: 'transferred' })
-              : (await transfers.fail(transferId, 'failed', { evenIfAccepted: true })).failed,
-          ended: async () => (await transfers.fail(transferId, 'caller_hung_up', { evenIfAccepted: true })).failed,
+              ? calls.settleAction(callSid, transferId, 'done', { state: 'transferred' })
+              : (await calls.failWarmTransfer(transferId, 'failed', { evenIfAccepted: true })).failed,
+          ended: async () => (await calls.failWarmTransfer(transferId, 'caller_hung_up', { evenIfAccepted: true })).failed,
         },
         deadlineMs: ACTION_DEADLINE_MS,
         send: () => twilio.calls(callSid).update({ twiml }),
@@ -243,7 +242,7 @@ export class WarmTransferProcessor {
         return 'already_joined';
       case 'superseded':
       case 'failed_before':
-        return this.notJoining(transfer, (await actions.get(callSid))?.jobId, log);
+        return this.notJoining(transfer, (await calls.action(callSid))?.jobId, log);
       case 'gone':
         return this.joinFailed(job, transfer, true, outcome.reason, log);
       case 'failed':
@@ -264,7 +263,7 @@ export class WarmTransferProcessor {
 
   /** An end_call took over after the person accepted: the caller is being hung up, not joined. */
   private async notJoining(transfer: WarmTransfer, current: string | undefined, log: Logger): Promise<WarmTransferResult> {
-    await this.deps.transfers.fail(transfer.id, 'canceled', { evenIfAccepted: true });
+    await this.deps.calls.failWarmTransfer(transfer.id, 'canceled', { evenIfAccepted: true });
     if (transfer.legSid) await this.deps.twilio.calls(transfer.legSid).update({ twiml: sayAndHangupTwiml(NO_LONGER_NEEDED) }).catch(() => undefined);
     log.warn({ current }, 'the call\'s action changed after the person accepted: not joining');
     return 'superseded';
@@ -288,7 +287,7 @@ export class WarmTransferProcessor {
   private async tell(job: Job<WarmTransferOutcomeJob>, log: Logger): Promise<WarmTransferResult> {
     const data = job.data;
     if (data.endLeg) {
-      const transfer = await this.deps.transfers.find(data.transferId);
+      const transfer = await this.deps.calls.findWarmTransfer(data.transferId);
       if (transfer?.legSid) {
         try {
           // A person already listening hears why the call is going away; a machine just hangs up.

@@ -6,7 +6,7 @@ import type { Metrics } from '../observability/metrics';
 import { registerPhoneCall, RegistrationError, type RegistrationFailureReason } from '../retell/register';
 import type { InboundCallDetails, LookupChoice } from '../retell/inbound-webhook';
 import { dialRetellTwiml, fallbackTwiml, rejectTwiml } from '../twilio/twiml';
-import type { AnswerClaims } from '../calls/claim';
+import type { CallRepository } from '../calls/repository';
 import type { CallDirection } from '../formats';
 import type { LookupHook, LookupResult } from './lookup-hook';
 
@@ -59,7 +59,7 @@ export interface Answer {
 
 export interface CallAnswererOptions {
   config: Pick<Config, 'publicUrl' | 'retell' | 'fallback'>;
-  claims: AnswerClaims;
+  calls: CallRepository;
   retell: Retell;
   logger: Logger;
   /** Times each registration into `bridge_retell_registration_duration_seconds`. */
@@ -102,7 +102,7 @@ function toDirection(twilioDirection: string | undefined): CallDirection {
  */
 export class CallAnswerer {
   private readonly config: CallAnswererOptions['config'];
-  private readonly claims: AnswerClaims;
+  private readonly calls: CallRepository;
   private readonly retell: Retell;
   private readonly logger: Logger;
   private readonly metrics: CallAnswererOptions['metrics'];
@@ -114,7 +114,7 @@ export class CallAnswerer {
 
   constructor(opts: CallAnswererOptions) {
     this.config = opts.config;
-    this.claims = opts.claims;
+    this.calls = opts.calls;
     this.retell = opts.retell;
     this.logger = opts.logger;
     this.metrics = opts.metrics;
@@ -155,7 +155,7 @@ export class CallAnswerer {
     for (;;) {
       let claim;
       try {
-        claim = await this.claims.claim(call.callSid, owner, this.leaseMs, initial);
+        claim = await this.calls.claimAnswer(call.callSid, owner, this.leaseMs, initial);
       } catch (err) {
         // A dropped call is worse than a rare duplicate registration: connect the caller anyway.
         log.error({ err }, 'redis unavailable: answering without dedupe');
@@ -179,11 +179,11 @@ export class CallAnswerer {
     try {
       answer = await this.register(call, deadline, log);
     } catch (err) {
-      await this.claims.release(call.callSid, owner).catch(() => undefined);
+      await this.calls.releaseAnswer(call.callSid, owner).catch(() => undefined);
       throw err;
     }
     try {
-      const stored = await this.claims.complete(call.callSid, owner, {
+      const stored = await this.calls.completeAnswer(call.callSid, owner, {
         twiml: answer.twiml,
         state: answer.outcome === 'fallback' || answer.outcome === 'rejected' ? answer.outcome : 'registered',
         callId: answer.callId,
@@ -210,7 +210,7 @@ export class CallAnswerer {
     let poll = POLL_FIRST_MS;
     while (Date.now() < deadline) {
       await sleep(Math.min(poll, Math.max(0, deadline - Date.now())));
-      const twiml = await this.claims.storedAnswer(callSid);
+      const twiml = await this.calls.storedAnswer(callSid);
       if (twiml !== undefined) return twiml;
       poll = Math.min(poll * 2, POLL_MAX_MS);
     }

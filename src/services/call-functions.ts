@@ -1,8 +1,7 @@
-import type { CallAction, CallActionKind, CallActions } from '../calls/actions';
 import { storeCall, StoreUnavailableError } from '../calls/errors';
 import { findOrAdoptCall, type RetellCallRef } from '../calls/find-call';
-import type { CallRecord } from '../calls/record';
-import type { CallStore } from '../calls/store';
+import type { CallAction, CallActionKind, CallRecord } from '../calls/record';
+import type { CallRepository } from '../calls/repository';
 import type { Config } from '../config';
 import { isE164 } from '../formats';
 import type { CallActionJob } from '../jobs/call-action-job';
@@ -55,8 +54,7 @@ export interface FunctionOutcome {
 
 export interface CallFunctionsDeps {
   config: Pick<Config, 'transfer' | 'twilio'>;
-  store: CallStore;
-  actions: CallActions;
+  calls: CallRepository;
   queue: CallActionQueue;
   logger: Logger;
 }
@@ -129,13 +127,13 @@ export class CallFunctions {
     let record: CallRecord | null;
     let claim;
     try {
-      record = await storeCall(() => findOrAdoptCall(this.deps.store, call, this.deps.config.twilio.accountSid));
+      record = await storeCall(() => findOrAdoptCall(this.deps.calls, call, this.deps.config.twilio.accountSid));
       if (!record) {
         log.warn('function call for a call the bridge does not know');
         return refusal('unknown_call', "I can't find this phone call, so I can't do that.");
       }
       const callSid = record.callSid;
-      claim = await storeCall(() => this.deps.actions.claim(callSid, request));
+      claim = await storeCall(() => this.deps.calls.claimAction(callSid, request));
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       log.error({ err }, 'redis unavailable: function call refused with 503');

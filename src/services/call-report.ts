@@ -1,8 +1,7 @@
-import type { CallAction, CallActionKind } from '../calls/actions';
-import { CallStore } from '../calls/store';
+import { CallRepository } from '../calls/repository';
 import type { OutboundRecord } from '../calls/outbound-record';
 import { OutboundStore } from '../calls/outbound-store';
-import type { CallRecord } from '../calls/record';
+import type { CallAction, CallActionKind, CallRecord } from '../calls/record';
 import { CALL_SID } from '../formats';
 import type { RedisClient } from '../redis/connection';
 import type { CallActionJob } from '../jobs/call-action-job';
@@ -56,7 +55,7 @@ const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undef
 
 /** Reads call records with their actions' jobs, for the operator's tools. */
 export class CallReports {
-  private readonly store: CallStore;
+  private readonly calls: CallRepository;
   private readonly outbounds: OutboundStore;
 
   constructor(
@@ -64,7 +63,7 @@ export class CallReports {
     prefix: string,
     private readonly queue: CallActionQueue,
   ) {
-    this.store = new CallStore(redis, prefix);
+    this.calls = new CallRepository(redis, prefix);
     this.outbounds = new OutboundStore(redis, prefix);
   }
 
@@ -78,12 +77,12 @@ export class CallReports {
   /** The CallSid for a CallSid or a Retell call id, or null when the bridge has no such call. */
   async callSidFor(id: string): Promise<string | null> {
     if (CALL_SID.test(id)) return id;
-    return this.store.callSidForRetellCall(id);
+    return this.calls.callSidForRetellCall(id);
   }
 
   async read(id: string): Promise<CallReport | null> {
     const callSid = await this.callSidFor(id);
-    const record = callSid ? await this.store.get(callSid) : null;
+    const record = callSid ? await this.calls.get(callSid) : null;
     if (!record) return null;
     const current = record.action ? (JSON.parse(record.action) as CallAction) : undefined;
     const actions: ActionReport[] = [];

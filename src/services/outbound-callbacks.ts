@@ -1,5 +1,3 @@
-import type { CallActions } from '../calls/actions';
-import type { CallLifecycle } from '../calls/lifecycle';
 import {
   FINAL_STATUS_OUTCOME,
   type AnsweredBy,
@@ -9,7 +7,7 @@ import {
   type OutboundUpdate,
 } from '../calls/outbound-record';
 import type { OutboundStore } from '../calls/outbound-store';
-import type { CallStore } from '../calls/store';
+import type { CallRepository } from '../calls/repository';
 import { addCallAction, type CallActionQueue } from '../jobs/queue';
 import { queueOutboundEvent, type OutboundEventQueue } from '../jobs/outbound-job';
 import type { Logger } from '../observability/logger';
@@ -21,9 +19,7 @@ export interface OutboundCallbacksDeps {
   accountSid: string;
   store: OutboundStore;
   answerer: CallAnswerer;
-  calls: CallStore;
-  lifecycle: CallLifecycle;
-  actions: CallActions;
+  calls: CallRepository;
   actionQueue: CallActionQueue;
   events: OutboundEventQueue | undefined;
   logger: Logger;
@@ -92,7 +88,7 @@ export class OutboundCallbacks {
   async progress(id: string, p: OutboundProgress): Promise<'moved' | 'kept' | 'unknown'> {
     const log = this.deps.logger.child({ outboundId: id, callSid: p.callSid, callStatus: p.callStatus });
     // The Twilio call record (registered on answer) follows the same progress as an inbound call's.
-    await this.deps.lifecycle.twilioStatus(p.callSid, p.callStatus, p.at, p.duration);
+    await this.deps.calls.twilioStatus(p.callSid, p.callStatus, p.at, p.duration);
     const record = await this.deps.store.get(id);
     if (!record) {
       log.info('status callback for an outbound call the bridge no longer knows: ignored');
@@ -130,14 +126,14 @@ export class OutboundCallbacks {
    * cut across a transfer the agent already started, and the worker retries it like any hang-up.
    */
   private async endCall(record: OutboundRecord, callSid: string, message: string | undefined, log: Logger): Promise<string | undefined> {
-    const { actions, calls } = this.deps;
+    const { calls } = this.deps;
     const request = { kind: 'end_call' as const, target: '', answer: message ? 'Leaving a voicemail message.' : 'Hanging up on an answering machine.' };
-    let claim = await actions.claim(callSid, request);
+    let claim = await calls.claimAction(callSid, request);
     if (claim.kind === 'unknown') {
       // The verdict came before the answer webhook wrote the call record: start the record here.
       const now = new Date().toISOString();
       await calls.adopt({ callSid, accountSid: this.deps.accountSid, from: record.from, to: record.to, direction: 'outbound', state: 'registering', createdAt: now, updatedAt: now });
-      claim = await actions.claim(callSid, request);
+      claim = await calls.claimAction(callSid, request);
     }
     if (claim.kind === 'unknown' || claim.kind === 'ended') return undefined;
     if (claim.kind === 'exists' && claim.action.kind !== 'end_call') {
@@ -157,7 +153,7 @@ export class OutboundCallbacks {
   private async voicemailOutcome(record: OutboundRecord, callSid: string): Promise<OutboundOutcome> {
     if (record.voicemailAction === 'hangup') return 'voicemail_hangup';
     if (record.voicemailAction !== 'message') return 'completed';
-    const action = await this.deps.actions.get(callSid);
+    const action = await this.deps.calls.action(callSid);
     return action !== null && action.jobId === record.voicemailJobId && action.status === 'done' ? 'voicemail_message_left' : 'completed';
   }
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { storeCall, StoreUnavailableError } from '../calls/errors';
 import { OUTBOUND_ID, outboundView, type OutboundRecord, type OutboundView, type VoicemailMode } from '../calls/outbound-record';
 import type { OutboundStore } from '../calls/outbound-store';
-import type { CallStore } from '../calls/store';
+import type { CallRepository } from '../calls/repository';
 import type { Config } from '../config';
 import { addPlaceCall, placeJobId, queueOutboundEvent, type OutboundCallQueue, type OutboundEventQueue } from '../jobs/outbound-job';
 import type { Logger } from '../observability/logger';
@@ -48,7 +48,7 @@ export type CancelOutcome =
 export interface OutboundCallsDeps {
   config: Pick<Config, 'outbound' | 'retell'>;
   store: OutboundStore;
-  calls: CallStore;
+  calls: CallRepository;
   queue: OutboundCallQueue;
   /** Where the cancel of a ringing call goes, for the worker. */
   actionQueue: CallActionQueue;

@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { parseSettings, REDIS_SETTINGS, redisOf, type Config } from '../config';
 import { OUTBOUND_ID, type OutboundRecord } from '../calls/outbound-record';
 import type { CallRecord } from '../calls/record';
-import type { WarmTransfer } from '../calls/warm-transfers';
+import type { WarmTransfer } from '../calls/record';
 import { createCallActionQueue } from '../jobs/queue';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { CallReports, type ActionReport, type CallReport, type OutboundReport } from '../services/call-report';

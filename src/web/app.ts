@@ -1,10 +1,7 @@
 import express, { type Express } from 'express';
 import type { RedisClient } from '../redis/connection';
 import type Retell from 'retell-sdk';
-import { CallActions } from '../calls/actions';
-import { AnswerClaims } from '../calls/claim';
-import { CallLifecycle } from '../calls/lifecycle';
-import { CallStore } from '../calls/store';
+import { CallRepository } from '../calls/repository';
 import type { Config } from '../config';
 import type { Twilio } from 'twilio';
 import { OutboundStore } from '../calls/outbound-store';
@@ -18,7 +15,6 @@ import { CallAnswerer } from '../services/call-answerer';
 import { CallFunctions } from '../services/call-functions';
 import { OutboundCallbacks } from '../services/outbound-callbacks';
 import { WarmTransferCallbacks } from '../services/warm-transfer-callbacks';
-import { WarmTransfers } from '../calls/warm-transfers';
 import { twilioWarmTransferRoutes } from './routes/twilio-warm-transfer';
 import { OutboundCalls } from '../services/outbound-calls';
 import type { LookupHook } from '../services/lookup-hook';
@@ -60,26 +56,22 @@ export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 export function createApp(deps: AppDeps): Express {
   const { config, redis, retell, queue, outbound, logger, metrics, lookupHook } = deps;
   const prefix = config.redis.prefix;
-  const store = new CallStore(redis, prefix);
-  const lifecycle = new CallLifecycle(redis, prefix);
-  const actions = new CallActions(redis, prefix);
+  const calls = new CallRepository(redis, prefix);
   const outboundStore = new OutboundStore(redis, prefix);
-  const answerer = new CallAnswerer({ config, claims: new AnswerClaims(redis, prefix), retell, logger, metrics, lookupHook });
-  const functions = new CallFunctions({ config, store, actions, queue, logger });
+  const answerer = new CallAnswerer({ config, calls, retell, logger, metrics, lookupHook });
+  const functions = new CallFunctions({ config, calls, queue, logger });
   const callbacks = new OutboundCallbacks({
     accountSid: config.twilio.accountSid,
     store: outboundStore,
     answerer,
-    calls: store,
-    lifecycle,
-    actions,
+    calls,
     actionQueue: queue,
     events: outbound.events,
     logger,
     metrics,
   });
 
-  const warmTransfers = new WarmTransferCallbacks({ config, transfers: new WarmTransfers(redis, prefix), queue, logger });
+  const warmTransfers = new WarmTransferCallbacks({ config, calls, queue, logger });
 
   const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
 
@@ -93,18 +85,18 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestObserver(logger, metrics));
 
   // Twilio's webhooks first: the voice webhook is the busiest route and the one a caller waits on.
-  app.use(twilioRoutes({ config, answerer, store, lifecycle, warmTransfers, budget, logger, metrics }));
+  app.use(twilioRoutes({ config, answerer, calls, warmTransfers, budget, logger, metrics }));
   app.use(twilioOutboundRoutes({ config, answerer, callbacks, warmTransfers, budget, logger, metrics }));
   app.use(twilioWarmTransferRoutes({ config, callbacks: warmTransfers, budget, metrics }));
   app.use(healthRoutes(redis));
   const queues = [queue, outbound.queue, ...(outbound.events ? [outbound.events] : [])];
   app.use(opsRoutes({ metrics, queues, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
   if (config.outbound.apiToken) {
-    const calls = new OutboundCalls({ config, store: outboundStore, calls: store, queue: outbound.queue, actionQueue: queue, events: outbound.events, logger, metrics });
-    app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls, metrics }));
+    const outboundCalls = new OutboundCalls({ config, store: outboundStore, calls, queue: outbound.queue, actionQueue: queue, events: outbound.events, logger, metrics });
+    app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls: outboundCalls, metrics }));
   }
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, budget, logger, metrics }));
-  app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, budget, store, lifecycle, logger, metrics }));
+  app.use(retellWebhookRoutes({ apiKey: config.retell.apiKey, accountSid: config.twilio.accountSid, budget, calls, logger, metrics }));
 
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found');

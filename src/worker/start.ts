@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type { Worker } from 'bullmq';
-import { CallActions } from '../calls/actions';
-import { WarmTransfers } from '../calls/warm-transfers';
+import { CallRepository } from '../calls/repository';
 import { WarmTransferProcessor } from '../jobs/warm-transfer-processor';
 import { addCallAction, createCallActionQueue } from '../jobs/queue';
 import { cancelJobId } from '../jobs/call-action-job';
@@ -54,16 +53,15 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const prefix = config.redis.prefix;
   const common = { connection: blocking, redisPrefix: prefix, concurrency: config.worker.concurrency, logger, metrics };
 
-  const actions = new CallActions(records, prefix);
+  const calls = new CallRepository(records, prefix);
   const retell = createRetellClient(config.retell);
   // Jobs queue later steps: a warm transfer's outcome, a failed action's notice to the agent.
   const actionQueue = createCallActionQueue(producer, prefix);
-  const processor = new CallActionProcessor({ twilio, actions, queue: actionQueue, logger, metrics });
+  const processor = new CallActionProcessor({ twilio, calls, queue: actionQueue, logger, metrics });
   const warmTransfers = new WarmTransferProcessor({
     twilio,
     retell,
-    actions,
-    transfers: new WarmTransfers(records, prefix),
+    calls,
     queue: actionQueue,
     config: {
       publicUrl: config.publicUrl,

@@ -35,7 +35,7 @@ describe('when every redirect Twilio is sent goes unanswered', () => {
     const notice = await waitFor('the agent to be told', () => bridge.retell.liveUpdates.find((u) => u.callId === callId), AGENT_TOLD_WITHIN_MS + 5000);
     expect(notice.receivedAt - askedAt).toBeLessThanOrEqual(AGENT_TOLD_WITHIN_MS);
     expect(notice.body).toMatchObject({ call_control: { trigger_response: true, additional_context: expect.stringContaining('The transfer to sales did not go through') } });
-    expect(await bridge.actions.get(callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('gave up after 12 s') });
+    expect(await bridge.calls.action(callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('gave up after 12 s') });
 
     // The agent acts on it: a hang-up starts at once and is performed once Twilio answers again.
     bridge.twilio.injections.length = 0;
@@ -57,7 +57,7 @@ describe('when calls.create for a warm transfer\'s person is never answered', ()
     const notice = await waitFor('the agent to be told', () => bridge.retell.liveUpdates.find((u) => u.callId === callId), AGENT_TOLD_WITHIN_MS + 5000);
     expect(notice.receivedAt - askedAt).toBeLessThanOrEqual(AGENT_TOLD_WITHIN_MS);
     expect(notice.body).toMatchObject({ call_control: { additional_context: expect.stringContaining('Warm transfer to sales failed') } });
-    expect(await bridge.actions.get(callSid)).toMatchObject({ kind: 'warm_transfer', status: 'failed' });
+    expect(await bridge.calls.action(callSid)).toMatchObject({ kind: 'warm_transfer', status: 'failed' });
     // Nobody was rung (every create went unanswered and did nothing), and the caller is still with the agent.
     expect(bridge.twilio.callee.placed.size).toBe(0);
     expect(bridge.twilio.calls.get(callSid)?.status).toBe('in-progress');

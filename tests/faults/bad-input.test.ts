@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { getExpectedTwilioSignature } from 'twilio';
 import { PUBLIC_URL, RETELL_KEY } from '../support/bridge';
-import { CallStore } from '../../src/calls/store';
+import { CallRepository } from '../../src/calls/repository';
 import { functionCallBody, signAt } from '../support/retell-signing';
 import { ACCOUNT_SID as ACCOUNT_SID_OF_TESTS, AUTH_TOKEN, newCallSid, voiceParams } from '../support/twilio-signing';
 import { TRANSFER_ENV } from './support/call-actions';
@@ -536,7 +536,7 @@ const retellWebhook: SweepTarget = {
     expect(res.status).toBe(204);
     const direct = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     try {
-      expect(await new CallStore(direct, INPUT_PREFIX).get(callSid)).toMatchObject({ state: 'in-progress' });
+      expect(await new CallRepository(direct, INPUT_PREFIX).get(callSid)).toMatchObject({ state: 'in-progress' });
     } finally {
       direct.disconnect();
     }

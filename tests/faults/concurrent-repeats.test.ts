@@ -51,7 +51,7 @@ describe('when 200 repeats of one CallSid reach one web process at once while Re
     expect(dialedCallId(answers[0]!.body)).toBe(callId);
     expect(Math.max(...answers.map((a) => a.elapsedMs))).toBeLessThan(ANSWER_BOUND_MS);
 
-    const record = await bridge.store.get(params.CallSid!);
+    const record = await bridge.calls.get(params.CallSid!);
     expect(record).toMatchObject({ state: 'registered', callId, twiml: answers[0]!.body });
     expect(record?.claim_owner).toBeUndefined();
   });

@@ -97,8 +97,8 @@ describe.each<[string, () => void | Promise<void>, () => void | Promise<void>]>(
 
     expect(successfulUpdatesPerCall(bridge, [callSid])).toEqual({ [callSid]: 1 });
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
-    expect(await bridge.store.get(callSid)).toMatchObject({ state: 'transferred' });
-    expect(await bridge.actions.get(callSid)).toMatchObject({ jobId, status: 'done' });
+    expect(await bridge.calls.get(callSid)).toMatchObject({ state: 'transferred' });
+    expect(await bridge.calls.action(callSid)).toMatchObject({ jobId, status: 'done' });
     expect(await bridge.queue.getJobCounts('waiting', 'active', 'delayed', 'failed')).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0 });
     // The same worker process did it: no restart.
     expect(worker.alive).toBe(true);

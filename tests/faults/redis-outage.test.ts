@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { answerTiming } from '../../src/services/call-answerer';
-import { CallStore } from '../../src/calls/store';
+import { CallRepository } from '../../src/calls/repository';
 import { RETELL_KEY } from '../support/bridge';
 import { voiceParams } from '../support/twilio-signing';
 import { FaultyRetell } from './support/faulty-retell';
@@ -27,7 +27,7 @@ let proxy: TcpProxy;
 let retell: FaultyRetell;
 let web: WebProcess;
 let direct: Redis;
-let store: CallStore;
+let store: CallRepository;
 let webPid: number | undefined;
 
 beforeAll(async () => {
@@ -46,7 +46,7 @@ beforeAll(async () => {
   // The test reads records straight from Redis, never through the proxy.
   direct = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   direct.on('error', () => undefined);
-  store = new CallStore(direct, PREFIX);
+  store = new CallRepository(direct, PREFIX);
 });
 
 afterAll(async () => {

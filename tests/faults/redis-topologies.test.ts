@@ -96,8 +96,8 @@ describe.each<[string, () => Promise<RedisTopology>]>([
         const [update] = bridge.twilio.callUpdates(q.callSid);
         if (fns[i] === 'transfer_call') expect(update!.form.Twiml).toContain('<Number>+14155550101</Number>');
         else expect(update!.form).toEqual({ Status: 'completed' });
-        expect(await bridge.store.get(q.callSid)).toMatchObject({ state: fns[i] === 'transfer_call' ? 'transferred' : 'ended' });
-        expect(await bridge.actions.get(q.callSid)).toMatchObject({ jobId: q.jobId, status: 'done' });
+        expect(await bridge.calls.get(q.callSid)).toMatchObject({ state: fns[i] === 'transfer_call' ? 'transferred' : 'ended' });
+        expect(await bridge.calls.action(q.callSid)).toMatchObject({ jobId: q.jobId, status: 'done' });
       }
       expect(worker.messages('error')).toEqual([]);
     });

@@ -5,7 +5,7 @@
  * and stores the fallback so repeats replay it instead of registering again.
  */
 import { Redis } from 'ioredis';
-import { CallStore } from '../../src/calls/store';
+import { CallRepository } from '../../src/calls/repository';
 import { RETELL_KEY } from '../support/bridge';
 import { voiceParams } from '../support/twilio-signing';
 import { FaultyRetell, type RetellFault } from './support/faulty-retell';
@@ -24,7 +24,7 @@ let redis: RedisServer;
 let retell: FaultyRetell;
 let web: WebProcess;
 let client: Redis;
-let store: CallStore;
+let store: CallRepository;
 beforeAll(async () => {
   redis = await RedisServer.start();
   retell = await new FaultyRetell(RETELL_KEY).start();
@@ -36,7 +36,7 @@ beforeAll(async () => {
   });
   client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   client.on('error', () => undefined);
-  store = new CallStore(client, PREFIX);
+  store = new CallRepository(client, PREFIX);
 });
 afterAll(async () => {
   client?.disconnect();

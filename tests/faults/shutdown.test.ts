@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { answerTiming } from '../../src/services/call-answerer';
-import { CallStore } from '../../src/calls/store';
+import { CallRepository } from '../../src/calls/repository';
 import { RETELL_KEY } from '../support/bridge';
 import { voiceParams } from '../support/twilio-signing';
 import { FaultyRetell } from './support/faulty-retell';
@@ -25,7 +25,7 @@ const PREFIX = 'faults-shutdown';
 let redis: RedisServer;
 let retell: FaultyRetell;
 let direct: Redis;
-let store: CallStore;
+let store: CallRepository;
 let web: WebProcess | undefined;
 
 beforeAll(async () => {
@@ -33,7 +33,7 @@ beforeAll(async () => {
   retell = await new FaultyRetell(RETELL_KEY).start();
   direct = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   direct.on('error', () => undefined);
-  store = new CallStore(direct, PREFIX);
+  store = new CallRepository(direct, PREFIX);
 });
 afterEach(async () => {
   await web?.dispose();

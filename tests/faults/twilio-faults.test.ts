@@ -76,7 +76,7 @@ describe('when Twilio answers a burst of 429, 500 and 503 to the first requests 
       const job = await bridge.queue.getJob(q.jobId);
       expect(job?.returnvalue).toBe('done');
       expect(job?.attemptsMade).toBeLessThan(CALL_ACTION_JOB_OPTIONS.attempts!);
-      expect(await bridge.store.get(q.callSid)).toMatchObject({ state: 'transferred' });
+      expect(await bridge.calls.get(q.callSid)).toMatchObject({ state: 'transferred' });
     }
   });
 });
@@ -99,7 +99,7 @@ describe('when a Twilio request hangs without an answer', () => {
     expect(updates.map((u) => u.answered)).toEqual([undefined, 200]);
     // ...and the retry came from the backoff, not from a stall: the job ran twice, as two attempts.
     expect((await bridge.queue.getJob(q!.jobId))?.attemptsMade).toBe(2);
-    expect(await bridge.store.get(q!.callSid)).toMatchObject({ state: 'transferred' });
+    expect(await bridge.calls.get(q!.callSid)).toMatchObject({ state: 'transferred' });
   });
 });
 
@@ -113,7 +113,7 @@ describe('when Twilio performs a transfer but answers only after 9 s', () => {
     await waitForJobs(bridge, [q!.jobId], 'completed', bound);
     expect(Date.now() - startedAt).toBeLessThan(bound);
     expect((await bridge.queue.getJob(q!.jobId))?.returnvalue).toBe('found_done');
-    expect(await bridge.store.get(q!.callSid)).toMatchObject({ state: 'transferred' });
+    expect(await bridge.calls.get(q!.callSid)).toMatchObject({ state: 'transferred' });
     // Wait out the late answer: still one redirect, and the person is rung once.
     await sleep(9000 - (Date.now() - startedAt) + 500);
     expect(bridge.twilio.callUpdates(q!.callSid)).toHaveLength(1);
@@ -127,9 +127,9 @@ describe('when Twilio accepts requests and never answers them', () => {
     const [q] = await queueMany(1);
     await waitForJobs(bridge, [q!.jobId], 'failed', ACTION_DEADLINE_MS + SLACK_MS);
     const job = await bridge.queue.getJob(q!.jobId);
-    const startedAt = Date.parse((await bridge.actions.get(q!.callSid))!.startedAt!);
+    const startedAt = Date.parse((await bridge.calls.action(q!.callSid))!.startedAt!);
     expect(job!.finishedOn! - startedAt).toBeLessThanOrEqual(ACTION_DEADLINE_MS + 1500);
-    expect(await bridge.actions.get(q!.callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('gave up after 12 s') });
+    expect(await bridge.calls.action(q!.callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('gave up after 12 s') });
     const sent = bridge.twilio.callUpdates(q!.callSid).length;
     expect(sent).toBeGreaterThanOrEqual(2);
     expect(sent).toBeLessThanOrEqual(3);
@@ -159,9 +159,9 @@ describe.each<[string, number, number, string]>([
     const job = await bridge.queue.getJob(q!.jobId);
     expect(await job?.getState()).toBe('failed');
     expect(job?.attemptsMade).toBe(1);
-    const action = await bridge.actions.get(q!.callSid);
+    const action = await bridge.calls.action(q!.callSid);
     expect(action).toMatchObject({ jobId: q!.jobId, status: 'failed' });
     expect(action?.error).toContain(recorded);
-    expect((await bridge.store.get(q!.callSid))?.state).not.toBe('transferred');
+    expect((await bridge.calls.get(q!.callSid))?.state).not.toBe('transferred');
   });
 });

@@ -45,7 +45,7 @@ describe('when a worker process is SIGKILLed while placing a warm transfer\'s le
     expect(placedLegs(crash.bridge)).toHaveLength(1);
     expect(['already_placed', 'adopted']).toContain((await crash.bridge.queue.getJob(jobId))?.returnvalue);
     expect(await warmTransferOf(crash.bridge, callSid)).toMatchObject({ status: 'transfer_accepted', legSid: placedLegs(crash.bridge)[0]!.call.sid });
-    await waitFor('the call to be recorded as transferred', async () => (await crash.bridge.store.get(callSid))?.state === 'transferred', 10_000);
+    await waitFor('the call to be recorded as transferred', async () => (await crash.bridge.calls.get(callSid))?.state === 'transferred', 10_000);
     expect(second.alive).toBe(true);
   });
 
@@ -70,7 +70,7 @@ describe('when a worker process is SIGKILLed while placing a warm transfer\'s le
     // The survivor looked for the leg at Twilio before placing it.
     expect(crash.bridge.twilio.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/Calls.json'))).toHaveLength(1);
     expect(second.messages()).toContain('warm transfer: ringing the person');
-    await waitFor('the call to be recorded as transferred', async () => (await crash.bridge.store.get(callSid))?.state === 'transferred', 10_000);
+    await waitFor('the call to be recorded as transferred', async () => (await crash.bridge.calls.get(callSid))?.state === 'transferred', 10_000);
   });
 });
 
@@ -95,9 +95,9 @@ describe('when a worker process is SIGKILLed while moving the caller into the wa
     expect(crash.bridge.twilio.callUpdates(callSid)).toHaveLength(1);
     expect(crash.bridge.twilio.inConference(room).map((c) => c.sid).sort()).toEqual([callSid, placedLegs(crash.bridge)[0]!.call.sid].sort());
     expect((await joinJob(callSid))?.returnvalue).toBe('found_joined');
-    expect((await crash.bridge.store.get(callSid))?.state).toBe('transferred');
+    expect((await crash.bridge.calls.get(callSid))?.state).toBe('transferred');
     expect(await warmTransferOf(crash.bridge, callSid)).toMatchObject({ status: 'transfer_accepted' });
-    expect(await crash.bridge.actions.get(callSid)).toMatchObject({ status: 'done' });
+    expect(await crash.bridge.calls.action(callSid)).toMatchObject({ status: 'done' });
     expect(second.alive).toBe(true);
   });
 
@@ -120,6 +120,6 @@ describe('when a worker process is SIGKILLed while moving the caller into the wa
     const room = warmTransferRoom(`warm_transfer-${callSid}-1`);
     expect(crash.bridge.twilio.inConference(room).map((c) => c.sid).sort()).toEqual([callSid, placedLegs(crash.bridge)[0]!.call.sid].sort());
     expect(second.messages()).toContain('warm transfer accepted: caller and person joined');
-    expect((await crash.bridge.store.get(callSid))?.state).toBe('transferred');
+    expect((await crash.bridge.calls.get(callSid))?.state).toBe('transferred');
   });
 });

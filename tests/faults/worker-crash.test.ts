@@ -35,8 +35,8 @@ describe.each([
     expect(crash.bridge.twilio.callUpdates()).toHaveLength(2 * jobs);
     for (const q of queued) {
       expect((await crash.bridge.queue.getJob(q.jobId))?.returnvalue).toBe('done');
-      expect(await crash.bridge.store.get(q.callSid)).toMatchObject({ state: 'transferred' });
-      expect(await crash.bridge.actions.get(q.callSid)).toMatchObject({ jobId: q.jobId, status: 'done' });
+      expect(await crash.bridge.calls.get(q.callSid)).toMatchObject({ state: 'transferred' });
+      expect(await crash.bridge.calls.action(q.callSid)).toMatchObject({ jobId: q.jobId, status: 'done' });
     }
     expect(second.messages()).toContain('transfer performed');
     expect(second.alive).toBe(true);

@@ -79,7 +79,7 @@ describe('when a worker process gets SIGTERM with jobs inside slow Twilio reques
     const sids = all.map((q) => q.callSid);
     expect(successfulUpdatesPerCall(bridge, sids)).toEqual(Object.fromEntries(sids.map((s) => [s, 1])));
     expect(bridge.twilio.callUpdates()).toHaveLength(all.length);
-    for (const q of all) expect(await bridge.store.get(q.callSid)).toMatchObject({ state: 'transferred' });
+    for (const q of all) expect(await bridge.calls.get(q.callSid)).toMatchObject({ state: 'transferred' });
   }, 60_000);
 });
 
@@ -116,6 +116,6 @@ describe.each<[string, () => void | Promise<void>, () => void | Promise<void>]>(
     expect(successfulUpdatesPerCall(bridge, sids)).toEqual(Object.fromEntries(sids.map((s) => [s, 1])));
     // The unanswered request of the first worker, then one redirect per call.
     expect(bridge.twilio.callUpdates()).toHaveLength(queued.length + 1);
-    for (const q of queued) expect(await bridge.store.get(q.callSid)).toMatchObject({ state: 'transferred' });
+    for (const q of queued) expect(await bridge.calls.get(q.callSid)).toMatchObject({ state: 'transferred' });
   }, 90_000);
 });

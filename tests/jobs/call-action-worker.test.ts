@@ -45,7 +45,7 @@ describe('the call-action worker against the Twilio REST API', () => {
     const gaps = [updates[1]!.receivedAt - updates[0]!.receivedAt, updates[2]!.receivedAt - updates[1]!.receivedAt];
     expect(gaps[0]).toBeGreaterThanOrEqual(140);
     expect(gaps[1]).toBeGreaterThanOrEqual(290);
-    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
+    expect((await bridge.calls.get(callSid))?.state).toBe('transferred');
     const metrics = await bridge.worker!.metrics.prometheus.getSingleMetricAsString('bridge_jobs_total');
     expect(metrics).toContain('bridge_jobs_total{name="transfer",result="retried"} 2');
     expect(metrics).toContain('bridge_jobs_total{name="transfer",result="completed"} 1');
@@ -64,7 +64,7 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(job.attemptsMade).toBe(1);
     expect(job.opts.attempts).toBeGreaterThan(1);
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
-    const record = await bridge.store.get(callSid);
+    const record = await bridge.calls.get(callSid);
     expect(record?.state).toBe('ended');
     expect(JSON.parse(record!.action!)).toMatchObject({ status: 'failed', error: 'call not in progress' });
   });
@@ -78,7 +78,7 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(state).toBe('completed');
     expect(job.returnvalue).toBe('call_already_ended');
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
-    expect((await bridge.store.get(callSid))?.state).toBe('ended');
+    expect((await bridge.calls.get(callSid))?.state).toBe('ended');
   });
 
   it('when Twilio answers another 4xx (404), then it is final: one request, no retry', async () => {
@@ -89,7 +89,7 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(job.attemptsMade).toBe(1);
     expect(job.opts.attempts).toBeGreaterThan(1);
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(1);
-    const record = await bridge.store.get(callSid);
+    const record = await bridge.calls.get(callSid);
     // A failed transfer leaves the agent on the line, so the call goes back to its previous state.
     expect(record?.state).toBe('registered');
     expect(JSON.parse(record!.action!)).toMatchObject({ status: 'failed', error: expect.stringMatching(/HTTP 404 code 20404/) });
@@ -103,7 +103,7 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(job.attemptsMade).toBe(6);
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(6);
 
-    const record = await bridge.store.get(callSid);
+    const record = await bridge.calls.get(callSid);
     const res = await postRetell(
       bridge.url,
       '/retell/functions/transfer_call',
@@ -116,7 +116,7 @@ describe('the call-action worker against the Twilio REST API', () => {
 
   it('when a job carries text TwiML cannot hold (queued before messages were cleaned on arrival), then it fails at once, without a request or a retry', async () => {
     const { callSid, callId } = await liveCall(bridge);
-    const claim = await bridge.actions.claim(callSid, { kind: 'end_call', target: '', answer: 'Ending the call now.' });
+    const claim = await bridge.calls.claimAction(callSid, { kind: 'end_call', target: '', answer: 'Ending the call now.' });
     expect(claim.kind).toBe('created');
     const jobId = (claim as { action: { jobId: string } }).action.jobId;
     await bridge.queue.add('end_call', { kind: 'end_call', callSid, callId, message: 'Bye\u0000' }, { jobId });
@@ -124,6 +124,6 @@ describe('the call-action worker against the Twilio REST API', () => {
     expect(state).toBe('failed');
     expect(job.attemptsMade).toBe(1);
     expect(bridge.twilio.callUpdates(callSid)).toHaveLength(0);
-    expect(await bridge.actions.get(callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('could not build TwiML') });
+    expect(await bridge.calls.action(callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('could not build TwiML') });
   });
 });

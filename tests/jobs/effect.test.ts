@@ -4,8 +4,7 @@
  * a 5xx. Each test runs the attempts BullMQ would run, one after another, and counts what reached Twilio.
  */
 import { Redis } from 'ioredis';
-import { CallActions } from '../../src/calls/actions';
-import { CallStore } from '../../src/calls/store';
+import { CallRepository } from '../../src/calls/repository';
 import { attemptOf, RetryEffect, runEffect, type Attempt, type Effect, type EffectOutcome } from '../../src/jobs/effect';
 import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
 import { lookForEffect } from '../../src/twilio/call-evidence';
@@ -19,18 +18,16 @@ const HANGUP = { status: 'completed' as const };
 let redis: Redis;
 let prefix: string;
 let twilioApi: FakeTwilioApi;
-let actions: CallActions;
-let store: CallStore;
+let calls: CallRepository;
 
 beforeEach(async () => {
   prefix = uniquePrefix('effect');
   redis = new Redis(TEST_REDIS_URL);
   twilioApi = await new FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN).start();
   twilioApi.addCall(CALL_SID);
-  store = new CallStore(redis, prefix);
-  actions = new CallActions(redis, prefix);
+  calls = new CallRepository(redis, prefix);
   const now = new Date().toISOString();
-  await store.adopt({ callSid: CALL_SID, accountSid: ACCOUNT_SID, from: '+14155550199', to: '+14155550100', direction: 'inbound', state: 'registered', createdAt: now, updatedAt: now });
+  await calls.adopt({ callSid: CALL_SID, accountSid: ACCOUNT_SID, from: '+14155550199', to: '+14155550100', direction: 'inbound', state: 'registered', createdAt: now, updatedAt: now });
 });
 afterEach(async () => {
   redis.disconnect();
@@ -43,12 +40,12 @@ const TRANSFER_TWIML = `<?xml version="1.0" encoding="UTF-8"?><Response><Dial><N
 
 /** An end_call (or a cold transfer) on the call record, run through the runner against the fake Twilio. */
 async function hangUpEffect(deadlineMs?: number, kind: 'end_call' | 'transfer' = 'end_call'): Promise<{ effect: Effect<unknown>; jobId: string }> {
-  const claim = await actions.claim(CALL_SID, { kind, target: kind === 'transfer' ? SALES : '', answer: 'Now.' });
+  const claim = await calls.claimAction(CALL_SID, { kind, target: kind === 'transfer' ? SALES : '', answer: 'Now.' });
   if (claim.kind !== 'created') throw new Error(`no action: ${claim.kind}`);
   const jobId = claim.action.jobId;
   const twilio = createTwilioClient({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, apiBaseUrl: twilioApi.url });
   const effect: Effect<unknown> = {
-    ledger: actions.ledger(CALL_SID, jobId, kind === 'transfer' ? { done: 'transferred', endedAs: 'failed' } : { done: 'ended', endedAs: 'done' }),
+    ledger: calls.actionLedger(CALL_SID, jobId, kind === 'transfer' ? { done: 'transferred', endedAs: 'failed' } : { done: 'ended', endedAs: 'done' }),
     ...(deadlineMs !== undefined ? { deadlineMs } : {}),
     send: () => twilio.calls(CALL_SID).update(kind === 'transfer' ? { twiml: TRANSFER_TWIML } : HANGUP),
     look: async (since) => {
@@ -82,8 +79,8 @@ describe('the exactly-once runner', () => {
     expect(ran).toBe(1);
     expect(updates()).toHaveLength(1);
     expect(looks()).toHaveLength(0);
-    expect(await actions.get(CALL_SID)).toMatchObject({ status: 'done' });
-    expect((await store.get(CALL_SID))?.state).toBe('ended');
+    expect(await calls.action(CALL_SID)).toMatchObject({ status: 'done' });
+    expect((await calls.get(CALL_SID))?.state).toBe('ended');
   });
 
   it('when Twilio performs a transfer but answers after the request timeout, then the retry looks, finds the leg to the person, and sends nothing again', async () => {
@@ -94,8 +91,8 @@ describe('the exactly-once runner', () => {
     expect(ran).toBe(2);
     expect(updates()).toHaveLength(1);
     expect(looks().length).toBeGreaterThanOrEqual(1);
-    expect(await actions.get(CALL_SID)).toMatchObject({ status: 'done' });
-    expect((await store.get(CALL_SID))?.state).toBe('transferred');
+    expect(await calls.action(CALL_SID)).toMatchObject({ status: 'done' });
+    expect((await calls.get(CALL_SID))?.state).toBe('transferred');
     expect(twilioApi.children(CALL_SID).filter((c) => c.to === SALES)).toHaveLength(1);
   });
 
@@ -105,7 +102,7 @@ describe('the exactly-once runner', () => {
     const { outcome } = await attempts(effect, 6);
     expect(outcome.kind).toBe('gone');
     expect(updates()).toHaveLength(1);
-    expect(await actions.get(CALL_SID)).toMatchObject({ status: 'done' });
+    expect(await calls.action(CALL_SID)).toMatchObject({ status: 'done' });
   });
 
   it('when Twilio answers 500 without performing it, then the retry looks, finds nothing, and sends it once more', async () => {
@@ -134,7 +131,7 @@ describe('the exactly-once runner', () => {
     expect(outcome).toMatchObject({ kind: 'failed', reason: expect.stringContaining('HTTP 400 code 21201') });
     expect(ran).toBe(1);
     expect(updates()).toHaveLength(1);
-    expect(await actions.get(CALL_SID)).toMatchObject({ status: 'failed', error: expect.stringContaining('21201') });
+    expect(await calls.action(CALL_SID)).toMatchObject({ status: 'failed', error: expect.stringContaining('21201') });
   });
 
   it('when Twilio takes every request and never answers, then the effect gives up within its deadline, having looked before each resend', async () => {
@@ -143,7 +140,7 @@ describe('the exactly-once runner', () => {
     const { outcome } = await attempts(effect, 6);
     expect(outcome).toMatchObject({ kind: 'failed', reason: expect.stringContaining('gave up after 3 s') });
     expect(looks().length).toBeGreaterThanOrEqual(updates().length - 1);
-    expect(await actions.get(CALL_SID)).toMatchObject({ status: 'failed' });
+    expect(await calls.action(CALL_SID)).toMatchObject({ status: 'failed' });
   });
 
   it('when the call has ended (21220), then the effect settles as its owner says a call ending means (a hang-up: done)', async () => {
@@ -151,18 +148,18 @@ describe('the exactly-once runner', () => {
     const { effect } = await hangUpEffect();
     const { outcome } = await attempts(effect, 6);
     expect(outcome.kind).toBe('gone');
-    expect(await actions.get(CALL_SID)).toMatchObject({ status: 'done' });
+    expect(await calls.action(CALL_SID)).toMatchObject({ status: 'done' });
   });
 
   it('when another action replaced it before the request, then nothing is sent', async () => {
-    const claim = await actions.claim(CALL_SID, { kind: 'transfer', target: '+14155550101', answer: 'Transferring.' });
+    const claim = await calls.claimAction(CALL_SID, { kind: 'transfer', target: '+14155550101', answer: 'Transferring.' });
     if (claim.kind !== 'created') throw new Error('no action');
     // An end_call replaces the transfer no request was sent for.
-    await actions.claim(CALL_SID, { kind: 'end_call', target: '', answer: 'Ending the call now.' });
+    await calls.claimAction(CALL_SID, { kind: 'end_call', target: '', answer: 'Ending the call now.' });
     const twilio = createTwilioClient({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, apiBaseUrl: twilioApi.url });
     const outcome = await runEffect(
       {
-        ledger: actions.ledger(CALL_SID, claim.action.jobId, { done: 'transferred', endedAs: 'failed' }),
+        ledger: calls.actionLedger(CALL_SID, claim.action.jobId, { done: 'transferred', endedAs: 'failed' }),
         send: () => twilio.calls(CALL_SID).update({ twiml: '<Response/>' }),
         look: async () => ({ found: 'not_performed' }),
       },

@@ -84,7 +84,7 @@ describe('worker processes', () => {
     const updates = bridge.twilio.callUpdates(callSid);
     expect(updates).toHaveLength(2);
     expect(updates.filter((u) => u.answered === 200)).toHaveLength(1);
-    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
+    expect((await bridge.calls.get(callSid))?.state).toBe('transferred');
   }, 40_000);
 
   it('when a worker gets SIGTERM mid-job, then it finishes the job, exits 0, and a job queued meanwhile waits for the next worker', async () => {

@@ -68,7 +68,7 @@ describe('outbound calls, end to end', () => {
           `<Sip>sip:${registration.callId}@sip.retellai.com;transport=tcp</Sip></Dial></Response>`,
       );
       expect(live).toMatchObject({ call_sid: expect.stringMatching(/^CA/), retell_call_id: registration.callId });
-      expect((await bridge.store.get(live.call_sid!))).toMatchObject({ direction: 'outbound', from: OUR_NUMBER, to: CALLEE, callId: registration.callId });
+      expect((await bridge.calls.get(live.call_sid!))).toMatchObject({ direction: 'outbound', from: OUR_NUMBER, to: CALLEE, callId: registration.callId });
 
       // Twilio repeating the answer request (a retry, a fallback URL) gets the same TwiML and registers nothing.
       const replays = await Promise.all(
@@ -91,7 +91,7 @@ describe('outbound calls, end to end', () => {
       expect(ended.dialing_at && ended.ringing_at && ended.answered_at && ended.ended_at).toBeTruthy();
       expect(seen.has('queued') || seen.has('dialing')).toBe(true);
       expect(seen).toContain('in-progress');
-      expect((await bridge.store.get(ended.call_sid!))).toMatchObject({ state: 'ended', endReason: 'completed' });
+      expect((await bridge.calls.get(ended.call_sid!))).toMatchObject({ state: 'ended', endReason: 'completed' });
     });
 
     it('then a forged or unsigned callback is refused with 403 and changes nothing', async () => {

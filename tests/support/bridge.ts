@@ -1,6 +1,5 @@
 import type { RedisClient } from '../../src/redis/connection';
-import { CallActions } from '../../src/calls/actions';
-import { CallStore } from '../../src/calls/store';
+import { CallRepository } from '../../src/calls/repository';
 import { loadConfig, type Config } from '../../src/config';
 import type { OutboundCallQueue } from '../../src/jobs/outbound-job';
 import type { CallActionQueue } from '../../src/jobs/queue';
@@ -41,8 +40,7 @@ export interface TestBridge {
   url: string;
   config: Config;
   redis: RedisClient;
-  store: CallStore;
-  actions: CallActions;
+  calls: CallRepository;
   retell: FakeRetell;
   twilio: FakeTwilioApi;
   queue: CallActionQueue;
@@ -87,8 +85,7 @@ export async function startBridge(
     url: web.url,
     config,
     redis: web.redis,
-    store: new CallStore(web.redis, prefix),
-    actions: new CallActions(web.redis, prefix),
+    calls: new CallRepository(web.redis, prefix),
     retell,
     twilio,
     queue: web.queue,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { WarmTransfer } from '../../src/calls/warm-transfers';
+import type { WarmTransfer } from '../../src/calls/record';
 import type { CalleeScript, PlacedCall } from '../../src/sandbox/fake-callee';
 import type { TestBridge } from './bridge';
 import { liveCall } from './calls';
@@ -30,7 +30,7 @@ export function personAt(bridge: TestBridge, number: string, script: CalleeScrip
 }
 
 export async function warmTransferOf(bridge: TestBridge, callSid: string): Promise<WarmTransfer | undefined> {
-  const raw = (await bridge.store.get(callSid))?.warmTransfer;
+  const raw = (await bridge.calls.get(callSid))?.warmTransfer;
   return raw ? (JSON.parse(raw) as WarmTransfer) : undefined;
 }
 

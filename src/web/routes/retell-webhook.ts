@@ -1,11 +1,9 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { WarmTransfer } from '../../calls/warm-transfers';
-import { actionOf } from '../../calls/actions';
 import { storeCall } from '../../calls/errors';
 import { findOrAdoptCall } from '../../calls/find-call';
-import type { CallLifecycle } from '../../calls/lifecycle';
-import type { CallStore } from '../../calls/store';
+import { actionOf, warmTransferOf } from '../../calls/record';
+import type { CallRepository } from '../../calls/repository';
 import type { ByteBudget } from '../../http/byte-budget';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
@@ -49,8 +47,7 @@ export interface RetellWebhookDeps {
   accountSid: string;
   /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
   budget: ByteBudget;
-  store: CallStore;
-  lifecycle: CallLifecycle;
+  calls: CallRepository;
   logger: Logger;
   metrics: Metrics;
 }
@@ -60,7 +57,7 @@ export interface RetellWebhookDeps {
  * the bridge does not use and calls it does not know: a non-2xx only makes Retell send it again.
  */
 export function retellWebhookRoutes(deps: RetellWebhookDeps): Router {
-  const { store, lifecycle, logger, metrics } = deps;
+  const { calls, logger, metrics } = deps;
   const router = Router();
   const signed = retellSigned({
     apiKey: deps.apiKey,
@@ -75,7 +72,7 @@ export function retellWebhookRoutes(deps: RetellWebhookDeps): Router {
       res.status(204).end();
       return;
     }
-    const record = await storeCall(() => findOrAdoptCall(store, call, deps.accountSid));
+    const record = await storeCall(() => findOrAdoptCall(calls, call, deps.accountSid));
     const log = logger.child({ callId: call.call_id, callSid: record?.callSid, event: name });
     if (!record) {
       log.info('retell event for a call the bridge does not know: ignored');
@@ -89,18 +86,18 @@ export function retellWebhookRoutes(deps: RetellWebhookDeps): Router {
       record.state === 'transferred' ||
       (action?.kind === 'transfer' && action.status !== 'failed') ||
       // A warm transfer hands off once the person accepted: the caller is being moved to the conference.
-      (action?.kind === 'warm_transfer' && record.warmTransfer !== undefined && (JSON.parse(record.warmTransfer) as WarmTransfer).status === 'transfer_accepted');
+      (action?.kind === 'warm_transfer' && warmTransferOf(record)?.status === 'transfer_accepted');
     const result = await storeCall(() => {
-      if (name === 'call_started') return lifecycle.retellEvent(record.callSid, { event: name, startedAt: iso(call.start_timestamp) }, handedOff);
+      if (name === 'call_started') return calls.retellEvent(record.callSid, { event: name, startedAt: iso(call.start_timestamp) }, handedOff);
       if (name === 'call_ended') {
-        return lifecycle.retellEvent(
+        return calls.retellEvent(
           record.callSid,
           { event: name, endedAt: iso(call.end_timestamp), disconnectionReason: call.disconnection_reason, durationMs: call.duration_ms },
           handedOff,
         );
       }
       const analysis = call.call_analysis;
-      return lifecycle.retellEvent(
+      return calls.retellEvent(
         record.callSid,
         { event: name, summary: analysis?.call_summary, userSentiment: analysis?.user_sentiment, successful: analysis?.call_successful },
         handedOff,

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { storeCall } from '../../calls/errors';
-import { FINAL_TWILIO_STATUSES } from '../../calls/lifecycle';
+import { FINAL_CALL_STATUSES as FINAL_TWILIO_STATUSES } from '../../twilio/call-status';
 import { OUTBOUND_ID } from '../../calls/outbound-record';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';

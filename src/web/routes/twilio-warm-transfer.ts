@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { storeCall } from '../../calls/errors';
-import { WARM_TRANSFER_ID } from '../../calls/warm-transfers';
+import { WARM_TRANSFER_ID } from '../../calls/record';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
 import type { ByteBudget } from '../../http/byte-budget';

@@ -1,8 +1,8 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { storeCall } from '../../calls/errors';
-import { FINAL_TWILIO_STATUSES, type CallLifecycle } from '../../calls/lifecycle';
-import type { CallStore } from '../../calls/store';
+import type { CallRepository } from '../../calls/repository';
+import { FINAL_CALL_STATUSES as FINAL_TWILIO_STATUSES } from '../../twilio/call-status';
 import type { Config } from '../../config';
 import { CALL_SID, isE164 } from '../../formats';
 import type { ByteBudget } from '../../http/byte-budget';
@@ -60,8 +60,7 @@ const DIAL_FAILED = new Set(['failed', 'busy', 'no-answer', 'canceled']);
 export interface TwilioRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio' | 'transfer'>;
   answerer: CallAnswerer;
-  store: CallStore;
-  lifecycle: CallLifecycle;
+  calls: CallRepository;
   /** Told when a caller's call ends, so a person still being rung for it is let go. */
   warmTransfers: WarmTransferCallbacks;
   /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
@@ -103,7 +102,7 @@ export function countAnswer(metrics: Metrics, answer: Answer): void {
 }
 
 export function twilioRoutes(deps: TwilioRoutesDeps): Router {
-  const { config, answerer, store, lifecycle, warmTransfers, logger, metrics } = deps;
+  const { config, answerer, calls, warmTransfers, logger, metrics } = deps;
   const router = Router();
   const verified = twilioVerified(config, metrics, deps.budget);
   const ourAccount = (accountSid: string) => checkAccount(config, accountSid);
@@ -152,7 +151,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
     ourAccount(form.AccountSid);
     const status = form.DialCallStatus ?? 'completed';
     const failed = DIAL_FAILED.has(status);
-    await store.update(form.CallSid, { dialStatus: status }).catch((err: Error) => {
+    await calls.update(form.CallSid, { dialStatus: status }).catch((err: Error) => {
       logger.warn({ callSid: form.CallSid, err }, 'could not record the dial result');
     });
     // Twilio also comes here when the caller hangs up during the <Dial>: the call itself is then final.
@@ -170,7 +169,7 @@ export function twilioRoutes(deps: TwilioRoutesDeps): Router {
     ourAccount(form.AccountSid);
     const status = form.CallStatus;
     const at = parseTimestamp(form.Timestamp);
-    const result = await storeCall(() => lifecycle.twilioStatus(form.CallSid, status, at, form.CallDuration));
+    const result = await storeCall(() => calls.twilioStatus(form.CallSid, status, at, form.CallDuration));
     if (FINAL_TWILIO_STATUSES.has(status)) await storeCall(() => warmTransfers.callerGone(form.CallSid));
     logger.info({ callSid: form.CallSid, callStatus: status, result }, 'twilio call status');
     res.status(204).end();

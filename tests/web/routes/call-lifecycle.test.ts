@@ -51,10 +51,10 @@ describe('call lifecycle', () => {
     it('when Twilio reports the call answered, then completed, then the record moves to in-progress, then ended with the reason', async () => {
       const { callSid } = await liveCall(bridge);
       expect((await status(callSid, 'in-progress')).status).toBe(204);
-      expect((await bridge.store.get(callSid))?.state).toBe('in-progress');
+      expect((await bridge.calls.get(callSid))?.state).toBe('in-progress');
 
       expect((await status(callSid, 'completed', { CallDuration: '73' })).status).toBe(204);
-      expect(await bridge.store.get(callSid)).toMatchObject({
+      expect(await bridge.calls.get(callSid)).toMatchObject({
         state: 'ended',
         endReason: 'completed',
         duration: '73',
@@ -68,7 +68,7 @@ describe('call lifecycle', () => {
       await status(callSid, 'completed');
       await status(callSid, 'in-progress');
       await status(callSid, 'completed', { Timestamp: 'Thu, 26 Nov 2026 13:00:00 +0000' });
-      const record = await bridge.store.get(callSid);
+      const record = await bridge.calls.get(callSid);
       expect(record?.state).toBe('ended');
       expect(record?.endedAt).toBe('2026-11-26T12:00:00.000Z');
     });
@@ -76,14 +76,14 @@ describe('call lifecycle', () => {
     it('when the CallSid is unknown, then 204 and no record is created', async () => {
       const callSid = newCallSid();
       expect((await status(callSid, 'completed')).status).toBe(204);
-      expect(await bridge.store.get(callSid)).toBeNull();
+      expect(await bridge.calls.get(callSid)).toBeNull();
     });
 
     it('when unsigned, then 403 and nothing changes', async () => {
       const { callSid } = await liveCall(bridge);
       const res = await postSigned(bridge.url, PUBLIC_URL, '/twilio/status', statusParams(callSid, 'completed'), { signature: null });
       expect(res.status).toBe(403);
-      expect((await bridge.store.get(callSid))?.state).toBe('registered');
+      expect((await bridge.calls.get(callSid))?.state).toBe('registered');
     });
 
     it('when CallStatus is missing, then 400', async () => {
@@ -99,10 +99,10 @@ describe('call lifecycle', () => {
     it('when Retell reports started, ended and analyzed, then the record follows', async () => {
       const { callSid, callId } = await liveCall(bridge);
       expect((await event('call_started', callId)).status).toBe(204);
-      expect((await bridge.store.get(callSid))?.state).toBe('in-progress');
+      expect((await bridge.calls.get(callSid))?.state).toBe('in-progress');
       await event('call_ended', callId);
       await event('call_analyzed', callId);
-      expect(await bridge.store.get(callSid)).toMatchObject({
+      expect(await bridge.calls.get(callSid)).toMatchObject({
         state: 'ended',
         agentStartedAt: '2026-11-26T12:00:00.000Z',
         agentEndedAt: '2026-11-26T12:01:00.000Z',
@@ -126,7 +126,7 @@ describe('call lifecycle', () => {
         const { callSid, callId } = await liveCall(bridge);
         const order = [...deliveries, ...deliveries.slice(0, 3)].sort(() => Math.random() - 0.5);
         for (const deliver of order) expect((await deliver(callSid, callId)).status).toBe(204);
-        expect(await bridge.store.get(callSid)).toMatchObject({
+        expect(await bridge.calls.get(callSid)).toMatchObject({
           state: 'ended',
           disconnectionReason: 'user_hangup',
           duration: '61',
@@ -138,11 +138,11 @@ describe('call lifecycle', () => {
     it('when the agent leg ends after a transfer, then the call is not marked ended until Twilio says so', async () => {
       const { callSid, callId } = await liveCall(bridge);
       await postRetell(bridge.url, '/retell/functions/transfer_call', functionCallBody('transfer_call', callId, { destination: 'sales' }));
-      await waitFor('transfer', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+      await waitFor('transfer', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
       await event('call_ended', callId, { disconnection_reason: 'user_hangup' });
-      expect((await bridge.store.get(callSid))?.state).toBe('transferred');
+      expect((await bridge.calls.get(callSid))?.state).toBe('transferred');
       await status(callSid, 'completed');
-      expect((await bridge.store.get(callSid))?.state).toBe('ended');
+      expect((await bridge.calls.get(callSid))?.state).toBe('ended');
     });
 
     it('when the call has ended, then a function call for it is refused with 410 and a sentence', async () => {
@@ -156,7 +156,7 @@ describe('call lifecycle', () => {
     it('when the event is one the bridge does not use, then 204 and nothing changes', async () => {
       const { callSid, callId } = await liveCall(bridge);
       expect((await event('transcript_updated', callId)).status).toBe(204);
-      expect((await bridge.store.get(callSid))?.state).toBe('registered');
+      expect((await bridge.calls.get(callSid))?.state).toBe('registered');
     });
 
     it('when the call is unknown, then 204 and nothing is created', async () => {
@@ -183,17 +183,17 @@ describe('call lifecycle', () => {
         slow.retell.behaviour = { kind: 'ok', delayMs: 1500 };
         const params = voiceParams();
         const answer = postSigned(slow.url, PUBLIC_URL, '/twilio/voice', params);
-        await waitFor('the claim', async () => (await slow.store.get(params.CallSid!))?.state === 'registering');
+        await waitFor('the claim', async () => (await slow.calls.get(params.CallSid!))?.state === 'registering');
         slow.twilio.addCall(params.CallSid!);
         // A transfer that finds the call by the CallSid in metadata, before the registration is stored.
         const body = functionCallBody('transfer_call', 'call_early', { destination: 'sales' }, {
           metadata: { twilio_call_sid: params.CallSid, twilio_account_sid: ACCOUNT_SID },
         });
         expect((await postRetell(slow.url, '/retell/functions/transfer_call', body)).status).toBe(200);
-        await waitFor('the transfer', async () => (await slow.store.get(params.CallSid!))?.state === 'transferred');
+        await waitFor('the transfer', async () => (await slow.calls.get(params.CallSid!))?.state === 'transferred');
 
         expect((await answer).status).toBe(200);
-        expect(await slow.store.get(params.CallSid!)).toMatchObject({ state: 'transferred', twiml: expect.stringContaining('<Sip>') });
+        expect(await slow.calls.get(params.CallSid!)).toMatchObject({ state: 'transferred', twiml: expect.stringContaining('<Sip>') });
       } finally {
         await slow.close();
       }

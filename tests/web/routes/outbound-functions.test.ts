@@ -44,7 +44,7 @@ describe('Retell custom functions on outbound calls', () => {
     const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
     expect(update!.path).toBe(`/2010-04-01/Accounts/${bridge.config.twilio.accountSid}/Calls/${callSid}.json`);
     expect(update!.form).toEqual({ Twiml: `${XML}<Response><Dial callerId="${CALLEE}"><Number>+14155550101</Number></Dial></Response>` });
-    await waitFor('transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    await waitFor('transferred', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
 
     // The person the call went to hangs up in time; the outbound call ends as completed.
     bridge.twilio.callee.hangUp(callSid);
@@ -58,7 +58,7 @@ describe('Retell custom functions on outbound calls', () => {
     const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
     expect(update!.form).toEqual({ Status: 'completed' });
     expect(await waitForOutcome(bridge, id)).toMatchObject({ status: 'ended', outcome: 'completed' });
-    expect(await bridge.store.get(callSid)).toMatchObject({ state: 'ended' });
+    expect(await bridge.calls.get(callSid)).toMatchObject({ state: 'ended' });
   });
 
   it('when the agent ends the call with a goodbye, then it is said before hanging up', async () => {
@@ -78,7 +78,7 @@ describe('Retell custom functions on outbound calls', () => {
 
   it('when only the metadata identifies the call (no record of the call_id), then the call is still found through twilio_call_sid', async () => {
     const { callSid, call } = await answeredCall();
-    await bridge.redis.del(bridge.store.keys.byRetellId(call.call_id as string));
+    await bridge.redis.del(bridge.calls.keys.byRetellId(call.call_id as string));
     const res = await fn('end_call', call, {});
     expect(res.status).toBe(200);
     const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);

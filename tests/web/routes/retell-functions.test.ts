@@ -63,7 +63,7 @@ describe('Retell custom functions, queued and performed by the worker', () => {
         Twiml: `${XML}<Response><Dial callerId="+14155550199"><Number>+14155550101</Number></Dial></Response>`,
       });
       const record = await waitFor('transferred state', async () => {
-        const r = await bridge.store.get(callSid);
+        const r = await bridge.calls.get(callSid);
         return r?.state === 'transferred' && r;
       });
       expect(JSON.parse(record.action!)).toMatchObject({ kind: 'transfer', status: 'done', target: '+14155550101' });
@@ -158,7 +158,7 @@ describe('Retell custom functions, queued and performed by the worker', () => {
       const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
       expect(update!.form).toEqual({ Status: 'completed' });
       expect(bridge.twilio.calls.get(callSid)?.status).toBe('completed');
-      await waitFor('ended state', async () => (await bridge.store.get(callSid))?.state === 'ended');
+      await waitFor('ended state', async () => (await bridge.calls.get(callSid))?.state === 'ended');
     });
 
     it('when the agent ends the call with a parting message, then it is said before hanging up', async () => {
@@ -180,10 +180,10 @@ describe('Retell custom functions, queued and performed by the worker', () => {
       expect(await res.json()).toMatchObject({ status: 'conflict', result: 'The call is already being transferred; that transfer will end this conversation.' });
       // The transfer's retry looks, finds the redirect was not performed, and sends it once more: the
       // caller reaches the person, and no hang-up ever follows the redirect.
-      await waitFor('the transfer to be performed', async () => (await bridge.actions.get(callSid))?.status === 'done', 15_000);
+      await waitFor('the transfer to be performed', async () => (await bridge.calls.action(callSid))?.status === 'done', 15_000);
       expect(bridge.twilio.callUpdates(callSid).map((u) => Object.keys(u.form))).toEqual([['Twiml'], ['Twiml']]);
       expect(bridge.twilio.calls.get(callSid)?.status).not.toBe('completed');
-      expect(await bridge.store.get(callSid)).toMatchObject({ state: 'transferred' });
+      expect(await bridge.calls.get(callSid)).toMatchObject({ state: 'transferred' });
     });
 
     it('when the agent asks for a transfer and at once for end_call on many calls, then no call gets both the redirect and a hang-up', async () => {
@@ -202,7 +202,7 @@ describe('Retell custom functions, queued and performed by the worker', () => {
         else expect(end.status).toBe(200);
       }
       await waitFor('every call to settle', async () => {
-        const settled = await Promise.all(calls.map(async ({ callSid }) => (await bridge.actions.get(callSid))?.status === 'done'));
+        const settled = await Promise.all(calls.map(async ({ callSid }) => (await bridge.calls.action(callSid))?.status === 'done'));
         return settled.every(Boolean);
       }, 15_000);
       const both = calls
@@ -214,7 +214,7 @@ describe('Retell custom functions, queued and performed by the worker', () => {
     it('when a transfer has been performed, then end_call is refused with 409', async () => {
       const { callSid, callId } = await liveCall(bridge);
       await postRetell(bridge.url, TRANSFER, functionCallBody('transfer_call', callId, { destination: 'sales' }));
-      await waitFor('the transfer to be performed', async () => (await bridge.actions.get(callSid))?.status === 'done');
+      await waitFor('the transfer to be performed', async () => (await bridge.calls.action(callSid))?.status === 'done');
       const res = await postRetell(bridge.url, END, functionCallBody('end_call', callId, {}));
       expect(res.status).toBe(409);
       expect(bridge.twilio.callUpdates().map((u) => Object.keys(u.form))).toEqual([['Twiml']]);
@@ -271,7 +271,7 @@ describe('Retell custom functions, queued and performed by the worker', () => {
       const res = await postRetell(bridge.url, END, body);
       expect(res.status).toBe(200);
       await bridge.twilio.waitForSuccessfulUpdates(1);
-      expect((await bridge.store.get(callSid))?.callId).toBe('call_registered_unguarded');
+      expect((await bridge.calls.get(callSid))?.callId).toBe('call_registered_unguarded');
     });
 
     it('when the metadata names another Twilio account, then 404', async () => {
@@ -303,7 +303,7 @@ describe('Retell custom functions, queued and performed by the worker', () => {
       const { callSid, callId } = await liveCall(bridge);
       const res = await postRetell(bridge.url, '/retell/webhook', functionCallBody('end_call', callId, {}));
       expect(res.status).toBe(400);
-      expect((await bridge.store.get(callSid))?.state).toBe('registered');
+      expect((await bridge.calls.get(callSid))?.state).toBe('registered');
     });
 
     it('when an unknown call_id carries metadata naming another live call, then 404 and that call is not touched', async () => {
@@ -315,7 +315,7 @@ describe('Retell custom functions, queued and performed by the worker', () => {
       expect(res.status).toBe(404);
       expect(await jobCount(bridge)).toBe(0);
       expect(bridge.twilio.calls.get(victim.callSid)?.status).toBe('in-progress');
-      expect((await bridge.store.get(victim.callSid))?.callId).toBe(victim.callId);
+      expect((await bridge.calls.get(victim.callSid))?.callId).toBe(victim.callId);
     });
   });
 
@@ -330,7 +330,7 @@ describe('Retell custom functions, queued and performed by the worker', () => {
       expect(res.status).toBe(200);
       const [update] = await bridge.twilio.waitForSuccessfulUpdates(1);
       expect(update!.form).toEqual({ Twiml: `${XML}<Response><Say>Goodbye!</Say><Hangup/></Response>` });
-      await waitFor('done', async () => (await bridge.actions.get(callSid))?.status === 'done');
+      await waitFor('done', async () => (await bridge.calls.action(callSid))?.status === 'done');
     });
 
     it('when a transfer message is nothing but characters XML cannot carry, then the transfer goes ahead without one', async () => {
@@ -495,9 +495,9 @@ describe('end_call taking over a transfer that has not reached Twilio', () => {
     expect(await res.json()).toMatchObject({ status: 'queued', result: 'Ending the call now.', job_id: `end_call-${callSid}-2` });
 
     worker = startWorker({ config: bridge.config, logger: memoryLogger('silent').logger, metrics: new Metrics({ defaultMetrics: false }) });
-    await waitFor('the call to be hung up', async () => (await bridge.actions.get(callSid))?.status === 'done');
+    await waitFor('the call to be hung up', async () => (await bridge.calls.action(callSid))?.status === 'done');
     await waitFor('the transfer job to finish', async () => (await bridge.queue.getJob(`transfer-${callSid}-1`))?.returnvalue === 'superseded');
     expect(bridge.twilio.callUpdates(callSid).map((u) => u.form)).toEqual([{ Status: 'completed' }]);
-    expect(await bridge.store.get(callSid)).toMatchObject({ state: 'ended' });
+    expect(await bridge.calls.get(callSid)).toMatchObject({ state: 'ended' });
   });
 });

@@ -83,7 +83,7 @@ describe('POST /twilio/voice with a lookup hook (INBOUND_WEBHOOK_URL)', () => {
       retell_llm_dynamic_variables: { caller_number: params.From, called_number: params.To, caller_name: 'Dana Smith', customer_name: 'Dana', order_id: '1182' },
     });
     expect(await res.text()).toContain(`<Sip>sip:${callId}@`);
-    expect(await bridge.store.get(params.CallSid!)).toMatchObject({ state: 'registered', agentId: 'agent_vip', lookup: 'ok', callId });
+    expect(await bridge.calls.get(params.CallSid!)).toMatchObject({ state: 'registered', agentId: 'agent_vip', lookup: 'ok', callId });
   });
 
   it('when the hook answers a version tag, then Retell gets the tag', async () => {
@@ -113,7 +113,7 @@ describe('POST /twilio/voice with a lookup hook (INBOUND_WEBHOOK_URL)', () => {
 
     expect(hook.requests).toHaveLength(1);
     expect(bridge.retell.received).toBe(0);
-    expect(await bridge.store.get(params.CallSid!)).toMatchObject({ state: 'rejected', lookup: 'rejected', twiml: REJECT_TWIML });
+    expect(await bridge.calls.get(params.CallSid!)).toMatchObject({ state: 'rejected', lookup: 'rejected', twiml: REJECT_TWIML });
     const answers = await bridge.metrics.prometheus.getSingleMetricAsString('bridge_voice_answers_total');
     expect(answers).toContain('outcome="rejected"} 1');
     expect(answers).toContain('outcome="duplicate"} 1');
@@ -190,7 +190,7 @@ describe('POST /twilio/voice with a lookup hook (INBOUND_WEBHOOK_URL)', () => {
       // The hook had at most its timeout before the registration was sent.
       expect(registration.receivedAt - started).toBeLessThan(HOOK_TIMEOUT_MS + 400);
       expect(elapsed).toBeLessThan(HOOK_TIMEOUT_MS + bridge.config.retell.timeoutMs);
-      expect(await bridge.store.get(params.CallSid!)).toMatchObject({ state: 'registered', agentId: 'agent_default', lookup: result });
+      expect(await bridge.calls.get(params.CallSid!)).toMatchObject({ state: 'registered', agentId: 'agent_default', lookup: result });
       expect(await bridge.metrics.prometheus.getSingleMetricAsString('bridge_inbound_webhook_total')).toContain(`result="${result}"} 1`);
       expect(bridge.lines.some((l) => l.includes('lookup hook gave no usable answer: using the default agent') && l.includes(params.CallSid!))).toBe(true);
     });

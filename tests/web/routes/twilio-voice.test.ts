@@ -1,4 +1,4 @@
-import { AnswerClaims } from '../../../src/calls/claim';
+import { CallRepository } from '../../../src/calls/repository';
 import { getExpectedTwilioSignature } from 'twilio';
 import { startBridge, PUBLIC_URL, type TestBridge } from '../../support/bridge';
 import { waitFor } from '../../support/calls';
@@ -45,7 +45,7 @@ describe('POST /twilio/voice', () => {
       await post(params);
       const { callId } = bridge.retell.registrations[0]!;
 
-      const record = await bridge.store.get(params.CallSid!);
+      const record = await bridge.calls.get(params.CallSid!);
       expect(record).toMatchObject({
         callSid: params.CallSid,
         accountSid: ACCOUNT_SID,
@@ -57,8 +57,8 @@ describe('POST /twilio/voice', () => {
         state: 'registered',
       });
       expect(record?.claim_owner).toBeUndefined();
-      expect(await bridge.store.callSidForRetellCall(callId)).toBe(params.CallSid);
-      const ttl = await bridge.redis.pttl(bridge.store.keys.record(params.CallSid!));
+      expect(await bridge.calls.callSidForRetellCall(callId)).toBe(params.CallSid);
+      const ttl = await bridge.redis.pttl(bridge.calls.keys.record(params.CallSid!));
       expect(ttl).toBeGreaterThan(20 * 3600 * 1000);
     });
 
@@ -265,7 +265,7 @@ describe('POST /twilio/voice', () => {
     it('then a request whose claim was taken over while it waited on Retell answers with the new holder\'s TwiML', async () => {
       bridge.retell.behaviour = { kind: 'ok', delayMs: 600 };
       const params = voiceParams();
-      const key = bridge.store.keys.record(params.CallSid!);
+      const key = bridge.calls.keys.record(params.CallSid!);
       const pending = post(params);
       await waitFor('the registration to reach Retell', async () => bridge.retell.received === 1);
       // What a stall longer than the lease looks like from Redis: another process now holds the claim.
@@ -282,7 +282,7 @@ describe('POST /twilio/voice', () => {
     it('then a claim left by a process that died expires, and a later repeat registers the call', async () => {
       const params = voiceParams();
       // What a web process leaves behind if it dies between claiming and answering.
-      await new AnswerClaims(bridge.redis, bridge.config.redis.prefix).claim(params.CallSid!, 'dead-process', 800, { callSid: params.CallSid!, state: 'registering' });
+      await new CallRepository(bridge.redis, bridge.config.redis.prefix).claimAnswer(params.CallSid!, 'dead-process', 800, { callSid: params.CallSid!, state: 'registering' });
       const started = Date.now();
       const res = await post(params);
       expect(res.status).toBe(200);
@@ -322,7 +322,7 @@ describe('POST /twilio/voice', () => {
       expect(elapsed).toBeGreaterThanOrEqual(bridge.config.retell.timeoutMs - 50);
       expect(elapsed).toBeLessThan(bridge.config.retell.timeoutMs + 2000);
       expect(await (await post(params)).text()).toBe(body);
-      expect((await bridge.store.get(params.CallSid!))?.state).toBe('fallback');
+      expect((await bridge.calls.get(params.CallSid!))?.state).toBe('fallback');
     });
 
     it('when FALLBACK_NUMBER is set, then the caller is dialed through to it', async () => {
@@ -385,7 +385,7 @@ describe('POST /twilio/dial-action', () => {
     await postSigned(bridge.url, PUBLIC_URL, VOICE, params);
     const res = await postSigned(bridge.url, PUBLIC_URL, '/twilio/dial-action', { ...params, DialCallStatus: 'completed' });
     expect(await res.text()).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>');
-    expect((await bridge.store.get(params.CallSid!))?.dialStatus).toBe('completed');
+    expect((await bridge.calls.get(params.CallSid!))?.dialStatus).toBe('completed');
   });
 
   it('when unsigned, then 403', async () => {

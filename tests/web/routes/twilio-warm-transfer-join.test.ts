@@ -44,9 +44,9 @@ describe('warm_transfer: moving the caller into the conference', () => {
     const conference = bridge.twilio.liveConference(room)!;
     expect(participant!.path).toBe(`/2010-04-01/Accounts/${bridge.config.twilio.accountSid}/Conferences/${conference.sid}/Participants/${callSid}.json`);
 
-    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
+    expect((await bridge.calls.get(callSid))?.state).toBe('transferred');
     expect(await warmTransferOf(bridge, callSid)).toMatchObject({ id, status: 'transfer_accepted', legSid: leg!.call.sid });
-    const action = await bridge.actions.get(callSid);
+    const action = await bridge.calls.action(callSid);
     expect(action).toMatchObject({ kind: 'warm_transfer', jobId: id, status: 'done' });
     expect(action!.uncertain).toBeUndefined();
     expect(bridge.retell.liveUpdates).toEqual([]);
@@ -67,8 +67,8 @@ describe('warm_transfer: moving the caller into the conference', () => {
     expect(conferenceLooks().length).toBeGreaterThanOrEqual(2);
     const [leg] = placedLegs(bridge);
     expect(bridge.twilio.inConference(warmTransferRoom(id)).map((c) => c.sid).sort()).toEqual([callSid, leg!.call.sid].sort());
-    expect((await bridge.store.get(callSid))?.state).toBe('transferred');
-    expect(await bridge.actions.get(callSid)).toMatchObject({ status: 'done' });
+    expect((await bridge.calls.get(callSid))?.state).toBe('transferred');
+    expect(await bridge.calls.action(callSid)).toMatchObject({ status: 'done' });
   });
 
   it('when the redirect is answered at once, then nothing looks at the conference', async () => {

@@ -47,7 +47,7 @@ describe('warm_transfer', () => {
       job_id: id,
     });
 
-    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    await waitFor('the call to be transferred', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
     const [leg] = placedLegs(bridge);
     // The person sees the caller's own number, which Twilio allows with the inbound call's CallToken.
     expect(Object.fromEntries(leg!.params)).toMatchObject({
@@ -72,7 +72,7 @@ describe('warm_transfer', () => {
     // Moving the caller ended the SIP leg to Retell.
     expect(bridge.twilio.children(callSid).map((c) => c.status)).toEqual(['completed']);
     expect(await warmTransferOf(bridge, callSid)).toMatchObject({ id, status: 'transfer_accepted', legSid: leg!.call.sid, label: 'sales' });
-    expect(await bridge.actions.get(callSid)).toMatchObject({ kind: 'warm_transfer', jobId: id, status: 'done' });
+    expect(await bridge.calls.action(callSid)).toMatchObject({ kind: 'warm_transfer', jobId: id, status: 'done' });
     expect(bridge.retell.liveUpdates).toEqual([]);
     expect(await bridge.worker!.metrics.prometheus.getSingleMetricAsString('bridge_warm_transfers_total')).toContain('result="accepted"} 1');
   });
@@ -84,7 +84,7 @@ describe('warm_transfer', () => {
     personAt(bridge, SALES, { answer: 'human', press: '#' });
     const { callSid, callId } = await liveCallWithToken(bridge);
     await postWarmTransfer(bridge, callId);
-    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    await waitFor('the call to be transferred', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
     expect(placedLegs(bridge)[0]!.answerTwiml).toContain('Press pound to take this call.');
     expect(bridge.twilio.calls.get(callSid)!.twiml).toMatch(/^<\?xml[^>]*><Response><Say>Connecting you to sales now\.<\/Say><Dial><Conference /);
   });
@@ -113,7 +113,7 @@ describe('warm_transfer', () => {
     expect(transfer.reason).toBe(reason);
     const leg = placedLegs(bridge)[0]!;
     await waitFor('the person\'s leg to end', () => FINAL.includes(leg.call.status));
-    expect(await bridge.actions.get(callSid)).toMatchObject({ kind: 'warm_transfer', status: 'failed', error: `warm transfer failed: ${reason}` });
+    expect(await bridge.calls.action(callSid)).toMatchObject({ kind: 'warm_transfer', status: 'failed', error: `warm transfer failed: ${reason}` });
     // The caller was never moved: still on the SIP leg to the agent, no REST request touched the call.
     expect(bridge.twilio.callUpdates(callSid)).toEqual([]);
     expect(bridge.twilio.children(callSid).map((c) => c.status)).toEqual(['in-progress']);
@@ -125,7 +125,7 @@ describe('warm_transfer', () => {
     personAt(bridge, SALES, { answer: 'human', press: '1' });
     const { callSid, callId } = await liveCallWithToken(bridge);
     await postWarmTransfer(bridge, callId);
-    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    await waitFor('the call to be transferred', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
     const id = `warm_transfer-${callSid}-1`;
     const leg = placedLegs(bridge)[0]!.call.sid;
     const base = { AccountSid: bridge.config.twilio.accountSid, CallSid: leg };
@@ -135,7 +135,7 @@ describe('warm_transfer', () => {
     expect((await postSigned(bridge.url, PUBLIC_URL, `/twilio/warm-transfer/status?x=${id}`, { ...base, CallStatus: 'completed' })).status).toBe(204);
 
     expect(await warmTransferOf(bridge, callSid)).toMatchObject({ status: 'transfer_accepted' });
-    expect(await bridge.actions.get(callSid)).toMatchObject({ status: 'done' });
+    expect(await bridge.calls.action(callSid)).toMatchObject({ status: 'done' });
     expect(await bridge.queue.getJob(`outcome-${id}`)).toBeUndefined();
     expect(bridge.retell.liveUpdates).toEqual([]);
   });
@@ -179,7 +179,7 @@ describe('warm_transfer', () => {
     personAt(bridge, SALES, { answer: 'human', press: '1' });
     const again = await postWarmTransfer(bridge, callId);
     expect(await again.json()).toMatchObject({ status: 'queued', job_id: `warm_transfer-${callSid}-2` });
-    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    await waitFor('the call to be transferred', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
     expect(bridge.twilio.calls.get(callSid)!.conference).toBe(warmTransferRoom(`warm_transfer-${callSid}-2`));
     expect(placedLegs(bridge)).toHaveLength(2);
   });
@@ -282,7 +282,7 @@ describe('warm_transfer', () => {
     const end = await postRetell(bridge.url, '/retell/functions/end_call', functionCallBody('end_call', callId, {}));
     expect(end.status).toBe(409);
     expect(((await end.json()) as { result: string }).result).toMatch(/being connected to sales/);
-    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    await waitFor('the call to be transferred', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
     expect(bridge.twilio.calls.get(callSid)!.status).not.toBe('completed');
     expect(bridge.twilio.callUpdates(callSid).map((u) => Object.keys(u.form))).toEqual([['Twiml']]);
   });
@@ -318,7 +318,7 @@ describe('warm_transfer', () => {
     personAt(bridge, SALES, { answer: 'human', press: '1' });
     const { callSid, callId } = await liveCallWithToken(bridge, { From: 'Anonymous', Caller: 'Anonymous' });
     await postWarmTransfer(bridge, callId);
-    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    await waitFor('the call to be transferred', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
     const params = placedLegs(bridge)[0]!.params;
     expect(params.get('From')).toBe(BUSINESS);
     expect(params.get('CallToken')).toBeNull();
@@ -328,7 +328,7 @@ describe('warm_transfer', () => {
     personAt(bridge, SALES, { answer: 'human', press: '1' });
     const { callSid, callId } = await liveCall(bridge);
     await postWarmTransfer(bridge, callId);
-    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    await waitFor('the call to be transferred', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
     expect(placedLegs(bridge)[0]!.params.get('From')).toBe(BUSINESS);
   });
 
@@ -337,7 +337,7 @@ describe('warm_transfer', () => {
     const { callSid, callId } = await liveCallWithToken(bridge);
     const res = await postWarmTransfer(bridge, callId, { destination: 'Sales', summary: SUMMARY }, '/retell/functions');
     expect(res.status).toBe(200);
-    await waitFor('the call to be transferred', async () => (await bridge.store.get(callSid))?.state === 'transferred');
+    await waitFor('the call to be transferred', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
   });
 });
 

@@ -1,24 +1,18 @@
 import { Redis } from 'ioredis';
-import { CallActions } from '../../src/calls/actions';
-import { CallStore } from '../../src/calls/store';
-import { WarmTransfers } from '../../src/calls/warm-transfers';
+import { CallRepository } from '../../src/calls/repository';
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis';
 
 /** A warm transfer's steps against the real Redis: whichever outcome comes first is the only one. */
-describe('WarmTransfers', () => {
+describe('CallRepository: a warm transfer and its action', () => {
   let redis: Redis;
   let prefix: string;
-  let transfers: WarmTransfers;
-  let actions: CallActions;
-  let store: CallStore;
+  let calls: CallRepository;
   let n = 0;
 
   beforeEach(() => {
     redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
     prefix = uniquePrefix('warm-transfers');
-    transfers = new WarmTransfers(redis, prefix);
-    actions = new CallActions(redis, prefix);
-    store = new CallStore(redis, prefix);
+    calls = new CallRepository(redis, prefix);
   });
   afterEach(async () => {
     redis.disconnect();
@@ -30,36 +24,36 @@ describe('WarmTransfers', () => {
     n += 1;
     const callSid = `CA${n.toString(16).padStart(32, '0')}`;
     const now = new Date().toISOString();
-    await store.adopt({ callSid, accountSid: 'AC1', from: '+14155550199', to: '+14155550100', direction: 'inbound', state: 'in-progress', createdAt: now, updatedAt: now });
-    const claim = await actions.claim(callSid, { kind: 'warm_transfer', target: '+14155550101', answer: 'Calling sales now.', label: 'sales', summary: 'Ada.' });
+    await calls.adopt({ callSid, accountSid: 'AC1', from: '+14155550199', to: '+14155550100', direction: 'inbound', state: 'in-progress', createdAt: now, updatedAt: now });
+    const claim = await calls.claimAction(callSid, { kind: 'warm_transfer', target: '+14155550101', answer: 'Calling sales now.', label: 'sales', summary: 'Ada.' });
     if (claim.kind !== 'created') throw new Error(claim.kind);
     const id = claim.action.jobId;
-    await transfers.begin(callSid, { id, target: '+14155550101', label: 'sales', summary: 'Ada.', from: '+14155550199' });
-    expect(await transfers.link(id, `CA${'f'.repeat(32)}`)).toBe('linked');
+    await calls.beginWarmTransfer(callSid, { id, target: '+14155550101', label: 'sales', summary: 'Ada.', from: '+14155550199' });
+    expect(await calls.linkWarmLeg(id, `CA${'f'.repeat(32)}`)).toBe('linked');
     return { callSid, id };
   }
 
   it('when the accept key and a failure arrive at once, then exactly one of them decides the transfer', async () => {
     // Two connections, as two web processes would have; the order they are sent in alternates.
     const other = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-    const elsewhere = new WarmTransfers(other, prefix);
+    const elsewhere = new CallRepository(other, prefix);
     const outcomes = new Set<string>();
     for (let i = 0; i < 20; i++) {
       const { callSid, id } = await ringing();
-      const accept = () => transfers.accept(id);
-      const fail = () => elsewhere.fail(id, 'no_answer');
+      const accept = () => calls.acceptWarmTransfer(id);
+      const fail = () => elsewhere.failWarmTransfer(id, 'no_answer');
       const [accepted, failed] = i % 2 ? await Promise.all([accept(), fail()]) : await Promise.all([fail(), accept()]).then(([f, a]) => [a, f] as const);
       outcomes.add(accepted);
-      const transfer = await transfers.get(callSid);
+      const transfer = await calls.warmTransfer(callSid);
       if (accepted === 'accepted') {
         expect(failed).toEqual({ failed: false });
         expect(transfer).toMatchObject({ status: 'transfer_accepted' });
-        expect(await actions.get(callSid)).toMatchObject({ status: 'queued' });
+        expect(await calls.action(callSid)).toMatchObject({ status: 'queued' });
       } else {
         expect(accepted).toBe('over');
         expect(failed).toEqual({ failed: true, legSid: `CA${'f'.repeat(32)}` });
         expect(transfer).toMatchObject({ status: 'transfer_failed', reason: 'no_answer' });
-        expect(await actions.get(callSid)).toMatchObject({ status: 'failed', error: 'warm transfer failed: no_answer' });
+        expect(await calls.action(callSid)).toMatchObject({ status: 'failed', error: 'warm transfer failed: no_answer' });
       }
     }
     other.disconnect();
@@ -68,44 +62,44 @@ describe('WarmTransfers', () => {
 
   it('when two failures arrive, then the first one\'s reason is kept and only it reports the leg to end', async () => {
     const { callSid, id } = await ringing();
-    expect(await transfers.fail(id, 'voicemail')).toMatchObject({ failed: true });
-    expect(await transfers.fail(id, 'hung_up')).toEqual({ failed: false });
-    expect(await transfers.get(callSid)).toMatchObject({ reason: 'voicemail' });
+    expect(await calls.failWarmTransfer(id, 'voicemail')).toMatchObject({ failed: true });
+    expect(await calls.failWarmTransfer(id, 'hung_up')).toEqual({ failed: false });
+    expect(await calls.warmTransfer(callSid)).toMatchObject({ reason: 'voicemail' });
   });
 
   it('when the transfer begins again (a retried job), then it gets what the first attempt wrote, the leg included', async () => {
     const { callSid, id } = await ringing();
-    const again = await transfers.begin(callSid, { id, target: '+14155550101', label: 'sales', summary: 'Ada.', from: '+14155550199' });
+    const again = await calls.beginWarmTransfer(callSid, { id, target: '+14155550101', label: 'sales', summary: 'Ada.', from: '+14155550199' });
     expect(again).toMatchObject({ kind: 'exists', transfer: { legSid: `CA${'f'.repeat(32)}`, status: 'transfer_ringing' } });
   });
 
   it('when another leg reports itself for the transfer, then it is not linked', async () => {
     const { id } = await ringing();
-    expect(await transfers.link(id, `CA${'e'.repeat(32)}`)).toBe('other');
+    expect(await calls.linkWarmLeg(id, `CA${'e'.repeat(32)}`)).toBe('other');
   });
 
   it('when the call ended before the person accepts, then the accept finds the caller gone', async () => {
     const { callSid, id } = await ringing();
     await redis.hset(`${prefix}:call:{${callSid}}`, 'state', 'ended');
-    expect(await transfers.accept(id)).toBe('caller_gone');
+    expect(await calls.acceptWarmTransfer(id)).toBe('caller_gone');
   });
 
   it('when an end_call replaced the transfer, then an accept is refused and the transfer is canceled', async () => {
     const { callSid, id } = await ringing();
-    expect(await actions.claim(callSid, { kind: 'end_call', target: '', answer: 'Ending the call now.' })).toMatchObject({ kind: 'created' });
-    expect(await transfers.accept(id)).toBe('over');
-    expect(await transfers.get(callSid)).toMatchObject({ status: 'transfer_failed', reason: 'canceled' });
+    expect(await calls.claimAction(callSid, { kind: 'end_call', target: '', answer: 'Ending the call now.' })).toMatchObject({ kind: 'created' });
+    expect(await calls.acceptWarmTransfer(id)).toBe('over');
+    expect(await calls.warmTransfer(callSid)).toMatchObject({ status: 'transfer_failed', reason: 'canceled' });
   });
 
   it('when a transfer begins after an end_call replaced its action, then it is superseded and nothing is written', async () => {
     n += 1;
     const callSid = `CA${n.toString(16).padStart(32, '0')}`;
     const now = new Date().toISOString();
-    await store.adopt({ callSid, accountSid: 'AC1', from: '+1', to: '+2', direction: 'inbound', state: 'in-progress', createdAt: now, updatedAt: now });
-    const claim = await actions.claim(callSid, { kind: 'warm_transfer', target: '+14155550101', answer: 'x' });
-    await actions.claim(callSid, { kind: 'end_call', target: '', answer: 'y' });
+    await calls.adopt({ callSid, accountSid: 'AC1', from: '+1', to: '+2', direction: 'inbound', state: 'in-progress', createdAt: now, updatedAt: now });
+    const claim = await calls.claimAction(callSid, { kind: 'warm_transfer', target: '+14155550101', answer: 'x' });
+    await calls.claimAction(callSid, { kind: 'end_call', target: '', answer: 'y' });
     const id = claim.kind === 'created' ? claim.action.jobId : '';
-    expect(await transfers.begin(callSid, { id, target: '+14155550101', label: 'sales', summary: 'Ada.', from: '+1' })).toEqual({ kind: 'superseded' });
-    expect(await transfers.get(callSid)).toBeNull();
+    expect(await calls.beginWarmTransfer(callSid, { id, target: '+14155550101', label: 'sales', summary: 'Ada.', from: '+1' })).toEqual({ kind: 'superseded' });
+    expect(await calls.warmTransfer(callSid)).toBeNull();
   });
 });

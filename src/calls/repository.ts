@@ -1,0 +1,345 @@
+import type { EffectLedger } from '../jobs/effect';
+import type { RedisClient } from '../redis/connection';
+import { withScripts } from '../redis/scripts';
+import { FINAL_CALL_STATUSES } from '../twilio/call-status';
+import {
+  callSidOfTransfer,
+  fieldList,
+  parseRecord,
+  RECORD_TTL_MS,
+  type CallAction,
+  type CallActionKind,
+  type CallRecord,
+  type CallState,
+  type CallUpdate,
+  type WarmTransfer,
+  type WarmTransferFailure,
+} from './record';
+import * as scripts from './scripts';
+
+/**
+ * Redis key names. Everything about one Twilio call lives in a single hash whose hash tag is the CallSid,
+ * so the scripts that touch it stay in one slot on Redis Cluster. The Retell call_id index is a separate
+ * key (a different slot), written beside the record but never inside a script with it.
+ */
+export function callKeys(prefix: string) {
+  return {
+    record: (callSid: string) => `${prefix}:call:{${callSid}}`,
+    byRetellId: (callId: string) => `${prefix}:retell-call:{${callId}}`,
+    /** SCAN pattern matching every key above, for tests and maintenance tools. */
+    pattern: `${prefix}:*`,
+  };
+}
+
+export type CallKeys = ReturnType<typeof callKeys>;
+
+export type ClaimResult = { kind: 'claimed' } | { kind: 'done'; twiml: string } | { kind: 'pending'; retryInMs: number };
+export type CompleteResult = { kind: 'ok' } | { kind: 'lost'; twiml: string | undefined };
+export type AdvanceResult = 'moved' | 'kept' | 'unknown';
+
+export type ClaimActionResult =
+  | { kind: 'created'; action: CallAction }
+  /** `accepted`: the action is a warm transfer whose person accepted (the caller is being moved to them). */
+  | { kind: 'exists'; action: CallAction; accepted?: boolean }
+  | { kind: 'unknown' }
+  | { kind: 'ended' };
+
+export type BeginWarmResult =
+  | { kind: 'begun'; transfer: WarmTransfer }
+  | { kind: 'exists'; transfer: WarmTransfer }
+  /** The action is no longer this transfer's (replaced, or failed), or the call is gone. */
+  | { kind: 'superseded' }
+  | { kind: 'ended' }
+  | { kind: 'unknown' };
+
+export type LinkLegResult = 'linked' | 'failed' | 'other' | 'kept';
+export type AcceptResult = 'accepted' | 'caller_gone' | 'over' | 'unknown';
+
+/** Twilio's statuses before the call is answered, each recorded as the time it was first seen. */
+const PROGRESS_FIELDS: Readonly<Record<string, 'queuedAt' | 'initiatedAt' | 'ringingAt'>> = {
+  queued: 'queuedAt',
+  initiated: 'initiatedAt',
+  ringing: 'ringingAt',
+};
+
+/** Retell's call events the bridge records, with the parts of the call object it keeps. */
+export type RetellCallEvent =
+  | { event: 'call_started'; startedAt?: string }
+  | { event: 'call_ended'; endedAt?: string; disconnectionReason?: string; durationMs?: number }
+  | { event: 'call_analyzed'; summary?: string; userSentiment?: string; successful?: boolean };
+
+interface Commands {
+  bridgeClaim(key: string, owner: string, leaseMs: number, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
+  bridgeComplete(key: string, owner: string, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
+  bridgeRelease(key: string, owner: string): Promise<number>;
+  bridgeUpdate(key: string, ...fields: string[]): Promise<number>;
+  bridgeAdopt(key: string, ttlMs: number, state: string, ...fields: string[]): Promise<number>;
+  bridgeAdvance(key: string, state: string, once: number, ...fields: string[]): Promise<number>;
+  bridgeClaimAction(key: string, action: string, callSid: string): Promise<string[]>;
+  bridgeUpdateAction(key: string, jobId: string, status: string, error: string, uncertain: string, state: string, at: string, takeovers: number, startedAt: string): Promise<number>;
+  bridgeWarmBegin(key: string, id: string, transfer: string): Promise<string[]>;
+  bridgeWarmLink(key: string, id: string, legSid: string, at: string): Promise<string>;
+  bridgeWarmAccept(key: string, id: string, at: string): Promise<string>;
+  bridgeWarmFail(key: string, id: string, reason: string, at: string, fromAccepted: string): Promise<string[]>;
+}
+
+const SCRIPTS: Record<keyof Commands, string> = {
+  bridgeClaim: scripts.CLAIM,
+  bridgeComplete: scripts.COMPLETE,
+  bridgeRelease: scripts.RELEASE,
+  bridgeUpdate: scripts.UPDATE,
+  bridgeAdopt: scripts.ADOPT,
+  bridgeAdvance: scripts.ADVANCE,
+  bridgeClaimAction: scripts.CLAIM_ACTION,
+  bridgeUpdateAction: scripts.UPDATE_ACTION,
+  bridgeWarmBegin: scripts.WARM_BEGIN,
+  bridgeWarmLink: scripts.WARM_LINK,
+  bridgeWarmAccept: scripts.WARM_ACCEPT,
+  bridgeWarmFail: scripts.WARM_FAIL,
+};
+
+const now = () => new Date().toISOString();
+const parse = <T>(raw: string | null | undefined): T | null => (raw ? (JSON.parse(raw) as T) : null);
+
+/**
+ * The call record's one owner: every read and write of `call:{CallSid}` goes through here, each write one
+ * script of scripts.ts. Grouped as the call goes on: the voice webhook's claim, the record's lifecycle,
+ * the action (one transfer or hang-up at a time, with the exactly-once runner's marks), and the warm
+ * transfer kept beside its action.
+ */
+export class CallRepository {
+  readonly keys: CallKeys;
+  private readonly redis: RedisClient & Commands;
+
+  constructor(redis: RedisClient, prefix: string) {
+    this.keys = callKeys(prefix);
+    this.redis = withScripts<Commands>(redis, SCRIPTS);
+  }
+
+  // --- The voice webhook's exactly-once claim ------------------------------------------------------
+
+  /**
+   * Takes the claim to register `callSid`, unless someone holds a live claim (`pending`) or an answer is
+   * already stored (`done`). `initial` fields are written with the claim. Twilio may send the same
+   * webhook several times, even at the same instant: whoever takes the claim registers the call.
+   */
+  async claimAnswer(callSid: string, owner: string, leaseMs: number, initial: Partial<CallRecord>): Promise<ClaimResult> {
+    const reply = await this.redis.bridgeClaim(this.keys.record(callSid), owner, leaseMs, RECORD_TTL_MS, initial.state ?? '', ...fieldList(initial));
+    if (reply[0] === 'done') return { kind: 'done', twiml: reply[1] ?? '' };
+    if (reply[0] === 'pending') return { kind: 'pending', retryInMs: Number(reply[1]) };
+    return { kind: 'claimed' };
+  }
+
+  /** Stores the answer and the registration, if `owner` still holds the claim, and indexes the Retell id. */
+  async completeAnswer(callSid: string, owner: string, fields: Partial<CallRecord> & { twiml: string }): Promise<CompleteResult> {
+    const stored = this.redis.bridgeComplete(this.keys.record(callSid), owner, RECORD_TTL_MS, fields.state ?? '', ...fieldList(fields));
+    // Sent in the same tick as the script, so it costs no extra round trip; harmless if the claim was lost
+    // because the id is unique to this registration.
+    const indexed = fields.callId ? this.redis.set(this.keys.byRetellId(fields.callId), callSid, 'PX', RECORD_TTL_MS) : Promise.resolve(null);
+    const [reply] = await Promise.all([stored, indexed]);
+    if (reply[0] === 'ok') return { kind: 'ok' };
+    return { kind: 'lost', twiml: reply[1] };
+  }
+
+  /** Gives the claim up after an unexpected error, so the next repeat of the webhook can try again. */
+  async releaseAnswer(callSid: string, owner: string): Promise<void> {
+    await this.redis.bridgeRelease(this.keys.record(callSid), owner);
+  }
+
+  /** The TwiML stored for the call, if an answer has been stored. */
+  async storedAnswer(callSid: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.record(callSid), 'twiml')) ?? undefined;
+  }
+
+  // --- The record ------------------------------------------------------------------------------------
+
+  async get(callSid: string): Promise<CallRecord | null> {
+    return parseRecord(await this.redis.hgetall(this.keys.record(callSid)));
+  }
+
+  async callSidForRetellCall(callId: string): Promise<string | null> {
+    return this.redis.get(this.keys.byRetellId(callId));
+  }
+
+  /**
+   * Sets fields on an existing record; false when it does not exist (or has expired). The state is not
+   * among them: it moves only through the lifecycle, the claim and the actions.
+   */
+  async update(callSid: string, fields: Omit<CallUpdate, 'state'>): Promise<boolean> {
+    return (await this.redis.bridgeUpdate(this.keys.record(callSid), ...fieldList({ ...fields, updatedAt: now() }))) === 1;
+  }
+
+  /** Creates the record from what Retell reports when the bridge has none (it never overwrites one). */
+  async adopt(record: CallRecord): Promise<void> {
+    await this.redis.bridgeAdopt(this.keys.record(record.callSid), RECORD_TTL_MS, record.state, ...fieldList(record));
+  }
+
+  /** A Twilio status callback: `at` is Twilio's timestamp of the change. */
+  twilioStatus(callSid: string, status: string, at: string, duration?: string): Promise<AdvanceResult> {
+    if (FINAL_CALL_STATUSES.has(status)) return this.advance(callSid, 'ended', { endedAt: at, endReason: status, duration }, { twilioStatus: status });
+    if (status === 'in-progress') return this.advance(callSid, 'in-progress', { answeredAt: at });
+    const field = PROGRESS_FIELDS[status];
+    return this.advance(callSid, undefined, field ? { [field]: at } : {});
+  }
+
+  /**
+   * A Retell call event. `handedOff`: the call was transferred away from the agent, so the agent's leg
+   * ending does not end the phone call, which goes on with a person.
+   */
+  retellEvent(callSid: string, e: RetellCallEvent, handedOff: boolean): Promise<AdvanceResult> {
+    if (e.event === 'call_started') return this.advance(callSid, 'in-progress', { agentStartedAt: e.startedAt });
+    if (e.event === 'call_ended') {
+      return this.advance(callSid, handedOff ? undefined : 'ended', {
+        agentEndedAt: e.endedAt,
+        disconnectionReason: e.disconnectionReason,
+        agentDurationMs: e.durationMs?.toString(),
+      });
+    }
+    return this.advance(callSid, undefined, {
+      analyzedAt: now(),
+      summary: e.summary?.slice(0, 2000),
+      userSentiment: e.userSentiment,
+      callSuccessful: e.successful?.toString(),
+    });
+  }
+
+  /**
+   * Moves the call to `state` if that is further along (events arrive late, twice, out of order: a late
+   * `call_started` cannot revive an ended call), records `once` fields only the first time they are seen
+   * (timestamps, end reasons), and `latest` fields every time.
+   */
+  async advance(callSid: string, state: CallState | undefined, once: CallUpdate = {}, latest: CallUpdate = {}): Promise<AdvanceResult> {
+    const oncePairs = fieldList(once as Partial<CallRecord>);
+    const reply = await this.redis.bridgeAdvance(this.keys.record(callSid), state ?? '', oncePairs.length / 2, ...oncePairs, ...fieldList({ ...latest, updatedAt: now() }));
+    return reply === -1 ? 'unknown' : reply === 1 ? 'moved' : 'kept';
+  }
+
+  // --- The action ------------------------------------------------------------------------------------
+
+  /**
+   * Records `kind` as the call's action unless one is pending or done (an end_call replaces a transfer
+   * that has not reached the caller), or the call has ended. Retell retries a slow function call and
+   * agents repeat themselves: each repeat finds the action already there rather than queue another.
+   */
+  async claimAction(callSid: string, request: { kind: CallActionKind; target: string; answer: string; label?: string; summary?: string }): Promise<ClaimActionResult> {
+    const draft = { ...request, status: 'queued', requestedAt: now() };
+    const reply = await this.redis.bridgeClaimAction(this.keys.record(callSid), JSON.stringify(draft), callSid);
+    if (reply[0] === 'created') return { kind: 'created', action: JSON.parse(reply[1]!) as CallAction };
+    if (reply[0] === 'exists') return { kind: 'exists', action: JSON.parse(reply[1]!) as CallAction, ...(reply[2] === '1' ? { accepted: true } : {}) };
+    return { kind: reply[0] === 'ended' ? 'ended' : 'unknown' };
+  }
+
+  async action(callSid: string): Promise<CallAction | null> {
+    return parse<CallAction>(await this.redis.hget(this.keys.record(callSid), 'action'));
+  }
+
+  /**
+   * Marks that a request for action `jobId` is about to be sent (`true`, with the deadline window it
+   * counts in) or that Twilio refused it without performing it (`false`). False when `jobId` no longer
+   * owns a pending action.
+   */
+  markAction(callSid: string, jobId: string, uncertain: boolean, window?: { startedAt: string; takeovers: number }): Promise<boolean> {
+    return this.updateAction(callSid, jobId, { uncertain, ...window });
+  }
+
+  /**
+   * Settles action `jobId` done or failed, if it still owns the call's action. `state` moves the call
+   * forward (a performed transfer: `transferred`); a failed action leaves the state as it was, so a failed
+   * transfer leaves the agent on the line.
+   */
+  settleAction(callSid: string, jobId: string, status: 'done' | 'failed', opts: { error?: string; state?: CallState } = {}): Promise<boolean> {
+    return this.updateAction(callSid, jobId, { status, error: opts.error, state: opts.state });
+  }
+
+  /**
+   * Action `jobId` as the exactly-once runner sees it. `done`: the state a performed action moves the
+   * call to. `endedAs`: what a call ending under the action means for it (a hang-up is then done; a
+   * transfer failed).
+   */
+  actionLedger(callSid: string, jobId: string, opts: { done: CallState; endedAs: 'done' | 'failed' }): EffectLedger {
+    return {
+      read: async () => {
+        const action = await this.action(callSid);
+        return action && action.jobId === jobId ? action : 'superseded';
+      },
+      sending: (window) => this.markAction(callSid, jobId, true, window),
+      refused: () => this.markAction(callSid, jobId, false),
+      settle: (status, error) => this.settleAction(callSid, jobId, status, status === 'done' ? { state: opts.done } : { error }),
+      ended: () => this.settleAction(callSid, jobId, opts.endedAs, opts.endedAs === 'done' ? { state: 'ended' } : { state: 'ended', error: 'call not in progress' }),
+    };
+  }
+
+  private async updateAction(
+    callSid: string,
+    jobId: string,
+    change: { status?: 'done' | 'failed'; error?: string; uncertain?: boolean; state?: CallState; takeovers?: number; startedAt?: string },
+  ): Promise<boolean> {
+    const at = now();
+    const updated = await this.redis.bridgeUpdateAction(
+      this.keys.record(callSid),
+      jobId,
+      change.status ?? '',
+      change.error ?? '',
+      change.uncertain === undefined ? '' : change.uncertain ? '1' : '0',
+      change.state ?? '',
+      at,
+      change.takeovers ?? 0,
+      change.startedAt ?? at,
+    );
+    return updated === 1;
+  }
+
+  // --- The warm transfer --------------------------------------------------------------------------------
+  // Twilio's callbacks about the person's leg, the caller's own callbacks and the worker's jobs race each
+  // other; each step is one script, so whichever outcome comes first (accepted, or a failure) is the only one.
+
+  async warmTransfer(callSid: string): Promise<WarmTransfer | null> {
+    return parse<WarmTransfer>(await this.redis.hget(this.keys.record(callSid), 'warmTransfer'));
+  }
+
+  /** The transfer `id`, if it is its call's current one. */
+  async findWarmTransfer(id: string): Promise<WarmTransfer | null> {
+    const callSid = callSidOfTransfer(id);
+    if (!callSid) return null;
+    const transfer = await this.warmTransfer(callSid);
+    return transfer?.id === id ? transfer : null;
+  }
+
+  /** The inbound call's CallToken, kept from its voice webhook. */
+  async callToken(callSid: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.record(callSid), 'callToken')) ?? undefined;
+  }
+
+  /** Starts transfer `id` on its call (once: a retry gets what the first attempt wrote). */
+  async beginWarmTransfer(callSid: string, draft: Omit<WarmTransfer, 'status'>): Promise<BeginWarmResult> {
+    const transfer: WarmTransfer = { ...draft, status: 'transfer_placing' };
+    const reply = await this.redis.bridgeWarmBegin(this.keys.record(callSid), draft.id, JSON.stringify(transfer));
+    if (reply[0] === 'begun' || reply[0] === 'exists') return { kind: reply[0], transfer: JSON.parse(reply[1]!) as WarmTransfer };
+    return { kind: reply[0] === 'ended' ? 'ended' : reply[0] === 'superseded' ? 'superseded' : 'unknown' };
+  }
+
+  /** Records the person's leg: `failed` when the transfer failed meanwhile (the leg must be ended). */
+  async linkWarmLeg(id: string, legSid: string): Promise<LinkLegResult> {
+    const callSid = callSidOfTransfer(id);
+    if (!callSid) return 'kept';
+    return (await this.redis.bridgeWarmLink(this.keys.record(callSid), id, legSid, now())) as LinkLegResult;
+  }
+
+  async acceptWarmTransfer(id: string): Promise<AcceptResult> {
+    const callSid = callSidOfTransfer(id);
+    if (!callSid) return 'unknown';
+    return (await this.redis.bridgeWarmAccept(this.keys.record(callSid), id, now())) as AcceptResult;
+  }
+
+  /**
+   * Fails the transfer unless it already has an outcome (and its action with it). Returns whether this
+   * call decided it, and the person's leg (if known) to end.
+   */
+  async failWarmTransfer(id: string, reason: WarmTransferFailure, opts: { evenIfAccepted?: boolean } = {}): Promise<{ failed: boolean; legSid?: string }> {
+    const callSid = callSidOfTransfer(id);
+    if (!callSid) return { failed: false };
+    const reply = await this.redis.bridgeWarmFail(this.keys.record(callSid), id, reason, now(), opts.evenIfAccepted ? '1' : '0');
+    if (reply[0] !== 'failed') return { failed: false };
+    return { failed: true, ...(reply[1] ? { legSid: reply[1] } : {}) };
+  }
+}
