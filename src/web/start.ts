@@ -1,8 +1,9 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 import type Retell from 'retell-sdk';
 import type { Config } from '../config';
+import { ConnectionSlots } from '../http/connection-slots';
 import { settleWithin } from '../http/timeout';
 import { createOutboundCallQueue, createOutboundEventQueue, type OutboundCallQueue } from '../jobs/outbound-job';
 import { createCallActionQueue, type CallActionQueue } from '../jobs/queue';
@@ -31,7 +32,12 @@ export interface HttpLimits {
    * a request on a socket the bridge is closing. @defaultValue 65000
    */
   keepAliveTimeoutMs: number;
-  /** Open connections at most; more are closed on arrival. @defaultValue 2048 */
+  /**
+   * Open connections at most, which bounds the memory they hold. At the cap a new connection takes the
+   * slot of the oldest one that has sent no request for a second or more, else of the one whose latest
+   * request is oldest, if that request is answered (idle keep-alive) or still arriving (a slow sender);
+   * only when none of these is open is it closed on arrival (see ConnectionSlots). @defaultValue 2048
+   */
   maxConnections: number;
 }
 
@@ -116,15 +122,30 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
 export function createHttpServer(app: http.RequestListener, limits: HttpLimits): http.Server {
   // Node checks the header and request timeouts on this interval; its default of 30 s would let a slow
   // client overstay them by that much.
-  const server = http.createServer({ connectionsCheckingInterval: 1000 }, app);
+  const server = http.createServer({ connectionsCheckingInterval: 1000 });
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  server.maxConnections = limits.maxConnections;
-  // Node's own timers start with a request; a connection that never sends one would stay open.
-  server.on('connection', (socket) => {
-    socket.setTimeout(limits.firstRequestTimeoutMs, () => socket.destroy());
+  // Not server.maxConnections: Node would refuse the newest connection at the cap, however many of the
+  // others serve no one.
+  const slots = new ConnectionSlots<Socket, http.ServerResponse>({ max: limits.maxConnections });
+  // One listener of each kind for every socket, so a connection allocates no closures of its own.
+  function onClose(this: Socket): void {
+    slots.closed(this);
+  }
+  function onFirstRequestTimeout(this: Socket): void {
+    this.destroy();
+  }
+  server.on('connection', (socket: Socket) => {
+    if (!slots.admit(socket)) return void socket.destroy();
+    socket.on('close', onClose);
+    // Node's own timers start with a request; a connection that never sends one would stay open.
+    socket.setTimeout(limits.firstRequestTimeoutMs, onFirstRequestTimeout);
   });
-  server.on('request', (req) => req.socket.setTimeout(0));
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    req.socket.setTimeout(0);
+    slots.requestStarted(req.socket, res);
+  });
+  server.on('request', app);
   return server;
 }
