@@ -1,8 +1,10 @@
 /**
- * The layers of src/: a module may import from its own layer or a lower one, never from a higher one,
- * so each flow reads top to bottom and no cycle can form between, say, calls/ and jobs/.
+ * The layout of src/. Layers: a module may import from its own layer or a lower one, never from a
+ * higher one, so each flow reads top to bottom and no cycle can form between, say, calls/ and jobs/.
+ * Features: each folder of src/features/ is one flow (route → service → job → Twilio); anything outside
+ * it uses it only through its public file, `index.ts`, so a feature's internals can change freely.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const SRC = path.resolve(__dirname, '../src');
@@ -11,22 +13,25 @@ const SRC = path.resolve(__dirname, '../src');
 const LAYERS: string[][] = [
   ['bin', 'tools', 'sandbox'],
   ['web', 'worker'],
-  ['services'],
-  ['jobs'],
+  ['container.ts'],
+  ['features'],
   ['calls'],
-  ['jobs/effect.ts'],
+  ['jobs'],
   ['twilio', 'retell', 'redis', 'observability', 'http'],
-  ['formats.ts', 'config.ts'],
+  ['formats.ts', 'config.ts', 'config'],
 ];
 
+const rel = (file: string) => path.relative(SRC, file).split(path.sep).join('/');
+
 function layerOf(file: string): number {
-  const relative = path.relative(SRC, file).split(path.sep).join('/');
-  const top = relative.split('/')[0]!;
-  const own = LAYERS.findIndex((names) => names.includes(relative));
-  const index = own >= 0 ? own : LAYERS.findIndex((names) => names.includes(top));
+  const top = rel(file).split('/')[0]!;
+  const index = LAYERS.findIndex((names) => names.includes(top));
   if (index < 0) throw new Error(`${top} is in no layer of tests/layout.test.ts: add it where it belongs`);
   return index;
 }
+
+/** The feature a file belongs to (`inbound` for src/features/inbound/routes.ts), if any. */
+const featureOf = (file: string): string | undefined => /^features\/([^/]+)\//.exec(rel(file))?.[1];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -36,24 +41,47 @@ function sources(dir: string): string[] {
   });
 }
 
+/** Each import of ours in `file`, as the file it resolves to (a directory import is its index.ts). */
+function imports(file: string): Array<{ spec: string; target: string }> {
+  const found: Array<{ spec: string; target: string }> = [];
+  for (const [, spec] of readFileSync(file, 'utf8').matchAll(/from '(\.{1,2}\/[^']+)'/g)) {
+    const resolved = path.resolve(path.dirname(file), spec!);
+    const target = existsSync(`${resolved}.ts`) ? `${resolved}.ts` : path.join(resolved, 'index.ts');
+    found.push({ spec: spec!, target });
+  }
+  return found;
+}
+
 describe('the layout of src/', () => {
   it('when a module imports another of ours, then the imported one is in the same layer or a lower one', () => {
     const upward: string[] = [];
     for (const file of sources(SRC)) {
-      const text = readFileSync(file, 'utf8');
-      for (const [, spec] of text.matchAll(/from '(\.{1,2}\/[^']+)'/g)) {
-        const resolved = path.resolve(path.dirname(file), spec!);
-        const target = resolved.endsWith('.ts') ? resolved : `${resolved}.ts`;
-        if (layerOf(target) < layerOf(file)) upward.push(`${path.relative(SRC, file)} imports ${spec}`);
-      }
+      for (const { spec, target } of imports(file)) if (layerOf(target) < layerOf(file)) upward.push(`${rel(file)} imports ${spec}`);
     }
     expect(upward).toEqual([]);
+  });
+
+  it('when a module uses a feature it is not part of, then it goes through the feature\'s index.ts', () => {
+    const internals: string[] = [];
+    for (const file of sources(SRC)) {
+      for (const { spec, target } of imports(file)) {
+        const feature = featureOf(target);
+        if (feature && feature !== featureOf(file) && rel(target) !== `features/${feature}/index.ts`) internals.push(`${rel(file)} imports ${spec}`);
+      }
+    }
+    expect(internals).toEqual([]);
+  });
+
+  it('when a feature folder exists, then it has a public index.ts saying what it is', () => {
+    const features = readdirSync(path.join(SRC, 'features'));
+    expect(features.length).toBeGreaterThanOrEqual(5);
+    for (const feature of features) expect(readFileSync(path.join(SRC, 'features', feature, 'index.ts'), 'utf8')).toMatch(/^\/\*\*/);
   });
 
   it('when a module reads the process environment, then it is src/config.ts: settings are read and validated in one place', () => {
     const readers = sources(SRC)
       .filter((file) => /\bprocess\.env\b/.test(readFileSync(file, 'utf8')))
-      .map((file) => path.relative(SRC, file));
+      .map((file) => rel(file));
     expect(readers).toEqual(['config.ts']);
   });
 });

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Queue } from 'bullmq';
 import { Cluster } from 'ioredis';
-import { CALL_ACTIONS_QUEUE, queuePrefix } from '../../src/jobs/call-action-job';
+import { CALL_ACTIONS_QUEUE, queuePrefix } from '../../src/jobs/queues';
 import { RedisClusterTopology } from '../../tests/faults/support/redis-topology';
 import type { WebTarget } from '../lib/harness';
 import { measure, type Measurement } from '../lib/measure';

@@ -18,7 +18,7 @@ import { functionCallBody } from '../../tests/support/retell-signing';
 import { ACCOUNT_SID, postSigned, voiceParams } from '../../tests/support/twilio-signing';
 import type { CallUpdate } from '../programs/fake-twilio-server';
 import { Queue } from 'bullmq';
-import { CALL_ACTIONS_QUEUE, queuePrefix } from '../../src/jobs/call-action-job';
+import { CALL_ACTIONS_QUEUE, queuePrefix } from '../../src/jobs/queues';
 import { BenchEnv, PUBLIC_URL, RETELL_KEY, type WebTarget } from '../lib/harness';
 import { machineCpuMs } from '../lib/proc';
 import { fmt, median, type Section } from '../lib/report';

@@ -10,8 +10,11 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-/** Runs a call-store operation, turning any failure of Redis into a StoreUnavailableError. */
-export async function storeCall<T>(operation: () => Promise<T>): Promise<T> {
+/**
+ * Runs an operation on Redis, turning any failure of Redis into a StoreUnavailableError (which the
+ * routes answer 503, so Twilio or Retell retries).
+ */
+export async function orStoreUnavailable<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (err) {

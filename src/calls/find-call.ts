@@ -1,15 +1,10 @@
 import { decodeRetellMetadata } from '../formats';
+import type { RetellCallRef } from '../retell/functions';
+
+export type { RetellCallRef };
 import type { CallRecord } from './record';
 import type { CallRepository } from './repository';
 
-/** The part of Retell's call object (function calls and webhooks) used to find the Twilio call. */
-export interface RetellCallRef {
-  call_id: string;
-  metadata?: unknown;
-  from_number?: string;
-  to_number?: string;
-  direction?: string;
-}
 
 /**
  * The call record for a Retell call: by Retell's call id, else by the Twilio CallSid the bridge put in

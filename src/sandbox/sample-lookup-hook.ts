@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LOOKUP_LIMITS, parseCallInboundAnswer, type CallInboundRequest } from '../retell/inbound-webhook';
+import { LOOKUP_LIMITS, parseCallInboundAnswer, type CallInboundRequest } from '../features/inbound';
 import { verifyRetellSignature } from '../retell/signature';
 import { LoopbackServer } from './loopback-server';
 

@@ -195,7 +195,7 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
   };
   writeSession(session, dir);
   // Printed once the connections have logged that they are up, so the banner is what stays on screen.
-  await withTimeout(web.redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => web.redis.once('ready', resolve)), 5000).catch(() => undefined);
+  await withTimeout(web.container.redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => web.container.redis.once('ready', resolve)), 5000).catch(() => undefined);
   print(banner(config, { twilio, retell, redis, hook }));
 
   return {

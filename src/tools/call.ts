@@ -3,7 +3,7 @@
  * API_TOKEN) and, with --wait, follows it to the end.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import type { OutboundView } from '../calls/outbound-record';
+import type { OutboundView } from '../features/outbound';
 import { parseSettings, publicUrlOf, type Config } from '../config';
 import { E164 } from '../formats';
 import { displayUrl, EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, usageFromParseError } from './cli';

@@ -6,12 +6,12 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { parseSettings, REDIS_SETTINGS, redisOf, type Config } from '../config';
-import { OUTBOUND_ID, type OutboundRecord } from '../calls/outbound-record';
+import { OUTBOUND_ID, type OutboundRecord } from '../features/outbound';
 import type { CallRecord } from '../calls/record';
 import type { WarmTransfer } from '../calls/record';
-import { createCallActionQueue } from '../jobs/queue';
+import { createCallActionQueue } from '../jobs/queues';
 import { describeRedis, newRedisClient } from '../redis/connection';
-import { CallReports, type ActionReport, type CallReport, type OutboundReport } from '../services/call-report';
+import { CallReports, type ActionReport, type CallReport, type OutboundReport } from '../features/console';
 import { EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, usageFromParseError } from './cli';
 
 export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id | outbound call id> [--json]

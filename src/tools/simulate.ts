@@ -10,13 +10,12 @@ import { sign } from 'retell-sdk';
 import { getExpectedTwilioSignature } from 'twilio';
 import { parseSettings, publicUrlOf, REDIS_SETTINGS, redisOf, twilioOf, type Config } from '../config';
 import { CALL_SID, E164 } from '../formats';
-import { joinJobId } from '../jobs/call-action-job';
-import { createCallActionQueue } from '../jobs/queue';
+import { joinJobId } from '../features/warm-transfer';
+import { createCallActionQueue } from '../jobs/queues';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { liveSession } from '../sandbox/session';
-import { routedAgent } from '../services/call-answerer';
-import { CallReports, type JobReport } from '../services/call-report';
-import { LookupHook } from '../services/lookup-hook';
+import { LookupHook, routedAgent } from '../features/inbound';
+import { CallReports, type JobReport } from '../features/console';
 import {
   displayUrl,
   EXIT_FAILED,

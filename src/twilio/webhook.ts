@@ -1,5 +1,6 @@
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type { ByteBudget } from '../http/byte-budget';
+import { HttpError } from '../http/errors';
 import { formParser } from '../http/form';
 import { isValidTwilioSignature } from './signature';
 
@@ -36,4 +37,27 @@ export function verifyTwilioSignature(opts: TwilioWebhookOptions): RequestHandle
     }
     next();
   };
+}
+
+export interface TwilioWebhookConfig {
+  publicUrl: string;
+  twilio: { accountSid: string; authToken: string };
+}
+
+/** Form parsing, then `X-Twilio-Signature` (403 when missing or wrong): what every Twilio webhook route runs first. */
+export function twilioVerified(config: TwilioWebhookConfig, onRefused: () => void, budget?: ByteBudget): RequestHandler[] {
+  return [twilioForm(budget), verifyTwilioSignature({ authToken: config.twilio.authToken, publicUrl: config.publicUrl, onRefused })];
+}
+
+/** A webhook from another Twilio account than ours is answered 400. */
+export function checkAccount(config: Pick<TwilioWebhookConfig, 'twilio'>, accountSid: string): void {
+  if (accountSid !== config.twilio.accountSid) throw new HttpError(400, 'AccountSid is not the account this bridge serves');
+}
+
+/**
+ * A TwiML answer, written in one go: Express's `send` works out a content type, an ETag and a charset
+ * for every response, and the voice webhook answers every call.
+ */
+export function sendTwiml(res: Response, twiml: string): void {
+  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(twiml) }).end(twiml);
 }

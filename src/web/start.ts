@@ -3,16 +3,10 @@ import type { AddressInfo, Socket } from 'node:net';
 
 import type Retell from 'retell-sdk';
 import type { Config } from '../config';
+import { Container } from '../container';
 import { ConnectionSlots } from '../http/connection-slots';
-import { settleWithin } from '../http/timeout';
-import { createOutboundCallQueue, createOutboundEventQueue, type OutboundCallQueue } from '../jobs/outbound-job';
-import { createCallActionQueue, type CallActionQueue } from '../jobs/queue';
 import type { Logger } from '../observability/logger';
-import { Metrics } from '../observability/metrics';
-import { closeRedis, createRedis, isUnreachableError, type RedisClient } from '../redis/connection';
-import { createRetellClient } from '../retell/client';
-import { LookupHook } from '../services/lookup-hook';
-import { createTwilioClient } from '../twilio/client';
+import type { Metrics } from '../observability/metrics';
 import { createApp } from './app';
 
 /**
@@ -65,44 +59,27 @@ export interface RunningWeb {
   server: http.Server;
   /** Where the server listens, e.g. `http://127.0.0.1:43127`. */
   url: string;
-  redis: RedisClient;
-  queue: CallActionQueue;
-  outboundQueue: OutboundCallQueue;
-  metrics: Metrics;
+  /** What the app was built from. */
+  container: Container;
   /** Stops accepting, lets in-flight requests finish, then closes Redis. */
   close(): Promise<void>;
 }
 
-/** Builds the web process's dependencies from config and starts listening. */
+/** Builds the web process's services from config (the container) and starts listening. */
 export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const { config, logger } = opts;
-  const metrics = opts.overrides?.metrics ?? new Metrics();
-  const redis = createRedis(config.redis, 'request', logger);
-  const queueRedis = createRedis(config.redis, 'queue', logger);
-  const queue = createCallActionQueue(queueRedis, config.redis.prefix);
-  const outboundQueue = createOutboundCallQueue(queueRedis, config.redis.prefix);
-  const events = config.outbound.webhookUrl ? createOutboundEventQueue(queueRedis, config.redis.prefix) : undefined;
-  const queues = [queue, outboundQueue, ...(events ? [events] : [])];
-  // Unreachable Redis is reported by the connection itself, once every 30 s.
-  for (const q of queues) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
-  const retell = opts.overrides?.retell ?? createRetellClient(config.retell);
-  const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
-  const lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
-  const twilio = createTwilioClient(config.twilio, metrics);
-  const app = createApp({ config, redis, retell, queue, outbound: { queue: outboundQueue, events }, twilio, logger, metrics, lookupHook });
+  const container = new Container({ config, logger, metrics: opts.overrides?.metrics, overrides: { retell: opts.overrides?.retell } });
+  const app = createApp(container);
   const server = createHttpServer(app, { ...HTTP_LIMITS, ...opts.limits });
   await new Promise<void>((resolve) => server.listen(opts.port ?? config.port, opts.host, resolve));
   const { port } = server.address() as AddressInfo;
   // Only the hook's origin: its path or query may carry a token.
-  const lookupHookOrigin = hookUrl ? new URL(hookUrl).origin : undefined;
-  logger.info({ port, publicUrl: config.publicUrl, lookupHook: lookupHookOrigin }, 'web listening');
+  const hookUrl = config.inboundWebhook.url;
+  logger.info({ port, publicUrl: config.publicUrl, lookupHook: hookUrl ? new URL(hookUrl).origin : undefined }, 'web listening');
   return {
     server,
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
-    redis,
-    queue,
-    outboundQueue,
-    metrics,
+    container,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // close() only drops connections idle at that moment; a keep-alive connection whose request is
@@ -110,10 +87,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
       const reaper = setInterval(() => server.closeIdleConnections(), 100);
       await closed;
       clearInterval(reaper);
-      // BullMQ's close waits on Redis; with Redis gone it would never return.
-      if (queueRedis.status === 'ready') await settleWithin(Promise.all(queues.map((q) => q.close())), 2000);
-      if (lookupHook) await settleWithin(lookupHook.close(), 1000);
-      await Promise.all([redis, queueRedis].map(closeRedis));
+      await container.close();
     },
   };
 }

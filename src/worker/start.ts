@@ -1,26 +1,15 @@
 import http from 'node:http';
 import type { Worker } from 'bullmq';
-import { CallRepository } from '../calls/repository';
-import { WarmTransferProcessor } from '../jobs/warm-transfer-processor';
-import { addCallAction, createCallActionQueue } from '../jobs/queue';
-import { cancelJobId } from '../jobs/call-action-job';
-import { OutboundCanceler } from '../jobs/outbound-cancel';
-import { OutboundStore } from '../calls/outbound-store';
 import type { Config } from '../config';
+import { Container } from '../container';
+import { OUTBOUND_CALLS_QUEUE, OUTBOUND_EVENTS_QUEUE } from '../features/outbound';
 import { bearerMatches } from '../http/auth';
 import { settleWithin } from '../http/timeout';
-import { AgentNotices } from '../jobs/agent-notice';
-import { CallActionProcessor } from '../jobs/call-action-processor';
-import { closeWorker, createCallActionWorker } from '../jobs/call-action-worker';
-import { OutboundEventSender } from '../jobs/outbound-events';
-import { createOutboundCallQueue, createOutboundEventQueue } from '../jobs/outbound-job';
-import { OutboundPlacer } from '../jobs/outbound-placer';
-import { createOutboundCallWorker, createOutboundEventWorker } from '../jobs/outbound-workers';
+import { CALL_ACTIONS_QUEUE } from '../jobs/queues';
+import { closeWorker, createBridgeWorker } from '../jobs/worker';
 import type { Logger } from '../observability/logger';
-import { Metrics } from '../observability/metrics';
-import { closeRedis, createRedis, isUnreachableError } from '../redis/connection';
-import { createRetellClient } from '../retell/client';
-import { createTwilioClient } from '../twilio/client';
+import type { Metrics } from '../observability/metrics';
+import { createRedis } from '../redis/connection';
 
 export interface StartWorkerOptions {
   config: Config;
@@ -39,66 +28,23 @@ export interface RunningWorker {
   close(deadlineMs?: number): Promise<'drained' | 'forced'>;
 }
 
-/** Builds the worker process's dependencies from config and starts taking jobs. */
+/** Builds the worker process's processors from config (the container) and starts taking jobs. */
 export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const { config, logger } = opts;
-  const metrics = opts.metrics ?? new Metrics();
+  const container = new Container({ config, logger, metrics: opts.metrics });
+  const { metrics } = container;
   const blocking = createRedis(config.redis, 'blocking', logger);
-  const records = createRedis(config.redis, 'request', logger);
-  const producer = createRedis(config.redis, 'queue', logger);
   metrics.watchRedis(blocking);
   let connected = false;
   blocking.once('ready', () => (connected = true));
-  const twilio = createTwilioClient(config.twilio, metrics);
-  const prefix = config.redis.prefix;
-  const common = { connection: blocking, redisPrefix: prefix, concurrency: config.worker.concurrency, logger, metrics };
+  const handlers = container.workerHandlers();
+  const common = { connection: blocking, redisPrefix: config.redis.prefix, concurrency: config.worker.concurrency, logger, metrics };
 
-  const calls = new CallRepository(records, prefix);
-  const retell = createRetellClient(config.retell);
-  // Jobs queue later steps: a warm transfer's outcome, a failed action's notice to the agent.
-  const actionQueue = createCallActionQueue(producer, prefix);
-  const processor = new CallActionProcessor({ twilio, calls, queue: actionQueue, logger, metrics });
-  const warmTransfers = new WarmTransferProcessor({
-    twilio,
-    retell,
-    calls,
-    queue: actionQueue,
-    config: {
-      publicUrl: config.publicUrl,
-      ringTimeoutS: config.warmTransfer.ringTimeoutS,
-      holdMessage: config.warmTransfer.holdMessage,
-      retellTimeoutMs: config.retell.timeoutMs,
-    },
-    logger,
-    metrics,
-  });
-  // Placement queues webhook events and rate-limits its own queue while Retell is at capacity.
-  const outboundQueue = createOutboundCallQueue(producer, prefix);
-  const events = config.outbound.webhookUrl ? createOutboundEventQueue(producer, prefix) : undefined;
-  const outboundStore = new OutboundStore(records, prefix);
-  const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
-  const cancels = new OutboundCanceler({ twilio, store: outboundStore, events, logger, metrics });
-  const worker = createCallActionWorker({ ...common, processor, warmTransfers, notices, cancels });
-
-  const producers = [actionQueue, outboundQueue, ...(events ? [events] : [])];
-  // Unreachable Redis is reported by the connection itself, once every 30 s.
-  for (const q of producers) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
-  const placer = new OutboundPlacer({
-    twilio,
-    retell,
-    store: outboundStore,
-    events,
-    config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency, cps: config.outbound.cps },
-    rateLimit: (ms) => outboundQueue.rateLimit(ms),
-    cancel: (id, callSid) => addCallAction(actionQueue, { kind: 'outbound_cancel', id, callSid }, cancelJobId(id)),
-    logger,
-    metrics,
-  });
-  const workers: Worker[] = [worker, createOutboundCallWorker({ ...common, cps: config.outbound.cps, placer })];
-  if (config.outbound.webhookUrl && config.outbound.apiToken) {
-    const sender = new OutboundEventSender({ url: config.outbound.webhookUrl, secret: config.outbound.apiToken, logger, metrics });
-    workers.push(createOutboundEventWorker({ ...common, sender }));
-  }
+  const worker = createBridgeWorker({ ...common, queue: CALL_ACTIONS_QUEUE, handlers: handlers.callActions });
+  // BullMQ's limiter is a counter under the queue's keys, so TWILIO_CPS holds for every worker process together:
+  // the calls over the limit wait in our queue, where they can be seen and canceled, rather than in Twilio's.
+  const workers: Worker[] = [worker, createBridgeWorker({ ...common, queue: OUTBOUND_CALLS_QUEUE, handlers: handlers.outboundCalls, limiter: { max: config.outbound.cps, duration: 1000 } })];
+  if (handlers.outboundEvents) workers.push(createBridgeWorker({ ...common, queue: OUTBOUND_EVENTS_QUEUE, handlers: handlers.outboundEvents }));
 
   const metricsServer = config.worker.metricsPort ? serveMetrics(metrics, config.worker.metricsPort, config.ops.metricsToken, logger) : undefined;
   logger.info({ concurrency: config.worker.concurrency, cps: config.outbound.cps }, 'worker started');
@@ -111,9 +57,8 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
       // Workers that never reached Redis never took a job: there is nothing to drain or wait for.
       if (!connected) await settleWithin(Promise.all(workers.map((w) => w.close(true))), 1000);
       const outcomes = connected ? await Promise.all(workers.map((w) => closeWorker(w, deadlineMs, logger))) : [];
-      if (producer.status === 'ready') await settleWithin(Promise.all(producers.map((q) => q.close())), 2000);
       blocking.disconnect();
-      await Promise.all([records, producer].map(closeRedis));
+      await container.close();
       return outcomes.every((o) => o === 'drained') ? 'drained' : 'forced';
     },
   };

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { callKeys } from '../../src/calls/repository';
-import { queuePrefix } from '../../src/jobs/call-action-job';
+import { queuePrefix } from '../../src/jobs/queues';
 
 const SRC = path.resolve(__dirname, '../../src');
 

@@ -215,7 +215,7 @@ describe('render.yaml (Render Blueprint)', () => {
     }
     const web = blueprint.services.find((s) => s.type === 'web')!;
     expect(['/healthz', '/readyz']).toContain(web.healthCheckPath);
-    expect(read('src/web/routes/health.ts')).toContain(`router.get('${web.healthCheckPath as string}'`);
+    expect(read('src/web/health.ts')).toContain(`router.get('${web.healthCheckPath as string}'`);
   });
 
   it('gives every variable exactly one source, and every reference resolves', () => {

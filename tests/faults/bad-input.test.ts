@@ -21,8 +21,8 @@ import { FaultyRetell } from './support/faulty-retell';
 import { rawRequest } from './support/raw-http';
 import { RedisServer } from './support/redis-server';
 import { WebProcess } from './support/web-process';
-import { FUNCTION_BODY_LIMIT_BYTES } from '../../src/web/routes/retell-functions';
-import { WEBHOOK_BODY_LIMIT_BYTES } from '../../src/web/routes/retell-webhook';
+import { FUNCTION_BODY_LIMIT_BYTES } from '../../src/retell/functions';
+import { WEBHOOK_BODY_LIMIT_BYTES } from '../../src/features/lifecycle/routes';
 import { commonProbes, meets, methodProbes, neverArrivesProbe, post, promisesMoreProbe, randomBytes, type Expect, type Outcome, type Probe, type SweepTarget } from './support/probes';
 import { dialedCallId, isCallTwiml } from './support/webhooks';
 

@@ -5,7 +5,7 @@
  * is never restarted.
  */
 import { Redis } from 'ioredis';
-import { answerTiming } from '../../src/services/call-answerer';
+import { answerTiming } from '../../src/features/inbound/answerer';
 import { CallRepository } from '../../src/calls/repository';
 import { RETELL_KEY } from '../support/bridge';
 import { voiceParams } from '../support/twilio-signing';

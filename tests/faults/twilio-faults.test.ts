@@ -4,8 +4,8 @@
  * with the queue's backoff until each job completes, with one successful redirect per call, within a
  * bound derived from that policy; a final refusal is sent once and the job fails without a retry.
  */
-import { ACTION_DEADLINE_MS } from '../../src/jobs/call-action-processor';
-import { CALL_ACTION_JOB_OPTIONS } from '../../src/jobs/queue';
+import { ACTION_DEADLINE_MS } from '../../src/features/actions/processor';
+import { CALL_ACTION_JOB_OPTIONS } from '../../src/jobs/queues';
 import { TWILIO_REQUEST_TIMEOUT_MS } from '../../src/twilio/client';
 import { startBridge, type TestBridge } from '../support/bridge';
 import { waitReady } from '../support/redis';

@@ -8,8 +8,8 @@
  * Twilio. A second redirect would take the caller out of the room (ending it: the person is dropped), so
  * the survivor looks for the caller among the conference's participants before redirecting.
  */
-import { joinJobId } from '../../src/jobs/call-action-job';
-import { warmTransferRoom } from '../../src/twilio/twiml';
+import { joinJobId } from '../../src/features/warm-transfer/jobs';
+import { warmTransferRoom } from '../../src/features/warm-transfer/twiml';
 import { BUSINESS, creates, liveCallWithToken, personAt, placedLegs, postWarmTransfer, SALES, WARM_ENV, warmTransferOf } from '../support/warm-transfer';
 import { TAKEOVER_BOUND_MS, useCrashHarness } from './support/crash-harness';
 import { waitFor } from './support/ports';

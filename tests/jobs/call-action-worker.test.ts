@@ -1,3 +1,4 @@
+import type { EndCallJob } from '../../src/features/actions';
 import { startBridge, type TestBridge } from '../support/bridge';
 import { liveCall, waitFor } from '../support/calls';
 import { functionCallBody, postRetell } from '../support/retell-signing';
@@ -119,7 +120,8 @@ describe('the call-action worker against the Twilio REST API', () => {
     const claim = await bridge.calls.claimAction(callSid, { kind: 'end_call', target: '', answer: 'Ending the call now.' });
     expect(claim.kind).toBe('created');
     const jobId = (claim as { action: { jobId: string } }).action.jobId;
-    await bridge.queue.add('end_call', { kind: 'end_call', callSid, callId, message: 'Bye\u0000' }, { jobId });
+    const data: EndCallJob = { kind: 'end_call', callSid, callId, message: 'Bye\u0000' };
+    await bridge.queue.add('end_call', data, { jobId });
     const { job, state } = await finished(bridge, jobId);
     expect(state).toBe('failed');
     expect(job.attemptsMade).toBe(1);

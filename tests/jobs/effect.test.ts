@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { CallRepository } from '../../src/calls/repository';
 import { attemptOf, RetryEffect, runEffect, type Attempt, type Effect, type EffectOutcome } from '../../src/jobs/effect';
 import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
-import { lookForEffect } from '../../src/twilio/call-evidence';
+import { lookForEffect } from '../../src/features/actions/evidence';
 import { createTwilioClient } from '../../src/twilio/client';
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis';
 import { ACCOUNT_SID, AUTH_TOKEN } from '../support/twilio-signing';

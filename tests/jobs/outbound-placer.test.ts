@@ -1,7 +1,7 @@
-import { OutboundStore } from '../../src/calls/outbound-store';
+import { OutboundStore } from '../../src/features/outbound/repository';
 import { Metrics } from '../../src/observability/metrics';
 import { createTwilioClient } from '../../src/twilio/client';
-import { placeCall as twilioPlaceCall } from '../../src/twilio/outbound';
+import { placeCall as twilioPlaceCall } from '../../src/features/outbound/twilio';
 import { startWorker, type RunningWorker } from '../../src/worker/start';
 import { startBridge, type TestBridge } from '../support/bridge';
 import { memoryLogger } from '../support/logs';

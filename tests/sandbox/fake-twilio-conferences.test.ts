@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Twilio } from 'twilio';
 import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
-import { joinConferenceTwiml, sayAndHangupTwiml } from '../../src/twilio/twiml';
+import { sayAndHangupTwiml } from '../../src/twilio/twiml';
+import { joinConferenceTwiml } from '../../src/features/warm-transfer/twiml';
 import { twilioNodeClient } from '../support/twilio-node-client';
 
 const ACCOUNT_SID = `AC${'a1'.repeat(16)}`;

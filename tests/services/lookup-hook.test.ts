@@ -1,8 +1,8 @@
 import Retell, { verify } from 'retell-sdk';
 import { Metrics } from '../../src/observability/metrics';
-import type { InboundCallDetails } from '../../src/retell/inbound-webhook';
+import type { InboundCallDetails } from '../../src/features/inbound/lookup-contract';
 import { verifyRetellSignature } from '../../src/retell/signature';
-import { LookupHook } from '../../src/services/lookup-hook';
+import { LookupHook } from '../../src/features/inbound/lookup-hook';
 import { RETELL_KEY } from '../support/bridge';
 import { HookServer } from '../support/hook-server';
 import { memoryLogger } from '../support/logs';

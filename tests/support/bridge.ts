@@ -1,8 +1,8 @@
 import type { RedisClient } from '../../src/redis/connection';
-import { CallRepository } from '../../src/calls/repository';
+import type { CallRepository } from '../../src/calls/repository';
 import { loadConfig, type Config } from '../../src/config';
-import type { OutboundCallQueue } from '../../src/jobs/outbound-job';
-import type { CallActionQueue } from '../../src/jobs/queue';
+import type { OutboundCallQueue } from '../../src/features/outbound/jobs';
+import type { CallActionQueue } from '../../src/jobs/queues';
 import { Metrics } from '../../src/observability/metrics';
 import { startWeb, type HttpLimits } from '../../src/web/start';
 import { startWorker, type RunningWorker } from '../../src/worker/start';
@@ -73,10 +73,10 @@ export async function startBridge(
   const config = opts.redisUrl ? { ...loaded, redis: { ...loaded.redis, url: opts.redisUrl } } : loaded;
   const { logger, lines } = memoryLogger(config.logLevel);
   const web = await startWeb({ config, logger, port: 0, host: '127.0.0.1', limits: opts.limits, overrides: { metrics: new Metrics({ defaultMetrics: false }) } });
-  web.queue.on('error', () => undefined);
+  web.container.queues.actions.on('error', () => undefined);
   // The callee requests the URLs the bridge gives Twilio (PUBLIC_URL), signed as such, on loopback.
   twilio.callee.deliverTo = web.url;
-  if (!opts.redisUrl) await waitReady(web.redis);
+  if (!opts.redisUrl) await waitReady(web.container.redis);
   const workerLog = memoryLogger(config.logLevel);
   const worker = opts.worker
     ? startWorker({ config, logger: workerLog.logger, metrics: new Metrics({ defaultMetrics: false }) })
@@ -84,13 +84,13 @@ export async function startBridge(
   return {
     url: web.url,
     config,
-    redis: web.redis,
-    calls: new CallRepository(web.redis, prefix),
+    redis: web.container.redis,
+    calls: web.container.calls,
     retell,
     twilio,
-    queue: web.queue,
-    outboundQueue: web.outboundQueue,
-    metrics: web.metrics,
+    queue: web.container.queues.actions,
+    outboundQueue: web.container.queues.outbound,
+    metrics: web.container.metrics,
     worker,
     workerLines: workerLog.lines,
     lines,

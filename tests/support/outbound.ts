@@ -1,4 +1,4 @@
-import type { OutboundView } from '../../src/calls/outbound-record';
+import type { OutboundView } from '../../src/features/outbound/record';
 import type { TestBridge } from './bridge';
 import { waitFor } from './wait';
 

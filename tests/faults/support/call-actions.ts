@@ -1,4 +1,4 @@
-import { CALL_ACTION_JOB_OPTIONS } from '../../../src/jobs/queue';
+import { CALL_ACTION_JOB_OPTIONS } from '../../../src/jobs/queues';
 import type { TestBridge } from '../../support/bridge';
 import { liveCall } from '../../support/calls';
 import { functionCallBody, postRetell } from '../../support/retell-signing';

@@ -1,4 +1,4 @@
-import { WORKER_TIMING } from '../../../src/jobs/call-action-worker';
+import { WORKER_TIMING } from '../../../src/jobs/worker';
 import { startBridge, type TestBridge } from '../../support/bridge';
 import { waitReady } from '../../support/redis';
 import { RedisServer } from './redis-server';

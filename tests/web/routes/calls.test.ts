@@ -1,5 +1,5 @@
-import { OutboundStore } from '../../../src/calls/outbound-store';
-import { addPlaceCall } from '../../../src/jobs/outbound-job';
+import { OutboundStore } from '../../../src/features/outbound/repository';
+import { addPlaceCall } from '../../../src/features/outbound/jobs';
 import { Metrics } from '../../../src/observability/metrics';
 import { startWorker } from '../../../src/worker/start';
 import { startBridge, type TestBridge } from '../../support/bridge';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { UNVERIFIED_BODY_BUDGET_BYTES } from '../../../src/web/app';
-import { FUNCTION_BODY_LIMIT_BYTES } from '../../../src/web/routes/retell-functions';
+import { FUNCTION_BODY_LIMIT_BYTES } from '../../../src/retell/functions';
 import { PUBLIC_URL, startBridge, type TestBridge } from '../../support/bridge';
 import { liveCall, waitFor } from '../../support/calls';
 import { functionCallBody, postRetell, signAt } from '../../support/retell-signing';

@@ -4,9 +4,9 @@
  * conference on leaving, so the person is dropped) and back into an empty one. A retry whose earlier
  * redirect may have been performed looks for the caller among the conference's participants first.
  */
-import { joinJobId } from '../../../src/jobs/call-action-job';
+import { joinJobId } from '../../../src/features/warm-transfer/jobs';
 import { TWILIO_REQUEST_TIMEOUT_MS } from '../../../src/twilio/client';
-import { warmTransferRoom } from '../../../src/twilio/twiml';
+import { warmTransferRoom } from '../../../src/features/warm-transfer/twiml';
 import { startBridge, type TestBridge } from '../../support/bridge';
 import { waitFor } from '../../support/wait';
 import { BUSINESS, liveCallWithToken, personAt, placedLegs, postWarmTransfer, SALES, WARM_ENV, warmTransferOf } from '../../support/warm-transfer';

@@ -3,7 +3,7 @@
  * the person's leg played by the fake callee (answers, presses a key, times out, is busy, is a machine),
  * every callback signed as Twilio signs it, and the agent told through the fake Retell's update-live-call.
  */
-import { warmTransferRoom } from '../../../src/twilio/twiml';
+import { warmTransferRoom } from '../../../src/features/warm-transfer/twiml';
 import { PUBLIC_URL, startBridge, type TestBridge } from '../../support/bridge';
 import { functionCallBody, postRetell } from '../../support/retell-signing';
 import { postSigned } from '../../support/twilio-signing';

@@ -1,0 +1,190 @@
+/**
+ * The composition root: builds the clients, repositories, queues and services once from the typed
+ * configuration. The web process takes its services from here, the worker its job handlers, and the
+ * tests both; nothing else constructs them. No I/O happens until something is used (Redis connections
+ * connect lazily, queues on their first command).
+ */
+import type { Queue } from 'bullmq';
+import type Retell from 'retell-sdk';
+import type { Twilio } from 'twilio';
+import { CallRepository } from './calls/repository';
+import type { Config } from './config';
+import { actionFunctions, ActionRequests, AgentNotices, CallActionProcessor } from './features/actions';
+import { CallAnswerer, LookupHook } from './features/inbound';
+import {
+  createOutboundCallQueue,
+  createOutboundEventQueue,
+  OutboundCallbacks,
+  OutboundCalls,
+  OutboundCanceler,
+  OutboundEventSender,
+  OutboundPlacer,
+  OutboundStore,
+  cancelJobId,
+  type OutboundCallQueue,
+  type OutboundEventQueue,
+} from './features/outbound';
+import { WarmTransferCallbacks, WarmTransferProcessor, warmTransferFunction } from './features/warm-transfer';
+import { addCallAction, createCallActionQueue, type CallActionQueue } from './jobs/queues';
+import type { JobHandlers } from './jobs/worker';
+import { settleWithin } from './http/timeout';
+import type { Logger } from './observability/logger';
+import { Metrics } from './observability/metrics';
+import { closeRedis, createRedis, isUnreachableError, type RedisClient } from './redis/connection';
+import { createRetellClient } from './retell/client';
+import type { RetellFunction } from './retell/functions';
+import { createTwilioClient } from './twilio/client';
+
+export interface ContainerOptions {
+  config: Config;
+  logger: Logger;
+  /** @defaultValue a registry of its own */
+  metrics?: Metrics;
+  /** Clients to use instead of the ones built from `config` (tests: a Retell client of their own). */
+  overrides?: { retell?: Retell; twilio?: Twilio };
+}
+
+/** The job handlers of each queue a worker process serves, by job kind. */
+export interface WorkerHandlers {
+  callActions: JobHandlers;
+  outboundCalls: JobHandlers;
+  /** With OUTBOUND_WEBHOOK_URL only. */
+  outboundEvents?: JobHandlers;
+}
+
+export class Container {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Fail-fast connection for the request path (no offline queue, short command timeout). */
+  readonly redis: RedisClient;
+  /** The queues' producer connection. */
+  readonly queueRedis: RedisClient;
+  readonly retell: Retell;
+  readonly twilio: Twilio;
+
+  readonly calls: CallRepository;
+  readonly outboundStore: OutboundStore;
+  readonly queues: { actions: CallActionQueue; outbound: OutboundCallQueue; outboundEvents: OutboundEventQueue | undefined; all: Queue[] };
+
+  /** Asked for the agent and variables of each new inbound call (INBOUND_WEBHOOK_URL); none when unset. */
+  readonly lookupHook: LookupHook | undefined;
+  readonly answerer: CallAnswerer;
+  readonly actionRequests: ActionRequests;
+  readonly warmTransfers: WarmTransferCallbacks;
+  readonly outboundCallbacks: OutboundCallbacks;
+  /** The outbound-call API; undefined while API_TOKEN is unset (the routes are then not mounted). */
+  readonly outboundCalls: OutboundCalls | undefined;
+  /** Every custom function an agent can call. */
+  readonly functions: readonly RetellFunction[];
+
+  constructor(opts: ContainerOptions) {
+    const { config, logger } = opts;
+    this.config = config;
+    this.logger = logger;
+    this.metrics = opts.metrics ?? new Metrics();
+    const metrics = this.metrics;
+    const prefix = config.redis.prefix;
+
+    this.redis = createRedis(config.redis, 'request', logger);
+    this.queueRedis = createRedis(config.redis, 'queue', logger);
+    this.retell = opts.overrides?.retell ?? createRetellClient(config.retell);
+    this.twilio = opts.overrides?.twilio ?? createTwilioClient(config.twilio, metrics);
+
+    this.calls = new CallRepository(this.redis, prefix);
+    this.outboundStore = new OutboundStore(this.redis, prefix);
+    const actions = createCallActionQueue(this.queueRedis, prefix);
+    const outbound = createOutboundCallQueue(this.queueRedis, prefix);
+    const outboundEvents = config.outbound.webhookUrl ? createOutboundEventQueue(this.queueRedis, prefix) : undefined;
+    const all: Queue[] = [actions, outbound, ...(outboundEvents ? [outboundEvents] : [])];
+    // Unreachable Redis is reported by the connection itself, once every 30 s.
+    for (const q of all) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
+    this.queues = { actions, outbound, outboundEvents, all };
+
+    const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
+    this.lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
+    this.answerer = new CallAnswerer({ config, calls: this.calls, retell: this.retell, logger, metrics, lookupHook: this.lookupHook });
+    this.actionRequests = new ActionRequests({ config, calls: this.calls, queue: actions, logger });
+    this.warmTransfers = new WarmTransferCallbacks({ config, calls: this.calls, queue: actions, logger });
+    this.outboundCallbacks = new OutboundCallbacks({
+      accountSid: config.twilio.accountSid,
+      store: this.outboundStore,
+      answerer: this.answerer,
+      calls: this.calls,
+      actionQueue: actions,
+      events: outboundEvents,
+      logger,
+      metrics,
+    });
+    this.outboundCalls = config.outbound.apiToken
+      ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: outboundEvents, logger, metrics })
+      : undefined;
+    this.functions = [
+      ...actionFunctions({ config, requests: this.actionRequests }),
+      warmTransferFunction({ config, requests: this.actionRequests }),
+    ];
+  }
+
+  /** A call ended: whatever still waits on it (a person being rung for a warm transfer) is let go. */
+  readonly callEnded = (callSid: string): Promise<void> => this.warmTransfers.callerGone(callSid);
+
+  /**
+   * The worker's processors, on the container's connections: each job kind's handler, per queue. Built
+   * on demand, since only the worker process (or a test's worker) runs jobs.
+   */
+  workerHandlers(): WorkerHandlers {
+    const { config, logger, metrics, twilio, retell, calls } = this;
+    const { actions, outbound, outboundEvents } = this.queues;
+    const processor = new CallActionProcessor({ twilio, calls, queue: actions, logger, metrics });
+    const warm = new WarmTransferProcessor({
+      twilio,
+      retell,
+      calls,
+      queue: actions,
+      config: { publicUrl: config.publicUrl, ringTimeoutS: config.warmTransfer.ringTimeoutS, holdMessage: config.warmTransfer.holdMessage, retellTimeoutMs: config.retell.timeoutMs },
+      logger,
+      metrics,
+    });
+    const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
+    const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events: outboundEvents, logger, metrics });
+    const placer = new OutboundPlacer({
+      twilio,
+      retell,
+      store: this.outboundStore,
+      events: outboundEvents,
+      config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency, cps: config.outbound.cps },
+      // Waiting for Retell capacity holds the whole outbound queue back (BullMQ's manual rate limit).
+      rateLimit: (ms) => outbound.rateLimit(ms),
+      cancel: (id, callSid) => addCallAction(actions, { kind: 'outbound_cancel', id, callSid }, cancelJobId(id)),
+      logger,
+      metrics,
+    });
+    const warmStep = (job: Parameters<WarmTransferProcessor['process']>[0]) => warm.process(job);
+    const sender =
+      config.outbound.webhookUrl && config.outbound.apiToken
+        ? new OutboundEventSender({ url: config.outbound.webhookUrl, secret: config.outbound.apiToken, logger, metrics })
+        : undefined;
+    return {
+      // The kinds are the jobs' names, kept across versions: a deployment's queued jobs go on working.
+      callActions: {
+        transfer: (job) => processor.process(job as never),
+        end_call: (job) => processor.process(job as never),
+        warm_transfer: (job) => warmStep(job as never),
+        warm_transfer_join: (job) => warmStep(job as never),
+        warm_transfer_outcome: (job) => warmStep(job as never),
+        agent_notice: (job) => notices.process(job as never),
+        outbound_cancel: (job) => cancels.process(job as never),
+      },
+      outboundCalls: { place: (job) => placer.process(job as never) },
+      ...(sender ? { outboundEvents: { event: (job) => sender.process(job as never) } } : {}),
+    };
+  }
+
+  /** Closes the queues and connections (waits at most a few seconds when Redis is gone). */
+  async close(): Promise<void> {
+    // BullMQ's close waits on Redis; with Redis gone it would never return.
+    if (this.queueRedis.status === 'ready') await settleWithin(Promise.all(this.queues.all.map((q) => q.close())), 2000);
+    if (this.lookupHook) await settleWithin(this.lookupHook.close(), 1000);
+    await Promise.all([this.redis, this.queueRedis].map(closeRedis));
+  }
+}

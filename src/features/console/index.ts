@@ -1,0 +1,5 @@
+/**
+ * What an operator sees of a call: its record, its actions and their jobs, an outbound call's request.
+ * `npm run inspect` prints it.
+ */
+export { CallReports, type ActionReport, type CallReport, type JobReport, type OutboundReport } from './call-report';

@@ -1,0 +1,142 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { CallRepository } from '../../calls/repository';
+import type { Config } from '../../config';
+import { isE164 } from '../../formats';
+import type { ByteBudget } from '../../http/byte-budget';
+import { parseOr400 } from '../../http/validate';
+import type { Logger } from '../../observability/logger';
+import type { Metrics } from '../../observability/metrics';
+import { isFinalCallStatus } from '../../twilio/call-status';
+import { callSidField, single } from '../../twilio/forms';
+import { hangupTwiml, transferTwiml } from '../../twilio/twiml';
+import { readVoiceForm } from '../../twilio/voice-form';
+import { checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
+import { resolveReferTarget } from '../actions';
+import type { Answer, CallAnswerer } from './answerer';
+
+const dialActionForm = z.looseObject({
+  CallSid: callSidField,
+  AccountSid: single('AccountSid'),
+  DialCallStatus: z.string().max(32).optional(),
+  CallStatus: z.string().max(32).optional(),
+});
+
+const referForm = z.looseObject({
+  CallSid: callSidField,
+  AccountSid: single('AccountSid'),
+  ReferTransferTarget: single('ReferTransferTarget').min(1, 'ReferTransferTarget must not be empty').max(2048),
+  From: z.string().max(256).optional(),
+  To: z.string().max(256).optional(),
+});
+
+/** DialCallStatus values that mean the agent never took the call. */
+const DIAL_FAILED = new Set(['failed', 'busy', 'no-answer', 'canceled']);
+
+export interface InboundRoutesDeps {
+  config: Pick<Config, 'publicUrl' | 'twilio' | 'transfer'>;
+  answerer: CallAnswerer;
+  calls: CallRepository;
+  /** Told when a caller's call ends, so whatever still waits on it (a person being rung) is let go. */
+  onCallEnded: (callSid: string) => Promise<void>;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget?: ByteBudget;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The voice answer's counters, for inbound and outbound calls alike. */
+export function countAnswer(metrics: Metrics, answer: Answer): void {
+  metrics.voiceAnswers.inc({ outcome: answer.outcome });
+  if (answer.outcome === 'registered' || answer.outcome === 'registered_unguarded') metrics.registrations.inc({ result: 'ok' });
+  if (answer.fallbackReason) metrics.fallbacks.inc({ reason: answer.fallbackReason });
+}
+
+/**
+ * A call arriving at a Twilio number: the voice webhook (registered with Retell once, answered with the
+ * `<Dial><Sip>`), the `<Dial>`'s action when the SIP leg to Retell ends, and Twilio's question about a SIP
+ * REFER from the far end of that leg.
+ */
+export function inboundRoutes(deps: InboundRoutesDeps): Router {
+  const { config, answerer, calls, logger, metrics } = deps;
+  const router = Router();
+  const verified = twilioVerified(config, () => metrics.signatureRefusals.inc({ source: 'twilio' }), deps.budget);
+
+  router.post('/twilio/voice', ...verified, async (req, res) => {
+    const form = readVoiceForm(req.body);
+    checkAccount(config, form.AccountSid);
+    if (isFinalCallStatus(form.CallStatus)) {
+      // A finished call (typically a status callback pointed at the voice URL by mistake) must not
+      // register a new Retell call that nobody will ever dial.
+      logger.warn({ callSid: form.CallSid, callStatus: form.CallStatus }, 'voice webhook for a finished call: not registering');
+      sendTwiml(res, hangupTwiml());
+      return;
+    }
+    let answer;
+    try {
+      answer = await answerer.answer({
+        callSid: form.CallSid,
+        accountSid: form.AccountSid,
+        from: form.From,
+        to: form.To,
+        twilioDirection: form.Direction,
+        callerName: form.CallerName,
+        fromCity: form.FromCity,
+        fromState: form.FromState,
+        fromCountry: form.FromCountry,
+        stirVerstat: form.StirVerstat,
+        callToken: form.CallToken,
+      });
+    } catch (err) {
+      // Whatever broke, the caller hears the fallback rather than Twilio's application-error message.
+      logger.error({ callSid: form.CallSid, err }, 'voice webhook failed unexpectedly: answering the fallback');
+      answer = answerer.fallback('retell_error');
+    }
+    countAnswer(metrics, answer);
+    sendTwiml(res, answer.twiml);
+  });
+
+  // Twilio comes back here when the SIP leg to Retell ends. A leg that never connected (registration
+  // expired, Retell refused the INVITE) gets the fallback, so the caller is not simply cut off.
+  router.post('/twilio/dial-action', ...verified, async (req, res) => {
+    const form = parseOr400(dialActionForm, req.body);
+    checkAccount(config, form.AccountSid);
+    const status = form.DialCallStatus ?? 'completed';
+    const failed = DIAL_FAILED.has(status);
+    await calls.update(form.CallSid, { dialStatus: status }).catch((err: Error) => {
+      logger.warn({ callSid: form.CallSid, err }, 'could not record the dial result');
+    });
+    // Twilio also comes here when the caller hangs up during the <Dial>: the call itself is then final.
+    if (isFinalCallStatus(form.CallStatus)) {
+      await deps.onCallEnded(form.CallSid).catch((err: Error) => logger.warn({ callSid: form.CallSid, err }, 'could not let a warm transfer go'));
+    }
+    if (failed) {
+      logger.warn({ callSid: form.CallSid, dialStatus: status }, 'sip leg to retell did not connect: answering the fallback');
+      metrics.fallbacks.inc({ reason: 'sip_dial_failed' });
+    }
+    sendTwiml(res, failed ? answerer.fallback('retell_error').twiml : hangupTwiml());
+  });
+
+  // Twilio asks what to do with a SIP REFER from the far end of the <Dial> (Retell's own transfer, should
+  // it ever send one). The target is checked like any agent's transfer: an allowed one is dialed, and
+  // anything else gets the same answer as a call the agent cannot take (FALLBACK_NUMBER or the message),
+  // so a refused REFER never dials where it asked and never leaves the caller in silence.
+  router.post('/twilio/refer', ...verified, async (req, res) => {
+    const form = parseOr400(referForm, req.body);
+    checkAccount(config, form.AccountSid);
+    const destination = resolveReferTarget(form.ReferTransferTarget, config.transfer);
+    const log = logger.child({ callSid: form.CallSid });
+    if (!destination.ok) {
+      metrics.referRequests.inc({ result: 'refused' });
+      log.warn({ target: form.ReferTransferTarget.slice(0, 256) }, 'sip refer to a destination that is not allowed: refused');
+      sendTwiml(res, answerer.fallback('retell_error').twiml);
+      return;
+    }
+    metrics.referRequests.inc({ result: 'transferred' });
+    log.info({ destination: destination.label }, 'sip refer: transferring');
+    const callerId = [form.From, form.To].find((n) => n !== undefined && isE164(n));
+    sendTwiml(res, transferTwiml({ target: destination.target, targetKind: destination.kind, callerId, message: undefined }));
+  });
+
+  return router;
+}

@@ -1,0 +1,155 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Router, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import { E164, nestedDeeperThan, speakable } from '../../formats';
+import { HttpError } from '../../http/errors';
+import { parseJsonBody, readBody } from '../../http/read-body';
+import { parseOr400 } from '../../http/validate';
+import type { Metrics } from '../../observability/metrics';
+import type { CancelOutcome, OutboundCalls, PlaceOutcome } from './service';
+
+const e164 = (field: string) => z.string({ error: `${field} is required` }).regex(E164, `${field} must be an E.164 number such as +14155550100`);
+
+/**
+ * Bounds on `metadata`, which is stored with the call and sent to Retell, which echoes it on every
+ * function call and event. The body as a whole is held within MAX_JSON_DEPTH when it is parsed.
+ */
+const MAX_METADATA_DEPTH = 16;
+const MAX_METADATA_CHARS = 16_384;
+
+/** Unknown fields are refused, so a misspelt option is a 400 rather than silently ignored. */
+const placeBody = z.strictObject({
+  to: e164('to'),
+  from: e164('from').optional(),
+  agent_id: z.string().trim().min(1, 'agent_id must not be empty').max(128).optional(),
+  agent_version: z.number({ error: 'agent_version must be a whole number' }).int().min(0).optional(),
+  dynamic_variables: z
+    .record(z.string().min(1).max(100), z.string({ error: 'dynamic_variables values must be strings' }).max(5000))
+    .refine((v) => Object.keys(v).length <= 100, 'dynamic_variables may have at most 100 entries')
+    .optional(),
+  metadata: z
+    .record(z.string(), z.unknown(), { error: 'metadata must be a JSON object' })
+    // Depth first, and `abort` so that nothing runs after it fails (zod runs every refine otherwise):
+    // serialising, to measure and to store, recurses, and a deep enough value overflows the stack.
+    .refine((v) => !nestedDeeperThan(v, MAX_METADATA_DEPTH), { message: `metadata may nest at most ${MAX_METADATA_DEPTH} levels deep`, abort: true })
+    .refine((v) => JSON.stringify(v).length <= MAX_METADATA_CHARS, 'metadata must be at most 16 KiB as JSON')
+    .optional(),
+  voicemail: z.enum(['hangup', 'message', 'continue'], { error: 'voicemail must be hangup, message or continue' }).optional(),
+  // Said at the beep, long after this request has been answered: characters XML cannot carry (control
+  // characters, U+FFFE) are dropped now, as in the agent's messages, so what is stored can always be said.
+  voicemail_message: z
+    .string({ error: 'voicemail_message must be a string' })
+    .max(1000)
+    .transform(speakable)
+    .pipe(z.string({ error: 'voicemail_message must not be empty: it needs words to say (control characters are removed)' }))
+    .optional(),
+  ring_timeout_s: z.number({ error: 'ring_timeout_s must be a number of seconds' }).int().min(5).max(600).optional(),
+});
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+const PLACE_STATUS: Readonly<Record<PlaceOutcome['kind'], number>> = {
+  queued: 202,
+  repeat: 202,
+  invalid: 400,
+  not_allowed: 422,
+  key_reused: 422,
+  unavailable: 503,
+};
+
+/**
+ * `Authorization: Bearer <API_TOKEN>`, compared in constant time over SHA-256 digests (equal length
+ * whatever was sent, so neither the token's content nor its length leaks through timing).
+ */
+function bearer(token: string): RequestHandler {
+  const expected = createHash('sha256').update(token).digest();
+  return (req, res, next) => {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+    const given = createHash('sha256').update(match?.[1] ?? '').digest();
+    if (!match || !timingSafeEqual(expected, given)) {
+      // The body is never read; closing the connection spares reading it just to keep the socket.
+      res.setHeader('Connection', 'close');
+      res.status(401).set('www-authenticate', 'Bearer').json({ error: 'unauthorized', reason: 'Authorization: Bearer <API_TOKEN> is missing or wrong' });
+      return;
+    }
+    next();
+  };
+}
+
+/** The JSON body of an authenticated request, within `limitBytes` (413 beyond); 400 when it is not JSON. */
+function jsonBody(limitBytes: number): RequestHandler {
+  return (req, _res, next) => {
+    readBody(req, { limitBytes }).then((raw) => {
+      req.body = parseJsonBody(raw);
+    }).then(() => next(), next);
+  };
+}
+
+export interface CallsRoutesDeps {
+  apiToken: string;
+  calls: OutboundCalls;
+  metrics: Metrics;
+}
+
+/**
+ * The outbound-call API. Mounted only when API_TOKEN is set; until then the paths answer 404 like any
+ * unknown path. The token is checked before the body is read.
+ */
+export function callsRoutes(deps: CallsRoutesDeps): Router {
+  const { calls, metrics } = deps;
+  const router = Router();
+  router.use('/calls', (_req, res, next) => {
+    res.locals.jsonErrors = true;
+    next();
+  });
+  const auth = bearer(deps.apiToken);
+  const json = jsonBody(64 * 1024);
+
+  router.post('/calls', auth, json, async (req, res) => {
+    const key = req.get('idempotency-key');
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      metrics.outboundRequests.inc({ outcome: 'invalid' });
+      throw new HttpError(400, 'Idempotency-Key must be 1-255 printable ASCII characters without spaces');
+    }
+    let body;
+    try {
+      body = parseOr400(placeBody, req.body);
+    } catch (err) {
+      metrics.outboundRequests.inc({ outcome: 'invalid' });
+      throw err;
+    }
+    const outcome = await calls.place(body, key);
+    metrics.outboundRequests.inc({ outcome: outcome.kind });
+    if (outcome.kind === 'queued' || outcome.kind === 'repeat') {
+      res.status(202).location(`/calls/${outcome.id}`).json({ id: outcome.id, status: 'queued' });
+      return;
+    }
+    res.status(PLACE_STATUS[outcome.kind]).json({ error: outcome.kind, reason: outcome.reason });
+  });
+
+  router.get('/calls/:id', auth, async (req, res) => {
+    const view = await calls.get(String(req.params.id));
+    if (!view) return notFound(res);
+    res.json(view);
+  });
+
+  router.delete('/calls/:id', auth, async (req, res) => {
+    const outcome: CancelOutcome = await calls.cancel(String(req.params.id));
+    if (outcome.kind === 'unknown') return notFound(res);
+    if (outcome.kind === 'unavailable') {
+      res.status(503).json({ error: 'unavailable', reason: outcome.reason });
+      return;
+    }
+    if (outcome.kind === 'too_late') {
+      res.status(409).json({ error: 'too_late', reason: outcome.reason, call: outcome.call });
+      return;
+    }
+    res.status(outcome.kind === 'canceled' ? 200 : 202).json(outcome.call);
+  });
+
+  return router;
+}
+
+function notFound(res: Response): void {
+  res.status(404).json({ error: 'not_found', reason: 'no outbound call with this id (records expire a day after their last change)' });
+}

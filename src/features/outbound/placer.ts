@@ -1,0 +1,238 @@
+import { RateLimitError, UnrecoverableError, type Job } from 'bullmq';
+import type Retell from 'retell-sdk';
+import type { Twilio } from 'twilio';
+import type { OutboundRecord } from './record';
+import type { OutboundStore } from './repository';
+import type { Logger } from '../../observability/logger';
+import type { Metrics } from '../../observability/metrics';
+import { getRetellConcurrency } from '../../retell/concurrency';
+import { twilioErrorDetail } from '../../twilio/errors';
+import { findCallsCreatedSince } from '../../twilio/calls';
+import { placeCall } from './twilio';
+import { attemptOf, runEffect } from '../../jobs/effect';
+import { queueOutboundEvent, type OutboundEventQueue, type PlaceCallJob } from './jobs';
+
+export interface OutboundPlacerDeps {
+  twilio: Twilio;
+  retell: Retell;
+  store: OutboundStore;
+  /** Where status changes go for OUTBOUND_WEBHOOK_URL; undefined when it is not set. */
+  events: OutboundEventQueue | undefined;
+  config: {
+    publicUrl: string;
+    /** Retell calls kept free for inbound (OUTBOUND_RESERVED_CONCURRENCY). */
+    reservedConcurrency: number;
+    /** TWILIO_CPS. */
+    cps: number;
+  };
+  /** Holds the whole outbound queue back for `ms` (BullMQ's manual rate limit, shared by every worker). */
+  rateLimit(ms: number): Promise<void>;
+  /** Queues the cancel of outbound call `id`, now at Twilio as `callSid` (a DELETE that came while it was being placed). */
+  cancel(id: string, callSid: string): Promise<void>;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export type PlaceResult = 'placed' | 'adopted' | 'already_placed' | 'canceled' | 'expired';
+
+/** How long the queue waits before asking Retell again when it has no room for another call. */
+export const CAPACITY_WAIT_MS = 2000;
+const RETELL_CONCURRENCY_TIMEOUT_MS = 3000;
+/** A ringing call holds its Retell slot for its ring time plus this, in case its callbacks never come. */
+const SLOT_MARGIN_MS = 60_000;
+
+/**
+ * Places one outbound call with Twilio.
+ *
+ * Twilio's `calls.create` takes no idempotency key, so a request whose answer never came (a timeout, a
+ * worker killed mid-request) may or may not have created the call. The first attempt records when
+ * placement began before it sends anything; every later attempt first looks for a call to the same
+ * number from the same number created since then, and adopts it instead of placing a second one. The
+ * call's own status callbacks, which carry the record's id, link it as well.
+ */
+export class OutboundPlacer {
+  constructor(private readonly deps: OutboundPlacerDeps) {}
+
+  async process(job: Job<PlaceCallJob>): Promise<PlaceResult> {
+    const { store, events } = this.deps;
+    const id = job.data.id;
+    const log = this.deps.logger.child({ jobId: job.id, outboundId: id, attempt: job.attemptsMade + 1 });
+
+    const record = await store.get(id);
+    if (!record) {
+      log.warn('outbound call record expired before it could be placed: dropping');
+      return 'expired';
+    }
+    if (record.status === 'ended') {
+      log.info({ outcome: record.outcome }, 'outbound call ended before placement (canceled): skipping');
+      return 'canceled';
+    }
+    if (record.callSid) return 'already_placed';
+
+    await this.waitForCapacity(record, log);
+
+    const begun = await store.beginPlacement(id);
+    if (begun.kind === 'ended' || begun.kind === 'unknown' || begun.kind === 'placed') {
+      if (begun.kind !== 'placed') await store.releaseSlot(id);
+      return begun.kind === 'placed' ? 'already_placed' : begun.kind === 'ended' ? 'canceled' : 'expired';
+    }
+    if (begun.kind === 'first') {
+      await queueOutboundEvent(events, { ...record, status: 'dialing', dialingAt: new Date().toISOString() }, 'dialing');
+    }
+
+    const outcome = await runEffect<string>(
+      {
+        ledger: store.placementLedger(id),
+        send: async () => {
+          await this.waitForTurn();
+          const placed = await placeCall(this.deps.twilio, this.deps.config.publicUrl, {
+            id,
+            to: record.to,
+            from: record.from,
+            ringTimeoutS: Number(record.ringTimeoutS),
+            machineDetection: record.voicemail === 'message' ? 'DetectMessageEnd' : 'Enable',
+          });
+          return placed.sid;
+        },
+        look: async (since) => {
+          // Calls to the same number from the same number may belong to other requests (a campaign's
+          // earlier attempt): only one no other record has linked can be this attempt's.
+          const found = await findCallsCreatedSince(this.deps.twilio, { to: record.to, from: record.from, since });
+          const owners = await Promise.all(found.map((c) => store.idForCallSid(c.sid)));
+          const ours = found.filter((_, i) => owners[i] === null || owners[i] === id).map((c) => c.sid);
+          return ours.length ? { found: 'performed', value: ours.join(',') } : { found: 'not_performed' };
+        },
+      },
+      attemptOf(job),
+    );
+
+    switch (outcome.kind) {
+      case 'sent':
+        await this.linked(record, outcome.value, log);
+        this.deps.metrics.outboundPlacements.inc({ result: 'placed' });
+        log.info({ callSid: outcome.value, to: record.to, from: record.from }, 'outbound call placed');
+        return 'placed';
+      case 'found':
+        if (await this.adopt(record, (outcome.value ?? '').split(',').filter(Boolean), log)) return 'adopted';
+        return this.placedElsewhere(record, log);
+      case 'done_before':
+        return 'already_placed';
+      case 'superseded':
+      case 'failed_before':
+      case 'gone':
+        return this.notPlaced(id, log);
+      case 'failed':
+        return this.failed(record, outcome.reason, outcome.cause, log);
+    }
+  }
+
+  /** The runner would not send: the call ended, was linked meanwhile, or a cancel came before it was placed. */
+  private async notPlaced(id: string, log: Logger): Promise<PlaceResult> {
+    const now = await this.deps.store.get(id);
+    if (!now) return 'expired';
+    if (now.callSid) return 'already_placed';
+    if (now.status === 'ended') return 'canceled';
+    return this.canceledBeforePlacement(now, log);
+  }
+
+  /** Calls an earlier attempt created were found but none could be linked to this record. */
+  private async placedElsewhere(record: OutboundRecord, log: Logger): Promise<PlaceResult> {
+    const now = await this.deps.store.get(record.id);
+    if (now?.callSid) return 'already_placed';
+    log.error('calls found at Twilio could not be linked to this outbound request');
+    return this.failed(record, 'calls found at Twilio belong to other requests', undefined, log);
+  }
+
+  /**
+   * Waits (without spending an attempt) while Retell has no room for another call beside the reserve
+   * for inbound calls, counting the outbound calls still ringing, which Retell does not count yet.
+   */
+  private async waitForCapacity(record: OutboundRecord, log: Logger): Promise<void> {
+    let room = false;
+    try {
+      const { current, limit } = await getRetellConcurrency(this.deps.retell, RETELL_CONCURRENCY_TIMEOUT_MS);
+      const allowed = limit - this.deps.config.reservedConcurrency;
+      const until = Date.now() + Number(record.ringTimeoutS) * 1000 + SLOT_MARGIN_MS;
+      room = await this.deps.store.reserveSlot(record.id, until, current, allowed);
+      if (!room) log.info({ current, limit, reserved: this.deps.config.reservedConcurrency }, 'retell at capacity: outbound calls wait');
+    } catch (err) {
+      // A callee who answers while Retell cannot take the call hears only the fallback: better to wait.
+      log.error({ err: (err as Error).message }, 'retell concurrency unknown: outbound calls wait');
+    }
+    if (room) return;
+    this.deps.metrics.outboundPlacements.inc({ result: 'waiting' });
+    await this.deps.rateLimit(CAPACITY_WAIT_MS);
+    throw new RateLimitError();
+  }
+
+  /**
+   * The queue's limiter lets TWILIO_CPS jobs start each second, all at its beginning; their requests
+   * would then reach Twilio in bursts (and, with each job's own round trips before them, more than
+   * TWILIO_CPS within some second). Each request instead waits for its turn, 1000/TWILIO_CPS ms after
+   * the previous one from any worker.
+   */
+  private async waitForTurn(): Promise<void> {
+    const waitMs = await this.deps.store.placementTurn(Math.ceil(1000 / this.deps.config.cps));
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+
+  /** A call an earlier attempt created (its answer lost), found at Twilio and linked; false if none could be. */
+  private async adopt(record: OutboundRecord, candidates: string[], log: Logger): Promise<boolean> {
+    for (const sid of candidates) {
+      const link = await this.deps.store.link(record.id, sid);
+      if (link.kind === 'other' && link.callSid !== sid) {
+        // The record was linked meanwhile (a status callback), to the call that is really ours.
+        log.info({ callSid: link.callSid }, 'outbound call was already linked: not placing again');
+        return true;
+      }
+      if (link.kind !== 'linked') continue;
+      await this.cancelIfRequested(link.cancelRequested, record.id, sid, log);
+      this.deps.metrics.outboundPlacements.inc({ result: 'adopted' });
+      log.warn({ callSid: sid }, 'found the call an earlier attempt placed: adopted, not placing again');
+      return true;
+    }
+    return false;
+  }
+
+  private async linked(record: OutboundRecord, callSid: string, log: Logger): Promise<void> {
+    const link = await this.deps.store.link(record.id, callSid);
+    if (link.kind === 'other') log.error({ callSid, linked: link.callSid }, 'outbound record was linked to another call meanwhile');
+    if (link.kind === 'linked') await this.cancelIfRequested(link.cancelRequested, record.id, callSid, log);
+  }
+
+  /** A DELETE that came while the call was being placed is carried out, by a cancel job, once there is a CallSid. */
+  private async cancelIfRequested(requested: boolean, id: string, callSid: string, log: Logger): Promise<void> {
+    if (!requested) return;
+    await this.deps.cancel(id, callSid).catch((err: Error) => log.error({ err: err.message }, 'could not queue the cancel asked for during placement'));
+    log.info('outbound call placed while a cancel was asked for: canceling it');
+  }
+
+  /** Canceled while an earlier attempt was failing, and no call of it exists: nothing to place. */
+  private async canceledBeforePlacement(record: OutboundRecord, log: Logger): Promise<PlaceResult> {
+    await this.deps.store.advance(record.id, 'ended', { outcome: 'canceled', endedAt: new Date().toISOString() });
+    await this.deps.store.releaseSlot(record.id);
+    const ended = await this.deps.store.get(record.id);
+    if (ended) await queueOutboundEvent(this.deps.events, ended, 'ended');
+    this.deps.metrics.outboundOutcomes.inc({ outcome: 'canceled' });
+    log.info('outbound call canceled before it was placed');
+    return 'canceled';
+  }
+
+  private async failed(record: OutboundRecord, reason: string, cause: unknown, log: Logger): Promise<PlaceResult> {
+    const detail = cause === undefined ? { message: reason, code: undefined } : twilioErrorDetail(cause);
+    const now = new Date().toISOString();
+    await this.deps.store.advance(record.id, 'ended', {
+      outcome: 'dial_failed',
+      endedAt: now,
+      errorMessage: detail.message || reason,
+      ...(detail.code !== undefined ? { errorCode: String(detail.code) } : {}),
+    });
+    await this.deps.store.releaseSlot(record.id);
+    const ended = await this.deps.store.get(record.id);
+    if (ended) await queueOutboundEvent(this.deps.events, ended, 'ended').catch((e: Error) => log.error({ err: e.message }, 'could not queue the webhook event'));
+    this.deps.metrics.outboundPlacements.inc({ result: 'refused' });
+    this.deps.metrics.outboundOutcomes.inc({ outcome: 'dial_failed' });
+    log.error({ reason, to: record.to, from: record.from }, 'Twilio refused the outbound call: dial_failed');
+    throw new UnrecoverableError(reason);
+  }
+}

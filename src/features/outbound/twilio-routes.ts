@@ -1,0 +1,104 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { orStoreUnavailable } from '../../calls/errors';
+import { isFinalCallStatus } from '../../twilio/call-status';
+import { OUTBOUND_ID } from './record';
+import type { Config } from '../../config';
+import { CALL_SID } from '../../formats';
+import type { ByteBudget } from '../../http/byte-budget';
+import { HttpError } from '../../http/errors';
+import { parseOr400 } from '../../http/validate';
+import type { Logger } from '../../observability/logger';
+import type { Metrics } from '../../observability/metrics';
+import { countAnswer, type CallAnswerer } from '../inbound';
+import type { OutboundCallbacks } from './callbacks';
+import { OUTBOUND_PATHS } from './twilio';
+import { hangupTwiml } from '../../twilio/twiml';
+import { readVoiceForm } from '../../twilio/voice-form';
+import { amdForm, parseTimestamp, statusForm } from '../../twilio/forms';
+import { checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
+
+
+export interface TwilioOutboundRoutesDeps {
+  config: Pick<Config, 'publicUrl' | 'twilio'>;
+  answerer: CallAnswerer;
+  callbacks: OutboundCallbacks;
+  /** Told when a call ends, so whatever still waits on it (a person being rung) is let go. */
+  onCallEnded: (callSid: string) => Promise<void>;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget?: ByteBudget;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The outbound id every callback URL carries (`?o=out_…`); it is covered by the signature. */
+function outboundId(req: Request): string {
+  const id = req.query.o;
+  if (typeof id !== 'string' || !OUTBOUND_ID.test(id)) throw new HttpError(400, 'o must be an outbound call id (out_ and 32 hex digits)');
+  return id;
+}
+
+/**
+ * Twilio's requests about calls the bridge placed (POST /calls), each signed like any Twilio webhook:
+ * the answer URL (registered through the same exactly-once claim as inbound calls), the status
+ * callback, and the asynchronous AMD verdicts on a route of their own.
+ */
+export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
+  const { config, answerer, callbacks, logger, metrics } = deps;
+  const router = Router();
+  const verified = twilioVerified(config, () => metrics.signatureRefusals.inc({ source: 'twilio' }), deps.budget);
+
+  router.post(OUTBOUND_PATHS.answer, ...verified, async (req, res) => {
+    const form = readVoiceForm(req.body);
+    checkAccount(config, form.AccountSid);
+    const id = outboundId(req);
+    if (isFinalCallStatus(form.CallStatus)) {
+      sendTwiml(res, hangupTwiml());
+      return;
+    }
+    let answer;
+    try {
+      answer = await callbacks.answer(id, {
+        callSid: form.CallSid,
+        accountSid: form.AccountSid,
+        from: form.From,
+        to: form.To,
+        twilioDirection: form.Direction ?? 'outbound-api',
+        callerName: undefined,
+      });
+    } catch (err) {
+      // The callee has picked up: whatever broke, they hear the fallback rather than Twilio's error message.
+      logger.error({ callSid: form.CallSid, outboundId: id, err }, 'outbound answer failed unexpectedly: answering the fallback');
+      answer = answerer.fallback('retell_error');
+    }
+    countAnswer(metrics, answer);
+    sendTwiml(res, answer.twiml);
+  });
+
+  router.post(OUTBOUND_PATHS.status, ...verified, async (req, res) => {
+    const form = parseOr400(statusForm, req.body);
+    checkAccount(config, form.AccountSid);
+    const id = outboundId(req);
+    // The callee is the caller of a warm transfer the agent started: a person rung for them is let go.
+    if (isFinalCallStatus(form.CallStatus)) await orStoreUnavailable(() => deps.onCallEnded(form.CallSid));
+    await orStoreUnavailable(() =>
+      callbacks.progress(id, {
+        callSid: form.CallSid,
+        callStatus: form.CallStatus,
+        at: parseTimestamp(form.Timestamp),
+        ...(form.CallDuration !== undefined ? { duration: form.CallDuration } : {}),
+      }),
+    );
+    res.status(204).end();
+  });
+
+  router.post(OUTBOUND_PATHS.amd, ...verified, async (req, res) => {
+    const form = parseOr400(amdForm, req.body);
+    checkAccount(config, form.AccountSid);
+    const id = outboundId(req);
+    await orStoreUnavailable(() => callbacks.machineDetection(id, form.CallSid, form.AnsweredBy));
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,83 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { settleWithin } from '../http/timeout';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import { isUnreachableError, type RedisClient } from '../redis/connection';
+import { queuePrefix } from './queues';
+
+/**
+ * Lock and stall timing, for every queue. Call actions take well under a second, and a caller is waiting, so a job
+ * whose worker died must be taken over quickly, not after BullMQ's default 30-60 s. BullMQ's stall
+ * check first marks an active job as suspect, then requeues it on a later pass if its lock has
+ * expired, so the takeover comes within lockDuration + 2 × stalledInterval (≤ 12 s here). The lock
+ * is renewed every 3 s while a job runs, so a live worker keeps it unless its event loop is starved
+ * for 6 s; a shorter lock made a busy machine's healthy workers look dead.
+ */
+export const WORKER_TIMING = {
+  /** @defaultValue 6000 (BullMQ: 30000) */
+  lockDuration: 6000,
+  /** @defaultValue 3000 (BullMQ: 30000) */
+  stalledInterval: 3000,
+  /** Jobs that stall this many times (crash loops) fail instead of running forever. @defaultValue 2 */
+  maxStalledCount: 2,
+} as const;
+
+/** What a worker process runs for each kind of job on a queue (the job's name is its kind). */
+export type JobHandlers = Readonly<Record<string, (job: Job) => Promise<unknown>>>;
+
+export interface BridgeWorkerOptions {
+  /** The queue's name. */
+  queue: string;
+  /** A blocking connection (`maxRetriesPerRequest: null`); BullMQ makes each worker a blocking copy of its own. */
+  connection: RedisClient;
+  redisPrefix: string;
+  concurrency: number;
+  /** Each kind's processor. A job of a kind no handler takes fails for good (a newer version queued it). */
+  handlers: JobHandlers;
+  /** BullMQ's global rate limiter, shared by every worker of the queue. @defaultValue none */
+  limiter?: { max: number; duration: number };
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** A worker of one of the bridge's queues, with its lock timing, counters and logs. */
+export function createBridgeWorker(opts: BridgeWorkerOptions): Worker {
+  const run = (job: Job) => {
+    const handle = opts.handlers[job.name];
+    if (!handle) throw new UnrecoverableError(`no processor for jobs of kind ${job.name}`);
+    return handle(job);
+  };
+  const worker = new Worker(opts.queue, run, {
+    connection: opts.connection,
+    prefix: queuePrefix(opts.redisPrefix),
+    concurrency: opts.concurrency,
+    ...(opts.limiter ? { limiter: opts.limiter } : {}),
+    ...WORKER_TIMING,
+  });
+  observeWorker(worker, opts.logger, opts.metrics);
+  return worker;
+}
+
+/** Job counters and logs for any of the bridge's workers. */
+export function observeWorker(worker: Worker, logger: Logger, metrics: Metrics): void {
+  worker.on('completed', (job) => metrics.jobs.inc({ name: job.name, result: 'completed' }));
+  worker.on('failed', (job, err) => {
+    const final = !job || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    metrics.jobs.inc({ name: job?.name ?? 'unknown', result: final ? 'failed' : 'retried' });
+  });
+  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped): requeued'));
+  // An unhandled 'error' event would crash the process; an unreachable Redis is reported by the connection.
+  worker.on('error', (err) => isUnreachableError(err) || logger.error({ err }, 'worker error'));
+}
+
+/**
+ * Stops taking jobs and lets running ones finish, for at most `deadlineMs`. Past that (or when Redis
+ * is gone and BullMQ's close cannot complete), the worker is closed by force: its running jobs keep
+ * their locks until they expire, then another worker takes them over, so none is lost.
+ */
+export async function closeWorker(worker: Worker, deadlineMs: number, logger: Logger): Promise<'drained' | 'forced'> {
+  if (await settleWithin(worker.close(), deadlineMs)) return 'drained';
+  logger.warn({ deadlineMs }, 'worker did not drain in time: closing by force; its jobs will be retried elsewhere');
+  await settleWithin(worker.close(true), 1000);
+  return 'forced';
+}
