@@ -2,7 +2,7 @@
  * The layers of src/: a module may import from its own layer or a lower one, never from a higher one,
  * so each flow reads top to bottom and no cycle can form between, say, calls/ and jobs/.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const SRC = path.resolve(__dirname, '../src');
@@ -16,7 +16,7 @@ const LAYERS: string[][] = [
   ['calls'],
   ['jobs/effect.ts'],
   ['twilio', 'retell', 'redis', 'observability', 'http'],
-  ['formats.ts', 'config.ts'],
+  ['formats.ts', 'config'],
 ];
 
 function layerOf(file: string): number {
@@ -43,17 +43,19 @@ describe('the layout of src/', () => {
       const text = readFileSync(file, 'utf8');
       for (const [, spec] of text.matchAll(/from '(\.{1,2}\/[^']+)'/g)) {
         const resolved = path.resolve(path.dirname(file), spec!);
-        const target = resolved.endsWith('.ts') ? resolved : `${resolved}.ts`;
+        // A directory's index.ts, as '../config' is src/config/index.ts.
+        const target = resolved.endsWith('.ts') ? resolved : existsSync(`${resolved}.ts`) ? `${resolved}.ts` : path.join(resolved, 'index.ts');
         if (layerOf(target) < layerOf(file)) upward.push(`${path.relative(SRC, file)} imports ${spec}`);
       }
     }
     expect(upward).toEqual([]);
   });
 
-  it('when a module reads the process environment, then it is src/config.ts: settings are read and validated in one place', () => {
+  it('when a module reads the process environment, then it is in src/config/: settings are read and validated in one place', () => {
     const readers = sources(SRC)
       .filter((file) => /\bprocess\.env\b/.test(readFileSync(file, 'utf8')))
-      .map((file) => path.relative(SRC, file));
-    expect(readers).toEqual(['config.ts']);
+      .map((file) => path.relative(SRC, file).split(path.sep).join('/'));
+    expect(readers.filter((file) => !file.startsWith('config/'))).toEqual([]);
+    expect(readers).toContain('config/index.ts');
   });
 });
