@@ -365,6 +365,14 @@ describe('Dockerfile', () => {
   });
 });
 
+describe('docs/configuration.md', () => {
+  const docs = read('docs/configuration.md');
+
+  it('documents every setting in its configuration table', () => {
+    for (const key of Object.keys(envSchema.shape)) expect(docs).toMatch(new RegExp(`^\\|[^\\n]*\`${key}\``, 'm'));
+  });
+});
+
 describe('README', () => {
   const readme = read('README.md');
 
@@ -378,10 +386,6 @@ describe('README', () => {
     for (const [, script] of section.matchAll(/npm run ([a-z][\w:-]*)/g)) expect({ script, defined: Boolean(pkg.scripts[script!]) }).toEqual({ script, defined: true });
     expect(section).toContain('npm install && npm run dev');
     expect(section).toContain('npm run simulate -- --from +14155550199 --to +14155550100 --function transfer_call --destination sales');
-  });
-
-  it('documents every setting in its configuration table', () => {
-    for (const key of Object.keys(envSchema.shape)) expect(readme).toMatch(new RegExp(`^\\|[^\\n]*\`${key}\``, 'm'));
   });
 
   it('gives the custom functions\' parameters as JSON Schemas that parse, matching what the bridge accepts', () => {
