@@ -13,7 +13,6 @@ import { CALL_SID, E164 } from '../formats';
 import { joinJobId } from '../jobs/call-action-job';
 import { createCallActionQueue } from '../jobs/queue';
 import { describeRedis, newRedisClient } from '../redis/connection';
-import { liveSession } from '../sandbox/session';
 import { routedAgent } from '../services/call-answerer';
 import { CallReports, type JobReport } from '../services/call-report';
 import { LookupHook } from '../services/lookup-hook';
@@ -28,6 +27,7 @@ import {
   urlPassword,
   usageFromParseError,
 } from './cli';
+import { liveSession } from './sandbox-session';
 
 export const SIMULATE_USAGE = `Usage: npm run simulate -- --from <number> --to <number> [options]
 

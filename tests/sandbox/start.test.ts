@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { redisAnswers } from '../../src/sandbox/local-redis';
-import { SESSION_FILE } from '../../src/sandbox/session';
+import { SESSION_FILE } from '../../src/tools/sandbox-session';
 import { startDev, stopDev, type DevProcess } from '../support/dev';
 import { freePort } from '../support/ports';
 import { waitFor } from '../support/wait';
