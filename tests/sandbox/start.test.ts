@@ -106,10 +106,9 @@ describe('the sandbox (npm run dev without settings)', () => {
     expect(inspected.stdout).toMatch(/^ {2}state +transferred$/m);
     expect(inspected.stdout).toContain('Action #1: transfer to +14155550101, done');
 
-    const stoppedAt = Date.now();
+    // Exit 0 is a shutdown that finished by itself: one that hangs is ended by the process's deadline with exit 1.
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
-    expect(Date.now() - stoppedAt).toBeLessThan(10_000);
     expect(existsSync(path.join(dir, SESSION_FILE))).toBe(false);
     await waitFor('the session redis-server to stop', async () => !(await redisAnswers('127.0.0.1', redisPort)));
   }, 90_000);
