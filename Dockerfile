@@ -5,7 +5,8 @@
 #   tools:  docker run --rm --env-file .env IMAGE npm run configure-number -- +14155550100
 # The Node.js major here is the one in .nvmrc and package.json's engines, which CI tests on.
 
-# Build: all dependencies (TypeScript is a dev dependency), then compile src/ to dist/.
+# Build: all dependencies (TypeScript is a dev dependency), then compile src/ to dist/, without the sandbox
+# (src/sandbox/, src/bin/dev.ts: .dockerignore keeps it out of the context, tsconfig.build.json out of the build).
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./

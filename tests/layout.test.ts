@@ -78,6 +78,22 @@ describe('the layout of src/', () => {
     for (const feature of features) expect(readFileSync(path.join(SRC, 'features', feature, 'index.ts'), 'utf8')).toMatch(/^\/\*\*/);
   });
 
+  it('when a module imports the sandbox, then it is the sandbox or npm run dev\'s program: npm run build leaves both out, so nothing built may need them', () => {
+    const devOnly = (file: string) => {
+      const relative = path.relative(SRC, file).split(path.sep).join('/');
+      return relative.startsWith('sandbox/') || relative === 'bin/dev.ts';
+    };
+    const importers: string[] = [];
+    for (const file of sources(SRC).filter((f) => !devOnly(f))) {
+      const text = readFileSync(file, 'utf8');
+      for (const [, spec] of text.matchAll(/(?:from |import\(|require\()'(\.{1,2}\/[^']+)'/g)) {
+        const resolved = path.resolve(path.dirname(file), spec!);
+        if (devOnly(resolved.endsWith('.ts') ? resolved : `${resolved}.ts`)) importers.push(`${path.relative(SRC, file)} imports ${spec}`);
+      }
+    }
+    expect(importers).toEqual([]);
+  });
+
   it('when a module reads the process environment, then it is in src/config/: settings are read and validated in one place', () => {
     const readers = sources(SRC)
       .filter((file) => /\bprocess\.env\b/.test(readFileSync(file, 'utf8')))

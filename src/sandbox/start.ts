@@ -10,13 +10,13 @@ import { envSchema, loadConfig, REDIS_SETTINGS, type Config } from '../config';
 import { withTimeout } from '../http/timeout';
 import { createLogger, type Logger } from '../observability/logger';
 import { displayUrl } from '../observability/redact';
+import { removeSession, writeSession, type SandboxSession } from '../tools/sandbox-session';
 import { startWeb, type RunningWeb } from '../web/start';
 import { startWorker, type RunningWorker } from '../worker/start';
 import { FakeRetell } from './fake-retell';
 import { FakeTwilioApi } from './fake-twilio';
 import { ensureRedis, type LocalRedis } from './local-redis';
 import { SampleLookupHook } from './sample-lookup-hook';
-import { removeSession, writeSession, type SandboxSession } from './session';
 
 /** The number the sandbox's Twilio account owns, and a caller, as in the commands the banner prints. */
 export const SANDBOX_NUMBER = '+14155550100';

@@ -6,8 +6,8 @@
  */
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, noAccountSettings, processEnv } from '../config';
-import { liveSession } from '../sandbox/session';
 import { displayUrl } from '../observability/redact';
+import { liveSession } from './sandbox-session';
 
 export { displayUrl };
 

@@ -13,7 +13,6 @@ import { CALL_SID, E164 } from '../formats';
 import { joinJobId } from '../features/warm-transfer';
 import { createCallActionQueue } from '../jobs/queues';
 import { describeRedis, newRedisClient } from '../redis/connection';
-import { liveSession } from '../sandbox/session';
 import { LookupHook, routedAgent } from '../features/inbound';
 import { CallReports, type JobReport } from '../features/console';
 import {
@@ -27,6 +26,7 @@ import {
   urlPassword,
   usageFromParseError,
 } from './cli';
+import { liveSession } from './sandbox-session';
 
 export const SIMULATE_USAGE = `Usage: npm run simulate -- --from <number> --to <number> [options]
 

@@ -12,7 +12,17 @@ import { envSchema, loadConfig, type EnvKey } from '../../src/config';
 const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; engines: { node: string }; devDependencies: Record<string, string> };
-const buildConfig = JSON.parse(read('tsconfig.build.json')) as { compilerOptions: { rootDir: string; outDir: string }; include: string[] };
+const buildConfig = JSON.parse(read('tsconfig.build.json')) as { compilerOptions: { rootDir: string; outDir: string }; include: string[]; exclude?: string[] };
+
+/** `npm run dev`'s program, which runs from the sources (through tsx), never from dist/. */
+const DEV_PROGRAM = /^tsx (src\/\S+\.ts)$/.exec(pkg.scripts.dev ?? '')?.[1] ?? 'npm run dev runs no program of src/ through tsx';
+/**
+ * The sandbox: the local fakes, their starter and `npm run dev`'s program, which run from the sources
+ * only. No deployment builds or ships them (what a real build writes is checked in compiled-start.test.ts).
+ */
+const SANDBOX = ['src/sandbox', DEV_PROGRAM];
+/** Whether `file` (a path in the repository) is the sandbox or in it. */
+const inSandbox = (file: string) => SANDBOX.some((s) => file === s || file.startsWith(`${s}/`));
 
 /** Variable names in .env.example, in order. */
 function envExampleKeys(): string[] {
@@ -53,6 +63,7 @@ function runnable(command: string): string | true {
     const out = `${buildConfig.compilerOptions.outDir}/`;
     if (!file.startsWith(out) || !file.endsWith('.js')) return `${file} is not something npm run build writes (${out}*.js)`;
     const source = path.join(buildConfig.compilerOptions.rootDir, file.slice(out.length).replace(/\.js$/, '.ts'));
+    if (inSandbox(source)) return `${source} is the sandbox, which npm run build leaves out`;
     return existsSync(path.join(ROOT, source)) || `${source} does not exist`;
   }
   return `${words[0]} is neither npm nor node`;
@@ -66,9 +77,12 @@ describe('.env.example', () => {
 });
 
 describe('package.json', () => {
-  it('builds src/ into dist/ with the build script, and every tool it names exists in the tool runner', () => {
+  it('builds src/ but the sandbox into dist/ with the build script, and every tool it names exists in the tool runner', () => {
     expect(pkg.scripts.build).toMatch(/^tsc -p tsconfig\.build\.json$/);
     expect(buildConfig.include).toEqual([buildConfig.compilerOptions.rootDir]);
+    expect([...(buildConfig.exclude ?? [])].sort()).toEqual([...SANDBOX].sort());
+    for (const excluded of SANDBOX) expect(existsSync(path.join(ROOT, excluded))).toBe(true);
+    expect(DEV_PROGRAM).toMatch(/^src\/bin\//);
     const runner = read('scripts/run-tool.mjs');
     for (const [name, script] of Object.entries(pkg.scripts)) {
       const tool = /^node scripts\/run-tool\.mjs (\S+)$/.exec(script)?.[1];
@@ -289,6 +303,18 @@ describe('Dockerfile', () => {
   const all = stages();
   const final = all.at(-1)!;
   const runs = (stage: { steps: Instruction[] }) => stage.steps.filter((s) => s.op === 'RUN').map((s) => s.args);
+  const ignore = read('.dockerignore')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  const glob = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*')}(/.*)?$`);
+  /** Whether .dockerignore keeps `file` out of the build context. */
+  const ignored = (file: string) => ignore.reduce((excluded, rule) => (glob(rule.replace(/^!/, '')).test(file) ? !rule.startsWith('!') : excluded), false);
+  /** A COPY's flags and sources (its last word is the destination). */
+  const copyArgs = (step: Instruction) => {
+    const parts = step.args.split(/\s+/);
+    return { from: parts.find((p) => p.startsWith('--from='))?.slice('--from='.length), sources: parts.filter((p) => !p.startsWith('--')).slice(0, -1) };
+  };
   const KNOWN = ['FROM', 'RUN', 'CMD', 'LABEL', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL'];
 
   it('uses only Dockerfile instructions, builds in a stage that has the dev dependencies, and runs the build script that exists', () => {
@@ -335,14 +361,6 @@ describe('Dockerfile', () => {
   });
 
   it('copies the compiled code from a build stage and everything else from files that exist and are not ignored', () => {
-    const ignore = read('.dockerignore')
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l && !l.startsWith('#'));
-    const glob = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*')}(/.*)?$`);
-    const ignored = (file: string) =>
-      ignore.reduce((excluded, rule) => (glob(rule.replace(/^!/, '')).test(file) ? !rule.startsWith('!') : excluded), false);
-
     const stageNames = all.map((s) => s.name).filter(Boolean);
     for (const stage of all) {
       for (const step of stage.steps.filter((s) => s.op === 'COPY')) {
@@ -362,6 +380,30 @@ describe('Dockerfile', () => {
     expect(final.steps.some((s) => s.op === 'COPY' && /--from=\S+ \S*dist\S* \S*dist/.test(s.args))).toBe(true);
     for (const secretOrBulk of ['.env', '.env.production', '.sandbox.json', 'node_modules', 'dist', '.git']) expect(ignored(secretOrBulk)).toBe(true);
     expect(ignored('.env.example')).toBe(false);
+  });
+
+  it('puts no sandbox code in the final image: only dist/ from the build, which leaves the sandbox out, and files outside src/', () => {
+    // The sandbox never reaches the build context, so no stage can compile or copy it.
+    for (const file of [...SANDBOX, 'src/sandbox/fake-twilio.ts', 'src/sandbox/start.ts']) expect({ file, ignored: ignored(file) }).toEqual({ file, ignored: true });
+    for (const file of ['src', 'src/bin/web.ts', 'src/tools/simulate.ts', 'src/tools/sandbox-session.ts']) expect({ file, ignored: ignored(file) }).toEqual({ file, ignored: false });
+
+    const copies = final.steps.filter((s) => s.op === 'COPY').map(copyArgs);
+    const stages = new Map(all.map((s) => [s.name, s]));
+    for (const { from, sources } of copies) {
+      if (from) {
+        // From a stage, the compiled code only, and that stage builds with npm run build (tsconfig.build.json).
+        for (const source of sources) expect(source).toMatch(/^(\/app\/)?dist\/?$/);
+        expect(runs(stages.get(from)!).some((r) => r === 'npm run build')).toBe(true);
+      } else {
+        // From the context, nothing that is, or holds, the sandbox's sources.
+        for (const source of sources) {
+          const file = path.normalize(source).replace(/\/$/, '');
+          const holdsSandbox = file === '.' || inSandbox(file) || SANDBOX.some((s) => s.startsWith(`${file}/`));
+          expect({ source, holdsSandbox }).toEqual({ source, holdsSandbox: false });
+        }
+      }
+    }
+    expect(copies.some((c) => c.from)).toBe(true);
   });
 });
 

@@ -62,7 +62,9 @@ describe('worker processes', () => {
     await bridge.close();
   });
 
-  it('when a worker is killed mid-job, then another worker completes the job within 15 s, with one successful redirect', async () => {
+  // How soon the takeover comes, and how soon a SIGTERMed worker exits, are bounded in the fault suite
+  // (worker-crash.test.ts, worker-shutdown.test.ts); here, what happens.
+  it('when a worker is killed mid-job, then another worker finds the job stalled, takes it over and completes it, with one successful redirect', async () => {
     const a = spawnWorker(bridge);
     children.push(a.child);
     await a.started;
@@ -72,15 +74,18 @@ describe('worker processes', () => {
 
     a.child.kill('SIGKILL');
     await exited(a.child);
-    const killedAt = Date.now();
-    const { logger } = memoryLogger('warn');
+    // The killed worker's lock is still there: the job stays active until its lock expires.
+    expect(await jobState(bridge, jobId)).toBe('active');
+    const { logger, records } = memoryLogger('warn');
     inProcess = startWorker({ config: loadConfig(testEnv({ ...ENV, REDIS_PREFIX: bridge.config.redis.prefix, TWILIO_API_BASE_URL: bridge.twilio.url })), logger });
 
-    await waitFor('job completed by worker B', async () => (await jobState(bridge, jobId)) === 'completed', 20_000);
-    const tookOverMs = Date.now() - killedAt;
+    await waitFor('job completed by worker B', async () => (await jobState(bridge, jobId)) === 'completed', 30_000);
     const job = await bridge.queue.getJob(jobId);
     expect(job?.returnvalue).toBe('done');
-    expect(tookOverMs).toBeLessThan(15_000);
+    // Taken over through BullMQ's stall detection, once: not retried as a failure, nor run twice.
+    expect(job?.stalledCounter).toBe(1);
+    expect(job?.attemptsMade).toBe(1);
+    expect(records().filter((r) => r.msg === 'job stalled (its worker stopped): requeued')).toEqual([expect.objectContaining({ jobId })]);
     const updates = bridge.twilio.callUpdates(callSid);
     expect(updates).toHaveLength(2);
     expect(updates.filter((u) => u.answered === 200)).toHaveLength(1);
@@ -95,13 +100,13 @@ describe('worker processes', () => {
     const first = await queueTransfer(bridge);
     await waitFor('worker A to reach Twilio', async () => bridge.twilio.callUpdates(first.callSid).length === 1);
 
-    const signalledAt = Date.now();
     a.child.kill('SIGTERM');
     const second = await queueTransfer(bridge);
     const { code } = await exited(a.child);
 
+    // It stopped by itself once the job was done: a drain cut short by its 20 s deadline says "forced",
+    // and a shutdown that hangs is ended by the process's own deadline with exit code 1.
     expect(code).toBe(0);
-    expect(Date.now() - signalledAt).toBeLessThan(10_000);
     expect(await jobState(bridge, first.jobId)).toBe('completed');
     expect(a.output()).toMatch(/"outcome":"drained"/);
     expect(await jobState(bridge, second.jobId)).toBe('waiting');

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { redisAnswers } from '../../src/sandbox/local-redis';
-import { SESSION_FILE } from '../../src/sandbox/session';
+import { SESSION_FILE } from '../../src/tools/sandbox-session';
 import { startDev, stopDev, type DevProcess } from '../support/dev';
 import { freePort } from '../support/ports';
 import { waitFor } from '../support/wait';
@@ -106,10 +106,9 @@ describe('the sandbox (npm run dev without settings)', () => {
     expect(inspected.stdout).toMatch(/^ {2}state +transferred$/m);
     expect(inspected.stdout).toContain('Action #1: transfer to +14155550101, done');
 
-    const stoppedAt = Date.now();
+    // Exit 0 is a shutdown that finished by itself: one that hangs is ended by the process's deadline with exit 1.
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
-    expect(Date.now() - stoppedAt).toBeLessThan(10_000);
     expect(existsSync(path.join(dir, SESSION_FILE))).toBe(false);
     await waitFor('the session redis-server to stop', async () => !(await redisAnswers('127.0.0.1', redisPort)));
   }, 90_000);

@@ -29,6 +29,8 @@ export class HookServer extends LoopbackServer {
   behaviour: HookBehaviour = { kind: 'answer', body: { call_inbound: {} } };
   /** Bytes actually written by `stream`/`large` answers before the client went away. */
   bytesSent = 0;
+  /** Requests whose connection the client closed before the answer was complete: the ones it gave up on. */
+  abandoned = 0;
 
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
@@ -41,6 +43,9 @@ export class HookServer extends LoopbackServer {
       json = undefined;
     }
     this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, json });
+    res.on('close', () => {
+      if (!res.writableFinished) this.abandoned++;
+    });
     const b = this.behaviour;
     if (b.kind === 'hang') return;
     if (b.kind === 'answer') {

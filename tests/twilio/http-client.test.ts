@@ -11,6 +11,7 @@ import { classifyTwilioError } from '../../src/twilio/errors';
 import { TwilioHttpClient } from '../../src/twilio/http-client';
 import { twilioNodeClient } from '../support/twilio-node-client';
 import { ACCOUNT_SID, AUTH_TOKEN } from '../support/twilio-signing';
+import { waitFor } from '../support/wait';
 
 const CALL_SID = 'CA' + 'a1'.repeat(16);
 const NUMBER_SID = 'PN' + 'b2'.repeat(16);
@@ -24,8 +25,8 @@ interface Captured {
   socket: Socket;
 }
 
-/** An answer for the next request, instead of the default 200 with a call resource. */
-type Answer = { status: number; body: string; contentType?: string } | 'hang';
+/** An answer for the next request, instead of the default 200 with a call resource; `delayMs` holds it back. */
+type Answer = { status: number; body: string; contentType?: string; delayMs?: number } | 'hang';
 
 /** Records every request as it arrived and answers as told. */
 class CaptureServer {
@@ -40,7 +41,9 @@ class CaptureServer {
       this.requests.push({ method: req.method!, url: req.url!, headers, body: Buffer.concat(chunks).toString('latin1'), socket: req.socket });
       const answer = this.answers.shift() ?? { status: 200, body: JSON.stringify(callResource()) };
       if (answer === 'hang') return;
-      res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' }).end(answer.body);
+      const send = () => void (res.destroyed || res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' }).end(answer.body));
+      if (answer.delayMs) setTimeout(send, answer.delayMs);
+      else send();
     });
   });
 
@@ -186,10 +189,15 @@ describe('the Twilio REST client, against twilio-node on its own http client', (
     const quick = new TwilioHttpClient({ baseUrl: server.url, timeoutMs: 300 });
     const client = twilio(ACCOUNT_SID, AUTH_TOKEN, { httpClient: quick as never, lazyLoading: true });
     const reference = twilioNodeClient({ baseUrl: server.url, accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, timeoutMs: 300 });
-    server.answers.push('hang', 'hang');
-    const started = Date.now();
+    // Answers that would succeed, sent only after four times the timeout: a client still waiting then would take them.
+    const late = { status: 200, body: JSON.stringify(callResource()), delayMs: 4 * 300 };
+    server.answers.push(late, late);
+    const first = server.requests.length;
     const [theirsFailed, oursFailed] = await Promise.allSettled([reference.calls(CALL_SID).fetch(), client.calls(CALL_SID).fetch()]);
-    expect(Date.now() - started).toBeLessThan(3000);
+    // Each gave up on its request by closing its connection, not by leaving it open on Twilio's side.
+    const hung = server.requests.slice(first);
+    expect(hung).toHaveLength(2);
+    await waitFor('both requests\' connections to be closed', () => hung.every((r) => r.socket.destroyed));
     for (const outcome of [theirsFailed, oursFailed]) {
       expect(outcome!.status).toBe('rejected');
       const err = (outcome as PromiseRejectedResult).reason as { status?: unknown };

@@ -3,6 +3,7 @@ import { verifyRetellSignature } from '../../../src/retell/signature';
 import { PUBLIC_URL, RETELL_KEY, startBridge, type TestBridge } from '../../support/bridge';
 import { HookServer, type HookBehaviour } from '../../support/hook-server';
 import { ACCOUNT_SID, postSigned, voiceParams } from '../../support/twilio-signing';
+import { waitFor } from '../../support/wait';
 
 const VOICE = '/twilio/voice';
 const HOOK_TIMEOUT_MS = 500;
@@ -162,9 +163,13 @@ describe('POST /twilio/voice with a lookup hook (INBOUND_WEBHOOK_URL)', () => {
     }
   });
 
-  describe('when the hook fails, the caller still reaches the default agent, within the hook\'s timeout and the registration', () => {
+  describe('when the hook fails, the caller still reaches the default agent, once the bridge has given up on the hook', () => {
+    // Which of the bridge's limits gave up on the hook, as its log and bridge_inbound_webhook_total say;
+    // how long a hanging hook delays the answer is bounded in the fault suite (lookup-hook-faults.test.ts).
     it.each([
       ['hangs', { kind: 'hang' } as HookBehaviour, 'timeout'],
+      // Its answer would choose another agent, so a bridge still waiting for it when it came would use it.
+      ['answers, but only after four times its timeout', { kind: 'answer', body: { call_inbound: { override_agent_id: 'agent_vip' } }, delayMs: 4 * HOOK_TIMEOUT_MS } as HookBehaviour, 'timeout'],
       ['answers 500', { kind: 'answer', status: 500, body: { error: 'crm down' } } as HookBehaviour, 'http_error'],
       ['answers garbage', { kind: 'answer', body: '\u0000\u0001 not json {' } as HookBehaviour, 'invalid'],
       ['answers 10 MB', { kind: 'stream', bytes: 10 * 1024 * 1024 } as HookBehaviour, 'too_large'],
@@ -176,9 +181,7 @@ describe('POST /twilio/voice with a lookup hook (INBOUND_WEBHOOK_URL)', () => {
       await start();
       hook.behaviour = behaviour;
       const params = voiceParams();
-      const started = Date.now();
       const res = await post(params);
-      const elapsed = Date.now() - started;
       const body = await res.text();
 
       expect(res.status).toBe(200);
@@ -187,12 +190,16 @@ describe('POST /twilio/voice with a lookup hook (INBOUND_WEBHOOK_URL)', () => {
       expect(registration.body).toMatchObject({ agent_id: 'agent_default', retell_llm_dynamic_variables: { caller_number: params.From } });
       expect(registration.body).not.toHaveProperty('agent_version');
       expect(body).toContain(`<Sip>sip:${registration.callId}@`);
-      // The hook had at most its timeout before the registration was sent.
-      expect(registration.receivedAt - started).toBeLessThan(HOOK_TIMEOUT_MS + 400);
-      expect(elapsed).toBeLessThan(HOOK_TIMEOUT_MS + bridge.config.retell.timeoutMs);
       expect(await bridge.calls.get(params.CallSid!)).toMatchObject({ state: 'registered', agentId: 'agent_default', lookup: result });
       expect(await bridge.metrics.prometheus.getSingleMetricAsString('bridge_inbound_webhook_total')).toContain(`result="${result}"} 1`);
-      expect(bridge.lines.some((l) => l.includes('lookup hook gave no usable answer: using the default agent') && l.includes(params.CallSid!))).toBe(true);
+      const gaveUp = bridge.lines.filter((l) => l.includes('lookup hook gave no usable answer: using the default agent') && l.includes(params.CallSid!));
+      expect(gaveUp).toHaveLength(1);
+      // Given up on by the hook's own timeout (INBOUND_WEBHOOK_TIMEOUT_MS), not by some other limit.
+      if (result === 'timeout') expect(JSON.parse(gaveUp[0]!)).toMatchObject({ lookup: 'timeout', reason: `no complete answer within ${HOOK_TIMEOUT_MS} ms` });
+      // The bridge asked once, and closed a request it stopped reading rather than leaving it open on the hook.
+      expect(hook.requests).toHaveLength(1);
+      if (result === 'timeout' || result === 'too_large') await waitFor('the bridge to close the hook\'s request', () => hook.abandoned === 1);
+      else expect(hook.abandoned).toBe(0);
     });
 
     it('when nothing listens at the hook\'s URL', async () => {

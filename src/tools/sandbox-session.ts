@@ -4,6 +4,10 @@ import path from 'node:path';
 /**
  * What a running sandbox tells the tools (`npm run simulate`, `npm run inspect`) started in the same
  * directory: its settings, whose secrets are made up for the session, and where its local APIs are.
+ *
+ * Here rather than in src/sandbox/ because the tools are built into dist/ and run in deployments, where
+ * the sandbox is not: `npm run build` leaves src/sandbox/ out, so nothing built may import from it. The
+ * sandbox (`npm run dev`, from the sources) writes this file; the tools only read it.
  */
 export interface SandboxSession {
   pid: number;
