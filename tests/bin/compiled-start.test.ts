@@ -104,7 +104,8 @@ describe('npm start and npm run worker in a fresh clone', () => {
           .filter((spec) => spec.startsWith('.'))
           .map((spec) => {
             const target = path.resolve(path.dirname(path.join(dist, file)), spec);
-            const resolved = path.extname(target) ? target : `${target}.js`;
+            // Node's CommonJS resolution: the file with .js, else a directory's index.js (as './features/inbound').
+            const resolved = path.extname(target) ? target : existsSync(`${target}.js`) ? `${target}.js` : path.join(target, 'index.js');
             return { file, spec, target: path.relative(dist, resolved).split(path.sep).join('/'), exists: existsSync(resolved) };
           });
       });
