@@ -10,6 +10,7 @@ import type { Twilio } from 'twilio';
 import { CallRepository } from './calls/repository';
 import type { Config } from './config';
 import { actionFunctions, ActionRequests, AgentNotices, CallActionProcessor } from './features/actions';
+import { NO_EVENTS, StreamEventSink, typeFilter, type EventSink } from './features/events';
 import { CallAnswerer, LookupHook } from './features/inbound';
 import {
   createOutboundCallQueue,
@@ -65,6 +66,8 @@ export class Container {
 
   readonly calls: CallRepository;
   readonly outboundStore: OutboundStore;
+  /** Where every flow records what happened (one Redis write); the worker delivers it to the endpoints. */
+  readonly events: EventSink;
   readonly queues: { actions: CallActionQueue; outbound: OutboundCallQueue; outboundEvents: OutboundEventQueue | undefined; all: Queue[] };
 
   /** Asked for the agent and variables of each new inbound call (INBOUND_WEBHOOK_URL); none when unset. */
@@ -92,6 +95,8 @@ export class Container {
     this.twilio = opts.overrides?.twilio ?? createTwilioClient(config.twilio, metrics);
 
     this.calls = new CallRepository(this.redis, prefix);
+    const wanted = typeFilter([...(config.events.webhookUrl ? config.events.types : []), ...(config.outbound.webhookUrl ? ['outbound.*'] : [])]);
+    this.events = config.events.webhookUrl || config.outbound.webhookUrl ? new StreamEventSink({ redis: this.redis, prefix, wanted, logger }) : NO_EVENTS;
     this.outboundStore = new OutboundStore(this.redis, prefix);
     const actions = createCallActionQueue(this.queueRedis, prefix);
     const outbound = createOutboundCallQueue(this.queueRedis, prefix);

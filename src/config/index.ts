@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { cleaned, ConfigError, parseEach, type Concern } from './parse';
+import * as events from './events';
 import * as inbound from './inbound';
 import * as ops from './ops';
 import * as outbound from './outbound';
@@ -29,7 +30,7 @@ export { twilioOf } from './twilio';
  * The concerns, in the order their settings are listed, checked and documented. A new concern is one
  * file exporting `title`, `settings`, `rules` and `toConfig`, imported above and named here.
  */
-export const CONCERNS = [server, redis, twilio, retell, inbound, transfers, outbound, ops] as const satisfies readonly Concern[];
+export const CONCERNS = [server, redis, twilio, retell, inbound, transfers, outbound, events, ops] as const satisfies readonly Concern[];
 
 type Concerns = typeof CONCERNS;
 type Intersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;

@@ -1,0 +1,94 @@
+/** Events to the user's backend (Standard Webhooks): where they go, the signing secret, which types, how long they are kept. */
+import { z } from 'zod';
+import { metaOf, rule, setting, type ValuesOf } from './parse';
+import * as server from './server';
+import { httpUrl, PLACEHOLDER } from './values';
+
+export const title = 'Events';
+
+/** Event types as the catalogue names them (`call.started`), or a prefix ending in `*` (`call.*`). */
+const EVENT_PATTERN = /^[a-z]+(\.[a-z_]+)*(\.\*)?$|^\*$/;
+
+export const settings = {
+  EVENTS_WEBHOOK_URL: setting(httpUrl.optional(), {
+    description: 'Receives every event of every call (Standard Webhooks: signed, retried for about a day); off when unset',
+    example: 'https://api.example.com/bridge/events',
+    deploy: { how: 'optional', heroku: 'Receives every event of every call as Standard Webhooks JSON, signed with EVENTS_WEBHOOK_SECRET and retried for about a day.' },
+    docs: { meaning: 'receives every [event](events.md) of every call (Standard Webhooks: signed, retried for about a day); https in production' },
+    dotenv: {
+      comment: 'Events (see docs/events.md): every fact of every call, posted as Standard Webhooks JSON, signed and retried\nfor about a day. Off when empty; must be https with NODE_ENV=production.',
+      paragraph: true,
+    },
+  }),
+  EVENTS_WEBHOOK_SECRET: setting(
+    z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be whsec_ followed by base64, as Standard Webhooks secrets are')
+      .refine((s) => !PLACEHOLDER.test(s), 'is still a placeholder (as in .env.example): put the real value here')
+      .refine((s) => {
+        const bytes = Buffer.from(s.slice('whsec_'.length), 'base64').length;
+        return bytes >= 24 && bytes <= 64;
+      }, 'must hold 24 to 64 random bytes in base64: generate one with echo whsec_$(openssl rand -base64 32)')
+      .optional(),
+    {
+      description: 'Standard Webhooks secret that signs each event (webhook-signature); required with EVENTS_WEBHOOK_URL',
+      example: 'whsec_<openssl rand -base64 32>',
+      secret: true,
+      deploy: { how: 'optional', heroku: 'Standard Webhooks secret that signs each event: whsec_ followed by 24-64 random bytes in base64 (echo whsec_$(openssl rand -base64 32)).' },
+      docs: { meaning: 'the Standard Webhooks secret, `whsec_` and 24–64 random bytes in base64, that signs each event; required with `EVENTS_WEBHOOK_URL`' },
+      dotenv: { comment: 'Secret that signs each event: echo whsec_$(openssl rand -base64 32)' },
+    },
+  ),
+  EVENTS_TYPES: setting(
+    z
+      .string()
+      .default('*')
+      .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(EVENT_PATTERN, 'entries must be event types such as call.started, or prefixes ending in * such as call.*')).min(1, 'must name at least one event type, or *')),
+    {
+      description: 'Comma-separated event types, or prefixes ending in *, sent to EVENTS_WEBHOOK_URL',
+      example: 'call.*,transfer.failed',
+      deploy: { how: 'optional', heroku: 'Comma-separated event types, or prefixes ending in * (call.*), to send; all when empty.' },
+      docs: { default: 'all', meaning: 'comma-separated event types, or prefixes ending in `*` (`call.*`), to send' },
+      dotenv: { comment: 'Comma-separated event types, or prefixes ending in * (call.*), to send; all when empty.' },
+    },
+  ),
+  EVENTS_RETENTION_HOURS: setting(
+    z.coerce.number({ error: 'must be a whole number of hours' }).int().min(1, 'must be at least 1').max(24 * 90, 'must be at most 2160 (90 days)').default(72),
+    {
+      description: 'How long events and their delivery records are kept for GET /events and redelivery',
+      example: '72',
+      deploy: { how: 'group', heroku: 'Hours events are kept for GET /events and redelivery (deliveries retry for about a day within them).' },
+      docs: { meaning: 'how long events and their delivery records are kept for `GET /events` and redelivery; deliveries retry for about a day within it' },
+      dotenv: { comment: 'Hours events are kept for GET /events and redelivery.' },
+    },
+  ),
+};
+
+type Values = ValuesOf<typeof settings>;
+
+export const rules = [
+  rule(settings, ['EVENTS_WEBHOOK_URL', 'EVENTS_WEBHOOK_SECRET'], (e) => {
+    if (e.EVENTS_WEBHOOK_URL && !e.EVENTS_WEBHOOK_SECRET) {
+      return [{ variable: 'EVENTS_WEBHOOK_SECRET', problem: 'is required with EVENTS_WEBHOOK_URL: the receiver checks each event\'s signature with it', example: metaOf(settings.EVENTS_WEBHOOK_SECRET).example }];
+    }
+    if (!e.EVENTS_WEBHOOK_URL && e.EVENTS_WEBHOOK_SECRET) return [{ variable: 'EVENTS_WEBHOOK_SECRET', problem: 'is set without EVENTS_WEBHOOK_URL: set the URL that receives the events' }];
+    return [];
+  }),
+  // Every call's numbers and outcomes go to the receiver: in production only over TLS.
+  rule({ ...settings, NODE_ENV: server.settings.NODE_ENV }, ['NODE_ENV', 'EVENTS_WEBHOOK_URL'], (e) => {
+    if (e.NODE_ENV !== 'production' || !e.EVENTS_WEBHOOK_URL || new URL(e.EVENTS_WEBHOOK_URL).protocol === 'https:') return [];
+    return [{ variable: 'EVENTS_WEBHOOK_URL', problem: "must be an https URL when NODE_ENV=production (it receives every call's numbers and outcomes)", example: e.EVENTS_WEBHOOK_URL.replace(/^http:/, 'https:') }];
+  }),
+];
+
+export function toConfig(e: Values) {
+  return {
+    events: {
+      webhookUrl: e.EVENTS_WEBHOOK_URL,
+      secret: e.EVENTS_WEBHOOK_SECRET,
+      types: e.EVENTS_TYPES as readonly string[],
+      retentionMs: e.EVENTS_RETENTION_HOURS * 3600 * 1000,
+    },
+  };
+}
