@@ -35,7 +35,7 @@ export const settings = {
     },
     docs: {
       meaning:
-        "[lookup hook](../README.md#per-caller-agent-and-variables) asked for the agent and variables of each new inbound call (Retell's inbound-webhook contract); https in production",
+        "[lookup hook](lookup-hook.md) asked for the agent and variables of each new inbound call (Retell's inbound-webhook contract); https in production",
     },
     dotenv: {
       comment:

@@ -26,7 +26,7 @@ export const settings = {
       },
       docs: {
         meaning:
-          'turns on [outbound calls](../README.md#outbound-calls): `POST/GET/DELETE /calls` with `Authorization: Bearer <token>` (16+ characters); 404 while unset. Also keys `X-Bridge-Signature`',
+          'turns on [outbound calls](outbound.md): `POST/GET/DELETE /calls` with `Authorization: Bearer <token>` (16+ characters); 404 while unset. Also keys `X-Bridge-Signature`',
       },
       dotenv: {
         comment:

@@ -71,7 +71,7 @@ export const settings = {
     description: 'Comma-separated host:port of Redis Cluster nodes (any reachable subset): use Redis Cluster instead of REDIS_URL',
     example: '10.0.0.5:6379,10.0.0.6:6379',
     deploy: { how: 'manual' },
-    docs: { meaning: 'comma-separated `host:port` of Redis Cluster nodes: use the Cluster instead of `REDIS_URL` ([more](../README.md#redis-cluster-or-sentinel))' },
+    docs: { meaning: 'comma-separated `host:port` of Redis Cluster nodes: use the Cluster instead of `REDIS_URL` ([more](deploy.md#redis-cluster-or-sentinel))' },
     dotenv: {
       comment:
         'Redis Cluster instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of any of its nodes, e.g. 10.0.0.5:6379,10.0.0.6:6379. The keys are hash-tagged, so every script stays in one slot.',

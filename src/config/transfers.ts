@@ -57,7 +57,7 @@ export const settings = {
       description: 'How long the person taking a warm transfer is rung before the agent is told nobody answered',
       example: '20',
       deploy: { how: 'group', heroku: 'Seconds the person taking a warm transfer (the warm_transfer function) is rung, 5-600.' },
-      docs: { meaning: 'how long the person taking a [warm transfer](../README.md#warm-transfer) is rung (5-600 s)' },
+      docs: { meaning: 'how long the person taking a [warm transfer](transfers.md#warm-transfer) is rung (5-600 s)' },
       dotenv: {
         comment:
           'Warm transfer (the warm_transfer function): seconds the person is rung (5-600), the key they press to take the call, and an optional sentence the caller hears while being joined.',

@@ -4,7 +4,7 @@
  * entry points), references that resolve, settings the bridge accepts, and one Node.js major everywhere.
  * That the start commands really hand SIGTERM to the bridge is in platform-start.test.ts.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { envSchema, loadConfig, type EnvKey } from '../../src/config';
@@ -415,11 +415,41 @@ describe('docs/configuration.md', () => {
   });
 });
 
-describe('README', () => {
+describe('README and docs/', () => {
   const readme = read('README.md');
+  const docs = (page: string) => read(`docs/${page}`);
 
-  it.each(['Try it in a minute', 'Deploy on Heroku', 'Deploy on Render', 'Deploy with Docker', 'Twilio setup', 'Retell setup', 'Setup tools', 'Operating it'])('has a "%s" section', (title) => {
-    expect(readme).toMatch(new RegExp(`^#{2,3} ${title}$`, 'm'));
+  it('is a short README (what it is, try it, deploy in brief, test it, links) with the rest in docs/ by topic', () => {
+    expect(readme.split('\n').length).toBeLessThanOrEqual(250);
+    for (const [, link] of readme.matchAll(/\]\((docs\/[\w.-]+\.md)[#)]/g)) expect({ link, exists: existsSync(path.join(ROOT, link!)) }).toEqual({ link, exists: true });
+  });
+
+  it.each([
+    ['README.md', 'Try it in a minute'],
+    ['README.md', 'Test it'],
+    ['docs/deploy.md', 'Deploy on Heroku'],
+    ['docs/deploy.md', 'Deploy on Render'],
+    ['docs/deploy.md', 'Deploy with Docker'],
+    ['docs/setup.md', 'Twilio setup'],
+    ['docs/setup.md', 'Retell setup'],
+    ['docs/setup.md', 'Setup tools'],
+    ['docs/operating.md', 'Operating it'],
+  ])('%s has a "%s" section', (file, title) => {
+    expect(read(file)).toMatch(new RegExp(`^#{2,3} ${title}$`, 'm'));
+  });
+
+  it('has every link between the pages pointing at a heading that exists', () => {
+    const slug = (h: string) => h.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+    const pages = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).map((f) => `docs/${f}`)];
+    const anchors = new Map(pages.map((p) => [p, new Set([...read(p).matchAll(/^#{1,4} (.*)$/gm)].map((m) => slug(m[1]!)))]));
+    const broken: string[] = [];
+    for (const page of pages) {
+      for (const [, target, anchor] of read(page).matchAll(/\]\(([\w./-]*\.md)?#([\w-]+)\)/g)) {
+        const file = target ? path.normalize(path.join(path.dirname(page), target)) : page;
+        if (!anchors.get(file)?.has(anchor!)) broken.push(`${page} → ${target ?? ''}#${anchor}`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 
   it('opens with "Try it in a minute", before the deploy sections, with commands that exist', () => {
@@ -431,7 +461,7 @@ describe('README', () => {
   });
 
   it('gives the custom functions\' parameters as JSON Schemas that parse, matching what the bridge accepts', () => {
-    const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
+    const blocks = [...docs('setup.md').matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
     const transfer = blocks.find((b) => (b.properties as Record<string, unknown> | undefined)?.destination);
     const end = blocks.find((b) => b !== transfer && b.type === 'object' && Object.keys(b.properties as object).join() === 'message');
     expect(transfer).toMatchObject({

@@ -1,5 +1,5 @@
 /**
- * The README's lookup-hook handler is code users copy: it runs here as written, as the bridge's hook.
+ * The lookup-hook handler in docs/lookup-hook.md is code users copy: it runs here as written, as the bridge's hook.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,10 +13,9 @@ import { postSigned, voiceParams } from '../support/twilio-signing';
 const ROOT = path.resolve(__dirname, '../..');
 
 function readmeHandler(): string {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Per-caller agent and variables'));
-  const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!code) throw new Error('no js block in the README\'s "Per-caller agent and variables" section');
+  const page = readFileSync(path.join(ROOT, 'docs/lookup-hook.md'), 'utf8');
+  const code = /```js\n([\s\S]*?)```/.exec(page)?.[1];
+  if (!code) throw new Error('no js block in docs/lookup-hook.md');
   return code;
 }
 

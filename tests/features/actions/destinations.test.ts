@@ -1,4 +1,4 @@
-import { resolveReferTarget } from '../../src/features/actions/destinations';
+import { resolveReferTarget } from '../../../src/features/actions/destinations';
 
 const transfer = {
   destinations: { sales: '+14155550101', 'front desk': 'sip:desk@pbx.example.com;transport=tls' },

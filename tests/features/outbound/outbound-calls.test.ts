@@ -1,11 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getExpectedTwilioSignature } from 'twilio';
-import { verifyRetellSignature } from '../../src/retell/signature';
-import { PUBLIC_URL, startBridge, type TestBridge } from '../support/bridge';
-import { API_TOKEN, CALLEE, getCall, OUR_NUMBER, OUTBOUND_ENV, placeCall, waitForCall, waitForOutcome } from '../support/outbound';
-import { postSigned } from '../support/twilio-signing';
-import { sleep, waitFor } from '../support/wait';
+import { verifyRetellSignature } from '../../../src/retell/signature';
+import { PUBLIC_URL, startBridge, type TestBridge } from '../../support/bridge';
+import { API_TOKEN, CALLEE, getCall, OUR_NUMBER, OUTBOUND_ENV, placeCall, waitForCall, waitForOutcome } from '../../support/outbound';
+import { postSigned } from '../../support/twilio-signing';
+import { sleep, waitFor } from '../../support/wait';
 
 const XML = '<?xml version="1.0" encoding="UTF-8"?>';
 

@@ -1,12 +1,12 @@
 import Retell, { verify } from 'retell-sdk';
-import { Metrics } from '../../src/observability/metrics';
-import type { InboundCallDetails } from '../../src/features/inbound/lookup-contract';
-import { verifyRetellSignature } from '../../src/retell/signature';
-import { LookupHook } from '../../src/features/inbound/lookup-hook';
-import { RETELL_KEY } from '../support/bridge';
-import { HookServer } from '../support/hook-server';
-import { memoryLogger } from '../support/logs';
-import { freePort } from '../support/ports';
+import { Metrics } from '../../../src/observability/metrics';
+import type { InboundCallDetails } from '../../../src/features/inbound/lookup-contract';
+import { verifyRetellSignature } from '../../../src/retell/signature';
+import { LookupHook } from '../../../src/features/inbound/lookup-hook';
+import { RETELL_KEY } from '../../support/bridge';
+import { HookServer } from '../../support/hook-server';
+import { memoryLogger } from '../../support/logs';
+import { freePort } from '../../support/ports';
 
 const CALL: InboundCallDetails = {
   callSid: 'CA' + 'a'.repeat(32),

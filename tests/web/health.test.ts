@@ -1,4 +1,4 @@
-import { startBridge, type TestBridge } from '../../support/bridge';
+import { startBridge, type TestBridge } from '../support/bridge';
 
 describe('health endpoints', () => {
   let bridge: TestBridge;

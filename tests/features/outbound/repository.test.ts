@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import type { OutboundRecord } from '../../src/features/outbound/record';
-import { OutboundStore } from '../../src/features/outbound/repository';
-import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis';
+import type { OutboundRecord } from '../../../src/features/outbound/record';
+import { OutboundStore } from '../../../src/features/outbound/repository';
+import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from '../../support/redis';
 
 /** The outbound record's scripts against the real Redis: each decision is one atomic step on one key. */
 describe('OutboundStore', () => {

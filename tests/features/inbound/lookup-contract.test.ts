@@ -1,4 +1,4 @@
-import { callInboundRequest, LOOKUP_LIMITS, parseCallInboundAnswer } from '../../src/features/inbound/lookup-contract';
+import { callInboundRequest, LOOKUP_LIMITS, parseCallInboundAnswer } from '../../../src/features/inbound/lookup-contract';
 
 const route = (body: unknown) => {
   const parsed = parseCallInboundAnswer(typeof body === 'string' ? body : JSON.stringify(body));

@@ -1,6 +1,6 @@
-import { ANSWER_BUDGET_MS, loadConfig } from '../../src/config';
-import { answerTiming } from '../../src/features/inbound/answerer';
-import { testEnv } from '../support/bridge';
+import { ANSWER_BUDGET_MS, loadConfig } from '../../../src/config';
+import { answerTiming } from '../../../src/features/inbound/answerer';
+import { testEnv } from '../../support/bridge';
 
 /** Every pair of Retell and lookup-hook timeouts the configuration accepts, on a grid. */
 function acceptedSettings(): Array<{ retell: number; hook: number }> {

@@ -1,7 +1,7 @@
-import type { EndCallJob } from '../../src/features/actions';
-import { startBridge, type TestBridge } from '../support/bridge';
-import { liveCall, waitFor } from '../support/calls';
-import { functionCallBody, postRetell } from '../support/retell-signing';
+import type { EndCallJob } from '../../../src/features/actions';
+import { startBridge, type TestBridge } from '../../support/bridge';
+import { liveCall, waitFor } from '../../support/calls';
+import { functionCallBody, postRetell } from '../../support/retell-signing';
 
 const ENV = { TRANSFER_DESTINATIONS: JSON.stringify({ sales: '+14155550101' }) };
 

@@ -1,7 +1,7 @@
-import { startBridge, type TestBridge } from '../../support/bridge';
-import { liveCall, waitFor } from '../../support/calls';
-import { freePort } from '../../support/ports';
-import { functionCallBody, postRetell } from '../../support/retell-signing';
+import { startBridge, type TestBridge } from '../support/bridge';
+import { liveCall, waitFor } from '../support/calls';
+import { freePort } from '../support/ports';
+import { functionCallBody, postRetell } from '../support/retell-signing';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
 const ADMIN_PASSWORD = 'admin-password-0123';

@@ -1,12 +1,12 @@
-import { OutboundStore } from '../../src/features/outbound/repository';
-import { Metrics } from '../../src/observability/metrics';
-import { createTwilioClient } from '../../src/twilio/client';
-import { placeCall as twilioPlaceCall } from '../../src/features/outbound/twilio';
-import { startWorker, type RunningWorker } from '../../src/worker/start';
-import { startBridge, type TestBridge } from '../support/bridge';
-import { memoryLogger } from '../support/logs';
-import { CALLEE, getCall, OUR_NUMBER, OUTBOUND_ENV, placeCall, waitForCall } from '../support/outbound';
-import { sleep, waitFor } from '../support/wait';
+import { OutboundStore } from '../../../src/features/outbound/repository';
+import { Metrics } from '../../../src/observability/metrics';
+import { createTwilioClient } from '../../../src/twilio/client';
+import { placeCall as twilioPlaceCall } from '../../../src/features/outbound/twilio';
+import { startWorker, type RunningWorker } from '../../../src/worker/start';
+import { startBridge, type TestBridge } from '../../support/bridge';
+import { memoryLogger } from '../../support/logs';
+import { CALLEE, getCall, OUR_NUMBER, OUTBOUND_ENV, placeCall, waitForCall } from '../../support/outbound';
+import { sleep, waitFor } from '../../support/wait';
 
 /** The placement worker: Twilio's calls-per-second limit, Retell's concurrency, and placing each call once. */
 describe('outbound placement', () => {
