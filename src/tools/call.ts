@@ -2,11 +2,11 @@
  * `npm run call -- --to +1…`: places an outbound call through a running bridge (POST /calls with
  * API_TOKEN) and, with --wait, follows it to the end.
  */
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type { ParseArgsOptionsConfig } from 'node:util';
 import type { OutboundView } from '../features/outbound';
 import { parseSettings, publicUrlOf, type Config } from '../config';
 import { E164 } from '../formats';
-import { displayUrl, EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, usageFromParseError } from './cli';
+import { displayUrl, EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, parseToolArgs } from './cli';
 
 export const CALL_USAGE = `Usage: npm run call -- --to <number> [options]
 
@@ -74,21 +74,10 @@ const CALL_OPTIONS = {
   url: { type: 'string' },
   wait: { type: 'boolean', default: false },
   interval: { type: 'string' },
-  help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsOptionsConfig;
 
 export function parseCallArgs(argv: readonly string[]): CallOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: CALL_OPTIONS,
-    });
-  } catch (err) {
-    usageFromParseError(err);
-  }
+  const parsed = parseToolArgs(argv, CALL_OPTIONS);
   const v = parsed.values;
   if (v.help) return 'help';
   if (!v.to) throw new UsageError('--to is required: the number to call, e.g. --to +14155550199');

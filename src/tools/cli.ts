@@ -4,6 +4,7 @@
  * Each tool is a function of (arguments, output, configuration loader) returning an exit code, so tests
  * call it directly; the file's own entry point only wires it to the process.
  */
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, noAccountSettings, processEnv } from '../config';
 import { displayUrl } from '../observability/redact';
@@ -133,6 +134,20 @@ export function optionsTakenByNpm(name: string, options: readonly string[], argv
     const reached = argv.some((a) => a === `--${option}` || a.startsWith(`--${option}=`));
     return !reached && settings.some((setting) => env[setting] !== undefined);
   });
+}
+
+const HELP = { help: { type: 'boolean', short: 'h', default: false } } as const;
+
+/**
+ * A tool's command line, parsed strictly with node's parseArgs (unknown options are errors) and `-h`/`--help`
+ * added; a parse error is a UsageError naming the option.
+ */
+export function parseToolArgs<O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O, opts: { positionals?: boolean } = {}) {
+  try {
+    return parseArgs({ args: [...argv], allowPositionals: opts.positionals ?? false, strict: true, options: { ...options, ...HELP } });
+  } catch (err) {
+    usageFromParseError(err);
+  }
 }
 
 /** Turns node's parseArgs errors into UsageErrors with the tool's name. */

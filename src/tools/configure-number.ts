@@ -3,7 +3,7 @@
  * status callback at this bridge (PUBLIC_URL) through the REST API, and prints each setting before and
  * after.
  */
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type { ParseArgsOptionsConfig } from 'node:util';
 import type { Twilio } from 'twilio';
 import type { IncomingPhoneNumberInstance } from 'twilio/lib/rest/api/v2010/account/incomingPhoneNumber';
 import { parseSettings, publicUrlOf, twilioOf, type Config } from '../config';
@@ -19,7 +19,7 @@ import {
   runAsProcess,
   runTool,
   UsageError,
-  usageFromParseError,
+  parseToolArgs,
 } from './cli';
 
 export const CONFIGURE_NUMBER_USAGE = `Usage: npm run configure-number -- <E.164 number> [--dry-run] [--allow-insecure]
@@ -51,22 +51,11 @@ export interface ConfigureNumberOptions {
 const CONFIGURE_NUMBER_OPTIONS = {
   'dry-run': { type: 'boolean', default: false },
   'allow-insecure': { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** Parses the command line; `help` when usage was asked for. Throws UsageError for anything else wrong. */
 export function parseConfigureNumberArgs(argv: readonly string[]): ConfigureNumberOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: CONFIGURE_NUMBER_OPTIONS,
-    });
-  } catch (err) {
-    usageFromParseError(err);
-  }
+  const parsed = parseToolArgs(argv, CONFIGURE_NUMBER_OPTIONS, { positionals: true });
   if (parsed.values.help) return 'help';
   const [phoneNumber, ...extra] = parsed.positionals;
   if (!phoneNumber) throw new UsageError('which number? Give it in E.164 form, e.g. npm run configure-number -- +14155550100');

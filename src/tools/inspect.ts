@@ -4,7 +4,7 @@
  * attempts, why it failed); for an outbound call's id (what `npm run call` prints), its outbound record
  * first. Needs only the Redis settings, so `heroku run npm run inspect -- CA…` works.
  */
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type { ParseArgsOptionsConfig } from 'node:util';
 import { parseSettings, REDIS_SETTINGS, redisOf, type Config } from '../config';
 import { OUTBOUND_ID, type OutboundRecord } from '../features/outbound';
 import type { CallRecord } from '../calls/record';
@@ -12,7 +12,7 @@ import type { WarmTransfer } from '../calls/record';
 import { createCallActionQueue } from '../jobs/queues';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { CallReports, type ActionReport, type CallReport, type OutboundReport } from '../features/console';
-import { EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, usageFromParseError } from './cli';
+import { EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, parseToolArgs } from './cli';
 
 export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id | outbound call id> [--json]
 
@@ -38,20 +38,10 @@ export interface InspectOptions {
 }
 
 /** The command line's options, for parseArgs. */
-const INSPECT_OPTIONS = { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const satisfies ParseArgsOptionsConfig;
+const INSPECT_OPTIONS = { json: { type: 'boolean', default: false } } as const satisfies ParseArgsOptionsConfig;
 
 export function parseInspectArgs(argv: readonly string[]): InspectOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: INSPECT_OPTIONS,
-    });
-  } catch (err) {
-    usageFromParseError(err);
-  }
+  const parsed = parseToolArgs(argv, INSPECT_OPTIONS, { positionals: true });
   if (parsed.values.help) return 'help';
   const [id, ...extra] = parsed.positionals;
   if (!id) throw new UsageError('which call? Give its Twilio CallSid (CA…), its Retell call_id or its outbound id (out_…)');

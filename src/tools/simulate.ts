@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type { ParseArgsOptionsConfig } from 'node:util';
 import { sign } from 'retell-sdk';
 import { getExpectedTwilioSignature } from 'twilio';
 import { parseSettings, publicUrlOf, REDIS_SETTINGS, redisOf, twilioOf, type Config } from '../config';
@@ -24,7 +24,7 @@ import {
   runTool,
   UsageError,
   urlPassword,
-  usageFromParseError,
+  parseToolArgs,
 } from './cli';
 import { liveSession } from './sandbox-session';
 
@@ -153,22 +153,11 @@ const SIMULATE_OPTIONS = {
   destination: { type: 'string' },
   'caller-id': { type: 'string' },
   summary: { type: 'string' },
-  help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** Parses the command line; `help` when usage was asked for. Throws UsageError for anything else wrong. */
 export function parseSimulateArgs(argv: readonly string[]): SimulateOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: SIMULATE_OPTIONS,
-    });
-  } catch (err) {
-    usageFromParseError(err);
-  }
+  const parsed = parseToolArgs(argv, SIMULATE_OPTIONS);
   const v = parsed.values;
   if (v.help) return 'help';
 
