@@ -6,8 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseDotenv } from 'dotenv';
-import { ConfigError, noAccountSettings, placeholderAccountSettings, processEnv } from '../config';
-import { createLogger } from '../observability/logger';
+import { ConfigError, noAccountSettings, placeholderAccountSettings, parseSettings, processEnv } from '../config';
+import pretty from 'pino-pretty';
+import { createLogger, type Logger } from '../observability/logger';
 import { SandboxStartError, startSandbox } from '../sandbox/start';
 import { startWeb } from '../web/start';
 import { startWorker } from '../worker/start';
@@ -46,9 +47,26 @@ function placeholderHint(env: Record<string, string | undefined>): string | unde
   ].join('\n');
 }
 
+/**
+ * Logs a person reads at a terminal: one line per record, time, level, process and message first, the
+ * identifiers after. Deployed processes write JSON lines (a platform's log search reads those).
+ */
+function devLogger(level: string): Logger {
+  return createLogger(
+    level,
+    pretty({
+      colorize: process.stdout.isTTY === true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname,service,process',
+      messageFormat: '{if process}{process}: {end}{msg}',
+      singleLine: true,
+    }),
+  );
+}
+
 async function runReal(): Promise<() => Promise<void>> {
   const config = configOrExit({ readsDotenv: true, hint: placeholderHint(processEnv()) });
-  const logger = createLogger(config.logLevel);
+  const logger = devLogger(config.logLevel);
   const worker = startWorker({ config, logger: logger.child({ process: 'worker' }) });
   const web = await startWeb({ config, logger: logger.child({ process: 'web' }) });
   return async () => {
@@ -58,7 +76,9 @@ async function runReal(): Promise<() => Promise<void>> {
 }
 
 async function runSandbox(lookupFile: string | undefined): Promise<() => Promise<void>> {
-  const sandbox = await startSandbox({ env: processEnv(), lookupFile });
+  const env = processEnv();
+  const { LOG_LEVEL } = parseSettings(env, ['LOG_LEVEL']);
+  const sandbox = await startSandbox({ env, lookupFile, logger: devLogger(LOG_LEVEL) });
   return () => sandbox.close();
 }
 

@@ -30,14 +30,15 @@ describe('npm run dev without Redis', () => {
       await waitFor('the web to listen', () => out().includes('web listening'), 20_000);
       // Every connection (web, queue, worker) retries every 2 s at most; watch several rounds of it.
       await new Promise((r) => setTimeout(r, 5000));
+      // npm run dev writes one readable line per record: time, level, message, then the fields.
       const errors = out()
         .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { level: string; msg: string })
-        .filter((r) => r.level === 'error');
-      expect(errors.map((r) => r.msg)).toEqual([
-        `redis unreachable at ${redisUrl}: start Redis there (redis-server) or set REDIS_URL to a running one; retrying`,
+        .filter((l) => / ERROR: /.test(l))
+        .map((l) => l.replace(/^\[[\d:.]+\] ERROR: /, ''));
+      expect(errors).toEqual([
+        `worker: redis unreachable at ${redisUrl}: start Redis there (redis-server) or set REDIS_URL to a running one; retrying {"redis":"${redisUrl}","code":"ECONNREFUSED"}`,
       ]);
+      expect(out().split('\n').some((l) => l.startsWith('{'))).toBe(false);
 
       // Exit 0 is a shutdown that finished by itself: one that hangs on the missing Redis is ended by the
       // process's deadline with exit 1.
