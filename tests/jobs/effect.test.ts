@@ -1,5 +1,5 @@
 /**
- * The exactly-once runner on its own: a real call record in Redis as its ledger (CallActions), the real
+ * The exactly-once runner on its own: a real call record in Redis as its ledger (CallRepository), the real
  * Twilio client against the fake Twilio, scripted to perform and answer late, refuse, hang, or fail with
  * a 5xx. Each test runs the attempts BullMQ would run, one after another, and counts what reached Twilio.
  */

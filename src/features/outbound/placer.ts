@@ -42,13 +42,14 @@ const RETELL_CONCURRENCY_TIMEOUT_MS = 3000;
 const SLOT_MARGIN_MS = 60_000;
 
 /**
- * Places one outbound call with Twilio.
+ * Places one outbound call with Twilio, once, through the exactly-once runner.
  *
  * Twilio's `calls.create` takes no idempotency key, so a request whose answer never came (a timeout, a
- * worker killed mid-request) may or may not have created the call. The first attempt records when
- * placement began before it sends anything; every later attempt first looks for a call to the same
- * number from the same number created since then, and adopts it instead of placing a second one. The
- * call's own status callbacks, which carry the record's id, link it as well.
+ * 5xx, a worker killed mid-request) may or may not have created the call. The outbound record carries
+ * the placement's uncertain mark from just before the request; an attempt that finds it first looks for
+ * a call to the same number from the same number created since placing began that no other record has
+ * linked, and adopts it instead of placing a second one. The call's own status callbacks, which carry the
+ * record's id, link it as well.
  */
 export class OutboundPlacer {
   constructor(private readonly deps: OutboundPlacerDeps) {}
