@@ -1,0 +1,243 @@
+import type { RedisClient } from '../../redis/connection';
+import { withScripts } from '../../redis/scripts';
+import { EVENT_TYPES, type EventType } from './catalog';
+import type { BridgeEvent } from './sink';
+
+/** Where an event stands with one endpoint. */
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/** One endpoint's record of an event's delivery. */
+export interface DeliveryRecord {
+  status: DeliveryStatus;
+  /** Requests sent so far (retries and redeliveries included). */
+  attempts: number;
+  /** The last answer: an HTTP status, or why there was none (`timeout`, `unreachable: ECONNREFUSED`, `too_large`). */
+  last?: string;
+  lastAt?: string;
+  deliveredAt?: string;
+}
+
+/** An event as stored: the exact body posted, and each endpoint's delivery. */
+export interface StoredEvent {
+  id: string;
+  type: EventType;
+  /** `{"type","timestamp","data"}`, byte for byte what is posted (and signed). */
+  body: string;
+  /** Milliseconds since the epoch, from `timestamp`. */
+  at: number;
+  /** By endpoint name (`events`, `outbound`). */
+  deliveries: Record<string, DeliveryRecord>;
+}
+
+/** How one attempt ended, as the store records it. */
+export type SettleOutcome = 'delivered' | 'retry' | 'failed';
+
+/** What settling an attempt changed: `marked` the first delivery; `already` an event delivered before. */
+export type SettleResult = 'marked' | 'already' | 'recorded' | 'expired';
+
+/**
+ * Key names. An event's record is one hash, tagged by its id; the indexes are sorted sets by time: every
+ * event, each type, and each call's (a call's hash tag is its CallSid, as for the call record).
+ */
+export function eventStoreKeys(prefix: string) {
+  return {
+    event: (id: string) => `${prefix}:event:{${id}}`,
+    index: `${prefix}:events:index`,
+    byType: (type: string) => `${prefix}:events:type:${type}`,
+    byCall: (callSid: string) => `${prefix}:events:call:{${callSid}}`,
+  };
+}
+
+/**
+ * Records the event unless it is there already (a re-read of the stream, a fact reported twice), with a
+ * pending delivery for each endpoint that has none yet; returns each endpoint's status.
+ * ARGV: TTL ms, body, type, at ms, endpoints...
+ */
+const RECORD = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'body', ARGV[2], 'type', ARGV[3], 'at', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+local out = {}
+for i = 5, #ARGV do
+  local field = ARGV[i] .. '.status'
+  local status = redis.call('HGET', KEYS[1], field)
+  if not status then
+    status = 'pending'
+    redis.call('HSET', KEYS[1], field, status)
+  end
+  out[#out + 1] = status
+end
+return out
+`;
+
+/**
+ * One attempt's outcome for one endpoint. The first success marks the event delivered, once: a later one
+ * (a worker killed between the answer and this mark, whose job ran again; a redelivery) is counted as an
+ * attempt and answered 0. A delivered event is never marked failed afterwards.
+ * ARGV: endpoint, outcome (delivered | retry | failed), last answer, now (ISO).
+ */
+const SETTLE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local ep = ARGV[1]
+redis.call('HINCRBY', KEYS[1], ep .. '.attempts', 1)
+redis.call('HSET', KEYS[1], ep .. '.last', ARGV[3], ep .. '.lastAt', ARGV[4])
+local status = redis.call('HGET', KEYS[1], ep .. '.status')
+if status == 'delivered' then return 0 end
+if ARGV[2] == 'delivered' then
+  redis.call('HSET', KEYS[1], ep .. '.status', 'delivered', ep .. '.deliveredAt', ARGV[4])
+  return 1
+end
+if ARGV[2] == 'failed' then redis.call('HSET', KEYS[1], ep .. '.status', 'failed') end
+return 2
+`;
+
+/**
+ * A redelivery asked for: each endpoint's delivery that is not delivered goes back to pending; returns the
+ * redelivery's number (for its jobs' ids), or nil for an unknown or expired event. ARGV: endpoints...
+ */
+const REDELIVER = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+for i = 1, #ARGV do
+  local field = ARGV[i] .. '.status'
+  if redis.call('HGET', KEYS[1], field) ~= 'delivered' then redis.call('HSET', KEYS[1], field, 'pending') end
+end
+return redis.call('HINCRBY', KEYS[1], 'redeliveries', 1)
+`;
+
+interface Commands {
+  eventsRecord(key: string, ttlMs: number, body: string, type: string, at: number, ...endpoints: string[]): Promise<string[]>;
+  eventsSettle(key: string, endpoint: string, outcome: SettleOutcome, last: string, now: string): Promise<number>;
+  eventsRedeliver(key: string, ...endpoints: string[]): Promise<number | null>;
+}
+
+const SCRIPTS: Record<keyof Commands, string> = { eventsRecord: RECORD, eventsSettle: SETTLE, eventsRedeliver: REDELIVER };
+
+/** The most events `GET /events` returns at once. */
+export const MAX_LIST_LIMIT = 100;
+
+/** A query of `GET /events`: a type (or a prefix ending in `*`), a time from which, and how many. */
+export interface EventQuery {
+  type?: string;
+  /** Milliseconds since the epoch: events at or after it. */
+  since?: number;
+  /** @defaultValue 50 */
+  limit?: number;
+}
+
+/** The event types a `type` query names: one type, or every type starting with a prefix ending in `*`. */
+export function typesOf(query: string): EventType[] {
+  if (query.endsWith('*')) return EVENT_TYPES.filter((t) => t.startsWith(query.slice(0, -1)));
+  return EVENT_TYPES.filter((t) => t === query);
+}
+
+/**
+ * The one owner of event records: each event's hash (its body and deliveries), the indexes by time, type
+ * and call, and every script on them (one key each, so they run on Redis Cluster). Records expire after
+ * the retention (EVENTS_RETENTION_HOURS); the indexes are trimmed to it as events are added.
+ *
+ * An event costs its body plus about 400 bytes: the hash's fields and overhead, and one entry in each of
+ * three sorted sets (BENCHMARKS.md has the measured figure).
+ */
+export class EventStore {
+  readonly keys: ReturnType<typeof eventStoreKeys>;
+  private readonly redis: RedisClient & Commands;
+
+  constructor(
+    redis: RedisClient,
+    prefix: string,
+    private readonly retentionMs: number,
+  ) {
+    this.keys = eventStoreKeys(prefix);
+    this.redis = withScripts<Commands>(redis, SCRIPTS);
+  }
+
+  /**
+   * Records `event` (once) with a delivery for each of `endpoints`, indexes it, and returns each endpoint's
+   * status: only a `pending` one still needs a delivery job.
+   */
+  async record(event: BridgeEvent, body: string, endpoints: readonly string[]): Promise<DeliveryStatus[]> {
+    const at = Date.parse(event.timestamp);
+    const callSid = (event.data as { call_sid?: unknown }).call_sid;
+    // Sent together: one round trip for the lot (separate commands, so each stays on its own slot).
+    const writes: Promise<unknown>[] = [
+      this.redis.zadd(this.keys.index, at, event.id),
+      this.redis.zadd(this.keys.byType(event.type), at, event.id),
+    ];
+    if (typeof callSid === 'string' && callSid) {
+      const key = this.keys.byCall(callSid);
+      writes.push(this.redis.zadd(key, at, event.id), this.redis.pexpire(key, this.retentionMs));
+    }
+    const [statuses] = await Promise.all([this.redis.eventsRecord(this.keys.event(event.id), this.retentionMs, body, event.type, at, ...endpoints), ...writes]);
+    return statuses as DeliveryStatus[];
+  }
+
+  /** Drops index entries older than the retention (their records have expired), for the types given. */
+  async trim(types: Iterable<string>, now = Date.now()): Promise<void> {
+    const oldest = now - this.retentionMs;
+    await Promise.all([this.keys.index, ...[...types].map((t) => this.keys.byType(t))].map((key) => this.redis.zremrangebyscore(key, '-inf', `(${oldest}`)));
+  }
+
+  /** What a delivery attempt needs: the body, and the endpoint's status; null once the event has expired. */
+  async forDelivery(id: string, endpoint: string): Promise<{ body: string; status: DeliveryStatus | undefined } | null> {
+    const [body, status] = await this.redis.hmget(this.keys.event(id), 'body', `${endpoint}.status`);
+    if (body === null || body === undefined) return null;
+    return { body, status: (status ?? undefined) as DeliveryStatus | undefined };
+  }
+
+  /** Records an attempt's outcome for `endpoint`; marks the event delivered the first time only. */
+  async settle(id: string, endpoint: string, outcome: SettleOutcome, last: string): Promise<SettleResult> {
+    const reply = await this.redis.eventsSettle(this.keys.event(id), endpoint, outcome, last.slice(0, 200), new Date().toISOString());
+    return reply === -1 ? 'expired' : reply === 1 ? 'marked' : reply === 0 ? 'already' : 'recorded';
+  }
+
+  /** Puts the event's deliveries to `endpoints` back to pending (unless delivered); its redelivery number, or null when unknown or expired. */
+  async redeliver(id: string, endpoints: readonly string[]): Promise<number | null> {
+    const n = await this.redis.eventsRedeliver(this.keys.event(id), ...endpoints);
+    return n === null ? null : Number(n);
+  }
+
+  async get(id: string): Promise<StoredEvent | null> {
+    return parseStored(id, await this.redis.hgetall(this.keys.event(id)));
+  }
+
+  /** The newest events first, within the retention; `type` is a type or a prefix ending in `*`. */
+  async list(query: EventQuery = {}): Promise<StoredEvent[]> {
+    const limit = Math.min(Math.max(query.limit ?? 50, 1), MAX_LIST_LIMIT);
+    const from = Math.max(query.since ?? 0, Date.now() - this.retentionMs);
+    const keys = query.type === undefined ? [this.keys.index] : typesOf(query.type).map((t) => this.keys.byType(t));
+    const pages = await Promise.all(keys.map((key) => this.redis.zrange(key, '+inf', String(from), 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')));
+    const entries: Array<{ id: string; at: number }> = [];
+    for (const page of pages) for (let i = 0; i < page.length; i += 2) entries.push({ id: page[i]!, at: Number(page[i + 1]) });
+    // Several types' pages merge into one: newest first, ties in id order (ids are time-ordered).
+    entries.sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : -1));
+    const wanted = entries.slice(0, limit);
+    const events = await Promise.all(wanted.map((e) => this.get(e.id)));
+    return events.filter((e): e is StoredEvent => e !== null);
+  }
+
+  /** A call's events, oldest first (`simulate`, the console). */
+  async forCall(callSid: string): Promise<StoredEvent[]> {
+    const ids = await this.redis.zrange(this.keys.byCall(callSid), '0', '-1');
+    const events = await Promise.all(ids.map((id) => this.get(id)));
+    return events.filter((e): e is StoredEvent => e !== null);
+  }
+}
+
+function parseStored(id: string, hash: Record<string, string>): StoredEvent | null {
+  if (!hash.body || !hash.type) return null;
+  const deliveries: Record<string, DeliveryRecord> = {};
+  for (const [field, value] of Object.entries(hash)) {
+    const dot = field.lastIndexOf('.');
+    if (dot < 0) continue;
+    const endpoint = field.slice(0, dot);
+    const name = field.slice(dot + 1);
+    const d = (deliveries[endpoint] ??= { status: 'pending', attempts: 0 });
+    if (name === 'status') d.status = value as DeliveryStatus;
+    else if (name === 'attempts') d.attempts = Number(value);
+    else if (name === 'last') d.last = value;
+    else if (name === 'lastAt') d.lastAt = value;
+    else if (name === 'deliveredAt') d.deliveredAt = value;
+  }
+  return { id, type: hash.type as EventType, body: hash.body, at: Number(hash.at), deliveries };
+}
