@@ -24,6 +24,7 @@ export {
   DELIVERY_BACKOFF,
   DELIVERY_TIMEOUT_MS,
   deliveryBackoff,
+  deliveryJobOptions,
   deliveryJobId,
   EVENT_DELIVERY_CONCURRENCY,
   EventDeliveries,

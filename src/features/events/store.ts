@@ -36,13 +36,15 @@ export type SettleOutcome = 'delivered' | 'retry' | 'failed';
 export type SettleResult = 'marked' | 'already' | 'recorded' | 'expired';
 
 /**
- * Key names. An event's record is one hash, tagged by its id; the indexes are sorted sets by time: every
- * event, each type, and each call's (a call's hash tag is its CallSid, as for the call record).
+ * Key names. An event's record is a hash and its body, tagged by its id; the indexes are sorted sets by
+ * time: each type's (all events together are the types' merged), and each call's (tagged by its CallSid,
+ * as the call record is).
  */
 export function eventStoreKeys(prefix: string) {
   return {
     event: (id: string) => `${prefix}:event:{${id}}`,
-    index: `${prefix}:events:index`,
+    /** The body, apart: in the hash, a value this long would make Redis give up its compact encoding (twice the memory). */
+    body: (id: string) => `${prefix}:event:{${id}}:body`,
     byType: (type: string) => `${prefix}:events:type:${type}`,
     byCall: (callSid: string) => `${prefix}:events:call:{${callSid}}`,
   };
@@ -51,15 +53,15 @@ export function eventStoreKeys(prefix: string) {
 /**
  * Records the event unless it is there already (a re-read of the stream, a fact reported twice), with a
  * pending delivery for each endpoint that has none yet; returns each endpoint's status.
- * ARGV: TTL ms, body, type, at ms, endpoints...
+ * ARGV: TTL ms, type, at ms, endpoints...
  */
 const RECORD = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'body', ARGV[2], 'type', ARGV[3], 'at', ARGV[4])
+  redis.call('HSET', KEYS[1], 'type', ARGV[2], 'at', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 local out = {}
-for i = 5, #ARGV do
+for i = 4, #ARGV do
   local field = ARGV[i] .. '.status'
   local status = redis.call('HGET', KEYS[1], field)
   if not status then
@@ -106,12 +108,15 @@ return redis.call('HINCRBY', KEYS[1], 'redeliveries', 1)
 `;
 
 interface Commands {
-  eventsRecord(key: string, ttlMs: number, body: string, type: string, at: number, ...endpoints: string[]): Promise<string[]>;
+  eventsRecord(key: string, ttlMs: number, type: string, at: number, ...endpoints: string[]): Promise<string[]>;
   eventsSettle(key: string, endpoint: string, outcome: SettleOutcome, last: string, now: string): Promise<number>;
   eventsRedeliver(key: string, ...endpoints: string[]): Promise<number | null>;
 }
 
 const SCRIPTS: Record<keyof Commands, string> = { eventsRecord: RECORD, eventsSettle: SETTLE, eventsRedeliver: REDELIVER };
+
+/** The longest last answer kept: short enough for Redis to keep the hash in its compact encoding (64-byte values). */
+const LAST_ANSWER_MAX = 60;
 
 /** The most events `GET /events` returns at once. */
 export const MAX_LIST_LIMIT = 100;
@@ -132,12 +137,12 @@ export function typesOf(query: string): EventType[] {
 }
 
 /**
- * The one owner of event records: each event's hash (its body and deliveries), the indexes by time, type
+ * The one owner of event records: each event's body and its deliveries' hash, the indexes by time, type
  * and call, and every script on them (one key each, so they run on Redis Cluster). Records expire after
  * the retention (EVENTS_RETENTION_HOURS); the indexes are trimmed to it as events are added.
  *
- * An event costs its body plus about 400 bytes: the hash's fields and overhead, and one entry in each of
- * three sorted sets (BENCHMARKS.md has the measured figure).
+ * An event costs its body plus about 700 bytes: its body's key, a compact hash of its deliveries, an entry
+ * in its type's index, and its share of its call's (BENCHMARKS.md has the measured figures).
  */
 export class EventStore {
   readonly keys: ReturnType<typeof eventStoreKeys>;
@@ -160,34 +165,33 @@ export class EventStore {
     const at = Date.parse(event.timestamp);
     const callSid = (event.data as { call_sid?: unknown }).call_sid;
     // Sent together: one round trip for the lot (separate commands, so each stays on its own slot).
-    const writes: Promise<unknown>[] = [
-      this.redis.zadd(this.keys.index, at, event.id),
-      this.redis.zadd(this.keys.byType(event.type), at, event.id),
-    ];
+    const writes: Promise<unknown>[] = [this.redis.zadd(this.keys.byType(event.type), at, event.id)];
     if (typeof callSid === 'string' && callSid) {
       const key = this.keys.byCall(callSid);
       writes.push(this.redis.zadd(key, at, event.id), this.redis.pexpire(key, this.retentionMs));
     }
-    const [statuses] = await Promise.all([this.redis.eventsRecord(this.keys.event(event.id), this.retentionMs, body, event.type, at, ...endpoints), ...writes]);
+    // The first body written is the event's, as the first record is (NX): a fact reported twice keeps its first report.
+    writes.push(this.redis.set(this.keys.body(event.id), body, 'PX', this.retentionMs, 'NX'));
+    const [statuses] = await Promise.all([this.redis.eventsRecord(this.keys.event(event.id), this.retentionMs, event.type, at, ...endpoints), ...writes]);
     return statuses as DeliveryStatus[];
   }
 
   /** Drops index entries older than the retention (their records have expired), for the types given. */
   async trim(types: Iterable<string>, now = Date.now()): Promise<void> {
     const oldest = now - this.retentionMs;
-    await Promise.all([this.keys.index, ...[...types].map((t) => this.keys.byType(t))].map((key) => this.redis.zremrangebyscore(key, '-inf', `(${oldest}`)));
+    await Promise.all([...types].map((t) => this.redis.zremrangebyscore(this.keys.byType(t), '-inf', `(${oldest}`)));
   }
 
   /** What a delivery attempt needs: the body, and the endpoint's status; null once the event has expired. */
   async forDelivery(id: string, endpoint: string): Promise<{ body: string; status: DeliveryStatus | undefined } | null> {
-    const [body, status] = await this.redis.hmget(this.keys.event(id), 'body', `${endpoint}.status`);
-    if (body === null || body === undefined) return null;
+    const [body, status] = await Promise.all([this.redis.get(this.keys.body(id)), this.redis.hget(this.keys.event(id), `${endpoint}.status`)]);
+    if (body === null) return null;
     return { body, status: (status ?? undefined) as DeliveryStatus | undefined };
   }
 
   /** Records an attempt's outcome for `endpoint`; marks the event delivered the first time only. */
   async settle(id: string, endpoint: string, outcome: SettleOutcome, last: string): Promise<SettleResult> {
-    const reply = await this.redis.eventsSettle(this.keys.event(id), endpoint, outcome, last.slice(0, 200), new Date().toISOString());
+    const reply = await this.redis.eventsSettle(this.keys.event(id), endpoint, outcome, last.slice(0, LAST_ANSWER_MAX), new Date().toISOString());
     return reply === -1 ? 'expired' : reply === 1 ? 'marked' : reply === 0 ? 'already' : 'recorded';
   }
 
@@ -198,14 +202,15 @@ export class EventStore {
   }
 
   async get(id: string): Promise<StoredEvent | null> {
-    return parseStored(id, await this.redis.hgetall(this.keys.event(id)));
+    const [hash, body] = await Promise.all([this.redis.hgetall(this.keys.event(id)), this.redis.get(this.keys.body(id))]);
+    return body === null ? null : parseStored(id, hash, body);
   }
 
   /** The newest events first, within the retention; `type` is a type or a prefix ending in `*`. */
   async list(query: EventQuery = {}): Promise<StoredEvent[]> {
     const limit = Math.min(Math.max(query.limit ?? 50, 1), MAX_LIST_LIMIT);
     const from = Math.max(query.since ?? 0, Date.now() - this.retentionMs);
-    const keys = query.type === undefined ? [this.keys.index] : typesOf(query.type).map((t) => this.keys.byType(t));
+    const keys = (query.type === undefined ? EVENT_TYPES : typesOf(query.type)).map((t) => this.keys.byType(t));
     const pages = await Promise.all(keys.map((key) => this.redis.zrange(key, '+inf', String(from), 'BYSCORE', 'REV', 'LIMIT', 0, limit, 'WITHSCORES')));
     const entries: Array<{ id: string; at: number }> = [];
     for (const page of pages) for (let i = 0; i < page.length; i += 2) entries.push({ id: page[i]!, at: Number(page[i + 1]) });
@@ -224,8 +229,8 @@ export class EventStore {
   }
 }
 
-function parseStored(id: string, hash: Record<string, string>): StoredEvent | null {
-  if (!hash.body || !hash.type) return null;
+function parseStored(id: string, hash: Record<string, string>, body: string): StoredEvent | null {
+  if (!hash.type) return null;
   const deliveries: Record<string, DeliveryRecord> = {};
   for (const [field, value] of Object.entries(hash)) {
     const dot = field.lastIndexOf('.');
@@ -239,5 +244,5 @@ function parseStored(id: string, hash: Record<string, string>): StoredEvent | nu
     else if (name === 'lastAt') d.lastAt = value;
     else if (name === 'deliveredAt') d.deliveredAt = value;
   }
-  return { id, type: hash.type as EventType, body: hash.body, at: Number(hash.at), deliveries };
+  return { id, type: hash.type as EventType, body, at: Number(hash.at), deliveries };
 }
