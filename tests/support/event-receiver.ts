@@ -43,6 +43,8 @@ export class EventReceiver {
   answers: ReceiverAnswer[] = [];
   /** The answer once `answers` is empty. */
   answer: ReceiverAnswer = 204;
+  /** How long each answer takes. */
+  delayMs = 0;
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -112,7 +114,9 @@ export class EventReceiver {
       const answer = this.answers.shift() ?? this.answer;
       const id = req.headers['webhook-id'] as string | undefined;
       this.received.push({ path: req.url ?? '', headers: req.headers, body, json, id, verified, answer });
-      this.respond(res, answer);
+      if (this.delayMs <= 0) return this.respond(res, answer);
+      const t = setTimeout(() => this.respond(res, answer), this.delayMs);
+      this.timers.add(t);
     });
   }
 
