@@ -41,3 +41,4 @@ export { EventDispatcher, DISPATCH_GROUP } from './dispatcher';
 export { eventsRoutes, eventView } from './routes';
 export { RETELL_CALL_MAX_BYTES, trimRetellCall } from './retell-call';
 export { callData, emitCallEnded } from './facts';
+export { describeEvent } from './describe';
