@@ -100,6 +100,15 @@ describe('event delivery', () => {
     expect(event.deliveries.events).toMatchObject({ status: 'delivered', attempts: 3, last: '200' });
     await sleep(1000);
     expect(receiver.withId(id)).toHaveLength(3);
+
+    // What the operator sees: emitted on the web, attempts and the backlog on the worker.
+    const web = await bridge.metrics.prometheus.metrics();
+    expect(web).toContain('bridge_events_emitted_total{type="call.started"} 1');
+    const worker = await bridge.worker!.metrics.prometheus.metrics();
+    expect(worker).toContain('bridge_event_deliveries_total{endpoint="events",result="retried"} 2');
+    expect(worker).toContain('bridge_event_deliveries_total{endpoint="events",result="delivered"} 1');
+    expect(worker).toMatch(/bridge_events_backlog\{stage="stream"\} 0/);
+    expect(worker).toMatch(/bridge_events_backlog\{stage="delayed"\} 0/);
   });
 
   it('when the receiver answers 410 Gone, then the event fails for good after one attempt', async () => {

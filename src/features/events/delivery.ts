@@ -48,9 +48,9 @@ export function deliveryJobOptions(delays: readonly number[] = RETRY_DELAYS_MS):
   return {
     attempts: delays.length + 1,
     backoff: { type: DELIVERY_BACKOFF },
-    // A finished job's id keeps a re-read of the stream from queueing it again for a while; the event's
-    // record (delivered or failed) keeps it for good, so finished jobs need not stay long.
-    removeOnComplete: { age: 3600, count: 10_000 },
+    // The event's record says it was delivered (and keeps a re-read of the stream from queueing it again):
+    // a finished job need not stay, and removing it at once spares Redis the completed set's upkeep.
+    removeOnComplete: true,
     removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
   };
 }

@@ -148,7 +148,7 @@ export class EventDispatcher {
       events.push({ event, body: JSON.stringify({ type: event.type, timestamp: event.timestamp, data: event.data }), targets: endpoints.filter((e) => e.wants(event.type)) });
     }
     const wanted = events.filter((e) => e.targets.length > 0);
-    const statuses = await Promise.all(wanted.map((e) => store.record(e.event, e.body, e.targets.map((t) => t.name))));
+    const statuses = await store.recordAll(wanted.map((e) => ({ event: e.event, body: e.body, endpoints: e.targets.map((t) => t.name) })));
     const jobs = wanted.flatMap((e, i) =>
       e.targets
         .filter((_, j) => statuses[i]![j] === 'pending')

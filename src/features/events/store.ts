@@ -107,13 +107,27 @@ end
 return redis.call('HINCRBY', KEYS[1], 'redeliveries', 1)
 `;
 
+/** Adds to a call's index and keeps it for the retention from its latest event. ARGV: TTL ms, score, member, ... */
+const INDEX_CALL = `
+redis.call('ZADD', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`;
+
 interface Commands {
+  eventsIndexCall(key: string, ttlMs: number, ...scoresAndMembers: Array<number | string>): Promise<number>;
   eventsRecord(key: string, ttlMs: number, type: string, at: number, ...endpoints: string[]): Promise<string[]>;
   eventsSettle(key: string, endpoint: string, outcome: SettleOutcome, last: string, now: string): Promise<number>;
   eventsRedeliver(key: string, ...endpoints: string[]): Promise<number | null>;
 }
 
-const SCRIPTS: Record<keyof Commands, string> = { eventsRecord: RECORD, eventsSettle: SETTLE, eventsRedeliver: REDELIVER };
+const SCRIPTS: Record<keyof Commands, string> = { eventsRecord: RECORD, eventsSettle: SETTLE, eventsRedeliver: REDELIVER, eventsIndexCall: INDEX_CALL };
+
+function push(groups: Map<string, Array<number | string>>, key: string, score: number, member: string): void {
+  const list = groups.get(key);
+  if (list) list.push(score, member);
+  else groups.set(key, [score, member]);
+}
 
 /** The longest last answer kept: short enough for Redis to keep the hash in its compact encoding (64-byte values). */
 const LAST_ANSWER_MAX = 60;
@@ -162,18 +176,34 @@ export class EventStore {
    * status: only a `pending` one still needs a delivery job.
    */
   async record(event: BridgeEvent, body: string, endpoints: readonly string[]): Promise<DeliveryStatus[]> {
-    const at = Date.parse(event.timestamp);
-    const callSid = (event.data as { call_sid?: unknown }).call_sid;
-    // Sent together: one round trip for the lot (separate commands, so each stays on its own slot).
-    const writes: Promise<unknown>[] = [this.redis.zadd(this.keys.byType(event.type), at, event.id)];
-    if (typeof callSid === 'string' && callSid) {
-      const key = this.keys.byCall(callSid);
-      writes.push(this.redis.zadd(key, at, event.id), this.redis.pexpire(key, this.retentionMs));
-    }
-    // The first body written is the event's, as the first record is (NX): a fact reported twice keeps its first report.
-    writes.push(this.redis.set(this.keys.body(event.id), body, 'PX', this.retentionMs, 'NX'));
-    const [statuses] = await Promise.all([this.redis.eventsRecord(this.keys.event(event.id), this.retentionMs, event.type, at, ...endpoints), ...writes]);
-    return statuses as DeliveryStatus[];
+    return (await this.recordAll([{ event, body, endpoints }]))[0]!;
+  }
+
+  /**
+   * `record` for a batch (the dispatcher's), sent together in one round trip: each event's record and body,
+   * then one ZADD per type and one per call for the whole batch (separate commands, so each key keeps to
+   * its own slot on a Cluster).
+   */
+  async recordAll(items: ReadonlyArray<{ event: BridgeEvent; body: string; endpoints: readonly string[] }>): Promise<DeliveryStatus[][]> {
+    const byType = new Map<string, Array<number | string>>();
+    const byCall = new Map<string, Array<number | string>>();
+    const records = items.map(({ event, body, endpoints }) => {
+      const at = Date.parse(event.timestamp);
+      const callSid = (event.data as { call_sid?: unknown }).call_sid;
+      push(byType, this.keys.byType(event.type), at, event.id);
+      if (typeof callSid === 'string' && callSid) push(byCall, this.keys.byCall(callSid), at, event.id);
+      return Promise.all([
+        this.redis.eventsRecord(this.keys.event(event.id), this.retentionMs, event.type, at, ...endpoints),
+        // The first body written is the event's, as the first record is (NX): a fact reported twice keeps its first report.
+        this.redis.set(this.keys.body(event.id), body, 'PX', this.retentionMs, 'NX'),
+      ]).then(([statuses]) => statuses as DeliveryStatus[]);
+    });
+    const indexes = [
+      ...[...byType].map(([key, members]) => this.redis.zadd(key, ...members)),
+      ...[...byCall].map(([key, members]) => this.redis.eventsIndexCall(key, this.retentionMs, ...members)),
+    ];
+    const [statuses] = await Promise.all([Promise.all(records), ...indexes]);
+    return statuses;
   }
 
   /** Drops index entries older than the retention (their records have expired), for the types given. */
