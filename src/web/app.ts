@@ -55,7 +55,7 @@ export function createApp(services: AppServices): Express {
   app.use(requestObserver(logger, metrics));
 
   // Twilio's webhooks first: the voice webhook is the busiest route and the one a caller waits on.
-  app.use(inboundRoutes({ config, answerer, calls, onCallEnded: callEnded, budget, logger, metrics }));
+  app.use(inboundRoutes({ config, answerer, calls, onCallEnded: callEnded, budget, events, logger, metrics }));
   app.use(twilioOutboundRoutes({ config, answerer, callbacks: outboundCallbacks, onCallEnded: callEnded, budget, logger, metrics }));
   app.use(twilioWarmTransferRoutes({ config, callbacks: warmTransfers, budget, metrics }));
   app.use(healthRoutes(redis));

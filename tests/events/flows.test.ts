@@ -119,6 +119,18 @@ describe('events from their flows', () => {
     expect(completed.json.data).toEqual(transfer);
   });
 
+  it('when Retell\'s own transfer arrives as a SIP REFER to an allowed destination, then transfer.started and transfer.completed (cold), once however often Twilio asks', async () => {
+    const { callSid } = await liveCall(bridge);
+    const params = { ...voiceParams({ CallSid: callSid, CallStatus: 'in-progress' }), ReferTransferTarget: `<sip:${SALES}@sip.retellai.com>` };
+    for (let i = 0; i < 2; i++) expect((await postSigned(bridge.url, PUBLIC_URL, '/twilio/refer', params)).status).toBe(200);
+    const completed = await receiver.waitFor('transfer.completed');
+    const transfer = { call_sid: callSid, kind: 'cold', destination: 'sales', to: SALES };
+    expect(completed.json.data).toEqual(transfer);
+    await sleep(500);
+    expect(receiver.ofType('transfer.started').map((r) => r.json.data)).toEqual([transfer]);
+    expect(receiver.ofType('transfer.completed')).toHaveLength(1);
+  });
+
   it('when Twilio refuses the transfer, then transfer.failed with the reason', async () => {
     bridge.twilio.injections.push({ kind: 'error', status: 404, code: 20404, message: 'The requested resource was not found' });
     const { callSid, callId } = await liveCall(bridge);
