@@ -119,6 +119,18 @@ describe('the event dispatcher and store', () => {
     expect(lines.some((l) => l.includes('took over events a stopped worker had read'))).toBe(true);
   });
 
+  it('when workers restarted under new names, then a name idle with nothing pending leaves the group, and one with entries pending stays', async () => {
+    await sink.emit('call.started', started(1));
+    await dispatcher({ consumer: 'first' }).round();
+    expect(((await redis.xinfo('CONSUMERS', stream(), DISPATCH_GROUP)) as string[][]).map((c) => c[1])).toContain('first');
+    await sink.emit('call.started', started(2));
+    await reader.xreadgroup('GROUP', DISPATCH_GROUP, 'holding', 'COUNT', 10, 'STREAMS', stream(), '>');
+    await dispatcher({ consumer: 'next', forgetConsumersAfterMs: 0, claimIdleMs: 60_000 }).round();
+    const names = ((await redis.xinfo('CONSUMERS', stream(), DISPATCH_GROUP)) as string[][]).map((c) => c[1]).sort();
+    expect(names).toContain('holding');
+    expect(names).not.toContain('first');
+  });
+
   it('when an entry is not an event, then it is dropped (and acknowledged), and the others go on', async () => {
     await redis.xadd(stream(), '*', 'e', '{"id":"evt_x","type":"no.such","timestamp":"now","data":{}}');
     await redis.xadd(stream(), '*', 'x', 'y');

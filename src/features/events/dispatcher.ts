@@ -29,9 +29,12 @@ export interface EventDispatcherOptions {
   blockMs?: number;
   /** Entries another consumer read and has not acknowledged for this long are taken over (it died). @defaultValue 30000 */
   claimIdleMs?: number;
+  /** A consumer (a worker process) idle this long with nothing pending is gone: its name leaves the group. @defaultValue a day */
+  forgetConsumersAfterMs?: number;
 }
 
 type Entry = [id: string, fields: string[]];
+
 
 const KNOWN_TYPES = new Set<string>(EVENT_TYPES);
 
@@ -113,6 +116,21 @@ export class EventDispatcher {
       if (!(err as Error).message.startsWith('BUSYGROUP')) throw err;
     }
     this.groupReady = true;
+    await this.forgetGoneConsumers();
+  }
+
+  /**
+   * Each worker process joins the group under a name of its own, so restarts leave names behind: those
+   * idle for a day with nothing pending are removed (what they had pending was taken over long before).
+   */
+  private async forgetGoneConsumers(): Promise<void> {
+    const consumers = (await this.opts.redis.xinfo('CONSUMERS', this.stream, DISPATCH_GROUP)) as Array<Array<string | number>>;
+    for (const fields of consumers) {
+      const info = Object.fromEntries(fields.reduce<Array<[string, string | number]>>((pairs, v, i) => (i % 2 ? pairs : [...pairs, [String(v), fields[i + 1]!]]), []));
+      if (info.name !== this.consumer && Number(info.pending) === 0 && Number(info.idle) >= (this.opts.forgetConsumersAfterMs ?? 24 * 3600 * 1000)) {
+        await this.opts.redis.xgroup('DELCONSUMER', this.stream, DISPATCH_GROUP, String(info.name));
+      }
+    }
   }
 
   /** Takes over entries other consumers read but never acknowledged (a worker killed mid-batch). */
