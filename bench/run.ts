@@ -10,6 +10,7 @@
  *   npm run bench -- --cluster-only    scale-out on a local Redis Cluster: 1 vs 2 web processes, 1 vs 2 workers
  *   npm run bench -- --outbound-only   outbound calls: placement rate at TWILIO_CPS 1 and 50, POST /calls → calls.create latency
  *   npm run bench -- --voice-only      new calls only: the bridge (and a --candidate) against the naive bridge
+ *   npm run bench -- --events-only     event deliveries per second by one worker; the voice webhook's CPU with events off and on
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -17,7 +18,8 @@
  * e.g. a change under evaluation, side by side), --profile DIR (V8 CPU profiles of the web processes, written when
  * they stop; open them in Chrome DevTools), --no-functions, --fn-calls N (calls per concurrency, 300),
  * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10),
- * --drain-jobs N (function calls queued for the worker-throughput run, 1000), --no-outbound. With
+ * --drain-jobs N (function calls queued for the worker-throughput run, 1000), --no-outbound, --no-events,
+ * --events N (events per delivery round, 20000). With
  * --candidate, the function calls run through both checkouts' web and worker, batch for batch.
  *
  * The default run ends with function calls (transfer_call, end_call) through the queue and worker to
@@ -43,6 +45,7 @@ import { soakScenario } from './scenarios/soak';
 import { twilioClientScenario } from './scenarios/twilio-client';
 import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
 import { outboundScenario } from './scenarios/outbound';
+import { DEFAULT_EVENTS_OPTIONS, eventsScenario } from './scenarios/events';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -64,6 +67,12 @@ interface RunFlags extends Flags {
   outboundOnly: boolean;
   /** Only the new-call scenario. */
   voiceOnly: boolean;
+  /** Run the events scenario (default on). */
+  events: boolean;
+  /** Only the events scenario. */
+  eventsOnly: boolean;
+  /** Events per delivery round. */
+  eventCount: number;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -97,6 +106,9 @@ function parseFlags(argv: string[]): RunFlags {
       'no-outbound': { type: 'boolean', default: false },
       'outbound-only': { type: 'boolean', default: false },
       'voice-only': { type: 'boolean', default: false },
+      'no-events': { type: 'boolean', default: false },
+      'events-only': { type: 'boolean', default: false },
+      events: { type: 'string', default: String(DEFAULT_EVENTS_OPTIONS.events) },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -131,6 +143,9 @@ function parseFlags(argv: string[]): RunFlags {
     outbound: !v['no-outbound'],
     outboundOnly: v['outbound-only'],
     voiceOnly: v['voice-only'],
+    events: !v['no-events'],
+    eventsOnly: v['events-only'],
+    eventCount: num('events', v.events, 1000, 1_000_000),
   };
 }
 
@@ -152,12 +167,15 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.clusterOnly) return [clusterScaleOutScenario];
   if (flags.outboundOnly) return [outboundScenario()];
   if (flags.voiceOnly) return [voiceScenario];
+  const events = eventsScenario({ events: flags.eventCount });
+  if (flags.eventsOnly) return [events];
   return [
     voiceScenario,
     duplicatesScenario,
     ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []),
     ...(flags.functions ? [functions] : []),
     ...(flags.outbound ? [outboundScenario()] : []),
+    ...(flags.events ? [events] : []),
   ];
 }
 
@@ -168,6 +186,7 @@ function title(flags: RunFlags): string {
   if (flags.twilioClient) return 'Twilio REST client';
   if (flags.retellClient) return 'Retell client';
   if (flags.clusterOnly) return 'scale-out on a Redis Cluster';
+  if (flags.eventsOnly) return 'events';
   return 'voice webhook';
 }
 
@@ -205,7 +224,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;

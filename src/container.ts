@@ -10,20 +10,32 @@ import type { Twilio } from 'twilio';
 import { CallRepository } from './calls/repository';
 import type { Config } from './config';
 import { actionFunctions, ActionRequests, AgentNotices, CallActionProcessor } from './features/actions';
-import { NO_EVENTS, StreamEventSink, typeFilter, type EventSink } from './features/events';
+import {
+  createEventQueue,
+  deliveryBackoff,
+  eventEndpoints,
+  EventDeliveries,
+  EventDispatcher,
+  EventStore,
+  NO_EVENTS,
+  RETRY_DELAYS_MS,
+  StreamEventSink,
+  typeFilter,
+  WebhookPoster,
+  type EventEndpoint,
+  type EventQueue,
+  type EventSink,
+} from './features/events';
 import { CallAnswerer, LookupHook } from './features/inbound';
 import {
   createOutboundCallQueue,
-  createOutboundEventQueue,
   OutboundCallbacks,
   OutboundCalls,
   OutboundCanceler,
-  OutboundEventSender,
   OutboundPlacer,
   OutboundStore,
   cancelJobId,
   type OutboundCallQueue,
-  type OutboundEventQueue,
 } from './features/outbound';
 import { WarmTransferCallbacks, WarmTransferProcessor, warmTransferFunction } from './features/warm-transfer';
 import { addCallAction, createCallActionQueue, type CallActionQueue } from './jobs/queues';
@@ -43,13 +55,17 @@ export interface ContainerOptions {
   metrics?: Metrics;
   /** Clients to use instead of the ones built from `config` (tests: a Retell client of their own). */
   overrides?: { retell?: Retell; twilio?: Twilio };
+  /** The waits between an event delivery's attempts. @defaultValue RETRY_DELAYS_MS (about a day) */
+  eventRetryDelaysMs?: readonly number[];
 }
 
 /** The job handlers of each queue a worker process serves, by job kind. */
 export interface WorkerHandlers {
   callActions: JobHandlers;
   outboundCalls: JobHandlers;
-  /** With OUTBOUND_WEBHOOK_URL only. */
+  /** Event deliveries, with EVENTS_WEBHOOK_URL or OUTBOUND_WEBHOOK_URL. */
+  events?: JobHandlers;
+  /** Deliveries an earlier version queued for OUTBOUND_WEBHOOK_URL, drained by the events' delivery code. */
   outboundEvents?: JobHandlers;
 }
 
@@ -68,7 +84,12 @@ export class Container {
   readonly outboundStore: OutboundStore;
   /** Where every flow records what happened (one Redis write); the worker delivers it to the endpoints. */
   readonly events: EventSink;
-  readonly queues: { actions: CallActionQueue; outbound: OutboundCallQueue; outboundEvents: OutboundEventQueue | undefined; all: Queue[] };
+  /** Where events and their deliveries are kept (GET /events, redelivery, a call's events). */
+  readonly eventStore: EventStore;
+  /** Where events go: EVENTS_WEBHOOK_URL and OUTBOUND_WEBHOOK_URL, when set. */
+  readonly eventEndpoints: readonly EventEndpoint[];
+  /** `events`: the deliveries' queue, with an endpoint only. */
+  readonly queues: { actions: CallActionQueue; outbound: OutboundCallQueue; events: EventQueue | undefined; all: Queue[] };
 
   /** Asked for the agent and variables of each new inbound call (INBOUND_WEBHOOK_URL); none when unset. */
   readonly lookupHook: LookupHook | undefined;
@@ -81,8 +102,12 @@ export class Container {
   /** Every custom function an agent can call. */
   readonly functions: readonly RetellFunction[];
 
+  private readonly retryDelaysMs: readonly number[];
+  private poster: WebhookPoster | undefined;
+
   constructor(opts: ContainerOptions) {
     const { config, logger } = opts;
+    this.retryDelaysMs = opts.eventRetryDelaysMs ?? RETRY_DELAYS_MS;
     this.config = config;
     this.logger = logger;
     this.metrics = opts.metrics ?? new Metrics();
@@ -95,21 +120,22 @@ export class Container {
     this.twilio = opts.overrides?.twilio ?? createTwilioClient(config.twilio, metrics);
 
     this.calls = new CallRepository(this.redis, prefix);
-    const wanted = typeFilter([...(config.events.webhookUrl ? config.events.types : []), ...(config.outbound.webhookUrl ? ['outbound.*'] : [])]);
-    this.events = config.events.webhookUrl || config.outbound.webhookUrl ? new StreamEventSink({ redis: this.redis, prefix, wanted, logger }) : NO_EVENTS;
+    this.eventEndpoints = eventEndpoints(config);
+    this.events = this.eventSink(this.redis);
+    this.eventStore = new EventStore(this.redis, prefix, config.events.retentionMs);
     this.outboundStore = new OutboundStore(this.redis, prefix);
     const actions = createCallActionQueue(this.queueRedis, prefix);
     const outbound = createOutboundCallQueue(this.queueRedis, prefix);
-    const outboundEvents = config.outbound.webhookUrl ? createOutboundEventQueue(this.queueRedis, prefix) : undefined;
-    const all: Queue[] = [actions, outbound, ...(outboundEvents ? [outboundEvents] : [])];
+    const events = this.eventEndpoints.length ? createEventQueue(this.queueRedis, prefix, this.retryDelaysMs) : undefined;
+    const all: Queue[] = [actions, outbound, ...(events ? [events] : [])];
     // Unreachable Redis is reported by the connection itself, once every 30 s.
     for (const q of all) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
-    this.queues = { actions, outbound, outboundEvents, all };
+    this.queues = { actions, outbound, events, all };
 
     const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
     this.lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
-    this.answerer = new CallAnswerer({ config, calls: this.calls, retell: this.retell, logger, metrics, lookupHook: this.lookupHook });
-    this.actionRequests = new ActionRequests({ config, calls: this.calls, queue: actions, logger });
+    this.answerer = new CallAnswerer({ config, calls: this.calls, retell: this.retell, logger, metrics, lookupHook: this.lookupHook, events: this.events });
+    this.actionRequests = new ActionRequests({ config, calls: this.calls, queue: actions, events: this.events, logger });
     this.warmTransfers = new WarmTransferCallbacks({ config, calls: this.calls, queue: actions, logger });
     this.outboundCallbacks = new OutboundCallbacks({
       accountSid: config.twilio.accountSid,
@@ -117,17 +143,59 @@ export class Container {
       answerer: this.answerer,
       calls: this.calls,
       actionQueue: actions,
-      events: outboundEvents,
+      events: this.events,
       logger,
       metrics,
     });
     this.outboundCalls = config.outbound.apiToken
-      ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: outboundEvents, logger, metrics })
+      ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, logger, metrics })
       : undefined;
     this.functions = [
       ...actionFunctions({ config, requests: this.actionRequests }),
       warmTransferFunction({ config, requests: this.actionRequests }),
     ];
+  }
+
+  /**
+   * The sink on `redis`: the web's fail-fast connection (an event lost while Redis is away never holds a
+   * caller), or the worker's, which waits out a reconnect. Nothing is written while no endpoint is set.
+   */
+  private eventSink(redis: RedisClient): EventSink {
+    if (!this.eventEndpoints.length) return NO_EVENTS;
+    const { config, logger, metrics } = this;
+    const endpoints = this.eventEndpoints;
+    return new StreamEventSink({
+      redis,
+      prefix: config.redis.prefix,
+      wanted: (type) => endpoints.some((e) => e.wants(type)),
+      logger,
+      onEmitted: (type) => metrics.eventsEmitted.inc({ type }),
+      onDropped: (type) => metrics.eventsDropped.inc({ type }),
+    });
+  }
+
+  /**
+   * The worker's dispatcher of emitted events into deliveries, reading on `redis` (a connection of its
+   * own, which it blocks); none while no endpoint is set.
+   */
+  eventDispatcher(redis: RedisClient): EventDispatcher | undefined {
+    const queue = this.queues.events;
+    if (!queue) return undefined;
+    const { config, logger, metrics } = this;
+    return new EventDispatcher({
+      redis,
+      prefix: config.redis.prefix,
+      store: new EventStore(this.queueRedis, config.redis.prefix, config.events.retentionMs),
+      queue,
+      endpoints: this.eventEndpoints,
+      logger,
+      metrics,
+    });
+  }
+
+  /** The backoff strategy of the deliveries' worker: the waits between attempts. */
+  get eventBackoff() {
+    return deliveryBackoff(this.retryDelaysMs);
   }
 
   /** A call ended: whatever still waits on it (a person being rung for a warm transfer) is let go. */
@@ -139,24 +207,27 @@ export class Container {
    */
   workerHandlers(): WorkerHandlers {
     const { config, logger, metrics, twilio, retell, calls } = this;
-    const { actions, outbound, outboundEvents } = this.queues;
-    const processor = new CallActionProcessor({ twilio, calls, queue: actions, logger, metrics });
+    const { actions, outbound } = this.queues;
+    // The worker's events wait out a Redis reconnect rather than being lost at once.
+    const events = this.eventSink(this.queueRedis);
+    const processor = new CallActionProcessor({ twilio, calls, queue: actions, events, logger, metrics });
     const warm = new WarmTransferProcessor({
       twilio,
       retell,
       calls,
       queue: actions,
+      events,
       config: { publicUrl: config.publicUrl, ringTimeoutS: config.warmTransfer.ringTimeoutS, holdMessage: config.warmTransfer.holdMessage, retellTimeoutMs: config.retell.timeoutMs },
       logger,
       metrics,
     });
     const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
-    const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events: outboundEvents, logger, metrics });
+    const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events, logger, metrics });
     const placer = new OutboundPlacer({
       twilio,
       retell,
       store: this.outboundStore,
-      events: outboundEvents,
+      events,
       config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency, cps: config.outbound.cps },
       // Waiting for Retell capacity holds the whole outbound queue back (BullMQ's manual rate limit).
       rateLimit: (ms) => outbound.rateLimit(ms),
@@ -165,10 +236,11 @@ export class Container {
       metrics,
     });
     const warmStep = (job: Parameters<WarmTransferProcessor['process']>[0]) => warm.process(job);
-    const sender =
-      config.outbound.webhookUrl && config.outbound.apiToken
-        ? new OutboundEventSender({ url: config.outbound.webhookUrl, secret: config.outbound.apiToken, logger, metrics })
-        : undefined;
+    this.poster ??= this.eventEndpoints.length ? new WebhookPoster() : undefined;
+    const deliveries = this.poster
+      ? new EventDeliveries({ store: new EventStore(this.queueRedis, config.redis.prefix, config.events.retentionMs), endpoints: this.eventEndpoints, poster: this.poster, logger, metrics })
+      : undefined;
+    const outboundWebhook = deliveries && this.eventEndpoints.some((e) => e.name === 'outbound');
     return {
       // The kinds are the jobs' names, kept across versions: a deployment's queued jobs go on working.
       callActions: {
@@ -181,7 +253,8 @@ export class Container {
         outbound_cancel: (job) => cancels.process(job as never),
       },
       outboundCalls: { place: (job) => placer.process(job as never) },
-      ...(sender ? { outboundEvents: { event: (job) => sender.process(job as never) } } : {}),
+      ...(deliveries ? { events: { deliver: (job) => deliveries.process(job as never) } } : {}),
+      ...(deliveries && outboundWebhook ? { outboundEvents: { event: (job) => deliveries.processLegacy(job as never) } } : {}),
     };
   }
 
@@ -190,6 +263,7 @@ export class Container {
     // BullMQ's close waits on Redis; with Redis gone it would never return.
     if (this.queueRedis.status === 'ready') await settleWithin(Promise.all(this.queues.all.map((q) => q.close())), 2000);
     if (this.lookupHook) await settleWithin(this.lookupHook.close(), 1000);
+    if (this.poster) await settleWithin(this.poster.close(), 1000);
     await Promise.all([this.redis, this.queueRedis].map(closeRedis));
   }
 }

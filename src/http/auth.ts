@@ -37,3 +37,23 @@ export function requireBasicAuth(password: string, realm: string): RequestHandle
     res.status(401).set('www-authenticate', `Basic realm="${realm}", charset="UTF-8"`).type('text/plain').send('password required');
   };
 }
+
+/**
+ * The bridge's own API (`/calls`, `/events`): `Authorization: Bearer <API_TOKEN>`, compared in constant
+ * time over SHA-256 digests (equal length whatever was sent, so neither the token's content nor its
+ * length leaks through timing). Refused with a JSON 401 before the body is read.
+ */
+export function requireApiToken(token: string): RequestHandler {
+  const expected = createHash('sha256').update(token).digest();
+  return (req, res, next) => {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+    const given = createHash('sha256').update(match?.[1] ?? '').digest();
+    if (!match || !timingSafeEqual(expected, given)) {
+      // The body is never read; closing the connection spares reading it just to keep the socket.
+      res.setHeader('Connection', 'close');
+      res.status(401).set('www-authenticate', 'Bearer').json({ error: 'unauthorized', reason: 'Authorization: Bearer <API_TOKEN> is missing or wrong' });
+      return;
+    }
+    next();
+  };
+}

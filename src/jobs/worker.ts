@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type BackoffStrategy, type Job } from 'bullmq';
 import { settleWithin } from '../http/timeout';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -36,6 +36,8 @@ export interface BridgeWorkerOptions {
   handlers: JobHandlers;
   /** BullMQ's global rate limiter, shared by every worker of the queue. @defaultValue none */
   limiter?: { max: number; duration: number };
+  /** The strategy for jobs whose `backoff.type` is not one of BullMQ's own. @defaultValue none */
+  backoffStrategy?: BackoffStrategy;
   logger: Logger;
   metrics: Metrics;
 }
@@ -52,6 +54,7 @@ export function createBridgeWorker(opts: BridgeWorkerOptions): Worker {
     prefix: queuePrefix(opts.redisPrefix),
     concurrency: opts.concurrency,
     ...(opts.limiter ? { limiter: opts.limiter } : {}),
+    ...(opts.backoffStrategy ? { settings: { backoffStrategy: opts.backoffStrategy } } : {}),
     ...WORKER_TIMING,
   });
   observeWorker(worker, opts.logger, opts.metrics);

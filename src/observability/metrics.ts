@@ -124,6 +124,27 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
+  readonly eventsEmitted = new Counter({
+    name: 'bridge_events_emitted_total',
+    help: 'Events recorded for delivery (one Redis write each), by type',
+    labelNames: ['type'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly eventsDropped = new Counter({
+    name: 'bridge_events_dropped_total',
+    help: 'Events lost because Redis could not take them, by type',
+    labelNames: ['type'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly eventDeliveries = new Counter({
+    name: 'bridge_event_deliveries_total',
+    help: 'Event delivery attempts, by endpoint (events, outbound) and result (delivered, retried, failed, expired)',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.prometheus],
+  });
+
   readonly warmTransfers = new Counter({
     name: 'bridge_warm_transfers_total',
     help: 'Warm transfers finished, by result (accepted, or why not: no_answer, busy, failed, hung_up, declined, no_response, voicemail, caller_hung_up, canceled)',
@@ -154,6 +175,27 @@ export class Metrics {
     this.redisUp.set(redis.status === 'ready' ? 1 : 0);
     redis.on('ready', () => this.redisUp.set(1));
     redis.on('close', () => this.redisUp.set(0));
+  }
+
+  /**
+   * Adds `bridge_events_backlog{stage}`, read at scrape time: events emitted and not yet dispatched
+   * (`stream`), and deliveries waiting to run (`waiting`) or to be retried (`delayed`).
+   */
+  trackEventBacklog(read: () => Promise<Record<'stream' | 'waiting' | 'delayed', number>>): void {
+    new Gauge({
+      name: 'bridge_events_backlog',
+      help: 'Events not yet delivered, by stage (stream: not yet dispatched; waiting, delayed: deliveries queued or waiting to be retried)',
+      labelNames: ['stage'] as const,
+      registers: [this.prometheus],
+      async collect() {
+        try {
+          const counts = await read();
+          for (const [stage, n] of Object.entries(counts)) this.set({ stage }, n);
+        } catch {
+          this.reset();
+        }
+      },
+    });
   }
 
   /** Adds `bridge_queue_jobs{state}`, read from Redis at scrape time (so it covers every worker). */

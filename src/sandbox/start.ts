@@ -16,6 +16,8 @@ import { startWorker, type RunningWorker } from '../worker/start';
 import { FakeRetell } from './fake-retell';
 import { FakeTwilioApi } from './fake-twilio';
 import { ensureRedis, type LocalRedis } from './local-redis';
+import { describeEvent } from '../features/events';
+import { SandboxEventReceiver } from './event-receiver';
 import { SampleLookupHook } from './sample-lookup-hook';
 
 /** The number the sandbox's Twilio account owns, and a caller, as in the commands the banner prints. */
@@ -52,6 +54,8 @@ export interface RunningSandbox {
   redis: LocalRedis;
   /** The local lookup hook, when started with `lookupFile`. */
   hook?: SampleLookupHook;
+  /** The local receiver of events, unless the user's settings name their own EVENTS_WEBHOOK_URL. */
+  events?: SandboxEventReceiver;
   close(): Promise<void>;
 }
 
@@ -74,7 +78,7 @@ function portFree(port: number): Promise<boolean> {
 /** The settings the sandbox runs with: the user's own where they make sense, the sandbox's for the accounts. */
 function sandboxEnv(
   user: Record<string, string | undefined>,
-  local: { port: number; redisUrl: string; twilio: FakeTwilioApi; retell: FakeRetell; hook?: SampleLookupHook },
+  local: { port: number; redisUrl: string; twilio: FakeTwilioApi; retell: FakeRetell; hook?: SampleLookupHook; events?: SandboxEventReceiver },
 ) {
   // Redis is the one found or started for the session, named by REDIS_URL alone.
   const redis = new Set<string>(REDIS_SETTINGS.filter((k) => k !== 'REDIS_PREFIX'));
@@ -88,6 +92,7 @@ function sandboxEnv(
     OUTBOUND_FROM_NUMBER: SANDBOX_NUMBER,
     ...mine,
     ...(local.hook ? { INBOUND_WEBHOOK_URL: local.hook.url } : {}),
+    ...(local.events ? { EVENTS_WEBHOOK_URL: local.events.url, EVENTS_WEBHOOK_SECRET: local.events.secret } : {}),
     NODE_ENV: 'development',
     PORT: String(local.port),
     PUBLIC_URL: `http://127.0.0.1:${local.port}`,
@@ -105,7 +110,7 @@ function sandboxEnv(
   };
 }
 
-function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; redis: LocalRedis; hook?: SampleLookupHook }): string {
+function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; redis: LocalRedis; hook?: SampleLookupHook; events?: SandboxEventReceiver }): string {
   const simulate = `npm run simulate -- --from ${SANDBOX_CALLER} --to ${SANDBOX_NUMBER}`;
   const destinations = Object.keys(config.transfer.destinations);
   const lines = [
@@ -117,6 +122,11 @@ function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; 
     `  Redis                  ${displayUrl(config.redis.url)}${s.redis.started ? ' (redis-server started for this session)' : ''}, keys under "${config.redis.prefix}:"`,
     `  transfer destinations  ${destinations.length ? destinations.join(', ') : '(none: set TRANSFER_DESTINATIONS)'}`,
     ...(s.hook ? [`  lookup hook            ${s.hook.url}   (answers from ${s.hook.file})`] : []),
+    ...(s.events
+      ? [`  events receiver        ${s.events.url}   (EVENTS_WEBHOOK_URL: each event is printed below as it arrives, "event …")`]
+      : config.events.webhookUrl
+        ? [`  events                 to ${displayUrl(config.events.webhookUrl)} (your EVENTS_WEBHOOK_URL)`]
+        : []),
     '',
     'Try, in another terminal:',
     `  ${simulate} --function transfer_call --destination ${destinations[0] ?? 'sales'}`,
@@ -151,8 +161,13 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
   twilio.callee.defaultScript = { answer: 'human', ringMs: 1500, hangUpAfterMs: 8000, press: '1', pressAfterMs: 1000 };
   const retell = await new FakeRetell(`key_sandbox_${randomBytes(12).toString('hex')}`).start();
   let hook: SampleLookupHook | undefined;
+  // The user's backend, as far as events go: unless their settings name their own, a local receiver
+  // checks each delivery's signature and prints it.
+  const events = opts.env.EVENTS_WEBHOOK_URL?.trim()
+    ? undefined
+    : await new SandboxEventReceiver((e) => print(`event ${describeEvent(e)}${e.verified ? '' : '   ✗ signature did not verify'}`)).start();
   const stopLocal = async () => {
-    await Promise.all([twilio.stop(), retell.stop(), hook?.stop()]);
+    await Promise.all([twilio.stop(), retell.stop(), hook?.stop(), events?.stop()]);
     await redis.stop();
   };
 
@@ -168,7 +183,7 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
           throw new SandboxStartError(`--lookup ${opts.lookupFile}: ${err.message}`);
         });
     }
-    env = sandboxEnv(opts.env, { port, redisUrl: redis.url, twilio, retell, hook });
+    env = sandboxEnv(opts.env, { port, redisUrl: redis.url, twilio, retell, hook, events });
     config = loadConfig(env);
   } catch (err) {
     await stopLocal();
@@ -196,7 +211,7 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
   writeSession(session, dir);
   // Printed once the connections have logged that they are up, so the banner is what stays on screen.
   await withTimeout(web.container.redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => web.container.redis.once('ready', resolve)), 5000).catch(() => undefined);
-  print(banner(config, { twilio, retell, redis, hook }));
+  print(banner(config, { twilio, retell, redis, hook, events }));
 
   return {
     config,
@@ -206,6 +221,7 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
     retell,
     redis,
     hook,
+    events,
     async close() {
       removeSession(process.pid, dir);
       await web.close();

@@ -15,6 +15,7 @@ import { createCallActionQueue } from '../jobs/queues';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { LookupHook, routedAgent } from '../features/inbound';
 import { CallReports, type JobReport } from '../features/console';
+import { describeEvent, EventStore, type EventType, type StoredEvent } from '../features/events';
 import {
   displayUrl,
   EXIT_FAILED,
@@ -70,8 +71,9 @@ In the sandbox (npm run dev without Twilio or Retell settings, running from this
 uses the sandbox's settings and shows the rest of the path too: the call arriving at the local Twilio,
 the registration the bridge sent to the local Retell, and, with --function, the job and the REST
 request the worker sent to the local Twilio. A warm_transfer rings the sandbox's person, who presses 1:
-the tool then follows the join job too, and the redirect of the call into the conference. It exits 0
-only when every step worked.
+the tool then follows the join job too, and the redirect of the call into the conference. Last, it
+prints the events the bridge recorded for the call (call.started, and the transfer's) and how each was
+delivered to the sandbox's event receiver. It exits 0 only when every step worked.
 
 Exit codes: 0 every answer was 2xx (and repeats identical), 1 otherwise, 2 bad arguments.`;
 
@@ -107,16 +109,18 @@ export function simulateSettings(env: Record<string, string | undefined>): Simul
   };
 }
 
-/** Where the sandbox's local Twilio and Retell APIs are. */
+/** Where the sandbox's local Twilio and Retell APIs are, and whether it records events (EVENTS_WEBHOOK_URL). */
 export interface LocalApis {
   twilioUrl: string;
   retellUrl: string;
+  events?: boolean;
 }
 
 /** The sandbox's local APIs, when `config` is the settings of the sandbox running from this directory. */
 export function sandboxApis(config: SimulateConfig): LocalApis | undefined {
   const session = liveSession();
-  return session && session.twilioUrl === config.twilio.apiBaseUrl ? { twilioUrl: session.twilioUrl, retellUrl: session.retellUrl } : undefined;
+  if (!session || session.twilioUrl !== config.twilio.apiBaseUrl) return undefined;
+  return { twilioUrl: session.twilioUrl, retellUrl: session.retellUrl, events: Boolean(session.env.EVENTS_WEBHOOK_URL) };
 }
 
 const FUNCTIONS = ['transfer_call', 'end_call', 'warm_transfer'] as const;
@@ -471,6 +475,58 @@ async function showRestRequests(out: Output, config: SimulateConfig, local: Loca
   return false;
 }
 
+const EVENT_WAIT_MS = 15_000;
+
+/**
+ * Prints the events the bridge recorded for the call (its per-call index, oldest first) with how each
+ * delivery went, once every `expected` type is there and delivered (or after EVENT_WAIT_MS). True when
+ * each expected event was delivered.
+ */
+async function showEvents(out: Output, config: SimulateConfig, callSid: string, expected: readonly EventType[]): Promise<boolean> {
+  const redis = newRedisClient(config.redis, 'queue');
+  redis.on('error', () => undefined);
+  try {
+    const store = new EventStore(redis, config.redis.prefix, EVENTS_LOOKBACK_MS);
+    const settled = (events: StoredEvent[]) =>
+      expected.every((type) => events.some((e) => e.type === type && Object.values(e.deliveries).every((d) => d.status !== 'pending')));
+    const started = Date.now();
+    let events = await store.forCall(callSid);
+    while (!settled(events) && Date.now() - started < EVENT_WAIT_MS) {
+      await new Promise((r) => setTimeout(r, 100));
+      events = await store.forCall(callSid);
+    }
+    out.info('');
+    out.info('Events of this call (EVENTS_WEBHOOK_URL; the sandbox prints each as its receiver gets it)');
+    for (const e of events) {
+      const body = JSON.parse(e.body) as { data: Record<string, unknown> };
+      const delivery = Object.values(e.deliveries)[0];
+      const how = delivery ? `${delivery.status} after ${delivery.attempts} attempt${delivery.attempts === 1 ? '' : 's'}` : 'no endpoint';
+      out.info(`  ${describeEvent({ type: e.type, data: body.data })}`);
+      out.info(`    ${e.id}: ${how}`);
+    }
+    const missing = expected.filter((type) => !events.some((e) => e.type === type && Object.values(e.deliveries).every((d) => d.status === 'delivered')));
+    if (missing.length === 0) {
+      out.info(`✓ ${expected.join(', ')} delivered`);
+      return true;
+    }
+    out.error(`✗ not delivered within ${EVENT_WAIT_MS / 1000} s: ${missing.join(', ')}; the worker's log says why`);
+    return false;
+  } catch (err) {
+    out.error(`✗ could not read the call's events from Redis: ${(err as Error).message}`);
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** How far back a call's events are read: further than any simulated call. */
+const EVENTS_LOOKBACK_MS = 24 * 3600 * 1000;
+
+/** The events a simulated call produces: started, then the function's transfer, if any. */
+function expectedEvents(fn: FunctionName | undefined): EventType[] {
+  return ['call.started', ...(fn === 'transfer_call' || fn === 'warm_transfer' ? (['transfer.started', 'transfer.completed'] as const) : [])];
+}
+
 /**
  * Plays the requests and prints the answers. Returns the exit code. With `local` (the sandbox), the
  * call also arrives at the local Twilio first, and the registration, the job and the worker's REST
@@ -593,6 +649,7 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
       if (!(await showRestRequests(out, config, local, options.callSid))) failed = true;
     }
   }
+  if (local?.events && callId && !failed && !(await showEvents(out, config, options.callSid, expectedEvents(options.fn)))) failed = true;
 
   out.info('');
   if (failed) {

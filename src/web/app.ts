@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import type { Container } from '../container';
+import { eventsRoutes } from '../features/events';
 import { inboundRoutes } from '../features/inbound';
 import { lifecycleRoutes } from '../features/lifecycle';
 import { callsRoutes, twilioOutboundRoutes } from '../features/outbound';
@@ -14,7 +15,21 @@ import { opsRoutes } from './ops';
 /** What the web app is built from: the container's services, built once (see src/container.ts). */
 export type AppServices = Pick<
   Container,
-  'config' | 'logger' | 'metrics' | 'redis' | 'calls' | 'queues' | 'answerer' | 'warmTransfers' | 'outboundCallbacks' | 'outboundCalls' | 'functions' | 'callEnded'
+  | 'config'
+  | 'logger'
+  | 'metrics'
+  | 'redis'
+  | 'calls'
+  | 'queues'
+  | 'answerer'
+  | 'warmTransfers'
+  | 'outboundCallbacks'
+  | 'outboundCalls'
+  | 'functions'
+  | 'callEnded'
+  | 'events'
+  | 'eventStore'
+  | 'eventEndpoints'
 >;
 
 /**
@@ -27,7 +42,7 @@ export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Builds the web app from built services; no I/O happens here. */
 export function createApp(services: AppServices): Express {
-  const { config, redis, calls, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, functions, callEnded, logger, metrics } = services;
+  const { config, redis, calls, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, functions, callEnded, events, eventStore, eventEndpoints, logger, metrics } = services;
   const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
 
   metrics.watchRedis(redis);
@@ -40,14 +55,15 @@ export function createApp(services: AppServices): Express {
   app.use(requestObserver(logger, metrics));
 
   // Twilio's webhooks first: the voice webhook is the busiest route and the one a caller waits on.
-  app.use(inboundRoutes({ config, answerer, calls, onCallEnded: callEnded, budget, logger, metrics }));
+  app.use(inboundRoutes({ config, answerer, calls, onCallEnded: callEnded, budget, events, logger, metrics }));
   app.use(twilioOutboundRoutes({ config, answerer, callbacks: outboundCallbacks, onCallEnded: callEnded, budget, logger, metrics }));
   app.use(twilioWarmTransferRoutes({ config, callbacks: warmTransfers, budget, metrics }));
   app.use(healthRoutes(redis));
   app.use(opsRoutes({ metrics, queues: queues.all, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
   if (outboundCalls && config.outbound.apiToken) app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls: outboundCalls, metrics }));
+  if (config.outbound.apiToken) app.use(eventsRoutes({ apiToken: config.outbound.apiToken, store: eventStore, queue: queues.events, endpoints: eventEndpoints, logger }));
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, budget, metrics }));
-  app.use(lifecycleRoutes({ config, onCallEnded: callEnded, budget, calls, logger, metrics }));
+  app.use(lifecycleRoutes({ config, onCallEnded: callEnded, budget, calls, events, logger, metrics }));
 
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found');

@@ -2,7 +2,8 @@ import http from 'node:http';
 import type { Worker } from 'bullmq';
 import type { Config } from '../config';
 import { Container } from '../container';
-import { OUTBOUND_CALLS_QUEUE, OUTBOUND_EVENTS_QUEUE } from '../features/outbound';
+import { EVENT_DELIVERY_CONCURRENCY, eventKeys, EVENTS_QUEUE, OUTBOUND_EVENTS_QUEUE } from '../features/events';
+import { OUTBOUND_CALLS_QUEUE } from '../features/outbound';
 import { bearerMatches } from '../http/auth';
 import { settleWithin } from '../http/timeout';
 import { CALL_ACTIONS_QUEUE } from '../jobs/queues';
@@ -16,12 +17,14 @@ export interface StartWorkerOptions {
   logger: Logger;
   /** A metrics registry of the caller's (tests); one is made otherwise. */
   metrics?: Metrics;
+  /** The waits between an event delivery's attempts (tests). @defaultValue about a day's schedule */
+  eventRetryDelaysMs?: readonly number[];
 }
 
 export interface RunningWorker {
   /** The call-action worker (transfers and hang-ups). */
   worker: Worker;
-  /** Every worker of the process: call actions, outbound placements and, with OUTBOUND_WEBHOOK_URL, webhook events. */
+  /** Every worker of the process: call actions, outbound placements and, with an events endpoint, deliveries. */
   workers: Worker[];
   metrics: Metrics;
   /** Finishes running jobs (or hands them back) within `deadlineMs`, then closes connections. */
@@ -31,7 +34,7 @@ export interface RunningWorker {
 /** Builds the worker process's processors from config (the container) and starts taking jobs. */
 export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const { config, logger } = opts;
-  const container = new Container({ config, logger, metrics: opts.metrics });
+  const container = new Container({ config, logger, metrics: opts.metrics, eventRetryDelaysMs: opts.eventRetryDelaysMs });
   const { metrics } = container;
   const blocking = createRedis(config.redis, 'blocking', logger);
   metrics.watchRedis(blocking);
@@ -44,7 +47,26 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   // BullMQ's limiter is a counter under the queue's keys, so TWILIO_CPS holds for every worker process together:
   // the calls over the limit wait in our queue, where they can be seen and canceled, rather than in Twilio's.
   const workers: Worker[] = [worker, createBridgeWorker({ ...common, queue: OUTBOUND_CALLS_QUEUE, handlers: handlers.outboundCalls, limiter: { max: config.outbound.cps, duration: 1000 } })];
+  // Deliveries have a worker of their own, with its own concurrency: a receiver that is slow or down
+  // holds up nothing but its own deliveries.
+  if (handlers.events) {
+    workers.push(
+      createBridgeWorker({ ...common, queue: EVENTS_QUEUE, concurrency: EVENT_DELIVERY_CONCURRENCY, handlers: handlers.events, backoffStrategy: container.eventBackoff }),
+    );
+  }
   if (handlers.outboundEvents) workers.push(createBridgeWorker({ ...common, queue: OUTBOUND_EVENTS_QUEUE, handlers: handlers.outboundEvents }));
+  // The dispatcher blocks its connection while it waits for events: one of its own.
+  const dispatcherRedis = handlers.events ? createRedis(config.redis, 'blocking', logger) : undefined;
+  const dispatcher = dispatcherRedis ? container.eventDispatcher(dispatcherRedis) : undefined;
+  dispatcher?.start();
+  if (dispatcher && container.queues.events) {
+    const queue = container.queues.events;
+    const stream = eventKeys(config.redis.prefix).stream;
+    metrics.trackEventBacklog(async () => {
+      const [length, counts] = await Promise.all([container.queueRedis.xlen(stream), queue.getJobCounts('waiting', 'delayed')]);
+      return { stream: length, waiting: counts.waiting ?? 0, delayed: counts.delayed ?? 0 };
+    });
+  }
 
   const metricsServer = config.worker.metricsPort ? serveMetrics(metrics, config.worker.metricsPort, config.ops.metricsToken, logger) : undefined;
   logger.info({ concurrency: config.worker.concurrency, cps: config.outbound.cps }, 'worker started');
@@ -54,6 +76,9 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     metrics,
     async close(deadlineMs = 20_000) {
       metricsServer?.close();
+      // No new deliveries once the round under way is dispatched; what is left stays in the stream.
+      if (dispatcher) await settleWithin(dispatcher.stop(), 3000);
+      dispatcherRedis?.disconnect();
       // Workers that never reached Redis never took a job: there is nothing to drain or wait for.
       if (!connected) await settleWithin(Promise.all(workers.map((w) => w.close(true))), 1000);
       const outcomes = connected ? await Promise.all(workers.map((w) => closeWorker(w, deadlineMs, logger))) : [];

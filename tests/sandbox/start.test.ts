@@ -49,6 +49,7 @@ describe('the sandbox (npm run dev without settings)', () => {
     expect(running.output()).toContain('SANDBOX: no Twilio or Retell settings were found');
     expect(running.output()).toContain(`redis://127.0.0.1:${redisPort} (redis-server started for this session), keys under "${running.prefix}:"`);
     expect(running.output()).toContain(`npm run simulate -- ${SIMULATE.join(' ')} --function transfer_call --destination sales`);
+    expect(running.output()).toMatch(/ {2}events receiver +http:\/\/127\.0\.0\.1:\d+\/events +\(EVENTS_WEBHOOK_URL: each event is printed below as it arrives/);
     expect(existsSync(path.join(dir, SESSION_FILE))).toBe(true);
 
     // The tools find the sandbox from the same directory, with nothing set.
@@ -73,6 +74,13 @@ describe('the sandbox (npm run dev without settings)', () => {
       `/Calls/${callSid}.json`,
       '<Dial callerId="+14155550199"><Number>+14155550101</Number></Dial>',
       '← 200',
+      // The call's events, as the bridge recorded them and delivered them to the sandbox's receiver.
+      'Events of this call',
+      `call.started       call_sid=${callSid}`,
+      /evt_[0-9a-z]+: delivered after 1 attempt\n/,
+      `transfer.started   call_sid=${callSid} kind=cold destination=sales to=+14155550101`,
+      `transfer.completed call_sid=${callSid} kind=cold destination=sales to=+14155550101`,
+      '✓ call.started, transfer.started, transfer.completed delivered',
       '✓ Every step worked.',
     ];
     let at = 0;
@@ -81,6 +89,12 @@ describe('the sandbox (npm run dev without settings)', () => {
       expect({ step: String(step), found: found >= 0, text: found >= 0 ? '' : text }).toEqual({ step: String(step), found: true, text: '' });
       at = found;
     }
+
+    // npm run dev printed each event as its receiver got it, signature checked.
+    await waitFor('the events printed by npm run dev', () => running.output().includes(`event transfer.completed call_sid=${callSid}`));
+    expect(running.output()).toContain(`event call.started       call_sid=${callSid} direction=inbound from=+14155550199 to=+14155550100 agent_id=agent_sandbox retell_call_id=call_`);
+    expect(running.output()).toContain(`event transfer.started   call_sid=${callSid} kind=cold destination=sales to=+14155550101`);
+    expect(running.output()).not.toContain('signature did not verify');
 
     const hangUp = await runToolProcess('simulate', [...SIMULATE, '--function', 'end_call'], toolEnv, dir);
     expect(hangUp.code).toBe(0);

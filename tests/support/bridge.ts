@@ -3,6 +3,7 @@ import type { CallRepository } from '../../src/calls/repository';
 import { loadConfig, type Config } from '../../src/config';
 import type { OutboundCallQueue } from '../../src/features/outbound/jobs';
 import type { CallActionQueue } from '../../src/jobs/queues';
+import type { EventQueue, EventSink, EventStore } from '../../src/features/events';
 import { Metrics } from '../../src/observability/metrics';
 import { startWeb, type HttpLimits } from '../../src/web/start';
 import { startWorker, type RunningWorker } from '../../src/worker/start';
@@ -45,6 +46,10 @@ export interface TestBridge {
   twilio: FakeTwilioApi;
   queue: CallActionQueue;
   outboundQueue: OutboundCallQueue;
+  /** The web's event sink, store, and deliveries' queue (with an events endpoint only). */
+  events: EventSink;
+  eventStore: EventStore;
+  eventQueue: EventQueue | undefined;
   metrics: Metrics;
   /** The in-process worker, when started with `{ worker: true }`. */
   worker?: RunningWorker;
@@ -60,7 +65,7 @@ export interface TestBridge {
  */
 export async function startBridge(
   env: Record<string, string | undefined> = {},
-  opts: { redisUrl?: string; worker?: boolean; limits?: Partial<HttpLimits> } = {},
+  opts: { redisUrl?: string; worker?: boolean; limits?: Partial<HttpLimits>; eventRetryDelaysMs?: readonly number[] } = {},
 ): Promise<TestBridge> {
   const ownRedis = opts.redisUrl !== undefined || namesRedisTopology(env);
   const retell = await new FakeRetell(RETELL_KEY).start();
@@ -79,7 +84,7 @@ export async function startBridge(
   if (!opts.redisUrl) await waitReady(web.container.redis);
   const workerLog = memoryLogger(config.logLevel);
   const worker = opts.worker
-    ? startWorker({ config, logger: workerLog.logger, metrics: new Metrics({ defaultMetrics: false }) })
+    ? startWorker({ config, logger: workerLog.logger, metrics: new Metrics({ defaultMetrics: false }), eventRetryDelaysMs: opts.eventRetryDelaysMs })
     : undefined;
   return {
     url: web.url,
@@ -90,6 +95,9 @@ export async function startBridge(
     twilio,
     queue: web.container.queues.actions,
     outboundQueue: web.container.queues.outbound,
+    events: web.container.events,
+    eventStore: web.container.eventStore,
+    eventQueue: web.container.queues.events,
     metrics: web.container.metrics,
     worker,
     workerLines: workerLog.lines,

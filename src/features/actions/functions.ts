@@ -9,6 +9,7 @@ import { addCallAction, type CallActionJobData, type CallActionQueue } from '../
 import type { Logger } from '../../observability/logger';
 import { retellFunction, type FunctionOutcome, type FunctionOutcomeKind, type RetellCallRef, type RetellFunction } from '../../retell/functions';
 import { destinationNames, resolveDestination } from './destinations';
+import type { EventSink } from '../events';
 
 /**
  * A sentence the caller will hear. The caller steers what the agent writes, so characters XML cannot
@@ -33,6 +34,8 @@ export interface ActionRequestsDeps {
   config: Pick<Config, 'transfer' | 'twilio'>;
   calls: CallRepository;
   queue: CallActionQueue;
+  /** Told `transfer.started` when a transfer is accepted and queued. @defaultValue none */
+  events?: EventSink;
   logger: Logger;
 }
 
@@ -86,6 +89,14 @@ export class ActionRequests {
       }
     }
     log.info({ callSid, jobId: action.jobId, repeat: claim.kind === 'exists' }, `${request.kind} queued`);
+    if (action.status === 'queued' && request.kind !== 'end_call' && this.deps.events) {
+      // Once per transfer (its job id), however often the agent asks.
+      await this.deps.events.emit(
+        'transfer.started',
+        { call_sid: callSid, retell_call_id: call.call_id, kind: request.kind === 'warm_transfer' ? 'warm' : 'cold', destination: request.label ?? request.target, to: request.target },
+        { key: action.jobId },
+      );
+    }
     return { outcome: claim.kind === 'exists' ? 'repeat' : 'queued', callSid, status: action.status, result: action.answer, jobId: action.jobId };
   }
 }
@@ -129,7 +140,7 @@ export function actionFunctions(deps: { config: Pick<Config, 'transfer'>; reques
     retellFunction('transfer_call', transferArgs, async (call, args) => {
       const destination = resolveDestination(args.destination, config.transfer);
       if (!destination.ok) return notAllowed(config.transfer);
-      return requests.request(call, { kind: 'transfer', target: destination.target, answer: `Transferring the call to ${destination.label} now.` }, (record) => ({
+      return requests.request(call, { kind: 'transfer', target: destination.target, label: destination.label, answer: `Transferring the call to ${destination.label} now.` }, (record) => ({
         kind: 'transfer',
         callSid: record.callSid,
         callId: call.call_id,

@@ -9,6 +9,7 @@ import { failedActionContext } from './agent-notice';
 import { noticeJobId, type ActionJob as CallActionJob } from './jobs';
 import { attemptOf, runEffect, type Evidence } from '../../jobs/effect';
 import { addCallAction, type CallActionQueue } from '../../jobs/queues';
+import type { EventSink, TransferFailure } from '../events';
 
 /**
  * How long an action may keep trying, from the agent's request: a person is waiting on the line, and the
@@ -22,6 +23,8 @@ export interface CallActionProcessorDeps {
   calls: CallRepository;
   /** Where a failed action's notice to the agent is queued. */
   queue: CallActionQueue;
+  /** Told how each cold transfer ended (`transfer.completed`, `transfer.failed`). @defaultValue none */
+  events?: EventSink;
   logger: Logger;
   metrics: Metrics;
 }
@@ -51,6 +54,7 @@ export class CallActionProcessor {
       const reason = `could not build TwiML: ${(err as Error).message}`;
       await ledger.settle('failed', reason);
       log.error({ reason }, `${data.kind} failed for good`);
+      await this.transferEvent(data, jobId, 'failed', reason);
       throw new UnrecoverableError(reason);
     }
 
@@ -71,9 +75,11 @@ export class CallActionProcessor {
     switch (outcome.kind) {
       case 'sent':
         log.info(transfer ? { destination: data.label } : {}, `${data.kind} performed`);
+        await this.transferEvent(data, jobId, 'completed');
         return 'done';
       case 'found':
         log.info('an earlier attempt had been performed: not sending it again');
+        await this.transferEvent(data, jobId, 'completed');
         return 'found_done';
       case 'done_before':
         log.info('already performed: skipping');
@@ -81,6 +87,8 @@ export class CallActionProcessor {
       case 'superseded':
       case 'failed_before':
         log.warn('a newer action replaced this one: skipping');
+        // Replaced by the agent's end_call (or failed by an earlier attempt, which told it already).
+        await this.transferEvent(data, jobId, outcome.kind === 'superseded' ? 'canceled' : 'failed');
         return 'superseded';
       case 'gone':
         if (!transfer) {
@@ -89,12 +97,22 @@ export class CallActionProcessor {
           return 'call_already_ended';
         }
         log.warn({ reason: outcome.reason }, 'transfer impossible: the call is no longer in progress');
+        await this.transferEvent(data, jobId, 'caller_hung_up', outcome.reason);
         throw new UnrecoverableError(`call not in progress: ${outcome.reason}`);
       case 'failed':
         log.error({ reason: outcome.reason }, `${data.kind} failed for good`);
+        await this.transferEvent(data, jobId, 'failed', outcome.reason);
         await this.noticeAgent(data, jobId, log);
         throw new UnrecoverableError(outcome.reason);
     }
+  }
+
+  /** A cold transfer's end, told once (its job id): `completed`, or why it failed. Hang-ups tell nothing. */
+  private async transferEvent(data: CallActionJob, jobId: string, outcome: 'completed' | TransferFailure, detail?: string): Promise<void> {
+    if (data.kind !== 'transfer' || !this.deps.events) return;
+    const transfer = { call_sid: data.callSid, ...(data.callId ? { retell_call_id: data.callId } : {}), kind: 'cold' as const, destination: data.label, to: data.target };
+    if (outcome === 'completed') await this.deps.events.emit('transfer.completed', transfer, { key: jobId });
+    else await this.deps.events.emit('transfer.failed', { ...transfer, reason: outcome, ...(detail ? { detail: detail.slice(0, 500) } : {}) }, { key: jobId });
   }
 
   /** The agent is still with the caller and believes the action under way: it is told it failed. */

@@ -24,14 +24,17 @@ export interface EventPayloads {
   'call.started': CallIds & { retell_call_id: string; agent_id: string };
   /** Twilio reports the call over. */
   'call.ended': CallIds & { twilio_status: string; duration_s?: number };
-  /** Retell's `call_analyzed` arrived: Retell's call object, joined with the Twilio call it belongs to. */
-  'call.analyzed': { call_sid: string; retell_call_id: string; retell: Record<string, unknown> };
+  /**
+   * Retell's `call_analyzed` arrived: Retell's call object, joined with the Twilio call it belongs to.
+   * `retell_trimmed` lists what was left out of an object too large to post whole (word timings first).
+   */
+  'call.analyzed': { call_sid: string; retell_call_id: string; retell: Record<string, unknown>; retell_trimmed?: string[] };
   /** A cold or warm transfer the agent asked for was accepted and started. */
   'transfer.started': TransferData;
   /** Cold: the redirect was performed; warm: the caller was joined with the person. */
   'transfer.completed': TransferData;
-  /** The transfer gave up; the caller stays with the agent, who is told. */
-  'transfer.failed': TransferData & { reason: string };
+  /** The transfer gave up; the caller stays with the agent, who is told (unless the caller hung up). */
+  'transfer.failed': TransferData & { reason: TransferFailure; detail?: string };
   /** An outbound call changed status (dialing, ringing, in-progress). */
   'outbound.status': OutboundData;
   /** An outbound call ended, with its outcome. */
@@ -50,12 +53,29 @@ export interface EventPayloads {
 
 export interface TransferData {
   call_sid: string;
+  /** Retell's call id of the agent that asked for it, when known. */
+  retell_call_id?: string;
   kind: 'cold' | 'warm';
   /** The destination's name as the agent asked for it (or the number itself). */
   destination: string;
   /** The number or SIP URI dialed. */
   to: string;
 }
+
+/**
+ * Why a transfer failed: a warm transfer's reasons (the person's leg), and for both kinds `failed` (Twilio
+ * refused or did not answer in time), `caller_hung_up` and `canceled` (the agent hung up instead).
+ */
+export type TransferFailure =
+  | 'no_answer'
+  | 'busy'
+  | 'failed'
+  | 'hung_up'
+  | 'declined'
+  | 'no_response'
+  | 'voicemail'
+  | 'caller_hung_up'
+  | 'canceled';
 
 export interface OutboundData {
   /** The outbound call's id (`out_…`). */
@@ -64,6 +84,8 @@ export interface OutboundData {
   call_sid?: string;
   campaign_id?: string;
   task_id?: string;
+  /** The call as `GET /calls/{id}` shows it at this status (what OUTBOUND_WEBHOOK_URL receives as `call`). */
+  call: Record<string, unknown>;
 }
 
 export interface SmsData {
@@ -100,4 +122,6 @@ export const EVENT_TYPES: readonly EventType[] = [
  */
 export interface EventSink {
   emit<T extends EventType>(type: T, data: EventPayloads[T], opts?: { key?: string }): Promise<void>;
+  /** Whether an event of `type` would be kept: a flow may skip gathering its data otherwise. @defaultValue always */
+  wants?(type: EventType): boolean;
 }

@@ -58,6 +58,9 @@ export class StreamEventSink implements EventSink {
       /** Which types are kept at all (EVENTS_TYPES, and the outbound webhook's types). */
       wanted: (type: string) => boolean;
       logger: Logger;
+      /** Told of each event written. */
+      onEmitted?: (type: EventType) => void;
+      /** Told of each event lost (Redis unreachable). */
       onDropped?: (type: EventType) => void;
     },
   ) {
@@ -65,11 +68,16 @@ export class StreamEventSink implements EventSink {
     this.wanted = deps.wanted;
   }
 
+  wants(type: EventType): boolean {
+    return this.wanted(type);
+  }
+
   async emit<T extends EventType>(type: T, data: EventPayloads[T], opts: { key?: string } = {}): Promise<void> {
     if (!this.wanted(type)) return;
     const event: BridgeEvent<T> = { id: eventId(type, opts.key), type, timestamp: new Date().toISOString(), data };
     try {
       await this.deps.redis.xadd(this.key, 'MAXLEN', '~', EVENT_STREAM_MAX_LENGTH, '*', 'e', JSON.stringify(event));
+      this.deps.onEmitted?.(type);
     } catch (err) {
       this.deps.onDropped?.(type);
       this.deps.logger.error({ err: (err as Error).message, eventType: type, eventId: event.id }, 'event not recorded: redis unavailable');
@@ -78,4 +86,4 @@ export class StreamEventSink implements EventSink {
 }
 
 /** The sink when no endpoint wants events: nothing is written. */
-export const NO_EVENTS: EventSink = { emit: async () => undefined };
+export const NO_EVENTS: EventSink = { emit: async () => undefined, wants: () => false };

@@ -9,6 +9,7 @@ import { dialRetellTwiml, fallbackTwiml, rejectTwiml } from '../../twilio/twiml'
 import type { CallRepository } from '../../calls/repository';
 import type { CallDirection } from '../../formats';
 import type { LookupHook, LookupResult } from './lookup-hook';
+import { callData, NO_EVENTS, type EventPayloads, type EventSink } from '../events';
 
 /** The parts of Twilio's voice webhook the bridge uses. */
 export interface InboundCall {
@@ -66,6 +67,8 @@ export interface CallAnswererOptions {
   metrics: Pick<Metrics, 'retellRegistrationDuration'>;
   /** Asked for the agent and variables of each new inbound call (INBOUND_WEBHOOK_URL); none when unset. */
   lookupHook?: LookupHook;
+  /** Told `call.started` once a registration is stored. @defaultValue none */
+  events?: EventSink;
 }
 
 /**
@@ -107,6 +110,7 @@ export class CallAnswerer {
   private readonly logger: Logger;
   private readonly metrics: CallAnswererOptions['metrics'];
   private readonly lookupHook: LookupHook | undefined;
+  private readonly events: EventSink;
   private readonly leaseMs: number;
   private readonly deadlineMs: number;
   /** Repeats that reach the same process share one answer without polling Redis. */
@@ -119,6 +123,7 @@ export class CallAnswerer {
     this.logger = opts.logger;
     this.metrics = opts.metrics;
     this.lookupHook = opts.lookupHook;
+    this.events = opts.events ?? NO_EVENTS;
     ({ leaseMs: this.leaseMs, deadlineMs: this.deadlineMs } = answerTiming(opts.config.retell.timeoutMs, opts.lookupHook?.timeoutMs));
   }
 
@@ -199,6 +204,10 @@ export class CallAnswerer {
         log.warn({ orphanCallId: answer.callId }, 'claim lost during registration; answering with the new holder\'s TwiML');
         const theirs = stored.twiml ?? (await this.waitForStoredAnswer(call.callSid, deadline));
         if (theirs !== undefined) return { twiml: theirs, outcome: 'duplicate' };
+      } else if (answer.outcome === 'registered' && answer.callId && answer.agentId) {
+        // Only the registration that was stored is the call's: a lost claim's orphan is not. Not awaited,
+        // so the answer waits on nothing more than before: one XADD, sent as the answer goes out.
+        void this.events.emit('call.started', startedData(call, answer.callId, answer.agentId), { key: call.callSid });
       }
     } catch (err) {
       log.error({ err, callId: answer.callId }, 'redis unavailable: answer not stored');
@@ -291,6 +300,12 @@ export class CallAnswerer {
   fallback(reason: FallbackReason): Answer {
     return { twiml: fallbackTwiml(this.config.fallback), outcome: 'fallback', fallbackReason: reason };
   }
+}
+
+/** `call.started`'s data: the call's ids, and an outbound call's request and campaign ids from its registration's metadata. */
+function startedData(call: InboundCall, callId: string, agentId: string): EventPayloads['call.started'] {
+  const ids = callData({ callSid: call.callSid, callId, direction: toDirection(call.twilioDirection), from: call.from, to: call.to }, call.registration?.metadata);
+  return { ...ids, retell_call_id: callId, agent_id: agentId };
 }
 
 /** The agent for calls on one of the bridge's numbers: its AGENT_ROUTES entry, else RETELL_AGENT_ID. */

@@ -13,6 +13,7 @@ import { hangupTwiml, transferTwiml } from '../../twilio/twiml';
 import { readVoiceForm } from '../../twilio/voice-form';
 import { checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
 import { resolveReferTarget } from '../actions';
+import type { EventSink } from '../events';
 import type { Answer, CallAnswerer } from './answerer';
 
 const dialActionForm = z.looseObject({
@@ -41,6 +42,8 @@ export interface InboundRoutesDeps {
   onCallEnded: (callSid: string) => Promise<void>;
   /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
   budget?: ByteBudget;
+  /** Told of a transfer by SIP REFER (`transfer.started`, `transfer.completed`). @defaultValue none */
+  events?: EventSink;
   logger: Logger;
   metrics: Metrics;
 }
@@ -134,6 +137,13 @@ export function inboundRoutes(deps: InboundRoutesDeps): Router {
     }
     metrics.referRequests.inc({ result: 'transferred' });
     log.info({ destination: destination.label }, 'sip refer: transferring');
+    if (deps.events) {
+      // Twilio dials the destination on this answer: for a cold transfer, that is the redirect performed.
+      const transfer = { call_sid: form.CallSid, kind: 'cold' as const, destination: destination.label, to: destination.target };
+      const key = `refer:${form.CallSid}:${destination.target}`;
+      await deps.events.emit('transfer.started', transfer, { key });
+      await deps.events.emit('transfer.completed', transfer, { key });
+    }
     const callerId = [form.From, form.To].find((n) => n !== undefined && isE164(n));
     sendTwiml(res, transferTwiml({ target: destination.target, targetKind: destination.kind, callerId, message: undefined }));
   });

@@ -13,6 +13,7 @@ import { isFinalCallStatus } from '../../twilio/call-status';
 import { parseTimestamp, statusForm } from '../../twilio/forms';
 import { checkAccount, twilioVerified } from '../../twilio/webhook';
 import type { Config } from '../../config';
+import { emitCallEnded, NO_EVENTS, trimRetellCall, type EventSink } from '../events';
 
 const event = z.looseObject({
   event: z.string({ error: 'event is required' }).max(64),
@@ -53,6 +54,8 @@ export interface LifecycleRoutesDeps {
   /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
   budget: ByteBudget;
   calls: CallRepository;
+  /** Told `call.ended` and `call.analyzed`. @defaultValue none */
+  events?: EventSink;
   logger: Logger;
   metrics: Metrics;
 }
@@ -66,6 +69,7 @@ export interface LifecycleRoutesDeps {
  */
 export function lifecycleRoutes(deps: LifecycleRoutesDeps): Router {
   const { calls, logger, metrics } = deps;
+  const events = deps.events ?? NO_EVENTS;
   const router = Router();
   const signed = retellSigned({
     apiKey: deps.config.retell.apiKey,
@@ -81,7 +85,10 @@ export function lifecycleRoutes(deps: LifecycleRoutesDeps): Router {
     checkAccount(deps.config, form.AccountSid);
     const status = form.CallStatus;
     const result = await orStoreUnavailable(() => calls.twilioStatus(form.CallSid, status, parseTimestamp(form.Timestamp), form.CallDuration));
-    if (isFinalCallStatus(status)) await orStoreUnavailable(() => deps.onCallEnded(form.CallSid));
+    if (isFinalCallStatus(status)) {
+      await orStoreUnavailable(() => deps.onCallEnded(form.CallSid));
+      if (result !== 'unknown') await emitCallEnded(events, calls, { callSid: form.CallSid, twilioStatus: status, duration: form.CallDuration });
+    }
     logger.info({ callSid: form.CallSid, callStatus: status, result }, 'twilio call status');
     res.status(204).end();
   });
@@ -124,6 +131,12 @@ export function lifecycleRoutes(deps: LifecycleRoutesDeps): Router {
       );
     });
     log.info({ result }, 'retell call event');
+    if (name === 'call_analyzed' && (!events.wants || events.wants('call.analyzed'))) {
+      // Retell's object whole, joined with the Twilio call; cut down when it is MiBs of transcript.
+      const { retell, trimmed } = trimRetellCall(call);
+      if (trimmed) log.info({ trimmed }, 'call.analyzed: Retell\'s call object trimmed to fit');
+      await events.emit('call.analyzed', { call_sid: record.callSid, retell_call_id: call.call_id, retell, ...(trimmed ? { retell_trimmed: trimmed } : {}) }, { key: record.callSid });
+    }
     res.status(204).end();
   });
   return router;

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { E164, nestedDeeperThan, speakable } from '../../formats';
+import { requireApiToken } from '../../http/auth';
 import { HttpError } from '../../http/errors';
 import { parseJsonBody, readBody } from '../../http/read-body';
 import { parseOr400 } from '../../http/validate';
@@ -57,25 +57,6 @@ const PLACE_STATUS: Readonly<Record<PlaceOutcome['kind'], number>> = {
   unavailable: 503,
 };
 
-/**
- * `Authorization: Bearer <API_TOKEN>`, compared in constant time over SHA-256 digests (equal length
- * whatever was sent, so neither the token's content nor its length leaks through timing).
- */
-function bearer(token: string): RequestHandler {
-  const expected = createHash('sha256').update(token).digest();
-  return (req, res, next) => {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
-    const given = createHash('sha256').update(match?.[1] ?? '').digest();
-    if (!match || !timingSafeEqual(expected, given)) {
-      // The body is never read; closing the connection spares reading it just to keep the socket.
-      res.setHeader('Connection', 'close');
-      res.status(401).set('www-authenticate', 'Bearer').json({ error: 'unauthorized', reason: 'Authorization: Bearer <API_TOKEN> is missing or wrong' });
-      return;
-    }
-    next();
-  };
-}
-
 /** The JSON body of an authenticated request, within `limitBytes` (413 beyond); 400 when it is not JSON. */
 function jsonBody(limitBytes: number): RequestHandler {
   return (req, _res, next) => {
@@ -102,7 +83,7 @@ export function callsRoutes(deps: CallsRoutesDeps): Router {
     res.locals.jsonErrors = true;
     next();
   });
-  const auth = bearer(deps.apiToken);
+  const auth = requireApiToken(deps.apiToken);
   const json = jsonBody(64 * 1024);
 
   router.post('/calls', auth, json, async (req, res) => {

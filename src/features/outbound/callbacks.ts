@@ -9,7 +9,9 @@ import {
 import type { OutboundStore } from './repository';
 import type { CallRepository } from '../../calls/repository';
 import { addCallAction, type CallActionQueue } from '../../jobs/queues';
-import { queueOutboundEvent, type OutboundEventQueue } from './jobs';
+import { emitOutboundStatus } from './events';
+import { emitCallEnded, type EventSink } from '../events';
+import { isFinalCallStatus } from '../../twilio/call-status';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { hangupTwiml } from '../../twilio/twiml';
@@ -21,7 +23,7 @@ export interface OutboundCallbacksDeps {
   answerer: CallAnswerer;
   calls: CallRepository;
   actionQueue: CallActionQueue;
-  events: OutboundEventQueue | undefined;
+  events: EventSink;
   logger: Logger;
   metrics: Metrics;
 }
@@ -88,8 +90,12 @@ export class OutboundCallbacks {
   async progress(id: string, p: OutboundProgress): Promise<'moved' | 'kept' | 'unknown'> {
     const log = this.deps.logger.child({ outboundId: id, callSid: p.callSid, callStatus: p.callStatus });
     // The Twilio call record (registered on answer) follows the same progress as an inbound call's.
-    await this.deps.calls.twilioStatus(p.callSid, p.callStatus, p.at, p.duration);
+    const callResult = await this.deps.calls.twilioStatus(p.callSid, p.callStatus, p.at, p.duration);
     const record = await this.deps.store.get(id);
+    if (callResult !== 'unknown' && isFinalCallStatus(p.callStatus)) {
+      const metadata = { ...(record ? (JSON.parse(record.metadata) as Record<string, unknown>) : {}), outbound_id: id };
+      await emitCallEnded(this.deps.events, this.deps.calls, { callSid: p.callSid, twilioStatus: p.callStatus, duration: p.duration, metadata });
+    }
     if (!record) {
       log.info('status callback for an outbound call the bridge no longer knows: ignored');
       return 'unknown';
@@ -169,7 +175,8 @@ export class OutboundCallbacks {
     if (status === 'in-progress' || status === 'ended') await this.deps.store.releaseSlot(id);
     if (result !== 'moved') return result;
     const { events } = this.deps;
-    if (status !== 'ended' && !events) {
+    const wanted = !events.wants || events.wants(status === 'ended' ? 'outbound.completed' : 'outbound.status');
+    if (status !== 'ended' && !wanted) {
       log.info({ status }, 'outbound call status');
       return result;
     }
@@ -177,9 +184,9 @@ export class OutboundCallbacks {
     if (!record) return result;
     if (status === 'ended') this.deps.metrics.outboundOutcomes.inc({ outcome: record.outcome ?? 'completed' });
     log.info({ status, outcome: record.outcome }, 'outbound call status');
-    if (!events) return result;
+    if (!wanted) return result;
     const retellCallId = record.callSid ? (await this.deps.calls.get(record.callSid))?.callId : undefined;
-    await queueOutboundEvent(events, record, status, retellCallId).catch((err: Error) => log.error({ err: err.message }, 'could not queue the webhook event'));
+    await emitOutboundStatus(events, record, status, retellCallId);
     return result;
   }
 }

@@ -6,7 +6,9 @@ import type { Metrics } from '../../observability/metrics';
 import { FINAL_CALL_STATUSES, UNANSWERED_CALL_STATUSES } from '../../twilio/call-status';
 
 import { attemptOf, runEffect } from '../../jobs/effect';
-import { queueOutboundEvent, type OutboundCancelJob, type OutboundEventQueue } from './jobs';
+import type { OutboundCancelJob } from './jobs';
+import { emitOutboundStatus } from './events';
+import type { EventSink } from '../events';
 
 export type CancelResult = 'canceled' | 'too_late' | 'already_ended' | 'superseded';
 
@@ -16,7 +18,7 @@ export type CancelResult = 'canceled' | 'too_late' | 'already_ended' | 'supersed
  */
 export class OutboundCanceler {
   constructor(
-    private readonly deps: { twilio: Twilio; store: OutboundStore; events: OutboundEventQueue | undefined; logger: Logger; metrics: Metrics },
+    private readonly deps: { twilio: Twilio; store: OutboundStore; events: EventSink; logger: Logger; metrics: Metrics },
   ) {}
 
   async process(job: Job<OutboundCancelJob>): Promise<CancelResult> {
@@ -47,7 +49,7 @@ export class OutboundCanceler {
         if ((await store.advance(id, 'ended', { outcome: 'canceled', endedAt: new Date().toISOString() }, { twilioStatus: 'canceled' })) === 'moved') {
           this.deps.metrics.outboundOutcomes.inc({ outcome: 'canceled' });
           const record = await store.get(id);
-          if (record) await queueOutboundEvent(this.deps.events, record, 'ended');
+          if (record) await emitOutboundStatus(this.deps.events, record, 'ended');
         }
         await store.releaseSlot(id);
         log.info('ringing outbound call canceled');

@@ -10,14 +10,16 @@ import { twilioErrorDetail } from '../../twilio/errors';
 import { findCallsCreatedSince } from '../../twilio/calls';
 import { placeCall } from './twilio';
 import { attemptOf, runEffect } from '../../jobs/effect';
-import { queueOutboundEvent, type OutboundEventQueue, type PlaceCallJob } from './jobs';
+import type { PlaceCallJob } from './jobs';
+import { emitOutboundStatus } from './events';
+import type { EventSink } from '../events';
 
 export interface OutboundPlacerDeps {
   twilio: Twilio;
   retell: Retell;
   store: OutboundStore;
   /** Where status changes go for OUTBOUND_WEBHOOK_URL; undefined when it is not set. */
-  events: OutboundEventQueue | undefined;
+  events: EventSink;
   config: {
     publicUrl: string;
     /** Retell calls kept free for inbound (OUTBOUND_RESERVED_CONCURRENCY). */
@@ -78,7 +80,7 @@ export class OutboundPlacer {
       return begun.kind === 'placed' ? 'already_placed' : begun.kind === 'ended' ? 'canceled' : 'expired';
     }
     if (begun.kind === 'first') {
-      await queueOutboundEvent(events, { ...record, status: 'dialing', dialingAt: new Date().toISOString() }, 'dialing');
+      await emitOutboundStatus(events, { ...record, status: 'dialing', dialingAt: new Date().toISOString() }, 'dialing');
     }
 
     const outcome = await runEffect<string>(
@@ -213,7 +215,7 @@ export class OutboundPlacer {
     await this.deps.store.advance(record.id, 'ended', { outcome: 'canceled', endedAt: new Date().toISOString() });
     await this.deps.store.releaseSlot(record.id);
     const ended = await this.deps.store.get(record.id);
-    if (ended) await queueOutboundEvent(this.deps.events, ended, 'ended');
+    if (ended) await emitOutboundStatus(this.deps.events, ended, 'ended');
     this.deps.metrics.outboundOutcomes.inc({ outcome: 'canceled' });
     log.info('outbound call canceled before it was placed');
     return 'canceled';
@@ -230,7 +232,7 @@ export class OutboundPlacer {
     });
     await this.deps.store.releaseSlot(record.id);
     const ended = await this.deps.store.get(record.id);
-    if (ended) await queueOutboundEvent(this.deps.events, ended, 'ended').catch((e: Error) => log.error({ err: e.message }, 'could not queue the webhook event'));
+    if (ended) await emitOutboundStatus(this.deps.events, ended, 'ended');
     this.deps.metrics.outboundPlacements.inc({ result: 'refused' });
     this.deps.metrics.outboundOutcomes.inc({ outcome: 'dial_failed' });
     log.error({ reason, to: record.to, from: record.from }, 'Twilio refused the outbound call: dial_failed');

@@ -4,7 +4,9 @@ import { OUTBOUND_ID, outboundView, type OutboundRecord, type OutboundView, type
 import type { OutboundStore } from './repository';
 import type { CallRepository } from '../../calls/repository';
 import type { Config } from '../../config';
-import { addPlaceCall, cancelJobId, placeJobId, queueOutboundEvent, type OutboundCallQueue, type OutboundEventQueue } from './jobs';
+import { addPlaceCall, cancelJobId, placeJobId, type OutboundCallQueue } from './jobs';
+import { emitOutboundStatus } from './events';
+import type { EventSink } from '../events';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { addCallAction, type CallActionQueue } from '../../jobs/queues';
@@ -51,7 +53,7 @@ export interface OutboundCallsDeps {
   queue: OutboundCallQueue;
   /** Where the cancel of a ringing call goes, for the worker. */
   actionQueue: CallActionQueue;
-  events: OutboundEventQueue | undefined;
+  events: EventSink;
   logger: Logger;
   metrics: Metrics;
 }
@@ -197,6 +199,6 @@ export class OutboundCalls {
   private async ended(id: string, log: Logger): Promise<void> {
     this.deps.metrics.outboundOutcomes.inc({ outcome: 'canceled' });
     const record = await this.deps.store.get(id);
-    if (record) await queueOutboundEvent(this.deps.events, record, 'ended').catch((e: Error) => log.error({ err: e.message }, 'could not queue the webhook event'));
+    if (record) await emitOutboundStatus(this.deps.events, record, 'ended');
   }
 }

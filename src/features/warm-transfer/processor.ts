@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type Retell from 'retell-sdk';
 import type { Twilio } from 'twilio';
-import type { WarmTransfer, WarmTransferFailure } from '../../calls/record';
+import { callSidOfTransfer, type WarmTransfer, type WarmTransferFailure } from '../../calls/record';
 import type { CallRepository } from '../../calls/repository';
 import type { Logger } from '../../observability/logger';
 import { tellAgent } from '../../retell/live-call';
@@ -15,6 +15,7 @@ import { outcomeJobId, type WarmTransferJob, type WarmTransferJoinJob, type Warm
 import { ACTION_DEADLINE_MS } from '../actions';
 import { attemptOf, runEffect, type EffectLedger } from '../../jobs/effect';
 import { addCallAction, type CallActionQueue } from '../../jobs/queues';
+import type { EventSink } from '../events';
 
 export interface WarmTransferProcessorDeps {
   twilio: Twilio;
@@ -22,6 +23,8 @@ export interface WarmTransferProcessorDeps {
   calls: CallRepository;
   /** Where a failure found by the worker itself (a refused leg, a caller gone) queues its outcome. */
   queue: CallActionQueue;
+  /** Told how each warm transfer ended (`transfer.completed`, `transfer.failed`). @defaultValue none */
+  events?: EventSink;
   config: { publicUrl: string; ringTimeoutS: number; holdMessage: string | undefined; retellTimeoutMs: number };
   logger: Logger;
   metrics: Metrics;
@@ -238,6 +241,7 @@ export class WarmTransferProcessor {
     switch (outcome.kind) {
       case 'sent':
       case 'found':
+        await this.transferEvent(callSid, transfer, 'completed');
         return this.joined(transfer, outcome.kind === 'sent' ? 'sent' : 'found', log);
       case 'done_before':
         return 'already_joined';
@@ -265,6 +269,7 @@ export class WarmTransferProcessor {
   /** An end_call took over after the person accepted: the caller is being hung up, not joined. */
   private async notJoining(transfer: WarmTransfer, current: string | undefined, log: Logger): Promise<WarmTransferResult> {
     await this.deps.calls.failWarmTransfer(transfer.id, 'canceled', { evenIfAccepted: true });
+    await this.transferEvent(callSidOfTransfer(transfer.id) ?? '', transfer, 'canceled');
     if (transfer.legSid) await this.deps.twilio.calls(transfer.legSid).update({ twiml: sayAndHangupTwiml(NO_LONGER_NEEDED) }).catch(() => undefined);
     log.warn({ current }, 'the call\'s action changed after the person accepted: not joining');
     return 'superseded';
@@ -280,6 +285,7 @@ export class WarmTransferProcessor {
     }
     this.deps.metrics.warmTransfers.inc({ result: gone ? 'caller_hung_up' : 'failed' });
     log.warn({ reason }, gone ? 'the caller hung up as the person accepted' : 'could not move the caller into the conference');
+    await this.transferEvent(job.data.callSid, transfer, gone ? 'caller_hung_up' : 'failed', reason);
     if (gone) return 'caller_gone';
     await this.tellAgent(job.data.callId ?? transfer.callId, agentContext(transfer.label, 'failed'), log).catch(() => undefined);
     throw new UnrecoverableError(reason);
@@ -302,11 +308,22 @@ export class WarmTransferProcessor {
       }
     }
     if (job.attemptsMade === 0) this.deps.metrics.warmTransfers.inc({ result: data.reason });
+    const failed = await this.deps.calls.findWarmTransfer(data.transferId);
+    if (failed) await this.transferEvent(data.callSid, failed, data.reason);
     // The caller is gone, and with them the agent's call: there is no one to tell.
     if (data.reason === 'caller_hung_up' || !data.callId) return 'agent_gone';
     const told = await this.tellAgent(data.callId, agentContext(data.label, data.reason), log);
     log.info({ reason: data.reason, told }, 'warm transfer failed: the agent was told');
     return told ? 'agent_told' : 'agent_gone';
+  }
+
+  /** A warm transfer's end, told once per transfer (its id): `completed`, or why it failed. */
+  private async transferEvent(callSid: string, transfer: WarmTransfer, outcome: 'completed' | WarmTransferFailure, detail?: string): Promise<void> {
+    const { events } = this.deps;
+    if (!events) return;
+    const data = { call_sid: callSid, ...(transfer.callId ? { retell_call_id: transfer.callId } : {}), kind: 'warm' as const, destination: transfer.label, to: transfer.target };
+    if (outcome === 'completed') await events.emit('transfer.completed', data, { key: transfer.id });
+    else await events.emit('transfer.failed', { ...data, reason: outcome, ...(detail ? { detail: detail.slice(0, 500) } : {}) }, { key: transfer.id });
   }
 
   /** Tells the agent in its live call; false when Retell no longer has it (or there is none). */

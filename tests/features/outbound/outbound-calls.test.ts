@@ -318,7 +318,10 @@ describe('outbound calls, end to end', () => {
       const id = await placeCall(bridge);
       await waitFor('four events', () => received.length >= 4);
       await sleep(500);
-      const events = received.map((r) => JSON.parse(r.body) as { event: string; status: string; call: { id: string; status: string; outcome?: string } });
+      // Deliveries may overtake each other (retries, concurrency): a receiver orders them by occurred_at.
+      const events = received
+        .map((r) => JSON.parse(r.body) as { event: string; status: string; occurred_at: string; call: { id: string; status: string; outcome?: string } })
+        .sort((a, b) => a.occurred_at.localeCompare(b.occurred_at));
       expect(events.map((e) => e.status)).toEqual(['dialing', 'ringing', 'in-progress', 'ended']);
       expect(events.map((e) => e.event)).toEqual(['call_status', 'call_status', 'call_status', 'call_ended']);
       expect(events.every((e) => e.call.id === id)).toBe(true);
