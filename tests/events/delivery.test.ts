@@ -184,7 +184,8 @@ describe('event delivery', () => {
       const res = await postRetell(bridge.url, '/retell/functions/transfer_call', functionCallBody('transfer_call', callId, { destination: 'sales' }));
       expect(res.status).toBe(200);
       await bridge.twilio.waitForSuccessfulUpdates(1);
-      expect(await bridge.calls.get(callSid)).toMatchObject({ state: 'transferred' });
+      // Settled once Twilio's answer is back: the worker was not held up by the receiver.
+      await waitFor('the transfer to be settled', async () => (await bridge.calls.get(callSid))?.state === 'transferred');
       // The delivery is still inside its endless answer.
       expect((await bridge.eventStore.get(id))?.deliveries.events).toMatchObject({ status: 'pending', attempts: 0 });
 

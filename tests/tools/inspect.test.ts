@@ -103,7 +103,7 @@ describe('npm run inspect', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });
 
 describe('npm run inspect, for a warm transfer', () => {
