@@ -25,6 +25,7 @@ import {
   type OutboundCallQueue,
   type OutboundEventQueue,
 } from './features/outbound';
+import { recordingFunctions, RecordingControlProcessor } from './features/recording';
 import { WarmTransferCallbacks, WarmTransferProcessor, warmTransferFunction } from './features/warm-transfer';
 import { addCallAction, createCallActionQueue, type CallActionQueue } from './jobs/queues';
 import type { JobHandlers } from './jobs/worker';
@@ -127,6 +128,7 @@ export class Container {
     this.functions = [
       ...actionFunctions({ config, requests: this.actionRequests }),
       warmTransferFunction({ config, requests: this.actionRequests }),
+      ...recordingFunctions({ config, calls: this.calls, queue: actions, logger }),
     ];
   }
 
@@ -151,6 +153,7 @@ export class Container {
       metrics,
     });
     const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
+    const recordingControls = new RecordingControlProcessor({ twilio, calls, queue: actions, logger });
     const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events: outboundEvents, logger, metrics });
     const placer = new OutboundPlacer({
       twilio,
@@ -179,6 +182,8 @@ export class Container {
         warm_transfer_outcome: (job) => warmStep(job as never),
         agent_notice: (job) => notices.process(job as never),
         outbound_cancel: (job) => cancels.process(job as never),
+        pause_recording: (job) => recordingControls.process(job as never),
+        resume_recording: (job) => recordingControls.process(job as never),
       },
       outboundCalls: { place: (job) => placer.process(job as never) },
       ...(sender ? { outboundEvents: { event: (job) => sender.process(job as never) } } : {}),

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FakeCallee } from './fake-callee';
+import { FakeRecordings } from './fake-recordings';
 import { LoopbackServer } from './loopback-server';
 
 export interface ReceivedTwilioRequest {
@@ -154,6 +155,8 @@ export class FakeTwilioApi extends LoopbackServer {
   readonly injections: Injection[] = [];
   /** Outbound calls (`calls.create`) and the callee that plays them. */
   readonly callee: FakeCallee;
+  /** Call recordings (`<Start><Recording>`, `<Dial record>`, the Recordings REST resource; see fake-recordings.ts). */
+  readonly recordings: FakeRecordings;
   /**
    * CallTokens of inbound calls, with the caller's number: a call created with one of them may show that
    * number as `From`, as Twilio allows for a forwarded call.
@@ -175,10 +178,19 @@ export class FakeTwilioApi extends LoopbackServer {
       end: (call, status) => this.end(call, status),
       callJson: (call) => this.callJson(call),
     });
+    this.recordings = new FakeRecordings({
+      accountSid,
+      baseUrl: () => this.url,
+      calls: this.calls,
+      children: (sid) => this.children(sid),
+      roomMates: (call) => this.roomMates(call),
+      deliver: (kind, callSid, url, params) => this.callee.deliver(kind, callSid, url, params),
+    });
   }
 
   override async stop(): Promise<void> {
     this.callee.stop();
+    this.recordings.stop();
     await super.stop();
   }
 
@@ -189,9 +201,11 @@ export class FakeTwilioApi extends LoopbackServer {
   }
 
   /**
-   * Plays TwiML on a live call as Twilio does, as far as the bridge's TwiML goes: each `<Dial>` target
-   * (`<Number>`, `<Sip>`, or a bare number) becomes a child leg with `parent_call_sid`; TwiML that ends
-   * without a `<Dial>` but with `<Hangup/>` completes the call. Used when a call is answered with the
+   * Plays TwiML on a live call as Twilio does, as far as the bridge's TwiML goes: `<Start><Recording>`
+   * starts a call recording (see fake-recordings.ts); each `<Dial>` target (`<Number>`, `<Sip>`, or a bare
+   * number) becomes a child leg with `parent_call_sid`, recorded by the `<Dial>` when it has `record`;
+   * TwiML that ends without a `<Dial>` but with `<Hangup/>` completes the call; a `<Gather>` waits for
+   * `gather` (the callee of a placed call answers it by itself). Used when a call is answered with the
    * bridge's TwiML and when it is redirected.
    */
   playTwiml(sid: string, twiml: string): void {
@@ -200,6 +214,7 @@ export class FakeTwilioApi extends LoopbackServer {
     // New TwiML takes the call out of the conference it was in, if any.
     this.leave(call);
     call.twiml = twiml;
+    const legs: FakeCall[] = [];
     const dial = /<Dial\b([^>]*)>([\s\S]*?)<\/Dial>/.exec(twiml);
     const conference = dial && /<Conference\b([^>]*)>([^<]*)<\/Conference>/.exec(dial[2]!);
     if (conference) {
@@ -212,18 +227,64 @@ export class FakeTwilioApi extends LoopbackServer {
       const targets = nouns.length ? nouns : [unescapeXml(dial[2]!.trim())];
       for (const to of targets) {
         const childSid = `CA${randomBytes(16).toString('hex')}`;
-        this.calls.set(childSid, {
+        const leg: FakeCall = {
           sid: childSid,
           from: callerId ? unescapeXml(callerId) : call.from,
           to,
           status: to.startsWith('sip:') ? 'in-progress' : 'ringing',
           parentSid: sid,
           createdAt: Date.now(),
-        });
+        };
+        this.calls.set(childSid, leg);
+        legs.push(leg);
       }
-    } else if (/<Hangup\s*\/>/.test(twiml)) {
-      this.end(call, 'completed');
     }
+    // A <Gather> holds the TwiML until it is answered: what follows it runs only then (through its action).
+    const running = /<Gather\b/.test(twiml) ? twiml.slice(0, twiml.indexOf('<Gather')) : twiml;
+    this.recordings.fromTwiml(call, running, legs);
+    if (!dial && !conference && /<Hangup\s*\/>/.test(twiml)) this.end(call, 'completed');
+  }
+
+  /** The other calls in the live conference `call` is in. */
+  roomMates(call: FakeCall): FakeCall[] {
+    if (!call.conference) return [];
+    return this.inConference(call.conference).filter((c) => c.sid !== call.sid);
+  }
+
+  /**
+   * Answers the `<Gather>` the call's TwiML is waiting on, as the caller would (a key, or speech), or lets
+   * it time out: its action is requested, signed, with what was heard, and the TwiML it answers is played.
+   * Returns that TwiML, or undefined when the call has no `<Gather>` with an action.
+   */
+  async gather(sid: string, input: { digits?: string; speech?: string } = {}): Promise<string | undefined> {
+    const call = this.calls.get(sid);
+    const gather = call?.twiml && /<Gather\b([^>]*)>/.exec(call.twiml);
+    const action = gather && /\baction="([^"]*)"/.exec(gather[1]!)?.[1];
+    if (!call || !action) return undefined;
+    const result: Record<string, string> = input.digits ? { Digits: input.digits } : input.speech !== undefined ? { SpeechResult: input.speech, Confidence: '0.92' } : {};
+    const sent = await this.callee.deliver('gather', sid, unescapeXml(action), {
+      AccountSid: this.accountSid,
+      ApiVersion: '2010-04-01',
+      CallSid: sid,
+      CallStatus: call.status,
+      Called: call.to,
+      Caller: call.from,
+      Direction: call.direction ?? 'inbound',
+      From: call.from,
+      To: call.to,
+      ...result,
+    });
+    if (sent.status !== 200) throw new Error(`the gather's action answered ${sent.status}: ${sent.body}`);
+    if (!FINAL.has(call.status)) this.playTwiml(sid, sent.body);
+    return sent.body;
+  }
+
+  /** The caller (or whoever is on the call) hangs up: the call and its legs end, and with them its recordings. */
+  hangUp(sid: string): void {
+    const call = this.calls.get(sid);
+    if (!call || FINAL.has(call.status)) return;
+    this.end(call, 'completed');
+    this.callee.changed(call);
   }
 
   /** The calls in the live conference named `room` (not those of an earlier, ended one of that name). */
@@ -266,6 +327,11 @@ export class FakeTwilioApi extends LoopbackServer {
     conference.participants.set(call.sid, { callSid: call.sid, startConferenceOnEnter: starts, endConferenceOnExit: ends, joinedAt: now });
     if (starts && conference.status === 'init') conference.status = 'in-progress';
     conference.updatedAt = now;
+    // Everyone in the room hears the newcomer, and their recordings with them.
+    for (const sid of conference.participants.keys()) {
+      const other = this.calls.get(sid);
+      if (other) this.recordings.listen(other);
+    }
   }
 
   /**
@@ -306,6 +372,7 @@ export class FakeTwilioApi extends LoopbackServer {
       call.endedAt = Date.now();
     }
     this.leave(call);
+    this.recordings.callEnded(call);
   }
 
   private endLeg(call: FakeCall): void {
@@ -367,8 +434,13 @@ export class FakeTwilioApi extends LoopbackServer {
     };
     const error = (status: number, code: number, message: string) =>
       send(status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
+    const raw = (status: number, contentType: string, body: Buffer) => {
+      record.answered = status;
+      if (!res.destroyed) res.writeHead(status, { 'content-type': contentType, 'content-length': body.length }).end(body);
+    };
 
     if (auth !== `${this.accountSid}:${this.authToken}`) return error(401, 20003, 'Authenticate');
+    if (await this.recordings.handle(req.method ?? '', url.pathname, params, { send, error, raw })) return;
     const base = `/2010-04-01/Accounts/${this.accountSid}`;
     if (url.pathname === `${base}/Calls.json` && req.method === 'POST') return this.callee.create(params, { send, error });
 
@@ -408,8 +480,10 @@ export class FakeTwilioApi extends LoopbackServer {
       if (FINAL.has(call.status)) return error(400, 21220, 'Call is not in-progress. Cannot redirect.');
       if (form.Twiml !== undefined && form.Twiml.length > 4000) return error(400, 21236, 'Twiml is too long');
       if (form.Twiml !== undefined || form.Url !== undefined) {
-        // A redirect ends whatever the call was doing, its <Dial> legs included, then runs the new TwiML.
+        // A redirect ends whatever the call was doing, its <Dial> legs included (and a <Dial>'s own
+        // recording with them; a recording of the call goes on), then runs the new TwiML.
         for (const child of this.children(call.sid)) this.endLeg(child);
+        this.recordings.dialEnded(call);
         if (form.Twiml !== undefined) this.playTwiml(call.sid, form.Twiml);
       }
       if (form.Status === 'completed') this.end(call, 'completed');
