@@ -26,6 +26,7 @@ import {
   type OutboundEventQueue,
 } from './features/outbound';
 import { recordingFunctions, RecordingControlProcessor } from './features/recording';
+import { sendSmsFunction, SmsRepository, SmsSender } from './features/sms';
 import { WarmTransferCallbacks, WarmTransferProcessor, warmTransferFunction } from './features/warm-transfer';
 import { addCallAction, createCallActionQueue, type CallActionQueue } from './jobs/queues';
 import type { JobHandlers } from './jobs/worker';
@@ -44,6 +45,11 @@ export interface ContainerOptions {
   metrics?: Metrics;
   /** Clients to use instead of the ones built from `config` (tests: a Retell client of their own). */
   overrides?: { retell?: Retell; twilio?: Twilio };
+  /**
+   * What a number that texts an opt-out keyword (STOP) to one of the bridge's numbers is done with: put
+   * on the do-not-call list. @defaultValue logged only
+   */
+  onOptOut?: (number: string) => Promise<void>;
 }
 
 /** The job handlers of each queue a worker process serves, by job kind. */
@@ -66,6 +72,8 @@ export class Container {
   readonly twilio: Twilio;
 
   readonly calls: CallRepository;
+  /** The agent's texts, per call. */
+  readonly texts: SmsRepository;
   readonly outboundStore: OutboundStore;
   /** Where every flow records what happened (one Redis write); the worker delivers it to the endpoints. */
   readonly events: EventSink;
@@ -81,6 +89,8 @@ export class Container {
   readonly outboundCalls: OutboundCalls | undefined;
   /** Every custom function an agent can call. */
   readonly functions: readonly RetellFunction[];
+  /** A number texted an opt-out keyword to one of the bridge's numbers. */
+  readonly optOut: (number: string) => Promise<void>;
 
   constructor(opts: ContainerOptions) {
     const { config, logger } = opts;
@@ -96,6 +106,7 @@ export class Container {
     this.twilio = opts.overrides?.twilio ?? createTwilioClient(config.twilio, metrics);
 
     this.calls = new CallRepository(this.redis, prefix);
+    this.texts = new SmsRepository(this.redis, prefix);
     const wanted = typeFilter([...(config.events.webhookUrl ? config.events.types : []), ...(config.outbound.webhookUrl ? ['outbound.*'] : [])]);
     this.events = config.events.webhookUrl || config.outbound.webhookUrl ? new StreamEventSink({ redis: this.redis, prefix, wanted, logger }) : NO_EVENTS;
     this.outboundStore = new OutboundStore(this.redis, prefix);
@@ -129,7 +140,13 @@ export class Container {
       ...actionFunctions({ config, requests: this.actionRequests }),
       warmTransferFunction({ config, requests: this.actionRequests }),
       ...recordingFunctions({ config, calls: this.calls, queue: actions, logger }),
+      sendSmsFunction({ config, calls: this.calls, texts: this.texts, queue: actions, logger }),
     ];
+    this.optOut =
+      opts.onOptOut ??
+      (async (number) => {
+        logger.warn({ number }, 'opt-out keyword received; no do-not-call list is connected to record it');
+      });
   }
 
   /** A call ended: whatever still waits on it (a person being rung for a warm transfer) is let go. */
@@ -154,6 +171,7 @@ export class Container {
     });
     const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
     const recordingControls = new RecordingControlProcessor({ twilio, calls, queue: actions, logger });
+    const texts = new SmsSender({ twilio, texts: this.texts, events: this.events, queue: actions, publicUrl: config.publicUrl, logger });
     const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events: outboundEvents, logger, metrics });
     const placer = new OutboundPlacer({
       twilio,
@@ -184,6 +202,7 @@ export class Container {
         outbound_cancel: (job) => cancels.process(job as never),
         pause_recording: (job) => recordingControls.process(job as never),
         resume_recording: (job) => recordingControls.process(job as never),
+        send_sms: (job) => texts.process(job as never),
       },
       outboundCalls: { place: (job) => placer.process(job as never) },
       ...(sender ? { outboundEvents: { event: (job) => sender.process(job as never) } } : {}),

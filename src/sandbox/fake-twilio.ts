@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FakeCallee } from './fake-callee';
+import { FakeMessages } from './fake-messages';
 import { FakeRecordings } from './fake-recordings';
 import { LoopbackServer } from './loopback-server';
 
@@ -134,6 +135,10 @@ export interface FakeNumber {
  * - `GET  /2010-04-01/Accounts/{AC}/Conferences.json` (FriendlyName, Status, PageSize, Page), newest first,
  *   `GET .../Conferences/{CF}.json` and `GET .../Conferences/{CF}/Participants/{CA}.json` (404 once the
  *   call is not in the room): the conferences `<Dial><Conference>` made (see `join` and `leave`)
+ * - the Recordings resource of a call and of the account, with call recordings that go on across
+ *   redirects and `<Dial record>` recordings that end with their `<Dial>` (see fake-recordings.ts)
+ * - `POST`/`GET /2010-04-01/Accounts/{AC}/Messages.json` and `GET .../Messages/{SM}.json`: texts, their
+ *   status callbacks, and people texting the account's numbers (see fake-messages.ts)
  * - `GET  /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=...`
  * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
  *   webhooks and their methods, VoiceApplicationSid)
@@ -157,6 +162,8 @@ export class FakeTwilioApi extends LoopbackServer {
   readonly callee: FakeCallee;
   /** Call recordings (`<Start><Recording>`, `<Dial record>`, the Recordings REST resource; see fake-recordings.ts). */
   readonly recordings: FakeRecordings;
+  /** Texts (the Messages resource, status callbacks, people texting the account's numbers; see fake-messages.ts). */
+  readonly messages: FakeMessages;
   /**
    * CallTokens of inbound calls, with the caller's number: a call created with one of them may show that
    * number as `From`, as Twilio allows for a forwarded call.
@@ -186,11 +193,18 @@ export class FakeTwilioApi extends LoopbackServer {
       roomMates: (call) => this.roomMates(call),
       deliver: (kind, callSid, url, params) => this.callee.deliver(kind, callSid, url, params),
     });
+    this.messages = new FakeMessages({
+      accountSid,
+      ownsNumber: (phoneNumber) => [...this.numbers.values()].some((n) => n.phoneNumber === phoneNumber),
+      serviceSender: () => [...this.numbers.values()][0]?.phoneNumber,
+      deliver: (kind, callSid, url, params) => this.callee.deliver(kind, callSid, url, params),
+    });
   }
 
   override async stop(): Promise<void> {
     this.callee.stop();
     this.recordings.stop();
+    this.messages.stop();
     await super.stop();
   }
 
@@ -441,6 +455,7 @@ export class FakeTwilioApi extends LoopbackServer {
 
     if (auth !== `${this.accountSid}:${this.authToken}`) return error(401, 20003, 'Authenticate');
     if (await this.recordings.handle(req.method ?? '', url.pathname, params, { send, error, raw })) return;
+    if (await this.messages.handle(req.method ?? '', url.pathname, url.searchParams, params, { send, error })) return;
     const base = `/2010-04-01/Accounts/${this.accountSid}`;
     if (url.pathname === `${base}/Calls.json` && req.method === 'POST') return this.callee.create(params, { send, error });
 

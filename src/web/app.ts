@@ -4,6 +4,7 @@ import { inboundRoutes } from '../features/inbound';
 import { lifecycleRoutes } from '../features/lifecycle';
 import { callsRoutes, twilioOutboundRoutes } from '../features/outbound';
 import { recordingRoutes } from '../features/recording';
+import { smsRoutes } from '../features/sms';
 import { twilioWarmTransferRoutes } from '../features/warm-transfer';
 import { ByteBudget } from '../http/byte-budget';
 import { requestObserver } from '../observability/requests';
@@ -15,7 +16,7 @@ import { opsRoutes } from './ops';
 /** What the web app is built from: the container's services, built once (see src/container.ts). */
 export type AppServices = Pick<
   Container,
-  'config' | 'logger' | 'metrics' | 'redis' | 'calls' | 'events' | 'queues' | 'answerer' | 'warmTransfers' | 'outboundCallbacks' | 'outboundCalls' | 'functions' | 'callEnded'
+  'config' | 'logger' | 'metrics' | 'redis' | 'calls' | 'texts' | 'optOut' | 'events' | 'queues' | 'answerer' | 'warmTransfers' | 'outboundCallbacks' | 'outboundCalls' | 'functions' | 'callEnded'
 >;
 
 /**
@@ -28,7 +29,7 @@ export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Builds the web app from built services; no I/O happens here. */
 export function createApp(services: AppServices): Express {
-  const { config, redis, calls, events, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, functions, callEnded, logger, metrics } = services;
+  const { config, redis, calls, texts, optOut, events, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, functions, callEnded, logger, metrics } = services;
   const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
 
   metrics.watchRedis(redis);
@@ -45,6 +46,7 @@ export function createApp(services: AppServices): Express {
   app.use(twilioOutboundRoutes({ config, answerer, callbacks: outboundCallbacks, onCallEnded: callEnded, budget, logger, metrics }));
   app.use(twilioWarmTransferRoutes({ config, callbacks: warmTransfers, budget, metrics }));
   app.use(recordingRoutes({ config, calls, events, budget, logger, metrics }));
+  app.use(smsRoutes({ config, texts, events, onOptOut: optOut, budget, logger, metrics }));
   app.use(healthRoutes(redis));
   app.use(opsRoutes({ metrics, queues: queues.all, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
   if (outboundCalls && config.outbound.apiToken) app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls: outboundCalls, metrics }));
