@@ -148,7 +148,12 @@ export interface FakeNumber {
  * - `POST /sandbox/incoming-calls` (CallSid, From, To): a call arrives, so Twilio knows it before it
  *   posts the voice webhook, as the real one does; the answer carries the call's `call_token`, for the
  *   webhook's `CallToken`;
- * - `GET /sandbox/requests?CallSid=CA…`: the REST requests received for that call, with their answers.
+ * - `GET /sandbox/requests?CallSid=CA…`: the REST requests received for that call (its updates, its
+ *   recordings', and the texts whose status callback names it), with their answers;
+ * - `POST /sandbox/calls/{CA}/answer` (Twiml): Twilio runs the voice webhook's answer on the call;
+ * - `POST /sandbox/calls/{CA}/gather` (Digits or SpeechResult, or neither for a timeout): the caller
+ *   answers the `<Gather>` the call waits on; answered with the TwiML its action returned;
+ * - `POST /sandbox/calls/{CA}/hangup`: the caller hangs up (its recordings complete a few seconds later).
  */
 export class FakeTwilioApi extends LoopbackServer {
   readonly requests: ReceivedTwilioRequest[] = [];
@@ -471,8 +476,28 @@ export class FakeTwilioApi extends LoopbackServer {
     }
     if (url.pathname === '/sandbox/requests' && req.method === 'GET') {
       const sid = url.searchParams.get('CallSid') ?? undefined;
-      const requests = this.callUpdates(sid).map((r) => ({ method: r.method, path: r.path, form: r.form, answered: r.answered ?? null, received_at: new Date(r.receivedAt).toISOString() }));
+      const ofCall = (r: ReceivedTwilioRequest) =>
+        r.method === 'POST' && r !== record && (!sid || r.path.includes(`/Calls/${sid}`) || (r.path.endsWith('/Messages.json') && (r.form.StatusCallback ?? '').includes(sid)));
+      const requests = this.requests
+        .filter((r) => ofCall(r) && (r.path.includes('/Calls/') || r.path.endsWith('/Messages.json')))
+        .map((r) => ({ method: r.method, path: r.path, form: r.form, answered: r.answered ?? null, received_at: new Date(r.receivedAt).toISOString() }));
       return send(200, { requests });
+    }
+    const sandboxCall = /^\/sandbox\/calls\/(CA[0-9a-f]{32})\/(answer|gather|hangup)$/i.exec(url.pathname);
+    if (sandboxCall && req.method === 'POST') {
+      const [, sid, what] = sandboxCall;
+      const call = this.calls.get(sid!);
+      if (!call) return error(404, 20404, `No call ${sid}`);
+      if (what === 'answer') {
+        if (!form.Twiml) return error(400, 21201, 'Twiml is required');
+        this.playTwiml(sid!, form.Twiml);
+      } else if (what === 'gather') {
+        const twiml = await this.gather(sid!, { digits: form.Digits, speech: form.SpeechResult }).catch((err: Error) => err);
+        if (twiml instanceof Error) return error(502, 11200, twiml.message);
+        if (twiml === undefined) return error(400, 21201, 'The call is not waiting on a <Gather>');
+        return send(200, { sid, status: call.status, twiml });
+      } else this.hangUp(sid!);
+      return send(200, { sid, status: call.status, recordings: this.recordings.of(sid!).map((r) => ({ sid: r.sid, status: r.status })) });
     }
 
     const callMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Calls\/(CA[0-9a-f]{32})\.json$/i);
