@@ -10,6 +10,7 @@
  *   npm run bench -- --cluster-only    scale-out on a local Redis Cluster: 1 vs 2 web processes, 1 vs 2 workers
  *   npm run bench -- --outbound-only   outbound calls: placement rate at TWILIO_CPS 1 and 50, POST /calls → calls.create latency
  *   npm run bench -- --voice-only      new calls only: the bridge (and a --candidate) against the naive bridge
+ *   npm run bench -- --recording-only  new calls with RECORDING=off and RECORDING=dual side by side: CPU per call
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -43,6 +44,7 @@ import { soakScenario } from './scenarios/soak';
 import { twilioClientScenario } from './scenarios/twilio-client';
 import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
 import { outboundScenario } from './scenarios/outbound';
+import { recordingScenario } from './scenarios/recording';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -64,6 +66,8 @@ interface RunFlags extends Flags {
   outboundOnly: boolean;
   /** Only the new-call scenario. */
   voiceOnly: boolean;
+  /** Only RECORDING=off against RECORDING=dual. */
+  recordingOnly: boolean;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -97,6 +101,7 @@ function parseFlags(argv: string[]): RunFlags {
       'no-outbound': { type: 'boolean', default: false },
       'outbound-only': { type: 'boolean', default: false },
       'voice-only': { type: 'boolean', default: false },
+      'recording-only': { type: 'boolean', default: false },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -131,6 +136,7 @@ function parseFlags(argv: string[]): RunFlags {
     outbound: !v['no-outbound'],
     outboundOnly: v['outbound-only'],
     voiceOnly: v['voice-only'],
+    recordingOnly: v['recording-only'],
   };
 }
 
@@ -152,8 +158,10 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.clusterOnly) return [clusterScaleOutScenario];
   if (flags.outboundOnly) return [outboundScenario()];
   if (flags.voiceOnly) return [voiceScenario];
+  if (flags.recordingOnly) return [recordingScenario];
   return [
     voiceScenario,
+    recordingScenario,
     duplicatesScenario,
     ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []),
     ...(flags.functions ? [functions] : []),
@@ -168,6 +176,7 @@ function title(flags: RunFlags): string {
   if (flags.twilioClient) return 'Twilio REST client';
   if (flags.retellClient) return 'Retell client';
   if (flags.clusterOnly) return 'scale-out on a Redis Cluster';
+  if (flags.recordingOnly) return 'voice webhook, RECORDING=off vs dual';
   return 'voice webhook';
 }
 
@@ -205,7 +214,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.recordingOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
