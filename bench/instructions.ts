@@ -9,7 +9,10 @@
  * `write`) shows less here than in CPU time, so the process's read and write system calls per webhook
  * (from /proc/PID/io) are counted beside it.
  *
- *   npm run bench:instructions -- [--candidate DIR ...] [--requests N] [--warmup N] [--connections C]
+ *   npm run bench:instructions -- [--candidate DIR ...] [--with VAR=VALUE ...] [--requests N] [--warmup N] [--connections C]
+ *
+ * `--with RECORDING=dual` also measures this checkout's bridge with that setting added (one more bridge
+ * per --with), so a setting's cost per webhook shows beside the bridge as configured by default.
  *
  * Defaults: 1,500 measured webhooks after 2,500 of warm-up, 8 in flight. Measures this checkout's bridge,
  * each candidate checkout (with its own src/), and the naive bridge from Retell's guide, one after another
@@ -39,6 +42,7 @@ interface Target {
 const { values } = parseArgs({
   options: {
     candidate: { type: 'string', multiple: true, default: [] },
+    with: { type: 'string', multiple: true, default: [] },
     requests: { type: 'string', default: '1500' },
     warmup: { type: 'string', default: '2500' },
     connections: { type: 'string', default: '8' },
@@ -188,6 +192,11 @@ async function main(): Promise<void> {
       const root = path.resolve(c);
       if (!existsSync(path.join(root, 'src'))) throw new Error(`--candidate ${c}: not a checkout (no src/ there)`);
       targets.push({ name: path.basename(root), entry: webEntry(root), env: bridgeEnv(`bi${tag}${i + 1}`) });
+    });
+    values.with.forEach((setting, i) => {
+      const eq = setting.indexOf('=');
+      if (eq < 1) throw new Error(`--with ${setting}: give VAR=VALUE, e.g. --with RECORDING=dual`);
+      targets.push({ name: `bridge ${setting}`, entry: webEntry(ROOT), env: { ...bridgeEnv(`bw${tag}${i}`), [setting.slice(0, eq)]: setting.slice(eq + 1) } });
     });
     if (!values['no-naive']) {
       targets.push({

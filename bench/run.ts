@@ -11,6 +11,7 @@
  *   npm run bench -- --outbound-only   outbound calls: placement rate at TWILIO_CPS 1 and 50, POST /calls → calls.create latency
  *   npm run bench -- --voice-only      new calls only: the bridge (and a --candidate) against the naive bridge
  *   npm run bench -- --events-only     event deliveries per second by one worker; the voice webhook's CPU with events off and on
+ *   npm run bench -- --recording-only  new calls with RECORDING=off and RECORDING=dual side by side: CPU per call
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -46,6 +47,7 @@ import { twilioClientScenario } from './scenarios/twilio-client';
 import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenarios/function-calls';
 import { outboundScenario } from './scenarios/outbound';
 import { DEFAULT_EVENTS_OPTIONS, eventsScenario } from './scenarios/events';
+import { recordingScenario } from './scenarios/recording';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -73,6 +75,8 @@ interface RunFlags extends Flags {
   eventsOnly: boolean;
   /** Events per delivery round. */
   eventCount: number;
+  /** Only RECORDING=off against RECORDING=dual. */
+  recordingOnly: boolean;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -109,6 +113,7 @@ function parseFlags(argv: string[]): RunFlags {
       'no-events': { type: 'boolean', default: false },
       'events-only': { type: 'boolean', default: false },
       events: { type: 'string', default: String(DEFAULT_EVENTS_OPTIONS.events) },
+      'recording-only': { type: 'boolean', default: false },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -146,6 +151,7 @@ function parseFlags(argv: string[]): RunFlags {
     events: !v['no-events'],
     eventsOnly: v['events-only'],
     eventCount: num('events', v.events, 1000, 1_000_000),
+    recordingOnly: v['recording-only'],
   };
 }
 
@@ -169,8 +175,10 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.voiceOnly) return [voiceScenario];
   const events = eventsScenario({ events: flags.eventCount });
   if (flags.eventsOnly) return [events];
+  if (flags.recordingOnly) return [recordingScenario];
   return [
     voiceScenario,
+    recordingScenario,
     duplicatesScenario,
     ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []),
     ...(flags.functions ? [functions] : []),
@@ -187,6 +195,7 @@ function title(flags: RunFlags): string {
   if (flags.retellClient) return 'Retell client';
   if (flags.clusterOnly) return 'scale-out on a Redis Cluster';
   if (flags.eventsOnly) return 'events';
+  if (flags.recordingOnly) return 'voice webhook, RECORDING=off vs dual';
   return 'voice webhook';
 }
 
@@ -224,7 +233,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;

@@ -242,11 +242,15 @@ export function renderEnvVars(names: Blueprint, list: readonly Entry[] = entries
   };
 }
 
-/** A YAML scalar for `value`: plain when it is a simple word or URL that reads back as itself, else quoted. */
+/** Words YAML 1.1 reads as booleans (`off`, `yes`, ...); a parser of that older version may still read render.yaml. */
+const YAML11_BOOLEAN = /^(y|yes|n|no|true|false|on|off)$/i;
+
+/** A YAML scalar for `value`: plain when it is a simple word or URL that reads back as itself in any YAML version, else quoted. */
 function yamlScalar(value: unknown): string {
   if (typeof value === 'boolean') return String(value);
   const s = String(value);
-  const text = /^[A-Za-z0-9_.:/@+-]+$/.test(s) && parseYaml(s) === s ? s : !s.includes("'") ? `'${s}'` : JSON.stringify(s);
+  const plain = /^[A-Za-z0-9_.:/@+-]+$/.test(s) && parseYaml(s) === s && !YAML11_BOOLEAN.test(s);
+  const text = plain ? s : !s.includes("'") ? `'${s}'` : JSON.stringify(s);
   if ((parseYaml(`k: ${text}`) as { k: unknown }).k !== s) throw new Error(`cannot write ${JSON.stringify(s)} as a YAML scalar`);
   return text;
 }

@@ -37,6 +37,8 @@ import {
   cancelJobId,
   type OutboundCallQueue,
 } from './features/outbound';
+import { recordingFunctions, RecordingControlProcessor } from './features/recording';
+import { sendSmsFunction, SmsRepository, SmsSender } from './features/sms';
 import { WarmTransferCallbacks, WarmTransferProcessor, warmTransferFunction } from './features/warm-transfer';
 import { addCallAction, createCallActionQueue, type CallActionQueue } from './jobs/queues';
 import type { JobHandlers } from './jobs/worker';
@@ -57,6 +59,11 @@ export interface ContainerOptions {
   overrides?: { retell?: Retell; twilio?: Twilio };
   /** The waits between an event delivery's attempts. @defaultValue RETRY_DELAYS_MS (about a day) */
   eventRetryDelaysMs?: readonly number[];
+  /**
+   * What a number that texts an opt-out keyword (STOP) to one of the bridge's numbers is done with: put
+   * on the do-not-call list. @defaultValue logged only
+   */
+  onOptOut?: (number: string) => Promise<void>;
 }
 
 /** The job handlers of each queue a worker process serves, by job kind. */
@@ -81,6 +88,8 @@ export class Container {
   readonly twilio: Twilio;
 
   readonly calls: CallRepository;
+  /** The agent's texts, per call. */
+  readonly texts: SmsRepository;
   readonly outboundStore: OutboundStore;
   /** Where every flow records what happened (one Redis write); the worker delivers it to the endpoints. */
   readonly events: EventSink;
@@ -101,6 +110,8 @@ export class Container {
   readonly outboundCalls: OutboundCalls | undefined;
   /** Every custom function an agent can call. */
   readonly functions: readonly RetellFunction[];
+  /** A number texted an opt-out keyword to one of the bridge's numbers. */
+  readonly optOut: (number: string) => Promise<void>;
 
   private readonly retryDelaysMs: readonly number[];
   private poster: WebhookPoster | undefined;
@@ -120,6 +131,7 @@ export class Container {
     this.twilio = opts.overrides?.twilio ?? createTwilioClient(config.twilio, metrics);
 
     this.calls = new CallRepository(this.redis, prefix);
+    this.texts = new SmsRepository(this.redis, prefix);
     this.eventEndpoints = eventEndpoints(config);
     this.events = this.eventSink(this.redis);
     this.eventStore = new EventStore(this.redis, prefix, config.events.retentionMs);
@@ -153,7 +165,14 @@ export class Container {
     this.functions = [
       ...actionFunctions({ config, requests: this.actionRequests }),
       warmTransferFunction({ config, requests: this.actionRequests }),
+      ...recordingFunctions({ config, calls: this.calls, queue: actions, logger }),
+      sendSmsFunction({ config, calls: this.calls, texts: this.texts, queue: actions, logger }),
     ];
+    this.optOut =
+      opts.onOptOut ??
+      (async (number) => {
+        logger.warn({ number }, 'opt-out keyword received; no do-not-call list is connected to record it');
+      });
   }
 
   /**
@@ -222,6 +241,8 @@ export class Container {
       metrics,
     });
     const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
+    const recordingControls = new RecordingControlProcessor({ twilio, calls, queue: actions, logger });
+    const texts = new SmsSender({ twilio, texts: this.texts, events: this.events, queue: actions, publicUrl: config.publicUrl, logger });
     const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events, logger, metrics });
     const placer = new OutboundPlacer({
       twilio,
@@ -251,6 +272,9 @@ export class Container {
         warm_transfer_outcome: (job) => warmStep(job as never),
         agent_notice: (job) => notices.process(job as never),
         outbound_cancel: (job) => cancels.process(job as never),
+        pause_recording: (job) => recordingControls.process(job as never),
+        resume_recording: (job) => recordingControls.process(job as never),
+        send_sms: (job) => texts.process(job as never),
       },
       outboundCalls: { place: (job) => placer.process(job as never) },
       ...(deliveries ? { events: { deliver: (job) => deliveries.process(job as never) } } : {}),

@@ -91,3 +91,73 @@ export function nestedDeeperThan(value: unknown, limit: number): { under: string
 export function tooDeepReason(what: string, limit: number, under: string | undefined): string {
   return `${what} nests more than ${limit} levels deep${under === undefined ? '' : ` (in ${under})`}`;
 }
+
+// --- Text messages ------------------------------------------------------------------------------------
+
+/**
+ * GSM 03.38's default alphabet (one septet each) and its extension table (an escape and a septet: two).
+ * A text made only of these is sent in GSM-7; any other character makes the whole text UCS-2.
+ */
+const GSM7_BASIC = new Set(
+  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà',
+);
+const GSM7_EXTENSION = new Set('\f^{}\\[~]|€');
+
+/** How a text is encoded and how many SMS segments it takes. */
+export interface SmsSegments {
+  encoding: 'GSM-7' | 'UCS-2';
+  segments: number;
+}
+
+/**
+ * The segments a text takes, as a handset or Twilio splits it: GSM-7 holds 160 septets in a single
+ * segment and 153 in each of several (the rest is the concatenation header); UCS-2 holds 70 UTF-16 code
+ * units alone, 67 each in several. A segment never splits an extension character from its escape, nor a
+ * surrogate pair, so a full segment may hold one less. An empty text is one segment.
+ */
+export function smsSegments(text: string): SmsSegments {
+  const chars = [...text];
+  const gsm = chars.every((c) => GSM7_BASIC.has(c) || GSM7_EXTENSION.has(c));
+  const sizes = gsm ? chars.map((c) => (GSM7_EXTENSION.has(c) ? 2 : 1)) : chars.map((c) => c.length);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const [single, multi] = gsm ? [160, 153] : [70, 67];
+  if (total <= single) return { encoding: gsm ? 'GSM-7' : 'UCS-2', segments: 1 };
+  let segments = 1;
+  let used = 0;
+  for (const size of sizes) {
+    if (used + size > multi) {
+      segments += 1;
+      used = 0;
+    }
+    used += size;
+  }
+  return { encoding: gsm ? 'GSM-7' : 'UCS-2', segments };
+}
+
+/** The most segments a text the bridge sends may take (a longer one is refused, not split further). */
+export const MAX_SMS_SEGMENTS = 10;
+
+/**
+ * Characters a text cannot carry: C0 and C1 control characters (`allowNewline` keeps line feeds, which a
+ * template may hold), lone surrogates, and the non-characters U+FFFE and U+FFFF. Twilio refuses some,
+ * handsets show others as boxes, and none belongs in a text a caller receives.
+ */
+export function smsUnsafe(text: string, allowNewline = false): boolean {
+  const unsafe = allowNewline ? SMS_UNSAFE_KEEP_LF : SMS_UNSAFE;
+  return unsafe.test(text);
+}
+const SURROGATES = '[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(?<![\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]';
+const SMS_UNSAFE = new RegExp(`[\\u0000-\\u001F\\u007F-\\u009F\\uFFFE\\uFFFF]|${SURROGATES}`);
+const SMS_UNSAFE_KEEP_LF = new RegExp(`[\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F\\uFFFE\\uFFFF]|${SURROGATES}`);
+
+/**
+ * Invisible formatting characters a text is cleaned of: zero-width characters and joiners, bidirectional
+ * embeddings, overrides and isolates (which can make a link read as another), word joiners and the byte
+ * order mark. They change how a text looks, never what it says.
+ */
+const SMS_INVISIBLE = /[\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+
+/** A text's visible content: Unicode NFC, invisible formatting characters removed, white space at the ends trimmed. */
+export function cleanSmsText(text: string): string {
+  return text.normalize('NFC').replace(SMS_INVISIBLE, '').trim();
+}

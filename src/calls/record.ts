@@ -4,9 +4,10 @@
  * the warm transfer kept on it; `CallRepository` (repository.ts) is the only writer, through the scripts
  * in scripts.ts.
  */
+import type { RecordingChannels } from '../config';
 import type { CallDirection } from '../formats';
 
-export type { CallDirection };
+export type { CallDirection, RecordingChannels };
 
 /**
  * Where a call stands, as far as the bridge knows. Later stages (status callbacks, Retell webhooks,
@@ -70,6 +71,24 @@ export interface CallRecord {
   callToken?: string;
   /** The warm transfer under way or last tried, as JSON (see `WarmTransfer` in warm-transfers.ts). */
   warmTransfer?: string;
+
+  // Recording in the user's Twilio account (see src/features/recording).
+  /** How the call is recorded, `mono` or `dual`, when it is meant to be; unset: not recorded. */
+  recording?: RecordingChannels;
+  /** What the caller was told or asked, and what they answered (see `RecordingConsent`). */
+  recordingConsent?: RecordingConsent;
+  /** When the caller answered the consent question. */
+  recordingConsentAt?: string;
+  /** Twilio's recording of the call (`RE…`), once a recording status callback named it. */
+  recordingSid?: string;
+  /** Twilio's status of that recording: `in-progress`, `paused`, then `completed`, `absent` or `failed`. */
+  recordingStatus?: string;
+  /** Where the finished recording is (Twilio's RecordingUrl), its length in seconds and its channels. */
+  recordingUrl?: string;
+  recordingDuration?: string;
+  recordingChannels?: string;
+  /** The agent's last pause or resume of the recording, as JSON (see `RecordingControl`). */
+  recordingControl?: string;
 
   // Twilio status callbacks.
   queuedAt?: string;
@@ -227,4 +246,47 @@ export function actionOf(record: Pick<CallRecord, 'action'>): CallAction | undef
 /** The warm transfer on a record read from Redis, if it has one. */
 export function warmTransferOf(record: Pick<CallRecord, 'warmTransfer'>): WarmTransfer | undefined {
   return record.warmTransfer ? (JSON.parse(record.warmTransfer) as WarmTransfer) : undefined;
+}
+
+/**
+ * Consent to record, as the call record keeps it: `announced` (the disclosure was said, the call is
+ * recorded), `asked` (the caller is being asked), then the caller's answer: `given` (pressed 1 or said
+ * yes: recorded), `refused` (another key or answer) or `no_answer` (nothing before the question timed
+ * out). Only `announced` and `given` calls are recorded.
+ */
+export type RecordingConsent = 'announced' | 'asked' | 'given' | 'refused' | 'no_answer';
+
+/** Whether a call with this consent is recorded. */
+export const isRecordedConsent = (consent: RecordingConsent | undefined): boolean => consent === 'announced' || consent === 'given';
+
+/** Twilio's final statuses of a recording: nothing can pause or resume it any more. */
+export const FINAL_RECORDING_STATUSES: ReadonlySet<string> = new Set(['stopped', 'completed', 'absent', 'failed']);
+
+/** What the agent can ask of a recording: Twilio's `Status` for it. */
+export type RecordingWanted = 'paused' | 'in-progress';
+
+/**
+ * The agent's last pause or resume, kept on the call record as JSON under `recordingControl`: the
+ * exactly-once runner's ledger for it (queued → uncertain → done | failed), one at a time per call, so
+ * that repeats (Retell retries, an agent saying it twice) find it there instead of sending it again.
+ */
+export interface RecordingControl {
+  want: RecordingWanted;
+  /** 1 for the first on the call, then one more for each. */
+  seq: number;
+  /** `pause_recording-CA…-n` or `resume_recording-CA…-n`: the BullMQ job performing it. */
+  jobId: string;
+  status: 'queued' | 'done' | 'failed';
+  /** The sentence the agent was given; repeats get the same. */
+  answer: string;
+  requestedAt: string;
+  startedAt?: string;
+  takeovers?: number;
+  uncertain?: boolean;
+  error?: string;
+}
+
+/** The pause or resume on a record read from Redis, if it has one. */
+export function recordingControlOf(record: Pick<CallRecord, 'recordingControl'>): RecordingControl | undefined {
+  return record.recordingControl ? (JSON.parse(record.recordingControl) as RecordingControl) : undefined;
 }

@@ -12,6 +12,9 @@ import {
   type CallRecord,
   type CallState,
   type CallUpdate,
+  type RecordingConsent,
+  type RecordingControl,
+  type RecordingWanted,
   type WarmTransfer,
   type WarmTransferFailure,
 } from './record';
@@ -53,6 +56,27 @@ export type BeginWarmResult =
   | { kind: 'unknown' };
 
 export type LinkLegResult = 'linked' | 'failed' | 'other' | 'kept';
+
+export type ClaimRecordingControlResult =
+  | { kind: 'created'; control: RecordingControl }
+  | { kind: 'exists'; control: RecordingControl }
+  /** Another pause or resume is still being performed. */
+  | { kind: 'busy'; control: RecordingControl }
+  /** A resume with nothing paused: nothing to do. */
+  | { kind: 'noop' }
+  /** The call is not recorded (or its recording is over). */
+  | { kind: 'not_recorded' }
+  | { kind: 'ended' }
+  | { kind: 'unknown' };
+
+/** Twilio's recording status callback, as the call record keeps it. */
+export interface RecordingStatusUpdate {
+  recordingSid: string;
+  status: string;
+  url?: string;
+  durationS?: string;
+  channels?: string;
+}
 export type AcceptResult = 'accepted' | 'caller_gone' | 'over' | 'unknown';
 
 /** Twilio's statuses before the call is answered, each recorded as the time it was first seen. */
@@ -81,6 +105,10 @@ interface Commands {
   bridgeWarmLink(key: string, id: string, legSid: string, at: string): Promise<string>;
   bridgeWarmAccept(key: string, id: string, at: string): Promise<string>;
   bridgeWarmFail(key: string, id: string, reason: string, at: string, fromAccepted: string): Promise<string[]>;
+  bridgeDecideConsent(key: string, decision: string, at: string): Promise<string>;
+  bridgeRecordingStatus(key: string, sid: string, status: string, url: string, duration: string, channels: string, at: string): Promise<number>;
+  bridgeClaimRecordingControl(key: string, draft: string, callSid: string): Promise<string[]>;
+  bridgeUpdateRecordingControl(key: string, jobId: string, status: string, error: string, uncertain: string, at: string, takeovers: number, startedAt: string): Promise<number>;
 }
 
 const SCRIPTS: Record<keyof Commands, string> = {
@@ -96,6 +124,10 @@ const SCRIPTS: Record<keyof Commands, string> = {
   bridgeWarmLink: scripts.WARM_LINK,
   bridgeWarmAccept: scripts.WARM_ACCEPT,
   bridgeWarmFail: scripts.WARM_FAIL,
+  bridgeDecideConsent: scripts.DECIDE_CONSENT,
+  bridgeRecordingStatus: scripts.RECORDING_STATUS,
+  bridgeClaimRecordingControl: scripts.CLAIM_RECORDING_CONTROL,
+  bridgeUpdateRecordingControl: scripts.UPDATE_RECORDING_CONTROL,
 };
 
 const now = () => new Date().toISOString();
@@ -341,5 +373,72 @@ export class CallRepository {
     const reply = await this.redis.bridgeWarmFail(this.keys.record(callSid), id, reason, now(), opts.evenIfAccepted ? '1' : '0');
     if (reply[0] !== 'failed') return { failed: false };
     return { failed: true, ...(reply[1] ? { legSid: reply[1] } : {}) };
+  }
+
+  // --- Recording -----------------------------------------------------------------------------------------
+  // Consent is decided once; Twilio's status of the recording only moves to a final one; the agent's pause
+  // or resume is one ledger at a time, as the action is.
+
+  /** Records the caller's answer to the consent question; the first one stands. Undefined when there is no record. */
+  async decideRecordingConsent(callSid: string, decision: Exclude<RecordingConsent, 'announced' | 'asked'>): Promise<RecordingConsent | undefined> {
+    const stood = await this.redis.bridgeDecideConsent(this.keys.record(callSid), decision, now());
+    return stood === '' ? undefined : (stood as RecordingConsent);
+  }
+
+  /** Twilio's recording status callback; false when there is no record or the recording's final status is already in. */
+  async recordingStatus(callSid: string, update: RecordingStatusUpdate): Promise<boolean> {
+    const reply = await this.redis.bridgeRecordingStatus(
+      this.keys.record(callSid),
+      update.recordingSid,
+      update.status,
+      update.url ?? '',
+      update.durationS ?? '',
+      update.channels ?? '',
+      now(),
+    );
+    return reply === 1;
+  }
+
+  /** Takes the agent's pause or resume of the recording, once per request however often it is repeated. */
+  async claimRecordingControl(callSid: string, request: { want: RecordingWanted; answer: string }): Promise<ClaimRecordingControlResult> {
+    const draft = { ...request, status: 'queued', requestedAt: now() };
+    const reply = await this.redis.bridgeClaimRecordingControl(this.keys.record(callSid), JSON.stringify(draft), callSid);
+    const kind = reply[0];
+    if (kind === 'created' || kind === 'exists' || kind === 'busy') return { kind, control: JSON.parse(reply[1]!) as RecordingControl };
+    if (kind === 'noop' || kind === 'not_recorded' || kind === 'ended') return { kind };
+    return { kind: 'unknown' };
+  }
+
+  async recordingControl(callSid: string): Promise<RecordingControl | null> {
+    return parse<RecordingControl>(await this.redis.hget(this.keys.record(callSid), 'recordingControl'));
+  }
+
+  /** The pause or resume `jobId` as the exactly-once runner sees it; performed, it sets the recording's status. */
+  recordingControlLedger(callSid: string, jobId: string): EffectLedger {
+    const update = (change: { status?: 'done' | 'failed'; error?: string; uncertain?: boolean; takeovers?: number; startedAt?: string }) => {
+      const at = now();
+      return this.redis
+        .bridgeUpdateRecordingControl(
+          this.keys.record(callSid),
+          jobId,
+          change.status ?? '',
+          change.error ?? '',
+          change.uncertain === undefined ? '' : change.uncertain ? '1' : '0',
+          at,
+          change.takeovers ?? 0,
+          change.startedAt ?? at,
+        )
+        .then((n) => n === 1);
+    };
+    return {
+      read: async () => {
+        const control = await this.recordingControl(callSid);
+        return control && control.jobId === jobId ? control : 'superseded';
+      },
+      sending: (window) => update({ uncertain: true, ...window }),
+      refused: () => update({ uncertain: false }),
+      settle: (status, error) => update({ status, error }),
+      ended: (reason) => update({ status: 'failed', error: reason }),
+    };
   }
 }

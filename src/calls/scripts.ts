@@ -260,3 +260,104 @@ local a = own_action(KEYS[1], ARGV[1])
 if a then settle_action(KEYS[1], a, 'failed', 'warm transfer failed: ' .. ARGV[2], ARGV[3]) end
 return {'failed', t.legSid or ''}
 `;
+
+// --- Recording: consent, Twilio's status of the recording, and the agent's pause or resume ----------
+
+/**
+ * ARGV: decision ('given', 'refused' or 'no_answer'), time. The caller's answer to the consent question:
+ * the first one stands (a repeat of Twilio's request gets the same). Returns the answer that stands, or
+ * '' when there is no record.
+ */
+export const DECIDE_CONSENT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
+local current = redis.call('HGET', KEYS[1], 'recordingConsent')
+if current == 'given' or current == 'refused' or current == 'no_answer' then return current end
+redis.call('HSET', KEYS[1], 'recordingConsent', ARGV[1], 'recordingConsentAt', ARGV[2], 'updatedAt', ARGV[2])
+return ARGV[1]
+`;
+
+const FINAL_RECORDING = `
+local FINAL_RECORDING = {stopped = true, completed = true, absent = true, failed = true}
+`;
+
+/**
+ * ARGV: RecordingSid, RecordingStatus, RecordingUrl, RecordingDuration, RecordingChannels ('' for
+ * none), time. Twilio's recording status callback. A final status (completed, absent, failed) stands:
+ * a late or repeated `in-progress` cannot bring the recording back. 1 when recorded, 0 otherwise.
+ */
+export const RECORDING_STATUS = `${FINAL_RECORDING}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local current = redis.call('HGET', KEYS[1], 'recordingStatus')
+if current and FINAL_RECORDING[current] then return 0 end
+redis.call('HSET', KEYS[1], 'recordingSid', ARGV[1], 'recordingStatus', ARGV[2], 'updatedAt', ARGV[6])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'recordingUrl', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'recordingDuration', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'recordingChannels', ARGV[5]) end
+return 1
+`;
+
+/**
+ * ARGV: draft control JSON (want, answer, requestedAt, status), callSid. The agent's pause or resume:
+ * one at a time per call. A repeat of the last one (queued or done) gets it back; another while one is
+ * queued is refused (`busy`); a resume with nothing paused has nothing to do (`noop`). Only a call that
+ * is recorded (announced, or consent given) and whose recording has not ended can be paused.
+ */
+export const CLAIM_RECORDING_CONTROL = `${FINAL_RECORDING}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
+if redis.call('HGET', KEYS[1], 'state') == 'ended' then return {'ended'} end
+local consent = redis.call('HGET', KEYS[1], 'recordingConsent')
+local status = redis.call('HGET', KEYS[1], 'recordingStatus')
+if not redis.call('HGET', KEYS[1], 'recording') or (consent ~= 'announced' and consent ~= 'given') or (status and FINAL_RECORDING[status]) then
+  return {'not_recorded'}
+end
+local draft = cjson.decode(ARGV[1])
+local raw = redis.call('HGET', KEYS[1], 'recordingControl')
+local seq = 1
+if raw then
+  local c = cjson.decode(raw)
+  if c.want == draft.want and c.status ~= 'failed' then return {'exists', raw} end
+  if c.status == 'queued' then return {'busy', raw} end
+  seq = c.seq + 1
+elseif draft.want == 'in-progress' then
+  return {'noop'}
+end
+draft.seq = seq
+local verb = 'pause_recording'
+if draft.want == 'in-progress' then verb = 'resume_recording' end
+draft.jobId = verb .. '-' .. ARGV[2] .. '-' .. seq
+local encoded = cjson.encode(draft)
+redis.call('HSET', KEYS[1], 'recordingControl', encoded, 'updatedAt', draft.requestedAt)
+return {'created', encoded}
+`;
+
+/**
+ * The exactly-once runner's marks on the pause or resume, and its settling, as UPDATE_ACTION does for
+ * the action; a performed one also sets the recording's status, unless the recording has ended.
+ * ARGV: jobId, status ('' keeps it), error, uncertain ('1', '0' or ''), time, takeovers, start of the
+ * deadline window
+ */
+export const UPDATE_RECORDING_CONTROL = `${FINAL_RECORDING}
+local raw = redis.call('HGET', KEYS[1], 'recordingControl')
+if not raw then return 0 end
+local c = cjson.decode(raw)
+if c.jobId ~= ARGV[1] or c.status ~= 'queued' then return 0 end
+if ARGV[4] == '1' then
+  c.uncertain = true
+  local takeovers = tonumber(ARGV[6])
+  if not c.startedAt or takeovers > (c.takeovers or 0) then
+    c.startedAt = ARGV[7]
+    c.takeovers = takeovers
+  end
+elseif ARGV[4] == '0' then
+  c.uncertain = nil
+end
+if ARGV[2] ~= '' then
+  c.status = ARGV[2]
+  c.uncertain = nil
+  if ARGV[3] ~= '' then c.error = ARGV[3] end
+  local current = redis.call('HGET', KEYS[1], 'recordingStatus')
+  if ARGV[2] == 'done' and not (current and FINAL_RECORDING[current]) then redis.call('HSET', KEYS[1], 'recordingStatus', c.want) end
+end
+redis.call('HSET', KEYS[1], 'recordingControl', cjson.encode(c), 'updatedAt', ARGV[5])
+return 1
+`;

@@ -37,11 +37,16 @@ export interface CalleeScript {
   press?: string;
   /** From the answer to the key, or to the gather's timeout. @defaultValue 30 */
   pressAfterMs?: number;
+  /**
+   * What the callee says when the TwiML has a `<Gather input="… speech …">` and no key is pressed: sent as
+   * `SpeechResult` (with a `Confidence`), as Twilio's speech recognition reports it.
+   */
+  say?: string;
 }
 
 /** A request the fake sent to a webhook URL (answer, status callback, AMD callback). */
 export interface SentWebhook {
-  kind: 'answer' | 'status' | 'amd' | 'gather';
+  kind: 'answer' | 'status' | 'amd' | 'gather' | 'recording' | 'message';
   url: string;
   callSid: string;
   params: Record<string, string>;
@@ -214,7 +219,7 @@ export class FakeCallee {
         p.call.answeredBy = verdict;
         params.AnsweredBy = verdict;
       }
-      const sent = await this.deliver('answer', p, answerUrl, params);
+      const sent = await this.deliver('answer', p.call.sid, answerUrl, params);
       p.answerTwiml = sent.body;
       if (sent.status === 200 && !FINAL.has(p.call.status)) this.api.playTwiml(p.call.sid, sent.body);
       if (sent.status === 200) this.gather(p, sent.body);
@@ -227,7 +232,7 @@ export class FakeCallee {
         p.call.answeredBy = verdict;
         const amdUrl = p.params.get('AsyncAmdStatusCallback');
         if (amdUrl) {
-          void this.deliver('amd', p, amdUrl, {
+          void this.deliver('amd', p.call.sid, amdUrl, {
             AccountSid: this.api.accountSid,
             CallSid: p.call.sid,
             AnsweredBy: verdict,
@@ -253,8 +258,10 @@ export class FakeCallee {
     this.after(p.script.pressAfterMs ?? 30, () => {
       if (p.finished || FINAL.has(p.call.status)) return;
       const digits = p.script.press ?? '';
-      if (!digits && !onEmpty) return;
-      void this.deliver('gather', p, url, { ...this.callParams(p, 'in-progress'), Digits: digits }).then((sent) => {
+      const speech = !digits && p.script.say !== undefined && /\binput="[^"]*speech/.test(gather[1]!) ? p.script.say : undefined;
+      if (!digits && speech === undefined && !onEmpty) return;
+      const result: Record<string, string> = speech !== undefined ? { SpeechResult: speech, Confidence: '0.92' } : { Digits: digits };
+      void this.deliver('gather', p.call.sid, url, { ...this.callParams(p, 'in-progress'), ...result }).then((sent) => {
         if (sent.status !== 200 || FINAL.has(p.call.status)) return;
         this.api.playTwiml(p.call.sid, sent.body);
         this.changed(p.call);
@@ -278,7 +285,7 @@ export class FakeCallee {
     if (!(events.length ? events : ['completed']).includes(event)) return;
     const seq = this.sequence.get(p.call.sid) ?? 0;
     this.sequence.set(p.call.sid, seq + 1);
-    await this.deliver('status', p, url, {
+    await this.deliver('status', p.call.sid, url, {
       ...this.callParams(p, callStatus),
       Timestamp: rfc2822(Date.now()),
       SequenceNumber: String(seq),
@@ -302,10 +309,14 @@ export class FakeCallee {
     };
   }
 
-  private async deliver(kind: SentWebhook['kind'], p: PlacedCall, url: string, params: Record<string, string>): Promise<SentWebhook> {
+  /**
+   * Posts a webhook as Twilio does: form-encoded, signed with the auth token over `url` (as given) and the
+   * parameters, sent to `deliverTo` when set. Every request the fake sends goes through here.
+   */
+  async deliver(kind: SentWebhook['kind'], callSid: string, url: string, params: Record<string, string>): Promise<SentWebhook> {
     const signature = getExpectedTwilioSignature(this.api.authToken, url, params);
     const target = this.deliverTo ? this.deliverTo + url.slice(new URL(url).origin.length) : url;
-    const sent: SentWebhook = { kind, url, callSid: p.call.sid, params, status: 0, body: '', at: Date.now() };
+    const sent: SentWebhook = { kind, url, callSid, params, status: 0, body: '', at: Date.now() };
     try {
       const res = await fetch(target, {
         method: 'POST',

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FakeCallee } from './fake-callee';
+import { FakeMessages } from './fake-messages';
+import { FakeRecordings } from './fake-recordings';
 import { LoopbackServer } from './loopback-server';
 
 export interface ReceivedTwilioRequest {
@@ -133,6 +135,10 @@ export interface FakeNumber {
  * - `GET  /2010-04-01/Accounts/{AC}/Conferences.json` (FriendlyName, Status, PageSize, Page), newest first,
  *   `GET .../Conferences/{CF}.json` and `GET .../Conferences/{CF}/Participants/{CA}.json` (404 once the
  *   call is not in the room): the conferences `<Dial><Conference>` made (see `join` and `leave`)
+ * - the Recordings resource of a call and of the account, with call recordings that go on across
+ *   redirects and `<Dial record>` recordings that end with their `<Dial>` (see fake-recordings.ts)
+ * - `POST`/`GET /2010-04-01/Accounts/{AC}/Messages.json` and `GET .../Messages/{SM}.json`: texts, their
+ *   status callbacks, and people texting the account's numbers (see fake-messages.ts)
  * - `GET  /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json?PhoneNumber=...`
  * - `POST /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers/{PN}.json` (the voice, fallback and status
  *   webhooks and their methods, VoiceApplicationSid)
@@ -142,7 +148,12 @@ export interface FakeNumber {
  * - `POST /sandbox/incoming-calls` (CallSid, From, To): a call arrives, so Twilio knows it before it
  *   posts the voice webhook, as the real one does; the answer carries the call's `call_token`, for the
  *   webhook's `CallToken`;
- * - `GET /sandbox/requests?CallSid=CA…`: the REST requests received for that call, with their answers.
+ * - `GET /sandbox/requests?CallSid=CA…`: the REST requests received for that call (its updates, its
+ *   recordings', and the texts whose status callback names it), with their answers;
+ * - `POST /sandbox/calls/{CA}/answer` (Twiml): Twilio runs the voice webhook's answer on the call;
+ * - `POST /sandbox/calls/{CA}/gather` (Digits or SpeechResult, or neither for a timeout): the caller
+ *   answers the `<Gather>` the call waits on; answered with the TwiML its action returned;
+ * - `POST /sandbox/calls/{CA}/hangup`: the caller hangs up (its recordings complete a few seconds later).
  */
 export class FakeTwilioApi extends LoopbackServer {
   readonly requests: ReceivedTwilioRequest[] = [];
@@ -154,6 +165,10 @@ export class FakeTwilioApi extends LoopbackServer {
   readonly injections: Injection[] = [];
   /** Outbound calls (`calls.create`) and the callee that plays them. */
   readonly callee: FakeCallee;
+  /** Call recordings (`<Start><Recording>`, `<Dial record>`, the Recordings REST resource; see fake-recordings.ts). */
+  readonly recordings: FakeRecordings;
+  /** Texts (the Messages resource, status callbacks, people texting the account's numbers; see fake-messages.ts). */
+  readonly messages: FakeMessages;
   /**
    * CallTokens of inbound calls, with the caller's number: a call created with one of them may show that
    * number as `From`, as Twilio allows for a forwarded call.
@@ -175,10 +190,26 @@ export class FakeTwilioApi extends LoopbackServer {
       end: (call, status) => this.end(call, status),
       callJson: (call) => this.callJson(call),
     });
+    this.recordings = new FakeRecordings({
+      accountSid,
+      baseUrl: () => this.url,
+      calls: this.calls,
+      children: (sid) => this.children(sid),
+      roomMates: (call) => this.roomMates(call),
+      deliver: (kind, callSid, url, params) => this.callee.deliver(kind, callSid, url, params),
+    });
+    this.messages = new FakeMessages({
+      accountSid,
+      ownsNumber: (phoneNumber) => [...this.numbers.values()].some((n) => n.phoneNumber === phoneNumber),
+      serviceSender: () => [...this.numbers.values()][0]?.phoneNumber,
+      deliver: (kind, callSid, url, params) => this.callee.deliver(kind, callSid, url, params),
+    });
   }
 
   override async stop(): Promise<void> {
     this.callee.stop();
+    this.recordings.stop();
+    this.messages.stop();
     await super.stop();
   }
 
@@ -189,9 +220,11 @@ export class FakeTwilioApi extends LoopbackServer {
   }
 
   /**
-   * Plays TwiML on a live call as Twilio does, as far as the bridge's TwiML goes: each `<Dial>` target
-   * (`<Number>`, `<Sip>`, or a bare number) becomes a child leg with `parent_call_sid`; TwiML that ends
-   * without a `<Dial>` but with `<Hangup/>` completes the call. Used when a call is answered with the
+   * Plays TwiML on a live call as Twilio does, as far as the bridge's TwiML goes: `<Start><Recording>`
+   * starts a call recording (see fake-recordings.ts); each `<Dial>` target (`<Number>`, `<Sip>`, or a bare
+   * number) becomes a child leg with `parent_call_sid`, recorded by the `<Dial>` when it has `record`;
+   * TwiML that ends without a `<Dial>` but with `<Hangup/>` completes the call; a `<Gather>` waits for
+   * `gather` (the callee of a placed call answers it by itself). Used when a call is answered with the
    * bridge's TwiML and when it is redirected.
    */
   playTwiml(sid: string, twiml: string): void {
@@ -200,6 +233,7 @@ export class FakeTwilioApi extends LoopbackServer {
     // New TwiML takes the call out of the conference it was in, if any.
     this.leave(call);
     call.twiml = twiml;
+    const legs: FakeCall[] = [];
     const dial = /<Dial\b([^>]*)>([\s\S]*?)<\/Dial>/.exec(twiml);
     const conference = dial && /<Conference\b([^>]*)>([^<]*)<\/Conference>/.exec(dial[2]!);
     if (conference) {
@@ -212,18 +246,64 @@ export class FakeTwilioApi extends LoopbackServer {
       const targets = nouns.length ? nouns : [unescapeXml(dial[2]!.trim())];
       for (const to of targets) {
         const childSid = `CA${randomBytes(16).toString('hex')}`;
-        this.calls.set(childSid, {
+        const leg: FakeCall = {
           sid: childSid,
           from: callerId ? unescapeXml(callerId) : call.from,
           to,
           status: to.startsWith('sip:') ? 'in-progress' : 'ringing',
           parentSid: sid,
           createdAt: Date.now(),
-        });
+        };
+        this.calls.set(childSid, leg);
+        legs.push(leg);
       }
-    } else if (/<Hangup\s*\/>/.test(twiml)) {
-      this.end(call, 'completed');
     }
+    // A <Gather> holds the TwiML until it is answered: what follows it runs only then (through its action).
+    const running = /<Gather\b/.test(twiml) ? twiml.slice(0, twiml.indexOf('<Gather')) : twiml;
+    this.recordings.fromTwiml(call, running, legs);
+    if (!dial && !conference && /<Hangup\s*\/>/.test(twiml)) this.end(call, 'completed');
+  }
+
+  /** The other calls in the live conference `call` is in. */
+  roomMates(call: FakeCall): FakeCall[] {
+    if (!call.conference) return [];
+    return this.inConference(call.conference).filter((c) => c.sid !== call.sid);
+  }
+
+  /**
+   * Answers the `<Gather>` the call's TwiML is waiting on, as the caller would (a key, or speech), or lets
+   * it time out: its action is requested, signed, with what was heard, and the TwiML it answers is played.
+   * Returns that TwiML, or undefined when the call has no `<Gather>` with an action.
+   */
+  async gather(sid: string, input: { digits?: string; speech?: string } = {}): Promise<string | undefined> {
+    const call = this.calls.get(sid);
+    const gather = call?.twiml && /<Gather\b([^>]*)>/.exec(call.twiml);
+    const action = gather && /\baction="([^"]*)"/.exec(gather[1]!)?.[1];
+    if (!call || !action) return undefined;
+    const result: Record<string, string> = input.digits ? { Digits: input.digits } : input.speech !== undefined ? { SpeechResult: input.speech, Confidence: '0.92' } : {};
+    const sent = await this.callee.deliver('gather', sid, unescapeXml(action), {
+      AccountSid: this.accountSid,
+      ApiVersion: '2010-04-01',
+      CallSid: sid,
+      CallStatus: call.status,
+      Called: call.to,
+      Caller: call.from,
+      Direction: call.direction ?? 'inbound',
+      From: call.from,
+      To: call.to,
+      ...result,
+    });
+    if (sent.status !== 200) throw new Error(`the gather's action answered ${sent.status}: ${sent.body}`);
+    if (!FINAL.has(call.status)) this.playTwiml(sid, sent.body);
+    return sent.body;
+  }
+
+  /** The caller (or whoever is on the call) hangs up: the call and its legs end, and with them its recordings. */
+  hangUp(sid: string): void {
+    const call = this.calls.get(sid);
+    if (!call || FINAL.has(call.status)) return;
+    this.end(call, 'completed');
+    this.callee.changed(call);
   }
 
   /** The calls in the live conference named `room` (not those of an earlier, ended one of that name). */
@@ -266,6 +346,11 @@ export class FakeTwilioApi extends LoopbackServer {
     conference.participants.set(call.sid, { callSid: call.sid, startConferenceOnEnter: starts, endConferenceOnExit: ends, joinedAt: now });
     if (starts && conference.status === 'init') conference.status = 'in-progress';
     conference.updatedAt = now;
+    // Everyone in the room hears the newcomer, and their recordings with them.
+    for (const sid of conference.participants.keys()) {
+      const other = this.calls.get(sid);
+      if (other) this.recordings.listen(other);
+    }
   }
 
   /**
@@ -306,6 +391,7 @@ export class FakeTwilioApi extends LoopbackServer {
       call.endedAt = Date.now();
     }
     this.leave(call);
+    this.recordings.callEnded(call);
   }
 
   private endLeg(call: FakeCall): void {
@@ -367,8 +453,14 @@ export class FakeTwilioApi extends LoopbackServer {
     };
     const error = (status: number, code: number, message: string) =>
       send(status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
+    const raw = (status: number, contentType: string, body: Buffer) => {
+      record.answered = status;
+      if (!res.destroyed) res.writeHead(status, { 'content-type': contentType, 'content-length': body.length }).end(body);
+    };
 
     if (auth !== `${this.accountSid}:${this.authToken}`) return error(401, 20003, 'Authenticate');
+    if (await this.recordings.handle(req.method ?? '', url.pathname, params, { send, error, raw })) return;
+    if (await this.messages.handle(req.method ?? '', url.pathname, url.searchParams, params, { send, error })) return;
     const base = `/2010-04-01/Accounts/${this.accountSid}`;
     if (url.pathname === `${base}/Calls.json` && req.method === 'POST') return this.callee.create(params, { send, error });
 
@@ -384,8 +476,28 @@ export class FakeTwilioApi extends LoopbackServer {
     }
     if (url.pathname === '/sandbox/requests' && req.method === 'GET') {
       const sid = url.searchParams.get('CallSid') ?? undefined;
-      const requests = this.callUpdates(sid).map((r) => ({ method: r.method, path: r.path, form: r.form, answered: r.answered ?? null, received_at: new Date(r.receivedAt).toISOString() }));
+      const ofCall = (r: ReceivedTwilioRequest) =>
+        r.method === 'POST' && r !== record && (!sid || r.path.includes(`/Calls/${sid}`) || (r.path.endsWith('/Messages.json') && (r.form.StatusCallback ?? '').includes(sid)));
+      const requests = this.requests
+        .filter((r) => ofCall(r) && (r.path.includes('/Calls/') || r.path.endsWith('/Messages.json')))
+        .map((r) => ({ method: r.method, path: r.path, form: r.form, answered: r.answered ?? null, received_at: new Date(r.receivedAt).toISOString() }));
       return send(200, { requests });
+    }
+    const sandboxCall = /^\/sandbox\/calls\/(CA[0-9a-f]{32})\/(answer|gather|hangup)$/i.exec(url.pathname);
+    if (sandboxCall && req.method === 'POST') {
+      const [, sid, what] = sandboxCall;
+      const call = this.calls.get(sid!);
+      if (!call) return error(404, 20404, `No call ${sid}`);
+      if (what === 'answer') {
+        if (!form.Twiml) return error(400, 21201, 'Twiml is required');
+        this.playTwiml(sid!, form.Twiml);
+      } else if (what === 'gather') {
+        const twiml = await this.gather(sid!, { digits: form.Digits, speech: form.SpeechResult }).catch((err: Error) => err);
+        if (twiml instanceof Error) return error(502, 11200, twiml.message);
+        if (twiml === undefined) return error(400, 21201, 'The call is not waiting on a <Gather>');
+        return send(200, { sid, status: call.status, twiml });
+      } else this.hangUp(sid!);
+      return send(200, { sid, status: call.status, recordings: this.recordings.of(sid!).map((r) => ({ sid: r.sid, status: r.status })) });
     }
 
     const callMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Calls\/(CA[0-9a-f]{32})\.json$/i);
@@ -408,8 +520,10 @@ export class FakeTwilioApi extends LoopbackServer {
       if (FINAL.has(call.status)) return error(400, 21220, 'Call is not in-progress. Cannot redirect.');
       if (form.Twiml !== undefined && form.Twiml.length > 4000) return error(400, 21236, 'Twiml is too long');
       if (form.Twiml !== undefined || form.Url !== undefined) {
-        // A redirect ends whatever the call was doing, its <Dial> legs included, then runs the new TwiML.
+        // A redirect ends whatever the call was doing, its <Dial> legs included (and a <Dial>'s own
+        // recording with them; a recording of the call goes on), then runs the new TwiML.
         for (const child of this.children(call.sid)) this.endLeg(child);
+        this.recordings.dialEnded(call);
         if (form.Twiml !== undefined) this.playTwiml(call.sid, form.Twiml);
       }
       if (form.Status === 'completed') this.end(call, 'completed');

@@ -29,6 +29,12 @@ export const SANDBOX_OUTBOUND_CALLEE = '+14155550123';
 /** Transfer destinations unless the user's settings name their own. */
 const DEFAULT_DESTINATIONS = { sales: '+14155550101', support: '+14155550102' };
 
+/** Texts the agent can send (send_sms) unless the user's settings name their own. */
+const DEFAULT_TEMPLATES = {
+  booking_link: 'Hi {{name}}, book your visit here: https://example.com/book',
+  directions: 'We are at 1 Main St, Springfield. Reply STOP to stop these texts.',
+};
+
 export interface StartSandboxOptions {
   /** The user's settings (environment and .env). Account settings are not expected; URLs for Twilio and Retell are replaced. */
   env: Record<string, string | undefined>;
@@ -86,6 +92,7 @@ function sandboxEnv(
   const mine = Object.fromEntries(Object.entries(user).filter((e): e is [string, string] => known.has(e[0]) && e[1] !== undefined && e[1].trim() !== ''));
   return {
     TRANSFER_DESTINATIONS: JSON.stringify(DEFAULT_DESTINATIONS),
+    SMS_TEMPLATES: JSON.stringify(DEFAULT_TEMPLATES),
     // Outbound calls on, from the sandbox's number, so `npm run call` works too (the tools read the token
     // from the session file).
     API_TOKEN: randomBytes(16).toString('hex'),
@@ -113,6 +120,7 @@ function sandboxEnv(
 function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; redis: LocalRedis; hook?: SampleLookupHook; events?: SandboxEventReceiver }): string {
   const simulate = `npm run simulate -- --from ${SANDBOX_CALLER} --to ${SANDBOX_NUMBER}`;
   const destinations = Object.keys(config.transfer.destinations);
+  const [template] = Object.values(config.sms.templates);
   const lines = [
     'SANDBOX: no Twilio or Retell settings were found, so this runs on local stand-ins, and no real call is made.',
     '',
@@ -132,6 +140,8 @@ function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; 
     `  ${simulate} --function transfer_call --destination ${destinations[0] ?? 'sales'}`,
     `  ${simulate} --function end_call`,
     `  ${simulate} --function warm_transfer --destination ${destinations[0] ?? 'sales'}`,
+    `  ${simulate} --function send_sms ${template ? `--template ${template.name}${template.variables.map((v) => ` --var ${v}=Dana`).join('')}` : '--template <a SMS_TEMPLATES name>'}`,
+    `  ${simulate} --function pause_recording --hang-up   (with RECORDING=dual npm run dev: the call is recorded)`,
     '  npm run inspect -- <the CallSid simulate printed, or the out_… id npm run call printed>',
     `  npm run call -- --to ${SANDBOX_OUTBOUND_CALLEE} --var customer_name=Dana --wait`,
     ...(s.hook ? ['  (each simulated call asks the lookup hook first; edit the file to change its answers)'] : ['  (a per-caller lookup hook: npm run dev -- --lookup examples/lookup-hook.json)']),

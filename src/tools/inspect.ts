@@ -8,17 +8,19 @@ import type { ParseArgsOptionsConfig } from 'node:util';
 import { parseSettings, REDIS_SETTINGS, redisOf, type Config } from '../config';
 import { OUTBOUND_ID, type OutboundRecord } from '../features/outbound';
 import type { CallRecord } from '../calls/record';
-import type { WarmTransfer } from '../calls/record';
+import { recordingControlOf, type WarmTransfer } from '../calls/record';
 import { createCallActionQueue } from '../jobs/queues';
 import { describeRedis, newRedisClient } from '../redis/connection';
-import { CallReports, type ActionReport, type CallReport, type OutboundReport } from '../features/console';
+import { CallReports, type ActionReport, type CallReport, type JobReport, type OutboundReport, type TextReport } from '../features/console';
 import { EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, parseToolArgs } from './cli';
 
 export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id | outbound call id> [--json]
 
 Prints one call as the bridge knows it, read from Redis (REDIS_URL, REDIS_PREFIX; environment variables
 or a .env file here): caller and called number, direction, agent, state, timestamps, the result of the
-SIP dial to Retell, and each transfer or hang-up with its job's state, attempts and failure reasons.
+SIP dial to Retell, each transfer or hang-up with its job's state, attempts and failure reasons, the
+call's recording (consent, Twilio's recording and where it is, the agent's last pause or resume) and
+each text the agent sent (template, number, body, Twilio's status).
 For an outbound call's id (out_…, as npm run call prints it), the outbound call's record (status,
 outcome, who answered, when), then, once it was placed, its Twilio call as for a CallSid.
 
@@ -93,9 +95,12 @@ function printAction(out: Output, a: ActionReport): void {
     out.info(`  told the agent  ${JSON.stringify(a.action.answer)}`);
     if (a.action.error) out.info(`  error           ${a.action.error}`);
   }
-  const job = a.job;
+  printJob(out, a.jobId, a.job);
+}
+
+function printJob(out: Output, jobId: string, job: JobReport | undefined): void {
   if (!job) {
-    out.info(`  job             ${a.jobId}: no longer in the queue (removed after its retention period)`);
+    out.info(`  job             ${jobId}: no longer in the queue (removed after its retention period)`);
     return;
   }
   const returned = job.returnValue !== undefined ? `, returned ${JSON.stringify(job.returnValue)}` : '';
@@ -116,6 +121,43 @@ export function printReport(out: Output, report: CallReport): void {
   if (r.warmTransfer) printWarmTransfer(out, JSON.parse(r.warmTransfer) as WarmTransfer);
   if (report.actions.length === 0) out.info('\nNo transfer or hang-up was asked for.');
   for (const action of report.actions) printAction(out, action);
+  printRecording(out, report);
+  report.texts.forEach((t, i) => printText(out, i + 1, t));
+}
+
+/** The call's recording: how it was meant, what the caller said, Twilio's recording, the last pause or resume. */
+function printRecording(out: Output, report: CallReport): void {
+  const r = report.record;
+  if (!r.recording && !r.recordingSid) return;
+  out.info('');
+  out.info(`Recording: ${r.recording ?? 'unknown'}, consent ${r.recordingConsent ?? 'unknown'}${r.recordingConsentAt ? ` at ${r.recordingConsentAt}` : ''}`);
+  if (r.recordingSid) {
+    const duration = r.recordingDuration !== undefined ? `, ${r.recordingDuration} s` : '';
+    const channels = r.recordingChannels !== undefined ? `, ${r.recordingChannels} channel${r.recordingChannels === '1' ? '' : 's'}` : '';
+    out.info(`  Twilio's        ${r.recordingSid}: ${r.recordingStatus ?? 'unknown'}${duration}${channels}`);
+  } else out.info('  Twilio\'s        none reported yet');
+  if (r.recordingUrl) out.info(`  url             ${r.recordingUrl}`);
+  const control = recordingControlOf(r);
+  if (control) {
+    out.info(`  last ${control.want === 'paused' ? 'pause ' : 'resume'}     ${control.status}${control.error ? `: ${control.error}` : ''} (asked ${control.requestedAt})`);
+    printJob(out, control.jobId, report.recordingJob);
+  }
+}
+
+function printText(out: Output, n: number, { text, job }: TextReport): void {
+  out.info('');
+  const twilio = text.twilioStatus ? `, Twilio: ${text.twilioStatus}${text.errorCode ? ` (error ${text.errorCode})` : ''}` : '';
+  out.info(`Text #${n}: ${text.template} to ${text.to}, ${text.status}${twilio}`);
+  const lines: Array<[string, string | undefined]> = [
+    ['from', text.messagingServiceSid ?? text.from],
+    ['message', text.messageSid],
+    ['body', JSON.stringify(text.body)],
+    ['segments', `${text.segments} (${text.encoding})`],
+    ['requested', text.requestedAt],
+    ['error', text.error],
+  ];
+  for (const [label, value] of lines) if (value) out.info(`  ${label.padEnd(15)} ${value}`);
+  printJob(out, text.id, job);
 }
 
 /** The latest warm transfer: where it stands, the person's leg, and why it failed. */

@@ -12,6 +12,7 @@ import { parseSettings, publicUrlOf, REDIS_SETTINGS, redisOf, twilioOf, type Con
 import { CALL_SID, E164 } from '../formats';
 import { joinJobId } from '../features/warm-transfer';
 import { createCallActionQueue } from '../jobs/queues';
+import { CallRepository } from '../calls/repository';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { LookupHook, routedAgent } from '../features/inbound';
 import { CallReports, type JobReport } from '../features/console';
@@ -39,6 +40,9 @@ Plays a call against a running bridge and prints each answer (HTTP status, time 
   2. POST {url}/twilio/voice           the voice webhook Twilio sends when the call comes in, signed
                                        with TWILIO_AUTH_TOKEN (sent --repeat times; every answer must
                                        be the same)
+     POST {url}/twilio/recording/consent
+                                       when the answer asks the caller's consent to record: the caller's
+                                       answer (--consent), as Twilio posts it
   3. POST {url}/retell/functions/<fn>  with --function: the custom function call Retell sends during the
                                        call, signed with RETELL_API_KEY, for the call_id in the TwiML
 
@@ -56,11 +60,19 @@ Options:
   --url <url>             where the bridge is (default: PUBLIC_URL)
   --call-sid <sid>        CallSid to use (default: a random CA… sid)
   --repeat <n>            send the voice webhook n times, 1-20 (default 1)
-  --function <name>       then call transfer_call, end_call or warm_transfer for this call
+  --function <name>       then call transfer_call, end_call, warm_transfer, send_sms, pause_recording or
+                          resume_recording for this call
   --destination <name>    transfer_call's or warm_transfer's destination: a TRANSFER_DESTINATIONS name or
                           an allowed number
   --caller-id <who>       transfer_call's caller ID: caller or business
   --summary <text>        warm_transfer's summary for the person (default: a sentence saying it is a test)
+  --template <name>       send_sms's template: a SMS_TEMPLATES name
+  --var <name=value>      send_sms's variables, one --var each
+  --sms-to <number>       send_sms's number (default: the caller)
+  --consent <answer>      when the bridge asks the caller's consent to record (RECORDING_CONSENT=ask): the
+                          key pressed (1 allows), words said ("yes please"), or none (default 1)
+  --hang-up               in the sandbox: the caller hangs up at the end; a recorded call's recording
+                          then completes, and the tool waits for it and prints it
   -h, --help              this text
 
 Against a real deployment this registers a real Retell call, which expires unanswered after about five
@@ -71,9 +83,11 @@ In the sandbox (npm run dev without Twilio or Retell settings, running from this
 uses the sandbox's settings and shows the rest of the path too: the call arriving at the local Twilio,
 the registration the bridge sent to the local Retell, and, with --function, the job and the REST
 request the worker sent to the local Twilio. A warm_transfer rings the sandbox's person, who presses 1:
-the tool then follows the join job too, and the redirect of the call into the conference. Last, it
-prints the events the bridge recorded for the call (call.started, and the transfer's) and how each was
-delivered to the sandbox's event receiver. It exits 0 only when every step worked.
+the tool then follows the join job too, and the redirect of the call into the conference. The local
+Twilio runs the bridge's answer on the call: a recorded call's recording starts there, and with
+--hang-up it completes a few seconds after the caller hangs up. Last, it prints the events the bridge
+recorded for the call (call.started, and the transfer's) and how each was delivered to the sandbox's
+event receiver. It exits 0 only when every step worked.
 
 Exit codes: 0 every answer was 2xx (and repeats identical), 1 otherwise, 2 bad arguments.`;
 
@@ -123,7 +137,7 @@ export function sandboxApis(config: SimulateConfig): LocalApis | undefined {
   return { twilioUrl: session.twilioUrl, retellUrl: session.retellUrl, events: Boolean(session.env.EVENTS_WEBHOOK_URL) };
 }
 
-const FUNCTIONS = ['transfer_call', 'end_call', 'warm_transfer'] as const;
+const FUNCTIONS = ['transfer_call', 'end_call', 'warm_transfer', 'send_sms', 'pause_recording', 'resume_recording'] as const;
 
 const DEFAULT_SUMMARY = 'This is a test call from npm run simulate.';
 type FunctionName = (typeof FUNCTIONS)[number];
@@ -138,6 +152,13 @@ export interface SimulateOptions {
   destination?: string;
   callerId?: 'caller' | 'business';
   summary?: string;
+  /** send_sms */
+  template?: string;
+  variables?: Record<string, string>;
+  smsTo?: string;
+  /** The caller's answer to a consent question: digits, words, or '' for none. @defaultValue '1' */
+  consent: string;
+  hangUp: boolean;
 }
 
 const WITHHELD = /^[A-Za-z][A-Za-z ]{0,31}$/;
@@ -157,6 +178,11 @@ const SIMULATE_OPTIONS = {
   destination: { type: 'string' },
   'caller-id': { type: 'string' },
   summary: { type: 'string' },
+  template: { type: 'string' },
+  var: { type: 'string', multiple: true },
+  'sms-to': { type: 'string' },
+  consent: { type: 'string' },
+  'hang-up': { type: 'boolean', default: false },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** Parses the command line; `help` when usage was asked for. Throws UsageError for anything else wrong. */
@@ -210,7 +236,32 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateOptions | 'h
     throw new UsageError(`--caller-id must be caller or business (got "${callerId}")`);
   }
 
-  return { url, from: v.from, to: v.to, callSid, repeat, fn, destination: v.destination?.trim(), callerId, ...(v.summary !== undefined ? { summary: v.summary } : {}) };
+  if (fn === 'send_sms' && !v.template?.trim()) throw new UsageError('--function send_sms needs --template: a SMS_TEMPLATES name');
+  if (fn !== 'send_sms' && (v.template !== undefined || v.var !== undefined || v['sms-to'] !== undefined)) {
+    throw new UsageError('--template, --var and --sms-to only go with --function send_sms');
+  }
+  const variables: Record<string, string> = {};
+  for (const pair of v.var ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new UsageError(`--var "${pair}" must be name=value, e.g. --var name=Dana`);
+    variables[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const consent = v.consent === undefined ? '1' : v.consent.trim().toLowerCase() === 'none' ? '' : v.consent.trim();
+
+  return {
+    url,
+    from: v.from,
+    to: v.to,
+    callSid,
+    repeat,
+    fn,
+    destination: v.destination?.trim(),
+    callerId,
+    ...(v.summary !== undefined ? { summary: v.summary } : {}),
+    ...(fn === 'send_sms' ? { template: v.template!.trim(), variables, ...(v['sms-to'] ? { smsTo: v['sms-to'] } : {}) } : {}),
+    consent,
+    hangUp: v['hang-up'],
+  };
 }
 
 interface Answer {
@@ -314,12 +365,14 @@ export function voiceWebhookParams(config: SimulateConfig, options: SimulateOpti
 
 /** The body Retell posts to a custom function URL during the call. */
 export function functionCallBody(config: SimulateConfig, options: SimulateOptions, fn: FunctionName, callId: string): Record<string, unknown> {
-  const args: Record<string, string> =
+  const args: Record<string, unknown> =
     fn === 'transfer_call'
       ? { destination: options.destination ?? '', ...(options.callerId ? { caller_id: options.callerId } : {}) }
       : fn === 'warm_transfer'
         ? { destination: options.destination ?? '', summary: options.summary ?? DEFAULT_SUMMARY }
-        : {};
+        : fn === 'send_sms'
+          ? { template: options.template ?? '', variables: options.variables ?? {}, ...(options.smsTo ? { to: options.smsTo } : {}) }
+          : {};
   return {
     name: fn,
     call: {
@@ -456,7 +509,7 @@ async function followJob(out: Output, config: SimulateConfig, jobId: string): Pr
   }
 }
 
-/** Prints the REST requests the worker sent to the local Twilio for the call; true when one was answered 200. */
+/** Prints the REST requests the worker sent to the local Twilio for the call; true when one was answered 2xx. */
 async function showRestRequests(out: Output, config: SimulateConfig, local: LocalApis, callSid: string): Promise<boolean> {
   type Requests = { requests: Array<{ method: string; path: string; form: Record<string, string>; answered: number | null }> };
   const { requests } = await getJson<Requests>(`${local.twilioUrl}/sandbox/requests?CallSid=${callSid}`, twilioAuth(config));
@@ -467,7 +520,7 @@ async function showRestRequests(out: Output, config: SimulateConfig, local: Loca
     for (const [key, value] of Object.entries(r.form)) out.info(`  ${key}=${value}`);
     out.info(`← ${r.answered ?? 'no answer'}`);
   }
-  if (requests.some((r) => r.answered === 200)) {
+  if (requests.some((r) => r.answered !== null && r.answered >= 200 && r.answered < 300)) {
     out.info('✓ Twilio accepted the worker\'s request');
     return true;
   }
@@ -513,6 +566,101 @@ async function showEvents(out: Output, config: SimulateConfig, callSid: string, 
     return false;
   } catch (err) {
     out.error(`✗ could not read the call's events from Redis: ${(err as Error).message}`);
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The consent question's action URL in a voice answer, when the bridge asks the caller's consent to record. */
+export function consentActionOf(twiml: string): string | undefined {
+  const action = /<Gather\b[^>]*\baction="([^"]*\/twilio\/recording\/consent[^"]*)"/.exec(twiml)?.[1];
+  return action?.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+}
+
+/** A request to the local Twilio about the call (answer, gather, hangup), printed; its body, or undefined when it failed. */
+async function localCallStep(out: Output, config: SimulateConfig, local: LocalApis, callSid: string, step: 'answer' | 'gather' | 'hangup', form: Record<string, string>, label: string): Promise<string | undefined> {
+  const answer = await exchange(out, label, `${local.twilioUrl}/sandbox/calls/${callSid}/${step}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: twilioAuth(config) },
+    body: new URLSearchParams(form).toString(),
+  }, OTHER_TIMEOUT_MS);
+  if (ok(answer)) return answer.body;
+  out.error(`✗ the local Twilio could not ${step === 'answer' ? 'run the answer' : step === 'gather' ? 'take the caller\'s answer' : 'hang up'}: is the sandbox (npm run dev) still running?`);
+  return undefined;
+}
+
+/**
+ * The caller answers the consent question (--consent): in the sandbox the local Twilio posts it to the
+ * bridge, as Twilio would; against a deployment this tool posts it, signed for the action URL. Returns
+ * the TwiML the bridge answered (the agent's `<Dial>`, recorded or not), or undefined when it failed.
+ */
+async function answerConsent(out: Output, config: SimulateConfig, options: SimulateOptions, base: string, action: string, local: LocalApis | undefined): Promise<string | undefined> {
+  const heard: Record<string, string> = /^[0-9*#]+$/.test(options.consent) ? { Digits: options.consent } : options.consent ? { SpeechResult: options.consent, Confidence: '0.9' } : {};
+  const said = heard.Digits ? `presses ${heard.Digits}` : heard.SpeechResult ? `says "${heard.SpeechResult}"` : 'says nothing';
+  if (local) {
+    const body = await localCallStep(out, config, local, options.callSid, 'gather', heard, `The bridge asks the caller's consent to record; the caller ${said} (--consent)`);
+    if (body === undefined) return undefined;
+    try {
+      return (JSON.parse(body) as { twiml: string }).twiml;
+    } catch {
+      out.error('✗ the local Twilio answered something else than the consent answer');
+      return undefined;
+    }
+  }
+  const params = {
+    AccountSid: config.twilio.accountSid,
+    ApiVersion: '2010-04-01',
+    CallSid: options.callSid,
+    CallStatus: 'in-progress',
+    Direction: 'inbound',
+    From: options.from,
+    To: options.to,
+    ...heard,
+  };
+  const target = new URL(action);
+  const answer = await exchange(out, `Consent to record: the caller ${said} (--consent)`, `${base}${target.pathname}${target.search}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': getExpectedTwilioSignature(config.twilio.authToken, action, params) },
+    body: new URLSearchParams(params).toString(),
+  }, VOICE_TIMEOUT_MS);
+  if (ok(answer)) return answer.body;
+  if (answer) hintFor(out, 'voice', answer, config);
+  out.error('Stopping: the consent answer was not answered with 2xx.');
+  return undefined;
+}
+
+const RECORDING_WAIT_MS = 15_000;
+
+/**
+ * The caller hangs up at the local Twilio; a recorded call's recording is then processed and its status
+ * callback reaches the bridge a few seconds later: waits for the call record to show it, and prints it.
+ */
+async function hangUpAndShowRecording(out: Output, config: SimulateConfig, local: LocalApis, callSid: string, recorded: boolean): Promise<boolean> {
+  if ((await localCallStep(out, config, local, callSid, 'hangup', {}, 'The caller hangs up (--hang-up)')) === undefined) return false;
+  if (!recorded) return true;
+  const redis = newRedisClient(config.redis, 'queue');
+  redis.on('error', () => undefined);
+  try {
+    const calls = new CallRepository(redis, config.redis.prefix);
+    out.info('');
+    out.info(`Waiting for Twilio's recording to complete (up to ${RECORDING_WAIT_MS / 1000} s)`);
+    const started = Date.now();
+    let record = await calls.get(callSid);
+    while (record?.recordingStatus !== 'completed' && Date.now() - started < RECORDING_WAIT_MS) {
+      await new Promise((r) => setTimeout(r, 200));
+      record = await calls.get(callSid);
+    }
+    if (record?.recordingStatus !== 'completed') {
+      out.error(`✗ no completed recording on the call record after ${RECORDING_WAIT_MS / 1000} s`);
+      return false;
+    }
+    out.info(`✓ recording ${record.recordingSid} completed after ${((Date.now() - started) / 1000).toFixed(1)} s: ${record.recordingDuration} s, ${record.recordingChannels} channel(s)`);
+    out.info(`  ${record.recordingUrl}`);
+    out.info(`  (the call record keeps it, and recording.completed is among the events: npm run inspect -- ${callSid})`);
+    return true;
+  } catch (err) {
+    out.error(`✗ could not read the call record from Redis: ${(err as Error).message}`);
     return false;
   } finally {
     redis.disconnect();
@@ -593,9 +741,21 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
     }
   }
 
-  const callId = callIdFromTwiml(first.body);
   const rejected = /<Reject\b/.test(first.body);
+  if (local && !rejected && !(await localCallStep(out, config, local, options.callSid, 'answer', { Twiml: first.body }, 'The local Twilio runs the answer on the call'))) failed = true;
+  // A recorded call may ask the caller's consent first: the agent is dialed only after their answer.
+  let dialTwiml = first.body;
+  const consentAction = consentActionOf(first.body);
+  if (consentAction) {
+    const answered = await answerConsent(out, config, options, base, consentAction, local);
+    if (answered === undefined) return EXIT_FAILED;
+    dialTwiml = answered;
+  }
+  const callId = callIdFromTwiml(dialTwiml);
   out.info('');
+  const recorded = /<Start>\s*<Recording\b/.test(dialTwiml);
+  if (recorded) out.info(`✓ the call is recorded: <Start><Recording channels="${/channels="(\w+)"/.exec(dialTwiml)?.[1] ?? '?'}"> before the agent answers`);
+  else if (consentAction) out.info('✓ the caller did not allow recording: the agent is dialed, and nothing is recorded');
   if (callId) {
     out.info(`✓ the bridge registered the call with Retell: call_id ${callId}`);
     if (looked?.rejects) {
@@ -650,6 +810,11 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
     }
   }
   if (local?.events && callId && !failed && !(await showEvents(out, config, options.callSid, expectedEvents(options.fn)))) failed = true;
+
+  if (options.hangUp) {
+    if (!local) out.info('\n--hang-up plays the caller hanging up in the sandbox only: against a deployment, hang up the call itself.');
+    else if (!rejected && !(await hangUpAndShowRecording(out, config, local, options.callSid, recorded))) failed = true;
+  }
 
   out.info('');
   if (failed) {

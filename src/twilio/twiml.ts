@@ -10,9 +10,9 @@ export interface FallbackOptions {
 }
 
 // XML escaping as twilio's VoiceResponse (xmlbuilder) does it, so the strings below match its output.
-const xmlAttr = (s: string) =>
+export const xmlAttr = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;').replace(/\t/g, '&#x9;').replace(/\n/g, '&#xA;').replace(/\r/g, '&#xD;');
-const xmlText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#xD;');
+export const xmlText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#xD;');
 
 /**
  * `<Dial><Sip>` to the registered Retell call.
@@ -28,11 +28,28 @@ const xmlText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').re
  * `VoiceResponse().dial(...).sip(...)`, which costs several times as much CPU.
  */
 export function dialRetellTwiml(callId: string, sipHost: string, transport: string, actionUrl: string, referUrl: string): string {
+  return twimlDocument(dialRetellVerb(callId, sipHost, transport, actionUrl, referUrl));
+}
+
+/** Where Twilio comes back when the SIP leg to Retell ends, and asks about a SIP REFER from it. */
+export const RETELL_DIAL_PATHS = { action: '/twilio/dial-action', refer: '/twilio/refer' } as const;
+
+/** The `<Dial><Sip>` to a registered Retell call, with the bridge's action and refer URLs under `publicUrl`. */
+export function retellDialVerb(opts: { publicUrl: string; sipHost: string; sipTransport: string }, callId: string): string {
+  return dialRetellVerb(callId, opts.sipHost, opts.sipTransport, `${opts.publicUrl}${RETELL_DIAL_PATHS.action}`, `${opts.publicUrl}${RETELL_DIAL_PATHS.refer}`);
+}
+
+/** The `<Dial><Sip>` of dialRetellTwiml on its own, for TwiML that says or starts something before it. */
+export function dialRetellVerb(callId: string, sipHost: string, transport: string, actionUrl: string, referUrl: string): string {
   return (
-    '<?xml version="1.0" encoding="UTF-8"?><Response>' +
     `<Dial answerOnBridge="true" action="${xmlAttr(actionUrl)}" method="POST" referUrl="${xmlAttr(referUrl)}" referMethod="POST">` +
-    `<Sip>${xmlText(`sip:${callId}@${sipHost};transport=${transport}`)}</Sip></Dial></Response>`
+    `<Sip>${xmlText(`sip:${callId}@${sipHost};transport=${transport}`)}</Sip></Dial>`
   );
+}
+
+/** A TwiML document around verbs already written, as VoiceResponse's toString writes it. */
+export function twimlDocument(verbs: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?><Response>${verbs}</Response>`;
 }
 
 /** What the caller gets when the agent cannot take the call: a human, or an apology. */

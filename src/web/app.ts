@@ -4,6 +4,8 @@ import { eventsRoutes } from '../features/events';
 import { inboundRoutes } from '../features/inbound';
 import { lifecycleRoutes } from '../features/lifecycle';
 import { callsRoutes, twilioOutboundRoutes } from '../features/outbound';
+import { recordingRoutes } from '../features/recording';
+import { smsRoutes } from '../features/sms';
 import { twilioWarmTransferRoutes } from '../features/warm-transfer';
 import { ByteBudget } from '../http/byte-budget';
 import { requestObserver } from '../observability/requests';
@@ -30,6 +32,8 @@ export type AppServices = Pick<
   | 'events'
   | 'eventStore'
   | 'eventEndpoints'
+  | 'texts'
+  | 'optOut'
 >;
 
 /**
@@ -42,7 +46,7 @@ export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Builds the web app from built services; no I/O happens here. */
 export function createApp(services: AppServices): Express {
-  const { config, redis, calls, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, functions, callEnded, events, eventStore, eventEndpoints, logger, metrics } = services;
+  const { config, redis, calls, texts, optOut, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, functions, callEnded, events, eventStore, eventEndpoints, logger, metrics } = services;
   const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
 
   metrics.watchRedis(redis);
@@ -58,6 +62,8 @@ export function createApp(services: AppServices): Express {
   app.use(inboundRoutes({ config, answerer, calls, onCallEnded: callEnded, budget, events, logger, metrics }));
   app.use(twilioOutboundRoutes({ config, answerer, callbacks: outboundCallbacks, onCallEnded: callEnded, budget, logger, metrics }));
   app.use(twilioWarmTransferRoutes({ config, callbacks: warmTransfers, budget, metrics }));
+  app.use(recordingRoutes({ config, calls, events, budget, logger, metrics }));
+  app.use(smsRoutes({ config, texts, events, onOptOut: optOut, budget, logger, metrics }));
   app.use(healthRoutes(redis));
   app.use(opsRoutes({ metrics, queues: queues.all, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
   if (outboundCalls && config.outbound.apiToken) app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls: outboundCalls, metrics }));

@@ -375,14 +375,26 @@ function retellProbes(t: SweepTarget, limitBytes: number, shapes: Array<[string,
 const unknownCallId = () => `call_unknown_${randomUUID()}`;
 
 /** Shapes every function endpoint refuses: `call` and `args` of the wrong types or sizes. */
-type AgentFunctionName = 'transfer_call' | 'end_call' | 'warm_transfer';
+type AgentFunctionName = 'transfer_call' | 'end_call' | 'warm_transfer' | 'send_sms' | 'pause_recording';
 
 /** Arguments each function accepts. */
 const validArgs = (name: AgentFunctionName): Record<string, unknown> =>
-  name === 'transfer_call' ? { destination: 'sales' } : name === 'warm_transfer' ? { destination: 'sales', summary: 'Ada wants an upgrade.' } : {};
+  name === 'transfer_call'
+    ? { destination: 'sales' }
+    : name === 'warm_transfer'
+      ? { destination: 'sales', summary: 'Ada wants an upgrade.' }
+      : name === 'send_sms'
+        ? { template: 'booking', variables: { name: 'Ada' } }
+        : {};
 
 /** The job id prefix of each function's action. */
-const JOB_PREFIX: Readonly<Record<AgentFunctionName, string>> = { transfer_call: 'transfer', end_call: 'end_call', warm_transfer: 'warm_transfer' };
+const JOB_PREFIX: Readonly<Record<AgentFunctionName, string>> = {
+  transfer_call: 'transfer',
+  end_call: 'end_call',
+  warm_transfer: 'warm_transfer',
+  send_sms: 'send_sms',
+  pause_recording: 'pause_recording',
+};
 
 function functionShapes(name: AgentFunctionName): Array<[string, () => unknown, Expect?]> {
   const valid = (args: Record<string, unknown> = validArgs(name)) => functionCallBody(name, unknownCallId(), args);
@@ -400,7 +412,7 @@ function functionShapes(name: AgentFunctionName): Array<[string, () => unknown, 
     ['signed, args as an array', () => withArgs([1, 2])],
     ['signed, args as a string', () => withArgs('sales')],
     ['signed, args as null', () => withArgs(null)],
-    ...(name === 'warm_transfer'
+    ...(name !== 'transfer_call' && name !== 'end_call'
       ? []
       : ([
           ['signed, message as a number', () => valid({ ...valid().args, message: 42 })],
@@ -421,6 +433,25 @@ function functionShapes(name: AgentFunctionName): Array<[string, () => unknown, 
       ['signed, summary of control characters only', () => valid({ ...args, summary: '\u0000\u0007\u001b' })],
       ['signed, summary of 10,000 characters', () => valid({ ...args, summary: 's'.repeat(10_000) })],
       ['signed, args with 100,000 keys', () => valid(Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i])))],
+    );
+  }
+  if (name === 'send_sms') {
+    const args = validArgs(name);
+    shapes.push(
+      ['signed, args without template', () => valid({ variables: { name: 'Ada' } })],
+      ['signed, template as a number', () => valid({ ...args, template: 7 })],
+      ['signed, template blank', () => valid({ ...args, template: '   ' })],
+      ['signed, template of 10,000 characters', () => valid({ ...args, template: 't'.repeat(10_000) })],
+      ['signed, variables as an array', () => valid({ ...args, variables: ['Ada'] })],
+      ['signed, variables as a string', () => valid({ ...args, variables: 'name=Ada' })],
+      ['signed, to as a number', () => valid({ ...args, to: 14155550199 })],
+      ['signed, to of 10,000 characters', () => valid({ ...args, to: '+1'.padEnd(10_000, '5') })],
+      // Refused with a sentence before the call is even looked up: nothing about the call is needed to say no.
+      ['signed, a template that is not configured', () => valid({ ...args, template: 'constructor' }), 422],
+      ['signed, a variable of control characters', () => valid({ ...args, variables: { name: '\u0000\u0007\u001b' } }), 422],
+      ['signed, a variable of 10,000 characters', () => valid({ ...args, variables: { name: 'n'.repeat(10_000) } }), 422],
+      ['signed, a variable nested as an object', () => valid({ ...args, variables: { name: { first: 'Ada' } } }), 422],
+      ['signed, variables with 100,000 keys', () => valid({ ...args, variables: Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i])) }), 422],
     );
   }
   if (name === 'transfer_call') {
@@ -495,6 +526,8 @@ const retellFunctions = retellFunctionTarget('Retell function dispatcher (POST /
 const retellTransfer = retellFunctionTarget('Retell transfer_call function', '/retell/functions/transfer_call', 'transfer_call');
 const retellEndCall = retellFunctionTarget('Retell end_call function', '/retell/functions/end_call', 'end_call');
 const retellWarmTransfer = retellFunctionTarget('Retell warm_transfer function', '/retell/functions/warm_transfer', 'warm_transfer');
+const retellSendSms = retellFunctionTarget('Retell send_sms function', '/retell/functions/send_sms', 'send_sms');
+const retellPauseRecording = retellFunctionTarget('Retell pause_recording function', '/retell/functions/pause_recording', 'pause_recording');
 
 const webhookEvent = (event: unknown, call: Record<string, unknown> = {}) => ({ event, call: { call_id: unknownCallId(), call_type: 'phone_call', ...call } });
 const retellWebhook: SweepTarget = {
@@ -685,6 +718,93 @@ const twilioRefer = twilioTarget('Twilio REFER URL', '/twilio/refer', referParam
   },
 ]);
 
+/** The consent question of a call the bridge never registered: authentic answers get the agent's <Dial>, unrecorded or not. */
+const consentPath = (c = 'call_sweep0', r = 'dual') => `/twilio/recording/consent?c=${c}&r=${r}`;
+const consentParams = () => ({ AccountSid: ACCOUNT_SID_OF_TESTS, CallSid: newCallSid(), CallStatus: 'in-progress', Digits: '2' });
+const twilioRecordingConsent = twilioTarget('Twilio recording consent', consentPath(), consentParams, (sign) => [
+  signedForm('signed, without CallSid', 400, consentPath(), () => without(consentParams(), 'CallSid'), sign),
+  signedForm('signed, Digits twice', 400, consentPath(), () => ({ ...consentParams(), Digits: ['1', '2'] }), sign),
+  signedForm('signed, SpeechResult of 10,000 characters', 400, consentPath(), () => ({ ...consentParams(), SpeechResult: 'yes '.repeat(2500) }), sign),
+  {
+    ...signedForm('signed, a refusal for a call the bridge never registered', 200, consentPath(), consentParams, sign),
+    check: (o) => expect(o.body).toMatch(/^<\?xml[^>]*><Response><Dial answerOnBridge="true"[^>]*><Sip>sip:call_sweep0@/),
+  },
+  {
+    ...signedForm('signed, a spoken yes in unicode', 200, consentPath(), () => ({ ...without(consentParams(), 'Digits'), SpeechResult: 'ＹＥＳ 😀 \u202e' }), sign),
+    check: (o) => expect(o.body).not.toContain('<Start>'),
+  },
+  ...(
+    [
+      ['a call id that is not one', consentPath('call.sweep')],
+      ['channels that are not mono or dual', consentPath('call_sweep0', 'stereo')],
+      ['no call id', '/twilio/recording/consent?r=dual'],
+    ] as const
+  ).map(([what, path]) => signedForm(`signed, ${what}`, 400, path, consentParams, (p) => signedFormFor(path, p as Record<string, string>))),
+  {
+    name: 'a signature for another call id',
+    expect: 403,
+    send: (w) => {
+      const { body, headers } = signedFormFor(consentPath(), consentParams());
+      return post(w, consentPath('call_other'), body, headers);
+    },
+  },
+]);
+
+const recordingStatusParams = () => ({
+  AccountSid: ACCOUNT_SID_OF_TESTS,
+  CallSid: newCallSid(),
+  RecordingSid: `RE${'0'.repeat(32)}`,
+  RecordingStatus: 'completed',
+  RecordingUrl: `https://api.twilio.com/2010-04-01/Accounts/${ACCOUNT_SID_OF_TESTS}/Recordings/RE${'0'.repeat(32)}`,
+  RecordingDuration: '12',
+  RecordingChannels: '2',
+});
+const twilioRecordingStatus: SweepTarget = { ...twilioTarget('Twilio recording status callback', '/twilio/recording/status', recordingStatusParams, (sign) => [
+  signedForm('signed, without RecordingSid', 400, '/twilio/recording/status', () => without(recordingStatusParams(), 'RecordingSid'), sign),
+  signedForm('signed, a RecordingSid of another kind', 400, '/twilio/recording/status', () => ({ ...recordingStatusParams(), RecordingSid: `CA${'0'.repeat(32)}` }), sign),
+  signedForm('signed, RecordingStatus twice', 400, '/twilio/recording/status', () => ({ ...recordingStatusParams(), RecordingStatus: ['in-progress', 'completed'] }), sign),
+  signedForm('signed, RecordingDuration of 1,000 digits', 400, '/twilio/recording/status', () => ({ ...recordingStatusParams(), RecordingDuration: '9'.repeat(1000) }), sign),
+  signedForm('signed, RecordingChannels of 3', 400, '/twilio/recording/status', () => ({ ...recordingStatusParams(), RecordingChannels: '3' }), sign),
+  signedForm('signed, for a call the bridge never saw', 204, '/twilio/recording/status', recordingStatusParams, sign),
+]), success: 204 };
+
+const incomingSmsParams = () => ({ AccountSid: ACCOUNT_SID_OF_TESTS, MessageSid: `SM${'1'.repeat(32)}`, From: '+14155550199', To: '+14155550100', Body: 'Thanks!', NumMedia: '0' });
+const twilioIncomingSms = twilioTarget('Twilio messaging webhook', '/twilio/sms', incomingSmsParams, (sign) => [
+  signedForm('signed, without From', 400, '/twilio/sms', () => without(incomingSmsParams(), 'From'), sign),
+  signedForm('signed, From twice', 400, '/twilio/sms', () => ({ ...incomingSmsParams(), From: ['+14155550199', '+19005550199'] }), sign),
+  signedForm('signed, a MessageSid of another kind', 400, '/twilio/sms', () => ({ ...incomingSmsParams(), MessageSid: 'SM1' }), sign),
+  signedForm('signed, a Body of 20,000 characters', 400, '/twilio/sms', () => ({ ...incomingSmsParams(), Body: 'b'.repeat(20_000) }), sign),
+  {
+    ...signedForm('signed, STOP in unicode and control characters', 200, '/twilio/sms', () => ({ ...incomingSmsParams(), Body: 'ＳＴＯＰ\u0000😀' }), sign),
+    check: (o) => expect(o.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>'),
+  },
+  signedForm('signed, STOP', 200, '/twilio/sms', () => ({ ...incomingSmsParams(), Body: 'STOP', OptOutType: 'STOP' }), sign),
+]);
+
+/** A text the bridge never sent: authentic callbacks about it are answered 204 and change nothing. */
+const smsStatusPath = (m = `send_sms-CA${'0'.repeat(32)}-1`) => `/twilio/sms/status?m=${m}`;
+const smsStatusParams = () => ({ AccountSid: ACCOUNT_SID_OF_TESTS, MessageSid: `SM${'2'.repeat(32)}`, MessageStatus: 'undelivered', ErrorCode: '30003', To: '+14155550199', From: '+14155550100' });
+const twilioSmsStatus = twilioTarget('Twilio text status callback', smsStatusPath(), smsStatusParams, (sign) => [
+  signedForm('signed, without MessageStatus', 400, smsStatusPath(), () => without(smsStatusParams(), 'MessageStatus'), sign),
+  signedForm('signed, a MessageStatus in unicode', 400, smsStatusPath(), () => ({ ...smsStatusParams(), MessageStatus: 'déliveré😀' }), sign),
+  signedForm('signed, an ErrorCode that is no number', 400, smsStatusPath(), () => ({ ...smsStatusParams(), ErrorCode: '30003; DROP TABLE' }), sign),
+  signedForm('signed, for a text the bridge never sent', 204, smsStatusPath(), smsStatusParams, sign),
+  ...(
+    [
+      ['an id that is not a text\'s', smsStatusPath('warm_transfer-1')],
+      ['no id', '/twilio/sms/status'],
+    ] as const
+  ).map(([what, path]) => signedForm(`signed, ${what}`, 400, path, smsStatusParams, (p) => signedFormFor(path, p as Record<string, string>))),
+  {
+    name: 'a signature for another text',
+    expect: 403,
+    send: (w) => {
+      const { body, headers } = signedFormFor(smsStatusPath(), smsStatusParams());
+      return post(w, smsStatusPath(`send_sms-CA${'1'.repeat(32)}-1`), body, headers);
+    },
+  },
+]);
+
 const SWEEP_API_TOKEN = 'sweep-api-token-0123456789abcdef';
 const bearer = (token = SWEEP_API_TOKEN) => ({ authorization: `Bearer ${token}` });
 const validCall = () => ({ to: '+14155550199', dynamic_variables: { first_name: 'Ada' } });
@@ -795,6 +915,12 @@ const TARGETS: SweepTarget[] = [
   twilioWarmStatus,
   twilioRefer,
   callsApi,
+  retellSendSms,
+  retellPauseRecording,
+  twilioRecordingConsent,
+  twilioRecordingStatus,
+  twilioIncomingSms,
+  twilioSmsStatus,
 ];
 
 // ---------------------------------------------------------------------------------------------------
@@ -809,6 +935,8 @@ beforeAll(async () => {
     ...TRANSFER_ENV,
     API_TOKEN: SWEEP_API_TOKEN,
     OUTBOUND_FROM_NUMBER: '+14155550100',
+    RECORDING: 'dual',
+    SMS_TEMPLATES: JSON.stringify({ booking: 'Hi {{name}}, book here: https://example.com/book' }),
   });
 });
 afterAll(async () => {

@@ -1,5 +1,6 @@
 import { CallRepository } from '../../calls/repository';
 import { OutboundStore, type OutboundRecord } from '../outbound';
+import { SmsRepository, type SmsMessage } from '../sms';
 import type { CallAction, CallActionKind, CallRecord } from '../../calls/record';
 import { CALL_SID } from '../../formats';
 import type { RedisClient } from '../../redis/connection';
@@ -36,10 +37,21 @@ export interface ActionReport {
   job?: JobReport;
 }
 
+/** A text the agent sent on the call, and the job that sends it. */
+export interface TextReport {
+  text: SmsMessage;
+  /** Undefined once BullMQ has removed the job. */
+  job?: JobReport;
+}
+
 /** Everything the bridge knows about one call. */
 export interface CallReport {
   record: CallRecord;
   actions: ActionReport[];
+  /** The agent's texts, in the order it asked for them. */
+  texts: TextReport[];
+  /** The job of the agent's last pause or resume of the recording, if it asked for one. */
+  recordingJob?: JobReport;
 }
 
 /** An outbound call: the bridge's record of it and, once it is placed, its Twilio call's report. */
@@ -56,6 +68,7 @@ const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undef
 export class CallReports {
   private readonly calls: CallRepository;
   private readonly outbounds: OutboundStore;
+  private readonly texts: SmsRepository;
 
   constructor(
     redis: RedisClient,
@@ -64,6 +77,7 @@ export class CallReports {
   ) {
     this.calls = new CallRepository(redis, prefix);
     this.outbounds = new OutboundStore(redis, prefix);
+    this.texts = new SmsRepository(redis, prefix);
   }
 
   /** An outbound call by the bridge's id for it (`out_…`), or null when there is no such record. */
@@ -94,7 +108,11 @@ export class CallReports {
       }
     }
     if (current) actions.push({ seq: current.seq, kind: current.kind, jobId: current.jobId, action: current, job: await this.job(current.jobId) });
-    return { record, actions };
+    const texts: TextReport[] = [];
+    for (const text of await this.texts.ofCall(record.callSid)) texts.push({ text, job: await this.job(text.id) });
+    const control = record.recordingControl ? (JSON.parse(record.recordingControl) as { jobId: string }) : undefined;
+    const recordingJob = control ? await this.job(control.jobId) : undefined;
+    return { record, actions, texts, ...(recordingJob ? { recordingJob } : {}) };
   }
 
   async job(jobId: string): Promise<JobReport | undefined> {

@@ -1,5 +1,6 @@
 /**
- * What an operator sees of a call: its record, its actions and their jobs, an outbound call's request.
+ * What an operator sees of a call: its record, its actions and their jobs, its recording and texts, an
+ * outbound call's request.
  * `npm run inspect` prints it.
  */
-export { CallReports, type ActionReport, type CallReport, type JobReport, type OutboundReport } from './call-report';
+export { CallReports, type ActionReport, type CallReport, type JobReport, type OutboundReport, type TextReport } from './call-report';

@@ -43,6 +43,11 @@ export interface EventPayloads {
   'campaign.task.completed': { campaign_id: string; task_id: string; to: string; outcome: string; attempts: number };
   /** A campaign has no task left. */
   'campaign.completed': { campaign_id: string; counts: Record<string, number> };
+  /**
+   * The caller answered the recording consent question (RECORDING_CONSENT=ask): `given` (the call is
+   * recorded), `refused` or `no_answer` (it goes on unrecorded).
+   */
+  'recording.consent': { call_sid: string; consent: 'given' | 'refused' | 'no_answer' };
   /** Twilio's recording of a call is ready in the user's own account. */
   'recording.completed': { call_sid: string; recording_sid: string; url: string; duration_s: number; channels: number };
   /** A `send_sms` message was accepted by Twilio / delivered / failed. */
@@ -109,6 +114,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'outbound.completed',
   'campaign.task.completed',
   'campaign.completed',
+  'recording.consent',
   'recording.completed',
   'sms.sent',
   'sms.delivered',

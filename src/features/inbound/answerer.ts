@@ -5,7 +5,8 @@ import { lazyChild, type CallLog, type Logger } from '../../observability/logger
 import type { Metrics } from '../../observability/metrics';
 import { registerPhoneCall, RegistrationError, type RegistrationFailureReason } from '../../retell/register';
 import type { InboundCallDetails, LookupChoice } from './lookup-contract';
-import { dialRetellTwiml, fallbackTwiml, rejectTwiml } from '../../twilio/twiml';
+import { fallbackTwiml, rejectTwiml, retellDialVerb, twimlDocument } from '../../twilio/twiml';
+import { consentUrl, planRecording, recordedAnswerTwiml, recordingStatusUrl, type RecordingPlan } from '../recording';
 import type { CallRepository } from '../../calls/repository';
 import type { CallDirection } from '../../formats';
 import type { LookupHook, LookupResult } from './lookup-hook';
@@ -56,10 +57,12 @@ export interface Answer {
   /** What the lookup hook said, when it was asked. */
   lookup?: LookupResult;
   fallbackReason?: FallbackReason;
+  /** How the call is recorded, when it is (the answer says or asks first). */
+  recording?: RecordingPlan;
 }
 
 export interface CallAnswererOptions {
-  config: Pick<Config, 'publicUrl' | 'retell' | 'fallback'>;
+  config: Pick<Config, 'publicUrl' | 'retell' | 'fallback' | 'recording'>;
   calls: CallRepository;
   retell: Retell;
   logger: Logger;
@@ -195,6 +198,7 @@ export class CallAnswerer {
         agentId: answer.agentId,
         lookup: answer.lookup,
         error: answer.fallbackReason,
+        ...(answer.recording ? { recording: answer.recording.channels, recordingConsent: answer.recording.consent === 'ask' ? 'asked' : 'announced' } : {}),
         updatedAt: new Date().toISOString(),
       });
       if (stored.kind === 'lost') {
@@ -284,11 +288,16 @@ export class CallAnswerer {
         timeoutMs,
       );
       timer({ result: 'ok' });
-      log.info({ callId: registration.callId, agentId }, 'registered with retell');
-      const { sipHost, sipTransport } = this.config.retell;
+      const recording = planRecording(this.config.recording, choice?.recording);
+      log.info(recording ? { callId: registration.callId, agentId, recording: recording.channels, consent: recording.consent } : { callId: registration.callId, agentId }, 'registered with retell');
       const { publicUrl } = this.config;
-      const twiml = dialRetellTwiml(registration.callId, sipHost, sipTransport, `${publicUrl}/twilio/dial-action`, `${publicUrl}/twilio/refer`);
-      return { twiml, outcome: 'registered', callId: registration.callId, agentId };
+      const dial = retellDialVerb({ publicUrl, ...this.config.retell }, registration.callId);
+      if (!recording) return { twiml: twimlDocument(dial), outcome: 'registered', callId: registration.callId, agentId };
+      const twiml = recordedAnswerTwiml(recording, dial, {
+        statusUrl: recordingStatusUrl(publicUrl),
+        consentUrl: consentUrl(publicUrl, registration.callId, recording.channels),
+      });
+      return { twiml, outcome: 'registered', callId: registration.callId, agentId, recording };
     } catch (err) {
       const reason = err instanceof RegistrationError ? err.reason : 'retell_error';
       timer({ result: reason });

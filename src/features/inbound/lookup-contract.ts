@@ -5,7 +5,8 @@
  * knows about the caller under `twilio`.
  */
 import { z } from 'zod';
-import { MAX_JSON_DEPTH, nestedDeeperThan, tooDeepReason } from '../../formats';
+import { MAX_JSON_DEPTH, nestedDeeperThan, speakable, tooDeepReason } from '../../formats';
+import type { RecordingChoice } from '../recording';
 
 export interface CallInboundRequest {
   event: 'call_inbound';
@@ -69,6 +70,8 @@ export interface LookupChoice {
   dynamicVariables: Record<string, string>;
   metadata?: Record<string, unknown>;
   agentOverride?: Record<string, unknown>;
+  /** Whether this call is recorded (and what it is told first), instead of RECORDING's answer. */
+  recording?: RecordingChoice;
 }
 
 export type LookupDecision = { kind: 'reject' } | { kind: 'route'; choice: LookupChoice };
@@ -109,6 +112,16 @@ const answerSchema = z.looseObject({
         metadata: optional(jsonObject),
         agent_override: optional(jsonObject),
         reject: optional(z.boolean({ error: 'must be true or false' })),
+        recording: optional(
+          z.looseObject(
+            {
+              enabled: z.boolean({ error: 'must be true or false' }),
+              // Said to the caller: characters TwiML cannot carry are dropped, as in every sentence the bridge says.
+              disclosure: optional(z.string({ error: 'must be a string' }).max(1000, 'must be at most 1000 characters').transform(speakable)),
+            },
+            { error: 'must be a JSON object such as {"enabled": true}' },
+          ),
+        ),
       },
       { error: 'must be a JSON object' },
     ),
@@ -151,5 +164,6 @@ export function parseCallInboundAnswer(body: string): { ok: true; decision: Look
   if (answer.override_agent_version !== undefined) choice.agentVersion = answer.override_agent_version;
   if (answer.metadata) choice.metadata = answer.metadata;
   if (answer.agent_override) choice.agentOverride = answer.agent_override;
+  if (answer.recording) choice.recording = { enabled: answer.recording.enabled, ...(answer.recording.disclosure ? { disclosure: answer.recording.disclosure } : {}) };
   return { ok: true, decision: { kind: 'route', choice } };
 }

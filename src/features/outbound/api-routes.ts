@@ -44,6 +44,7 @@ const placeBody = z.strictObject({
     .pipe(z.string({ error: 'voicemail_message must not be empty: it needs words to say (control characters are removed)' }))
     .optional(),
   ring_timeout_s: z.number({ error: 'ring_timeout_s must be a number of seconds' }).int().min(5).max(600).optional(),
+  record: z.boolean({ error: 'record must be true or false' }).optional(),
 });
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;

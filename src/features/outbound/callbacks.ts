@@ -80,6 +80,7 @@ export class OutboundCallbacks {
         dynamicVariables: JSON.parse(record.dynamicVariables) as Record<string, string>,
         metadata: { ...(JSON.parse(record.metadata) as Record<string, unknown>), outbound_id: id },
         ...(record.voicemail === 'message' ? { agentOverride: LISTEN_FIRST } : {}),
+        ...(record.record !== undefined ? { recording: { enabled: record.record === '1' } } : {}),
       },
     });
     await this.move(record.id, 'in-progress', { answeredAt: new Date().toISOString() }, {}, log);

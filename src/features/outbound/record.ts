@@ -52,6 +52,8 @@ export interface OutboundRecord {
   voicemail: VoicemailMode;
   voicemailMessage?: string;
   ringTimeoutS: string;
+  /** '1' or '0' when the request said whether to record the call (`record`); unset: RECORDING decides. */
+  record?: string;
   /** SHA-256 of the request as received, to tell a repeat of an Idempotency-Key from a different request. */
   requestHash: string;
   /** The Idempotency-Key the request came with, if any (the id is derived from it). */
@@ -128,6 +130,8 @@ export interface OutboundView {
   agent_version?: number;
   voicemail: VoicemailMode;
   ring_timeout_s: number;
+  /** Whether the request asked for the call to be recorded (or not); absent: RECORDING decides. */
+  record?: boolean;
   dynamic_variables: Record<string, string>;
   metadata: Record<string, unknown>;
   idempotency_key?: string;
@@ -157,6 +161,7 @@ export function outboundView(r: OutboundRecord, retellCallId?: string): Outbound
     ...(r.agentVersion !== undefined ? { agent_version: Number(r.agentVersion) } : {}),
     voicemail: r.voicemail,
     ring_timeout_s: Number(r.ringTimeoutS),
+    ...(r.record !== undefined ? { record: r.record === '1' } : {}),
     dynamic_variables: JSON.parse(r.dynamicVariables) as Record<string, string>,
     metadata: JSON.parse(r.metadata) as Record<string, unknown>,
     ...(r.idempotencyKey ? { idempotency_key: r.idempotencyKey } : {}),

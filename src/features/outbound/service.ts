@@ -23,6 +23,8 @@ export interface OutboundRequest {
   voicemail?: VoicemailMode;
   voicemail_message?: string;
   ring_timeout_s?: number;
+  /** Whether Twilio records the call; unset: RECORDING decides (recorded unless it is off). */
+  record?: boolean;
 }
 
 /** Retell's default ring time for its own outbound calls (`ring_duration_ms` 30000). */
@@ -116,6 +118,7 @@ export class OutboundCalls {
       voicemail,
       ...(request.voicemail_message !== undefined ? { voicemailMessage: request.voicemail_message } : {}),
       ringTimeoutS: String(request.ring_timeout_s ?? DEFAULT_RING_TIMEOUT_S),
+      ...(request.record !== undefined ? { record: request.record ? '1' : '0' } : {}),
       requestHash: sha256(canonical(request)),
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     };

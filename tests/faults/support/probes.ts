@@ -51,6 +51,8 @@ export interface SweepTarget {
   common?: false;
   /** A real request after the sweep, which the same process must still serve (default: a voice webhook). */
   afterSweep?(web: WebProcess): Promise<void>;
+  /** What an authentic request gets: 200 TwiML, or 204 for a callback answered with no body. @defaultValue 200 */
+  success?: 200 | 204;
 }
 
 /** A small deterministic PRNG, so a failing random probe can be reproduced from its name. */
@@ -301,7 +303,7 @@ export function commonProbes(t: SweepTarget): Probe[] {
   for (const query of ['?a=%ZZ', `?q=${'x'.repeat(8 * 1024)}`, '?ü=😀&a[b]=1&a[b]=2']) {
     probes.push({
       name: `a signed webhook URL with query ${JSON.stringify(query.slice(0, 24))}`,
-      expect: '200-or-4xx',
+      expect: t.success === 204 ? '2xx-or-4xx' : '200-or-4xx',
       send: (w) => {
         const b = t.validBody();
         // Signed for the URL as it goes on the wire (percent-encoded), as the sender configured it.
