@@ -8,10 +8,16 @@ export const EVENTS_ENV = {
   EVENTS_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
 };
 
-/** The events the bridge recorded, oldest first, as the worker's delivery will read them. */
+/**
+ * The events the bridge recorded, oldest first: those the worker's dispatcher has stored, and those still
+ * waiting in the stream for it (a bridge without a worker keeps them there).
+ */
 export async function recordedEvents(bridge: TestBridge): Promise<BridgeEvent[]> {
   const entries = await bridge.redis.xrange(eventKeys(bridge.config.redis.prefix).stream, '-', '+');
-  return entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('e') + 1]!) as BridgeEvent);
+  const waiting = entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('e') + 1]!) as BridgeEvent);
+  const stored = (await bridge.eventStore.list({ limit: 100 })).map((e) => ({ id: e.id, ...(JSON.parse(e.body) as Omit<BridgeEvent, 'id'>) }) as BridgeEvent);
+  const byId = new Map([...stored, ...waiting].map((e) => [e.id, e]));
+  return [...byId.values()].sort((a, b) => a.timestamp.localeCompare(b.timestamp));
 }
 
 /** The recorded events of one type. */

@@ -295,7 +295,8 @@ describe('recording', () => {
       const id = await placeCall(bridge, body);
       const view = await waitForCall(bridge, id, 'the call to be answered', (v) => v.status === 'in-progress');
       expect(view).toMatchObject('record' in body ? { record: body.record } : {});
-      const placed = placedLegs(bridge)[0]!;
+      // The status moves as the answer is built; the local Twilio has it once the answer reaches it.
+      const placed = await waitFor('the answer to reach Twilio', () => placedLegs(bridge).find((p) => p.answerTwiml !== undefined));
       expect(placed.answerTwiml!.includes('<Start><Recording')).toBe(recorded);
       expect(bridge.twilio.recordings.of(placed.call.sid)).toHaveLength(recorded ? 1 : 0);
     });
