@@ -38,7 +38,7 @@ describe('LookupHook', () => {
   describe('the request', () => {
     it('when a call is looked up, then the hook gets Retell\'s call_inbound body, POSTed as JSON to the configured path and query', async () => {
       const before = Date.now();
-      await hook.lookup(CALL, 500, log.logger);
+      await hook.lookup(CALL, 3000, log.logger);
       const [req] = server.requests;
       expect(req).toMatchObject({ method: 'POST', path: '/lookup?tenant=acme' });
       expect(req!.headers['content-type']).toBe('application/json');
