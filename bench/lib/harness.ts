@@ -256,7 +256,7 @@ export class BenchEnv {
    * Starts the bridge's worker (src/bin/worker.ts of this checkout or of `root`) on `prefix`, with the
    * deployment's environment plus `env`; it serves /healthz on a port of its own so its start can be awaited.
    */
-  async startWorker(opts: { prefix: string; cpus?: string; name?: string; root?: string; env?: Record<string, string> }): Promise<WebTarget> {
+  async startWorker(opts: { prefix: string; cpus?: string; name?: string; root?: string; env?: Record<string, string>; nice?: number }): Promise<WebTarget> {
     const metricsPort = await freePort();
     const { PORT: _port, ...base } = this.bridgeEnv(0, opts.prefix);
     const proc = this.track(
@@ -264,6 +264,7 @@ export class BenchEnv {
         cpus: opts.cpus,
         env: { ...base, WORKER_METRICS_PORT: String(metricsPort), ...opts.env },
         nodeArgs: this.webNodeArgs,
+        ...(opts.nice !== undefined ? { nice: opts.nice } : {}),
       }),
     );
     const url = `http://127.0.0.1:${metricsPort}`;

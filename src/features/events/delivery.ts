@@ -2,7 +2,7 @@ import { Queue, UnrecoverableError, type BackoffStrategy, type Job, type JobsOpt
 import { Agent, type Dispatcher } from 'undici';
 import { boundedPost, PostError } from '../../http/bounded-post';
 import { queuePrefix } from '../../jobs/queues';
-import type { Logger } from '../../observability/logger';
+import { lazyChild, type CallLog, type Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { RedisClient } from '../../redis/connection';
 import type { EndpointName, EventEndpoint, OutboundEndpoint } from './endpoints';
@@ -143,7 +143,8 @@ export class EventDeliveries {
 
   async process(job: Job<DeliveryJob>): Promise<DeliveryResult> {
     const { eventId, endpoint: name, redelivery } = job.data;
-    const log = this.deps.logger.child({ eventId, endpoint: name, attempt: job.attemptsMade + 1, ...(redelivery ? { redelivery } : {}) });
+    // Made only when a line is written: most deliveries write none.
+    const log = lazyChild(this.deps.logger, { eventId, endpoint: name, attempt: job.attemptsMade + 1, ...(redelivery ? { redelivery } : {}) });
     const endpoint = this.byName.get(name);
     if (!endpoint) {
       log.warn('delivery for an endpoint that is no longer configured: dropped');
@@ -187,7 +188,7 @@ export class EventDeliveries {
     return 'delivered';
   }
 
-  private notDelivered(endpoint: string, v: Verdict, log: Logger): never {
+  private notDelivered(endpoint: string, v: Verdict, log: CallLog): never {
     if (v.kind === 'final') {
       this.count(endpoint, 'failed');
       log.error({ answer: v.last }, 'the receiver refused the event for good: not retrying');
