@@ -128,9 +128,15 @@ export class Container {
     this.redis = createRedis(config.redis, 'request', logger);
     this.queueRedis = createRedis(config.redis, 'queue', logger);
     this.retell = opts.overrides?.retell ?? createRetellClient(config.retell);
-    this.twilio = opts.overrides?.twilio ?? createTwilioClient(config.twilio, metrics);
-
     this.calls = new CallRepository(this.redis, prefix);
+    // Each Twilio request is logged on its call (the console's timeline), after its answer, off its path.
+    const calls = this.calls;
+    this.twilio =
+      opts.overrides?.twilio ??
+      createTwilioClient(config.twilio, metrics, ({ callSid, ...entry }) => {
+        if (callSid) void calls.logTwilioRequest(callSid, entry);
+      });
+
     this.texts = new SmsRepository(this.redis, prefix);
     this.eventEndpoints = eventEndpoints(config);
     this.events = this.eventSink(this.redis);

@@ -2,6 +2,7 @@ import type { EffectLedger } from '../jobs/effect';
 import type { RedisClient } from '../redis/connection';
 import { withScripts } from '../redis/scripts';
 import { FINAL_CALL_STATUSES } from '../twilio/call-status';
+import type { TwilioRequestEntry } from '../twilio/http-client';
 import {
   callSidOfTransfer,
   fieldList,
@@ -29,6 +30,10 @@ export function callKeys(prefix: string) {
   return {
     record: (callSid: string) => `${prefix}:call:{${callSid}}`,
     byRetellId: (callId: string) => `${prefix}:retell-call:{${callId}}`,
+    /** Recent calls (inbound and outbound), CallSids scored by creation time (ms): the console's list. */
+    recent: `${prefix}:calls:recent`,
+    /** The Twilio REST requests the bridge made for a call, oldest first (a list of JSON entries). */
+    twilioRequests: (callSid: string) => `${prefix}:call:{${callSid}}:twilio`,
     /** SCAN pattern matching every key above, for tests and maintenance tools. */
     pattern: `${prefix}:*`,
   };
@@ -109,6 +114,8 @@ interface Commands {
   bridgeRecordingStatus(key: string, sid: string, status: string, url: string, duration: string, channels: string, at: string): Promise<number>;
   bridgeClaimRecordingControl(key: string, draft: string, callSid: string): Promise<string[]>;
   bridgeUpdateRecordingControl(key: string, jobId: string, status: string, error: string, uncertain: string, at: string, takeovers: number, startedAt: string): Promise<number>;
+  bridgeIndexRecent(key: string, score: number, callSid: string, max: number, ageMs: number): Promise<number>;
+  bridgeLogTwilioRequest(key: string, entry: string, max: number, ttlMs: number): Promise<number>;
 }
 
 const SCRIPTS: Record<keyof Commands, string> = {
@@ -128,7 +135,45 @@ const SCRIPTS: Record<keyof Commands, string> = {
   bridgeRecordingStatus: scripts.RECORDING_STATUS,
   bridgeClaimRecordingControl: scripts.CLAIM_RECORDING_CONTROL,
   bridgeUpdateRecordingControl: scripts.UPDATE_RECORDING_CONTROL,
+  bridgeIndexRecent: scripts.INDEX_RECENT,
+  bridgeLogTwilioRequest: scripts.LOG_TWILIO_REQUEST,
 };
+
+/**
+ * The most calls the recent-calls index keeps (about 70 bytes each); older ones drop out of it as new
+ * ones come, and every entry leaves after the record's TTL.
+ */
+export const RECENT_CALLS_MAX = 50_000;
+
+/** The most Twilio requests kept per call (a call makes a handful; a retried warm transfer a few dozen). */
+export const TWILIO_REQUESTS_MAX = 100;
+
+/** A call in the recent-calls index: its CallSid and when its record was created (ms). */
+export interface RecentCall {
+  callSid: string;
+  at: number;
+}
+
+/** The record fields a list of calls shows, read for many calls at once. */
+export const SUMMARY_FIELDS = [
+  'callSid',
+  'direction',
+  'from',
+  'to',
+  'state',
+  'agentId',
+  'callId',
+  'createdAt',
+  'answeredAt',
+  'endedAt',
+  'duration',
+  'action',
+  'warmTransfer',
+  'error',
+] as const satisfies ReadonlyArray<keyof CallRecord>;
+
+export type CallSummary = Pick<CallRecord, 'callSid' | 'direction' | 'from' | 'to' | 'state' | 'createdAt'> &
+  Partial<Pick<CallRecord, (typeof SUMMARY_FIELDS)[number]>>;
 
 const now = () => new Date().toISOString();
 const parse = <T>(raw: string | null | undefined): T | null => (raw ? (JSON.parse(raw) as T) : null);
@@ -156,7 +201,10 @@ export class CallRepository {
    * webhook several times, even at the same instant: whoever takes the claim registers the call.
    */
   async claimAnswer(callSid: string, owner: string, leaseMs: number, initial: Partial<CallRecord>): Promise<ClaimResult> {
-    const reply = await this.redis.bridgeClaim(this.keys.record(callSid), owner, leaseMs, RECORD_TTL_MS, initial.state ?? '', ...fieldList(initial));
+    const claimed = this.redis.bridgeClaim(this.keys.record(callSid), owner, leaseMs, RECORD_TTL_MS, initial.state ?? '', ...fieldList(initial));
+    // Sent in the same tick as the claim, so the webhook waits on no extra round trip; a repeat adds nothing (NX).
+    const indexed = this.indexRecent(callSid, initial.createdAt);
+    const [reply] = await Promise.all([claimed, indexed]);
     if (reply[0] === 'done') return { kind: 'done', twiml: reply[1] ?? '' };
     if (reply[0] === 'pending') return { kind: 'pending', retryInMs: Number(reply[1]) };
     return { kind: 'claimed' };
@@ -203,7 +251,63 @@ export class CallRepository {
 
   /** Creates the record from what Retell reports when the bridge has none (it never overwrites one). */
   async adopt(record: CallRecord): Promise<void> {
-    await this.redis.bridgeAdopt(this.keys.record(record.callSid), RECORD_TTL_MS, record.state, ...fieldList(record));
+    await Promise.all([
+      this.redis.bridgeAdopt(this.keys.record(record.callSid), RECORD_TTL_MS, record.state, ...fieldList(record)),
+      this.indexRecent(record.callSid, record.createdAt),
+    ]);
+  }
+
+  // --- Recent calls and their Twilio requests (the operator's console) -----------------------------------
+
+  /** Never fails its caller: a call missing from the console's list is better than a call not answered. */
+  private indexRecent(callSid: string, createdAt: string | undefined): Promise<unknown> {
+    const at = (createdAt && Date.parse(createdAt)) || Date.now();
+    return this.redis.bridgeIndexRecent(this.keys.recent, at, callSid, RECENT_CALLS_MAX, RECORD_TTL_MS).catch(() => 0);
+  }
+
+  /**
+   * The newest calls first, from `before` (ms, inclusive; newest when unset), skipping the first `skip`
+   * of those at exactly `before` (already shown on a previous page).
+   */
+  async recentCalls(opts: { before?: number; skip?: number; limit: number }): Promise<RecentCall[]> {
+    const from = opts.before === undefined ? '+inf' : String(opts.before);
+    const page = await this.redis.zrange(this.keys.recent, from, '-inf', 'BYSCORE', 'REV', 'LIMIT', opts.skip ?? 0, opts.limit, 'WITHSCORES');
+    const out: RecentCall[] = [];
+    for (let i = 0; i < page.length; i += 2) out.push({ callSid: page[i]!, at: Number(page[i + 1]) });
+    return out;
+  }
+
+  /** How many calls the recent-calls index holds. */
+  recentCount(): Promise<number> {
+    return this.redis.zcard(this.keys.recent);
+  }
+
+  /** The list fields of each call, in order, in one round trip; null for a record that has expired. */
+  async summaries(callSids: readonly string[]): Promise<Array<CallSummary | null>> {
+    if (callSids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const sid of callSids) pipeline.hmget(this.keys.record(sid), ...SUMMARY_FIELDS);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, values]) => {
+      if (err || !Array.isArray(values) || !values[0]) return null;
+      const summary: Record<string, string> = {};
+      SUMMARY_FIELDS.forEach((field, i) => {
+        const v = (values as Array<string | null>)[i];
+        if (v !== null && v !== undefined) summary[field] = v;
+      });
+      return summary as unknown as CallSummary;
+    });
+  }
+
+  /** Records one Twilio request made for the call (the Twilio client's hook); never fails its caller. */
+  logTwilioRequest(callSid: string, entry: TwilioRequestEntry): Promise<unknown> {
+    return this.redis.bridgeLogTwilioRequest(this.keys.twilioRequests(callSid), JSON.stringify(entry), TWILIO_REQUESTS_MAX, RECORD_TTL_MS).catch(() => 0);
+  }
+
+  /** The Twilio requests made for the call, oldest first. */
+  async twilioRequests(callSid: string): Promise<TwilioRequestEntry[]> {
+    const raw = await this.redis.lrange(this.keys.twilioRequests(callSid), 0, -1);
+    return raw.map((r) => JSON.parse(r) as TwilioRequestEntry);
   }
 
   /** A Twilio status callback: `at` is Twilio's timestamp of the change. */

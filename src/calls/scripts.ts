@@ -361,3 +361,28 @@ end
 redis.call('HSET', KEYS[1], 'recordingControl', cjson.encode(c), 'updatedAt', ARGV[5])
 return 1
 `;
+
+// --- Beside the record: the recent-calls index and the call's Twilio requests ----------------------------
+
+/**
+ * Adds a call to the recent-calls index (a sorted set by creation time, ms) unless it is there, and trims
+ * the index to its newest `max` entries within `ageMs`: each write keeps it bounded, so no sweeper is
+ * needed. One key, so it runs on Redis Cluster; it is sent in the same tick as the script creating the
+ * record, not inside it, because the index and `call:{CallSid}` are in different slots.
+ * ARGV: score (ms), CallSid, most entries, oldest age ms
+ */
+export const INDEX_RECENT = `
+redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[4])))
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1) end
+return 1
+`;
+
+/** Appends one Twilio request to the call's log, keeps its last `max`, and lets it expire with the record. ARGV: entry JSON, most entries, TTL ms */
+export const LOG_TWILIO_REQUEST = `
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;

@@ -3,6 +3,7 @@ import { settleWithin } from '../http/timeout';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { isUnreachableError, type RedisClient } from '../redis/connection';
+import { forTwilioCall } from '../twilio/http-client';
 import { queuePrefix } from './queues';
 
 /**
@@ -47,7 +48,9 @@ export function createBridgeWorker(opts: BridgeWorkerOptions): Worker {
   const run = (job: Job) => {
     const handle = opts.handlers[job.name];
     if (!handle) throw new UnrecoverableError(`no processor for jobs of kind ${job.name}`);
-    return handle(job);
+    // A job about a call: its Twilio requests are logged on that call.
+    const callSid = (job.data as { callSid?: unknown } | undefined)?.callSid;
+    return typeof callSid === 'string' && callSid ? forTwilioCall(callSid, () => handle(job)) : handle(job);
   };
   const worker = new Worker(opts.queue, run, {
     connection: opts.connection,

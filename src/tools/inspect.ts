@@ -20,7 +20,9 @@ Prints one call as the bridge knows it, read from Redis (REDIS_URL, REDIS_PREFIX
 or a .env file here): caller and called number, direction, agent, state, timestamps, the result of the
 SIP dial to Retell, each transfer or hang-up with its job's state, attempts and failure reasons, the
 call's recording (consent, Twilio's recording and where it is, the agent's last pause or resume) and
-each text the agent sent (template, number, body, Twilio's status).
+each text the agent sent (template, number, body, Twilio's status), each Twilio REST request the bridge
+made for the call (method, path, status, time taken, Twilio's error code) and the call's events with
+their deliveries.
 For an outbound call's id (out_…, as npm run call prints it), the outbound call's record (status,
 outcome, who answered, when), then, once it was placed, its Twilio call as for a CallSid.
 
@@ -123,6 +125,32 @@ export function printReport(out: Output, report: CallReport): void {
   for (const action of report.actions) printAction(out, action);
   printRecording(out, report);
   report.texts.forEach((t, i) => printText(out, i + 1, t));
+  printTwilioRequests(out, report);
+  printEvents(out, report);
+}
+
+/** Each Twilio REST request made for the call: method, path, answer, time taken. */
+function printTwilioRequests(out: Output, report: CallReport): void {
+  if (report.twilioRequests.length === 0) return;
+  out.info('');
+  out.info(`Twilio requests (${report.twilioRequests.length}):`);
+  for (const r of report.twilioRequests) {
+    const answer = r.status !== undefined ? `${r.status}${r.errorCode !== undefined ? ` (error ${r.errorCode})` : ''}` : `no answer: ${r.error ?? 'unknown'}`;
+    out.info(`  ${r.at}  ${r.method.padEnd(6)} ${r.path} -> ${answer}, ${r.durationMs} ms`);
+  }
+}
+
+/** The call's events and where each delivery stands. */
+function printEvents(out: Output, report: CallReport): void {
+  if (report.events.length === 0) return;
+  out.info('');
+  out.info(`Events (${report.events.length}):`);
+  for (const e of report.events) {
+    const deliveries = Object.entries(e.deliveries)
+      .map(([endpoint, d]) => `${endpoint}: ${d.status}, ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}${d.last ? ` (last ${d.last})` : ''}`)
+      .join('; ');
+    out.info(`  ${new Date(e.at).toISOString()}  ${e.type} ${e.id}${deliveries ? `  ${deliveries}` : ''}`);
+  }
 }
 
 /** The call's recording: how it was meant, what the caller said, Twilio's recording, the last pause or resume. */

@@ -1,7 +1,7 @@
 import twilio, { type RequestClient, type Twilio } from 'twilio';
 import type { Config } from '../config';
 import type { Metrics } from '../observability/metrics';
-import { TwilioHttpClient } from './http-client';
+import { TwilioHttpClient, type ObservedTwilioRequest } from './http-client';
 
 /**
  * Per-request timeout for the REST API: a caller is waiting on the line, and three attempts (with the
@@ -37,10 +37,14 @@ function timed(client: TwilioHttpClient, metrics: Pick<Metrics, 'twilioRequestDu
  * The Twilio REST client, pointed at `TWILIO_API_BASE_URL`: twilio-node's resources, types and error
  * classes over an undici-based http client (twilio-node has no base-URL option; the http client moves
  * the API's origin). No retries here: BullMQ retries the whole job with backoff instead. With `metrics`,
- * each request is timed.
+ * each request is timed; with `observe`, each is reported with the call it was for (the console's log).
  */
-export function createTwilioClient(config: Config['twilio'], metrics?: Pick<Metrics, 'twilioRequestDuration'>): Twilio {
-  const client = new TwilioHttpClient({ baseUrl: config.apiBaseUrl, timeoutMs: TWILIO_REQUEST_TIMEOUT_MS });
+export function createTwilioClient(
+  config: Config['twilio'],
+  metrics?: Pick<Metrics, 'twilioRequestDuration'>,
+  observe?: (request: ObservedTwilioRequest) => void,
+): Twilio {
+  const client = new TwilioHttpClient({ baseUrl: config.apiBaseUrl, timeoutMs: TWILIO_REQUEST_TIMEOUT_MS, observe });
   const httpClient = metrics ? timed(client, metrics) : client;
   return twilio(config.accountSid, config.authToken, { httpClient: httpClient as unknown as RequestClient, lazyLoading: true });
 }

@@ -21,6 +21,41 @@ export function withRequestTimeout<T>(timeoutMs: number, fn: () => Promise<T>): 
 
 const requestTimeout = new AsyncLocalStorage<number>();
 
+/**
+ * The call the Twilio requests made inside `fn` are for: the worker runs each call's job under it, so a
+ * request whose URL names another call (a warm transfer's person leg) or none (a text) is still logged
+ * on the call it was made for.
+ */
+export function forTwilioCall<T>(callSid: string, fn: () => T): T {
+  return requestCall.run(callSid, fn);
+}
+
+const requestCall = new AsyncLocalStorage<string>();
+
+/** One Twilio REST request as a call's log keeps it: no body, no query, no header. */
+export interface TwilioRequestEntry {
+  /** When it was sent (ISO 8601). */
+  at: string;
+  method: string;
+  /** The URL's path, without its query. */
+  path: string;
+  /** Twilio's HTTP status; absent when no answer came. */
+  status?: number;
+  durationMs: number;
+  /** Twilio's error code from an error answer (`21211`, `20404`, ...). */
+  errorCode?: number;
+  /** Why no answer came (a timeout, a refused connection). */
+  error?: string;
+}
+
+/** A request seen by the hook, with the call it was for (when one is known). */
+export interface ObservedTwilioRequest extends TwilioRequestEntry {
+  callSid?: string;
+}
+
+const CALL_IN_PATH = /\/Calls\/(CA[0-9a-fA-F]{32})(?:[./]|$)/;
+const CALL_SID_ONLY = /^CA[0-9a-fA-F]{32}$/;
+
 export interface TwilioHttpClientOptions {
   /** Per-request timeout, for the connection, the answer's headers and its body each. */
   timeoutMs: number;
@@ -28,6 +63,12 @@ export interface TwilioHttpClientOptions {
   baseUrl?: string;
   /** @defaultValue a keep-alive undici Agent */
   dispatcher?: Dispatcher;
+  /**
+   * Told of each request once it has its answer (or failed), with the call it was for: the one
+   * `forTwilioCall` names, else the call in its URL, else the call a calls.create made. Must not throw.
+   * @defaultValue none
+   */
+  observe?: (request: ObservedTwilioRequest) => void;
 }
 
 /**
@@ -47,9 +88,11 @@ export class TwilioHttpClient {
   readonly timeoutMs: number;
   private readonly origin: string | undefined;
   private basic: { user: string; password: string; header: string } | undefined;
+  private readonly observe: ((request: ObservedTwilioRequest) => void) | undefined;
 
   constructor(opts: TwilioHttpClientOptions) {
     this.timeoutMs = opts.timeoutMs;
+    this.observe = opts.observe;
     const base = opts.baseUrl?.replace(/\/+$/, '');
     this.origin = base && base !== TWILIO_API ? base : undefined;
     this.dispatcher =
@@ -58,6 +101,41 @@ export class TwilioHttpClient {
   }
 
   async request<TData>(opts: TwilioRequest): Promise<TwilioResponse & { body: TData }> {
+    if (!this.observe) return this.send<TData>(opts);
+    const started = Date.now();
+    const context = requestCall.getStore();
+    const method = String(opts.method).toUpperCase();
+    const path = pathOf(opts.uri);
+    try {
+      const res = await this.send<TData>(opts);
+      const body = res.body as { code?: unknown; sid?: unknown } | string;
+      const json = typeof body === 'object' && body !== null ? body : undefined;
+      const created = typeof json?.sid === 'string' && CALL_SID_ONLY.test(json.sid) ? json.sid : undefined;
+      this.observe({
+        at: new Date(started).toISOString(),
+        method,
+        path,
+        status: res.statusCode,
+        durationMs: Date.now() - started,
+        ...(res.statusCode >= 400 && typeof json?.code === 'number' ? { errorCode: json.code } : {}),
+        callSid: context ?? CALL_IN_PATH.exec(path)?.[1] ?? created,
+      });
+      return res;
+    } catch (err) {
+      const e = err as { code?: unknown; name?: string };
+      this.observe({
+        at: new Date(started).toISOString(),
+        method,
+        path,
+        durationMs: Date.now() - started,
+        error: typeof e.code === 'string' ? e.code : (e.name ?? 'Error'),
+        callSid: context ?? CALL_IN_PATH.exec(path)?.[1],
+      });
+      throw err;
+    }
+  }
+
+  private async send<TData>(opts: TwilioRequest): Promise<TwilioResponse & { body: TData }> {
     // axios's own Accept goes out when twilio sets none (a DELETE).
     const headers: Record<string, string> = { Accept: AXIOS_ACCEPT, ...opts.headers };
     if (opts.username && opts.password) headers.Authorization = this.basicAuth(opts.username, opts.password);
@@ -105,6 +183,14 @@ export class TwilioHttpClient {
     if (query) path += (path.includes('?') ? '&' : '?') + query;
     return { origin, path };
   }
+}
+
+/** The path of a URL twilio built, without its origin and query. */
+function pathOf(uri: string): string {
+  const start = uri.indexOf('/', uri.indexOf('://') + 3);
+  if (start < 0) return '/';
+  const query = uri.indexOf('?', start);
+  return query < 0 ? uri.slice(start) : uri.slice(start, query);
 }
 
 /** As axios does for twilio: JSON when it parses, else the text as it came (an empty body stays ''). */

@@ -1,6 +1,8 @@
 import { CallRepository } from '../../calls/repository';
+import { EventStore, type StoredEvent } from '../events';
 import { OutboundStore, type OutboundRecord } from '../outbound';
 import { SmsRepository, type SmsMessage } from '../sms';
+import type { TwilioRequestEntry } from '../../twilio/http-client';
 import type { CallAction, CallActionKind, CallRecord } from '../../calls/record';
 import { CALL_SID } from '../../formats';
 import type { RedisClient } from '../../redis/connection';
@@ -52,6 +54,12 @@ export interface CallReport {
   texts: TextReport[];
   /** The job of the agent's last pause or resume of the recording, if it asked for one. */
   recordingJob?: JobReport;
+  /** Each Twilio REST request the bridge made for the call, oldest first (the last 100). */
+  twilioRequests: TwilioRequestEntry[];
+  /** The call's events, oldest first, with their deliveries. */
+  events: StoredEvent[];
+  /** The bridge's id of the outbound call this Twilio call is (`out_…`), when it is one. */
+  outboundId?: string;
 }
 
 /** An outbound call: the bridge's record of it and, once it is placed, its Twilio call's report. */
@@ -64,11 +72,15 @@ export interface OutboundReport {
 const KINDS: readonly CallActionKind[] = ['transfer', 'end_call'];
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
 
+/** How long events are read back when the deployment's EVENTS_RETENTION_HOURS is not at hand (inspect). */
+const EVENT_READ_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
 /** Reads call records with their actions' jobs, for the operator's tools. */
 export class CallReports {
   private readonly calls: CallRepository;
   private readonly outbounds: OutboundStore;
   private readonly texts: SmsRepository;
+  private readonly events: EventStore;
 
   constructor(
     redis: RedisClient,
@@ -78,6 +90,7 @@ export class CallReports {
     this.calls = new CallRepository(redis, prefix);
     this.outbounds = new OutboundStore(redis, prefix);
     this.texts = new SmsRepository(redis, prefix);
+    this.events = new EventStore(redis, prefix, EVENT_READ_RETENTION_MS);
   }
 
   /** An outbound call by the bridge's id for it (`out_…`), or null when there is no such record. */
@@ -90,6 +103,7 @@ export class CallReports {
   /** The CallSid for a CallSid or a Retell call id, or null when the bridge has no such call. */
   async callSidFor(id: string): Promise<string | null> {
     if (CALL_SID.test(id)) return id;
+    if (id.startsWith('out_')) return (await this.outbounds.get(id))?.callSid ?? null;
     return this.calls.callSidForRetellCall(id);
   }
 
@@ -112,7 +126,12 @@ export class CallReports {
     for (const text of await this.texts.ofCall(record.callSid)) texts.push({ text, job: await this.job(text.id) });
     const control = record.recordingControl ? (JSON.parse(record.recordingControl) as { jobId: string }) : undefined;
     const recordingJob = control ? await this.job(control.jobId) : undefined;
-    return { record, actions, texts, ...(recordingJob ? { recordingJob } : {}) };
+    const [twilioRequests, events, outboundId] = await Promise.all([
+      this.calls.twilioRequests(record.callSid),
+      this.events.forCall(record.callSid),
+      record.direction === 'outbound' ? this.outbounds.idForCallSid(record.callSid) : Promise.resolve(null),
+    ]);
+    return { record, actions, texts, ...(recordingJob ? { recordingJob } : {}), twilioRequests, events, ...(outboundId ? { outboundId } : {}) };
   }
 
   async job(jobId: string): Promise<JobReport | undefined> {
