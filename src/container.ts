@@ -26,6 +26,7 @@ import {
   type EventQueue,
   type EventSink,
 } from './features/events';
+import { CallReports, ConsoleService } from './features/console';
 import { CallAnswerer, LookupHook } from './features/inbound';
 import {
   createOutboundCallQueue,
@@ -112,6 +113,8 @@ export class Container {
   readonly functions: readonly RetellFunction[];
   /** A number texted an opt-out keyword to one of the bridge's numbers. */
   readonly optOut: (number: string) => Promise<void>;
+  /** What the operator's console under /admin reads and does. */
+  readonly console: ConsoleService;
 
   private readonly retryDelaysMs: readonly number[];
   private poster: WebhookPoster | undefined;
@@ -174,6 +177,11 @@ export class Container {
       ...recordingFunctions({ config, calls: this.calls, queue: actions, logger }),
       sendSmsFunction({ config, calls: this.calls, texts: this.texts, queue: actions, logger }),
     ];
+    this.console = new ConsoleService({
+      calls: this.calls,
+      reports: new CallReports(this.redis, prefix, actions),
+      redelivery: { store: this.eventStore, queue: events, endpoints: this.eventEndpoints, logger },
+    });
     this.optOut =
       opts.onOptOut ??
       (async (number) => {

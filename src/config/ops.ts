@@ -1,6 +1,6 @@
-/** The operator's pages: /metrics and Bull Board. */
+/** The operator's pages: /metrics, the console and Bull Board. */
 import { setting, type Rule, type ValuesOf } from './parse';
-import { credential } from './values';
+import { credential, trueFalse } from './values';
 
 export const title = 'Operations: metrics and admin pages';
 
@@ -18,7 +18,7 @@ export const settings = {
     dotenv: { comment: 'When set (16+ characters), /metrics requires Authorization: Bearer <token>, e.g. from openssl rand -hex 24.' },
   }),
   ADMIN_PASSWORD: setting(credential(12, 'a password for the admin pages (use 12 or more characters)').optional(), {
-    description: 'When set, Bull Board is served at /admin/queues behind HTTP basic auth with this password',
+    description: 'When set, the console (/admin) and Bull Board (/admin/queues) are served behind HTTP basic auth with this password',
     example: '<openssl rand -base64 18>',
     secret: true,
     deploy: {
@@ -26,10 +26,17 @@ export const settings = {
       // Only the web process serves the admin pages.
       webOnly: true,
       heroku:
-        "Password for Bull Board at /admin/queues (HTTP basic auth, any user name); generated. Read it with 'heroku config:get ADMIN_PASSWORD'; unset it to turn the page off.",
+        "Password for the console at /admin and Bull Board at /admin/queues (HTTP basic auth, any user name); generated. Read it with 'heroku config:get ADMIN_PASSWORD'; unset it to turn the pages off.",
     },
-    docs: { meaning: 'when set, Bull Board at `/admin/queues` behind HTTP basic auth; not mounted otherwise' },
-    dotenv: { comment: 'When set (12+ characters), Bull Board is served at /admin/queues behind HTTP basic auth (any user name).' },
+    docs: { meaning: 'when set, the console at `/admin` and Bull Board at `/admin/queues` behind HTTP basic auth; not mounted otherwise' },
+    dotenv: { comment: 'When set (12+ characters), the console (/admin) and Bull Board (/admin/queues) are served behind HTTP basic auth (any user name).' },
+  }),
+  ADMIN_MASK_NUMBERS: setting(trueFalse.default(false), {
+    description: 'true: the console shows phone numbers masked, keeping their last 4 digits',
+    example: 'true',
+    deploy: { how: 'group', heroku: 'true to mask phone numbers on the console\'s pages (their last 4 digits stay), false to show them.' },
+    docs: { meaning: '`true`: the console (`/admin`) shows phone numbers masked, keeping their last 4 digits' },
+    dotenv: { comment: 'true: the console shows phone numbers masked (the last 4 digits stay).' },
   }),
 };
 
@@ -38,5 +45,5 @@ type Values = ValuesOf<typeof settings>;
 export const rules: readonly Rule[] = [];
 
 export function toConfig(e: Values) {
-  return { ops: { metricsToken: e.METRICS_TOKEN, adminPassword: e.ADMIN_PASSWORD } };
+  return { ops: { metricsToken: e.METRICS_TOKEN, adminPassword: e.ADMIN_PASSWORD, maskNumbers: e.ADMIN_MASK_NUMBERS } };
 }

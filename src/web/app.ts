@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import type { Container } from '../container';
+import { adminGuard, consoleRoutes } from '../features/console';
 import { eventsRoutes } from '../features/events';
 import { inboundRoutes } from '../features/inbound';
 import { lifecycleRoutes } from '../features/lifecycle';
@@ -34,6 +35,7 @@ export type AppServices = Pick<
   | 'eventEndpoints'
   | 'texts'
   | 'optOut'
+  | 'console'
 >;
 
 /**
@@ -65,7 +67,10 @@ export function createApp(services: AppServices): Express {
   app.use(recordingRoutes({ config, calls, events, budget, logger, metrics }));
   app.use(smsRoutes({ config, texts, events, onOptOut: optOut, budget, logger, metrics }));
   app.use(healthRoutes(redis));
+  // Every spelling of /admin meets the password here, before any route could answer it (404 without one).
+  app.use(adminGuard(config.ops.adminPassword));
   app.use(opsRoutes({ metrics, queues: queues.all, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
+  if (config.ops.adminPassword) app.use(consoleRoutes({ service: services.console, adminPassword: config.ops.adminPassword, maskNumbers: config.ops.maskNumbers }));
   if (outboundCalls && config.outbound.apiToken) app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls: outboundCalls, metrics }));
   if (config.outbound.apiToken) app.use(eventsRoutes({ apiToken: config.outbound.apiToken, store: eventStore, queue: queues.events, endpoints: eventEndpoints, logger }));
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, budget, metrics }));

@@ -17,7 +17,7 @@ export {
   type TransferFailure,
 } from './catalog';
 export { eventId, eventKeys, EVENT_STREAM_MAX_LENGTH, NO_EVENTS, StreamEventSink, typeFilter, type BridgeEvent } from './sink';
-export { EventStore, eventStoreKeys, type DeliveryRecord, type DeliveryStatus, type StoredEvent } from './store';
+export { EventStore, eventStoreKeys, typesOf, type DeliveryRecord, type DeliveryStatus, type StoredEvent } from './store';
 export { eventEndpoints, outboundWebhookBody, USER_AGENT, type EndpointName, type EventEndpoint } from './endpoints';
 export {
   createEventQueue,
@@ -39,6 +39,7 @@ export {
 } from './delivery';
 export { EventDispatcher, DISPATCH_GROUP } from './dispatcher';
 export { eventsRoutes, eventView } from './routes';
+export { EVENT_ID, redeliverEvent, type RedeliverDeps, type RedeliverResult } from './redeliver';
 export { RETELL_CALL_MAX_BYTES, trimRetellCall } from './retell-call';
 export { callData, emitCallEnded } from './facts';
 export { describeEvent } from './describe';

@@ -2,15 +2,13 @@ import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import { requireApiToken } from '../../http/auth';
-import { withTimeout } from '../../http/timeout';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import { EVENT_TYPES } from './catalog';
-import { deliveryJobId, type EventQueue } from './delivery';
+import type { EventQueue } from './delivery';
 import type { EventEndpoint } from './endpoints';
+import { redeliverEvent } from './redeliver';
 import { MAX_LIST_LIMIT, typesOf, type DeliveryRecord, type EventStore, type StoredEvent } from './store';
-
-const EVENT_ID = /^evt_[0-9a-z]{20,40}$/;
 
 const listQuery = z.looseObject({
   type: z
@@ -83,30 +81,17 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
 
   router.post('/events/:id/redeliver', auth, async (req, res) => {
     const id = String(req.params.id);
-    if (!EVENT_ID.test(id)) return notFound(res);
-    const event = await orStoreUnavailable(() => store.get(id));
-    if (!event) return notFound(res);
-    const targets = endpoints.filter((e) => e.wants(event.type));
-    if (!deps.queue || targets.length === 0) {
-      res.status(409).json({ error: 'no_endpoint', reason: `no configured endpoint takes ${event.type} events (EVENTS_WEBHOOK_URL, EVENTS_TYPES)` });
+    const result = await redeliverEvent(deps, id);
+    if (result.kind === 'not_found') return notFound(res);
+    if (result.kind === 'no_endpoint') {
+      res.status(409).json({ error: 'no_endpoint', reason: `no configured endpoint takes ${result.type} events (EVENTS_WEBHOOK_URL, EVENTS_TYPES)` });
       return;
     }
-    const queue = deps.queue;
-    const n = await orStoreUnavailable(() => store.redeliver(id, targets.map((t) => t.name)));
-    if (n === null) return notFound(res);
-    try {
-      await withTimeout(
-        queue.addBulk(targets.map((t) => ({ name: 'deliver' as const, data: { eventId: id, endpoint: t.name, redelivery: n }, opts: { jobId: deliveryJobId(id, t.name, n) } }))),
-        2000,
-        'queue did not accept the redelivery within 2000 ms',
-      );
-    } catch (err) {
-      logger.warn({ eventId: id, err: (err as Error).message }, 'redelivery not queued');
+    if (result.kind === 'unavailable') {
       res.status(503).json({ error: 'unavailable', reason: 'the queue did not take the redelivery; try again' });
       return;
     }
-    logger.info({ eventId: id, redelivery: n, endpoints: targets.map((t) => t.name) }, 'event redelivery queued');
-    res.status(202).json({ id, redelivery: n, endpoints: targets.map((t) => t.name) });
+    res.status(202).json({ id, redelivery: result.redelivery, endpoints: result.endpoints });
   });
 
   return router;

@@ -1,0 +1,132 @@
+import type { CallRepository, CallSummary } from '../../calls/repository';
+import type { CallState } from '../../calls/record';
+import { EVENT_TYPES, redeliverEvent, typesOf, type RedeliverDeps, type RedeliverResult, type StoredEvent } from '../events';
+import type { CallReports, CallReport } from './call-report';
+
+/** The states the list filters by; `live` is every call not over. */
+export const STATE_FILTERS = ['live', 'registering', 'registered', 'in-progress', 'transferred', 'ended', 'fallback', 'rejected'] as const;
+export type StateFilter = (typeof STATE_FILTERS)[number];
+
+const LIVE: ReadonlySet<CallState> = new Set(['registering', 'registered', 'in-progress', 'transferred']);
+
+export interface CallListQuery {
+  state?: StateFilter;
+  /** Digits a caller's or called number contains. */
+  number?: string;
+  /** Where the previous page stopped (`next` of its answer). */
+  cursor?: string;
+  /** @defaultValue 50 */
+  limit?: number;
+}
+
+export interface CallListPage {
+  calls: CallSummary[];
+  /** The next page's cursor, when there may be more. */
+  next?: string;
+  /** With a filter: how many of the newest calls were looked through and the search stopped early. */
+  scanLimited?: number;
+  /** How many calls the index holds. */
+  total: number;
+}
+
+/** The most calls a filtered list looks through for one page: filters read records, the index alone cannot answer them. */
+export const FILTER_SCAN_MAX = 5000;
+const SCAN_BATCH = 250;
+
+/** `<ms>_<skip>`: the page starts at calls created at or before `ms`, skipping the first `skip` of those at exactly `ms`. */
+function parseCursor(cursor: string | undefined): { before?: number; skip: number } {
+  const m = /^(\d{1,15})_(\d{1,6})$/.exec(cursor ?? '');
+  return m ? { before: Number(m[1]), skip: Number(m[2]) } : { skip: 0 };
+}
+
+function matches(call: CallSummary, q: CallListQuery): boolean {
+  if (q.state === 'live' && !LIVE.has(call.state)) return false;
+  if (q.state && q.state !== 'live' && call.state !== q.state) return false;
+  if (q.number) {
+    const digits = q.number.replace(/\D/g, '');
+    if (digits && !call.from?.replace(/\D/g, '').includes(digits) && !call.to?.replace(/\D/g, '').includes(digits)) return false;
+  }
+  return true;
+}
+
+export interface ConsoleServiceDeps {
+  calls: CallRepository;
+  reports: CallReports;
+  redelivery: RedeliverDeps;
+}
+
+/**
+ * What the console's pages read and do, over the same repositories and services the API uses: the
+ * recent-calls index, a call's report (what `npm run inspect` prints), the events and their redelivery.
+ */
+export class ConsoleService {
+  constructor(private readonly deps: ConsoleServiceDeps) {}
+
+  /** The newest calls first, filtered; a filtered page looks through at most FILTER_SCAN_MAX calls. */
+  async listCalls(q: CallListQuery): Promise<CallListPage> {
+    const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
+    const filtered = Boolean(q.state || q.number);
+    let { before, skip } = parseCursor(q.cursor);
+    const out: CallSummary[] = [];
+    let scanned = 0;
+    let last: { at: number; skip: number } | undefined;
+    let exhausted = false;
+    const total = this.deps.calls.recentCount();
+    while (out.length < limit) {
+      const wanted = filtered ? SCAN_BATCH : limit - out.length;
+      const batch = await this.deps.calls.recentCalls({ before, skip, limit: wanted });
+      if (batch.length === 0) {
+        exhausted = true;
+        break;
+      }
+      const summaries = await this.deps.calls.summaries(batch.map((b) => b.callSid));
+      let i = 0;
+      for (; i < batch.length && out.length < limit; i++) {
+        const entry = batch[i]!;
+        // The position after this entry: the next page starts there.
+        last = { at: entry.at, skip: last && last.at === entry.at ? last.skip + 1 : entry.at === before ? skip + 1 : 1 };
+        const summary = summaries[i];
+        if (summary && matches(summary, q)) out.push(summary);
+      }
+      scanned += i;
+      before = last?.at;
+      skip = last?.skip ?? 0;
+      if (i === batch.length && batch.length < wanted) {
+        exhausted = true;
+        break;
+      }
+      if (filtered && scanned >= FILTER_SCAN_MAX) break;
+    }
+    const next = !exhausted && last ? `${last.at}_${last.skip}` : undefined;
+    return { calls: out, ...(next ? { next } : {}), ...(filtered && scanned >= FILTER_SCAN_MAX ? { scanLimited: scanned } : {}), total: await total };
+  }
+
+  /** One call by its CallSid, Retell call id or outbound id, with everything the bridge knows of it. */
+  call(id: string): Promise<CallReport | null> {
+    return this.deps.reports.read(id);
+  }
+
+  /** The CallSid an id names (a CallSid, a Retell call id, an outbound id), if the bridge knows it. */
+  callSidFor(id: string): Promise<string | null> {
+    return this.deps.reports.callSidFor(id);
+  }
+
+  /** The newest events first; `type` a type or a prefix ending in `*`. */
+  events(q: { type?: string; limit?: number }): Promise<StoredEvent[]> {
+    const type = q.type && typesOf(q.type).length ? q.type : undefined;
+    return this.deps.redelivery.store.list({ type, limit: q.limit ?? 100 });
+  }
+
+  get eventTypes(): readonly string[] {
+    return EVENT_TYPES;
+  }
+
+  /** Whether a redelivery can be asked for at all (an endpoint is configured). */
+  get canRedeliver(): boolean {
+    return Boolean(this.deps.redelivery.queue) && this.deps.redelivery.endpoints.length > 0;
+  }
+
+  redeliver(id: string): Promise<RedeliverResult> {
+    return redeliverEvent(this.deps.redelivery, id);
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The console over HTTP, against a real bridge holding a warm-transferred call and its events: the
+ * password on every spelling of /admin, CSRF on the buttons, escaping, masking, no secret on any page.
+ */
+import { startBridge } from '../../support/bridge';
+import { ADMIN_PASSWORD, adminGet, basic, csrfOf, HOSTILE, rawRequest, startConsoleBridge, type ConsoleBridge } from '../../support/console';
+import { AUTH_TOKEN } from '../../support/twilio-signing';
+import { RETELL_KEY } from '../../support/bridge';
+import { CALLER, SALES } from '../../support/warm-transfer';
+import { waitFor } from '../../support/wait';
+
+jest.setTimeout(60_000);
+
+/** Every way of spelling an /admin path we could think of. */
+const VARIANTS = [
+  '/admin',
+  '/admin/',
+  '/admin/calls',
+  '/admin/calls/',
+  '//admin/calls',
+  '///admin//calls',
+  '/ADMIN/calls',
+  '/Admin/Calls',
+  '/admin/%2e%2e/admin/calls',
+  '/admin/%2e%2e/',
+  '/admin/../admin/calls',
+  '/x/../admin/calls',
+  '/admin./calls',
+  '/admin../calls',
+  '/admin/calls.',
+  '/admin%2fcalls',
+  '/admin%2Fcalls',
+  '/admin%252fcalls',
+  '/%61dmin/calls',
+  '/%2561dmin/calls',
+  '/admin\\calls',
+  '/admin%5ccalls',
+  '/admin;x=1/calls',
+  '/admin/queues',
+  '/ADMIN/QUEUES/',
+  '/admin/events',
+  '/admin/calls?q=CA00000000000000000000000000000000',
+];
+
+describe('the console over HTTP', () => {
+  let c: ConsoleBridge;
+  beforeAll(async () => {
+    c = await startConsoleBridge();
+  });
+  afterAll(() => c.close());
+
+  it('when no password or a wrong one is given, then every spelling of /admin is refused 401 and shows nothing', async () => {
+    for (const path of VARIANTS) {
+      for (const headers of [{}, { authorization: basic('wrong-password-123') }, { authorization: 'Bearer x' }]) {
+        const res = await rawRequest(c.bridge.url, path, { headers });
+        expect({ path, status: res.status }).toEqual({ path, status: 401 });
+        expect(res.body).not.toContain(c.call.callSid);
+      }
+    }
+    const post = await rawRequest(c.bridge.url, '/ADMIN/events/evt_00000000000000000000/redeliver', { method: 'POST' });
+    expect(post.status).toBe(401);
+  });
+
+  it('when the password is right, then /admin leads to the calls, newest first, with both calls and their states', async () => {
+    const root = await adminGet(c.bridge.url, '/admin');
+    expect(root.status).toBe(303);
+    expect(root.headers.location).toBe('/admin/calls');
+    const res = await adminGet(c.bridge.url, '/admin/calls');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/text\/html/);
+    expect(res.headers['content-security-policy']).toMatch(/default-src 'none'/);
+    expect(res.headers['content-security-policy']).not.toMatch(/unsafe-inline/);
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.body.indexOf(c.hostileSid)).toBeLessThan(res.body.indexOf(c.call.callSid));
+    expect(res.body).toContain('transferred');
+    expect(res.body).toContain('warm: accepted');
+    expect(res.body).toContain(CALLER);
+  });
+
+  it('when filtering by state or number, then only matching calls are listed; a bad filter is a 400', async () => {
+    const transferred = await adminGet(c.bridge.url, '/admin/calls?state=transferred');
+    expect(transferred.body).toContain(c.call.callSid);
+    expect(transferred.body).not.toContain(c.hostileSid);
+    const ended = await adminGet(c.bridge.url, '/admin/calls?state=ended');
+    expect(ended.body).not.toContain(c.call.callSid);
+    const byNumber = await adminGet(c.bridge.url, `/admin/calls?number=${encodeURIComponent(CALLER.slice(-7))}`);
+    expect(byNumber.body).toContain(c.call.callSid);
+    expect((await adminGet(c.bridge.url, '/admin/calls?number=5550000999')).body).not.toContain(c.call.callSid);
+    expect((await adminGet(c.bridge.url, '/admin/calls?state=nonsense')).status).toBe(400);
+    expect((await adminGet(c.bridge.url, '/admin/calls?state=live&state=ended')).status).toBe(400);
+    expect((await adminGet(c.bridge.url, '/admin/calls?cursor=%3Cscript%3E')).status).toBe(400);
+  });
+
+  it('when searching by CallSid, Retell call_id or nothing known, then it opens the call or says it is unknown', async () => {
+    for (const id of [c.call.callSid, c.call.callId]) {
+      const res = await adminGet(c.bridge.url, `/admin/calls?q=${id}`);
+      expect(res.status).toBe(303);
+      expect(res.headers.location).toBe(`/admin/calls/${id}`);
+    }
+    const unknown = await adminGet(c.bridge.url, '/admin/calls?q=call_nobody');
+    expect(unknown.status).toBe(200);
+    expect(unknown.body).toContain('No call call_nobody is known');
+    const hostile = await adminGet(c.bridge.url, `/admin/calls?q=${encodeURIComponent(HOSTILE)}`);
+    expect(hostile.body).not.toContain('<script>');
+  });
+
+  it("when a call is opened, then its timeline has the webhook, registration, the function call, each Twilio request with its answer, the person's leg and the events", async () => {
+    const res = await adminGet(c.bridge.url, `/admin/calls/${c.call.callId}`);
+    expect(res.status).toBe(200);
+    const body = res.body;
+    expect(body).toContain('Voice webhook: a call came in');
+    expect(body).toContain('Registered with Retell');
+    expect(body).toContain('Function call #1: warm_transfer');
+    expect(body).toMatch(/Twilio POST …\/Calls\.json → 201/);
+    expect(body).toMatch(/Twilio POST …\/Calls\/CA[0-9a-f]{32}\.json → 200/);
+    expect(body).toContain(`href="/admin/calls/${c.call.legSid}"`);
+    expect(body).toContain('Warm transfer accepted by sales');
+    expect(body).toContain('Event call.started');
+    expect(body).toContain('Event transfer.completed');
+    expect(body).not.toContain(c.call.callToken);
+    expect((await c.bridge.calls.twilioRequests(c.call.callSid)).map((r) => `${r.method} ${r.status}`)).toEqual(expect.arrayContaining(['POST 201', 'POST 200']));
+    expect((await adminGet(c.bridge.url, '/admin/calls/CA00000000000000000000000000000000')).status).toBe(404);
+    expect((await adminGet(c.bridge.url, '/admin/calls/%3Cb%3E')).status).toBe(404);
+  });
+
+  it('when a record holds markup (a caller name, an agent sentence, a summary), then every page shows it as text', async () => {
+    for (const path of ['/admin/calls', `/admin/calls/${c.hostileSid}`]) {
+      const res = await adminGet(c.bridge.url, path);
+      expect(res.status).toBe(200);
+      expect(res.body).not.toContain('<script>');
+      expect(res.body).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
+    }
+  });
+
+  it('when pages are shown, then no secret is on any of them', async () => {
+    const secrets = [ADMIN_PASSWORD, AUTH_TOKEN, RETELL_KEY, c.receiver.secret, c.call.callToken];
+    for (const path of ['/admin/calls', `/admin/calls/${c.call.callSid}`, '/admin/events', `/admin/calls/${c.hostileSid}`]) {
+      const res = await adminGet(c.bridge.url, path);
+      for (const secret of secrets) expect(res.body).not.toContain(secret);
+      expect(res.body).not.toMatch(/authorization/i);
+    }
+  });
+
+  it('when the redeliver button is posted without a token, with a wrong or stale one, or from another site, then it is refused 403', async () => {
+    const [event] = await c.bridge.eventStore.list({ type: 'call.started', limit: 1 });
+    const path = `/admin/events/${event!.id}/redeliver`;
+    const page = await adminGet(c.bridge.url, '/admin/events');
+    const token = csrfOf(page.body);
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      rawRequest(c.bridge.url, path, { method: 'POST', body, headers: { authorization: basic(ADMIN_PASSWORD), 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+    expect((await post('')).status).toBe(403);
+    expect((await post('csrf=')).status).toBe(403);
+    expect((await post(`csrf=${encodeURIComponent(token.slice(0, -2))}xx`)).status).toBe(403);
+    expect((await post(`csrf=${(Date.now() - 9 * 3600_000).toString(36)}.${token.split('.')[1]}`)).status).toBe(403);
+    expect((await post(`csrf=${encodeURIComponent(token)}`, { origin: 'https://evil.example' })).status).toBe(403);
+    expect((await post(`csrf=${encodeURIComponent(token)}`, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    const before = c.receiver.withId(event!.id).length;
+    expect(before).toBeGreaterThan(0);
+
+    const ok = await post(`csrf=${encodeURIComponent(token)}`, { 'sec-fetch-site': 'same-origin' });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.location).toBe(`/admin/events?redelivered=${event!.id}&n=1`);
+    await waitFor('the event delivered again', () => c.receiver.withId(event!.id).length > before);
+    const after = await adminGet(c.bridge.url, ok.headers.location!);
+    expect(after.body).toContain(`Event ${event!.id} is being delivered again (redelivery 1).`);
+  });
+
+  it('when /admin/events is shown, then each event has its delivery status and attempts', async () => {
+    const res = await adminGet(c.bridge.url, '/admin/events');
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('call.started');
+    expect(res.body).toContain('delivered');
+    expect(res.body).toContain(`/admin/calls/${c.call.callSid}`);
+    expect((await adminGet(c.bridge.url, '/admin/events?type=transfer.completed')).body).not.toContain('<td>call.started</td>');
+  });
+});
+
+describe('the console with numbers masked', () => {
+  let c: ConsoleBridge;
+  beforeAll(async () => {
+    c = await startConsoleBridge({ ADMIN_MASK_NUMBERS: 'true' });
+  });
+  afterAll(() => c.close());
+
+  it('when ADMIN_MASK_NUMBERS is true, then pages show only the last 4 digits of each number', async () => {
+    for (const path of ['/admin/calls', `/admin/calls/${c.call.callSid}`]) {
+      const res = await adminGet(c.bridge.url, path);
+      expect(res.status).toBe(200);
+      for (const n of [CALLER, SALES]) {
+        expect(res.body).not.toContain(n);
+        expect(res.body).not.toContain(n.slice(1));
+      }
+      expect(res.body).toContain(`+•••••••${CALLER.slice(-4)}`);
+    }
+  });
+});
+
+describe('the console without ADMIN_PASSWORD', () => {
+  it('when no password is set, then every spelling of /admin is 404', async () => {
+    const bridge = await startBridge();
+    try {
+      for (const path of VARIANTS) {
+        const res = await rawRequest(bridge.url, path, { headers: { authorization: basic('anything-at-all') } });
+        expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      }
+    } finally {
+      await bridge.close();
+    }
+  });
+});
