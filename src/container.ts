@@ -136,8 +136,10 @@ export class Container {
     const calls = this.calls;
     this.twilio =
       opts.overrides?.twilio ??
-      createTwilioClient(config.twilio, metrics, ({ callSid, ...entry }) => {
+      createTwilioClient(config.twilio, metrics, ({ callSid, otherCallSid, ...entry }) => {
         if (callSid) void calls.logTwilioRequest(callSid, entry);
+        // A leg placed or changed for the call (a warm transfer's person) gets it in its own log too.
+        if (otherCallSid) void calls.logTwilioRequest(otherCallSid, { ...entry, ...(callSid ? { forCall: callSid } : {}) });
       });
 
     this.texts = new SmsRepository(this.redis, prefix);

@@ -46,11 +46,15 @@ export interface TwilioRequestEntry {
   errorCode?: number;
   /** Why no answer came (a timeout, a refused connection). */
   error?: string;
+  /** In the log of a leg the bridge placed or changed for another call (a warm transfer's person): that call. */
+  forCall?: string;
 }
 
 /** A request seen by the hook, with the call it was for (when one is known). */
 export interface ObservedTwilioRequest extends TwilioRequestEntry {
   callSid?: string;
+  /** Another call the request placed or changed (a warm transfer's person leg), when it is not `callSid`. */
+  otherCallSid?: string;
 }
 
 const CALL_IN_PATH = /\/Calls\/(CA[0-9a-fA-F]{32})(?:[./]|$)/;
@@ -106,11 +110,14 @@ export class TwilioHttpClient {
     const context = requestCall.getStore();
     const method = String(opts.method).toUpperCase();
     const path = pathOf(opts.uri);
+    const inPath = CALL_IN_PATH.exec(path)?.[1];
     try {
       const res = await this.send<TData>(opts);
       const body = res.body as { code?: unknown; sid?: unknown } | string;
       const json = typeof body === 'object' && body !== null ? body : undefined;
       const created = typeof json?.sid === 'string' && CALL_SID_ONLY.test(json.sid) ? json.sid : undefined;
+      const callSid = context ?? inPath ?? created;
+      const other = [inPath, created].find((sid) => sid !== undefined && sid !== callSid);
       this.observe({
         at: new Date(started).toISOString(),
         method,
@@ -118,7 +125,8 @@ export class TwilioHttpClient {
         status: res.statusCode,
         durationMs: Date.now() - started,
         ...(res.statusCode >= 400 && typeof json?.code === 'number' ? { errorCode: json.code } : {}),
-        callSid: context ?? CALL_IN_PATH.exec(path)?.[1] ?? created,
+        callSid,
+        ...(other ? { otherCallSid: other } : {}),
       });
       return res;
     } catch (err) {
@@ -129,7 +137,8 @@ export class TwilioHttpClient {
         path,
         durationMs: Date.now() - started,
         error: typeof e.code === 'string' ? e.code : (e.name ?? 'Error'),
-        callSid: context ?? CALL_IN_PATH.exec(path)?.[1],
+        callSid: context ?? inPath,
+        ...(context && inPath && inPath !== context ? { otherCallSid: inPath } : {}),
       });
       throw err;
     }

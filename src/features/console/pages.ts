@@ -3,8 +3,8 @@ import type { CallSummary } from '../../calls/repository';
 import type { StoredEvent } from '../events';
 import type { CallReport } from './call-report';
 import { html, page, query, raw, type Html, type NumberView } from './html';
-import { STATE_FILTERS, type CallListPage, type CallListQuery } from './service';
-import { timelineOf, transferOutcome, type Detail } from './timeline';
+import { STATE_FILTERS, type CallListPage, type CallListQuery, type LegReport } from './service';
+import { timelineOf, transferOutcome, twilioRequestEntries, type Detail } from './timeline';
 
 export interface PageContext {
   numbers: NumberView;
@@ -114,6 +114,17 @@ ${details(ctx, summary)}
 <h2 id="record">The call record</h2>
 <details><summary>All ${fields.length} fields</summary>${details(ctx, fields)}</details>`;
   return page({ title: `Call ${r.callSid}`, section: 'calls', refreshS: live ? refresh : undefined, campaigns: ctx.campaigns }, body);
+}
+
+export function legPage(ctx: PageContext, leg: LegReport): string {
+  const body = html`<p><a href="/admin/calls">← Calls</a></p>
+<h1>Call leg <code>${leg.callSid}</code></h1>
+<p>A leg the bridge placed or changed${leg.forCall ? html` for call <a href="/admin/calls/${encodeURIComponent(leg.forCall)}"><code>${leg.forCall}</code></a> (a warm transfer's person)` : ''}: it has no call record of its own, only the bridge's Twilio requests about it.</p>
+<h2 id="requests">Twilio requests</h2>
+<ol class="timeline" aria-labelledby="requests">${twilioRequestEntries(leg.requests).map(
+    (e) => html`<li${e.tone ? html` class="${e.tone}"` : ''}><div><span class="when">${e.at ? when(e.at) : '–'}</span></div><div class="kind">${e.title}</div>${details(ctx, e.details)}</li>`,
+  )}</ol>`;
+  return page({ title: `Call leg ${leg.callSid}`, section: 'calls', campaigns: ctx.campaigns }, body);
 }
 
 export interface EventsPageQuery {

@@ -3,7 +3,7 @@ import { orStoreUnavailable } from '../../calls/errors';
 import { formParser } from '../../http/form';
 import { CsrfTokens, sameOrigin, securityHeaders } from './guard';
 import { numberView } from './html';
-import { callPage, callsPage, eventsPage, messagePage, type PageContext } from './pages';
+import { callPage, callsPage, eventsPage, legPage, messagePage, type PageContext } from './pages';
 import { STATE_FILTERS, type CallListQuery, type ConsoleService, type StateFilter } from './service';
 
 export interface ConsoleRoutesDeps {
@@ -81,6 +81,8 @@ export function consoleRoutes(deps: ConsoleRoutesDeps): Router {
     const refresh = typeof req.query.refresh === 'string' && REFRESH.has(req.query.refresh) ? Number(req.query.refresh) : undefined;
     if (!CALL_ID.test(id)) return send(res, 404, messagePage(ctx, 'No such call', 'That is not a CallSid, a Retell call_id or an outbound id.'));
     const report = await orStoreUnavailable(() => service.call(id));
+    const leg = report ? null : await orStoreUnavailable(() => service.leg(id));
+    if (leg) return send(res, 200, legPage(ctx, leg));
     if (!report) return send(res, 404, messagePage(ctx, 'No such call', `No call ${id} is known: records are kept 24 hours, and an outbound call has no Twilio call until it is placed.`));
     send(res, 200, callPage(ctx, report, refresh));
   });

@@ -1,7 +1,17 @@
 import type { CallRepository, CallSummary } from '../../calls/repository';
 import type { CallState } from '../../calls/record';
 import { EVENT_TYPES, redeliverEvent, typesOf, type RedeliverDeps, type RedeliverResult, type StoredEvent } from '../events';
+import { CALL_SID } from '../../formats';
+import type { TwilioRequestEntry } from '../../twilio/http-client';
 import type { CallReports, CallReport } from './call-report';
+
+/** A leg without a record of its own, as far as the bridge's requests about it tell. */
+export interface LegReport {
+  callSid: string;
+  /** The call it was placed or changed for. */
+  forCall?: string;
+  requests: TwilioRequestEntry[];
+}
 
 /** The states the list filters by; `live` is every call not over. */
 export const STATE_FILTERS = ['live', 'registering', 'registered', 'in-progress', 'transferred', 'ended', 'fallback', 'rejected'] as const;
@@ -104,6 +114,18 @@ export class ConsoleService {
   /** One call by its CallSid, Retell call id or outbound id, with everything the bridge knows of it. */
   call(id: string): Promise<CallReport | null> {
     return this.deps.reports.read(id);
+  }
+
+  /**
+   * A leg the bridge placed or changed for another call (a warm transfer's person), which has no record
+   * of its own: the Twilio requests about it, and the call it was for. Null when there were none.
+   */
+  async leg(callSid: string): Promise<LegReport | null> {
+    if (!CALL_SID.test(callSid)) return null;
+    const requests = await this.deps.calls.twilioRequests(callSid);
+    if (requests.length === 0) return null;
+    const forCall = requests.find((r) => r.forCall)?.forCall;
+    return { callSid, requests, ...(forCall ? { forCall } : {}) };
   }
 
   /** The CallSid an id names (a CallSid, a Retell call id, an outbound id), if the bridge knows it. */

@@ -3,6 +3,7 @@
  * order they happened. Values stay plain strings here; the page escapes and masks them.
  */
 import { actionOf, recordingControlOf, warmTransferOf, type CallRecord } from '../../calls/record';
+import type { TwilioRequestEntry } from '../../twilio/http-client';
 import type { CallReport, JobReport } from './call-report';
 
 /** One line of an entry: a label and a value, shown as a number (maskable), text, code, or a block. */
@@ -207,8 +208,9 @@ function events(report: CallReport): TimelineEntry[] {
   });
 }
 
-function twilioRequests(report: CallReport): TimelineEntry[] {
-  return report.twilioRequests.map((r) => ({
+/** Each Twilio request as an entry: method, path, answer, time taken, Twilio's error code. */
+export function twilioRequestEntries(requests: readonly TwilioRequestEntry[]): TimelineEntry[] {
+  return requests.map((r) => ({
     at: r.at,
     kind: 'twilio request',
     title: `Twilio ${r.method} ${r.path.replace(/^\/2010-04-01\/Accounts\/AC[0-9a-fA-F]{32}/, '…')} → ${r.status ?? `no answer (${r.error ?? 'unknown'})`}`,
@@ -241,7 +243,7 @@ export function timelineOf(report: CallReport): TimelineEntry[] {
     ...recording(report),
     ...texts(report),
     ...events(report),
-    ...twilioRequests(report),
+    ...twilioRequestEntries(report.twilioRequests),
   ];
   // Stable: entries at the same time keep the order above (the webhook before its registration).
   const timed = entries.map((e, i) => ({ e, i, t: e.at ? Date.parse(e.at) : Number.POSITIVE_INFINITY }));

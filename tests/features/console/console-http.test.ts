@@ -51,7 +51,7 @@ describe('the console over HTTP', () => {
 
   it('when no password or a wrong one is given, then every spelling of /admin is refused 401 and shows nothing', async () => {
     for (const path of VARIANTS) {
-      for (const headers of [{}, { authorization: basic('wrong-password-123') }, { authorization: 'Bearer x' }]) {
+      for (const headers of [{}, { authorization: basic('wrong-password-123') }, { authorization: 'Bearer x' }] as Array<Record<string, string>>) {
         const res = await rawRequest(c.bridge.url, path, { headers });
         expect({ path, status: res.status }).toEqual({ path, status: 401 });
         expect(res.body).not.toContain(c.call.callSid);
@@ -119,6 +119,10 @@ describe('the console over HTTP', () => {
     expect(body).toContain('Event transfer.completed');
     expect(body).not.toContain(c.call.callToken);
     expect((await c.bridge.calls.twilioRequests(c.call.callSid)).map((r) => `${r.method} ${r.status}`)).toEqual(expect.arrayContaining(['POST 201', 'POST 200']));
+    const leg = await adminGet(c.bridge.url, `/admin/calls/${c.call.legSid}`);
+    expect(leg.status).toBe(200);
+    expect(leg.body).toContain(`href="/admin/calls/${c.call.callSid}"`);
+    expect(leg.body).toMatch(/Twilio POST …\/Calls\.json → 201/);
     expect((await adminGet(c.bridge.url, '/admin/calls/CA00000000000000000000000000000000')).status).toBe(404);
     expect((await adminGet(c.bridge.url, '/admin/calls/%3Cb%3E')).status).toBe(404);
   });
