@@ -65,7 +65,8 @@ export const securityHeaders: RequestHandler = (_req, res, next) => {
     'Content-Security-Policy': CONTENT_SECURITY_POLICY,
     'X-Content-Type-Options': 'nosniff',
     'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
+    // same-origin, not no-referrer: with no-referrer, Chromium sends a form's Origin as "null".
+    'Referrer-Policy': 'same-origin',
     'Cache-Control': 'no-store',
     'Cross-Origin-Opener-Policy': 'same-origin',
   });

@@ -101,10 +101,11 @@ label{display:flex;flex-direction:column;font-size:.85rem;color:var(--muted);gap
 input,select,button{font:inherit;padding:6px 8px;border:1px solid #6e7781;border-radius:4px;background:#fff;color:var(--fg)}
 button{background:#0b57b0;color:#fff;border-color:#0b57b0;cursor:pointer}button.secondary{background:#fff;color:#0b57b0}
 .muted{color:var(--muted)}.ok{color:var(--ok)}.bad{color:var(--bad)}.warn{color:var(--warn)}
-code,pre{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}pre{white-space:pre-wrap;word-break:break-all;background:var(--alt);padding:8px;margin:4px 0}
+code,pre{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}
+input,select,label{max-width:100%}h1,p,dl,ol.timeline{overflow-wrap:anywhere}pre{white-space:pre-wrap;word-break:break-all;background:var(--alt);padding:8px;margin:4px 0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dt{color:var(--muted)}dd{margin:0;word-break:break-word}
 ol.timeline{list-style:none;padding:0;margin:0}ol.timeline li{border-left:3px solid var(--line);padding:4px 0 10px 12px;margin-left:4px}
-ol.timeline li.bad{border-left-color:var(--bad)}ol.timeline li.ok{border-left-color:var(--ok)}
+ol.timeline li.bad{border-left-color:var(--bad);color:var(--fg)}ol.timeline li.ok{border-left-color:var(--ok);color:var(--fg)}
 .when{font:13px ui-monospace,monospace;color:var(--muted)}.kind{font-weight:600}
 .pager{display:flex;gap:16px;margin:12px 0}
 meter,progress{width:160px;height:14px}
@@ -144,7 +145,7 @@ export function page(opts: PageOptions, body: Html): string {
   ];
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer">${opts.refreshS ? html`<meta http-equiv="refresh" content="${opts.refreshS}">` : ''}
+<meta name="referrer" content="same-origin">${opts.refreshS ? html`<meta http-equiv="refresh" content="${opts.refreshS}">` : ''}
 <title>${opts.title} · bridge console</title><style>${raw(CSS)}</style></head>
 <body><a class="skip" href="#main">Skip to content</a>
 <header><strong>Bridge console</strong><nav aria-label="Sections">${nav.map(

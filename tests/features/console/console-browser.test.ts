@@ -1,0 +1,146 @@
+/**
+ * The console in a real browser: Chromium (Debian's, headless) driven by playwright-core against a real
+ * bridge holding a warm-transferred call and its events. Each page is opened, checked and
+ * screenshotted under test-output/screenshots/; the redeliver button is clicked; the pages are walked
+ * with the keyboard alone.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { ADMIN_PASSWORD, HOSTILE, startConsoleBridge, type ConsoleBridge } from '../../support/console';
+import { waitFor } from '../../support/wait';
+
+jest.setTimeout(90_000);
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = path.resolve(__dirname, '../../../test-output/screenshots');
+
+describe('the console in a browser', () => {
+  let c: ConsoleBridge;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+    mkdirSync(SHOTS, { recursive: true });
+    c = await startConsoleBridge();
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    context = await browser.newContext({ httpCredentials: { username: 'operator', password: ADMIN_PASSWORD }, viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    // Nothing on the pages may break the Content-Security-Policy (which would mean inline script or style slipped in).
+    page.on('console', (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) throw new Error(`CSP violation: ${msg.text()}`);
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await c?.close();
+  });
+
+  it('when /admin is opened, then the calls list shows both calls, newest first, with their states', async () => {
+    await page.goto(`${c.bridge.url}/admin`);
+    expect(new URL(page.url()).pathname).toBe('/admin/calls');
+    await expect(page.title()).resolves.toBe('Calls · bridge console');
+    const rows = page.locator('table.calls tbody tr');
+    expect(await rows.count()).toBe(2);
+    expect(await rows.nth(1).innerText()).toContain('transferred');
+    expect(await rows.nth(1).innerText()).toContain('warm: accepted');
+    // The hostile record's text shows as text: no script ran, the markup is visible.
+    expect(await rows.nth(0).innerText()).toContain(HOSTILE);
+    expect(await page.evaluate(() => document.scripts.length)).toBe(0);
+    await shot('calls');
+  });
+
+  it('when the list is filtered and searched, then it shows the matching call, and a search opens it', async () => {
+    await page.goto(`${c.bridge.url}/admin/calls`);
+    await page.getByLabel('State').selectOption('transferred');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/state=transferred/);
+    expect(await page.locator('table.calls tbody tr').count()).toBe(1);
+    await shot('calls-filtered');
+    await page.getByLabel('CallSid, Retell call_id or out_… id').fill(c.call.callId);
+    await page.getByRole('button', { name: 'Open' }).click();
+    await page.waitForURL(new RegExp(`/admin/calls/${c.call.callId}$`));
+    expect(await page.locator('h1').innerText()).toContain(c.call.callSid);
+  });
+
+  it("when a call is opened, then its timeline shows everything in order, and the person's leg links to its own page", async () => {
+    await page.goto(`${c.bridge.url}/admin/calls/${c.call.callSid}`);
+    const items = page.locator('ol.timeline > li');
+    const texts = await items.allInnerTexts();
+    const index = (needle: string | RegExp) => texts.findIndex((t) => (typeof needle === 'string' ? t.includes(needle) : needle.test(t)));
+    expect(index('Voice webhook: a call came in')).toBe(0);
+    expect(index('Registered with Retell')).toBeGreaterThan(0);
+    expect(index('Function call #1: warm_transfer')).toBeGreaterThan(index('Registered with Retell'));
+    expect(index(/Twilio POST …\/Calls\.json → 201/)).toBeGreaterThan(index('Function call #1: warm_transfer'));
+    expect(index('Warm transfer accepted by sales')).toBeGreaterThan(0);
+    expect(index('Event call.started')).toBeGreaterThan(0);
+    await shot('call');
+    await page.getByRole('link', { name: c.call.legSid }).first().click();
+    await page.waitForURL(new RegExp(`/admin/calls/${c.call.legSid}$`));
+    expect(await page.locator('h1').innerText()).toContain('Call leg');
+    await shot('call-leg');
+    await page.getByRole('link', { name: c.call.callSid }).click();
+    await page.waitForURL(new RegExp(`/admin/calls/${c.call.callSid}$`));
+  });
+
+  it('when Redeliver is clicked on the events page, then the event is delivered again and the page says so', async () => {
+    await page.goto(`${c.bridge.url}/admin/events`);
+    expect(await page.locator('tbody tr').count()).toBeGreaterThan(1);
+    await shot('events');
+    const [event] = await c.bridge.eventStore.list({ type: 'call.started', limit: 1 });
+    const before = c.receiver.withId(event!.id).length;
+    await page.getByRole('button', { name: `Redeliver call.started event ${event!.id}` }).click();
+    await page.waitForURL(/redelivered=/);
+    expect(await page.getByRole('status').innerText()).toContain(`Event ${event!.id} is being delivered again`);
+    await waitFor('the redelivery at the receiver', () => c.receiver.withId(event!.id).length > before);
+    await page.reload();
+    await shot('events-redelivered');
+  });
+
+  it('when only the keyboard is used, then the skip link, the navigation, the filters and the rows are reachable in order with a visible focus', async () => {
+    await page.goto(`${c.bridge.url}/admin/calls`);
+    const focused = async () => page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      const field = el?.tagName === 'INPUT' || el?.tagName === 'SELECT';
+      return { tag: el?.tagName ?? '', text: ((field ? el?.id : el?.innerText) || el?.getAttribute('aria-label') || '').trim(), outline: el ? getComputedStyle(el).outlineStyle : '' };
+    });
+    await page.keyboard.press('Tab');
+    expect(await focused()).toMatchObject({ tag: 'A', text: 'Skip to content' });
+    const seen: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      await page.keyboard.press('Tab');
+      const f = await focused();
+      if (f.tag === 'BODY') break;
+      seen.push(`${f.tag}:${f.text}`);
+      expect({ at: seen.at(-1), outline: f.outline }).not.toEqual({ at: seen.at(-1), outline: 'none' });
+    }
+    expect(seen.slice(0, 4)).toEqual(['A:Calls', 'A:Events', 'A:Queues', 'INPUT:q']);
+    expect(seen).toContain('SELECT:state');
+    expect(seen.some((s) => s.startsWith('A:20'))).toBe(true);
+    // Enter on a focused row link opens the call.
+    while (!(await focused()).text.startsWith('20')) await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/admin\/calls\/CA/);
+  });
+
+  it('when the screen is a phone, then the list and the call fit its width', async () => {
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 390, height: 844 });
+    for (const [name, p] of [['calls-phone', '/admin/calls'], ['call-phone', `/admin/calls/${c.call.callSid}`]] as const) {
+      await phone.goto(`${c.bridge.url}${p}`);
+      const wide = await phone.evaluate(() => {
+        const width = document.documentElement.clientWidth;
+        return [...document.querySelectorAll('body *')]
+          .filter((el) => el.getBoundingClientRect().right > width + 1 && !el.closest('.scroll') && !el.classList.contains('skip'))
+          .map((el) => `${el.tagName}.${el.className}: ${(el as HTMLElement).innerText?.slice(0, 40)}`);
+      });
+      const scroll = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect({ page: name, wide, scroll }).toEqual({ page: name, wide: [], scroll: 0 });
+      await phone.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+    }
+    await phone.close();
+  });
+});
