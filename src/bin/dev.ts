@@ -9,7 +9,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { ConfigError, noAccountSettings, placeholderAccountSettings, parseSettings, processEnv } from '../config';
 import pretty from 'pino-pretty';
 import { createLogger, type Logger } from '../observability/logger';
-import { SandboxStartError, startSandbox } from '../sandbox/start';
+import { generatedAdminPassword, operatorLines, SandboxStartError, startSandbox } from '../sandbox/start';
 import { startWeb } from '../web/start';
 import { startWorker } from '../worker/start';
 import { configOrExit, onShutdownSignal } from './run';
@@ -65,10 +65,14 @@ function devLogger(level: string): Logger {
 }
 
 async function runReal(): Promise<() => Promise<void>> {
-  const config = configOrExit({ readsDotenv: true, hint: placeholderHint(processEnv()) });
+  const loaded = configOrExit({ readsDotenv: true, hint: placeholderHint(processEnv()) });
+  // On a developer's machine the console is on by default, behind a password made for the session.
+  const generated = !loaded.ops.adminPassword;
+  const config = generated ? { ...loaded, ops: { ...loaded.ops, adminPassword: generatedAdminPassword() } } : loaded;
   const logger = devLogger(config.logLevel);
   const worker = startWorker({ config, logger: logger.child({ process: 'worker' }) });
   const web = await startWeb({ config, logger: logger.child({ process: 'web' }) });
+  process.stderr.write(`${['Operator pages:', ...operatorLines(web.url, config, generated)].join('\n')}\n`);
   return async () => {
     await web.close();
     await worker.close(10_000);

@@ -97,6 +97,8 @@ function sandboxEnv(
     // from the session file).
     API_TOKEN: randomBytes(16).toString('hex'),
     OUTBOUND_FROM_NUMBER: SANDBOX_NUMBER,
+    // The console and Bull Board on, behind a password made for the session (the banner prints it).
+    ADMIN_PASSWORD: generatedAdminPassword(),
     ...mine,
     ...(local.hook ? { INBOUND_WEBHOOK_URL: local.hook.url } : {}),
     ...(local.events ? { EVENTS_WEBHOOK_URL: local.events.url, EVENTS_WEBHOOK_SECRET: local.events.secret } : {}),
@@ -117,7 +119,27 @@ function sandboxEnv(
   };
 }
 
-function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; redis: LocalRedis; hook?: SampleLookupHook; events?: SandboxEventReceiver }): string {
+/** A password for the admin pages of one `npm run dev` session. */
+export function generatedAdminPassword(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/**
+ * The banner's lines for the operator's pages: the console and Bull Board with the password (unless it is
+ * the user's own ADMIN_PASSWORD, which is not echoed), and /metrics.
+ */
+export function operatorLines(baseUrl: string, config: Pick<Config, 'ops'>, passwordIsGenerated: boolean): string[] {
+  const password = config.ops.adminPassword;
+  const login = password ? (passwordIsGenerated ? `(any user name, password ${password})` : '(any user name, your ADMIN_PASSWORD)') : '';
+  return [
+    ...(password
+      ? [`  console                ${baseUrl}/admin   ${login}`, `  Bull Board             ${baseUrl}/admin/queues`]
+      : ['  console                off (ADMIN_PASSWORD is empty)']),
+    `  metrics                ${baseUrl}/metrics${config.ops.metricsToken ? '   (Authorization: Bearer <your METRICS_TOKEN>)' : ''}`,
+  ];
+}
+
+function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; redis: LocalRedis; hook?: SampleLookupHook; events?: SandboxEventReceiver; userPassword: boolean }): string {
   const simulate = `npm run simulate -- --from ${SANDBOX_CALLER} --to ${SANDBOX_NUMBER}`;
   const destinations = Object.keys(config.transfer.destinations);
   const [template] = Object.values(config.sms.templates);
@@ -135,6 +157,7 @@ function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; 
       : config.events.webhookUrl
         ? [`  events                 to ${displayUrl(config.events.webhookUrl)} (your EVENTS_WEBHOOK_URL)`]
         : []),
+    ...operatorLines(config.publicUrl, config, !s.userPassword),
     '',
     'Try, in another terminal:',
     `  ${simulate} --function transfer_call --destination ${destinations[0] ?? 'sales'}`,
@@ -221,7 +244,7 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
   writeSession(session, dir);
   // Printed once the connections have logged that they are up, so the banner is what stays on screen.
   await withTimeout(web.container.redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => web.container.redis.once('ready', resolve)), 5000).catch(() => undefined);
-  print(banner(config, { twilio, retell, redis, hook, events }));
+  print(banner(config, { twilio, retell, redis, hook, events, userPassword: Boolean(opts.env.ADMIN_PASSWORD?.trim()) }));
 
   return {
     config,

@@ -49,7 +49,7 @@ describe('the console in a browser', () => {
     expect(await rows.nth(1).innerText()).toContain('warm: accepted');
     // The hostile record's text shows as text: no script ran, the markup is visible.
     expect(await rows.nth(0).innerText()).toContain(HOSTILE);
-    expect(await page.evaluate(() => document.scripts.length)).toBe(0);
+    expect(await page.evaluate('document.scripts.length')).toBe(0);
     await shot('calls');
   });
 
@@ -102,11 +102,13 @@ describe('the console in a browser', () => {
 
   it('when only the keyboard is used, then the skip link, the navigation, the filters and the rows are reachable in order with a visible focus', async () => {
     await page.goto(`${c.bridge.url}/admin/calls`);
-    const focused = async () => page.evaluate(() => {
-      const el = document.activeElement as HTMLElement | null;
-      const field = el?.tagName === 'INPUT' || el?.tagName === 'SELECT';
-      return { tag: el?.tagName ?? '', text: ((field ? el?.id : el?.innerText) || el?.getAttribute('aria-label') || '').trim(), outline: el ? getComputedStyle(el).outlineStyle : '' };
-    });
+    // Evaluated in the page (a string: the suite's TypeScript has no DOM types).
+    const focused = async () =>
+      page.evaluate(`(() => {
+        const el = document.activeElement;
+        const field = el && (el.tagName === 'INPUT' || el.tagName === 'SELECT');
+        return { tag: el ? el.tagName : '', text: ((field ? el.id : el && el.innerText) || (el && el.getAttribute('aria-label')) || '').trim(), outline: el ? getComputedStyle(el).outlineStyle : '' };
+      })()`) as Promise<{ tag: string; text: string; outline: string }>;
     await page.keyboard.press('Tab');
     expect(await focused()).toMatchObject({ tag: 'A', text: 'Skip to content' });
     const seen: string[] = [];
@@ -131,13 +133,13 @@ describe('the console in a browser', () => {
     await phone.setViewportSize({ width: 390, height: 844 });
     for (const [name, p] of [['calls-phone', '/admin/calls'], ['call-phone', `/admin/calls/${c.call.callSid}`]] as const) {
       await phone.goto(`${c.bridge.url}${p}`);
-      const wide = await phone.evaluate(() => {
+      const wide = (await phone.evaluate(`(() => {
         const width = document.documentElement.clientWidth;
         return [...document.querySelectorAll('body *')]
           .filter((el) => el.getBoundingClientRect().right > width + 1 && !el.closest('.scroll') && !el.classList.contains('skip'))
-          .map((el) => `${el.tagName}.${el.className}: ${(el as HTMLElement).innerText?.slice(0, 40)}`);
-      });
-      const scroll = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          .map((el) => el.tagName + '.' + el.className + ': ' + (el.innerText || '').slice(0, 40));
+      })()`)) as string[];
+      const scroll = await phone.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth');
       expect({ page: name, wide, scroll }).toEqual({ page: name, wide: [], scroll: 0 });
       await phone.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
     }
