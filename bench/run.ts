@@ -12,6 +12,7 @@
  *   npm run bench -- --voice-only      new calls only: the bridge (and a --candidate) against the naive bridge
  *   npm run bench -- --events-only     event deliveries per second by one worker; the voice webhook's CPU with events off and on
  *   npm run bench -- --recording-only  new calls with RECORDING=off and RECORDING=dual side by side: CPU per call
+ *   npm run bench -- --console         the console's pages with 10,000 calls in Redis: median load time of each
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -48,6 +49,7 @@ import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenario
 import { outboundScenario } from './scenarios/outbound';
 import { DEFAULT_EVENTS_OPTIONS, eventsScenario } from './scenarios/events';
 import { recordingScenario } from './scenarios/recording';
+import { consoleScenario } from './scenarios/console';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -77,6 +79,8 @@ interface RunFlags extends Flags {
   eventCount: number;
   /** Only RECORDING=off against RECORDING=dual. */
   recordingOnly: boolean;
+  /** Only the console's pages. */
+  console: boolean;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -114,6 +118,7 @@ function parseFlags(argv: string[]): RunFlags {
       'events-only': { type: 'boolean', default: false },
       events: { type: 'string', default: String(DEFAULT_EVENTS_OPTIONS.events) },
       'recording-only': { type: 'boolean', default: false },
+      console: { type: 'boolean', default: false },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -152,6 +157,7 @@ function parseFlags(argv: string[]): RunFlags {
     eventsOnly: v['events-only'],
     eventCount: num('events', v.events, 1000, 1_000_000),
     recordingOnly: v['recording-only'],
+    console: v.console,
   };
 }
 
@@ -163,6 +169,7 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.soak) return [soakScenario];
   if (flags.retellClient) return [retellClientScenario];
   if (flags.twilioClient) return [twilioClientScenario];
+  if (flags.console) return [consoleScenario];
   const functions = functionCallsScenario({
     calls: flags.fnCalls,
     concurrency: flags.fnConcurrency,
@@ -196,6 +203,7 @@ function title(flags: RunFlags): string {
   if (flags.clusterOnly) return 'scale-out on a Redis Cluster';
   if (flags.eventsOnly) return 'events';
   if (flags.recordingOnly) return 'voice webhook, RECORDING=off vs dual';
+  if (flags.console) return 'console pages';
   return 'voice webhook';
 }
 
@@ -233,7 +241,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly && !flags.console;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;

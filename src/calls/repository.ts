@@ -283,19 +283,26 @@ export class CallRepository {
   }
 
   /** The list fields of each call, in order, in one round trip; null for a record that has expired. */
-  async summaries(callSids: readonly string[]): Promise<Array<CallSummary | null>> {
+  summaries(callSids: readonly string[]): Promise<Array<CallSummary | null>> {
+    return this.fieldsOf(callSids, SUMMARY_FIELDS) as Promise<Array<CallSummary | null>>;
+  }
+
+  /** Some fields of each call, in order, in one round trip (the callSid always); null for a record that has expired. */
+  async fieldsOf(callSids: readonly string[], fields: ReadonlyArray<keyof CallRecord>): Promise<Array<Partial<CallRecord> | null>> {
     if (callSids.length === 0) return [];
+    const wanted: ReadonlyArray<keyof CallRecord> = fields.includes('callSid') ? fields : ['callSid', ...fields];
     const pipeline = this.redis.pipeline();
-    for (const sid of callSids) pipeline.hmget(this.keys.record(sid), ...SUMMARY_FIELDS);
+    for (const sid of callSids) pipeline.hmget(this.keys.record(sid), ...wanted);
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([err, values]) => {
-      if (err || !Array.isArray(values) || !values[0]) return null;
-      const summary: Record<string, string> = {};
-      SUMMARY_FIELDS.forEach((field, i) => {
-        const v = (values as Array<string | null>)[i];
-        if (v !== null && v !== undefined) summary[field] = v;
+      const list = values as Array<string | null> | undefined;
+      if (err || !Array.isArray(list) || !list[0]) return null;
+      const out: Record<string, string> = {};
+      wanted.forEach((field, i) => {
+        const v = list[i];
+        if (v !== null && v !== undefined) out[field] = v;
       });
-      return summary as unknown as CallSummary;
+      return out as Partial<CallRecord>;
     });
   }
 

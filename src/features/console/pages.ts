@@ -57,7 +57,7 @@ ${q.notFound ? html`<p class="bad" role="alert">No call ${q.notFound} is known (
 <label for="number">Number contains<input id="number" name="number" inputmode="tel" size="16" value="${q.number ?? ''}"></label>
 <button type="submit" class="secondary">Filter</button></form>
 <p class="muted">${result.total} calls in the last 24 hours, newest first. ${refreshToggle}${
-    result.scanLimited ? html` · looked through the newest ${result.scanLimited} calls for this filter` : ''
+    result.scanLimited ? html` · this page looked through ${result.scanLimited} calls for the filter; “Older calls” goes on from there` : ''
   }</p>
 <div class="scroll"><table class="calls"><caption class="skip">Recent calls</caption>
 <thead><tr><th scope="col">Time (UTC)</th><th scope="col">Direction</th><th scope="col">From</th><th scope="col">To</th><th scope="col" class="wide">Agent</th><th scope="col">State</th><th scope="col">Transfer</th><th scope="col">Duration</th></tr></thead>

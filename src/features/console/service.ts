@@ -40,8 +40,9 @@ export interface CallListPage {
 }
 
 /** The most calls a filtered list looks through for one page: filters read records, the index alone cannot answer them. */
-export const FILTER_SCAN_MAX = 5000;
-const SCAN_BATCH = 250;
+export const FILTER_SCAN_MAX = 3000;
+const SCAN_BATCH = 1000;
+const FILTER_FIELDS = ['state', 'from', 'to'] as const;
 
 /** `<ms>_<skip>`: the page starts at calls created at or before `ms`, skipping the first `skip` of those at exactly `ms`. */
 function parseCursor(cursor: string | undefined): { before?: number; skip: number } {
@@ -49,8 +50,8 @@ function parseCursor(cursor: string | undefined): { before?: number; skip: numbe
   return m ? { before: Number(m[1]), skip: Number(m[2]) } : { skip: 0 };
 }
 
-function matches(call: CallSummary, q: CallListQuery): boolean {
-  if (q.state === 'live' && !LIVE.has(call.state)) return false;
+function matches(call: Partial<Pick<CallSummary, 'state' | 'from' | 'to'>>, q: CallListQuery): boolean {
+  if (q.state === 'live' && !(call.state && LIVE.has(call.state))) return false;
   if (q.state && q.state !== 'live' && call.state !== q.state) return false;
   if (q.number) {
     const digits = q.number.replace(/\D/g, '');
@@ -77,26 +78,30 @@ export class ConsoleService {
     const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
     const filtered = Boolean(q.state || q.number);
     let { before, skip } = parseCursor(q.cursor);
-    const out: CallSummary[] = [];
+    const found: string[] = [];
     let scanned = 0;
     let last: { at: number; skip: number } | undefined;
     let exhausted = false;
     const total = this.deps.calls.recentCount();
-    while (out.length < limit) {
-      const wanted = filtered ? SCAN_BATCH : limit - out.length;
+    // A filter that matches often fills the page from a small batch; one that rarely matches gets larger ones.
+    let batchSize = Math.max(limit * 2, 100);
+    while (found.length < limit) {
+      const wanted = filtered ? Math.min(batchSize, SCAN_BATCH, FILTER_SCAN_MAX - scanned) : limit - found.length;
+      batchSize *= 4;
       const batch = await this.deps.calls.recentCalls({ before, skip, limit: wanted });
       if (batch.length === 0) {
         exhausted = true;
         break;
       }
-      const summaries = await this.deps.calls.summaries(batch.map((b) => b.callSid));
+      // A filter reads only the fields it tests; the page's rows are read once chosen.
+      const tested = filtered ? await this.deps.calls.fieldsOf(batch.map((b) => b.callSid), FILTER_FIELDS) : undefined;
       let i = 0;
-      for (; i < batch.length && out.length < limit; i++) {
+      for (; i < batch.length && found.length < limit; i++) {
         const entry = batch[i]!;
         // The position after this entry: the next page starts there.
         last = { at: entry.at, skip: last && last.at === entry.at ? last.skip + 1 : entry.at === before ? skip + 1 : 1 };
-        const summary = summaries[i];
-        if (summary && matches(summary, q)) out.push(summary);
+        const t = tested?.[i];
+        if (!tested || (t && matches(t, q))) found.push(entry.callSid);
       }
       scanned += i;
       before = last?.at;
@@ -107,8 +112,9 @@ export class ConsoleService {
       }
       if (filtered && scanned >= FILTER_SCAN_MAX) break;
     }
+    const calls = (await this.deps.calls.summaries(found)).filter((c): c is CallSummary => c !== null);
     const next = !exhausted && last ? `${last.at}_${last.skip}` : undefined;
-    return { calls: out, ...(next ? { next } : {}), ...(filtered && scanned >= FILTER_SCAN_MAX ? { scanLimited: scanned } : {}), total: await total };
+    return { calls, ...(next ? { next } : {}), ...(filtered && scanned >= FILTER_SCAN_MAX ? { scanLimited: scanned } : {}), total: await total };
   }
 
   /** One call by its CallSid, Retell call id or outbound id, with everything the bridge knows of it. */

@@ -1,0 +1,130 @@
+/**
+ * The console's pages under load of data: a bridge whose Redis holds 10,000 recent calls (inbound and
+ * outbound, every state, some transferred), one of them with a full timeline (Twilio requests, events,
+ * a warm transfer), and 2,000 events. Each page is fetched one request at a time, as an operator's
+ * browser does, after a warm-up; the report gives the median and p95 time to the whole page. The goal is
+ * ≤ 300 ms per page.
+ */
+import { CallRepository } from '../../src/calls/repository';
+import type { CallRecord } from '../../src/calls/record';
+import { EventStore, type BridgeEvent } from '../../src/features/events';
+import { fmt, median, type Section } from '../lib/report';
+import type { Scenario, ScenarioContext } from './types';
+
+const PASSWORD = 'bench-console-password';
+const CALLS = 10_000;
+const EVENTS = 2_000;
+const WARMUP = 5;
+const SAMPLES = 40;
+const GOAL_MS = 300;
+const STATES = ['ended', 'ended', 'ended', 'transferred', 'in-progress', 'registered', 'fallback'] as const;
+
+const sid = (n: number) => `CA${n.toString(16).padStart(32, '0')}`;
+
+function p95(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.95) - 1)] ?? NaN;
+}
+
+/** 10,000 calls over the last hours, the newest one with a full timeline; returns the rich call's CallSid. */
+async function seed(ctx: ScenarioContext, prefix: string): Promise<string> {
+  const redis = ctx.env.redis.client;
+  const calls = new CallRepository(redis, prefix);
+  const events = new EventStore(redis, prefix, 24 * 3600 * 1000);
+  const now = Date.now();
+  for (let start = 0; start < CALLS; start += 500) {
+    const batch: Array<Promise<unknown>> = [];
+    for (let n = start; n < Math.min(CALLS, start + 500); n++) {
+      const at = new Date(now - (CALLS - n) * 2000).toISOString();
+      const state = STATES[n % STATES.length]!;
+      const record: CallRecord = {
+        callSid: sid(n + 1),
+        accountSid: `AC${'0'.repeat(32)}`,
+        from: `+1415${String(5_000_000 + n).padStart(7, '0')}`,
+        to: '+14155550100',
+        direction: n % 4 === 0 ? 'outbound' : 'inbound',
+        state,
+        createdAt: at,
+        updatedAt: at,
+        callId: `call_${n.toString(16).padStart(24, '0')}`,
+        agentId: 'agent_bench',
+        ...(state === 'ended' ? { answeredAt: at, endedAt: new Date(Date.parse(at) + 95_000).toISOString(), duration: '95', endReason: 'completed' } : {}),
+        ...(state === 'transferred' ? { action: JSON.stringify({ kind: 'transfer', seq: 1, jobId: `transfer-${sid(n + 1)}-1`, status: 'done', target: '+16465550100', answer: 'Transferring you now.', requestedAt: at }) } : {}),
+      };
+      batch.push(calls.adopt(record));
+    }
+    await Promise.all(batch);
+  }
+  const rich = sid(CALLS);
+  const t = Date.now();
+  const warm = { id: `warm_transfer-${rich}-1`, status: 'transfer_accepted', target: '+16465550100', label: 'sales', summary: 'Wants to upgrade to Business.', from: '+14155559999', legSid: sid(CALLS + 1), placedAt: new Date(t).toISOString(), acceptedAt: new Date(t + 9000).toISOString() };
+  await calls.update(rich, {
+    warmTransfer: JSON.stringify(warm),
+    twiml: '<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Sip>sip:call_x@sip.retellai.com;transport=tcp</Sip></Dial></Response>',
+    summary: 'The caller asked about an upgrade and was put through to sales.',
+  });
+  for (let i = 0; i < 30; i++) {
+    await calls.logTwilioRequest(rich, { at: new Date(t + i * 100).toISOString(), method: 'POST', path: `/2010-04-01/Accounts/AC${'0'.repeat(32)}/Calls/${rich}.json`, status: i % 10 === 9 ? 429 : 200, durationMs: 80 + i, ...(i % 10 === 9 ? { errorCode: 20429 } : {}) });
+  }
+  const evts: Array<{ event: BridgeEvent; body: string; endpoints: string[] }> = [];
+  for (let i = 0; i < EVENTS; i++) {
+    const callSid = i < 10 ? rich : sid((i % CALLS) + 1);
+    const event = { id: `evt_${(t + i).toString(36).padStart(9, '0')}${String(i).padStart(18, '0')}`, type: 'call.ended', timestamp: new Date(t - (EVENTS - i) * 1000).toISOString(), data: { call_sid: callSid, direction: 'inbound', from: '+14155550199', to: '+14155550100' } } as unknown as BridgeEvent;
+    evts.push({ event, body: JSON.stringify({ type: event.type, timestamp: event.timestamp, data: event.data }), endpoints: ['events'] });
+  }
+  for (let i = 0; i < evts.length; i += 200) await events.recordAll(evts.slice(i, i + 200));
+  return rich;
+}
+
+async function timePage(url: string): Promise<number[]> {
+  const headers = { authorization: `Basic ${Buffer.from(`bench:${PASSWORD}`).toString('base64')}` };
+  const times: number[] = [];
+  for (let i = 0; i < WARMUP + SAMPLES; i++) {
+    const started = process.hrtime.bigint();
+    const res = await fetch(url, { headers, redirect: 'manual' });
+    await res.text();
+    if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+    if (i >= WARMUP) times.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  return times;
+}
+
+export const consoleScenario: Scenario = {
+  name: 'console',
+  async run(ctx: ScenarioContext): Promise<Section[]> {
+    const { env } = ctx;
+    const bridge = await env.startBridge({ cpus: env.cpus.web, name: 'bridge (console)', env: { ADMIN_PASSWORD: PASSWORD } });
+    try {
+      ctx.log(`seeding ${CALLS} calls and ${EVENTS} events`);
+      const rich = await seed(ctx, bridge.prefix!);
+      const pages: Array<[string, string]> = [
+        ['calls list (first page, 50 calls)', '/admin/calls'],
+        ['calls list, next page', `/admin/calls?cursor=${Date.now() - 1000 * 2000}_0`],
+        ['calls list filtered by state (live)', '/admin/calls?state=live'],
+        ['calls list filtered by a number no call has (scans FILTER_SCAN_MAX, 3,000)', '/admin/calls?number=%2B19999999999'],
+        ['one call (timeline: 30 Twilio requests, 10 events, a warm transfer)', `/admin/calls/${rich}`],
+        ['events (100 newest)', '/admin/events'],
+      ];
+      const rows: string[][] = [];
+      const data: Record<string, { median: number; p95: number }> = {};
+      for (const [label, path] of pages) {
+        const times = await timePage(`${bridge.url}${path}`);
+        const m = median(times);
+        data[label] = { median: m, p95: p95(times) };
+        rows.push([label, fmt.ms(m), fmt.ms(p95(times)), m <= GOAL_MS ? 'yes' : '**no**']);
+        ctx.log(`console ${label}: median ${fmt.ms(m)} ms`);
+      }
+      return [
+        {
+          title: `Console pages with ${CALLS.toLocaleString('en-US')} calls and ${EVENTS.toLocaleString('en-US')} events in Redis (${SAMPLES} sequential loads each after ${WARMUP} warm-up)`,
+          header: ['page', 'median ms', 'p95 ms', `≤ ${GOAL_MS} ms`],
+          rows,
+          notes: ['Whole page: request, Redis reads, rendering and transfer on loopback, one at a time as a browser loads it.'],
+          data,
+        },
+      ];
+    } finally {
+      await bridge.stop();
+    }
+  },
+};
