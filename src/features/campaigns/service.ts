@@ -204,10 +204,13 @@ export class Campaigns {
   private async resolve(tasks: Array<{ row: number; task: TaskInput }>, settings: CampaignSettings, from: number): Promise<NewTask[]> {
     const window = resolvedWindow(settings);
     const listed = tasks.length ? await this.deps.isDoNotCall(tasks.map((t) => t.task.to)) : [];
+    // Every task of a request starts from the same moment: one opening per zone.
+    const openings = new Map<string, number>();
+    const opening = (z: string) => openings.get(z) ?? openings.set(z, nextOpening(from, z, window)).get(z)!;
     return tasks.map(({ row, task }, i) => {
       const z = taskZone(task, settings);
       const dnc = listed[i] === true;
-      const dueAt = dnc ? undefined : nextOpening(from, z, window);
+      const dueAt = dnc ? undefined : opening(z);
       const state: StoredTask = { to: task.to, z, s: dnc ? 'skipped_dnc' : 'pending', ...(dnc ? { o: 'do_not_call' } : { n: dueAt }) };
       const data = task.dynamic_variables || task.metadata ? JSON.stringify({ ...(task.dynamic_variables ? { v: task.dynamic_variables } : {}), ...(task.metadata ? { m: task.metadata } : {}) }) : '';
       return { row, to: task.to, state, data, dueAt };
