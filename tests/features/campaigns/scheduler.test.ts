@@ -155,6 +155,24 @@ describe('campaign scheduler', () => {
     expect(order.filter((x) => x === 'b').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('when start_at is ahead, then the campaign stays scheduled and dials nothing until then; the metrics show its progress', async () => {
+    now = Date.UTC(2026, 2, 4, 15, 0);
+    await start();
+    bridge.twilio.callee.defaultScript = { answer: 'busy' };
+    const id = await create({ tasks: [{ to: '+12125550191' }, { to: '+12125550192' }], start_at: new Date(now + 3600_000).toISOString() });
+    expect((await campaign(id)).status).toBe('scheduled');
+    expect((await tasks(id))[0]!.next_attempt_at).toBe(new Date(now + 3600_000).toISOString());
+    await sleep(600);
+    expect(creates()).toHaveLength(0);
+    const metrics = bridge.worker!.metrics.prometheus;
+    expect(await metrics.getSingleMetricAsString('bridge_campaign_tasks_due')).toMatch(/bridge_campaign_tasks_due 0/);
+    now += 3600_000;
+    await waitStatus(id, 'completed');
+    expect(creates()).toHaveLength(2);
+    expect(await metrics.getSingleMetricAsString('bridge_campaign_dials_total')).toMatch(/result="placed"} 2/);
+    expect(await metrics.getSingleMetricAsString('bridge_campaign_tasks_completed_total')).toMatch(/outcome="dial_busy"} 2/);
+  });
+
   it('when a number is put on the do-not-call list after import, then its task ends skipped_dnc without a dial', async () => {
     now = Date.UTC(2026, 2, 4, 15, 0);
     await start();
