@@ -26,6 +26,7 @@ import {
   type EventQueue,
   type EventSink,
 } from './features/events';
+import { DoNotCallList } from './features/dnc';
 import { CallAnswerer, LookupHook } from './features/inbound';
 import {
   createOutboundCallQueue,
@@ -60,8 +61,8 @@ export interface ContainerOptions {
   /** The waits between an event delivery's attempts. @defaultValue RETRY_DELAYS_MS (about a day) */
   eventRetryDelaysMs?: readonly number[];
   /**
-   * What a number that texts an opt-out keyword (STOP) to one of the bridge's numbers is done with: put
-   * on the do-not-call list. @defaultValue logged only
+   * What a number that texts an opt-out keyword (STOP) to one of the bridge's numbers is done with.
+   * @defaultValue put on the do-not-call list with source `sms_stop`
    */
   onOptOut?: (number: string) => Promise<void>;
 }
@@ -90,6 +91,8 @@ export class Container {
   readonly calls: CallRepository;
   /** The agent's texts, per call. */
   readonly texts: SmsRepository;
+  /** Numbers the bridge never dials. */
+  readonly doNotCall: DoNotCallList;
   readonly outboundStore: OutboundStore;
   /** Where every flow records what happened (one Redis write); the worker delivers it to the endpoints. */
   readonly events: EventSink;
@@ -132,6 +135,7 @@ export class Container {
 
     this.calls = new CallRepository(this.redis, prefix);
     this.texts = new SmsRepository(this.redis, prefix);
+    this.doNotCall = new DoNotCallList(this.redis, prefix);
     this.eventEndpoints = eventEndpoints(config);
     this.events = this.eventSink(this.redis);
     this.eventStore = new EventStore(this.redis, prefix, config.events.retentionMs);
@@ -171,7 +175,8 @@ export class Container {
     this.optOut =
       opts.onOptOut ??
       (async (number) => {
-        logger.warn({ number }, 'opt-out keyword received; no do-not-call list is connected to record it');
+        const { added } = await this.doNotCall.add([number], 'sms_stop');
+        if (added) metrics.doNotCallAdded.inc({ source: 'sms_stop' });
       });
   }
 
