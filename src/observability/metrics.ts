@@ -112,7 +112,7 @@ export class Metrics {
 
   readonly outboundOutcomes = new Counter({
     name: 'bridge_outbound_outcomes_total',
-    help: 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled)',
+    help: 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled, do_not_call, predial_refused)',
     labelNames: ['outcome'] as const,
     registers: [this.prometheus],
   });
