@@ -86,7 +86,7 @@ export function doNotCallRoutes(deps: DoNotCallRoutesDeps): Router {
       else invalid.push(invalidEntry(index, value));
     });
     if (!valid.length) {
-      res.status(400).json({ error: 'invalid_request', reason: 'no entry of numbers is a phone number in international form (+14155550100)', invalid });
+      res.status(400).json({ error: 'invalid', reason: 'no entry of numbers is a phone number in international form (+14155550100)', invalid });
       return;
     }
     const source = body.source ?? 'api';
