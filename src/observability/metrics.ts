@@ -112,7 +112,7 @@ export class Metrics {
 
   readonly outboundOutcomes = new Counter({
     name: 'bridge_outbound_outcomes_total',
-    help: 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled)',
+    help: 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled, do_not_call, predial_refused)',
     labelNames: ['outcome'] as const,
     registers: [this.prometheus],
   });
@@ -183,6 +183,28 @@ export class Metrics {
     name: 'bridge_campaign_tasks_completed_total',
     help: 'Campaign tasks that reached their final outcome, by outcome',
     labelNames: ['outcome'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly doNotCallAdded = new Counter({
+    name: 'bridge_dnc_added_total',
+    help: 'Numbers put on the do-not-call list, by source (api, sms_stop, agent, ...)',
+    labelNames: ['source'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly dialRefusals = new Counter({
+    name: 'bridge_dial_refusals_total',
+    help: 'Outbound dials refused, by stage (request: POST /calls, predial: just before dialing) and reason (do_not_call, predial_denied, predial_timeout, predial_unreachable, predial_http_error, predial_invalid, predial_too_large)',
+    labelNames: ['stage', 'reason'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly predialHookDuration = new Histogram({
+    name: 'bridge_predial_webhook_duration_seconds',
+    help: 'Time the pre-dial hook (PREDIAL_WEBHOOK_URL) took to answer (or to fail), by result (allow, deny, timeout, unreachable, http_error, invalid, too_large)',
+    labelNames: ['result'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 8],
     registers: [this.prometheus],
   });
 
