@@ -144,7 +144,7 @@ export class Container {
     for (const q of all) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
     this.queues = { actions, outbound, events, all };
 
-    const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
+    const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.lookupHook;
     this.lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
     this.answerer = new CallAnswerer({ config, calls: this.calls, retell: this.retell, logger, metrics, lookupHook: this.lookupHook, events: this.events });
     this.actionRequests = new ActionRequests({ config, calls: this.calls, queue: actions, events: this.events, logger });
