@@ -300,6 +300,12 @@ describe('the metrics the dashboard and the alerts name, against a real web and 
     expect(fromWorker.text).toMatch(/^bridge_events_backlog\{stage="stream"\} \d+$/m);
   });
 
+  it('when the metrics are listed in docs/operating.md, then every bridge_ series either process serves is there', async () => {
+    const docs = read('docs/operating.md');
+    const names = new Set([...(await served(web.url, web.container.metrics)).text.matchAll(/^# TYPE (bridge_\w+)/gm), ...(await served(workerUrl, worker.metrics)).text.matchAll(/^# TYPE (bridge_\w+)/gm)].map((m) => m[1]!));
+    expect([...names].filter((name) => !docs.includes(`\`${name}`))).toEqual([]);
+  });
+
   it('when no campaign has run, then both processes serve the campaign series at 0, so the stalled-campaign alert can be evaluated', async () => {
     for (const { text } of [await served(web.url, web.container.metrics), await served(workerUrl, worker.metrics)]) {
       expect(text).toMatch(/^# TYPE bridge_campaign_tasks_due gauge$/m);
