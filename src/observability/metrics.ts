@@ -9,6 +9,13 @@ export interface CountableQueue {
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] as const;
 
 /**
+ * The results `bridge_campaign_dials_total` starts with (at 0), so the counter is scraped, and the alerts over it
+ * work, before a campaign's first dial: `placed` (the call went to the outbound placer), `refused` (the pre-dial
+ * hook said no, or did not answer), `skipped_dnc` (on the do-not-call list), `failed` (could not be queued).
+ */
+export const CAMPAIGN_DIAL_RESULTS = ['placed', 'refused', 'skipped_dnc', 'failed'] as const;
+
+/**
  * The bridge's Prometheus metrics. One registry per process (not prom-client's global one), so each
  * app built in a test has its own numbers.
  */
@@ -159,6 +166,19 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
+  readonly campaignTasksDue = new Gauge({
+    name: 'bridge_campaign_tasks_due',
+    help: 'Campaign tasks due now, inside their calling window, across running campaigns (waiting for a dial)',
+    registers: [this.prometheus],
+  });
+
+  readonly campaignDials = new Counter({
+    name: 'bridge_campaign_dials_total',
+    help: 'Campaign dial attempts, by result (placed, refused, skipped_dnc, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.prometheus],
+  });
+
   readonly redisUp = new Gauge({
     name: 'bridge_redis_up',
     help: '1 when the process is connected to Redis, else 0',
@@ -168,6 +188,8 @@ export class Metrics {
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     // prom-client's process and Node.js metrics under their usual names, so stock Node dashboards work.
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.prometheus });
+    // Series at 0 from the start: a rate over them is 0, not "no data", before a campaign's first dial.
+    for (const result of CAMPAIGN_DIAL_RESULTS) this.campaignDials.inc({ result }, 0);
   }
 
   /** Keeps `bridge_redis_up` in step with a connection. */
