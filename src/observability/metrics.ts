@@ -46,33 +46,13 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
-  readonly voiceAnswers = new Counter({
-    name: 'bridge_voice_answers_total',
-    help: 'Voice webhooks answered, by outcome (registered, duplicate, registered_unguarded, fallback)',
-    labelNames: ['outcome'] as const,
-    registers: [this.prometheus],
-  });
+  readonly voiceAnswers = this.counter('bridge_voice_answers_total', 'Voice webhooks answered, by outcome (registered, duplicate, registered_unguarded, fallback)', ['outcome']);
 
-  readonly registrations = new Counter({
-    name: 'bridge_retell_registrations_total',
-    help: 'Register Phone Call requests to Retell, by result',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly registrations = this.counter('bridge_retell_registrations_total', 'Register Phone Call requests to Retell, by result', ['result']);
 
-  readonly fallbacks = new Counter({
-    name: 'bridge_fallbacks_total',
-    help: 'Calls answered with the fallback TwiML, by reason',
-    labelNames: ['reason'] as const,
-    registers: [this.prometheus],
-  });
+  readonly fallbacks = this.counter('bridge_fallbacks_total', 'Calls answered with the fallback TwiML, by reason', ['reason']);
 
-  readonly lookupHook = new Counter({
-    name: 'bridge_inbound_webhook_total',
-    help: 'Lookup hook (INBOUND_WEBHOOK_URL) requests, by result (ok, rejected, timeout, unreachable, http_error, invalid, too_large, skipped)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly lookupHook = this.counter('bridge_inbound_webhook_total', 'Lookup hook (INBOUND_WEBHOOK_URL) requests, by result (ok, rejected, timeout, unreachable, http_error, invalid, too_large, skipped)', ['result']);
 
   readonly lookupHookDuration = new Histogram({
     name: 'bridge_inbound_webhook_duration_seconds',
@@ -82,89 +62,29 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
-  readonly signatureRefusals = new Counter({
-    name: 'bridge_signature_refusals_total',
-    help: 'Requests refused for a missing or invalid signature, by source (twilio, retell)',
-    labelNames: ['source'] as const,
-    registers: [this.prometheus],
-  });
+  readonly signatureRefusals = this.counter('bridge_signature_refusals_total', 'Requests refused for a missing or invalid signature, by source (twilio, retell)', ['source']);
 
-  readonly functionCalls = new Counter({
-    name: 'bridge_function_calls_total',
-    help: 'Retell custom function calls, by function name and outcome',
-    labelNames: ['name', 'outcome'] as const,
-    registers: [this.prometheus],
-  });
+  readonly functionCalls = this.counter('bridge_function_calls_total', 'Retell custom function calls, by function name and outcome', ['name', 'outcome']);
 
-  readonly jobs = new Counter({
-    name: 'bridge_jobs_total',
-    help: 'Jobs finished by the worker, by job name and result (completed, failed, retried)',
-    labelNames: ['name', 'result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly jobs = this.counter('bridge_jobs_total', 'Jobs finished by the worker, by job name and result (completed, failed, retried)', ['name', 'result']);
 
-  readonly outboundRequests = new Counter({
-    name: 'bridge_outbound_requests_total',
-    help: 'POST /calls requests, by outcome (queued, repeat, invalid, not_allowed, key_reused, unavailable)',
-    labelNames: ['outcome'] as const,
-    registers: [this.prometheus],
-  });
+  readonly outboundRequests = this.counter('bridge_outbound_requests_total', 'POST /calls requests, by outcome (queued, repeat, invalid, not_allowed, key_reused, unavailable)', ['outcome']);
 
-  readonly outboundPlacements = new Counter({
-    name: 'bridge_outbound_placements_total',
-    help: 'Outbound placement steps in the worker, by result (placed, adopted, retried, refused, waiting)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly outboundPlacements = this.counter('bridge_outbound_placements_total', 'Outbound placement steps in the worker, by result (placed, adopted, retried, refused, waiting)', ['result']);
 
-  readonly outboundOutcomes = new Counter({
-    name: 'bridge_outbound_outcomes_total',
-    help: 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled)',
-    labelNames: ['outcome'] as const,
-    registers: [this.prometheus],
-  });
+  readonly outboundOutcomes = this.counter('bridge_outbound_outcomes_total', 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled)', ['outcome']);
 
-  readonly outboundWebhooks = new Counter({
-    name: 'bridge_outbound_webhooks_total',
-    help: 'Deliveries to OUTBOUND_WEBHOOK_URL, by result (delivered, retried, failed)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly outboundWebhooks = this.counter('bridge_outbound_webhooks_total', 'Deliveries to OUTBOUND_WEBHOOK_URL, by result (delivered, retried, failed)', ['result']);
 
-  readonly eventsEmitted = new Counter({
-    name: 'bridge_events_emitted_total',
-    help: 'Events recorded for delivery (one Redis write each), by type',
-    labelNames: ['type'] as const,
-    registers: [this.prometheus],
-  });
+  readonly eventsEmitted = this.counter('bridge_events_emitted_total', 'Events recorded for delivery (one Redis write each), by type', ['type']);
 
-  readonly eventsDropped = new Counter({
-    name: 'bridge_events_dropped_total',
-    help: 'Events lost because Redis could not take them, by type',
-    labelNames: ['type'] as const,
-    registers: [this.prometheus],
-  });
+  readonly eventsDropped = this.counter('bridge_events_dropped_total', 'Events lost because Redis could not take them, by type', ['type']);
 
-  readonly eventDeliveries = new Counter({
-    name: 'bridge_event_deliveries_total',
-    help: 'Event delivery attempts, by endpoint (events, outbound) and result (delivered, retried, failed, expired)',
-    labelNames: ['endpoint', 'result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly eventDeliveries = this.counter('bridge_event_deliveries_total', 'Event delivery attempts, by endpoint (events, outbound) and result (delivered, retried, failed, expired)', ['endpoint', 'result']);
 
-  readonly warmTransfers = new Counter({
-    name: 'bridge_warm_transfers_total',
-    help: 'Warm transfers finished, by result (accepted, or why not: no_answer, busy, failed, hung_up, declined, no_response, voicemail, caller_hung_up, canceled)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly warmTransfers = this.counter('bridge_warm_transfers_total', 'Warm transfers finished, by result (accepted, or why not: no_answer, busy, failed, hung_up, declined, no_response, voicemail, caller_hung_up, canceled)', ['result']);
 
-  readonly referRequests = new Counter({
-    name: 'bridge_refer_requests_total',
-    help: 'SIP REFERs Twilio asked about (referUrl), by result (transferred, refused)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly referRequests = this.counter('bridge_refer_requests_total', 'SIP REFERs Twilio asked about (referUrl), by result (transferred, refused)', ['result']);
 
   readonly campaignTasksDue = new Gauge({
     name: 'bridge_campaign_tasks_due',
@@ -172,12 +92,7 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
-  readonly campaignDials = new Counter({
-    name: 'bridge_campaign_dials_total',
-    help: 'Campaign dial attempts, by result (placed, refused, skipped_dnc, failed)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly campaignDials = this.counter('bridge_campaign_dials_total', 'Campaign dial attempts, by result (placed, refused, skipped_dnc, failed)', ['result']);
 
   readonly redisUp = new Gauge({
     name: 'bridge_redis_up',
@@ -190,6 +105,11 @@ export class Metrics {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.prometheus });
     // Series at 0 from the start: a rate over them is 0, not "no data", before a campaign's first dial.
     for (const result of CAMPAIGN_DIAL_RESULTS) this.campaignDials.inc({ result }, 0);
+  }
+
+  /** A counter in this process's registry. */
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.prometheus] });
   }
 
   /** Keeps `bridge_redis_up` in step with a connection. */
