@@ -186,7 +186,7 @@ export class Container {
     // An answered or ended attempt of a campaign: one write on the callback's path, the rest in the worker.
     const onChange = campaignOutboundHook(this.campaignRepository, campaigns);
 
-    const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
+    const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.lookupHook;
     this.lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
     const predial = config.outbound.predial;
     this.predialHook = predial.url ? new PredialHook({ url: predial.url, apiKey: config.retell.apiKey, timeoutMs: predial.timeoutMs }) : undefined;

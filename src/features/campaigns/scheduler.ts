@@ -183,7 +183,7 @@ export class CampaignScheduler {
       if (inside.some((t) => t.id === id)) continue;
       // Its window closed since it became due (or the clock moved): back to wait for the next opening.
       await repository.release(campaignId, id, nextOpening(now, task.z, window), now);
-      this.deps.metrics.campaignDials.inc({ result: 'outside_window' });
+      this.deps.metrics.campaignDeferred.inc({ reason: 'outside_window' });
     }
     if (!inside.length) return claim.tasks.length;
     const listed = await this.deps.isDoNotCall(inside.map((t) => t.task.to));
@@ -200,7 +200,7 @@ export class CampaignScheduler {
         } catch (err) {
           // The task stays in flight; the reconciler looks at it again.
           log.error({ err: (err as Error).message }, 'campaign dial failed');
-          this.deps.metrics.campaignDials.inc({ result: 'error' });
+          this.deps.metrics.campaignDials.inc({ result: 'failed' });
         }
       }),
     );
@@ -218,7 +218,7 @@ export class CampaignScheduler {
       // Paused or canceled between the claim and now: the task is given back (canceled with its campaign).
       const released = await repository.release(campaignId, taskId, now, now);
       if (released.completed) await this.campaignCompleted(campaignId);
-      metrics.campaignDials.inc({ result: begun.status === 'paused' ? 'paused' : 'canceled' });
+      metrics.campaignDeferred.inc({ reason: begun.status === 'paused' ? 'paused' : 'canceled' });
       return;
     }
     if (begun.kind !== 'ok') return;
@@ -231,7 +231,7 @@ export class CampaignScheduler {
     }
     if (kind === 'unavailable') {
       // Stays in flight: the reconciler places it again (same key) once the store answers.
-      metrics.campaignDials.inc({ result: 'unavailable' });
+      metrics.campaignDials.inc({ result: 'failed' });
       log.warn({ outboundId }, 'outbound store unavailable: the attempt will be placed again');
       return;
     }
