@@ -27,6 +27,18 @@ import {
   type EventSink,
 } from './features/events';
 import { CallReports, ConsoleService } from './features/console';
+import {
+  CampaignRepository,
+  Campaigns,
+  CampaignScheduler,
+  campaignOutboundHook,
+  createCampaignQueue,
+  scheduleTicks,
+  TICK_EVERY_MS,
+  type CampaignQueue,
+  type DoNotCallCheck,
+} from './features/campaigns';
+import { DialGate, DoNotCallList, doNotCallFunction, PredialHook } from './features/dnc';
 import { CallAnswerer, LookupHook } from './features/inbound';
 import {
   createOutboundCallQueue,
@@ -36,6 +48,7 @@ import {
   OutboundPlacer,
   OutboundStore,
   cancelJobId,
+  predialRequest,
   type OutboundCallQueue,
 } from './features/outbound';
 import { recordingFunctions, RecordingControlProcessor } from './features/recording';
@@ -61,10 +74,16 @@ export interface ContainerOptions {
   /** The waits between an event delivery's attempts. @defaultValue RETRY_DELAYS_MS (about a day) */
   eventRetryDelaysMs?: readonly number[];
   /**
-   * What a number that texts an opt-out keyword (STOP) to one of the bridge's numbers is done with: put
-   * on the do-not-call list. @defaultValue logged only
+   * What a number that texts an opt-out keyword (STOP) to one of the bridge's numbers is done with.
+   * @defaultValue put on the do-not-call list with source `sms_stop`
    */
   onOptOut?: (number: string) => Promise<void>;
+  /** The clock campaigns read windows, start times and retries on (tests move it). @defaultValue Date.now */
+  clock?: () => number;
+  /** Which numbers are on the do-not-call list (tests). @defaultValue the list's (`doNotCall.hasMany`) */
+  doNotCall?: DoNotCallCheck;
+  /** How often the campaign scheduler ticks. @defaultValue TICK_EVERY_MS */
+  campaignTickMs?: number;
 }
 
 /** The job handlers of each queue a worker process serves, by job kind. */
@@ -75,6 +94,8 @@ export interface WorkerHandlers {
   events?: JobHandlers;
   /** Deliveries an earlier version queued for OUTBOUND_WEBHOOK_URL, drained by the events' delivery code. */
   outboundEvents?: JobHandlers;
+  /** The campaign scheduler's tick and attempts' ends, with API_TOKEN. */
+  campaigns?: JobHandlers;
 }
 
 export class Container {
@@ -91,6 +112,8 @@ export class Container {
   readonly calls: CallRepository;
   /** The agent's texts, per call. */
   readonly texts: SmsRepository;
+  /** Numbers the bridge never dials. */
+  readonly doNotCall: DoNotCallList;
   readonly outboundStore: OutboundStore;
   /** Where every flow records what happened (one Redis write); the worker delivers it to the endpoints. */
   readonly events: EventSink;
@@ -99,8 +122,10 @@ export class Container {
   /** Where events go: EVENTS_WEBHOOK_URL and OUTBOUND_WEBHOOK_URL, when set. */
   readonly eventEndpoints: readonly EventEndpoint[];
   /** `events`: the deliveries' queue, with an endpoint only. */
-  readonly queues: { actions: CallActionQueue; outbound: OutboundCallQueue; events: EventQueue | undefined; all: Queue[] };
+  readonly queues: { actions: CallActionQueue; outbound: OutboundCallQueue; events: EventQueue | undefined; campaigns: CampaignQueue; all: Queue[] };
 
+  /** Asked before every outbound dial (PREDIAL_WEBHOOK_URL); none when unset. */
+  readonly predialHook: PredialHook | undefined;
   /** Asked for the agent and variables of each new inbound call (INBOUND_WEBHOOK_URL); none when unset. */
   readonly lookupHook: LookupHook | undefined;
   readonly answerer: CallAnswerer;
@@ -109,6 +134,14 @@ export class Container {
   readonly outboundCallbacks: OutboundCallbacks;
   /** The outbound-call API; undefined while API_TOKEN is unset (the routes are then not mounted). */
   readonly outboundCalls: OutboundCalls | undefined;
+  /** The one owner of campaign records. */
+  readonly campaignRepository: CampaignRepository;
+  /** The campaign API and the console's reads; undefined while API_TOKEN is unset. */
+  readonly campaigns: Campaigns | undefined;
+  /** Which numbers are on the do-not-call list. */
+  readonly isDoNotCall: DoNotCallCheck;
+  readonly clock: () => number;
+  private readonly campaignTickMs: number;
   /** Every custom function an agent can call. */
   readonly functions: readonly RetellFunction[];
   /** A number texted an opt-out keyword to one of the bridge's numbers. */
@@ -122,6 +155,9 @@ export class Container {
   constructor(opts: ContainerOptions) {
     const { config, logger } = opts;
     this.retryDelaysMs = opts.eventRetryDelaysMs ?? RETRY_DELAYS_MS;
+    this.clock = opts.clock ?? Date.now;
+
+    this.campaignTickMs = opts.campaignTickMs ?? TICK_EVERY_MS;
     this.config = config;
     this.logger = logger;
     this.metrics = opts.metrics ?? new Metrics();
@@ -143,6 +179,8 @@ export class Container {
       });
 
     this.texts = new SmsRepository(this.redis, prefix);
+    this.doNotCall = new DoNotCallList(this.redis, prefix);
+    this.isDoNotCall = opts.doNotCall ?? ((numbers) => this.doNotCall.hasMany(numbers));
     this.eventEndpoints = eventEndpoints(config);
     this.events = this.eventSink(this.redis);
     this.eventStore = new EventStore(this.redis, prefix, config.events.retentionMs);
@@ -150,13 +188,19 @@ export class Container {
     const actions = createCallActionQueue(this.queueRedis, prefix);
     const outbound = createOutboundCallQueue(this.queueRedis, prefix);
     const events = this.eventEndpoints.length ? createEventQueue(this.queueRedis, prefix, this.retryDelaysMs) : undefined;
-    const all: Queue[] = [actions, outbound, ...(events ? [events] : [])];
+    const campaigns = createCampaignQueue(this.queueRedis, prefix);
+    const all: Queue[] = [actions, outbound, campaigns, ...(events ? [events] : [])];
     // Unreachable Redis is reported by the connection itself, once every 30 s.
     for (const q of all) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
-    this.queues = { actions, outbound, events, all };
+    this.queues = { actions, outbound, events, campaigns, all };
+    this.campaignRepository = new CampaignRepository(this.redis, prefix);
+    // An answered or ended attempt of a campaign: one write on the callback's path, the rest in the worker.
+    const onChange = campaignOutboundHook(this.campaignRepository, campaigns);
 
-    const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
+    const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.lookupHook;
     this.lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
+    const predial = config.outbound.predial;
+    this.predialHook = predial.url ? new PredialHook({ url: predial.url, apiKey: config.retell.apiKey, timeoutMs: predial.timeoutMs }) : undefined;
     this.answerer = new CallAnswerer({ config, calls: this.calls, retell: this.retell, logger, metrics, lookupHook: this.lookupHook, events: this.events });
     this.actionRequests = new ActionRequests({ config, calls: this.calls, queue: actions, events: this.events, logger });
     this.warmTransfers = new WarmTransferCallbacks({ config, calls: this.calls, queue: actions, logger });
@@ -169,15 +213,20 @@ export class Container {
       events: this.events,
       logger,
       metrics,
+      onChange,
     });
     this.outboundCalls = config.outbound.apiToken
-      ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, logger, metrics })
+      ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, doNotCall: this.doNotCall, logger, metrics, onChange })
+      : undefined;
+    this.campaigns = config.outbound.apiToken
+      ? new Campaigns({ config, repository: this.campaignRepository, isDoNotCall: this.isDoNotCall, now: this.clock, logger })
       : undefined;
     this.functions = [
       ...actionFunctions({ config, requests: this.actionRequests }),
       warmTransferFunction({ config, requests: this.actionRequests }),
       ...recordingFunctions({ config, calls: this.calls, queue: actions, logger }),
       sendSmsFunction({ config, calls: this.calls, texts: this.texts, queue: actions, logger }),
+      doNotCallFunction({ config, calls: this.calls, list: this.doNotCall, logger, metrics }),
     ];
     this.console = new ConsoleService({
       calls: this.calls,
@@ -187,7 +236,8 @@ export class Container {
     this.optOut =
       opts.onOptOut ??
       (async (number) => {
-        logger.warn({ number }, 'opt-out keyword received; no do-not-call list is connected to record it');
+        const { added } = await this.doNotCall.add([number], 'sms_stop');
+        if (added) metrics.doNotCallAdded.inc({ source: 'sms_stop' });
       });
   }
 
@@ -259,6 +309,7 @@ export class Container {
     const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
     const recordingControls = new RecordingControlProcessor({ twilio, calls, queue: actions, logger });
     const texts = new SmsSender({ twilio, texts: this.texts, events: this.events, queue: actions, publicUrl: config.publicUrl, logger });
+    const gate = new DialGate({ list: this.doNotCall, hook: this.predialHook, logger, metrics });
     const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events, logger, metrics });
     const placer = new OutboundPlacer({
       twilio,
@@ -268,10 +319,27 @@ export class Container {
       config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency, cps: config.outbound.cps },
       // Waiting for Retell capacity holds the whole outbound queue back (BullMQ's manual rate limit).
       rateLimit: (ms) => outbound.rateLimit(ms),
+      beforeDial: (record, log) => gate.check(predialRequest(record), log),
       cancel: (id, callSid) => addCallAction(actions, { kind: 'outbound_cancel', id, callSid }, cancelJobId(id)),
       logger,
       metrics,
+      onChange: campaignOutboundHook(this.campaignRepository, this.queues.campaigns),
     });
+    const scheduler = this.outboundCalls
+      ? new CampaignScheduler({
+          repository: this.campaignRepository,
+          outbound: this.outboundCalls,
+          outboundStore: this.outboundStore,
+          calls,
+          isDoNotCall: this.isDoNotCall,
+          events,
+          outboundBacklog: () => outbound.getWaitingCount(),
+          cps: config.outbound.cps,
+          now: this.clock,
+          logger,
+          metrics,
+        })
+      : undefined;
     const warmStep = (job: Parameters<WarmTransferProcessor['process']>[0]) => warm.process(job);
     this.poster ??= this.eventEndpoints.length ? new WebhookPoster() : undefined;
     const deliveries = this.poster
@@ -295,7 +363,13 @@ export class Container {
       outboundCalls: { place: (job) => placer.process(job as never) },
       ...(deliveries ? { events: { deliver: (job) => deliveries.process(job as never) } } : {}),
       ...(deliveries && outboundWebhook ? { outboundEvents: { event: (job) => deliveries.processLegacy(job as never) } } : {}),
+      ...(scheduler ? { campaigns: { tick: () => scheduler.tick(), ended: (job) => scheduler.attemptEnded(job.data as never) } } : {}),
     };
+  }
+
+  /** Keeps the campaign scheduler's tick scheduled (every worker calls it; there stays one). */
+  scheduleCampaignTicks(): Promise<void> {
+    return scheduleTicks(this.queues.campaigns, this.campaignTickMs);
   }
 
   /** Closes the queues and connections (waits at most a few seconds when Redis is gone). */
@@ -303,6 +377,7 @@ export class Container {
     // BullMQ's close waits on Redis; with Redis gone it would never return.
     if (this.queueRedis.status === 'ready') await settleWithin(Promise.all(this.queues.all.map((q) => q.close())), 2000);
     if (this.lookupHook) await settleWithin(this.lookupHook.close(), 1000);
+    if (this.predialHook) await settleWithin(this.predialHook.close(), 1000);
     if (this.poster) await settleWithin(this.poster.close(), 1000);
     await Promise.all([this.redis, this.queueRedis].map(closeRedis));
   }

@@ -24,7 +24,11 @@ export type OutboundOutcome =
   | 'dial_failed'
   | 'voicemail_hangup'
   | 'voicemail_message_left'
-  | 'canceled';
+  | 'canceled'
+  /** Not dialed: the number was put on the do-not-call list after the call was queued. */
+  | 'do_not_call'
+  /** Not dialed: the pre-dial hook (PREDIAL_WEBHOOK_URL) did not allow it in time. */
+  | 'predial_refused';
 
 /**
  * What happens when a machine answers: `hangup` hangs up at once, `message` waits for the greeting's
@@ -88,6 +92,12 @@ export interface OutboundRecord {
   /** Set by a cancel that came while the call was being placed; the placing worker cancels it at Twilio. */
   cancelRequested?: string;
 }
+
+/**
+ * Told when an outbound call was answered or ended (a campaign follows its attempts so). One Redis write
+ * at most on a callback's path; it never throws into the caller's flow.
+ */
+export type OutboundChangeHook = (record: OutboundRecord, status: 'in-progress' | 'ended') => Promise<void>;
 
 export type OutboundUpdate = Partial<Omit<OutboundRecord, 'id' | 'createdAt' | 'requestHash'>>;
 
