@@ -232,6 +232,7 @@ export class Container {
       calls: this.calls,
       reports: new CallReports(this.redis, prefix, actions),
       redelivery: { store: this.eventStore, queue: events, endpoints: this.eventEndpoints, logger },
+      campaigns: this.campaigns,
     });
     this.optOut =
       opts.onOptOut ??

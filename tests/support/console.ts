@@ -3,6 +3,7 @@ import { startBridge, type TestBridge } from './bridge';
 import { EventReceiver } from './event-receiver';
 import { CALLER, liveCallWithToken, personAt, postWarmTransfer, SALES, waitForTransfer, WARM_ENV, BUSINESS } from './warm-transfer';
 import { waitFor } from './wait';
+import { API_TOKEN, OUTBOUND_ENV } from './outbound';
 
 export const ADMIN_PASSWORD = 'console-test-password-7f3a';
 export const HOSTILE = '<script>alert("x")</script>';
@@ -14,6 +15,8 @@ export interface ConsoleBridge {
   call: { callSid: string; callId: string; callToken: string; legSid: string };
   /** A call whose record holds hostile text everywhere a page shows text. */
   hostileSid: string;
+  /** A campaign that ran to completion (one answered, one not), and one waiting for its start time. */
+  campaigns: { done: string; waiting: string };
   close(): Promise<void>;
 }
 
@@ -24,8 +27,8 @@ export interface ConsoleBridge {
 export async function startConsoleBridge(env: Record<string, string> = {}): Promise<ConsoleBridge> {
   const receiver = await EventReceiver.start();
   const bridge = await startBridge(
-    { ...WARM_ENV, ADMIN_PASSWORD, EVENTS_WEBHOOK_URL: receiver.url, EVENTS_WEBHOOK_SECRET: receiver.secret, ...env },
-    { worker: true, eventRetryDelaysMs: [200, 400] },
+    { ...WARM_ENV, ...OUTBOUND_ENV, TWILIO_CPS: '20', ADMIN_PASSWORD, EVENTS_WEBHOOK_URL: receiver.url, EVENTS_WEBHOOK_SECRET: receiver.secret, ...env },
+    { worker: true, eventRetryDelaysMs: [200, 400], campaigns: { campaignTickMs: 100 } },
   );
   bridge.twilio.addNumber(BUSINESS);
   personAt(bridge, SALES, { answer: 'human', press: '1' });
@@ -53,16 +56,36 @@ export async function startConsoleBridge(env: Record<string, string> = {}): Prom
   await bridge.calls.update(hostileSid, { summary: `The caller said ${HOSTILE}`, error: HOSTILE });
   await bridge.calls.claimAction(hostileSid, { kind: 'transfer', target: '+16465550123', answer: `Sure, ${HOSTILE}` });
 
+  bridge.twilio.callee.scripts.set('+12125550101', { answer: 'human', hangUpAfterMs: 300 });
+  bridge.twilio.callee.scripts.set('+12125550102', { answer: 'no-answer' });
+  const done = await createCampaign(bridge.url, { name: `Renewals ${HOSTILE}`, tasks: [{ to: '+12125550101', dynamic_variables: { name: HOSTILE } }, { to: '+12125550102' }] });
+  const waiting = await createCampaign(bridge.url, {
+    name: 'Spring follow-up',
+    start_at: new Date(Date.now() + 7 * 24 * 3600_000).toISOString(),
+    tasks: [{ to: '+12125550111' }, { to: '+12125550112' }, { to: '+12125550113' }],
+  });
+  await waitFor('the first campaign to complete', async () => {
+    const res = await fetch(`${bridge.url}/campaigns/${done}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+    return ((await res.json()) as { status: string }).status === 'completed';
+  }, 30_000, 100);
+
   return {
     bridge,
     receiver,
     call: { ...live, legSid: transfer.legSid! },
     hostileSid,
+    campaigns: { done, waiting },
     async close() {
       await bridge.close();
       await receiver.stop();
     },
   };
+}
+
+async function createCampaign(url: string, body: Record<string, unknown>): Promise<string> {
+  const res = await fetch(`${url}/campaigns`, { method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 201) throw new Error(`POST /campaigns answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
 }
 
 export function basic(password: string): string {

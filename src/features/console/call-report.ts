@@ -60,6 +60,18 @@ export interface CallReport {
   events: StoredEvent[];
   /** The bridge's id of the outbound call this Twilio call is (`out_…`), when it is one. */
   outboundId?: string;
+  /** The campaign and task this call is an attempt of, when it is one. */
+  campaign?: { id: string; taskId: string };
+}
+
+/** The campaign an outbound call's metadata names (a campaign's attempts carry `campaign_id` and `task_id`). */
+function campaignOf(metadata: string | undefined): { id: string; taskId: string } | undefined {
+  try {
+    const m = JSON.parse(metadata ?? '{}') as { campaign_id?: unknown; task_id?: unknown };
+    return typeof m.campaign_id === 'string' && typeof m.task_id === 'string' ? { id: m.campaign_id, taskId: m.task_id } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** An outbound call: the bridge's record of it and, once it is placed, its Twilio call's report. */
@@ -131,7 +143,8 @@ export class CallReports {
       this.events.forCall(record.callSid),
       record.direction === 'outbound' ? this.outbounds.idForCallSid(record.callSid) : Promise.resolve(null),
     ]);
-    return { record, actions, texts, ...(recordingJob ? { recordingJob } : {}), twilioRequests, events, ...(outboundId ? { outboundId } : {}) };
+    const campaign = outboundId ? campaignOf((await this.outbounds.get(outboundId))?.metadata) : undefined;
+    return { record, actions, texts, ...(recordingJob ? { recordingJob } : {}), twilioRequests, events, ...(outboundId ? { outboundId } : {}), ...(campaign ? { campaign } : {}) };
   }
 
   async job(jobId: string): Promise<JobReport | undefined> {

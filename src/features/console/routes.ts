@@ -3,6 +3,8 @@ import { orStoreUnavailable } from '../../calls/errors';
 import { formParser } from '../../http/form';
 import { CsrfTokens, sameOrigin, securityHeaders } from './guard';
 import { numberView } from './html';
+import { TASK_STATUSES, type TaskStatus } from '../campaigns';
+import { campaignPage, campaignsPage } from './campaign-pages';
 import { callPage, callsPage, eventsPage, legPage, messagePage, type PageContext } from './pages';
 import { STATE_FILTERS, type CallListQuery, type ConsoleService, type StateFilter } from './service';
 
@@ -43,7 +45,7 @@ export function consoleRoutes(deps: ConsoleRoutesDeps): Router {
   const { service } = deps;
   const router = Router({ caseSensitive: true, strict: false });
   const csrf = new CsrfTokens(deps.adminPassword);
-  const ctx: PageContext = { numbers: numberView(deps.maskNumbers ?? false), csrf: () => csrf.issue(), campaigns: false };
+  const ctx: PageContext = { numbers: numberView(deps.maskNumbers ?? false), csrf: () => csrf.issue(), campaigns: Boolean(service.campaigns) };
   const form = formParser({ limitBytes: 4096, parameterLimit: 10 });
 
   // Headers per route, not for the whole mount: Bull Board at /admin/queues brings scripts of its own.
@@ -107,8 +109,81 @@ export function consoleRoutes(deps: ConsoleRoutesDeps): Router {
     return back({ failed: id, why: result.kind });
   });
 
+  // --- Campaigns (with API_TOKEN, which turns campaigns on) -------------------------------------------
+
+  const campaignsOr404 = (res: Response) => {
+    if (service.campaigns) return service.campaigns;
+    send(res, 404, messagePage(ctx, 'No campaigns', 'Campaigns are off: they need API_TOKEN.'));
+    return undefined;
+  };
+
+  pages.get('/campaigns', securityHeaders, async (req, res) => {
+    const campaigns = campaignsOr404(res);
+    if (!campaigns) return;
+    const cursor = typeof req.query.cursor === 'string' && /^\d{1,15}$/.test(req.query.cursor) ? req.query.cursor : undefined;
+    const list = await orStoreUnavailable(() => campaigns.list({ limit: 50, cursor }));
+    send(res, 200, campaignsPage(ctx, list.campaigns, list.next_cursor, cursor));
+  });
+
+  pages.get('/campaigns/:id', securityHeaders, async (req, res) => {
+    const campaigns = campaignsOr404(res);
+    if (!campaigns) return;
+    const id = String(req.params.id);
+    const status = typeof req.query.status === 'string' && (TASK_STATUSES as readonly string[]).includes(req.query.status) ? (req.query.status as TaskStatus) : undefined;
+    const task = typeof req.query.task === 'string' && /^tsk_\d{1,9}$/.test(req.query.task) ? req.query.task : undefined;
+    const cursor = task ? task.slice(4) : typeof req.query.cursor === 'string' && /^\d{1,9}$/.test(req.query.cursor) ? req.query.cursor : undefined;
+    const [view, tasks] = await orStoreUnavailable(() => Promise.all([campaigns.get(id), campaigns.tasks(id, { status, cursor, limit: 50 })]));
+    if (!view || !tasks) return send(res, 404, messagePage(ctx, 'No such campaign', `No campaign ${id}.`));
+    send(res, 200, campaignPage(ctx, view, tasks, { status, cursor, task, flash: controlFlash(req) }, TASK_STATUSES));
+  });
+
+  pages.post('/campaigns/:id/:action', securityHeaders, form, async (req, res) => {
+    const campaigns = campaignsOr404(res);
+    if (!campaigns) return;
+    const token = (req.body as Record<string, unknown> | undefined)?.csrf;
+    if (!sameOrigin(req) || !csrf.valid(token)) {
+      return send(res, 403, messagePage(ctx, 'Refused', 'This button\'s form is out of date or did not come from this console: reload the page and try again.'));
+    }
+    const action = String(req.params.action);
+    if (action !== 'pause' && action !== 'resume' && action !== 'cancel') return send(res, 404, messagePage(ctx, 'Not found', 'No such action.'));
+    const id = String(req.params.id);
+    const outcome = await orStoreUnavailable(() => campaigns.control(id, action));
+    if (outcome.kind === 'unknown') return send(res, 404, messagePage(ctx, 'No such campaign', `No campaign ${id}.`));
+    const params: Record<string, string> = outcome.kind === 'ok' ? { done: action } : { refused: action, status: outcome.status };
+    res.redirect(303, `/admin/campaigns/${encodeURIComponent(id)}?${new URLSearchParams(params).toString()}`);
+  });
+
+  pages.get('/campaigns/:id/results.csv', async (req, res) => {
+    const campaigns = campaignsOr404(res);
+    if (!campaigns) return;
+    const id = String(req.params.id);
+    if (!(await orStoreUnavailable(() => campaigns.get(id)))) return send(res, 404, messagePage(ctx, 'No such campaign', `No campaign ${id}.`));
+    res.status(200).type('text/csv; charset=utf-8').set({ 'content-disposition': `attachment; filename="${id}.csv"`, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    try {
+      // Masked like the pages when ADMIN_MASK_NUMBERS is on: the file is downloaded from the console.
+      for await (const chunk of campaigns.results(id)) {
+        if (!res.write(ctx.numbers.text(chunk))) await new Promise<void>((resolve) => res.once('drain', resolve));
+        if (res.destroyed) return;
+      }
+      res.end();
+    } catch {
+      res.destroy();
+    }
+  });
+
   router.use('/admin', pages);
   return router;
+}
+
+const CONTROLS: Record<string, [string, string]> = { pause: ['paused', 'paused'], resume: ['resumed', 'resumed'], cancel: ['canceled', 'canceled'] };
+
+function controlFlash(req: Request): { ok: boolean; text: string } | undefined {
+  const { done, refused, status } = req.query;
+  if (typeof done === 'string' && CONTROLS[done]) return { ok: true, text: `The campaign is ${CONTROLS[done][0]}.` };
+  if (typeof refused === 'string' && CONTROLS[refused]) {
+    return { ok: false, text: `The campaign could not be ${CONTROLS[refused][1]}${typeof status === 'string' && /^[a-z]{1,20}$/.test(status) ? `: it is ${status}` : ''}.` };
+  }
+  return undefined;
 }
 
 const FAILURES: Record<string, string> = {

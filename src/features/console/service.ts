@@ -1,5 +1,6 @@
 import type { CallRepository, CallSummary } from '../../calls/repository';
 import type { CallState } from '../../calls/record';
+import type { Campaigns } from '../campaigns';
 import { EVENT_TYPES, redeliverEvent, typesOf, type RedeliverDeps, type RedeliverResult, type StoredEvent } from '../events';
 import { CALL_SID } from '../../formats';
 import type { TwilioRequestEntry } from '../../twilio/http-client';
@@ -64,6 +65,8 @@ export interface ConsoleServiceDeps {
   calls: CallRepository;
   reports: CallReports;
   redelivery: RedeliverDeps;
+  /** The campaigns' service (its read methods and controls); none while API_TOKEN is unset. */
+  campaigns?: Campaigns;
 }
 
 /**
@@ -156,5 +159,10 @@ export class ConsoleService {
 
   redeliver(id: string): Promise<RedeliverResult> {
     return redeliverEvent(this.deps.redelivery, id);
+  }
+
+  /** The campaigns' service, when campaigns are on (API_TOKEN set). */
+  get campaigns(): Campaigns | undefined {
+    return this.deps.campaigns;
   }
 }

@@ -231,6 +231,9 @@ export function timelineOf(report: CallReport): TimelineEntry[] {
       ...d('to', r.to, { as: 'number' }),
       ...d('CallSid', r.callSid, { as: 'code' }),
       ...d('outbound call', report.outboundId, { as: 'code', href: report.outboundId ? callHref(report.outboundId) : undefined }),
+      ...(report.campaign
+        ? d('campaign attempt', `${report.campaign.id}, task ${report.campaign.taskId}`, { as: 'code', href: `/admin/campaigns/${encodeURIComponent(report.campaign.id)}?task=${encodeURIComponent(report.campaign.taskId)}` })
+        : []),
     ],
   };
   const entries = [

@@ -7,6 +7,7 @@ import { ADMIN_PASSWORD, adminGet, basic, csrfOf, HOSTILE, rawRequest, startCons
 import { AUTH_TOKEN } from '../../support/twilio-signing';
 import { RETELL_KEY } from '../../support/bridge';
 import { CALLER, SALES } from '../../support/warm-transfer';
+import { API_TOKEN } from '../../support/outbound';
 import { waitFor } from '../../support/wait';
 
 jest.setTimeout(60_000);
@@ -169,6 +170,55 @@ describe('the console over HTTP', () => {
     expect(after.body).toContain(`Event ${event!.id} is being delivered again (redelivery 1).`);
   });
 
+  it('when the campaigns are shown, then each has its progress, one its counts, outcomes chart, tasks with links to their attempts, and the results CSV', async () => {
+    const list = await adminGet(c.bridge.url, '/admin/campaigns');
+    expect(list.status).toBe(200);
+    expect(list.body).toContain(`/admin/campaigns/${c.campaigns.done}`);
+    expect(list.body).toMatch(/<progress max="2" value="2"/);
+    expect(list.body).toContain('Spring follow-up');
+    expect(list.body).not.toContain('<script>');
+
+    const one = await adminGet(c.bridge.url, `/admin/campaigns/${c.campaigns.done}`);
+    expect(one.status).toBe(200);
+    expect(one.body).toContain('<svg role="img"');
+    expect(one.body).toMatch(/<title id="outcomes-title">Outcomes: (completed 1, dial_no_answer 1|dial_no_answer 1, completed 1)<\/title>/);
+    expect(one.body).toContain('Results (CSV)');
+    const attempt = /href="\/admin\/calls\/(out_[0-9a-f]{32})">attempt 1<\/a>: completed/.exec(one.body)?.[1];
+    expect(attempt).toBeDefined();
+    // The attempt's call page links back to its campaign task.
+    const call = await adminGet(c.bridge.url, `/admin/calls/${attempt}`);
+    expect(call.status).toBe(200);
+    expect(call.body).toContain(`href="/admin/campaigns/${c.campaigns.done}?task=tsk_1"`);
+    const highlighted = await adminGet(c.bridge.url, `/admin/campaigns/${c.campaigns.done}?task=tsk_2`);
+    expect(highlighted.body).toMatch(/<tr class="ok" aria-current="true" id="tsk_2">/);
+
+    const csv = await adminGet(c.bridge.url, `/admin/campaigns/${c.campaigns.done}/results.csv`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers['content-type']).toMatch(/text\/csv/);
+    expect(csv.body.split('\r\n')[1]).toMatch(/^\+12125550101,completed,completed,1,CA/);
+    expect((await adminGet(c.bridge.url, '/admin/campaigns/cmp_00000000000000000000000000000000')).status).toBe(404);
+    expect((await rawRequest(c.bridge.url, `/admin/campaigns/${c.campaigns.done}/results.csv`)).status).toBe(401);
+  });
+
+  it('when pause and resume are posted with the page\'s token, then the campaign is paused and resumed; without it, nothing changes', async () => {
+    const self = `/admin/campaigns/${c.campaigns.waiting}`;
+    const page = await adminGet(c.bridge.url, self);
+    expect(page.body).toContain('>Pause</button>');
+    const token = csrfOf(page.body);
+    const post = (action: string, body: string) =>
+      rawRequest(c.bridge.url, `${self}/${action}`, { method: 'POST', body, headers: { authorization: basic(ADMIN_PASSWORD), 'content-type': 'application/x-www-form-urlencoded' } });
+    expect((await post('pause', '')).status).toBe(403);
+    expect((await post('cancel', 'csrf=1.abc')).status).toBe(403);
+    const status = async () => ((await (await fetch(`${c.bridge.url}/campaigns/${c.campaigns.waiting}`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).json()) as { status: string }).status;
+    expect(await status()).toBe('scheduled');
+    const paused = await post('pause', `csrf=${encodeURIComponent(token)}`);
+    expect(paused.status).toBe(303);
+    expect(await status()).toBe('paused');
+    expect((await adminGet(c.bridge.url, paused.headers.location!)).body).toContain('The campaign is paused.');
+    await post('resume', `csrf=${encodeURIComponent(token)}`);
+    expect(await status()).not.toBe('paused');
+  });
+
   it('when /admin/events is shown, then each event has its delivery status and attempts', async () => {
     const res = await adminGet(c.bridge.url, '/admin/events');
     expect(res.status).toBe(200);
@@ -196,6 +246,10 @@ describe('the console with numbers masked', () => {
       }
       expect(res.body).toContain(`+•••••••${CALLER.slice(-4)}`);
     }
+    const csv = await adminGet(c.bridge.url, `/admin/campaigns/${c.campaigns.done}/results.csv`);
+    expect(csv.body).not.toContain('+12125550101');
+    expect(csv.body).toContain('+•••••••0101');
+    expect((await adminGet(c.bridge.url, `/admin/campaigns/${c.campaigns.done}`)).body).not.toContain('+12125550101');
   });
 });
 
