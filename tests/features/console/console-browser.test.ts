@@ -39,16 +39,21 @@ describe('the console in a browser', () => {
     await c?.close();
   });
 
-  it('when /admin is opened, then the calls list shows both calls, newest first, with their states', async () => {
+  it('when /admin is opened, then the calls list shows the calls, newest first, with their states', async () => {
     await page.goto(`${c.bridge.url}/admin`);
     expect(new URL(page.url()).pathname).toBe('/admin/calls');
     await expect(page.title()).resolves.toBe('Calls · bridge console');
     const rows = page.locator('table.calls tbody tr');
-    expect(await rows.count()).toBe(2);
-    expect(await rows.nth(1).innerText()).toContain('transferred');
-    expect(await rows.nth(1).innerText()).toContain('warm: accepted');
-    // The hostile record's text shows as text: no script ran, the markup is visible.
-    expect(await rows.nth(0).innerText()).toContain(HOSTILE);
+    // The answered campaign attempt (the unanswered one never had a call record), the record full of
+    // markup, then the warm-transferred call.
+    expect(await rows.count()).toBe(3);
+    const texts = await rows.allInnerTexts();
+    const transferred = texts.findIndex((t) => t.includes('warm: accepted'));
+    const hostile = texts.findIndex((t) => t.includes(HOSTILE));
+    expect(texts[transferred]).toContain('transferred');
+    // The hostile record's text shows as text (no script element on the page), and it is newer.
+    expect(hostile).toBeGreaterThanOrEqual(0);
+    expect(hostile).toBeLessThan(transferred);
     expect(await page.evaluate('document.scripts.length')).toBe(0);
     await shot('calls');
   });
@@ -100,6 +105,35 @@ describe('the console in a browser', () => {
     await shot('events-redelivered');
   });
 
+  it('when the campaigns are opened, then the list shows progress bars and a campaign its counts, outcomes chart and tasks', async () => {
+    await page.goto(`${c.bridge.url}/admin/campaigns`);
+    expect(await page.locator('progress').count()).toBe(2);
+    await shot('campaigns');
+    await page.getByRole('link', { name: `Renewals ${HOSTILE}` }).click();
+    await page.waitForURL(new RegExp(`/admin/campaigns/${c.campaigns.done}$`));
+    expect(await page.getByRole('img').getAttribute('aria-labelledby')).toBe('outcomes-title');
+    expect(await page.locator('tbody tr').count()).toBe(2);
+    await shot('campaign');
+    // A task's attempt opens its call, whose timeline links back to the task.
+    await page.getByRole('link', { name: 'attempt 1' }).first().click();
+    await page.waitForURL(/\/admin\/calls\/out_/);
+    expect(await page.locator('ol.timeline').innerText()).toContain('campaign attempt');
+    await shot('call-campaign-attempt');
+  });
+
+  it('when Pause then Resume are clicked on a campaign, then it is paused then resumed, and the page says so each time', async () => {
+    await page.goto(`${c.bridge.url}/admin/campaigns/${c.campaigns.waiting}`);
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.waitForURL(/done=pause/);
+    expect(await page.getByRole('status').innerText()).toBe('The campaign is paused.');
+    expect(await page.locator('main strong').first().innerText()).toBe('paused');
+    await shot('campaign-paused');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.waitForURL(/done=resume/);
+    expect(await page.getByRole('status').innerText()).toBe('The campaign is resumed.');
+    expect(await page.getByRole('button', { name: 'Pause' }).count()).toBe(1);
+  });
+
   it('when only the keyboard is used, then the skip link, the navigation, the filters and the rows are reachable in order with a visible focus', async () => {
     await page.goto(`${c.bridge.url}/admin/calls`);
     // Evaluated in the page (a string: the suite's TypeScript has no DOM types).
@@ -119,7 +153,7 @@ describe('the console in a browser', () => {
       seen.push(`${f.tag}:${f.text}`);
       expect({ at: seen.at(-1), outline: f.outline }).not.toEqual({ at: seen.at(-1), outline: 'none' });
     }
-    expect(seen.slice(0, 4)).toEqual(['A:Calls', 'A:Events', 'A:Queues', 'INPUT:q']);
+    expect(seen.slice(0, 5)).toEqual(['A:Calls', 'A:Events', 'A:Campaigns', 'A:Queues', 'INPUT:q']);
     expect(seen).toContain('SELECT:state');
     expect(seen.some((s) => s.startsWith('A:20'))).toBe(true);
     // Enter on a focused row link opens the call.
@@ -131,7 +165,7 @@ describe('the console in a browser', () => {
   it('when the screen is a phone, then the list and the call fit its width', async () => {
     const phone = await context.newPage();
     await phone.setViewportSize({ width: 390, height: 844 });
-    for (const [name, p] of [['calls-phone', '/admin/calls'], ['call-phone', `/admin/calls/${c.call.callSid}`]] as const) {
+    for (const [name, p] of [['calls-phone', '/admin/calls'], ['call-phone', `/admin/calls/${c.call.callSid}`], ['campaign-phone', `/admin/campaigns/${c.campaigns.done}`]] as const) {
       await phone.goto(`${c.bridge.url}${p}`);
       const wide = (await phone.evaluate(`(() => {
         const width = document.documentElement.clientWidth;
