@@ -1,7 +1,8 @@
 /** The console's pages, rendered on the server from what the service read. */
 import type { CallSummary } from '../../calls/repository';
 import type { StoredEvent } from '../events';
-import type { CallReport } from './call-report';
+import type { TwilioRequestEntry } from '../../twilio/http-client';
+import type { CallReport, OutboundReport } from './call-report';
 import { html, page, query, raw, type Html, type NumberView } from './html';
 import { STATE_FILTERS, type CallListPage, type CallListQuery, type LegReport } from './service';
 import { timelineOf, transferOutcome, twilioRequestEntries, type Detail } from './timeline';
@@ -125,6 +126,36 @@ export function legPage(ctx: PageContext, leg: LegReport): string {
     (e) => html`<li${e.tone ? html` class="${e.tone}"` : ''}><div><span class="when">${e.at ? when(e.at) : '–'}</span></div><div class="kind">${e.title}</div>${details(ctx, e.details)}</li>`,
   )}</ol>`;
   return page({ title: `Call leg ${leg.callSid}`, section: 'calls', campaigns: ctx.campaigns }, body);
+}
+
+/** The outbound record's fields shown, in reading order (the request hash and uncertain marks are internal). */
+const OUTBOUND_SHOWN = ['status', 'outcome', 'to', 'from', 'agentId', 'callSid', 'twilioStatus', 'answeredBy', 'errorCode', 'errorMessage', 'voicemail', 'createdAt', 'dialingAt', 'ringingAt', 'answeredAt', 'endedAt', 'duration', 'placements', 'dynamicVariables', 'metadata'] as const;
+
+export function outboundPage(ctx: PageContext, report: OutboundReport, requests: readonly TwilioRequestEntry[]): string {
+  const o = report.outbound;
+  let campaign: { id: string; task: string } | undefined;
+  try {
+    const m = JSON.parse(o.metadata) as { campaign_id?: unknown; task_id?: unknown };
+    if (typeof m.campaign_id === 'string' && typeof m.task_id === 'string') campaign = { id: m.campaign_id, task: m.task_id };
+  } catch {
+    campaign = undefined;
+  }
+  const fields: Detail[] = OUTBOUND_SHOWN.filter((k) => o[k] !== undefined && o[k] !== '' && o[k] !== '{}').map((k) => ({
+    label: k,
+    value: String(o[k]),
+    ...(k === 'to' || k === 'from' ? { as: 'number' as const } : k === 'callSid' ? { as: 'code' as const } : {}),
+  }));
+  const body = html`<p><a href="/admin/calls">← Calls</a></p>
+<h1>Outbound call <code>${o.id}</code></h1>
+<p>${o.callSid ? 'Its Twilio call was never answered, so the bridge has no call record of it: here is the outbound record.' : 'Not placed yet: there is no Twilio call.'}${
+    campaign ? html` An attempt of campaign <a href="/admin/campaigns/${encodeURIComponent(campaign.id)}?task=${encodeURIComponent(campaign.task)}"><code>${campaign.id}</code>, task ${campaign.task}</a>.` : ''
+  }</p>
+${details(ctx, fields)}
+<h2 id="requests">Twilio requests</h2>
+${requests.length ? html`<ol class="timeline" aria-labelledby="requests">${twilioRequestEntries(requests).map(
+    (e) => html`<li${e.tone ? html` class="${e.tone}"` : ''}><div><span class="when">${e.at ? when(e.at) : '–'}</span></div><div class="kind">${e.title}</div>${details(ctx, e.details)}</li>`,
+  )}</ol>` : html`<p class="muted">None.</p>`}`;
+  return page({ title: `Outbound call ${o.id}`, section: 'calls', campaigns: ctx.campaigns }, body);
 }
 
 export interface EventsPageQuery {

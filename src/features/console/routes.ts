@@ -5,7 +5,7 @@ import { CsrfTokens, sameOrigin, securityHeaders } from './guard';
 import { numberView } from './html';
 import { TASK_STATUSES, type TaskStatus } from '../campaigns';
 import { campaignPage, campaignsPage } from './campaign-pages';
-import { callPage, callsPage, eventsPage, legPage, messagePage, type PageContext } from './pages';
+import { callPage, callsPage, eventsPage, legPage, messagePage, outboundPage, type PageContext } from './pages';
 import { STATE_FILTERS, type CallListQuery, type ConsoleService, type StateFilter } from './service';
 
 export interface ConsoleRoutesDeps {
@@ -85,6 +85,8 @@ export function consoleRoutes(deps: ConsoleRoutesDeps): Router {
     const report = await orStoreUnavailable(() => service.call(id));
     const leg = report ? null : await orStoreUnavailable(() => service.leg(id));
     if (leg) return send(res, 200, legPage(ctx, leg));
+    const outbound = report ? null : await orStoreUnavailable(() => service.outboundOnly(id));
+    if (outbound) return send(res, 200, outboundPage(ctx, outbound.report, outbound.requests));
     if (!report) return send(res, 404, messagePage(ctx, 'No such call', `No call ${id} is known: records are kept 24 hours, and an outbound call has no Twilio call until it is placed.`));
     send(res, 200, callPage(ctx, report, refresh));
   });

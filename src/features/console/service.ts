@@ -4,7 +4,7 @@ import type { Campaigns } from '../campaigns';
 import { EVENT_TYPES, redeliverEvent, typesOf, type RedeliverDeps, type RedeliverResult, type StoredEvent } from '../events';
 import { CALL_SID } from '../../formats';
 import type { TwilioRequestEntry } from '../../twilio/http-client';
-import type { CallReports, CallReport } from './call-report';
+import type { CallReports, CallReport, OutboundReport } from './call-report';
 
 /** A leg without a record of its own, as far as the bridge's requests about it tell. */
 export interface LegReport {
@@ -135,6 +135,18 @@ export class ConsoleService {
     if (requests.length === 0) return null;
     const forCall = requests.find((r) => r.forCall)?.forCall;
     return { callSid, requests, ...(forCall ? { forCall } : {}) };
+  }
+
+  /**
+   * An outbound call (`out_…`) that has no Twilio call record to show (never answered, or not placed
+   * yet): its outbound record, and the Twilio requests about its call.
+   */
+  async outboundOnly(id: string): Promise<{ report: OutboundReport; requests: TwilioRequestEntry[] } | null> {
+    if (!id.startsWith('out_')) return null;
+    const report = await this.deps.reports.outbound(id);
+    if (!report) return null;
+    const requests = report.outbound.callSid ? await this.deps.calls.twilioRequests(report.outbound.callSid) : [];
+    return { report, requests };
   }
 
   /** The CallSid an id names (a CallSid, a Retell call id, an outbound id), if the bridge knows it. */

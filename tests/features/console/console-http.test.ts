@@ -128,8 +128,8 @@ describe('the console over HTTP', () => {
     expect((await adminGet(c.bridge.url, '/admin/calls/%3Cb%3E')).status).toBe(404);
   });
 
-  it('when a record holds markup (a caller name, an agent sentence, a summary), then every page shows it as text', async () => {
-    for (const path of ['/admin/calls', `/admin/calls/${c.hostileSid}`]) {
+  it('when a record holds markup (a caller name, an agent sentence, a summary, a campaign name, a variable), then every page shows it as text', async () => {
+    for (const path of ['/admin/calls', `/admin/calls/${c.hostileSid}`, '/admin/campaigns', `/admin/campaigns/${c.campaigns.done}`]) {
       const res = await adminGet(c.bridge.url, path);
       expect(res.status).toBe(200);
       expect(res.body).not.toContain('<script>');
@@ -138,8 +138,9 @@ describe('the console over HTTP', () => {
   });
 
   it('when pages are shown, then no secret is on any of them', async () => {
-    const secrets = [ADMIN_PASSWORD, AUTH_TOKEN, RETELL_KEY, c.receiver.secret, c.call.callToken];
-    for (const path of ['/admin/calls', `/admin/calls/${c.call.callSid}`, '/admin/events', `/admin/calls/${c.hostileSid}`]) {
+    const secrets = [ADMIN_PASSWORD, AUTH_TOKEN, RETELL_KEY, API_TOKEN, c.receiver.secret, c.call.callToken];
+    const pages = ['/admin/calls', `/admin/calls/${c.call.callSid}`, '/admin/events', `/admin/calls/${c.hostileSid}`, '/admin/campaigns', `/admin/campaigns/${c.campaigns.done}`, `/admin/calls/${c.call.legSid}`];
+    for (const path of pages) {
       const res = await adminGet(c.bridge.url, path);
       for (const secret of secrets) expect(res.body).not.toContain(secret);
       expect(res.body).not.toMatch(/authorization/i);
@@ -189,6 +190,13 @@ describe('the console over HTTP', () => {
     const call = await adminGet(c.bridge.url, `/admin/calls/${attempt}`);
     expect(call.status).toBe(200);
     expect(call.body).toContain(`href="/admin/campaigns/${c.campaigns.done}?task=tsk_1"`);
+    // The unanswered attempt has no call record: its page is the outbound record, with its calls.create.
+    const unanswered = /href="\/admin\/calls\/(out_[0-9a-f]{32})">attempt 1<\/a>: dial_no_answer/.exec(one.body)?.[1];
+    const outboundPage = await adminGet(c.bridge.url, `/admin/calls/${unanswered}`);
+    expect(outboundPage.status).toBe(200);
+    expect(outboundPage.body).toContain('never answered');
+    expect(outboundPage.body).toContain(`href="/admin/campaigns/${c.campaigns.done}?task=tsk_2"`);
+    expect(outboundPage.body).toMatch(/Twilio POST …\/Calls\.json → 201/);
     const highlighted = await adminGet(c.bridge.url, `/admin/campaigns/${c.campaigns.done}?task=tsk_2`);
     expect(highlighted.body).toMatch(/<tr class="ok" aria-current="true" id="tsk_2">/);
 
