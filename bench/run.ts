@@ -12,7 +12,7 @@
  *   npm run bench -- --voice-only      new calls only: the bridge (and a --candidate) against the naive bridge
  *   npm run bench -- --events-only     event deliveries per second by one worker; the voice webhook's CPU with events off and on
  *   npm run bench -- --recording-only  new calls with RECORDING=off and RECORDING=dual side by side: CPU per call
- *   npm run bench -- --console         the console's pages with 10,000 calls in Redis: median load time of each
+ *   npm run bench -- --console         the console's pages with 10,000 calls and a 100,000-task campaign in Redis: median load of each
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),

@@ -12,6 +12,8 @@ import { fmt, median, type Section } from '../lib/report';
 import type { Scenario, ScenarioContext } from './types';
 
 const PASSWORD = 'bench-console-password';
+const API_TOKEN = 'bench-console-api-token-0123456789';
+const TASKS = 100_000;
 const CALLS = 10_000;
 const EVENTS = 2_000;
 const WARMUP = 5;
@@ -24,6 +26,27 @@ const sid = (n: number) => `CA${n.toString(16).padStart(32, '0')}`;
 function p95(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(s.length * 0.95) - 1)] ?? NaN;
+}
+
+/** A campaign of 100,000 tasks, through the API as a user makes one (10,000 a request), waiting for its start time. */
+async function seedCampaign(ctx: ScenarioContext, url: string): Promise<string> {
+  const headers = { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' };
+  const created = await fetch(`${url}/campaigns`, {
+    method: 'POST',
+    headers: { ...headers, 'idempotency-key': 'bench-console' },
+    body: JSON.stringify({ name: 'Bench: 100,000 tasks', start_at: new Date(Date.now() + 30 * 24 * 3600_000).toISOString() }),
+  });
+  if (created.status !== 201) throw new Error(`POST /campaigns answered ${created.status}: ${await created.text()}`);
+  const id = ((await created.json()) as { id: string }).id;
+  for (let start = 0; start < TASKS; start += 10_000) {
+    const tasks = Array.from({ length: 10_000 }, (_, i) => ({ to: `+1212${String(2_000_000 + start + i).padStart(7, '0')}`, dynamic_variables: { name: `Customer ${start + i}` } }));
+    const res = await fetch(`${url}/campaigns/${id}/tasks`, { method: 'POST', headers: { ...headers, 'idempotency-key': `bench-console-${start}` }, body: JSON.stringify({ tasks }) });
+    if (res.status !== 200) throw new Error(`POST /campaigns/${id}/tasks answered ${res.status}: ${await res.text()}`);
+    ctx.log(`campaign tasks: ${start + 10_000}`);
+  }
+  const view = (await (await fetch(`${url}/campaigns/${id}`, { headers })).json()) as { counts: { total: number } };
+  if (view.counts.total !== TASKS) throw new Error(`the campaign holds ${view.counts.total} tasks, not ${TASKS}`);
+  return id;
 }
 
 /** 10,000 calls over the last hours, the newest one with a full timeline; returns the rich call's CallSid. */
@@ -93,10 +116,12 @@ export const consoleScenario: Scenario = {
   name: 'console',
   async run(ctx: ScenarioContext): Promise<Section[]> {
     const { env } = ctx;
-    const bridge = await env.startBridge({ cpus: env.cpus.web, name: 'bridge (console)', env: { ADMIN_PASSWORD: PASSWORD } });
+    const bridge = await env.startBridge({ cpus: env.cpus.web, name: 'bridge (console)', env: { ADMIN_PASSWORD: PASSWORD, API_TOKEN, OUTBOUND_FROM_NUMBER: '+14155550100' } });
     try {
       ctx.log(`seeding ${CALLS} calls and ${EVENTS} events`);
       const rich = await seed(ctx, bridge.prefix!);
+      ctx.log(`creating a campaign of ${TASKS} tasks`);
+      const campaign = await seedCampaign(ctx, bridge.url);
       const pages: Array<[string, string]> = [
         ['calls list (first page, 50 calls)', '/admin/calls'],
         ['calls list, next page', `/admin/calls?cursor=${Date.now() - 1000 * 2000}_0`],
@@ -104,6 +129,10 @@ export const consoleScenario: Scenario = {
         ['calls list filtered by a number no call has (scans FILTER_SCAN_MAX, 3,000)', '/admin/calls?number=%2B19999999999'],
         ['one call (timeline: 30 Twilio requests, 10 events, a warm transfer)', `/admin/calls/${rich}`],
         ['events (100 newest)', '/admin/events'],
+        ['campaigns list', '/admin/campaigns'],
+        ['one campaign of 100,000 tasks (counts, outcomes, first 50 tasks)', `/admin/campaigns/${campaign}`],
+        ['the same, tasks from the 90,000th', `/admin/campaigns/${campaign}?cursor=90000`],
+        ['the same, tasks filtered by a status none has (reads 1,000 tasks)', `/admin/campaigns/${campaign}?status=completed`],
       ];
       const rows: string[][] = [];
       const data: Record<string, { median: number; p95: number }> = {};
@@ -116,7 +145,7 @@ export const consoleScenario: Scenario = {
       }
       return [
         {
-          title: `Console pages with ${CALLS.toLocaleString('en-US')} calls and ${EVENTS.toLocaleString('en-US')} events in Redis (${SAMPLES} sequential loads each after ${WARMUP} warm-up)`,
+          title: `Console pages with ${CALLS.toLocaleString('en-US')} calls, ${EVENTS.toLocaleString('en-US')} events and a ${TASKS.toLocaleString('en-US')}-task campaign in Redis (${SAMPLES} sequential loads each after ${WARMUP} warm-up)`,
           header: ['page', 'median ms', 'p95 ms', `≤ ${GOAL_MS} ms`],
           rows,
           notes: ['Whole page: request, Redis reads, rendering and transfer on loopback, one at a time as a browser loads it.'],
