@@ -99,6 +99,7 @@ export type RetellCallEvent =
 
 interface Commands {
   bridgeClaim(key: string, owner: string, leaseMs: number, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
+  bridgeClaimIndexed(key: string, index: string, score: number, trim: string, max: number, ageMs: number, callSid: string, owner: string, leaseMs: number, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
   bridgeComplete(key: string, owner: string, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
   bridgeRelease(key: string, owner: string): Promise<number>;
   bridgeUpdate(key: string, ...fields: string[]): Promise<number>;
@@ -114,11 +115,11 @@ interface Commands {
   bridgeRecordingStatus(key: string, sid: string, status: string, url: string, duration: string, channels: string, at: string): Promise<number>;
   bridgeClaimRecordingControl(key: string, draft: string, callSid: string): Promise<string[]>;
   bridgeUpdateRecordingControl(key: string, jobId: string, status: string, error: string, uncertain: string, at: string, takeovers: number, startedAt: string): Promise<number>;
-  bridgeIndexRecent(key: string, score: number, callSid: string, max: number, ageMs: number): Promise<number>;
+  bridgeTrimRecent(key: string, now: number, max: number, ageMs: number): Promise<number>;
   bridgeLogTwilioRequest(key: string, entry: string, max: number, ttlMs: number): Promise<number>;
 }
 
-const SCRIPTS: Record<keyof Commands, string> = {
+const SCRIPTS: Record<Exclude<keyof Commands, 'bridgeClaimIndexed'>, string> = {
   bridgeClaim: scripts.CLAIM,
   bridgeComplete: scripts.COMPLETE,
   bridgeRelease: scripts.RELEASE,
@@ -135,7 +136,7 @@ const SCRIPTS: Record<keyof Commands, string> = {
   bridgeRecordingStatus: scripts.RECORDING_STATUS,
   bridgeClaimRecordingControl: scripts.CLAIM_RECORDING_CONTROL,
   bridgeUpdateRecordingControl: scripts.UPDATE_RECORDING_CONTROL,
-  bridgeIndexRecent: scripts.INDEX_RECENT,
+  bridgeTrimRecent: scripts.TRIM_RECENT,
   bridgeLogTwilioRequest: scripts.LOG_TWILIO_REQUEST,
 };
 
@@ -144,6 +145,9 @@ const SCRIPTS: Record<keyof Commands, string> = {
  * ones come, and every entry leaves after the record's TTL.
  */
 export const RECENT_CALLS_MAX = 50_000;
+
+/** The index is trimmed with one call in this many (and by each process's first): it may exceed its bounds by about this many entries in between. */
+export const RECENT_TRIM_EVERY = 64;
 
 /** The most Twilio requests kept per call (a call makes a handful; a retried warm transfer a few dozen). */
 export const TWILIO_REQUESTS_MAX = 100;
@@ -187,10 +191,14 @@ const parse = <T>(raw: string | null | undefined): T | null => (raw ? (JSON.pars
 export class CallRepository {
   readonly keys: CallKeys;
   private readonly redis: RedisClient & Commands;
+  private readonly clustered: boolean;
 
   constructor(redis: RedisClient, prefix: string) {
     this.keys = callKeys(prefix);
     this.redis = withScripts<Commands>(redis, SCRIPTS);
+    // Two keys (the record and the index): not for a Cluster, where the claim goes alone.
+    redis.defineCommand('bridgeClaimIndexed', { numberOfKeys: 2, lua: scripts.CLAIM_INDEXED });
+    this.clustered = (redis as { isCluster?: boolean }).isCluster === true;
   }
 
   // --- The voice webhook's exactly-once claim ------------------------------------------------------
@@ -201,10 +209,17 @@ export class CallRepository {
    * webhook several times, even at the same instant: whoever takes the claim registers the call.
    */
   async claimAnswer(callSid: string, owner: string, leaseMs: number, initial: Partial<CallRecord>): Promise<ClaimResult> {
-    const claimed = this.redis.bridgeClaim(this.keys.record(callSid), owner, leaseMs, RECORD_TTL_MS, initial.state ?? '', ...fieldList(initial));
-    // Sent in the same tick as the claim, so the webhook waits on no extra round trip; a repeat adds nothing (NX).
-    const indexed = this.indexRecent(callSid, initial.createdAt);
-    const [reply] = await Promise.all([claimed, indexed]);
+    const claimArgs = [owner, leaseMs, RECORD_TTL_MS, initial.state ?? '', ...fieldList(initial)] as const;
+    let reply: string[];
+    if (this.clustered) {
+      // On a Cluster the index is in another slot (maybe on another node): sent beside the claim, in the same tick.
+      [reply] = await Promise.all([this.redis.bridgeClaim(this.keys.record(callSid), ...claimArgs), this.indexRecent(callSid, initial.createdAt)]);
+    } else {
+      // The index is written by the claim's own script: no command, no round trip of its own.
+      const at = (initial.createdAt && Date.parse(initial.createdAt)) || Date.now();
+      const trim = this.indexed++ % RECENT_TRIM_EVERY === 0 ? '1' : '';
+      reply = await this.redis.bridgeClaimIndexed(this.keys.record(callSid), this.keys.recent, at, trim, RECENT_CALLS_MAX, RECORD_TTL_MS, callSid, ...claimArgs);
+    }
     if (reply[0] === 'done') return { kind: 'done', twiml: reply[1] ?? '' };
     if (reply[0] === 'pending') return { kind: 'pending', retryInMs: Number(reply[1]) };
     return { kind: 'claimed' };
@@ -259,10 +274,24 @@ export class CallRepository {
 
   // --- Recent calls and their Twilio requests (the operator's console) -----------------------------------
 
-  /** Never fails its caller: a call missing from the console's list is better than a call not answered. */
+  /**
+   * Adds the call to the recent-calls index (a plain ZADD NX: a repeat keeps the first time), and with one
+   * call in RECENT_TRIM_EVERY trims the index by count and age: for a record made without the claim (an
+   * adopted one), and on a Cluster. Never fails its caller: a call missing from the console's list is
+   * better than a call not answered.
+   */
   private indexRecent(callSid: string, createdAt: string | undefined): Promise<unknown> {
     const at = (createdAt && Date.parse(createdAt)) || Date.now();
-    return this.redis.bridgeIndexRecent(this.keys.recent, at, callSid, RECENT_CALLS_MAX, RECORD_TTL_MS).catch(() => 0);
+    const added = this.redis.zadd(this.keys.recent, 'NX', at, callSid);
+    const trimmed = this.indexed++ % RECENT_TRIM_EVERY === 0 ? this.trimRecent(at) : undefined;
+    return Promise.all([added, trimmed]).catch(() => 0);
+  }
+
+  private indexed = 0;
+
+  /** Drops the index's entries older than a record lives, then the oldest beyond RECENT_CALLS_MAX. */
+  trimRecent(now = Date.now()): Promise<number> {
+    return this.redis.bridgeTrimRecent(this.keys.recent, now, RECENT_CALLS_MAX, RECORD_TTL_MS);
   }
 
   /**

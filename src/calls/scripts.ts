@@ -64,6 +64,27 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {'claimed'}
 `;
 
+/**
+ * CLAIM that also adds the call to the recent-calls index (KEYS[2]) in the same script, so the index
+ * costs the voice webhook no command of its own: on a single Redis or behind Sentinel. (On a Cluster the
+ * index is in another slot, and is written beside the claim instead.)
+ * ARGV: score (ms), '1' to trim the index too, most entries, oldest age ms, CallSid, then CLAIM's ARGV.
+ */
+export const CLAIM_INDEXED = `
+-- two keys: never run on a Cluster (CallRepository.claimAnswer sends CLAIM there)
+local score = table.remove(ARGV, 1)
+local trim = table.remove(ARGV, 1)
+local max = table.remove(ARGV, 1)
+local age = table.remove(ARGV, 1)
+local sid = table.remove(ARGV, 1)
+redis.call('ZADD', KEYS[2], 'NX', score, sid)
+if trim == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(score) - tonumber(age)))
+  local extra = redis.call('ZCARD', KEYS[2]) - tonumber(max)
+  if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1) end
+end
+` + CLAIM;
+
 /** Store the answer only if we still hold the claim; otherwise report what the new holder stored. ARGV: owner, TTL ms, state, fields... */
 export const COMPLETE = `${ADVANCE_STATE}
 if redis.call('HGET', KEYS[1], 'claim_owner') ~= ARGV[1] then
@@ -342,16 +363,15 @@ return 1
 // --- Beside the record: the recent-calls index and the call's Twilio requests ----------------------------
 
 /**
- * Adds a call to the recent-calls index (a sorted set by creation time, ms) unless it is there, and trims
- * the index to its newest `max` entries within `ageMs`: each write keeps it bounded, so no sweeper is
- * needed. One key, so it runs on Redis Cluster; it is sent in the same tick as the script creating the
- * record, not inside it, because the index and `call:{CallSid}` are in different slots.
- * ARGV: score (ms), CallSid, most entries, oldest age ms
+ * Trims the recent-calls index (a sorted set of CallSids by creation time, ms) to its newest `max`
+ * entries within `ageMs` of `now`. One key, so it runs on Redis Cluster. The calls are added with a plain
+ * ZADD as their records are created; this runs with every so many of them, so the index stays bounded
+ * without costing each webhook a script.
+ * ARGV: now (ms), most entries, oldest age ms
  */
-export const INDEX_RECENT = `
-redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[4])))
-local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+export const TRIM_RECENT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[3])))
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
 if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1) end
 return 1
 `;

@@ -34,6 +34,9 @@ describe('Redis keys and scripts on a Cluster', () => {
     for (const { lua } of found) for (const [, name, param] of lua.matchAll(/local function (\w+)\((\w+)/g)) helpers.set(name!, param!);
     const strays: string[] = [];
     for (const { file, lua } of found) {
+      // The one exception, by name: the voice webhook's claim with the recent-calls index, which the
+      // repository sends only to a Redis that is not a Cluster (tests/features/console/recent-calls.test.ts).
+      if (lua.includes('-- two keys: never run on a Cluster')) continue;
       for (const [call, command, key] of lua.matchAll(/redis\.call\('(\w+)'(?:,\s*([^,)]+))?/g)) {
         if (command === 'TIME') continue;
         const k = key?.trim() ?? '';

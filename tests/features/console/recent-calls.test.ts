@@ -4,7 +4,7 @@
  * bounded number of calls.
  */
 import Redis from 'ioredis';
-import { CallRepository, RECENT_CALLS_MAX, TWILIO_REQUESTS_MAX } from '../../../src/calls/repository';
+import { CallRepository, RECENT_CALLS_MAX, RECENT_TRIM_EVERY, TWILIO_REQUESTS_MAX } from '../../../src/calls/repository';
 import { RECORD_TTL_MS, type CallRecord } from '../../../src/calls/record';
 import { ConsoleService, type CallListQuery } from '../../../src/features/console';
 import type { CallReports } from '../../../src/features/console';
@@ -52,6 +52,22 @@ describe('the recent-calls index', () => {
     expect(await calls.recentCalls({ limit: 10 })).toEqual([{ callSid: r.callSid, at: Date.parse(r.createdAt) }]);
   });
 
+  it('when Redis is a Cluster, then the claim goes alone (one key) and the index is written beside it, in the same tick', async () => {
+    const sent: string[] = [];
+    const cluster = {
+      isCluster: true,
+      defineCommand: () => undefined,
+      bridgeClaim: async () => (sent.push('bridgeClaim'), ['claimed']),
+      bridgeClaimIndexed: async () => (sent.push('bridgeClaimIndexed'), ['claimed']),
+      zadd: async () => (sent.push('zadd'), 1),
+      bridgeTrimRecent: async () => (sent.push('bridgeTrimRecent'), 1),
+    };
+    const repo = new CallRepository(cluster as never, prefix);
+    const r = record(1, Date.now());
+    expect(await repo.claimAnswer(r.callSid, 'owner', 5000, r)).toEqual({ kind: 'claimed' });
+    expect(sent.sort()).toEqual(['bridgeClaim', 'bridgeTrimRecent', 'zadd']);
+  });
+
   it('when calls share a millisecond across page boundaries, then paging lists each exactly once, newest first', async () => {
     const base = Date.now() - 60_000;
     // 23 calls over 5 distinct times: ties everywhere.
@@ -73,16 +89,26 @@ describe('the recent-calls index', () => {
     expect(await allPages({ number: '5550012', limit: 5 })).toEqual([sid(12)]);
   });
 
-  it('when the index is over its bounds, then the oldest calls and those older than a record leave it', async () => {
+  it('when the index is over its bounds, then the oldest calls and those older than a record leave it at the next trim, which comes with one call in RECENT_TRIM_EVERY', async () => {
     const now = Date.now();
+    // A repository's first call trims.
     await calls.adopt(record(1, now - RECORD_TTL_MS - 60_000));
     await calls.adopt(record(2, now - 1000));
-    expect((await calls.recentCalls({ limit: 10 })).map((c) => c.callSid)).toEqual([sid(2)]);
+    expect((await calls.recentCalls({ limit: 10 })).map((c) => c.callSid)).toEqual([sid(2), sid(1)]);
+    for (let n = 3; n < 3 + RECENT_TRIM_EVERY - 2; n++) await calls.adopt(record(n, now - 1000 + n));
+    expect(await calls.recentCount()).toBe(RECENT_TRIM_EVERY);
+    await calls.adopt(record(99, now));
+    expect(await calls.recentCount()).toBe(RECENT_TRIM_EVERY);
+    expect(await redis.zscore(calls.keys.recent, sid(1))).toBeNull();
+    await redis.del(calls.keys.recent);
+    await calls.adopt(record(2, now - 1000));
     // The count bound, without writing RECENT_CALLS_MAX records: fill the index itself.
     const members: Array<number | string> = [];
     for (let n = 0; n < RECENT_CALLS_MAX; n++) members.push(now - 500_000 + n, `CAfill${n}`);
     for (let i = 0; i < members.length; i += 20_000) await redis.zadd(calls.keys.recent, ...members.slice(i, i + 20_000));
+    await calls.trimRecent(now);
     await calls.adopt(record(3, now));
+    await calls.trimRecent(now);
     expect(await calls.recentCount()).toBe(RECENT_CALLS_MAX);
     expect((await calls.recentCalls({ limit: 1 }))[0]!.callSid).toBe(sid(3));
     expect(await redis.zscore(calls.keys.recent, 'CAfill0')).toBeNull();
