@@ -54,7 +54,14 @@ export function adminGuard(password: string | undefined): RequestHandler {
     if (!MAYBE_ADMIN.test(path) || !isAdminPath(path)) return next();
     res.set('Cache-Control', 'no-store');
     if (!password) return void res.status(404).type('text/plain').send('not found');
-    if (basicPasswordMatches(req.get('authorization'), password)) return next();
+    if (basicPasswordMatches(req.get('authorization'), password)) {
+      // A browser sends remembered basic credentials with a cross-site form too: anything that changes
+      // something (the console's buttons, Bull Board's retry and remove) must come from our own pages.
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !sameOrigin(req)) {
+        return void res.status(403).type('text/plain').send('cross-site request refused');
+      }
+      return next();
+    }
     res.status(401).set('www-authenticate', `Basic realm="${ADMIN_REALM}", charset="UTF-8"`).type('text/plain').send('password required');
   };
 }

@@ -60,6 +60,11 @@ describe('the console over HTTP', () => {
     }
     const post = await rawRequest(c.bridge.url, '/ADMIN/events/evt_00000000000000000000/redeliver', { method: 'POST' });
     expect(post.status).toBe(401);
+    // With the password, a cross-site request that changes something is refused before any route, Bull Board's too.
+    for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }] as Array<Record<string, string>>) {
+      const bull = await rawRequest(c.bridge.url, '/admin/queues/api/queues/call-actions/clean/failed', { method: 'PUT', headers: { authorization: basic(ADMIN_PASSWORD), ...headers } });
+      expect(bull.status).toBe(403);
+    }
   });
 
   it('when the password is right, then /admin leads to the calls, newest first, with both calls and their states', async () => {
