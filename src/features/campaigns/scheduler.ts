@@ -340,6 +340,3 @@ export class CampaignScheduler {
     await this.deps.events.emit('campaign.completed', { campaign_id: campaignId, counts: { ...record.counts } }, { key: campaignId });
   }
 }
-
-/** Used by the hook's caller to satisfy the type of a queue-less setup (no campaigns). */
-export type { AttemptEndedJob };

@@ -3,7 +3,6 @@ import type { Config } from '../../config';
 import type { Logger } from '../../observability/logger';
 import {
   CAMPAIGN_ID,
-  TASK_STATUSES,
   attemptsOf,
   effectiveStatus,
   taskId,
@@ -332,4 +331,3 @@ function csvCell(value: string): string {
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-export { TASK_STATUSES };

@@ -44,7 +44,7 @@ export function insideWindow(t: number, zone: string, window: CallWindow | undef
 /**
  * The first moment at or after `t` (ms) when local time in `zone` is inside `window`: `t` itself when it
  * is inside, else the next opening. An opening that falls in a DST gap (02:30 on the spring-forward
- * day) is the first minute after the gap, as luxon resolves it.
+ * day) moves forward by the gap (03:30), as luxon resolves it.
  */
 export function nextOpening(t: number, zone: string, window: CallWindow | undefined): number {
   if (!window || insideWindow(t, zone, window)) return t;

@@ -151,6 +151,19 @@ describe('campaign scheduler', () => {
     expect(order.filter((x) => x === 'b').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('when an attempt is answered, then its task counts in_progress until the call ends', async () => {
+    now = Date.UTC(2026, 2, 4, 15, 0);
+    await start();
+    bridge.twilio.callee.defaultScript = { answer: 'human' };
+    const id = await create({ tasks: [{ to: '+12125550181' }] });
+    await waitFor('the call to be answered', async () => (await campaign(id)).counts.in_progress === 1, 15_000, 100);
+    expect((await tasks(id))[0]).toMatchObject({ status: 'in_progress' });
+    const [sid] = [...bridge.twilio.callee.placed.keys()];
+    bridge.twilio.hangUp(sid!);
+    await waitStatus(id, 'completed');
+    expect((await campaign(id)).counts).toMatchObject({ in_progress: 0, completed: 1 });
+  });
+
   it('when start_at is ahead, then the campaign stays scheduled and dials nothing until then; the metrics show its progress', async () => {
     now = Date.UTC(2026, 2, 4, 15, 0);
     await start();
