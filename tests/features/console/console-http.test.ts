@@ -9,6 +9,8 @@ import { RETELL_KEY } from '../../support/bridge';
 import { CALLER, SALES } from '../../support/warm-transfer';
 import { API_TOKEN } from '../../support/outbound';
 import { waitFor } from '../../support/wait';
+import { MemoryOutput } from '../../tools/output';
+import { runInspect } from '../../../src/tools/inspect';
 
 jest.setTimeout(60_000);
 
@@ -131,6 +133,16 @@ describe('the console over HTTP', () => {
     expect(leg.body).toMatch(/Twilio POST …\/Calls\.json → 201/);
     expect((await adminGet(c.bridge.url, '/admin/calls/CA00000000000000000000000000000000')).status).toBe(404);
     expect((await adminGet(c.bridge.url, '/admin/calls/%3Cb%3E')).status).toBe(404);
+  });
+
+  it('when npm run inspect prints the call, then it lists each Twilio request with its answer and the call\'s events with their deliveries', async () => {
+    const out = new MemoryOutput();
+    expect(await runInspect([c.call.callSid], out, () => ({ redis: c.bridge.config.redis }))).toBe(0);
+    expect(out.stdout).toMatch(/Twilio requests \(\d+\):/);
+    expect(out.stdout).toMatch(/POST +\/2010-04-01\/Accounts\/AC[0-9a-f]{32}\/Calls\.json -> 201, \d+ ms/);
+    expect(out.stdout).toMatch(/Events \(\d+\):/);
+    expect(out.stdout).toMatch(/call\.started evt_\w+ +events: delivered, \d+ attempts?/);
+    expect(out.stdout).not.toContain(c.call.callToken);
   });
 
   it('when a record holds markup (a caller name, an agent sentence, a summary, a campaign name, a variable), then every page shows it as text', async () => {
