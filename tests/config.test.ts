@@ -77,6 +77,7 @@ describe('loadConfig', () => {
       webhookUrl: 'https://crm.example.com/hooks/calls',
       cps: 5,
       reservedConcurrency: 0,
+      predial: { url: undefined, timeoutMs: 2000 },
     });
   });
 

@@ -72,7 +72,7 @@ export class Metrics {
 
   readonly outboundPlacements = this.counter('bridge_outbound_placements_total', 'Outbound placement steps in the worker, by result (placed, adopted, retried, refused, waiting)', ['result']);
 
-  readonly outboundOutcomes = this.counter('bridge_outbound_outcomes_total', 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled)', ['outcome']);
+  readonly outboundOutcomes = this.counter('bridge_outbound_outcomes_total', 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled, do_not_call, predial_refused)', ['outcome']);
 
   readonly outboundWebhooks = this.counter('bridge_outbound_webhooks_total', 'Deliveries to OUTBOUND_WEBHOOK_URL, by result (delivered, retried, failed)', ['result']);
 
@@ -93,6 +93,18 @@ export class Metrics {
   });
 
   readonly campaignDials = this.counter('bridge_campaign_dials_total', 'Campaign dial attempts, by result (placed, refused, skipped_dnc, failed)', ['result']);
+
+  readonly doNotCallAdded = this.counter('bridge_dnc_added_total', 'Numbers put on the do-not-call list, by source (api, sms_stop, agent, ...)', ['source']);
+
+  readonly dialRefusals = this.counter('bridge_dial_refusals_total', 'Outbound dials refused, by stage (request: POST /calls, predial: just before dialing) and reason (do_not_call, predial_denied, predial_timeout, predial_unreachable, predial_http_error, predial_invalid, predial_too_large)', ['stage', 'reason']);
+
+  readonly predialHookDuration = new Histogram({
+    name: 'bridge_predial_webhook_duration_seconds',
+    help: 'Time the pre-dial hook (PREDIAL_WEBHOOK_URL) took to answer (or to fail), by result (allow, deny, timeout, unreachable, http_error, invalid, too_large)',
+    labelNames: ['result'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 8],
+    registers: [this.prometheus],
+  });
 
   readonly redisUp = new Gauge({
     name: 'bridge_redis_up',

@@ -39,7 +39,12 @@ export interface EventPayloads {
   /** An outbound call changed status (dialing, ringing, in-progress). */
   'outbound.status': OutboundData;
   /** An outbound call ended, with its outcome. */
-  'outbound.completed': OutboundData & { outcome: string; answered_by?: string };
+  'outbound.completed': OutboundData & {
+    outcome: string;
+    answered_by?: string;
+    /** Why a call was not dialed (outcome `do_not_call` or `predial_refused`). */
+    reason?: string;
+  };
   /** A campaign task reached its final outcome. */
   'campaign.task.completed': { campaign_id: string; task_id: string; to: string; outcome: string; attempts: number };
   /** A campaign has no task left. */
