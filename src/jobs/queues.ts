@@ -24,7 +24,7 @@ export interface CallActionJobData {
 /**
  * Retry policy for call actions: up to six attempts with exponential backoff from 300 ms and 50 %
  * jitter, to ride out a burst of 429s or a Twilio blip. What bounds an action in time is not this but
- * its effect's deadline (12 s from the agent's request, all attempts included): a caller is waiting.
+ * its effect's deadline (11 s from the agent's request, all attempts included): a caller is waiting.
  */
 export const CALL_ACTION_JOB_OPTIONS: JobsOptions = {
   attempts: 6,

@@ -5,7 +5,7 @@ import { TwilioHttpClient } from './http-client';
 
 /**
  * Per-request timeout for the REST API: a caller is waiting on the line, and three attempts (with the
- * looks between them) must fit in an action's 12 s.
+ * looks between them) must fit in an action's 11 s.
  */
 export const TWILIO_REQUEST_TIMEOUT_MS = 4000;
 
