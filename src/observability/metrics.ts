@@ -94,9 +94,19 @@ export class Metrics {
 
   readonly campaignDials = this.counter('bridge_campaign_dials_total', 'Campaign dial attempts, by result (placed, refused, skipped_dnc, failed)', ['result']);
 
+  readonly campaignDeferred = this.counter('bridge_campaign_deferred_total', 'Campaign tasks claimed and given back without a dial, by reason (outside_window: its window closed; paused; canceled)', ['reason']);
+
+  readonly campaignAttempts = this.counter('bridge_campaign_attempts_total', 'Campaign attempts ended, by outbound outcome and what followed (retry, final)', ['outcome', 'next']);
+
+  readonly campaignTasksCompleted = this.counter('bridge_campaign_tasks_completed_total', 'Campaign tasks that reached their final outcome, by outcome', ['outcome']);
+
   readonly doNotCallAdded = this.counter('bridge_dnc_added_total', 'Numbers put on the do-not-call list, by source (api, sms_stop, agent, ...)', ['source']);
 
-  readonly dialRefusals = this.counter('bridge_dial_refusals_total', 'Outbound dials refused, by stage (request: POST /calls, predial: just before dialing) and reason (do_not_call, predial_denied, predial_timeout, predial_unreachable, predial_http_error, predial_invalid, predial_too_large)', ['stage', 'reason']);
+  readonly dialRefusals = this.counter(
+    'bridge_dial_refusals_total',
+    'Outbound dials refused, by stage (request: POST /calls, predial: just before dialing) and reason (do_not_call, predial_denied, predial_timeout, predial_unreachable, predial_http_error, predial_invalid, predial_too_large)',
+    ['stage', 'reason'],
+  );
 
   readonly predialHookDuration = new Histogram({
     name: 'bridge_predial_webhook_duration_seconds',

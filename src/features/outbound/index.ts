@@ -17,7 +17,7 @@ export {
 } from './jobs';
 export { predialRequest } from './events';
 export { OutboundPlacer, type DialCheck, type PlaceResult } from './placer';
-export { OUTBOUND_ID, outboundView, type OutboundOutcome, type OutboundRecord, type OutboundStatus, type OutboundView } from './record';
+export { OUTBOUND_ID, outboundView, type OutboundChangeHook, type OutboundOutcome, type OutboundRecord, type OutboundStatus, type OutboundView } from './record';
 export { OutboundStore } from './repository';
-export { OutboundCalls, type PlaceOutcome } from './service';
+export { OutboundCalls, outboundIdFor, type OutboundRequest, type PlaceOutcome } from './service';
 export { twilioOutboundRoutes } from './twilio-routes';
