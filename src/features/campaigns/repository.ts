@@ -42,13 +42,29 @@ local function attempts(t)
   if type(t.a) ~= 'table' then t.a = {} end
   return t.a
 end
--- Marks the campaign completed when nothing is left to dial or wait for.
-local function complete_if_done(c, due, inflight, now)
+-- Every key of the campaign (named as campaignKeys names them, all in its slot) expires after the retention.
+local function retain(c, ms)
+  for _, k in ipairs({'', ':tasks', ':data', ':numbers', ':due', ':inflight', ':requests', ':vars'}) do
+    redis.call('PEXPIRE', c .. k, ms)
+  end
+end
+-- Ends the campaign once nothing is left: a running or paused one with tasks becomes completed; a
+-- canceled one ends once its calls under way are over. Only the call that ended it gets 'completed' or
+-- 'canceled' back (so campaign.completed is sent once); its keys then expire after the retention.
+local function complete_if_done(c, due, inflight, now, retain_ms)
   local st = redis.call('HGET', c, 'status')
-  if st == 'completed' or st == 'canceled' then return '' end
+  if st == 'completed' then return '' end
+  if st == 'canceled' then
+    if redis.call('HEXISTS', c, 'endedAt') == 1 or redis.call('ZCARD', inflight) > 0 then return '' end
+    if tonumber(redis.call('HGET', c, 'c:dialing') or '0') + tonumber(redis.call('HGET', c, 'c:in_progress') or '0') > 0 then return '' end
+    redis.call('HSET', c, 'endedAt', now, 'updatedAt', now)
+    retain(c, retain_ms)
+    return 'canceled'
+  end
   if tonumber(redis.call('HGET', c, 'c:total') or '0') == 0 then return '' end
   if left(c) > 0 or redis.call('ZCARD', due) > 0 or redis.call('ZCARD', inflight) > 0 then return '' end
-  redis.call('HSET', c, 'status', 'completed', 'completedAt', now, 'updatedAt', now)
+  redis.call('HSET', c, 'status', 'completed', 'completedAt', now, 'endedAt', now, 'updatedAt', now)
+  retain(c, retain_ms)
   return 'completed'
 end
 `;
@@ -57,6 +73,7 @@ end
 // numbers already in it. Repeats of an Idempotency-Key get the first answer.
 // KEYS: campaign, tasks, data, numbers, due, requests, vars
 // ARGV: now, mode, key, hash, #campaign pairs, pairs..., #vars, vars..., then per task: row, to, state, data, score ('' = skipped_dnc)
+// Answers 'ok', the answer kept for the key, then the id and number of each task skipped for do-not-call.
 const ADD = `
 local now, mode, key, hash = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if key ~= '' then
@@ -84,7 +101,7 @@ i = i + pairs_n * 2 + 1
 local vars_n = tonumber(ARGV[i])
 for v = i + 1, i + vars_n do redis.call('SADD', KEYS[7], ARGV[v]) end
 i = i + vars_n + 1
-local added, pending, dnc, dup = 0, 0, 0, {}
+local added, pending, dnc, dup, dnc_ids = 0, 0, 0, {}, {}
 while i + 4 <= #ARGV do
   local row, to, state, data, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if redis.call('SADD', KEYS[4], to) == 0 then
@@ -93,7 +110,11 @@ while i + 4 <= #ARGV do
     local id = 'tsk_' .. redis.call('HINCRBY', KEYS[1], 'seq', 1)
     redis.call('HSET', KEYS[2], id, state)
     if data ~= '' then redis.call('HSET', KEYS[3], id, data) end
-    if score == '' then dnc = dnc + 1 else
+    if score == '' then
+      dnc = dnc + 1
+      dnc_ids[#dnc_ids + 1] = id
+      dnc_ids[#dnc_ids + 1] = to
+    else
       redis.call('ZADD', KEYS[5], score, id)
       pending = pending + 1
     end
@@ -107,12 +128,16 @@ redis.call('HINCRBY', KEYS[1], 'c:skipped_dnc', dnc)
 redis.call('HSET', KEYS[1], 'updatedAt', now)
 local answer = added .. '|' .. table.concat(dup, ',')
 if key ~= '' then redis.call('HSET', KEYS[6], key, hash .. '|' .. answer) end
-return {'ok', answer}
+-- A table built up, not unpack(): 10,000 skipped tasks are more than Lua's stack takes.
+table.insert(dnc_ids, 1, answer)
+table.insert(dnc_ids, 1, 'ok')
+return dnc_ids
 `;
 
 // Takes up to ARGV[2] due tasks for dialing, within the campaign's max_concurrency (ARGV[3]); starts a
-// scheduled campaign whose time came; completes one with nothing left.
-// KEYS: campaign, tasks, due, inflight. ARGV: now, max, max_concurrency
+// scheduled campaign whose time came; completes one with nothing left, and ends a canceled one whose
+// calls are over ('ended').
+// KEYS: campaign, tasks, due, inflight. ARGV: now, max, max_concurrency, retention ms
 const CLAIM = `${COUNTERS}
 local now = tonumber(ARGV[1])
 local st = redis.call('HGET', KEYS[1], 'status')
@@ -122,8 +147,9 @@ if st == 'scheduled' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'updatedAt', ARGV[1])
   st = 'running'
 end
+if st == 'canceled' and complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1], ARGV[4]) == 'canceled' then return {'ended'} end
 if st ~= 'running' then return {st} end
-if complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1]) == 'completed' then return {'completed'} end
+if complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1], ARGV[4]) == 'completed' then return {'completed'} end
 local n = math.min(tonumber(ARGV[2]), tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[4]))
 if n <= 0 then return {'full'} end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, n)
@@ -150,7 +176,7 @@ return out
 
 // Gives a claimed task back, its attempt not spent: to wait until ARGV[2] (outside its window, a paused
 // campaign, a store that was unavailable), or canceled when its campaign was.
-// KEYS: campaign, tasks, due, inflight. ARGV: id, score, now
+// KEYS: campaign, tasks, due, inflight. ARGV: id, score, now, retention ms
 const RELEASE = `${COUNTERS}
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'unknown'} end
@@ -171,7 +197,7 @@ else
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 end
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
-return {'released', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[3])}
+return {'released', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[3], ARGV[4])}
 `;
 
 // Records the attempt's outbound id just before it is placed, if the campaign still runs; a paused or
@@ -209,7 +235,7 @@ return 1
 // An attempt ended (or a dial was refused before placing, outbound id ''): recorded once; the task then
 // waits for its retry at ARGV[7] (unless '' or the campaign was canceled), or ends with ARGV[8].
 // KEYS: campaign, tasks, due, inflight
-// ARGV: id, outbound id, CallSid, outcome, answered_by, Retell call id, retry score, final status, now
+// ARGV: id, outbound id, CallSid, outcome, answered_by, Retell call id, retry score, final status, now, retention ms
 const FINISH = `${COUNTERS}
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'unknown'} end
@@ -248,12 +274,13 @@ redis.call('HINCRBY', KEYS[1], 'c:' .. ARGV[8], 1)
 if ARGV[8] == 'completed' then redis.call('HINCRBY', KEYS[1], 'o:' .. ARGV[4], 1) end
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
 redis.call('HSET', KEYS[1], 'updatedAt', ARGV[9])
-return {'final', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[9]), tostring(#a)}
+return {'final', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[9], ARGV[10]), tostring(#a)}
 `;
 
 // pause / resume / cancel. Cancel ends every waiting task at once: the counters move, the due set goes
-// (its tasks read as canceled from then on); tasks already dialing go on.
-// KEYS: campaign, due, inflight. ARGV: action, now
+// (its tasks read as canceled from then on); tasks already dialing go on, and the campaign ends when
+// they are over (at once when none is: then 'ended' follows).
+// KEYS: campaign, due, inflight. ARGV: action, now, retention ms
 const CONTROL = `${COUNTERS}
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'unknown'} end
@@ -270,7 +297,7 @@ if action == 'resume' then
   local next = 'running'
   if tonumber(now) < tonumber(redis.call('HGET', KEYS[1], 'startAt') or '0') then next = 'scheduled' end
   redis.call('HSET', KEYS[1], 'status', next, 'updatedAt', now)
-  if complete_if_done(KEYS[1], KEYS[2], KEYS[3], now) == 'completed' then return {'ok', 'completed'} end
+  if complete_if_done(KEYS[1], KEYS[2], KEYS[3], now, ARGV[3]) == 'completed' then return {'ok', 'completed', 'ended'} end
   return {'ok', next}
 end
 if st == 'canceled' then return {'ok', st} end
@@ -279,6 +306,7 @@ local waiting = tonumber(redis.call('HGET', KEYS[1], 'c:pending') or '0') + tonu
 redis.call('HSET', KEYS[1], 'c:pending', 0, 'c:scheduled', 0, 'status', 'canceled', 'canceledAt', now, 'updatedAt', now)
 redis.call('HINCRBY', KEYS[1], 'c:canceled', waiting)
 redis.call('UNLINK', KEYS[2])
+if complete_if_done(KEYS[1], KEYS[2], KEYS[3], now, ARGV[3]) == 'canceled' then return {'ok', 'canceled', 'ended'} end
 return {'ok', 'canceled'}
 `;
 
@@ -290,6 +318,9 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
 return ids
 `;
+
+/** CAMPAIGN_RETENTION_DAYS' default. */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 interface Commands {
   cmpAdd(...args: (string | number)[]): Promise<string[]>;
@@ -314,6 +345,8 @@ export interface CampaignRecord {
   startAt: number;
   completedAt?: string;
   canceledAt?: string;
+  /** When it completed, or when a canceled one's last call ended; its keys expire from then. */
+  endedAt?: string;
   counts: CampaignCounts;
   outcomes: Record<string, number>;
   /** Tasks ever added (the last task's number). */
@@ -321,7 +354,7 @@ export interface CampaignRecord {
 }
 
 export type AddResult =
-  | { kind: 'ok' | 'same'; added: number; duplicateRows: number[]; answer: string }
+  | { kind: 'ok' | 'same'; added: number; duplicateRows: number[]; answer: string; skippedDnc: Array<{ id: string; to: string }> }
   | { kind: 'different' }
   | { kind: 'unknown' }
   | { kind: 'closed'; status: CampaignStatus };
@@ -339,7 +372,7 @@ export interface NewTask {
 
 export type ClaimResult =
   | { kind: 'ok'; tasks: Array<{ id: string; task: StoredTask }> }
-  | { kind: 'completed' | 'full' | 'unknown' | CampaignStatus };
+  | { kind: 'completed' | 'ended' | 'full' | 'unknown' | CampaignStatus };
 
 export type FinishResult = { kind: 'retry' } | { kind: 'final'; campaignCompleted: boolean; attempts: number } | { kind: 'dup' | 'unknown' };
 
@@ -351,7 +384,15 @@ export class CampaignRepository {
   readonly keys: ReturnType<typeof campaignKeys>;
   private readonly redis: RedisClient & Commands;
 
-  constructor(redis: RedisClient, prefix: string) {
+  /**
+   * @param retentionMs how long a campaign's keys are kept once it has ended (completed, or canceled and
+   * its last call over): CAMPAIGN_RETENTION_DAYS. @defaultValue 30 days
+   */
+  constructor(
+    redis: RedisClient,
+    prefix: string,
+    private readonly retentionMs: number = DEFAULT_RETENTION_MS,
+  ) {
     this.keys = campaignKeys(prefix);
     const define = (name: string, keys: number, lua: string) => redis.defineCommand(name, { numberOfKeys: keys, lua });
     define('cmpAdd', 7, ADD);
@@ -386,7 +427,9 @@ export class CampaignRepository {
     if (reply[0] === 'ok' || reply[0] === 'same') {
       const answer = reply[1] ?? '';
       const [added, dups] = answer.split('|');
-      return { kind: reply[0], added: Number(added || 0), duplicateRows: dups ? dups.split(',').map(Number) : [], answer };
+      const skippedDnc: Array<{ id: string; to: string }> = [];
+      for (let i = 2; i + 1 < reply.length; i += 2) skippedDnc.push({ id: reply[i]!, to: reply[i + 1]! });
+      return { kind: reply[0], added: Number(added || 0), duplicateRows: dups ? dups.split(',').map(Number) : [], answer, skippedDnc };
     }
     if (reply[0] === 'closed') return { kind: 'closed', status: reply[1] as CampaignStatus };
     return { kind: reply[0] as 'different' | 'unknown' };
@@ -424,17 +467,17 @@ export class CampaignRepository {
   }
 
   async claim(id: string, now: number, max: number, maxConcurrency: number): Promise<ClaimResult> {
-    const reply = await this.redis.cmpClaim(...this.fourKeys(id), now, max, maxConcurrency);
+    const reply = await this.redis.cmpClaim(...this.fourKeys(id), now, max, maxConcurrency, this.retentionMs);
     if (reply[0] !== 'ok') return { kind: reply[0] as Exclude<ClaimResult['kind'], 'ok'> };
     const tasks: Array<{ id: string; task: StoredTask }> = [];
     for (let i = 1; i < reply.length; i += 2) tasks.push({ id: reply[i]!, task: JSON.parse(reply[i + 1]!) as StoredTask });
     return { kind: 'ok', tasks };
   }
 
-  /** Gives a claimed task back to wait until `at` (ms); `completed` when that left the campaign with nothing to do. */
+  /** Gives a claimed task back to wait until `at` (ms); `completed` when that ended the campaign (completed, or a canceled one's last call). */
   async release(id: string, taskId: string, at: number, now: number): Promise<{ kind: string; completed: boolean }> {
-    const reply = await this.redis.cmpRelease(...this.fourKeys(id), taskId, at, now);
-    return { kind: reply[0]!, completed: reply[1] === 'completed' };
+    const reply = await this.redis.cmpRelease(...this.fourKeys(id), taskId, at, now, this.retentionMs);
+    return { kind: reply[0]!, completed: reply[1] === 'completed' || reply[1] === 'canceled' };
   }
 
   async begin(id: string, taskId: string, attempt: number, outboundId: string, now: number): Promise<{ kind: 'ok' | 'stale' | 'unknown' } | { kind: 'stopped'; status: CampaignStatus }> {
@@ -463,15 +506,22 @@ export class CampaignRepository {
       f.retryAt ?? '',
       f.final,
       f.now,
+      this.retentionMs,
     );
-    if (reply[0] === 'final') return { kind: 'final', campaignCompleted: reply[1] === 'completed', attempts: Number(reply[2] ?? 0) };
+    if (reply[0] === 'final') return { kind: 'final', campaignCompleted: reply[1] === 'completed' || reply[1] === 'canceled', attempts: Number(reply[2] ?? 0) };
     return { kind: reply[0] as 'retry' | 'dup' | 'unknown' };
   }
 
-  async control(id: string, action: 'pause' | 'resume' | 'cancel', now: number): Promise<{ kind: 'ok' | 'conflict' | 'unknown'; status?: CampaignStatus }> {
+  /** `ended` when this change ended the campaign (a resume that found nothing left, a cancel with no call under way). */
+  async control(id: string, action: 'pause' | 'resume' | 'cancel', now: number): Promise<{ kind: 'ok' | 'conflict' | 'unknown'; status?: CampaignStatus; ended: boolean }> {
     const k = this.keys;
-    const reply = await this.redis.cmpControl(k.campaign(id), k.due(id), k.inflight(id), action, now);
-    return { kind: reply[0] as 'ok' | 'conflict' | 'unknown', ...(reply[1] ? { status: reply[1] as CampaignStatus } : {}) };
+    const reply = await this.redis.cmpControl(k.campaign(id), k.due(id), k.inflight(id), action, now, this.retentionMs);
+    return { kind: reply[0] as 'ok' | 'conflict' | 'unknown', ...(reply[1] ? { status: reply[1] as CampaignStatus } : {}), ended: reply[2] === 'ended' };
+  }
+
+  /** Takes campaigns whose records expired off the list of all campaigns. */
+  async forget(ids: string[]): Promise<void> {
+    if (ids.length) await this.redis.zrem(this.keys.all, ...ids);
   }
 
   /** Tasks in flight not looked at since `before` (ms), at most `max`, marked looked at `now`. */
@@ -524,6 +574,7 @@ function parseCampaign(h: Record<string, string>): CampaignRecord | null {
     startAt: Number(h.startAt ?? 0),
     ...(h.completedAt ? { completedAt: iso(h.completedAt) } : {}),
     ...(h.canceledAt ? { canceledAt: iso(h.canceledAt) } : {}),
+    ...(h.endedAt ? { endedAt: iso(h.endedAt) } : {}),
     counts,
     outcomes,
     seq: Number(h.seq ?? 0),

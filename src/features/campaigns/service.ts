@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../../config';
 import type { Logger } from '../../observability/logger';
+import type { EventSink } from '../events';
 import {
   CAMPAIGN_ID,
   attemptsOf,
@@ -25,6 +26,8 @@ export interface CampaignsDeps {
   config: Pick<Config, 'outbound' | 'retell'>;
   repository: CampaignRepository;
   isDoNotCall: DoNotCallCheck;
+  /** Where `campaign.task.completed` (tasks skipped at import) and `campaign.completed` (a cancel or resume that ended it) go. */
+  events: EventSink;
   /** The clock (ms): windows, start times and retries are read on it. @defaultValue Date.now */
   now?: () => number;
   logger: Logger;
@@ -103,6 +106,32 @@ export function campaignView(r: CampaignRecord): CampaignView {
 
 const DUPLICATE = 'duplicate: the number is already in the campaign';
 
+/** How many events of tasks skipped at import are written at once (one XADD each, pipelined). */
+const DNC_EVENTS_AT_ONCE = 500;
+
+/**
+ * `campaign.task.completed` for each task found on the do-not-call list when it was added (attempts 0).
+ * The writes go out in batches without waiting for each reply, so 10,000 of them take one round trip per
+ * batch. Same event ids as the scheduler's for a task, so a repeat is the same event.
+ */
+export async function emitSkippedAtImport(events: EventSink, campaignId: string, skipped: Array<{ id: string; to: string }>): Promise<void> {
+  if (!skipped.length || events.wants?.('campaign.task.completed') === false) return;
+  for (let i = 0; i < skipped.length; i += DNC_EVENTS_AT_ONCE) {
+    await Promise.all(
+      skipped
+        .slice(i, i + DNC_EVENTS_AT_ONCE)
+        .map((t) => events.emit('campaign.task.completed', { campaign_id: campaignId, task_id: t.id, to: t.to, outcome: 'do_not_call', attempts: 0 }, { key: `${campaignId}:${t.id}` })),
+    );
+  }
+}
+
+/** `campaign.completed` for a campaign that just ended (completed, or canceled with its last call over). */
+export async function emitCampaignEnded(events: EventSink, logger: Logger, record: CampaignRecord): Promise<void> {
+  const status = record.status === 'canceled' ? 'canceled' : 'completed';
+  logger.info({ campaignId: record.id, status, counts: record.counts }, status === 'canceled' ? 'canceled campaign ended: no call under way' : 'campaign completed');
+  await events.emit('campaign.completed', { campaign_id: record.id, status, counts: { ...record.counts } }, { key: record.id });
+}
+
 /**
  * Campaigns as the API and the console see them: create (with tasks inline), add tasks (JSON or CSV
  * rows), read, page through tasks, pause, resume, cancel, and the results. Dialing is the scheduler's.
@@ -170,7 +199,10 @@ export class Campaigns {
     if (result.kind === 'different') return { kind: 'key_reused', reason: 'this Idempotency-Key was already used for a different request' };
     const record = await this.deps.repository.get(id);
     if (!record) throw new Error(`campaign ${id} vanished after creation`);
-    if (result.kind === 'ok') this.deps.logger.info({ campaignId: id, tasks: result.added, status }, 'campaign created');
+    if (result.kind === 'ok') {
+      this.deps.logger.info({ campaignId: id, tasks: result.added, skippedDnc: result.skippedDnc.length, status }, 'campaign created');
+      await emitSkippedAtImport(this.deps.events, id, result.skippedDnc);
+    }
     return { kind: result.kind === 'same' ? 'repeat' : 'created', campaign: campaignView(record) };
   }
 
@@ -193,6 +225,7 @@ export class Campaigns {
     if (result.kind === 'unknown') return { kind: 'unknown' };
     if (result.kind === 'closed') return { kind: 'closed', reason: `the campaign is ${result.status}: create another` };
     if (result.kind === 'different') return { kind: 'key_reused', reason: 'this Idempotency-Key was already used for a different request' };
+    if (result.kind === 'ok') await emitSkippedAtImport(this.deps.events, id, result.skippedDnc);
     for (const row of result.duplicateRows) skipped.push({ row, reason: DUPLICATE });
     skipped.sort((a, b) => a.row - b.row);
     return { kind: result.kind === 'same' ? 'repeat' : 'added', added: result.added, skipped };
@@ -226,8 +259,11 @@ export class Campaigns {
     const limit = Math.min(Math.max(opts.limit ?? 50, 1), 200);
     const before = opts.cursor && /^\d{1,15}$/.test(opts.cursor) ? Number(opts.cursor) : undefined;
     const page = await this.deps.repository.list(limit + 1, before);
-    const records = await this.deps.repository.getMany(page.slice(0, limit).map((p) => p.id));
+    const ids = page.slice(0, limit).map((p) => p.id);
+    const records = await this.deps.repository.getMany(ids);
     const campaigns = records.filter((r): r is CampaignRecord => r !== null).map(campaignView);
+    // Records past their retention are gone: their ids leave the list too.
+    await this.deps.repository.forget(ids.filter((_, i) => records[i] === null && page[i]!.createdMs < this.now() - 60_000));
     return { campaigns, next_cursor: page.length > limit ? String(page[limit - 1]!.createdMs) : null };
   }
 
@@ -268,9 +304,13 @@ export class Campaigns {
     const result = await this.deps.repository.control(id, action, this.now());
     if (result.kind === 'unknown') return { kind: 'unknown' };
     if (result.kind === 'conflict') return { kind: 'conflict', status: result.status! };
-    if (action === 'cancel') await this.deps.repository.retire(id);
     this.deps.logger.info({ campaignId: id, action, status: result.status }, 'campaign control');
     const record = await this.deps.repository.get(id);
+    // A canceled campaign with calls under way stays on the scheduler's list until they are over.
+    if (result.ended) {
+      await this.deps.repository.retire(id);
+      if (record) await emitCampaignEnded(this.deps.events, this.deps.logger, record);
+    }
     return record ? { kind: 'ok', campaign: campaignView(record) } : { kind: 'unknown' };
   }
 
