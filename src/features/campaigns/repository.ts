@@ -25,6 +25,12 @@ export function campaignKeys(prefix: string) {
     requests: (id: string) => `${base(id)}:requests`,
     /** Set: the dynamic-variable names seen (the results' columns). */
     vars: (id: string) => `${base(id)}:vars`,
+    /**
+     * Sorted set per task status: the task ids in it, scored by their number, so a page of one status is
+     * read in order without scanning the others (a canceled campaign's waiting tasks stay in `pending` and
+     * `scheduled`, and read as canceled).
+     */
+    byStatus: (id: string, status: TaskStatus) => `${base(id)}:by:${status}`,
     /** Sorted set: every campaign by creation time (ms). The two lists share a slot of their own. */
     all: `${prefix}:{campaigns}:all`,
     /** Set: campaigns the scheduler looks at (not completed or canceled). */
@@ -47,6 +53,14 @@ local function retain(c, ms)
   for _, k in ipairs({'', ':tasks', ':data', ':numbers', ':due', ':inflight', ':requests', ':vars'}) do
     redis.call('PEXPIRE', c .. k, ms)
   end
+  for _, s in ipairs({'pending', 'scheduled', 'dialing', 'in_progress', 'completed', 'canceled', 'skipped_dnc'}) do
+    redis.call('PEXPIRE', c .. ':by:' .. s, ms)
+  end
+end
+-- Moves a task in the status index (campaignKeys' byStatus): out of 'from', into 'to' (either may be nil).
+local function index(c, id, from, to)
+  if from then redis.call('ZREM', c .. ':by:' .. from, id) end
+  if to then redis.call('ZADD', c .. ':by:' .. to, tonumber(string.sub(id, 5)), id) end
 end
 -- Ends the campaign once nothing is left: a running or paused one with tasks becomes completed; a
 -- canceled one ends once its calls under way are over. Only the call that ended it gets 'completed' or
@@ -74,7 +88,7 @@ end
 // KEYS: campaign, tasks, data, numbers, due, requests, vars
 // ARGV: now, mode, key, hash, #campaign pairs, pairs..., #vars, vars..., then per task: row, to, state, data, score ('' = skipped_dnc)
 // Answers 'ok', the answer kept for the key, then the id and number of each task skipped for do-not-call.
-const ADD = `
+const ADD = `${COUNTERS}
 local now, mode, key, hash = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if key ~= '' then
   local prev = redis.call('HGET', KEYS[6], key)
@@ -111,10 +125,12 @@ while i + 4 <= #ARGV do
     redis.call('HSET', KEYS[2], id, state)
     if data ~= '' then redis.call('HSET', KEYS[3], id, data) end
     if score == '' then
+      index(KEYS[1], id, nil, 'skipped_dnc')
       dnc = dnc + 1
       dnc_ids[#dnc_ids + 1] = id
       dnc_ids[#dnc_ids + 1] = to
     else
+      index(KEYS[1], id, nil, 'pending')
       redis.call('ZADD', KEYS[5], score, id)
       pending = pending + 1
     end
@@ -160,6 +176,7 @@ for _, id in ipairs(ids) do
   if raw then
     local t = cjson.decode(raw)
     redis.call('HINCRBY', KEYS[1], 'c:' .. t.s, -1)
+    index(KEYS[1], id, t.s, 'dialing')
     t.s = 'dialing'
     t.k = (t.k or 0) + 1
     t.n = nil
@@ -187,11 +204,13 @@ redis.call('HINCRBY', KEYS[1], 'c:dialing', -1)
 t.k = math.max(0, (t.k or 1) - 1)
 local st = redis.call('HGET', KEYS[1], 'status')
 if st == 'canceled' then
+  index(KEYS[1], ARGV[1], 'dialing', 'canceled')
   t.s = 'canceled'
   t.o = 'canceled'
   redis.call('HINCRBY', KEYS[1], 'c:canceled', 1)
 else
   if #attempts(t) > 0 then t.s = 'scheduled' else t.s = 'pending' end
+  index(KEYS[1], ARGV[1], 'dialing', t.s)
   t.n = tonumber(ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'c:' .. t.s, 1)
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
@@ -220,11 +239,12 @@ return {'ok'}
 
 // The attempt's call was answered.
 // KEYS: campaign, tasks. ARGV: id, outbound id
-const ANSWERED = `
+const ANSWERED = `${COUNTERS}
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return 0 end
 local t = cjson.decode(raw)
 if t.s ~= 'dialing' or type(t.a) ~= 'table' or #t.a == 0 or t.a[#t.a].i ~= ARGV[2] then return 0 end
+index(KEYS[1], ARGV[1], 'dialing', 'in_progress')
 t.s = 'in_progress'
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
 redis.call('HINCRBY', KEYS[1], 'c:dialing', -1)
@@ -261,6 +281,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'c:' .. t.s, -1)
 local st = redis.call('HGET', KEYS[1], 'status')
 if ARGV[7] ~= '' and st ~= 'canceled' and st ~= 'completed' then
+  index(KEYS[1], ARGV[1], t.s, 'scheduled')
   t.s = 'scheduled'
   t.n = tonumber(ARGV[7])
   redis.call('HINCRBY', KEYS[1], 'c:scheduled', 1)
@@ -268,6 +289,7 @@ if ARGV[7] ~= '' and st ~= 'canceled' and st ~= 'completed' then
   redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
   return {'retry'}
 end
+index(KEYS[1], ARGV[1], t.s, ARGV[8])
 t.s = ARGV[8]
 t.o = ARGV[4]
 redis.call('HINCRBY', KEYS[1], 'c:' .. ARGV[8], 1)
@@ -351,6 +373,8 @@ export interface CampaignRecord {
   outcomes: Record<string, number>;
   /** Tasks ever added (the last task's number). */
   seq: number;
+  /** Whether its tasks are indexed by status (every campaign created since the index exists). */
+  indexed: boolean;
 }
 
 export type AddResult =
@@ -442,6 +466,12 @@ export class CampaignRepository {
 
   async active(): Promise<string[]> {
     return this.redis.smembers(this.keys.active);
+  }
+
+  /** When the campaign was listed (ms), or null when it is not. */
+  async listedAt(id: string): Promise<number | null> {
+    const score = await this.redis.zscore(this.keys.all, id);
+    return score === null ? null : Number(score);
   }
 
   async retire(id: string): Promise<void> {
@@ -555,6 +585,20 @@ export class CampaignRepository {
     });
   }
 
+  /**
+   * Up to `max` task ids in any of `statuses` (the status index), from task number `from` on, in the
+   * order they were added.
+   */
+  async idsByStatus(id: string, statuses: TaskStatus[], from: number, max: number): Promise<string[]> {
+    const lists = await Promise.all(statuses.map((s) => this.redis.zrangebyscore(this.keys.byStatus(id, s), from, '+inf', 'WITHSCORES', 'LIMIT', 0, max)));
+    const all: Array<{ id: string; seq: number }> = [];
+    for (const list of lists) for (let i = 0; i < list.length; i += 2) all.push({ id: list[i]!, seq: Number(list[i + 1]) });
+    return all
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, max)
+      .map((t) => t.id);
+  }
+
   async variableNames(id: string): Promise<string[]> {
     return (await this.redis.smembers(this.keys.vars(id))).sort();
   }
@@ -578,6 +622,7 @@ function parseCampaign(h: Record<string, string>): CampaignRecord | null {
     counts,
     outcomes,
     seq: Number(h.seq ?? 0),
+    indexed: h.ix === '1',
   };
 }
 

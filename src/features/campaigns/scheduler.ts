@@ -34,6 +34,8 @@ export interface CampaignSchedulerDeps {
 export const BACKLOG_SECONDS = 2;
 /** A task in flight nothing was heard of for this long is looked at again (lost callback, killed worker). */
 export const STALE_AFTER_MS = 120_000;
+/** A listed campaign without a record for this long is taken off the scheduler's list (its create never finished). */
+const ORPHAN_AFTER_MS = 60_000;
 /** How many such tasks one tick looks at per campaign. */
 const STALE_PER_TICK = 20;
 
@@ -125,7 +127,12 @@ export class CampaignScheduler {
     const draining: Array<{ record: CampaignRecord; settings: CampaignSettings }> = [];
     for (let i = 0; i < ids.length; i++) {
       const record = records[i];
-      if (!record || record.status === 'completed' || (record.status === 'canceled' && record.endedAt)) await repository.retire(ids[i]!);
+      if (!record) {
+        // Listed just before its hash is written (a create under way), or gone (expired, or a create that
+        // never finished): only the latter leaves the list.
+        const listed = await repository.listedAt(ids[i]!);
+        if (listed === null || listed < now - ORPHAN_AFTER_MS) await repository.retire(ids[i]!);
+      } else if (record.status === 'completed' || (record.status === 'canceled' && record.endedAt)) await repository.retire(ids[i]!);
       else if (record.status === 'canceled') draining.push({ record, settings: parseSettings(record) });
       else live.push({ record, settings: parseSettings(record) });
     }

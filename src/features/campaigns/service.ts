@@ -7,6 +7,7 @@ import {
   attemptsOf,
   effectiveStatus,
   taskId,
+  taskSeq,
   taskView,
   type CampaignSettings,
   type CampaignStatus,
@@ -190,7 +191,7 @@ export class Campaigns {
     );
     await this.deps.repository.register(id, now);
     const result = await this.deps.repository.add(id, {
-      create: { id, status, createdAt: String(now), updatedAt: String(now), settings: JSON.stringify(settings), startAt: String(startAt), requestHash: hash, ...(key ? { idempotencyKey: key } : {}) },
+      create: { id, status, createdAt: String(now), updatedAt: String(now), settings: JSON.stringify(settings), startAt: String(startAt), requestHash: hash, ix: '1', ...(key ? { idempotencyKey: key } : {}) },
       hash,
       vars: variableNames(tasks),
       tasks,
@@ -269,8 +270,9 @@ export class Campaigns {
 
   /**
    * A page of tasks in the order they were added, optionally of one status; `next_cursor` continues it
-   * (null at the end). A filtered page reads at most 20 pages' worth of tasks, so it may come back short
-   * with a cursor to go on.
+   * (null at the end). A filtered page is read from the status index: full, unless it is the last. A
+   * campaign created before the index reads at most 20 pages' worth of tasks per filtered page, so its
+   * page may come back short with a cursor to go on.
    */
   async tasks(id: string, opts: { status?: TaskStatus; cursor?: string; limit?: number } = {}): Promise<{ tasks: TaskView[]; next_cursor: string | null } | null> {
     if (!CAMPAIGN_ID.test(id)) return null;
@@ -278,6 +280,7 @@ export class Campaigns {
     if (!record) return null;
     const limit = Math.min(Math.max(opts.limit ?? 100, 1), 1000);
     let next = opts.cursor && /^\d{1,9}$/.test(opts.cursor) ? Math.max(1, Number(opts.cursor)) : 1;
+    if (opts.status && record.indexed) return this.tasksByStatus(record, opts.status, next, limit);
     const out: TaskView[] = [];
     const scanEnd = Math.min(record.seq, next + limit * (opts.status ? 20 : 1) - 1);
     scan: while (next <= scanEnd) {
@@ -296,6 +299,21 @@ export class Campaigns {
       next += size;
     }
     return { tasks: out, next_cursor: next <= record.seq ? String(next) : null };
+  }
+
+  /** A page of one status from the index: `limit` + 1 ids are read, the one past the page is the cursor. */
+  private async tasksByStatus(record: CampaignRecord, status: TaskStatus, from: number, limit: number): Promise<{ tasks: TaskView[]; next_cursor: string | null }> {
+    // A canceled campaign's waiting tasks are kept as they were, and read as canceled.
+    const sources: TaskStatus[] =
+      record.status !== 'canceled' ? [status] : status === 'canceled' ? ['canceled', 'pending', 'scheduled'] : status === 'pending' || status === 'scheduled' ? [] : [status];
+    const ids = sources.length ? await this.deps.repository.idsByStatus(record.id, sources, from, limit + 1) : [];
+    const rows = await this.deps.repository.tasks(record.id, ids.slice(0, limit));
+    const tasks: TaskView[] = [];
+    for (const row of rows) {
+      // A task that moved on since the index was read is left out; the cursor is unchanged by it.
+      if (row && effectiveStatus(row.task, record.status) === status) tasks.push({ ...taskView(row.id, row.task, record.status), ...(row.data.v ? { dynamic_variables: row.data.v } : {}) });
+    }
+    return { tasks, next_cursor: ids.length > limit ? String(taskSeq(ids[limit]!)) : null };
   }
 
   /** pause / resume / cancel. */

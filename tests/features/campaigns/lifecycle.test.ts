@@ -13,7 +13,7 @@ import { api, numbers } from './support';
 jest.setTimeout(60_000);
 
 const DAY_MS = 24 * 3600 * 1000;
-const KEY_SUFFIXES = ['', ':tasks', ':data', ':numbers', ':requests', ':vars'];
+const KEY_SUFFIXES = ['', ':tasks', ':data', ':numbers', ':requests', ':vars', ...['pending', 'scheduled', 'dialing', 'in_progress', 'completed', 'canceled', 'skipped_dnc'].map((s) => `:by:${s}`)];
 
 describe('campaign lifecycle', () => {
   let bridge: TestBridge;
@@ -34,7 +34,7 @@ describe('campaign lifecycle', () => {
     if (res.status !== 201) throw new Error(`POST /campaigns answered ${res.status}: ${res.text}`);
     return res.body.id as string;
   };
-  const waitStatus = (id: string, status: string, timeoutMs = 20_000) =>
+  const waitStatus = (id: string, status: string, timeoutMs = 40_000) =>
     waitFor(`campaign ${status}`, async () => (await campaign(id)).status === status, timeoutMs, 100);
   /** The time to live (ms) of each of the campaign's keys that exists: -1 for none. */
   const ttls = async (id: string) => {
@@ -42,6 +42,21 @@ describe('campaign lifecycle', () => {
     const out: number[] = [];
     for (const suffix of KEY_SUFFIXES) if (await bridge.redis.exists(base + suffix)) out.push(await bridge.redis.pttl(base + suffix));
     return out;
+  };
+  /** Every status filter, page by page (limit 2), gives exactly the tasks the unfiltered listing shows with that status. */
+  const expectIndexAgrees = async (id: string) => {
+    const all = (await api(bridge, 'GET', `/campaigns/${id}/tasks?limit=1000`)).body.tasks as Array<{ id: string; status: string }>;
+    for (const status of ['pending', 'scheduled', 'dialing', 'in_progress', 'completed', 'canceled', 'skipped_dnc']) {
+      const seen: string[] = [];
+      let cursor: string | null = '';
+      for (let pages = 0; cursor !== null && pages < 100; pages++) {
+        const page: { body: { tasks: Array<{ id: string; status: string }>; next_cursor: string | null } } = await api(bridge, 'GET', `/campaigns/${id}/tasks?status=${status}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        if (page.body.next_cursor !== null) expect(page.body.tasks).toHaveLength(2);
+        seen.push(...page.body.tasks.map((t) => t.id));
+        cursor = page.body.next_cursor;
+      }
+      expect([status, seen]).toEqual([status, all.filter((t) => t.status === status).map((t) => t.id)]);
+    }
   };
   const completedOf = async (id: string) => (await eventsOf(bridge, 'campaign.completed')).filter((e: any) => e.data.campaign_id === id);
 
@@ -67,6 +82,7 @@ describe('campaign lifecycle', () => {
     for (const t of kept) expect(t).toBeGreaterThan(2 * DAY_MS - 60_000);
     for (const t of kept) expect(t).toBeLessThanOrEqual(2 * DAY_MS);
     expect((await campaign(id)).status).toBe('canceled');
+    await expectIndexAgrees(id);
     // Later ticks, controls and a repeated cancel send nothing more.
     expect((await api(bridge, 'POST', `/campaigns/${id}/cancel`)).status).toBe(200);
     await sleep(800);
@@ -102,6 +118,7 @@ describe('campaign lifecycle', () => {
     await sleep(500);
     expect(await completedOf(id)).toHaveLength(1);
     expect(creates()).toHaveLength(0);
+    await expectIndexAgrees(id);
   });
 
   it('when a paused campaign is filled with listed numbers only, then it waits for the resume, which completes it', async () => {
@@ -146,8 +163,22 @@ describe('campaign lifecycle', () => {
     expect((await ttls(id)).every((t) => t === -1)).toBe(true);
     await waitStatus(id, 'completed');
     expect(creates()).toHaveLength(2);
+    await expectIndexAgrees(id);
     await waitFor('campaign.completed', async () => (await completedOf(id)).length === 1, 10_000, 100);
     for (const t of await ttls(id)) expect(t).toBeGreaterThan(2 * DAY_MS - 60_000);
+  });
+
+  it('when the scheduler finds a listed campaign whose record is not written yet, then it keeps it listed; a minute on, it drops it', async () => {
+    now = Date.UTC(2026, 2, 4, 15, 0);
+    await start();
+    const keys = campaignKeys(bridge.config.redis.prefix);
+    const id = 'cmp_0123456789abcdef0123456789abcdef';
+    // What a create does first: list the campaign, then write it.
+    await bridge.redis.multi().zadd(keys.all, now, id).sadd(keys.active, id).exec();
+    await sleep(800);
+    expect(await bridge.redis.sismember(keys.active, id)).toBe(1);
+    now += 61_000;
+    await waitFor('the orphan to leave the list', async () => (await bridge.redis.sismember(keys.active, id)) === 0, 10_000, 100);
   });
 
   it('when an ended campaign\'s records have expired, then the list leaves it out and forgets it', async () => {
@@ -181,12 +212,32 @@ describe('campaign lifecycle', () => {
     expect(tookMs).toBeLessThan(30_000);
   });
 
-  it('when the tasks are filtered by status, then a page that read its 20 pages\' worth comes back short with a cursor, and following it finds the rest', async () => {
+  it('when the tasks are filtered by status, then each page is full (read from the status index) and the cursor goes on exactly', async () => {
     now = Date.UTC(2026, 2, 4, 15, 0);
     await start({ worker: false });
-    const listed = '+12125550399';
+    const listed = ['+12125550397', '+12125550398', '+12125550399'];
+    expect((await api(bridge, 'POST', '/dnc', { numbers: listed })).status).toBeLessThan(300);
+    const id = await create({ tasks: [{ to: listed[0] }, ...numbers(45, 800).map((to) => ({ to })), { to: listed[1] }, { to: listed[2] }], paused: true });
+    const first = await api(bridge, 'GET', `/campaigns/${id}/tasks?status=skipped_dnc&limit=2`);
+    expect(first.body.tasks.map((t: { to: string }) => t.to)).toEqual(listed.slice(0, 2));
+    expect(first.body.next_cursor).toBe('48');
+    const second = await api(bridge, 'GET', `/campaigns/${id}/tasks?status=skipped_dnc&limit=2&cursor=48`);
+    expect(second.body).toEqual({ tasks: [expect.objectContaining({ to: listed[2], status: 'skipped_dnc' })], next_cursor: null });
+    await expectIndexAgrees(id);
+    // Canceled, its waiting tasks read as canceled under that filter, and under no other.
+    await api(bridge, 'POST', `/campaigns/${id}/cancel`);
+    expect((await api(bridge, 'GET', `/campaigns/${id}/tasks?status=pending`)).body).toEqual({ tasks: [], next_cursor: null });
+    expect((await api(bridge, 'GET', `/campaigns/${id}/tasks?status=canceled&limit=1000`)).body.tasks).toHaveLength(45);
+    await expectIndexAgrees(id);
+  });
+
+  it('when a campaign predates the status index, then a filtered page reads at most 20 pages\' worth and comes back short with a cursor, and following it finds the rest', async () => {
+    now = Date.UTC(2026, 2, 4, 15, 0);
+    await start({ worker: false });
+    const listed = '+12125550389';
     expect((await api(bridge, 'POST', '/dnc', { numbers: [listed] })).status).toBeLessThan(300);
-    const id = await create({ tasks: [...numbers(45, 800).map((to) => ({ to })), { to: listed }], paused: true });
+    const id = await create({ tasks: [...numbers(45, 900).map((to) => ({ to })), { to: listed }], paused: true });
+    await bridge.redis.hdel(campaignKeys(bridge.config.redis.prefix).campaign(id), 'ix');
     const seen: string[] = [];
     let cursor: string | null = '';
     let pages = 0;
