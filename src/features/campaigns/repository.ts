@@ -415,7 +415,7 @@ export class CampaignRepository {
   constructor(
     redis: RedisClient,
     prefix: string,
-    private readonly retentionMs: number = DEFAULT_RETENTION_MS,
+    readonly retentionMs: number = DEFAULT_RETENTION_MS,
   ) {
     this.keys = campaignKeys(prefix);
     const define = (name: string, keys: number, lua: string) => redis.defineCommand(name, { numberOfKeys: keys, lua });

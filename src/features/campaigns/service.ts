@@ -85,7 +85,8 @@ export function taskZone(task: TaskInput, settings: CampaignSettings): string {
   return task.timezone ?? zoneOfNumber(task.to) ?? settings.window?.timezone ?? 'UTC';
 }
 
-export function campaignView(r: CampaignRecord): CampaignView {
+/** A campaign as the API shows it; `retentionMs` gives an ended one its `expires_at`. */
+export function campaignView(r: CampaignRecord, retentionMs?: number): CampaignView {
   const s = parseSettings(r);
   return {
     id: r.id,
@@ -95,6 +96,8 @@ export function campaignView(r: CampaignRecord): CampaignView {
     updated_at: r.updatedAt,
     ...(s.start_at ? { start_at: s.start_at } : {}),
     ...(r.completedAt ? { completed_at: r.completedAt } : {}),
+    ...(r.endedAt ? { ended_at: r.endedAt } : {}),
+    ...(r.endedAt && retentionMs !== undefined ? { expires_at: new Date(Date.parse(r.endedAt) + retentionMs).toISOString() } : {}),
     ...(s.from ? { from: s.from } : {}),
     ...(s.agent_id ? { agent_id: s.agent_id } : {}),
     ...(s.window ? { window: s.window } : {}),
@@ -142,6 +145,10 @@ export class Campaigns {
 
   constructor(private readonly deps: CampaignsDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  private view(record: CampaignRecord): CampaignView {
+    return campaignView(record, this.deps.repository.retentionMs);
   }
 
   async create(body: CampaignBody, key: string | undefined): Promise<CreateOutcome> {
@@ -204,7 +211,7 @@ export class Campaigns {
       this.deps.logger.info({ campaignId: id, tasks: result.added, skippedDnc: result.skippedDnc.length, status }, 'campaign created');
       await emitSkippedAtImport(this.deps.events, id, result.skippedDnc);
     }
-    return { kind: result.kind === 'same' ? 'repeat' : 'created', campaign: campaignView(record) };
+    return { kind: result.kind === 'same' ? 'repeat' : 'created', campaign: this.view(record) };
   }
 
   /** Adds tasks: the good ones are added, each bad one or number already in the campaign is listed by row. */
@@ -252,7 +259,7 @@ export class Campaigns {
   async get(id: string): Promise<CampaignView | null> {
     if (!CAMPAIGN_ID.test(id)) return null;
     const record = await this.deps.repository.get(id);
-    return record ? campaignView(record) : null;
+    return record ? this.view(record) : null;
   }
 
   /** Campaigns, newest first; `cursor` is the previous page's `next_cursor`. */
@@ -262,7 +269,7 @@ export class Campaigns {
     const page = await this.deps.repository.list(limit + 1, before);
     const ids = page.slice(0, limit).map((p) => p.id);
     const records = await this.deps.repository.getMany(ids);
-    const campaigns = records.filter((r): r is CampaignRecord => r !== null).map(campaignView);
+    const campaigns = records.filter((r): r is CampaignRecord => r !== null).map((r) => this.view(r));
     // Records past their retention are gone: their ids leave the list too.
     await this.deps.repository.forget(ids.filter((_, i) => records[i] === null && page[i]!.createdMs < this.now() - 60_000));
     return { campaigns, next_cursor: page.length > limit ? String(page[limit - 1]!.createdMs) : null };
@@ -329,7 +336,7 @@ export class Campaigns {
       await this.deps.repository.retire(id);
       if (record) await emitCampaignEnded(this.deps.events, this.deps.logger, record);
     }
-    return record ? { kind: 'ok', campaign: campaignView(record) } : { kind: 'unknown' };
+    return record ? { kind: 'ok', campaign: this.view(record) } : { kind: 'unknown' };
   }
 
   /**

@@ -71,6 +71,7 @@ describe('campaign lifecycle', () => {
     await sleep(800);
     expect(await completedOf(id)).toHaveLength(0);
     expect((await ttls(id)).every((t) => t === -1)).toBe(true);
+    expect(await campaign(id)).not.toHaveProperty('expires_at');
 
     const [sid] = [...bridge.twilio.callee.placed.keys()];
     bridge.twilio.hangUp(sid!);
@@ -81,7 +82,9 @@ describe('campaign lifecycle', () => {
     expect(kept.length).toBeGreaterThanOrEqual(4);
     for (const t of kept) expect(t).toBeGreaterThan(2 * DAY_MS - 60_000);
     for (const t of kept) expect(t).toBeLessThanOrEqual(2 * DAY_MS);
-    expect((await campaign(id)).status).toBe('canceled');
+    const view = await campaign(id);
+    expect(view.status).toBe('canceled');
+    expect(Date.parse(view.expires_at) - Date.parse(view.ended_at)).toBe(2 * DAY_MS);
     await expectIndexAgrees(id);
     // Later ticks, controls and a repeated cancel send nothing more.
     expect((await api(bridge, 'POST', `/campaigns/${id}/cancel`)).status).toBe(200);
