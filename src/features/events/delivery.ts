@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, type BackoffStrategy, type Job, type JobsOptions } from 'bullmq';
 import { Agent, type Dispatcher } from 'undici';
 import { boundedPost, PostError } from '../../http/bounded-post';
-import { queuePrefix } from '../../jobs/queues';
+import { queueBase } from '../../jobs/queues';
 import { lazyChild, type CallLog, type Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { RedisClient } from '../../redis/connection';
@@ -65,7 +65,7 @@ export interface DeliveryJob {
 export type EventQueue = Queue<DeliveryJob, unknown, 'deliver'>;
 
 export function createEventQueue(connection: RedisClient, redisPrefix: string, delays?: readonly number[]): EventQueue {
-  return new Queue<DeliveryJob, unknown, 'deliver'>(EVENTS_QUEUE, { connection, prefix: queuePrefix(redisPrefix), defaultJobOptions: deliveryJobOptions(delays) });
+  return new Queue<DeliveryJob, unknown, 'deliver'>(EVENTS_QUEUE, { ...queueBase(connection, redisPrefix), defaultJobOptions: deliveryJobOptions(delays) });
 }
 
 /** The job id of a delivery: one per event and endpoint (and per redelivery), however often it is queued. */
