@@ -77,7 +77,8 @@ export function queueTelemetry(): Telemetry | undefined {
  * Runs `fn` in a span named `name` (the active one while `fn` runs, so the spans it starts are its
  * children): an exception is recorded on it and rethrown, and it ends when `fn` settles.
  */
-export async function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, kind: SpanKind = SpanKind.INTERNAL): Promise<T> {
+export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, kind: SpanKind = SpanKind.INTERNAL): Promise<T> {
+  // Not an async function: with tracing off, `fn`'s own promise is returned, with no extra tick.
   if (!sdk) return fn(NOT_RECORDING);
   return sdk.tracer.startActiveSpan(name, { kind, attributes }, async (span) => {
     try {
@@ -102,43 +103,41 @@ export function failed(span: Span, err: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
 }
 
-/** What an HTTP client span is about: the request's method and URL (with no credentials in it). */
-export interface OutgoingRequest {
-  method: string;
-  /** The origin, e.g. `https://api.twilio.com`. */
-  origin: string;
-  /** The path, query included. */
-  path: string;
-}
+/** What an HTTP client span is about: the request's method and URL (no credentials are kept from it). */
+export type OutgoingRequest = { method: string; url: string } | { method: string; origin: string; path: string };
 
 /**
  * Runs `fn`, which sends `request`, in a client span with the standard HTTP attributes (`http.request.method`,
- * `server.address`, `server.port`, `url.full`, and `http.response.status_code` from what `fn` returns): 4xx
- * and 5xx mark it failed, as OpenTelemetry's HTTP conventions do for clients.
+ * `server.address`, `server.port`, and `url.full` without credentials or query, which may hold phone
+ * numbers); `fn` tells the answer's status with `answered`. `attributes` may be a function, called only
+ * while tracing is on.
  */
-export function withClientSpan<T extends { statusCode: number }>(name: string, request: OutgoingRequest, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
-  if (!sdk) return fn();
-  const url = new URL(request.origin);
+export function withClientSpan<T>(name: string, request: OutgoingRequest, attributes: Attributes | (() => Attributes), fn: (span: Span) => Promise<T>): Promise<T> {
+  if (!sdk) return fn(NOT_RECORDING);
+  const url = new URL('url' in request ? request.url : request.origin + request.path);
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
-  const attrs = { 'http.request.method': request.method, 'server.address': url.hostname, 'server.port': port, 'url.full': request.origin + request.path, ...attributes };
-  return withSpan(
-    name,
-    attrs,
-    async (span) => {
-      const res = await fn();
-      span.setAttribute('http.response.status_code', res.statusCode);
-      if (res.statusCode >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
-      return res;
-    },
-    SpanKind.CLIENT,
-  );
+  const attrs = {
+    'http.request.method': request.method,
+    'server.address': url.hostname,
+    'server.port': port,
+    'url.full': url.origin + url.pathname,
+    ...(typeof attributes === 'function' ? attributes() : attributes),
+  };
+  return withSpan(name, attrs, fn, SpanKind.CLIENT);
+}
+
+/** Records an HTTP answer's status on a client span: 4xx and 5xx mark it failed, as OpenTelemetry's HTTP conventions say for clients. */
+export function answered(span: Span, status: number): void {
+  if (!span.isRecording()) return;
+  span.setAttribute('http.response.status_code', status);
+  if (status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
 }
 
 /** The parts of an incoming request and its response a server span reads (express's). */
 interface ServerExchange {
   method: string;
   path: string;
-  res: { statusCode: number };
+  res?: { statusCode: number };
 }
 
 /**
@@ -153,7 +152,7 @@ export function withServerSpan<T>(name: string, req: ServerExchange, route: stri
     let status = 0;
     try {
       const result = await fn(span);
-      status = req.res.statusCode;
+      status = req.res?.statusCode ?? 200;
       return result;
     } catch (err) {
       // The error handler answers an HttpError's status (bad input: 4xx), anything else 500.
