@@ -3,7 +3,9 @@
  * bridge's OTLP/HTTP JSON exports on /v1/traces, answers 200 as a collector does, and counts the spans.
  *
  * IPC: sends `{ type: 'ready', url }` once listening (the base URL, for OTEL_EXPORTER_OTLP_ENDPOINT);
- * answers `{ type: 'stats' }` with `{ type: 'stats', exports, spans }`.
+ * answers `{ type: 'stats' }` with `{ type: 'stats', exports, spans }`. Without IPC (run by hand, e.g.
+ * beside `npm run bench:instructions -- --with OTEL_EXPORTER_OTLP_ENDPOINT=...`) it listens on PORT and
+ * prints its URL, and the counts when stopped.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,5 +34,13 @@ process.on('message', (m: { type?: string }) => {
   if (m?.type === 'stats') process.send?.({ type: 'stats', exports, spans });
 });
 process.on('disconnect', () => process.exit(0));
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
-server.listen(0, '127.0.0.1', () => process.send?.({ type: 'ready', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
+process.on('SIGTERM', () => {
+  if (!process.send) process.stdout.write(`${exports} exports, ${spans} spans\n`);
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  if (process.send) process.send({ type: 'ready', url });
+  else process.stdout.write(`${url}\n`);
+});
