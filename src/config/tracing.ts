@@ -50,7 +50,7 @@ export const settings = {
     deploy: { how: 'optional', heroku: 'OpenTelemetry collector (OTLP/HTTP) base URL, e.g. https://otlp.example.com; traces are sent to <url>/v1/traces. Tracing is off when empty.' },
     docs: { meaning: 'OTLP/HTTP collector base URL: traces go to `<url>/v1/traces` (see [Traces](operating.md#traces)); tracing is off while neither endpoint is set' },
     dotenv: {
-      comment: 'Traces (OpenTelemetry, see docs/operating.md#traces): an OTLP/HTTP collector base URL (traces go to <url>/v1/traces).\nOff when empty: the tracing SDK is not even loaded.',
+      comment: 'Traces (OpenTelemetry, see docs/operating.md#traces): an OTLP/HTTP collector base URL; traces go to\n<url>/v1/traces. Off when empty: the tracing SDK is not even loaded.',
       paragraph: true,
     },
   }),
@@ -59,7 +59,7 @@ export const settings = {
     example: 'http://localhost:4318/v1/traces',
     deploy: { how: 'manual' },
     docs: { meaning: 'the full URL traces are posted to, used as it is; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`' },
-    dotenv: false,
+    dotenv: { comment: 'Or the full URL traces are posted to, used as it is.' },
   }),
   OTEL_EXPORTER_OTLP_HEADERS: setting(keyValueList('e.g. x-api-key=abc,x-team=voice'), {
     description: 'Headers sent with every export, as key=value pairs separated by commas (a vendor API key)',
@@ -80,7 +80,7 @@ export const settings = {
       example: 'voice-bridge',
       deploy: { how: 'manual' },
       docs: { default: '`twilio-retell-bridge-web` / `-worker`', meaning: 'the spans\' `service.name`; both processes use it when set, told apart by `bridge.process`' },
-      dotenv: false,
+      dotenv: { comment: 'service.name of the spans; twilio-retell-bridge-web and -worker when empty.' },
     },
   ),
   OTEL_RESOURCE_ATTRIBUTES: setting(keyValueList('e.g. deployment.environment.name=production'), {
@@ -88,14 +88,14 @@ export const settings = {
     example: 'deployment.environment.name=production',
     deploy: { how: 'manual' },
     docs: { default: 'none', meaning: 'attributes of every span\'s resource, `key=value` pairs separated by commas (`deployment.environment.name=production`)' },
-    dotenv: false,
+    dotenv: { comment: 'More attributes of every span\'s resource, e.g. deployment.environment.name=production.' },
   }),
   OTEL_TRACES_SAMPLER: setting(z.enum(SAMPLERS).default('parentbased_always_on'), {
     description: 'Which traces are kept: always_on, always_off, traceidratio, or parentbased_ each of them',
     example: 'parentbased_traceidratio',
     deploy: { how: 'manual' },
     docs: { meaning: 'which traces are kept: `always_on`, `always_off`, `traceidratio`, or `parentbased_` each of them (a trace begun elsewhere keeps its decision)' },
-    dotenv: false,
+    dotenv: { comment: 'Which traces are kept; with parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG is the share kept (0 to 1).' },
   }),
   OTEL_TRACES_SAMPLER_ARG: setting(
     z.coerce.number({ error: 'must be a number from 0 to 1' }).min(0, 'must be at least 0').max(1, 'must be at most 1').optional(),
@@ -104,7 +104,7 @@ export const settings = {
       example: '0.1',
       deploy: { how: 'manual' },
       docs: { default: '1', meaning: 'the share of traces kept, from 0 to 1, with `traceidratio` or `parentbased_traceidratio`' },
-      dotenv: false,
+      dotenv: {},
     },
   ),
   OTEL_SDK_DISABLED: setting(trueFalse.default(false), {
@@ -112,7 +112,7 @@ export const settings = {
     example: 'true',
     deploy: { how: 'manual' },
     docs: { meaning: '`true` turns tracing off even with an endpoint set' },
-    dotenv: false,
+    dotenv: { comment: 'true turns tracing off with the endpoint left set.' },
   }),
 };
 
