@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker, type BackoffStrategy, type Job } from 'bull
 import { settleWithin } from '../http/timeout';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import { annotate, CALL_SID, RETELL_CALL_ID, tracingOn } from '../observability/tracing';
+import { annotate, ATTR_CALL_SID, ATTR_RETELL_CALL_ID, tracingOn } from '../observability/tracing';
 import { isUnreachableError, type RedisClient } from '../redis/connection';
 import { queueBase } from './queues';
 
@@ -68,8 +68,8 @@ function jobAttributes(job: Job): Record<string, string | number> {
   const data = job.data as { callSid?: unknown; callId?: unknown } | undefined;
   return {
     'bullmq.job.attempt': job.attemptsMade + 1,
-    ...(typeof data?.callSid === 'string' ? { [CALL_SID]: data.callSid } : {}),
-    ...(typeof data?.callId === 'string' ? { [RETELL_CALL_ID]: data.callId } : {}),
+    ...(typeof data?.callSid === 'string' ? { [ATTR_CALL_SID]: data.callSid } : {}),
+    ...(typeof data?.callId === 'string' ? { [ATTR_RETELL_CALL_ID]: data.callId } : {}),
   };
 }
 

@@ -13,9 +13,9 @@ import type { TracingConfig } from '../config';
 export { SpanKind, type Attributes, type Span };
 
 /** The Twilio call's CallSid (`CA…`), on every span that knows it. */
-export const CALL_SID = 'twilio.call_sid';
+export const ATTR_CALL_SID = 'twilio.call_sid';
 /** The Retell call's id (`call_…`), on every span that knows it. */
-export const RETELL_CALL_ID = 'retell.call_id';
+export const ATTR_RETELL_CALL_ID = 'retell.call_id';
 
 /** Which of the bridge's processes is tracing: its `bridge.process` and default service name. */
 export type TracedProcess = 'web' | 'worker' | 'dev';

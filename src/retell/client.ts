@@ -2,7 +2,7 @@ import RetellSdk from 'retell-sdk';
 import { Agent } from 'undici';
 import type { Config } from '../config';
 import { bufferedFetch } from '../http/buffered-fetch';
-import { answered, RETELL_CALL_ID, tracingOn, withClientSpan } from '../observability/tracing';
+import { answered, ATTR_RETELL_CALL_ID, tracingOn, withClientSpan } from '../observability/tracing';
 
 /**
  * The Retell client for the webhook hot path.
@@ -34,7 +34,7 @@ export function traced(fetchImpl: typeof fetch): typeof fetch {
     const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
     const method = (init?.method ?? (typeof input === 'object' && 'method' in input ? input.method : 'GET')).toUpperCase();
     const callId = /\/(call_[A-Za-z0-9]+)/.exec(url.pathname)?.[1];
-    return withClientSpan(`retell ${method} ${pathTemplate(url.pathname)}`, { method, url: url.href }, callId ? { [RETELL_CALL_ID]: callId } : {}, async (span) => {
+    return withClientSpan(`retell ${method} ${pathTemplate(url.pathname)}`, { method, url: url.href }, callId ? { [ATTR_RETELL_CALL_ID]: callId } : {}, async (span) => {
       const res = await fetchImpl(input, init);
       answered(span, res.status);
       return res;

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent, type Dispatcher } from 'undici';
 import type { RequestClient } from 'twilio';
-import { answered, CALL_SID, withClientSpan } from '../observability/tracing';
+import { answered, ATTR_CALL_SID, withClientSpan } from '../observability/tracing';
 
 type TwilioRequest = Parameters<RequestClient['request']>[0];
 type TwilioResponse = Awaited<ReturnType<RequestClient['request']>>;
@@ -92,7 +92,7 @@ export class TwilioHttpClient {
       answered(span, res.statusCode);
       // A call created by this request: its CallSid is known from the answer.
       const created = (parsed as { sid?: unknown } | undefined)?.sid;
-      if (span.isRecording() && typeof created === 'string' && created.startsWith('CA')) span.setAttribute(CALL_SID, created);
+      if (span.isRecording() && typeof created === 'string' && created.startsWith('CA')) span.setAttribute(ATTR_CALL_SID, created);
       return { statusCode: res.statusCode, body: parsed, headers: res.headers };
     });
   }
@@ -123,7 +123,7 @@ export function resourceOf(uri: string): string {
 /** The call a request is about, when its URL names one (`/Calls/CA…`). */
 function requestAttributes(uri: string): Record<string, string> {
   const callSid = /\/Calls\/(CA[0-9a-fA-F]{32})/.exec(uri)?.[1];
-  return callSid ? { [CALL_SID]: callSid, 'twilio.resource': resourceOf(uri) } : { 'twilio.resource': resourceOf(uri) };
+  return callSid ? { [ATTR_CALL_SID]: callSid, 'twilio.resource': resourceOf(uri) } : { 'twilio.resource': resourceOf(uri) };
 }
 
 /** As axios does for twilio: JSON when it parses, else the text as it came (an empty body stays ''). */

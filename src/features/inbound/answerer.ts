@@ -3,7 +3,7 @@ import type Retell from 'retell-sdk';
 import { ANSWER_BUDGET_MS, type Config } from '../../config';
 import { lazyChild, type CallLog, type Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
-import { annotate, RETELL_CALL_ID, withSpan } from '../../observability/tracing';
+import { annotate, ATTR_RETELL_CALL_ID, withSpan } from '../../observability/tracing';
 import { registerPhoneCall, RegistrationError, type RegistrationFailureReason } from '../../retell/register';
 import type { InboundCallDetails, LookupChoice } from './lookup-contract';
 import { fallbackTwiml, rejectTwiml, retellDialVerb, twimlDocument } from '../../twilio/twiml';
@@ -289,7 +289,7 @@ export class CallAnswerer {
         timeoutMs,
       ));
       timer({ result: 'ok' });
-      annotate({ [RETELL_CALL_ID]: registration.callId });
+      annotate({ [ATTR_RETELL_CALL_ID]: registration.callId });
       const recording = planRecording(this.config.recording, choice?.recording);
       log.info(recording ? { callId: registration.callId, agentId, recording: recording.channels, consent: recording.consent } : { callId: registration.callId, agentId }, 'registered with retell');
       const { publicUrl } = this.config;

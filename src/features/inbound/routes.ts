@@ -7,7 +7,7 @@ import type { ByteBudget } from '../../http/byte-budget';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
-import { CALL_SID, withServerSpan, type Span } from '../../observability/tracing';
+import { ATTR_CALL_SID, withServerSpan, type Span } from '../../observability/tracing';
 import { isFinalCallStatus } from '../../twilio/call-status';
 import { callSidField, single } from '../../twilio/forms';
 import { hangupTwiml, transferTwiml } from '../../twilio/twiml';
@@ -111,7 +111,7 @@ export function inboundRoutes(deps: InboundRoutesDeps): Router {
 
   router.post('/twilio/voice', ...verified, (req, res) => {
     const form = readVoiceForm(req.body);
-    return withServerSpan('twilio.voice', req, '/twilio/voice', { [CALL_SID]: form.CallSid }, (span) => answerVoice(form, res, span));
+    return withServerSpan('twilio.voice', req, '/twilio/voice', { [ATTR_CALL_SID]: form.CallSid }, (span) => answerVoice(form, res, span));
   });
 
   // Twilio comes back here when the SIP leg to Retell ends. A leg that never connected (registration
