@@ -74,16 +74,16 @@ function sampler(config: TracingConfig): Sampler {
 }
 
 /** Sets up the global tracer provider, context manager and propagator, exporting to `config.url`. */
-export function startSdk(config: TracingConfig, process: TracedProcess): TracingSdk {
+export function startSdk(config: TracingConfig, role: TracedProcess): TracingSdk {
   const exporter = new OTLPTraceExporter({ url: config.url, headers: { ...config.headers } });
   // Batches: the export happens off the request path, at most every second, at most 512 spans a post.
   const processor = new BatchSpanProcessor({ exporter, scheduledDelayMillis: 1000 });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({
       ...config.resourceAttributes,
-      [ATTR_SERVICE_NAME]: config.serviceName ?? `twilio-retell-bridge-${process}`,
+      [ATTR_SERVICE_NAME]: config.serviceName ?? `twilio-retell-bridge-${role}`,
       [ATTR_SERVICE_VERSION]: VERSION,
-      'bridge.process': process,
+      'bridge.process': role,
     }),
     sampler: sampler(config),
     spanProcessors: [processor],

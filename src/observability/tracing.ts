@@ -1,8 +1,9 @@
 /**
  * Traces (OpenTelemetry). The bridge's code makes its spans through `withSpan` and the helpers below;
  * they go to the collector only once `startTracing` has set up the SDK, which it does only when an
- * exporter endpoint is configured. While tracing is off the SDK is never loaded (it is imported on
- * start), and a span costs one check of a module variable: `fn` runs with the API's non-recording span.
+ * exporter endpoint is configured. While tracing is off the SDK is never loaded (it is required by
+ * `startTracing`), and a span costs one check of a module variable: `fn` runs with the API's
+ * non-recording span.
  *
  * Span names are dotted (`twilio.voice`, `call.claim`); BullMQ names its own `<operation> <queue>`.
  */
@@ -41,11 +42,11 @@ const NOT_RECORDING: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
  * to export; does nothing otherwise. Call it before building the container, whose queues and workers
  * take `queueTelemetry()`. True when tracing is on.
  */
-export function startTracing(config: TracingConfig | undefined, process: TracedProcess): boolean {
+export function startTracing(config: TracingConfig | undefined, role: TracedProcess): boolean {
   if (config && !sdk) {
     // Required here only: with tracing off, none of the SDK's modules is ever loaded.
     const { startSdk } = require('./tracing-sdk') as typeof import('./tracing-sdk');
-    sdk = startSdk(config, process);
+    sdk = startSdk(config, role);
   }
   return sdk !== undefined;
 }
@@ -142,8 +143,8 @@ interface ServerExchange {
 
 /**
  * Runs a route's handler in a server span with the standard HTTP attributes (`http.request.method`,
- * `http.route`, `url.path`, `http.response.status_code`): 5xx marks it failed, and a thrown error
- * (which the error handler turns into its status) too.
+ * `http.route`, `url.path`, `http.response.status_code`). A 5xx marks it failed, whether sent or thrown
+ * (the error handler answers an HttpError with its status, bad input being 4xx, and anything else 500).
  */
 export function withServerSpan<T>(name: string, req: ServerExchange, route: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
   if (!sdk) return fn(NOT_RECORDING);
