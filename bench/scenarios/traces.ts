@@ -9,12 +9,14 @@
 import os from 'node:os';
 import type { WebTarget } from '../lib/harness';
 import { measure, type Measurement } from '../lib/measure';
-import { nextMessage, spawnTs } from '../lib/proc';
+import { nextMessage, runTs, spawnTs } from '../lib/proc';
 import { fmt, median, type Section } from '../lib/report';
 import type { Scenario, ScenarioContext } from './types';
 import { anomalies, summarise } from './voice';
 
 const WARMUP_SEC = 5;
+/** Webhooks per run of bench/programs/span-cost.ts. */
+const SPAN_COST_WEBHOOKS = 50_000;
 /** At least this many paired rounds: the differences looked for are a few per cent. */
 const MIN_ROUNDS = 5;
 
@@ -102,6 +104,27 @@ export const tracesScenario: Scenario = {
       notes.push(`tracing on: ${fmt.int(spans)} spans received for ${fmt.int(tracedCalls)} calls (${(spans / tracedCalls).toFixed(2)} a call)`);
       if (!candidate) notes.push('no --candidate given: run with --candidate <a checkout from before tracing> to compare tracing off with the code without it');
       notes.push(...anomalies(all, true).map((a) => `anomaly: ${a}`));
+
+      // The spans alone, without the webhook around them: the CPU time above swings by tens of per cent on
+      // a shared machine, this much less.
+      const costs: Record<string, number[]> = { bare: [], off: [], on: [] };
+      for (let round = 0; round < rounds; round++) {
+        for (const mode of round % 2 ? ['on', 'off', 'bare'] : ['bare', 'off', 'on']) {
+          const out = await runTs(`span-cost ${mode}`, 'bench/programs/span-cost.ts', {
+            cpus: env.cpus.web,
+            env: { SPAN_COST_MODE: mode, SPAN_COST_WEBHOOKS: String(SPAN_COST_WEBHOOKS), OTEL_EXPORTER_OTLP_ENDPOINT: url },
+          });
+          costs[mode]!.push((JSON.parse(out.trim().split('\n').pop()!) as { cpuUs: number }).cpuUs);
+        }
+      }
+      const cost = (mode: string) => median(costs[mode]!);
+      const offWebhook = summarise(all.filter((m) => m.target === off.name)).cpuUs;
+      const spanRows = [
+        ['the same awaits, no span calls', cost('bare').toFixed(2), '–'],
+        ['tracing off (the default)', cost('off').toFixed(2), `${(((cost('off') - cost('bare')) / offWebhook) * 100).toFixed(3)} %`],
+        ['tracing on, exported to the local receiver', cost('on').toFixed(2), `${(((cost('on') - cost('bare')) / offWebhook) * 100).toFixed(2)} %`],
+      ];
+      ctx.log(`traces: span cost bare ${cost('bare').toFixed(2)} µs, off ${cost('off').toFixed(2)} µs, on ${cost('on').toFixed(2)} µs per webhook`);
       return [
         {
           title: `Traces: the voice webhook with tracing off and on${candidate ? ', and without tracing' : ''}, new calls, ${flags.duration} s runs, median of ${rounds} rounds rotating`,
@@ -109,6 +132,13 @@ export const tracesScenario: Scenario = {
           rows,
           notes,
           data: { summary, spans, tracedCalls, runs: all },
+        },
+        {
+          title: `Traces: the five spans of a new-call webhook by themselves (bench/programs/span-cost.ts), ${fmt.int(SPAN_COST_WEBHOOKS)} webhooks a run, median of ${rounds}`,
+          header: ['spans', 'CPU µs per webhook', 'added, of a webhook\'s CPU with tracing off'],
+          rows: spanRows,
+          notes: [`a webhook's CPU with tracing off: ${fmt.us(offWebhook)} (the median above)`],
+          data: { costs },
         },
       ];
     } finally {
