@@ -12,6 +12,8 @@
  *   npm run bench -- --voice-only      new calls only: the bridge (and a --candidate) against the naive bridge
  *   npm run bench -- --events-only     event deliveries per second by one worker; the voice webhook's CPU with events off and on
  *   npm run bench -- --recording-only  new calls with RECORDING=off and RECORDING=dual side by side: CPU per call
+ *   npm run bench -- --traces          new calls with tracing off and on (to a local OTLP receiver), and with --candidate the
+ *                                      code without tracing, side by side: CPU per call
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -48,6 +50,7 @@ import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenario
 import { outboundScenario } from './scenarios/outbound';
 import { DEFAULT_EVENTS_OPTIONS, eventsScenario } from './scenarios/events';
 import { recordingScenario } from './scenarios/recording';
+import { tracesScenario } from './scenarios/traces';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -77,6 +80,8 @@ interface RunFlags extends Flags {
   eventCount: number;
   /** Only RECORDING=off against RECORDING=dual. */
   recordingOnly: boolean;
+  /** Only tracing off against on (and the --candidate without it). */
+  tracesOnly: boolean;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -114,6 +119,7 @@ function parseFlags(argv: string[]): RunFlags {
       'events-only': { type: 'boolean', default: false },
       events: { type: 'string', default: String(DEFAULT_EVENTS_OPTIONS.events) },
       'recording-only': { type: 'boolean', default: false },
+      traces: { type: 'boolean', default: false },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -152,6 +158,7 @@ function parseFlags(argv: string[]): RunFlags {
     eventsOnly: v['events-only'],
     eventCount: num('events', v.events, 1000, 1_000_000),
     recordingOnly: v['recording-only'],
+    tracesOnly: v.traces,
   };
 }
 
@@ -176,9 +183,11 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   const events = eventsScenario({ events: flags.eventCount });
   if (flags.eventsOnly) return [events];
   if (flags.recordingOnly) return [recordingScenario];
+  if (flags.tracesOnly) return [tracesScenario];
   return [
     voiceScenario,
     recordingScenario,
+    tracesScenario,
     duplicatesScenario,
     ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []),
     ...(flags.functions ? [functions] : []),
@@ -196,6 +205,7 @@ function title(flags: RunFlags): string {
   if (flags.clusterOnly) return 'scale-out on a Redis Cluster';
   if (flags.eventsOnly) return 'events';
   if (flags.recordingOnly) return 'voice webhook, RECORDING=off vs dual';
+  if (flags.tracesOnly) return 'voice webhook, tracing off vs on';
   return 'voice webhook';
 }
 
@@ -233,7 +243,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly && !flags.tracesOnly;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;

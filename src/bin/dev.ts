@@ -10,6 +10,7 @@ import { ConfigError, noAccountSettings, placeholderAccountSettings, parseSettin
 import pretty from 'pino-pretty';
 import { createLogger, type Logger } from '../observability/logger';
 import { SandboxStartError, startSandbox } from '../sandbox/start';
+import { startTracing, stopTracing } from '../observability/tracing';
 import { startWeb } from '../web/start';
 import { startWorker } from '../worker/start';
 import { configOrExit, onShutdownSignal } from './run';
@@ -67,11 +68,13 @@ function devLogger(level: string): Logger {
 async function runReal(): Promise<() => Promise<void>> {
   const config = configOrExit({ readsDotenv: true, hint: placeholderHint(processEnv()) });
   const logger = devLogger(config.logLevel);
+  if (startTracing(config.tracing, 'dev')) logger.info({ endpoint: new URL(config.tracing!.url).origin }, 'tracing on');
   const worker = startWorker({ config, logger: logger.child({ process: 'worker' }) });
   const web = await startWeb({ config, logger: logger.child({ process: 'web' }) });
   return async () => {
     await web.close();
     await worker.close(10_000);
+    await stopTracing(2000);
   };
 }
 

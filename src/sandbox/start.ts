@@ -9,6 +9,7 @@ import path from 'node:path';
 import { envSchema, loadConfig, REDIS_SETTINGS, type Config } from '../config';
 import { withTimeout } from '../http/timeout';
 import { createLogger, type Logger } from '../observability/logger';
+import { startTracing, stopTracing } from '../observability/tracing';
 import { displayUrl } from '../observability/redact';
 import { removeSession, writeSession, type SandboxSession } from '../tools/sandbox-session';
 import { startWeb, type RunningWeb } from '../web/start';
@@ -206,6 +207,8 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
   });
 
   const logger = opts.logger ?? createLogger(config.logLevel);
+  // With OTEL_EXPORTER_OTLP_ENDPOINT set (a local Jaeger, say), the sandbox's calls are traced too.
+  if (startTracing(config.tracing, 'dev')) logger.info({ endpoint: new URL(config.tracing!.url).origin }, 'tracing on');
   const worker = startWorker({ config, logger: logger.child({ process: 'worker' }) });
   const web = await startWeb({ config, logger: logger.child({ process: 'web' }), port, host: '127.0.0.1' });
 
@@ -236,6 +239,7 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
       removeSession(process.pid, dir);
       await web.close();
       await worker.close(5000);
+      await stopTracing(2000);
       await stopLocal();
     },
   };
