@@ -12,6 +12,8 @@
  *   npm run bench -- --voice-only      new calls only: the bridge (and a --candidate) against the naive bridge
  *   npm run bench -- --events-only     event deliveries per second by one worker; the voice webhook's CPU with events off and on
  *   npm run bench -- --recording-only  new calls with RECORDING=off and RECORDING=dual side by side: CPU per call
+ *   npm run bench -- --campaigns       campaigns: 100,000 tasks created, Redis bytes per task, commands per dial at 1k vs 100k tasks,
+ *                                      pacing at TWILIO_CPS 1/10/50, max_concurrency, fairness (--campaign-seconds S, 60)
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -48,6 +50,7 @@ import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenario
 import { outboundScenario } from './scenarios/outbound';
 import { DEFAULT_EVENTS_OPTIONS, eventsScenario } from './scenarios/events';
 import { recordingScenario } from './scenarios/recording';
+import { campaignsScenario, DEFAULT_CAMPAIGN_OPTIONS } from './scenarios/campaigns';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -77,6 +80,10 @@ interface RunFlags extends Flags {
   eventCount: number;
   /** Only RECORDING=off against RECORDING=dual. */
   recordingOnly: boolean;
+  /** Only the campaigns scenario. */
+  campaigns: boolean;
+  /** Seconds each campaign pacing run is measured over. */
+  campaignSeconds: number;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -114,6 +121,8 @@ function parseFlags(argv: string[]): RunFlags {
       'events-only': { type: 'boolean', default: false },
       events: { type: 'string', default: String(DEFAULT_EVENTS_OPTIONS.events) },
       'recording-only': { type: 'boolean', default: false },
+      campaigns: { type: 'boolean', default: false },
+      'campaign-seconds': { type: 'string', default: String(DEFAULT_CAMPAIGN_OPTIONS.seconds) },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -152,6 +161,8 @@ function parseFlags(argv: string[]): RunFlags {
     eventsOnly: v['events-only'],
     eventCount: num('events', v.events, 1000, 1_000_000),
     recordingOnly: v['recording-only'],
+    campaigns: v.campaigns,
+    campaignSeconds: num('campaign-seconds', v['campaign-seconds'], 5, 600),
   };
 }
 
@@ -176,6 +187,7 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   const events = eventsScenario({ events: flags.eventCount });
   if (flags.eventsOnly) return [events];
   if (flags.recordingOnly) return [recordingScenario];
+  if (flags.campaigns) return [campaignsScenario({ ...DEFAULT_CAMPAIGN_OPTIONS, seconds: flags.campaignSeconds })];
   return [
     voiceScenario,
     recordingScenario,
@@ -196,6 +208,7 @@ function title(flags: RunFlags): string {
   if (flags.clusterOnly) return 'scale-out on a Redis Cluster';
   if (flags.eventsOnly) return 'events';
   if (flags.recordingOnly) return 'voice webhook, RECORDING=off vs dual';
+  if (flags.campaigns) return 'campaigns';
   return 'voice webhook';
 }
 
@@ -233,7 +246,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly && !flags.campaigns;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
