@@ -26,6 +26,17 @@ import {
   type EventQueue,
   type EventSink,
 } from './features/events';
+import {
+  CampaignRepository,
+  Campaigns,
+  CampaignScheduler,
+  campaignOutboundHook,
+  createCampaignQueue,
+  scheduleTicks,
+  TICK_EVERY_MS,
+  type CampaignQueue,
+  type DoNotCallCheck,
+} from './features/campaigns';
 import { CallAnswerer, LookupHook } from './features/inbound';
 import {
   createOutboundCallQueue,
@@ -64,6 +75,12 @@ export interface ContainerOptions {
    * on the do-not-call list. @defaultValue logged only
    */
   onOptOut?: (number: string) => Promise<void>;
+  /** The clock campaigns read windows, start times and retries on (tests move it). @defaultValue Date.now */
+  clock?: () => number;
+  /** Which numbers are on the do-not-call list. @defaultValue none is */
+  doNotCall?: DoNotCallCheck;
+  /** How often the campaign scheduler ticks. @defaultValue TICK_EVERY_MS */
+  campaignTickMs?: number;
 }
 
 /** The job handlers of each queue a worker process serves, by job kind. */
@@ -74,6 +91,8 @@ export interface WorkerHandlers {
   events?: JobHandlers;
   /** Deliveries an earlier version queued for OUTBOUND_WEBHOOK_URL, drained by the events' delivery code. */
   outboundEvents?: JobHandlers;
+  /** The campaign scheduler's tick and attempts' ends, with API_TOKEN. */
+  campaigns?: JobHandlers;
 }
 
 export class Container {
@@ -98,7 +117,7 @@ export class Container {
   /** Where events go: EVENTS_WEBHOOK_URL and OUTBOUND_WEBHOOK_URL, when set. */
   readonly eventEndpoints: readonly EventEndpoint[];
   /** `events`: the deliveries' queue, with an endpoint only. */
-  readonly queues: { actions: CallActionQueue; outbound: OutboundCallQueue; events: EventQueue | undefined; all: Queue[] };
+  readonly queues: { actions: CallActionQueue; outbound: OutboundCallQueue; events: EventQueue | undefined; campaigns: CampaignQueue; all: Queue[] };
 
   /** Asked for the agent and variables of each new inbound call (INBOUND_WEBHOOK_URL); none when unset. */
   readonly lookupHook: LookupHook | undefined;
@@ -108,6 +127,14 @@ export class Container {
   readonly outboundCallbacks: OutboundCallbacks;
   /** The outbound-call API; undefined while API_TOKEN is unset (the routes are then not mounted). */
   readonly outboundCalls: OutboundCalls | undefined;
+  /** The one owner of campaign records. */
+  readonly campaignRepository: CampaignRepository;
+  /** The campaign API and the console's reads; undefined while API_TOKEN is unset. */
+  readonly campaigns: Campaigns | undefined;
+  /** Which numbers are on the do-not-call list. */
+  readonly isDoNotCall: DoNotCallCheck;
+  readonly clock: () => number;
+  private readonly campaignTickMs: number;
   /** Every custom function an agent can call. */
   readonly functions: readonly RetellFunction[];
   /** A number texted an opt-out keyword to one of the bridge's numbers. */
@@ -119,6 +146,9 @@ export class Container {
   constructor(opts: ContainerOptions) {
     const { config, logger } = opts;
     this.retryDelaysMs = opts.eventRetryDelaysMs ?? RETRY_DELAYS_MS;
+    this.clock = opts.clock ?? Date.now;
+    this.isDoNotCall = opts.doNotCall ?? (async (numbers) => numbers.map(() => false));
+    this.campaignTickMs = opts.campaignTickMs ?? TICK_EVERY_MS;
     this.config = config;
     this.logger = logger;
     this.metrics = opts.metrics ?? new Metrics();
@@ -139,10 +169,14 @@ export class Container {
     const actions = createCallActionQueue(this.queueRedis, prefix);
     const outbound = createOutboundCallQueue(this.queueRedis, prefix);
     const events = this.eventEndpoints.length ? createEventQueue(this.queueRedis, prefix, this.retryDelaysMs) : undefined;
-    const all: Queue[] = [actions, outbound, ...(events ? [events] : [])];
+    const campaigns = createCampaignQueue(this.queueRedis, prefix);
+    const all: Queue[] = [actions, outbound, campaigns, ...(events ? [events] : [])];
     // Unreachable Redis is reported by the connection itself, once every 30 s.
     for (const q of all) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
-    this.queues = { actions, outbound, events, all };
+    this.queues = { actions, outbound, events, campaigns, all };
+    this.campaignRepository = new CampaignRepository(this.redis, prefix);
+    // An answered or ended attempt of a campaign: one write on the callback's path, the rest in the worker.
+    const onChange = campaignOutboundHook(this.campaignRepository, campaigns);
 
     const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
     this.lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
@@ -158,9 +192,13 @@ export class Container {
       events: this.events,
       logger,
       metrics,
+      onChange,
     });
     this.outboundCalls = config.outbound.apiToken
-      ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, logger, metrics })
+      ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, logger, metrics, onChange })
+      : undefined;
+    this.campaigns = config.outbound.apiToken
+      ? new Campaigns({ config, repository: this.campaignRepository, isDoNotCall: this.isDoNotCall, now: this.clock, logger })
       : undefined;
     this.functions = [
       ...actionFunctions({ config, requests: this.actionRequests }),
@@ -255,7 +293,23 @@ export class Container {
       cancel: (id, callSid) => addCallAction(actions, { kind: 'outbound_cancel', id, callSid }, cancelJobId(id)),
       logger,
       metrics,
+      onChange: campaignOutboundHook(this.campaignRepository, this.queues.campaigns),
     });
+    const scheduler = this.outboundCalls
+      ? new CampaignScheduler({
+          repository: this.campaignRepository,
+          outbound: this.outboundCalls,
+          outboundStore: this.outboundStore,
+          calls,
+          isDoNotCall: this.isDoNotCall,
+          events,
+          outboundBacklog: () => outbound.getWaitingCount(),
+          cps: config.outbound.cps,
+          now: this.clock,
+          logger,
+          metrics,
+        })
+      : undefined;
     const warmStep = (job: Parameters<WarmTransferProcessor['process']>[0]) => warm.process(job);
     this.poster ??= this.eventEndpoints.length ? new WebhookPoster() : undefined;
     const deliveries = this.poster
@@ -279,7 +333,13 @@ export class Container {
       outboundCalls: { place: (job) => placer.process(job as never) },
       ...(deliveries ? { events: { deliver: (job) => deliveries.process(job as never) } } : {}),
       ...(deliveries && outboundWebhook ? { outboundEvents: { event: (job) => deliveries.processLegacy(job as never) } } : {}),
+      ...(scheduler ? { campaigns: { tick: () => scheduler.tick(), ended: (job) => scheduler.attemptEnded(job.data as never) } } : {}),
     };
+  }
+
+  /** Keeps the campaign scheduler's tick scheduled (every worker calls it; there stays one). */
+  scheduleCampaignTicks(): Promise<void> {
+    return scheduleTicks(this.queues.campaigns, this.campaignTickMs);
   }
 
   /** Closes the queues and connections (waits at most a few seconds when Redis is gone). */

@@ -159,6 +159,33 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
+  readonly campaignTasksDue = new Gauge({
+    name: 'bridge_campaign_tasks_due',
+    help: 'Campaign tasks due now (their window open) across running campaigns, as of the scheduler\'s last tick',
+    registers: [this.prometheus],
+  });
+
+  readonly campaignDials = new Counter({
+    name: 'bridge_campaign_dials_total',
+    help: 'Campaign dial steps, by result (placed, skipped_dnc, refused, outside_window, paused, canceled, unavailable, error)',
+    labelNames: ['result'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly campaignAttempts = new Counter({
+    name: 'bridge_campaign_attempts_total',
+    help: 'Campaign attempts ended, by outbound outcome and what followed (retry, final)',
+    labelNames: ['outcome', 'next'] as const,
+    registers: [this.prometheus],
+  });
+
+  readonly campaignTasksCompleted = new Counter({
+    name: 'bridge_campaign_tasks_completed_total',
+    help: 'Campaign tasks that reached their final outcome, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.prometheus],
+  });
+
   readonly redisUp = new Gauge({
     name: 'bridge_redis_up',
     help: '1 when the process is connected to Redis, else 0',

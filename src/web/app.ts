@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import type { Container } from '../container';
+import { campaignRoutes } from '../features/campaigns';
 import { eventsRoutes } from '../features/events';
 import { inboundRoutes } from '../features/inbound';
 import { lifecycleRoutes } from '../features/lifecycle';
@@ -27,6 +28,7 @@ export type AppServices = Pick<
   | 'warmTransfers'
   | 'outboundCallbacks'
   | 'outboundCalls'
+  | 'campaigns'
   | 'functions'
   | 'callEnded'
   | 'events'
@@ -46,7 +48,7 @@ export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Builds the web app from built services; no I/O happens here. */
 export function createApp(services: AppServices): Express {
-  const { config, redis, calls, texts, optOut, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, functions, callEnded, events, eventStore, eventEndpoints, logger, metrics } = services;
+  const { config, redis, calls, texts, optOut, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, campaigns, functions, callEnded, events, eventStore, eventEndpoints, logger, metrics } = services;
   const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
 
   metrics.watchRedis(redis);
@@ -67,6 +69,7 @@ export function createApp(services: AppServices): Express {
   app.use(healthRoutes(redis));
   app.use(opsRoutes({ metrics, queues: queues.all, metricsToken: config.ops.metricsToken, adminPassword: config.ops.adminPassword }));
   if (outboundCalls && config.outbound.apiToken) app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls: outboundCalls, metrics }));
+  if (campaigns && config.outbound.apiToken) app.use(campaignRoutes({ apiToken: config.outbound.apiToken, campaigns, logger }));
   if (config.outbound.apiToken) app.use(eventsRoutes({ apiToken: config.outbound.apiToken, store: eventStore, queue: queues.events, endpoints: eventEndpoints, logger }));
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, budget, metrics }));
   app.use(lifecycleRoutes({ config, onCallEnded: callEnded, budget, calls, events, logger, metrics }));

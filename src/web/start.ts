@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 
 import type Retell from 'retell-sdk';
 import type { Config } from '../config';
-import { Container } from '../container';
+import { Container, type ContainerOptions } from '../container';
 import { ConnectionSlots } from '../http/connection-slots';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -50,7 +50,7 @@ export interface StartWebOptions {
   port?: number;
   host?: string;
   /** Replacements for what would be built from `config` (tests: a metrics registry of their own). */
-  overrides?: { metrics?: Metrics; retell?: Retell };
+  overrides?: { metrics?: Metrics; retell?: Retell } & Pick<ContainerOptions, 'clock' | 'doNotCall'>;
   /** @defaultValue HTTP_LIMITS */
   limits?: Partial<HttpLimits>;
 }
@@ -68,7 +68,7 @@ export interface RunningWeb {
 /** Builds the web process's services from config (the container) and starts listening. */
 export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   const { config, logger } = opts;
-  const container = new Container({ config, logger, metrics: opts.overrides?.metrics, overrides: { retell: opts.overrides?.retell } });
+  const container = new Container({ config, logger, metrics: opts.overrides?.metrics, overrides: { retell: opts.overrides?.retell }, clock: opts.overrides?.clock, doNotCall: opts.overrides?.doNotCall });
   const app = createApp(container);
   const server = createHttpServer(app, { ...HTTP_LIMITS, ...opts.limits });
   await new Promise<void>((resolve) => server.listen(opts.port ?? config.port, opts.host, resolve));

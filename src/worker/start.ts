@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { Worker } from 'bullmq';
 import type { Config } from '../config';
-import { Container } from '../container';
+import { Container, type ContainerOptions } from '../container';
+import { CAMPAIGNS_QUEUE } from '../features/campaigns';
 import { EVENT_DELIVERY_CONCURRENCY, eventKeys, EVENTS_QUEUE, OUTBOUND_EVENTS_QUEUE } from '../features/events';
 import { OUTBOUND_CALLS_QUEUE } from '../features/outbound';
 import { bearerMatches } from '../http/auth';
@@ -19,6 +20,8 @@ export interface StartWorkerOptions {
   metrics?: Metrics;
   /** The waits between an event delivery's attempts (tests). @defaultValue about a day's schedule */
   eventRetryDelaysMs?: readonly number[];
+  /** Campaigns' clock, do-not-call check and tick (tests). */
+  campaigns?: Pick<ContainerOptions, 'clock' | 'doNotCall' | 'campaignTickMs'>;
 }
 
 export interface RunningWorker {
@@ -34,7 +37,7 @@ export interface RunningWorker {
 /** Builds the worker process's processors from config (the container) and starts taking jobs. */
 export function startWorker(opts: StartWorkerOptions): RunningWorker {
   const { config, logger } = opts;
-  const container = new Container({ config, logger, metrics: opts.metrics, eventRetryDelaysMs: opts.eventRetryDelaysMs });
+  const container = new Container({ config, logger, metrics: opts.metrics, eventRetryDelaysMs: opts.eventRetryDelaysMs, ...opts.campaigns });
   const { metrics } = container;
   const blocking = createRedis(config.redis, 'blocking', logger);
   metrics.watchRedis(blocking);
@@ -53,6 +56,16 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     workers.push(
       createBridgeWorker({ ...common, queue: EVENTS_QUEUE, concurrency: EVENT_DELIVERY_CONCURRENCY, handlers: handlers.events, backoffStrategy: container.eventBackoff }),
     );
+  }
+  if (handlers.campaigns) {
+    workers.push(createBridgeWorker({ ...common, queue: CAMPAIGNS_QUEUE, handlers: handlers.campaigns }));
+    // The job scheduler lives in Redis (one for every worker); until Redis takes it, try again.
+    const schedule = () =>
+      container.scheduleCampaignTicks().catch((err: Error) => {
+        logger.error({ err: err.message }, 'could not schedule the campaign tick: trying again in 5 s');
+        setTimeout(schedule, 5000).unref();
+      });
+    void schedule();
   }
   if (handlers.outboundEvents) workers.push(createBridgeWorker({ ...common, queue: OUTBOUND_EVENTS_QUEUE, handlers: handlers.outboundEvents }));
   // The dispatcher blocks its connection while it waits for events: one of its own.

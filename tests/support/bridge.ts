@@ -65,7 +65,14 @@ export interface TestBridge {
  */
 export async function startBridge(
   env: Record<string, string | undefined> = {},
-  opts: { redisUrl?: string; worker?: boolean; limits?: Partial<HttpLimits>; eventRetryDelaysMs?: readonly number[] } = {},
+  opts: {
+    redisUrl?: string;
+    worker?: boolean;
+    limits?: Partial<HttpLimits>;
+    eventRetryDelaysMs?: readonly number[];
+    /** Campaigns' clock, do-not-call check and scheduler tick, for the web and the worker alike. */
+    campaigns?: { clock?: () => number; doNotCall?: (numbers: string[]) => Promise<boolean[]>; campaignTickMs?: number };
+  } = {},
 ): Promise<TestBridge> {
   const ownRedis = opts.redisUrl !== undefined || namesRedisTopology(env);
   const retell = await new FakeRetell(RETELL_KEY).start();
@@ -77,14 +84,14 @@ export async function startBridge(
   );
   const config = opts.redisUrl ? { ...loaded, redis: { ...loaded.redis, url: opts.redisUrl } } : loaded;
   const { logger, lines } = memoryLogger(config.logLevel);
-  const web = await startWeb({ config, logger, port: 0, host: '127.0.0.1', limits: opts.limits, overrides: { metrics: new Metrics({ defaultMetrics: false }) } });
+  const web = await startWeb({ config, logger, port: 0, host: '127.0.0.1', limits: opts.limits, overrides: { metrics: new Metrics({ defaultMetrics: false }), clock: opts.campaigns?.clock, doNotCall: opts.campaigns?.doNotCall } });
   web.container.queues.actions.on('error', () => undefined);
   // The callee requests the URLs the bridge gives Twilio (PUBLIC_URL), signed as such, on loopback.
   twilio.callee.deliverTo = web.url;
   if (!opts.redisUrl) await waitReady(web.container.redis);
   const workerLog = memoryLogger(config.logLevel);
   const worker = opts.worker
-    ? startWorker({ config, logger: workerLog.logger, metrics: new Metrics({ defaultMetrics: false }), eventRetryDelaysMs: opts.eventRetryDelaysMs })
+    ? startWorker({ config, logger: workerLog.logger, metrics: new Metrics({ defaultMetrics: false }), eventRetryDelaysMs: opts.eventRetryDelaysMs, campaigns: opts.campaigns })
     : undefined;
   return {
     url: web.url,

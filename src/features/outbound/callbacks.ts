@@ -3,6 +3,7 @@ import {
   type AnsweredBy,
   type OutboundOutcome,
   type OutboundRecord,
+  type OutboundChangeHook,
   type OutboundStatus,
   type OutboundUpdate,
 } from './record';
@@ -26,6 +27,8 @@ export interface OutboundCallbacksDeps {
   events: EventSink;
   logger: Logger;
   metrics: Metrics;
+  /** Told when a call was answered or ended. @defaultValue none */
+  onChange?: OutboundChangeHook;
 }
 
 /** Twilio's progress of an outbound call (its status callback). */
@@ -175,6 +178,10 @@ export class OutboundCallbacks {
     // Answered or ended: Retell counts the call now, or it needs no slot at all.
     if (status === 'in-progress' || status === 'ended') await this.deps.store.releaseSlot(id);
     if (result !== 'moved') return result;
+    if (this.deps.onChange && (status === 'in-progress' || status === 'ended')) {
+      const changed = await this.deps.store.get(id);
+      if (changed) await this.deps.onChange(changed, status).catch((err: Error) => log.error({ err: err.message }, 'outbound change hook failed'));
+    }
     const { events } = this.deps;
     const wanted = !events.wants || events.wants(status === 'ended' ? 'outbound.completed' : 'outbound.status');
     if (status !== 'ended' && !wanted) {

@@ -16,7 +16,7 @@ export {
   type OutboundCancelJob,
 } from './jobs';
 export { OutboundPlacer } from './placer';
-export { OUTBOUND_ID, outboundView, type OutboundRecord, type OutboundStatus, type OutboundView } from './record';
+export { OUTBOUND_ID, outboundView, type OutboundChangeHook, type OutboundRecord, type OutboundStatus, type OutboundView } from './record';
 export { OutboundStore } from './repository';
-export { OutboundCalls } from './service';
+export { OutboundCalls, outboundIdFor, type OutboundRequest, type PlaceOutcome } from './service';
 export { twilioOutboundRoutes } from './twilio-routes';

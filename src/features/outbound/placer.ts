@@ -1,7 +1,7 @@
 import { RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type Retell from 'retell-sdk';
 import type { Twilio } from 'twilio';
-import type { OutboundRecord } from './record';
+import type { OutboundChangeHook, OutboundRecord } from './record';
 import type { OutboundStore } from './repository';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
@@ -33,6 +33,8 @@ export interface OutboundPlacerDeps {
   cancel(id: string, callSid: string): Promise<void>;
   logger: Logger;
   metrics: Metrics;
+  /** Told when a call ended without being placed (refused, canceled). @defaultValue none */
+  onChange?: OutboundChangeHook;
 }
 
 export type PlaceResult = 'placed' | 'adopted' | 'already_placed' | 'canceled' | 'expired';
@@ -210,12 +212,17 @@ export class OutboundPlacer {
     log.info('outbound call placed while a cancel was asked for: canceling it');
   }
 
+  private async changed(record: OutboundRecord, log: Logger): Promise<void> {
+    await this.deps.onChange?.(record, 'ended').catch((err: Error) => log.error({ err: err.message }, 'outbound change hook failed'));
+  }
+
   /** Canceled while an earlier attempt was failing, and no call of it exists: nothing to place. */
   private async canceledBeforePlacement(record: OutboundRecord, log: Logger): Promise<PlaceResult> {
     await this.deps.store.advance(record.id, 'ended', { outcome: 'canceled', endedAt: new Date().toISOString() });
     await this.deps.store.releaseSlot(record.id);
     const ended = await this.deps.store.get(record.id);
     if (ended) await emitOutboundStatus(this.deps.events, ended, 'ended');
+    if (ended) await this.changed(ended, log);
     this.deps.metrics.outboundOutcomes.inc({ outcome: 'canceled' });
     log.info('outbound call canceled before it was placed');
     return 'canceled';
@@ -233,6 +240,7 @@ export class OutboundPlacer {
     await this.deps.store.releaseSlot(record.id);
     const ended = await this.deps.store.get(record.id);
     if (ended) await emitOutboundStatus(this.deps.events, ended, 'ended');
+    if (ended) await this.changed(ended, log);
     this.deps.metrics.outboundPlacements.inc({ result: 'refused' });
     this.deps.metrics.outboundOutcomes.inc({ outcome: 'dial_failed' });
     log.error({ reason, to: record.to, from: record.from }, 'Twilio refused the outbound call: dial_failed');

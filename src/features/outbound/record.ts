@@ -89,6 +89,12 @@ export interface OutboundRecord {
   cancelRequested?: string;
 }
 
+/**
+ * Told when an outbound call was answered or ended (a campaign follows its attempts so). One Redis write
+ * at most on a callback's path; it never throws into the caller's flow.
+ */
+export type OutboundChangeHook = (record: OutboundRecord, status: 'in-progress' | 'ended') => Promise<void>;
+
 export type OutboundUpdate = Partial<Omit<OutboundRecord, 'id' | 'createdAt' | 'requestHash'>>;
 
 /**

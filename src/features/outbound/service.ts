@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { orStoreUnavailable, StoreUnavailableError } from '../../calls/errors';
-import { OUTBOUND_ID, outboundView, type OutboundRecord, type OutboundView, type VoicemailMode } from './record';
+import { OUTBOUND_ID, outboundView, type OutboundChangeHook, type OutboundRecord, type OutboundView, type VoicemailMode } from './record';
 import type { OutboundStore } from './repository';
 import type { CallRepository } from '../../calls/repository';
 import type { Config } from '../../config';
@@ -58,6 +58,8 @@ export interface OutboundCallsDeps {
   events: EventSink;
   logger: Logger;
   metrics: Metrics;
+  /** Told when a queued call was canceled. @defaultValue none */
+  onChange?: OutboundChangeHook;
 }
 
 /** JSON with keys sorted at every level, so the same request always hashes the same. */
@@ -203,5 +205,6 @@ export class OutboundCalls {
     this.deps.metrics.outboundOutcomes.inc({ outcome: 'canceled' });
     const record = await this.deps.store.get(id);
     if (record) await emitOutboundStatus(this.deps.events, record, 'ended');
+    if (record) await this.deps.onChange?.(record, 'ended').catch((err: Error) => log.error({ err: err.message }, 'outbound change hook failed'));
   }
 }

@@ -1,0 +1,541 @@
+import type { RedisClient } from '../../redis/connection';
+import { TASK_STATUSES, type CampaignCounts, type CampaignStatus, type StoredTask, type TaskStatus } from './model';
+
+/**
+ * Keys of campaigns. Every key of one campaign carries its id as the hash tag, so each script below
+ * touches one Redis Cluster slot; the two global keys (the list and the active set) are never in a
+ * script with a campaign's.
+ */
+export function campaignKeys(prefix: string) {
+  const base = (id: string) => `${prefix}:campaign:{${id}}`;
+  return {
+    /** Hash: status, settings (JSON), times, and the counters `c:<status>` and `o:<outcome>`. */
+    campaign: base,
+    /** Hash: task id → its state (compact JSON, changed by the scripts only). */
+    tasks: (id: string) => `${base(id)}:tasks`,
+    /** Hash: task id → its dynamic variables and metadata (JSON, written once, never rewritten). */
+    data: (id: string) => `${base(id)}:data`,
+    /** Set: the numbers in the campaign (a number already in it is skipped). */
+    numbers: (id: string) => `${base(id)}:numbers`,
+    /** Sorted set: waiting tasks by when they may next be dialed (ms, the window's next opening). */
+    due: (id: string) => `${base(id)}:due`,
+    /** Sorted set: tasks being dialed or on a call, by when last looked at (ms). */
+    inflight: (id: string) => `${base(id)}:inflight`,
+    /** Hash: Idempotency-Key → request hash and answer of POST /campaigns/{id}/tasks. */
+    requests: (id: string) => `${base(id)}:requests`,
+    /** Set: the dynamic-variable names seen (the results' columns). */
+    vars: (id: string) => `${base(id)}:vars`,
+    /** Sorted set: every campaign by creation time (ms). */
+    all: `${prefix}:campaigns`,
+    /** Set: campaigns the scheduler looks at (not completed or canceled). */
+    active: `${prefix}:campaigns:active`,
+  };
+}
+
+const COUNTERS = `
+local function left(c)
+  local n = 0
+  for _, s in ipairs({'pending', 'scheduled', 'dialing', 'in_progress'}) do n = n + tonumber(redis.call('HGET', c, 'c:' .. s) or '0') end
+  return n
+end
+local function attempts(t)
+  if type(t.a) ~= 'table' then t.a = {} end
+  return t.a
+end
+-- Marks the campaign completed when nothing is left to dial or wait for.
+local function complete_if_done(c, due, inflight, now)
+  local st = redis.call('HGET', c, 'status')
+  if st == 'completed' or st == 'canceled' then return '' end
+  if tonumber(redis.call('HGET', c, 'c:total') or '0') == 0 then return '' end
+  if left(c) > 0 or redis.call('ZCARD', due) > 0 or redis.call('ZCARD', inflight) > 0 then return '' end
+  redis.call('HSET', c, 'status', 'completed', 'completedAt', now, 'updatedAt', now)
+  return 'completed'
+end
+`;
+
+// Creates the campaign (mode 'create') or checks it takes tasks ('add'), then adds the tasks, skipping
+// numbers already in it. Repeats of an Idempotency-Key get the first answer.
+// KEYS: campaign, tasks, data, numbers, due, requests, vars
+// ARGV: now, mode, key, hash, #campaign pairs, pairs..., #vars, vars..., then per task: row, to, state, data, score ('' = skipped_dnc)
+const ADD = `
+local now, mode, key, hash = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if key ~= '' then
+  local prev = redis.call('HGET', KEYS[6], key)
+  if prev then
+    if string.sub(prev, 1, #hash + 1) == hash .. '|' then return {'same', string.sub(prev, #hash + 2)} end
+    return {'different'}
+  end
+end
+local i = 5
+local pairs_n = tonumber(ARGV[i])
+if mode == 'create' then
+  local existing = redis.call('HGET', KEYS[1], 'requestHash')
+  if existing then
+    if existing == hash then return {'same', ''} end
+    return {'different'}
+  end
+  redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + pairs_n * 2))
+else
+  local st = redis.call('HGET', KEYS[1], 'status')
+  if not st then return {'unknown'} end
+  if st == 'completed' or st == 'canceled' then return {'closed', st} end
+end
+i = i + pairs_n * 2 + 1
+local vars_n = tonumber(ARGV[i])
+for v = i + 1, i + vars_n do redis.call('SADD', KEYS[7], ARGV[v]) end
+i = i + vars_n + 1
+local added, pending, dnc, dup = 0, 0, 0, {}
+while i + 4 <= #ARGV do
+  local row, to, state, data, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if redis.call('SADD', KEYS[4], to) == 0 then
+    dup[#dup + 1] = row
+  else
+    local id = 'tsk_' .. redis.call('HINCRBY', KEYS[1], 'seq', 1)
+    redis.call('HSET', KEYS[2], id, state)
+    if data ~= '' then redis.call('HSET', KEYS[3], id, data) end
+    if score == '' then dnc = dnc + 1 else
+      redis.call('ZADD', KEYS[5], score, id)
+      pending = pending + 1
+    end
+    added = added + 1
+  end
+  i = i + 5
+end
+redis.call('HINCRBY', KEYS[1], 'c:total', added)
+redis.call('HINCRBY', KEYS[1], 'c:pending', pending)
+redis.call('HINCRBY', KEYS[1], 'c:skipped_dnc', dnc)
+redis.call('HSET', KEYS[1], 'updatedAt', now)
+local answer = added .. '|' .. table.concat(dup, ',')
+if key ~= '' then redis.call('HSET', KEYS[6], key, hash .. '|' .. answer) end
+return {'ok', answer}
+`;
+
+// Takes up to ARGV[2] due tasks for dialing, within the campaign's max_concurrency (ARGV[3]); starts a
+// scheduled campaign whose time came; completes one with nothing left.
+// KEYS: campaign, tasks, due, inflight. ARGV: now, max, max_concurrency
+const CLAIM = `${COUNTERS}
+local now = tonumber(ARGV[1])
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'unknown'} end
+if st == 'scheduled' then
+  if now < tonumber(redis.call('HGET', KEYS[1], 'startAt') or '0') then return {'scheduled'} end
+  redis.call('HSET', KEYS[1], 'status', 'running', 'updatedAt', ARGV[1])
+  st = 'running'
+end
+if st ~= 'running' then return {st} end
+if complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1]) == 'completed' then return {'completed'} end
+local n = math.min(tonumber(ARGV[2]), tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[4]))
+if n <= 0 then return {'full'} end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, n)
+local out = {'ok'}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[3], id)
+  local raw = redis.call('HGET', KEYS[2], id)
+  if raw then
+    local t = cjson.decode(raw)
+    redis.call('HINCRBY', KEYS[1], 'c:' .. t.s, -1)
+    t.s = 'dialing'
+    t.k = (t.k or 0) + 1
+    t.n = nil
+    local enc = cjson.encode(t)
+    redis.call('HSET', KEYS[2], id, enc)
+    redis.call('HINCRBY', KEYS[1], 'c:dialing', 1)
+    redis.call('ZADD', KEYS[4], now, id)
+    out[#out + 1] = id
+    out[#out + 1] = enc
+  end
+end
+return out
+`;
+
+// Gives a claimed task back, its attempt not spent: to wait until ARGV[2] (outside its window, a paused
+// campaign, a store that was unavailable), or canceled when its campaign was.
+// KEYS: campaign, tasks, due, inflight. ARGV: id, score, now
+const RELEASE = `${COUNTERS}
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {'unknown'} end
+local t = cjson.decode(raw)
+if t.s ~= 'dialing' then return {'stale'} end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'c:dialing', -1)
+t.k = math.max(0, (t.k or 1) - 1)
+local st = redis.call('HGET', KEYS[1], 'status')
+if st == 'canceled' then
+  t.s = 'canceled'
+  t.o = 'canceled'
+  redis.call('HINCRBY', KEYS[1], 'c:canceled', 1)
+else
+  if #attempts(t) > 0 then t.s = 'scheduled' else t.s = 'pending' end
+  t.n = tonumber(ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'c:' .. t.s, 1)
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+end
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
+return {'released', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[3])}
+`;
+
+// Records the attempt's outbound id just before it is placed, if the campaign still runs; a paused or
+// canceled campaign gets the task back (RELEASE's rules). This is the point a pause or cancel races with.
+// KEYS: campaign, tasks, due, inflight. ARGV: id, attempt, outbound id, now
+const BEGIN = `${COUNTERS}
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {'unknown'} end
+local t = cjson.decode(raw)
+if t.s ~= 'dialing' or t.k ~= tonumber(ARGV[2]) then return {'stale'} end
+local a = attempts(t)
+if #a >= t.k then return {'ok'} end
+local st = redis.call('HGET', KEYS[1], 'status')
+if st ~= 'running' then return {'stopped', st} end
+a[#a + 1] = { i = ARGV[3] }
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+return {'ok'}
+`;
+
+// The attempt's call was answered.
+// KEYS: campaign, tasks. ARGV: id, outbound id
+const ANSWERED = `
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return 0 end
+local t = cjson.decode(raw)
+if t.s ~= 'dialing' or type(t.a) ~= 'table' or #t.a == 0 or t.a[#t.a].i ~= ARGV[2] then return 0 end
+t.s = 'in_progress'
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
+redis.call('HINCRBY', KEYS[1], 'c:dialing', -1)
+redis.call('HINCRBY', KEYS[1], 'c:in_progress', 1)
+return 1
+`;
+
+// An attempt ended (or a dial was refused before placing, outbound id ''): recorded once; the task then
+// waits for its retry at ARGV[7] (unless '' or the campaign was canceled), or ends with ARGV[8].
+// KEYS: campaign, tasks, due, inflight
+// ARGV: id, outbound id, CallSid, outcome, answered_by, Retell call id, retry score, final status, now
+const FINISH = `${COUNTERS}
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {'unknown'} end
+local t = cjson.decode(raw)
+local a = attempts(t)
+if ARGV[2] ~= '' then
+  local hit
+  for _, e in ipairs(a) do if e.i == ARGV[2] then hit = e end end
+  if not hit then return {'unknown'} end
+  if hit.o then return {'dup'} end
+  if ARGV[3] ~= '' then hit.c = ARGV[3] end
+  hit.o = ARGV[4]
+  if ARGV[5] ~= '' then hit.b = ARGV[5] end
+  if ARGV[6] ~= '' then hit.r = ARGV[6] end
+elseif t.s == 'dialing' then
+  t.k = math.max(0, (t.k or 1) - 1)
+end
+if t.s ~= 'dialing' and t.s ~= 'in_progress' then
+  redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
+  return {'dup'}
+end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'c:' .. t.s, -1)
+local st = redis.call('HGET', KEYS[1], 'status')
+if ARGV[7] ~= '' and st ~= 'canceled' and st ~= 'completed' then
+  t.s = 'scheduled'
+  t.n = tonumber(ARGV[7])
+  redis.call('HINCRBY', KEYS[1], 'c:scheduled', 1)
+  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
+  return {'retry'}
+end
+t.s = ARGV[8]
+t.o = ARGV[4]
+redis.call('HINCRBY', KEYS[1], 'c:' .. ARGV[8], 1)
+if ARGV[8] == 'completed' then redis.call('HINCRBY', KEYS[1], 'o:' .. ARGV[4], 1) end
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
+redis.call('HSET', KEYS[1], 'updatedAt', ARGV[9])
+return {'final', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[9]), tostring(#a)}
+`;
+
+// pause / resume / cancel. Cancel ends every waiting task at once: the counters move, the due set goes
+// (its tasks read as canceled from then on); tasks already dialing go on.
+// KEYS: campaign, due, inflight. ARGV: action, now
+const CONTROL = `${COUNTERS}
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'unknown'} end
+local action, now = ARGV[1], ARGV[2]
+if action == 'pause' then
+  if st == 'paused' then return {'ok', st} end
+  if st ~= 'running' and st ~= 'scheduled' then return {'conflict', st} end
+  redis.call('HSET', KEYS[1], 'status', 'paused', 'updatedAt', now)
+  return {'ok', 'paused'}
+end
+if action == 'resume' then
+  if st == 'running' or st == 'scheduled' then return {'ok', st} end
+  if st ~= 'paused' then return {'conflict', st} end
+  local next = 'running'
+  if tonumber(now) < tonumber(redis.call('HGET', KEYS[1], 'startAt') or '0') then next = 'scheduled' end
+  redis.call('HSET', KEYS[1], 'status', next, 'updatedAt', now)
+  if complete_if_done(KEYS[1], KEYS[2], KEYS[3], now) == 'completed' then return {'ok', 'completed'} end
+  return {'ok', next}
+end
+if st == 'canceled' then return {'ok', st} end
+if st == 'completed' then return {'conflict', st} end
+local waiting = tonumber(redis.call('HGET', KEYS[1], 'c:pending') or '0') + tonumber(redis.call('HGET', KEYS[1], 'c:scheduled') or '0')
+redis.call('HSET', KEYS[1], 'c:pending', 0, 'c:scheduled', 0, 'status', 'canceled', 'canceledAt', now, 'updatedAt', now)
+redis.call('HINCRBY', KEYS[1], 'c:canceled', waiting)
+redis.call('UNLINK', KEYS[2])
+return {'ok', 'canceled'}
+`;
+
+// Looks again at tasks in flight that nothing was heard of for a while (a lost callback, a worker killed
+// between claim and placement): returns them and marks them looked at.
+// KEYS: inflight. ARGV: before, now, max
+const STALE = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
+return ids
+`;
+
+interface Commands {
+  cmpAdd(...args: (string | number)[]): Promise<string[]>;
+  cmpClaim(...args: (string | number)[]): Promise<string[]>;
+  cmpRelease(...args: (string | number)[]): Promise<string[]>;
+  cmpBegin(...args: (string | number)[]): Promise<string[]>;
+  cmpAnswered(...args: (string | number)[]): Promise<number>;
+  cmpFinish(...args: (string | number)[]): Promise<string[]>;
+  cmpControl(...args: (string | number)[]): Promise<string[]>;
+  cmpStale(...args: (string | number)[]): Promise<string[]>;
+}
+
+/** A stored campaign's hash, parsed. */
+export interface CampaignRecord {
+  id: string;
+  status: CampaignStatus;
+  createdAt: string;
+  updatedAt: string;
+  /** JSON of CampaignSettings. */
+  settings: string;
+  /** ms; 0 when none. */
+  startAt: number;
+  completedAt?: string;
+  canceledAt?: string;
+  counts: CampaignCounts;
+  outcomes: Record<string, number>;
+  /** Tasks ever added (the last task's number). */
+  seq: number;
+}
+
+export type AddResult =
+  | { kind: 'ok' | 'same'; added: number; duplicateRows: number[]; answer: string }
+  | { kind: 'different' }
+  | { kind: 'unknown' }
+  | { kind: 'closed'; status: CampaignStatus };
+
+/** A task to add, already validated and resolved. */
+export interface NewTask {
+  row: number;
+  to: string;
+  state: StoredTask;
+  /** JSON of `{v, m}`, or '' when neither. */
+  data: string;
+  /** When it may be first dialed (ms), or undefined for a number on the do-not-call list. */
+  dueAt: number | undefined;
+}
+
+export type ClaimResult =
+  | { kind: 'ok'; tasks: Array<{ id: string; task: StoredTask }> }
+  | { kind: 'completed' | 'full' | 'unknown' | CampaignStatus };
+
+export type FinishResult = { kind: 'retry' } | { kind: 'final'; campaignCompleted: boolean; attempts: number } | { kind: 'dup' | 'unknown' };
+
+/**
+ * The one owner of campaign keys: every change of a campaign or a task is one atomic script on the
+ * campaign's slot, and counts are kept as tasks move (never by scanning).
+ */
+export class CampaignRepository {
+  readonly keys: ReturnType<typeof campaignKeys>;
+  private readonly redis: RedisClient & Commands;
+
+  constructor(redis: RedisClient, prefix: string) {
+    this.keys = campaignKeys(prefix);
+    const define = (name: string, keys: number, lua: string) => redis.defineCommand(name, { numberOfKeys: keys, lua });
+    define('cmpAdd', 7, ADD);
+    define('cmpClaim', 4, CLAIM);
+    define('cmpRelease', 4, RELEASE);
+    define('cmpBegin', 4, BEGIN);
+    define('cmpAnswered', 2, ANSWERED);
+    define('cmpFinish', 4, FINISH);
+    define('cmpControl', 3, CONTROL);
+    define('cmpStale', 1, STALE);
+    this.redis = redis as RedisClient & Commands;
+  }
+
+  private fourKeys(id: string): string[] {
+    const k = this.keys;
+    return [k.campaign(id), k.tasks(id), k.due(id), k.inflight(id)];
+  }
+
+  /**
+   * Adds tasks, creating the campaign first when `create` holds its fields. One script per call, so a
+   * request's tasks are all added or none (10,000 at most).
+   */
+  async add(id: string, opts: { create?: Record<string, string>; key?: string; hash: string; vars: string[]; tasks: NewTask[]; now: number }): Promise<AddResult> {
+    const k = this.keys;
+    const args: (string | number)[] = [k.campaign(id), k.tasks(id), k.data(id), k.numbers(id), k.due(id), k.requests(id), k.vars(id)];
+    args.push(opts.now, opts.create ? 'create' : 'add', opts.key ?? '', opts.hash);
+    const pairs = Object.entries(opts.create ?? {});
+    args.push(pairs.length, ...pairs.flat());
+    args.push(opts.vars.length, ...opts.vars);
+    for (const t of opts.tasks) args.push(t.row, t.to, JSON.stringify(t.state), t.data, t.dueAt === undefined ? '' : t.dueAt);
+    const reply = await this.redis.cmpAdd(...args);
+    if (reply[0] === 'ok' || reply[0] === 'same') {
+      const answer = reply[1] ?? '';
+      const [added, dups] = answer.split('|');
+      return { kind: reply[0], added: Number(added || 0), duplicateRows: dups ? dups.split(',').map(Number) : [], answer };
+    }
+    if (reply[0] === 'closed') return { kind: 'closed', status: reply[1] as CampaignStatus };
+    return { kind: reply[0] as 'different' | 'unknown' };
+  }
+
+  /** Lists the campaign for the scheduler and the API (before its hash is written, so it is never missed). */
+  async register(id: string, createdMs: number): Promise<void> {
+    await this.redis.multi().zadd(this.keys.all, createdMs, id).sadd(this.keys.active, id).exec();
+  }
+
+  async unregister(id: string): Promise<void> {
+    await this.redis.multi().zrem(this.keys.all, id).srem(this.keys.active, id).exec();
+  }
+
+  async active(): Promise<string[]> {
+    return this.redis.smembers(this.keys.active);
+  }
+
+  async retire(id: string): Promise<void> {
+    await this.redis.srem(this.keys.active, id);
+  }
+
+  /** Campaign ids, newest first, created before `beforeMs`. */
+  async list(limit: number, beforeMs = Number.POSITIVE_INFINITY): Promise<Array<{ id: string; createdMs: number }>> {
+    const max = Number.isFinite(beforeMs) ? `(${beforeMs}` : '+inf';
+    const reply = await this.redis.zrevrangebyscore(this.keys.all, max, '-inf', 'WITHSCORES', 'LIMIT', 0, limit);
+    const out: Array<{ id: string; createdMs: number }> = [];
+    for (let i = 0; i < reply.length; i += 2) out.push({ id: reply[i]!, createdMs: Number(reply[i + 1]) });
+    return out;
+  }
+
+  async get(id: string): Promise<CampaignRecord | null> {
+    return parseCampaign(await this.redis.hgetall(this.keys.campaign(id)));
+  }
+
+  async getMany(ids: string[]): Promise<Array<CampaignRecord | null>> {
+    if (!ids.length) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.campaign(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, hash]) => (err ? null : parseCampaign(hash as Record<string, string>)));
+  }
+
+  async claim(id: string, now: number, max: number, maxConcurrency: number): Promise<ClaimResult> {
+    const reply = await this.redis.cmpClaim(...this.fourKeys(id), now, max, maxConcurrency);
+    if (reply[0] !== 'ok') return { kind: reply[0] as Exclude<ClaimResult['kind'], 'ok'> };
+    const tasks: Array<{ id: string; task: StoredTask }> = [];
+    for (let i = 1; i < reply.length; i += 2) tasks.push({ id: reply[i]!, task: JSON.parse(reply[i + 1]!) as StoredTask });
+    return { kind: 'ok', tasks };
+  }
+
+  /** Gives a claimed task back to wait until `at` (ms); `completed` when that left the campaign with nothing to do. */
+  async release(id: string, taskId: string, at: number, now: number): Promise<{ kind: string; completed: boolean }> {
+    const reply = await this.redis.cmpRelease(...this.fourKeys(id), taskId, at, now);
+    return { kind: reply[0]!, completed: reply[1] === 'completed' };
+  }
+
+  async begin(id: string, taskId: string, attempt: number, outboundId: string, now: number): Promise<{ kind: 'ok' | 'stale' | 'unknown' } | { kind: 'stopped'; status: CampaignStatus }> {
+    const reply = await this.redis.cmpBegin(...this.fourKeys(id), taskId, attempt, outboundId, now);
+    if (reply[0] === 'stopped') return { kind: 'stopped', status: reply[1] as CampaignStatus };
+    return { kind: reply[0] as 'ok' | 'stale' | 'unknown' };
+  }
+
+  async answered(id: string, taskId: string, outboundId: string): Promise<boolean> {
+    return (await this.redis.cmpAnswered(this.keys.campaign(id), this.keys.tasks(id), taskId, outboundId)) === 1;
+  }
+
+  async finish(
+    id: string,
+    taskId: string,
+    f: { outboundId?: string; callSid?: string; outcome: string; answeredBy?: string; retellCallId?: string; retryAt?: number; final: TaskStatus; now: number },
+  ): Promise<FinishResult> {
+    const reply = await this.redis.cmpFinish(
+      ...this.fourKeys(id),
+      taskId,
+      f.outboundId ?? '',
+      f.callSid ?? '',
+      f.outcome,
+      f.answeredBy ?? '',
+      f.retellCallId ?? '',
+      f.retryAt ?? '',
+      f.final,
+      f.now,
+    );
+    if (reply[0] === 'final') return { kind: 'final', campaignCompleted: reply[1] === 'completed', attempts: Number(reply[2] ?? 0) };
+    return { kind: reply[0] as 'retry' | 'dup' | 'unknown' };
+  }
+
+  async control(id: string, action: 'pause' | 'resume' | 'cancel', now: number): Promise<{ kind: 'ok' | 'conflict' | 'unknown'; status?: CampaignStatus }> {
+    const k = this.keys;
+    const reply = await this.redis.cmpControl(k.campaign(id), k.due(id), k.inflight(id), action, now);
+    return { kind: reply[0] as 'ok' | 'conflict' | 'unknown', ...(reply[1] ? { status: reply[1] as CampaignStatus } : {}) };
+  }
+
+  /** Tasks in flight not looked at since `before` (ms), at most `max`, marked looked at `now`. */
+  async stale(id: string, before: number, now: number, max: number): Promise<string[]> {
+    return this.redis.cmpStale(this.keys.inflight(id), before, now, max);
+  }
+
+  async inflightCount(id: string): Promise<number> {
+    return this.redis.zcard(this.keys.inflight(id));
+  }
+
+  /** Waiting tasks whose time has come (their window is open). */
+  async dueCount(id: string, now: number): Promise<number> {
+    return this.redis.zcount(this.keys.due(id), '-inf', now);
+  }
+
+  async task(id: string, taskId: string): Promise<StoredTask | null> {
+    const raw = await this.redis.hget(this.keys.tasks(id), taskId);
+    return raw ? (JSON.parse(raw) as StoredTask) : null;
+  }
+
+  /** Tasks by id, with their variables and metadata; null where there is none. */
+  async tasks(id: string, taskIds: string[]): Promise<Array<{ id: string; task: StoredTask; data: { v?: Record<string, string>; m?: Record<string, unknown> } } | null>> {
+    if (!taskIds.length) return [];
+    const [states, data] = await Promise.all([this.redis.hmget(this.keys.tasks(id), ...taskIds), this.redis.hmget(this.keys.data(id), ...taskIds)]);
+    return taskIds.map((tid, i) => {
+      const raw = states[i];
+      if (!raw) return null;
+      const d = data[i] ? (JSON.parse(data[i]!) as { v?: Record<string, string>; m?: Record<string, unknown> }) : {};
+      return { id: tid, task: JSON.parse(raw) as StoredTask, data: d };
+    });
+  }
+
+  async variableNames(id: string): Promise<string[]> {
+    return (await this.redis.smembers(this.keys.vars(id))).sort();
+  }
+}
+
+function parseCampaign(h: Record<string, string>): CampaignRecord | null {
+  if (!h.id || !h.status) return null;
+  const counts = Object.fromEntries(['total', ...TASK_STATUSES].map((s) => [s, Math.max(0, Number(h[`c:${s}`] ?? 0))])) as unknown as CampaignCounts;
+  const outcomes: Record<string, number> = {};
+  for (const [k, v] of Object.entries(h)) if (k.startsWith('o:') && Number(v) > 0) outcomes[k.slice(2)] = Number(v);
+  return {
+    id: h.id,
+    status: h.status as CampaignStatus,
+    createdAt: iso(h.createdAt!),
+    updatedAt: iso(h.updatedAt ?? h.createdAt!),
+    settings: h.settings ?? '{}',
+    startAt: Number(h.startAt ?? 0),
+    ...(h.completedAt ? { completedAt: iso(h.completedAt) } : {}),
+    ...(h.canceledAt ? { canceledAt: iso(h.canceledAt) } : {}),
+    counts,
+    outcomes,
+    seq: Number(h.seq ?? 0),
+  };
+}
+
+/** Times are kept as milliseconds (the scripts' clock is the caller's). */
+const iso = (ms: string) => new Date(Number(ms)).toISOString();
