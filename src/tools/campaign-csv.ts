@@ -23,6 +23,8 @@ export interface CsvPart {
   csv: string;
   /** A digest of `csv`, for the upload's Idempotency-Key. */
   digest: string;
+  /** The line of `csv` each row ends on (the bridge names a skipped row by it), in row order. */
+  endLines: number[];
 }
 
 export interface ParsedCsv {
@@ -68,8 +70,21 @@ const line = (cells: readonly string[]) => cells.map(field).join(',');
 
 /** Rows `first`…`last` (1-based, inclusive) as one CSV part. */
 export function csvPart(file: ParsedCsv, first: number, last: number): CsvPart {
-  const csv = [line(file.header), ...file.rows.slice(first - 1, last).map(line)].join('\n') + '\n';
-  return { first, last, csv, digest: sha(csv).slice(0, 16) };
+  const lines = [line(file.header), ...file.rows.slice(first - 1, last).map(line)];
+  const endLines: number[] = [];
+  let at = 1;
+  for (const text of lines.slice(1)) {
+    at += 1 + (text.match(/\n/g)?.length ?? 0);
+    endLines.push(at);
+  }
+  const csv = lines.join('\n') + '\n';
+  return { first, last, csv, digest: sha(csv).slice(0, 16), endLines };
+}
+
+/** The file's row (1 = the first after the header) of the part's line `line`, as the bridge numbers rows; undefined if no row ends there. */
+export function rowOfLine(part: CsvPart, line: number): number | undefined {
+  const index = part.endLines.indexOf(line);
+  return index < 0 ? undefined : part.first + index;
 }
 
 /** The file in parts of at most `maxRows` rows and about `maxBytes` bytes (a single longer row still goes alone). */

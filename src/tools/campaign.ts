@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { ParseArgsOptionsConfig } from 'node:util';
 import { E164 } from '../formats';
 import { callToolSettings, type CallToolConfig } from './call';
-import { csvPart, CsvFileError, parseCampaignCsv, splitCampaignCsv, type CsvPart, type ParsedCsv } from './campaign-csv';
+import { csvPart, CsvFileError, parseCampaignCsv, rowOfLine, splitCampaignCsv, type CsvPart, type ParsedCsv } from './campaign-csv';
 import { displayUrl, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Output, parseToolArgs, runAsProcess, runTool, UsageError } from './cli';
 
 /** The bridge could not be reached (after retries): nothing is known to have happened, so the same command can run again. */
@@ -41,7 +41,8 @@ Options of create:
   --timezone <IANA>         the window's time zone for tasks whose own is not known (default: UTC)
   --days <days>             the window's days: mon-fri, sat,sun, mon-sun (default: every day)
   --max-concurrency <n>     at most this many of its calls at once
-  --retry <outcomes>        dial again after these outcomes, comma-separated, e.g. no_answer,busy,voicemail
+  --retry <outcomes>        dial again after these outcomes, comma-separated: no_answer, busy,
+                            voicemail, failed
   --max-attempts <n>        with --retry: dials per task in all (default: 3)
   --retry-delay <duration>  with --retry: the wait before a retry: 90s, 10m, 1h, 1h30m, 1d (default: 1h)
   --voicemail <mode>        hangup, message or continue when a machine answers
@@ -507,8 +508,8 @@ async function upload(api: BridgeApi, id: string, file: ParsedCsv, part: CsvPart
   if (got.status !== 200 || typeof got.body?.added !== 'number') return { refusal: got, part };
   const toColumn = file.header.indexOf('to');
   const skipped = (Array.isArray(got.body.skipped) ? (got.body.skipped as Array<{ row?: unknown; reason?: unknown }>) : []).map((s) => {
-    // The bridge numbers the rows of the part from 1 after its header; the file's rows follow on.
-    const row = typeof s.row === 'number' ? part.first + s.row - 1 : 0;
+    // The bridge names a row by the line of the part it ends on; the part's rows are the file's.
+    const row = typeof s.row === 'number' ? (rowOfLine(part, s.row) ?? 0) : 0;
     return { row, to: file.rows[row - 1]?.[toColumn] ?? '', reason: typeof s.reason === 'string' ? s.reason : 'skipped' };
   });
   return { added: got.body.added, skipped };
@@ -554,7 +555,7 @@ async function create(api: BridgeApi, cmd: Extract<CampaignCommand, { kind: 'cre
       skipped.push(...r.skipped);
       if (parts.length > 1) out.info(`${clock()} rows ${part.first}-${part.last}: ${r.added} added, ${r.skipped.length} skipped`);
     }
-    for (const s of skipped.slice(0, SKIPPED_SHOWN)) out.error(`row ${s.row}${s.to ? ` (${s.to})` : ''} skipped: ${s.reason}`);
+    for (const s of skipped.slice(0, SKIPPED_SHOWN)) out.error(`${s.row ? `row ${s.row}` : 'a row'}${s.to ? ` (${s.to})` : ''} skipped: ${s.reason}`);
     if (skipped.length > SKIPPED_SHOWN) out.error(`… and ${skipped.length - SKIPPED_SHOWN} more rows skipped`);
     out.info(`${clock()} ${id}: ${added} ${added === 1 ? 'task' : 'tasks'} added, ${skipped.length} ${skipped.length === 1 ? 'row' : 'rows'} skipped`);
 

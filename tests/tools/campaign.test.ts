@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
-import { csvPart, parseCampaignCsv, splitCampaignCsv } from '../../src/tools/campaign-csv';
+import { csvPart, parseCampaignCsv, rowOfLine, splitCampaignCsv } from '../../src/tools/campaign-csv';
 import { parseCampaignArgs, parseDays, parseDuration, progressBar, runCampaign, type Terminal } from '../../src/tools/campaign';
 import { startBridge, testEnv, type TestBridge } from '../support/bridge';
 import { API_TOKEN, OUR_NUMBER, OUTBOUND_ENV } from '../support/outbound';
@@ -108,6 +108,8 @@ describe('npm run campaign: the CSV file', () => {
     expect(parts[1]!.csv).toBe('to,first_name,note\n+13035550102,Alan,"say ""hi"""\n');
     // The same rows make the same part (and so the same Idempotency-Key) on every run.
     expect(csvPart(file, 1, 2).digest).toBe(parts[0]!.digest);
+    // The bridge names a row by the line it ends on: the two-line row ends on line 4.
+    expect([rowOfLine(parts[0]!, 2), rowOfLine(parts[0]!, 4), rowOfLine(parts[0]!, 3), rowOfLine(parts[1]!, 2)]).toEqual([1, 2, undefined, 3]);
   });
 
   it('cuts at 10,000 rows, and by size', () => {
