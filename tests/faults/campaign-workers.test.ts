@@ -34,10 +34,11 @@ describe('a campaign when workers crash or compete', () => {
     const numbers = campaignNumbers(30);
     const first = await crash.startWorker();
     const id = await createCampaign(crash.bridge.url, numbers);
-    const creates = () => crash.bridge.twilio.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json')).length;
-    await waitFor('a third of the dials', () => creates() >= 10, 30_000, 10);
+    const creates = () => crash.bridge.twilio.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json'));
+    // Killed once a third of the dials are made, at a moment a create is inside Twilio (not yet answered).
+    await waitFor('a third of the dials, one of them inside calls.create', () => creates().length >= 10 && creates().some((r) => r.answered === undefined), 30_000, 5);
     await first.kill();
-    const killedAfter = creates();
+    const killedAfter = creates().length;
 
     await crash.startWorker();
     const done = await waitCompleted(crash.bridge.url, id, TAKEOVER_BOUND_MS + 60_000);
@@ -60,5 +61,10 @@ describe('a campaign when workers crash or compete', () => {
     expect(done.counts).toMatchObject({ total: 40, completed: 40, pending: 0, scheduled: 0, dialing: 0, in_progress: 0 });
     await expectEveryTaskFinal(id, numbers);
     expect(workers.map((w) => w.alive)).toEqual([true, true]);
+    // Both took part: each queued attempts of the one campaign, and each placed calls.
+    for (const w of workers) {
+      expect(w.messages().filter((m) => m === 'campaign attempt queued').length).toBeGreaterThan(0);
+      expect(w.messages().filter((m) => m === 'outbound call placed').length).toBeGreaterThan(0);
+    }
   });
 });
