@@ -40,10 +40,10 @@ Options of create:
   --window <HH:MM-HH:MM>    dial only between these local times, e.g. 09:00-20:00 (default: any time)
   --timezone <IANA>         the window's time zone for tasks whose own is not known (default: UTC)
   --days <days>             the window's days: mon-fri, sat,sun, mon-sun (default: every day)
-  --max-concurrency <n>     at most this many of its calls at once
+  --max-concurrency <n>     at most this many of its calls at once, 1-1000 (default: 5)
   --retry <outcomes>        dial again after these outcomes, comma-separated: no_answer, busy,
                             voicemail, failed
-  --max-attempts <n>        with --retry: dials per task in all (default: 3)
+  --max-attempts <n>        with --retry: dials per task in all, 1-10 (default: 3)
   --retry-delay <duration>  with --retry: the wait before a retry: 90s, 10m, 1h, 1h30m, 1d (default: 1h)
   --voicemail <mode>        hangup, message or continue when a machine answers
   --message <text>          with --voicemail message: what to leave
@@ -223,12 +223,12 @@ export function parseCampaignArgs(argv: readonly string[]): CampaignOptions | 'h
       ...(v.window !== undefined
         ? { window: { ...parseWindow(v.window), ...(v.days !== undefined ? { days: parseDays(v.days) } : {}), ...(v.timezone ? { timezone: v.timezone } : {}) } }
         : {}),
-      ...(v['max-concurrency'] !== undefined ? { max_concurrency: wholeNumber('--max-concurrency', v['max-concurrency'], 1, 10_000) } : {}),
+      ...(v['max-concurrency'] !== undefined ? { max_concurrency: wholeNumber('--max-concurrency', v['max-concurrency'], 1, 1000) } : {}),
       ...(retryOn
         ? {
             retry: {
               on: retryOn,
-              max_attempts: v['max-attempts'] === undefined ? 3 : wholeNumber('--max-attempts', v['max-attempts'], 1, 100),
+              max_attempts: v['max-attempts'] === undefined ? 3 : wholeNumber('--max-attempts', v['max-attempts'], 1, 10),
               delay_s: v['retry-delay'] === undefined ? 3600 : parseDuration('--retry-delay', v['retry-delay']),
             },
           }

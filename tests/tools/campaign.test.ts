@@ -71,7 +71,7 @@ describe('npm run campaign: arguments', () => {
     [['create', '--csv', 'a.csv', '--window', '09:00-17:00', '--timezone', 'Mars/Olympus'], /--timezone "Mars\/Olympus" is not an IANA time zone/],
     [['create', '--csv', 'a.csv', '--window', '09:00-17:00', '--days', 'weekdays'], /--days "weekdays" must name days/],
     [['create', '--csv', 'a.csv', '--max-attempts', '2'], /--max-attempts goes with --retry/],
-    [['create', '--csv', 'a.csv', '--retry', 'busy', '--max-attempts', '0'], /--max-attempts "0" must be a whole number from 1 to 100/],
+    [['create', '--csv', 'a.csv', '--retry', 'busy', '--max-attempts', '0'], /--max-attempts "0" must be a whole number from 1 to 10$/],
     [['create', '--csv', 'a.csv', '--retry', 'busy', '--retry-delay', 'soon'], /--retry-delay "soon" is not a duration/],
     [['create', '--csv', 'a.csv', '--retry', 'Busy!'], /--retry "Busy!" must list outcomes/],
     [['create', '--csv', 'a.csv', '--max-concurrency', '0'], /--max-concurrency "0" must be a whole number from 1/],
