@@ -62,7 +62,8 @@ describe('a campaign in the sandbox', () => {
     const results = await runToolProcess('campaign', ['results', id], { HOME: dir }, dir);
     expect(results.code).toBe(0);
     const rows = results.stdout.trim().split(/\r?\n/).map((l) => l.split(','));
-    expect(rows[0]!.slice(0, 8)).toEqual(['to', 'status', 'outcome', 'attempts', 'call_sid', 'retell_call_id', 'answered_by', 'first_name']);
+    expect(rows[0]!.slice(0, 7)).toEqual(['to', 'status', 'outcome', 'attempts', 'call_sid', 'retell_call_id', 'answered_by']);
+    expect(rows[0]!.slice(7).sort()).toEqual(['company', 'first_name']);
     const byNumber = Object.fromEntries(rows.slice(1).map((r) => [r[0], { outcome: r[2], attempts: r[3], answeredBy: r[6] }]));
     expect(byNumber).toEqual({
       '+12125550100': { outcome: 'completed', attempts: '1', answeredBy: 'human' },
