@@ -70,7 +70,9 @@ describe.each<[string, () => Promise<RedisTopology>]>([
     const done = await waitCompleted(web.url, id, STALE_AFTER_MS + 90_000).catch((err: Error) => {
       const dials = dialsOf(twilio.callee, numbers);
       const wrong = numbers.filter((n) => dials[n] !== expectedDials([n])[n]).map((n) => `${n}: ${dials[n]} dials`);
-      throw new Error(`${err.message}\nnumbers dialed other than expected: ${wrong.join(', ') || 'none'}`);
+      // Twilio does not retry a status callback: one refused while Redis was away is the bridge's to recover.
+      const refused = twilio.callee.webhooks.filter((w) => w.kind === 'status' && (w.status < 200 || w.status >= 300)).map((w) => `${w.params.CallStatus} ${w.params.To} → ${w.status}`);
+      throw new Error(`${err.message}\nnumbers dialed other than expected: ${wrong.join(', ') || 'none'}\nstatus callbacks refused: ${refused.join(', ') || 'none'}`);
     });
     await sleep(2000);
     // The failover came mid-campaign: dials before it and after it.
