@@ -407,6 +407,8 @@ export function campaignLine(c: CampaignView): string {
 /** Where status --watch draws: a terminal gets the block redrawn in place, anything else a line at each change. */
 export interface Terminal {
   isTTY: boolean;
+  /** Its width: longer lines are cut, since a wrapped line would throw off the redraw. */
+  columns?: number;
   write(text: string): void;
 }
 
@@ -437,7 +439,8 @@ async function status(api: BridgeApi, cmd: Extract<CampaignCommand, { kind: 'sta
       return EXIT_OK;
     }
     if (terminal?.isTTY) {
-      const lines = describeCampaign(campaign);
+      const width = terminal.columns && terminal.columns > 10 ? terminal.columns - 1 : Infinity;
+      const lines = describeCampaign(campaign).map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
       // Up to the start of the previous block and clear to the end of the screen, then draw again.
       terminal.write(`${drawn ? `\x1b[${drawn}F\x1b[J` : ''}${lines.join('\n')}\n`);
       drawn = lines.length;
@@ -615,5 +618,5 @@ export async function runCampaign(argv: readonly string[], rawOut: Output, load?
 }
 
 if (require.main === module) {
-  runAsProcess((argv, out) => runCampaign(argv, out, undefined, { isTTY: Boolean(process.stdout.isTTY), write: (text) => void process.stdout.write(text) }));
+  runAsProcess((argv, out) => runCampaign(argv, out, undefined, { isTTY: Boolean(process.stdout.isTTY), columns: process.stdout.columns, write: (text) => void process.stdout.write(text) }));
 }
