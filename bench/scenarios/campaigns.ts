@@ -131,6 +131,26 @@ async function collect(env: BenchEnv, until: (creates: Created[]) => boolean, ti
   return { creates, ended };
 }
 
+/** The area code of the numbers from area index `area`, to tell a run's dials from any other's. */
+const areaPrefix = (area: number) => `+1${AREAS[area % AREAS.length]}`;
+
+/**
+ * Waits until no create has arrived for `quietMs`: a canceled campaign's attempts already handed to the
+ * outbound queue still go out, and must not count in the next run.
+ */
+async function drain(env: BenchEnv, quietMs = 3000, timeoutMs = 120_000): Promise<number> {
+  let last = Date.now();
+  let drained = 0;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() - last < quietMs && Date.now() < deadline) {
+    const got = await env.takeCreates();
+    if (got.creates.length) last = Date.now();
+    drained += got.creates.length;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return drained;
+}
+
 export function campaignsScenario(opts: CampaignBenchOptions = DEFAULT_CAMPAIGN_OPTIONS): Scenario {
   return {
     name: 'campaigns',
@@ -202,8 +222,7 @@ export function campaignsScenario(opts: CampaignBenchOptions = DEFAULT_CAMPAIGN_
               const dials = measured.creates.length;
               cost.push({ tasks, dials, commandsPerDial: (cmd1 - cmd0) / dials, workerCpuMsPerDial: BenchEnv.cpuMsBetween(cpu0, cpu1, worker.pids) / dials, rate: dials / ((performance.now() - t) / 1000) });
               await control(web, id, 'cancel');
-              await new Promise((r) => setTimeout(r, 2000));
-              await env.takeCreates();
+              await drain(env);
             }
           } finally {
             await worker.stop();
@@ -225,24 +244,25 @@ export function campaignsScenario(opts: CampaignBenchOptions = DEFAULT_CAMPAIGN_
         for (const cps of [1, 10, 50]) {
           const worker = await startWorker(cps);
           try {
-            const id = await createPaused(web);
+            // Room for every call in flight at this rate (busy callees end within a few seconds, even loaded).
+            const id = await createPaused(web, { max_concurrency: Math.min(1000, cps * 10) });
             const tasks = Math.min(10_000, cps * (opts.seconds + 15));
-            await fill(web, id, (area += 1), tasks, opts.rowsPerRequest);
-            await env.takeCreates();
+            const mine = areaPrefix((area += 1));
+            await fill(web, id, area, tasks, opts.rowsPerRequest);
+            await drain(env);
             ctx.log(`campaigns: pacing at TWILIO_CPS=${cps} for ${opts.seconds} s`);
             await control(web, id, 'resume');
-            const first = await collect(env, (c) => c.length >= 1, 30_000);
-            const t0 = first.creates[0]?.at ?? performance.timeOrigin + performance.now();
-            const all = [...first.creates];
+            const first = await collect(env, (c) => c.some((x) => x.to.startsWith(mine)), 30_000);
+            const all = first.creates.filter((c) => c.to.startsWith(mine));
+            const t0 = all[0]?.at ?? performance.timeOrigin + performance.now();
             const rest = await collect(env, (c) => (c.at(-1)?.at ?? 0) - t0 >= opts.seconds * 1000 || c.length + all.length >= tasks, (opts.seconds + 30) * 1000);
-            all.push(...rest.creates);
+            all.push(...rest.creates.filter((c) => c.to.startsWith(mine)));
             const times = all.map((c) => c.at).filter((at) => at - t0 < opts.seconds * 1000).sort((a, b) => a - b);
             const rate = times.length / opts.seconds;
             pacing.push({ cps, dials: times.length, rate, maxIn1s: maxInWindow(times, 1000), deviationPct: ((rate - cps) / cps) * 100 });
             ctx.log(`campaigns: TWILIO_CPS=${cps}: ${rate.toFixed(2)} dials/s, at most ${maxInWindow(times, 1000)} in any 1 s`);
             await control(web, id, 'cancel');
-            await new Promise((r) => setTimeout(r, 1500));
-            await env.takeCreates();
+            await drain(env);
           } finally {
             await worker.stop();
           }
@@ -256,37 +276,38 @@ export function campaignsScenario(opts: CampaignBenchOptions = DEFAULT_CAMPAIGN_
           await env.outboundSetup(web.url, [FROM], { answer: 'human', ringMs: 20, hangUpAfterMs: 2000 });
           const limited = await createPaused(web, { max_concurrency: 5 });
           await fill(web, limited, 9, 60, 60);
-          await env.takeCreates();
+          await drain(env);
           ctx.log('campaigns: max_concurrency 5 with callees that talk 2 s, TWILIO_CPS=10');
           await control(web, limited, 'resume');
           const got = await collect(env, () => false, 25_000);
           await control(web, limited, 'cancel');
           await new Promise((r) => setTimeout(r, 4000));
           const tail = await env.takeCreates();
-          const ended = [...got.ended, ...tail.ended];
-          concurrency = { maxConcurrency: 5, calls: got.creates.length, maxLive: maxLive(ended) };
+          const ended = [...got.ended, ...tail.ended].filter((c) => c.to.startsWith(areaPrefix(9)));
+          concurrency = { maxConcurrency: 5, calls: got.creates.filter((c) => c.to.startsWith(areaPrefix(9))).length, maxLive: maxLive(ended) };
+          await drain(env);
 
           await env.outboundSetup(web.url, [FROM], { answer: 'busy', ringMs: 20 });
           const fairSeconds = Math.min(opts.seconds, 30);
           const [a, b] = [await createPaused(web), await createPaused(web)];
           await fill(web, a, 10, 10 * (fairSeconds + 10), opts.rowsPerRequest);
           await fill(web, b, 11, 10 * (fairSeconds + 10), opts.rowsPerRequest);
-          await env.takeCreates();
+          await drain(env);
           ctx.log(`campaigns: fairness, two campaigns at TWILIO_CPS=10 for ${fairSeconds} s`);
           await Promise.all([control(web, a, 'resume'), control(web, b, 'resume')]);
           const fair = await collect(env, (c) => c.length >= 2 && c.at(-1)!.at - c[0]!.at >= fairSeconds * 1000, (fairSeconds + 30) * 1000);
           await Promise.all([control(web, a, 'cancel'), control(web, b, 'cancel')]);
           const start = fair.creates[0]?.at ?? 0;
-          const isA = (to: string) => to.startsWith(`+1${AREAS[10]}`);
+          const isA = (to: string) => to.startsWith(areaPrefix(10));
           const bins: Array<[number, number]> = [];
+          fair.creates = fair.creates.filter((c) => c.to.startsWith(areaPrefix(10)) || c.to.startsWith(areaPrefix(11)));
           for (const c of fair.creates) {
             const bin = Math.floor((c.at - start) / 5000);
             while (bins.length <= bin) bins.push([0, 0]);
             bins[bin]![isA(c.to) ? 0 : 1] += 1;
           }
           fairness = { seconds: fairSeconds, a: fair.creates.filter((c) => isA(c.to)).length, b: fair.creates.filter((c) => !isA(c.to)).length, bins };
-          await new Promise((r) => setTimeout(r, 1500));
-          await env.takeCreates();
+          await drain(env);
         } finally {
           await worker.stop();
         }
