@@ -37,6 +37,7 @@ import {
   type CampaignQueue,
   type DoNotCallCheck,
 } from './features/campaigns';
+import { DialGate, DoNotCallList, doNotCallFunction, PredialHook } from './features/dnc';
 import { CallAnswerer, LookupHook } from './features/inbound';
 import {
   createOutboundCallQueue,
@@ -46,6 +47,7 @@ import {
   OutboundPlacer,
   OutboundStore,
   cancelJobId,
+  predialRequest,
   type OutboundCallQueue,
 } from './features/outbound';
 import { recordingFunctions, RecordingControlProcessor } from './features/recording';
@@ -71,13 +73,13 @@ export interface ContainerOptions {
   /** The waits between an event delivery's attempts. @defaultValue RETRY_DELAYS_MS (about a day) */
   eventRetryDelaysMs?: readonly number[];
   /**
-   * What a number that texts an opt-out keyword (STOP) to one of the bridge's numbers is done with: put
-   * on the do-not-call list. @defaultValue logged only
+   * What a number that texts an opt-out keyword (STOP) to one of the bridge's numbers is done with.
+   * @defaultValue put on the do-not-call list with source `sms_stop`
    */
   onOptOut?: (number: string) => Promise<void>;
   /** The clock campaigns read windows, start times and retries on (tests move it). @defaultValue Date.now */
   clock?: () => number;
-  /** Which numbers are on the do-not-call list. @defaultValue none is */
+  /** Which numbers are on the do-not-call list (tests). @defaultValue the list's (`doNotCall.hasMany`) */
   doNotCall?: DoNotCallCheck;
   /** How often the campaign scheduler ticks. @defaultValue TICK_EVERY_MS */
   campaignTickMs?: number;
@@ -109,6 +111,8 @@ export class Container {
   readonly calls: CallRepository;
   /** The agent's texts, per call. */
   readonly texts: SmsRepository;
+  /** Numbers the bridge never dials. */
+  readonly doNotCall: DoNotCallList;
   readonly outboundStore: OutboundStore;
   /** Where every flow records what happened (one Redis write); the worker delivers it to the endpoints. */
   readonly events: EventSink;
@@ -119,6 +123,8 @@ export class Container {
   /** `events`: the deliveries' queue, with an endpoint only. */
   readonly queues: { actions: CallActionQueue; outbound: OutboundCallQueue; events: EventQueue | undefined; campaigns: CampaignQueue; all: Queue[] };
 
+  /** Asked before every outbound dial (PREDIAL_WEBHOOK_URL); none when unset. */
+  readonly predialHook: PredialHook | undefined;
   /** Asked for the agent and variables of each new inbound call (INBOUND_WEBHOOK_URL); none when unset. */
   readonly lookupHook: LookupHook | undefined;
   readonly answerer: CallAnswerer;
@@ -147,7 +153,7 @@ export class Container {
     const { config, logger } = opts;
     this.retryDelaysMs = opts.eventRetryDelaysMs ?? RETRY_DELAYS_MS;
     this.clock = opts.clock ?? Date.now;
-    this.isDoNotCall = opts.doNotCall ?? (async (numbers) => numbers.map(() => false));
+
     this.campaignTickMs = opts.campaignTickMs ?? TICK_EVERY_MS;
     this.config = config;
     this.logger = logger;
@@ -162,6 +168,8 @@ export class Container {
 
     this.calls = new CallRepository(this.redis, prefix);
     this.texts = new SmsRepository(this.redis, prefix);
+    this.doNotCall = new DoNotCallList(this.redis, prefix);
+    this.isDoNotCall = opts.doNotCall ?? ((numbers) => this.doNotCall.hasMany(numbers));
     this.eventEndpoints = eventEndpoints(config);
     this.events = this.eventSink(this.redis);
     this.eventStore = new EventStore(this.redis, prefix, config.events.retentionMs);
@@ -178,8 +186,10 @@ export class Container {
     // An answered or ended attempt of a campaign: one write on the callback's path, the rest in the worker.
     const onChange = campaignOutboundHook(this.campaignRepository, campaigns);
 
-    const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.inboundWebhook;
+    const { url: hookUrl, timeoutMs: hookTimeoutMs } = config.lookupHook;
     this.lookupHook = hookUrl ? new LookupHook({ url: hookUrl, apiKey: config.retell.apiKey, timeoutMs: hookTimeoutMs, metrics }) : undefined;
+    const predial = config.outbound.predial;
+    this.predialHook = predial.url ? new PredialHook({ url: predial.url, apiKey: config.retell.apiKey, timeoutMs: predial.timeoutMs }) : undefined;
     this.answerer = new CallAnswerer({ config, calls: this.calls, retell: this.retell, logger, metrics, lookupHook: this.lookupHook, events: this.events });
     this.actionRequests = new ActionRequests({ config, calls: this.calls, queue: actions, events: this.events, logger });
     this.warmTransfers = new WarmTransferCallbacks({ config, calls: this.calls, queue: actions, logger });
@@ -195,7 +205,7 @@ export class Container {
       onChange,
     });
     this.outboundCalls = config.outbound.apiToken
-      ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, logger, metrics, onChange })
+      ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, doNotCall: this.doNotCall, logger, metrics, onChange })
       : undefined;
     this.campaigns = config.outbound.apiToken
       ? new Campaigns({ config, repository: this.campaignRepository, isDoNotCall: this.isDoNotCall, now: this.clock, logger })
@@ -205,11 +215,13 @@ export class Container {
       warmTransferFunction({ config, requests: this.actionRequests }),
       ...recordingFunctions({ config, calls: this.calls, queue: actions, logger }),
       sendSmsFunction({ config, calls: this.calls, texts: this.texts, queue: actions, logger }),
+      doNotCallFunction({ config, calls: this.calls, list: this.doNotCall, logger, metrics }),
     ];
     this.optOut =
       opts.onOptOut ??
       (async (number) => {
-        logger.warn({ number }, 'opt-out keyword received; no do-not-call list is connected to record it');
+        const { added } = await this.doNotCall.add([number], 'sms_stop');
+        if (added) metrics.doNotCallAdded.inc({ source: 'sms_stop' });
       });
   }
 
@@ -281,6 +293,7 @@ export class Container {
     const notices = new AgentNotices({ retell, timeoutMs: config.retell.timeoutMs, logger });
     const recordingControls = new RecordingControlProcessor({ twilio, calls, queue: actions, logger });
     const texts = new SmsSender({ twilio, texts: this.texts, events: this.events, queue: actions, publicUrl: config.publicUrl, logger });
+    const gate = new DialGate({ list: this.doNotCall, hook: this.predialHook, logger, metrics });
     const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events, logger, metrics });
     const placer = new OutboundPlacer({
       twilio,
@@ -290,6 +303,7 @@ export class Container {
       config: { publicUrl: config.publicUrl, reservedConcurrency: config.outbound.reservedConcurrency, cps: config.outbound.cps },
       // Waiting for Retell capacity holds the whole outbound queue back (BullMQ's manual rate limit).
       rateLimit: (ms) => outbound.rateLimit(ms),
+      beforeDial: (record, log) => gate.check(predialRequest(record), log),
       cancel: (id, callSid) => addCallAction(actions, { kind: 'outbound_cancel', id, callSid }, cancelJobId(id)),
       logger,
       metrics,
@@ -347,6 +361,7 @@ export class Container {
     // BullMQ's close waits on Redis; with Redis gone it would never return.
     if (this.queueRedis.status === 'ready') await settleWithin(Promise.all(this.queues.all.map((q) => q.close())), 2000);
     if (this.lookupHook) await settleWithin(this.lookupHook.close(), 1000);
+    if (this.predialHook) await settleWithin(this.predialHook.close(), 1000);
     if (this.poster) await settleWithin(this.poster.close(), 1000);
     await Promise.all([this.redis, this.queueRedis].map(closeRedis));
   }

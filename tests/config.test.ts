@@ -38,7 +38,7 @@ describe('loadConfig', () => {
       worker: { concurrency: 10 },
       ops: { metricsToken: undefined, adminPassword: undefined },
       outbound: { apiToken: undefined, fromNumber: undefined, allowlist: [], webhookUrl: undefined, cps: 1, reservedConcurrency: 1 },
-      inboundWebhook: { url: undefined, timeoutMs: 2500 },
+      lookupHook: { url: undefined, timeoutMs: 2500 },
     });
     expect(config.fallback.message).toMatch(/sorry/i);
   });
@@ -77,6 +77,7 @@ describe('loadConfig', () => {
       webhookUrl: 'https://crm.example.com/hooks/calls',
       cps: 5,
       reservedConcurrency: 0,
+      predial: { url: undefined, timeoutMs: 2000 },
     });
   });
 
@@ -204,12 +205,12 @@ describe('loadConfig', () => {
         RETELL_TIMEOUT_MS: '4000',
       }),
     );
-    expect(config.inboundWebhook).toEqual({ url: 'https://crm.example.com/hooks/retell/?tenant=acme', timeoutMs: 8000 });
-    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_URL: 'http://127.0.0.1:4010/' })).inboundWebhook.url).toBe('http://127.0.0.1:4010/');
+    expect(config.lookupHook).toEqual({ url: 'https://crm.example.com/hooks/retell/?tenant=acme', timeoutMs: 8000 });
+    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_URL: 'http://127.0.0.1:4010/' })).lookupHook.url).toBe('http://127.0.0.1:4010/');
   });
 
   it('when the lookup hook is not set, then its timeout is not held against the budget', () => {
-    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_TIMEOUT_MS: '9000', RETELL_TIMEOUT_MS: '8000' })).inboundWebhook).toEqual({ url: undefined, timeoutMs: 9000 });
+    expect(loadConfig(testEnv({ INBOUND_WEBHOOK_TIMEOUT_MS: '9000', RETELL_TIMEOUT_MS: '8000' })).lookupHook).toEqual({ url: undefined, timeoutMs: 9000 });
   });
 
   it('when FALLBACK_MESSAGE holds a character TwiML cannot carry, then start-up stops naming it', () => {

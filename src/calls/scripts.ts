@@ -6,6 +6,7 @@
  * The shared pieces come first: the forward-only state, and the action's state machine
  * (queued → uncertain → done | failed), which the warm transfer's scripts use rather than re-encode.
  */
+import { EFFECT_MARKS } from '../redis/scripts';
 import { STATE_RANK } from './record';
 
 /** `advance_state(key, wanted)`: moves the state forward only (or sets it when there is none); 1 if it moved. */
@@ -24,7 +25,7 @@ end
  * The action: `own_action(key, jobId)` returns the call's action when `jobId` owns it and it is still
  * queued; `settle_action(...)` moves it to done or failed (clearing `uncertain`), with its error.
  */
-const ACTION = `
+const ACTION = `${EFFECT_MARKS}
 local function own_action(key, jobId)
   local raw = redis.call('HGET', key, 'action')
   if not raw then return nil end
@@ -36,12 +37,8 @@ local function save_action(key, a, at)
   redis.call('HSET', key, 'action', cjson.encode(a), 'updatedAt', at)
 end
 local function settle_action(key, a, status, err, at)
-  a.status = status
-  a.uncertain = nil
-  if err ~= '' then
-    a.error = err
-    redis.call('HSET', key, 'error', err)
-  end
+  settle_effect(a, status, err)
+  if err ~= '' then redis.call('HSET', key, 'error', err) end
   save_action(key, a, at)
 end
 `;
@@ -165,16 +162,7 @@ return {'created', encoded}
 export const UPDATE_ACTION = `${ADVANCE_STATE}${ACTION}
 local a = own_action(KEYS[1], ARGV[1])
 if not a then return 0 end
-if ARGV[4] == '1' then
-  a.uncertain = true
-  local takeovers = tonumber(ARGV[7])
-  if not a.startedAt or takeovers > (a.takeovers or 0) then
-    a.startedAt = ARGV[8]
-    a.takeovers = takeovers
-  end
-elseif ARGV[4] == '0' then
-  a.uncertain = nil
-end
+mark_effect(a, ARGV[4], ARGV[7], ARGV[8])
 if ARGV[2] ~= '' then settle_action(KEYS[1], a, ARGV[2], ARGV[3], ARGV[6]) else save_action(KEYS[1], a, ARGV[6]) end
 advance_state(KEYS[1], ARGV[5])
 return 1
@@ -336,25 +324,14 @@ return {'created', encoded}
  * ARGV: jobId, status ('' keeps it), error, uncertain ('1', '0' or ''), time, takeovers, start of the
  * deadline window
  */
-export const UPDATE_RECORDING_CONTROL = `${FINAL_RECORDING}
+export const UPDATE_RECORDING_CONTROL = `${EFFECT_MARKS}${FINAL_RECORDING}
 local raw = redis.call('HGET', KEYS[1], 'recordingControl')
 if not raw then return 0 end
 local c = cjson.decode(raw)
 if c.jobId ~= ARGV[1] or c.status ~= 'queued' then return 0 end
-if ARGV[4] == '1' then
-  c.uncertain = true
-  local takeovers = tonumber(ARGV[6])
-  if not c.startedAt or takeovers > (c.takeovers or 0) then
-    c.startedAt = ARGV[7]
-    c.takeovers = takeovers
-  end
-elseif ARGV[4] == '0' then
-  c.uncertain = nil
-end
+mark_effect(c, ARGV[4], ARGV[6], ARGV[7])
 if ARGV[2] ~= '' then
-  c.status = ARGV[2]
-  c.uncertain = nil
-  if ARGV[3] ~= '' then c.error = ARGV[3] end
+  settle_effect(c, ARGV[2], ARGV[3])
   local current = redis.call('HGET', KEYS[1], 'recordingStatus')
   if ARGV[2] == 'done' and not (current and FINAL_RECORDING[current]) then redis.call('HSET', KEYS[1], 'recordingStatus', c.want) end
 end

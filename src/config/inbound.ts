@@ -111,7 +111,7 @@ export const rules = [
 
 export function toConfig(e: Values) {
   return {
-    inboundWebhook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
+    lookupHook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
     fallback: { number: e.FALLBACK_NUMBER, message: e.FALLBACK_MESSAGE },
   };
 }

@@ -61,6 +61,39 @@ export const settings = {
     docs: { meaning: "receives each outbound call's status changes and outcome, signed `X-Bridge-Signature` (needs `API_TOKEN`)" },
     dotenv: { comment: "Receives each outbound call's status changes and outcome as JSON, signed X-Bridge-Signature with API_TOKEN." },
   }),
+  PREDIAL_WEBHOOK_URL: setting(httpUrl.optional(), {
+    description:
+      'Pre-dial hook asked before every outbound dial (single calls and campaigns), answering {"allow": true|false, "reason"?}; a call it does not allow in time is not dialed; off when unset',
+    example: 'https://crm.example.com/bridge/predial',
+    deploy: {
+      how: 'optional',
+      heroku:
+        'Optional pre-dial hook (https) asked before every outbound dial; it answers {"allow": true|false}, and a call without an allow in time is not dialed. Leave empty for none.',
+    },
+    docs: {
+      meaning:
+        '[pre-dial hook](do-not-call.md#pre-dial-hook) asked before every outbound dial (single calls and campaigns): answers `{"allow": true|false, "reason"?}`; no answer in time = not dialed; https in production',
+    },
+    dotenv: {
+      comment:
+        'Pre-dial hook (see docs/do-not-call.md) asked before every outbound dial, signed with RETELL_API_KEY.\nIt answers {"allow": true|false, "reason"?}; a call it does not allow in time is not dialed (fail closed).\nOff when empty; must be https with NODE_ENV=production.',
+    },
+  }),
+  PREDIAL_WEBHOOK_TIMEOUT_MS: setting(
+    z.coerce
+      .number({ error: 'must be a number of milliseconds' })
+      .int()
+      .min(100, 'must be at least 100')
+      .max(10_000, 'must be at most 10000: outbound calls wait for the hook')
+      .default(2000),
+    {
+      description: 'How long the pre-dial hook may take; a call without its answer in time is not dialed',
+      example: '2000',
+      deploy: { how: 'group', heroku: 'Milliseconds the pre-dial hook may take before the call is not dialed (fail closed).' },
+      docs: { meaning: 'how long the pre-dial hook may take; a call without its answer in time is not dialed' },
+      dotenv: { comment: 'Milliseconds the pre-dial hook may take; a call without its answer in time is not dialed.' },
+    },
+  ),
   TWILIO_CPS: setting(
     z.coerce
       .number({ error: 'must be a whole number of calls per second' })
@@ -105,6 +138,15 @@ export const rules = [
       example: e.OUTBOUND_WEBHOOK_URL.replace(/^http:/, 'https:'),
     }];
   }),
+  // The numbers about to be dialed go to the hook: in production only over TLS.
+  rule({ ...settings, NODE_ENV: server.settings.NODE_ENV }, ['NODE_ENV', 'PREDIAL_WEBHOOK_URL'], (e) => {
+    if (e.NODE_ENV !== 'production' || !e.PREDIAL_WEBHOOK_URL || new URL(e.PREDIAL_WEBHOOK_URL).protocol === 'https:') return [];
+    return [{
+      variable: 'PREDIAL_WEBHOOK_URL',
+      problem: 'must be an https URL when NODE_ENV=production (it receives the numbers about to be dialed)',
+      example: e.PREDIAL_WEBHOOK_URL.replace(/^http:/, 'https:'),
+    }];
+  }),
   rule(settings, ['OUTBOUND_WEBHOOK_URL', 'API_TOKEN'], (e) => {
     if (!e.OUTBOUND_WEBHOOK_URL || e.API_TOKEN) return [];
     return [{ variable: 'OUTBOUND_WEBHOOK_URL', problem: 'needs API_TOKEN, which turns outbound calls on and signs the webhook', example: metaOf(settings.OUTBOUND_WEBHOOK_URL).example }];
@@ -120,6 +162,7 @@ export function toConfig(e: Values) {
       webhookUrl: e.OUTBOUND_WEBHOOK_URL,
       cps: e.TWILIO_CPS,
       reservedConcurrency: e.OUTBOUND_RESERVED_CONCURRENCY,
+      predial: { url: e.PREDIAL_WEBHOOK_URL, timeoutMs: e.PREDIAL_WEBHOOK_TIMEOUT_MS },
     },
   };
 }

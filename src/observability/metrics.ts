@@ -9,6 +9,13 @@ export interface CountableQueue {
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] as const;
 
 /**
+ * The results `bridge_campaign_dials_total` starts with (at 0), so the counter is scraped, and the alerts over it
+ * work, before a campaign's first dial: `placed` (the call went to the outbound placer), `refused` (the pre-dial
+ * hook said no, or did not answer), `skipped_dnc` (on the do-not-call list), `failed` (could not be queued).
+ */
+export const CAMPAIGN_DIAL_RESULTS = ['placed', 'refused', 'skipped_dnc', 'failed'] as const;
+
+/**
  * The bridge's Prometheus metrics. One registry per process (not prom-client's global one), so each
  * app built in a test has its own numbers.
  */
@@ -39,33 +46,13 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
-  readonly voiceAnswers = new Counter({
-    name: 'bridge_voice_answers_total',
-    help: 'Voice webhooks answered, by outcome (registered, duplicate, registered_unguarded, fallback)',
-    labelNames: ['outcome'] as const,
-    registers: [this.prometheus],
-  });
+  readonly voiceAnswers = this.counter('bridge_voice_answers_total', 'Voice webhooks answered, by outcome (registered, duplicate, registered_unguarded, fallback)', ['outcome']);
 
-  readonly registrations = new Counter({
-    name: 'bridge_retell_registrations_total',
-    help: 'Register Phone Call requests to Retell, by result',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly registrations = this.counter('bridge_retell_registrations_total', 'Register Phone Call requests to Retell, by result', ['result']);
 
-  readonly fallbacks = new Counter({
-    name: 'bridge_fallbacks_total',
-    help: 'Calls answered with the fallback TwiML, by reason',
-    labelNames: ['reason'] as const,
-    registers: [this.prometheus],
-  });
+  readonly fallbacks = this.counter('bridge_fallbacks_total', 'Calls answered with the fallback TwiML, by reason', ['reason']);
 
-  readonly lookupHook = new Counter({
-    name: 'bridge_inbound_webhook_total',
-    help: 'Lookup hook (INBOUND_WEBHOOK_URL) requests, by result (ok, rejected, timeout, unreachable, http_error, invalid, too_large, skipped)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly lookupHook = this.counter('bridge_inbound_webhook_total', 'Lookup hook (INBOUND_WEBHOOK_URL) requests, by result (ok, rejected, timeout, unreachable, http_error, invalid, too_large, skipped)', ['result']);
 
   readonly lookupHookDuration = new Histogram({
     name: 'bridge_inbound_webhook_duration_seconds',
@@ -75,114 +62,57 @@ export class Metrics {
     registers: [this.prometheus],
   });
 
-  readonly signatureRefusals = new Counter({
-    name: 'bridge_signature_refusals_total',
-    help: 'Requests refused for a missing or invalid signature, by source (twilio, retell)',
-    labelNames: ['source'] as const,
-    registers: [this.prometheus],
-  });
+  readonly signatureRefusals = this.counter('bridge_signature_refusals_total', 'Requests refused for a missing or invalid signature, by source (twilio, retell)', ['source']);
 
-  readonly functionCalls = new Counter({
-    name: 'bridge_function_calls_total',
-    help: 'Retell custom function calls, by function name and outcome',
-    labelNames: ['name', 'outcome'] as const,
-    registers: [this.prometheus],
-  });
+  readonly functionCalls = this.counter('bridge_function_calls_total', 'Retell custom function calls, by function name and outcome', ['name', 'outcome']);
 
-  readonly jobs = new Counter({
-    name: 'bridge_jobs_total',
-    help: 'Jobs finished by the worker, by job name and result (completed, failed, retried)',
-    labelNames: ['name', 'result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly jobs = this.counter('bridge_jobs_total', 'Jobs finished by the worker, by job name and result (completed, failed, retried)', ['name', 'result']);
 
-  readonly outboundRequests = new Counter({
-    name: 'bridge_outbound_requests_total',
-    help: 'POST /calls requests, by outcome (queued, repeat, invalid, not_allowed, key_reused, unavailable)',
-    labelNames: ['outcome'] as const,
-    registers: [this.prometheus],
-  });
+  readonly outboundRequests = this.counter('bridge_outbound_requests_total', 'POST /calls requests, by outcome (queued, repeat, invalid, not_allowed, key_reused, unavailable)', ['outcome']);
 
-  readonly outboundPlacements = new Counter({
-    name: 'bridge_outbound_placements_total',
-    help: 'Outbound placement steps in the worker, by result (placed, adopted, retried, refused, waiting)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly outboundPlacements = this.counter('bridge_outbound_placements_total', 'Outbound placement steps in the worker, by result (placed, adopted, retried, refused, waiting)', ['result']);
 
-  readonly outboundOutcomes = new Counter({
-    name: 'bridge_outbound_outcomes_total',
-    help: 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled)',
-    labelNames: ['outcome'] as const,
-    registers: [this.prometheus],
-  });
+  readonly outboundOutcomes = this.counter('bridge_outbound_outcomes_total', 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled)', ['outcome']);
 
-  readonly outboundWebhooks = new Counter({
-    name: 'bridge_outbound_webhooks_total',
-    help: 'Deliveries to OUTBOUND_WEBHOOK_URL, by result (delivered, retried, failed)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly outboundWebhooks = this.counter('bridge_outbound_webhooks_total', 'Deliveries to OUTBOUND_WEBHOOK_URL, by result (delivered, retried, failed)', ['result']);
 
-  readonly eventsEmitted = new Counter({
-    name: 'bridge_events_emitted_total',
-    help: 'Events recorded for delivery (one Redis write each), by type',
-    labelNames: ['type'] as const,
-    registers: [this.prometheus],
-  });
+  readonly eventsEmitted = this.counter('bridge_events_emitted_total', 'Events recorded for delivery (one Redis write each), by type', ['type']);
 
-  readonly eventsDropped = new Counter({
-    name: 'bridge_events_dropped_total',
-    help: 'Events lost because Redis could not take them, by type',
-    labelNames: ['type'] as const,
-    registers: [this.prometheus],
-  });
+  readonly eventsDropped = this.counter('bridge_events_dropped_total', 'Events lost because Redis could not take them, by type', ['type']);
 
-  readonly eventDeliveries = new Counter({
-    name: 'bridge_event_deliveries_total',
-    help: 'Event delivery attempts, by endpoint (events, outbound) and result (delivered, retried, failed, expired)',
-    labelNames: ['endpoint', 'result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly eventDeliveries = this.counter('bridge_event_deliveries_total', 'Event delivery attempts, by endpoint (events, outbound) and result (delivered, retried, failed, expired)', ['endpoint', 'result']);
 
-  readonly warmTransfers = new Counter({
-    name: 'bridge_warm_transfers_total',
-    help: 'Warm transfers finished, by result (accepted, or why not: no_answer, busy, failed, hung_up, declined, no_response, voicemail, caller_hung_up, canceled)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly warmTransfers = this.counter('bridge_warm_transfers_total', 'Warm transfers finished, by result (accepted, or why not: no_answer, busy, failed, hung_up, declined, no_response, voicemail, caller_hung_up, canceled)', ['result']);
 
-  readonly referRequests = new Counter({
-    name: 'bridge_refer_requests_total',
-    help: 'SIP REFERs Twilio asked about (referUrl), by result (transferred, refused)',
-    labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
+  readonly referRequests = this.counter('bridge_refer_requests_total', 'SIP REFERs Twilio asked about (referUrl), by result (transferred, refused)', ['result']);
 
   readonly campaignTasksDue = new Gauge({
     name: 'bridge_campaign_tasks_due',
-    help: 'Campaign tasks due now (their window open) across running campaigns, as of the scheduler\'s last tick',
+    help: 'Campaign tasks due now, inside their calling window, across running campaigns (waiting for a dial)',
     registers: [this.prometheus],
   });
 
-  readonly campaignDials = new Counter({
-    name: 'bridge_campaign_dials_total',
-    help: 'Campaign dial steps, by result (placed, skipped_dnc, refused, outside_window, paused, canceled, unavailable, error)',
+  readonly campaignDials = this.counter('bridge_campaign_dials_total', 'Campaign dial attempts, by result (placed, refused, skipped_dnc, failed)', ['result']);
+
+  readonly campaignDeferred = this.counter('bridge_campaign_deferred_total', 'Campaign tasks claimed and given back without a dial, by reason (outside_window: its window closed; paused; canceled)', ['reason']);
+
+  readonly campaignAttempts = this.counter('bridge_campaign_attempts_total', 'Campaign attempts ended, by outbound outcome and what followed (retry, final)', ['outcome', 'next']);
+
+  readonly campaignTasksCompleted = this.counter('bridge_campaign_tasks_completed_total', 'Campaign tasks that reached their final outcome, by outcome', ['outcome']);
+
+  readonly doNotCallAdded = this.counter('bridge_dnc_added_total', 'Numbers put on the do-not-call list, by source (api, sms_stop, agent, ...)', ['source']);
+
+  readonly dialRefusals = this.counter(
+    'bridge_dial_refusals_total',
+    'Outbound dials refused, by stage (request: POST /calls, predial: just before dialing) and reason (do_not_call, predial_denied, predial_timeout, predial_unreachable, predial_http_error, predial_invalid, predial_too_large)',
+    ['stage', 'reason'],
+  );
+
+  readonly predialHookDuration = new Histogram({
+    name: 'bridge_predial_webhook_duration_seconds',
+    help: 'Time the pre-dial hook (PREDIAL_WEBHOOK_URL) took to answer (or to fail), by result (allow, deny, timeout, unreachable, http_error, invalid, too_large)',
     labelNames: ['result'] as const,
-    registers: [this.prometheus],
-  });
-
-  readonly campaignAttempts = new Counter({
-    name: 'bridge_campaign_attempts_total',
-    help: 'Campaign attempts ended, by outbound outcome and what followed (retry, final)',
-    labelNames: ['outcome', 'next'] as const,
-    registers: [this.prometheus],
-  });
-
-  readonly campaignTasksCompleted = new Counter({
-    name: 'bridge_campaign_tasks_completed_total',
-    help: 'Campaign tasks that reached their final outcome, by outcome',
-    labelNames: ['outcome'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 8],
     registers: [this.prometheus],
   });
 
@@ -195,6 +125,13 @@ export class Metrics {
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     // prom-client's process and Node.js metrics under their usual names, so stock Node dashboards work.
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.prometheus });
+    // Series at 0 from the start: a rate over them is 0, not "no data", before a campaign's first dial.
+    for (const result of CAMPAIGN_DIAL_RESULTS) this.campaignDials.inc({ result }, 0);
+  }
+
+  /** A counter in this process's registry. */
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.prometheus] });
   }
 
   /** Keeps `bridge_redis_up` in step with a connection. */

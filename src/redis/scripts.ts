@@ -8,3 +8,29 @@ export function withScripts<T>(redis: RedisClient, scripts: Record<string, strin
   for (const [name, lua] of Object.entries(scripts)) redis.defineCommand(name, { numberOfKeys: 1, lua });
   return redis as RedisClient & T;
 }
+
+/**
+ * Lua for the exactly-once runner's marks (src/jobs/effect.ts) on an effect kept as JSON in a hash field
+ * (a call's action, a recording pause or resume, a text): `mark_effect(e, uncertain, takeovers, started)`
+ * marks the request possibly sent ('1') or surely not ('0'), opening the deadline window again only on a
+ * takeover by a newer job; `settle_effect(e, status, err)` records the end (done or failed).
+ */
+export const EFFECT_MARKS = `
+local function mark_effect(e, uncertain, takeovers, started)
+  if uncertain == '1' then
+    e.uncertain = true
+    local t = tonumber(takeovers)
+    if not e.startedAt or t > (e.takeovers or 0) then
+      e.startedAt = started
+      e.takeovers = t
+    end
+  elseif uncertain == '0' then
+    e.uncertain = nil
+  end
+end
+local function settle_effect(e, status, err)
+  e.status = status
+  e.uncertain = nil
+  if err ~= '' then e.error = err end
+end
+`;

@@ -17,6 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { smsSegments } from '../formats';
 import type { Injection } from './fake-twilio';
+import { performInjected, twilioPage } from './twilio-rest';
 import type { SentWebhook } from './fake-callee';
 
 export interface FakeMessage {
@@ -87,38 +88,19 @@ export class FakeMessages {
   async handle(method: string, path: string, query: URLSearchParams, form: URLSearchParams, reply: Reply): Promise<boolean> {
     const base = `/2010-04-01/Accounts/${this.api.accountSid}`;
     if (path === `${base}/Messages.json` && method === 'POST') {
-      const injection = this.injections.shift();
-      if (injection?.kind === 'hang') return true;
-      if (injection?.kind === 'delay') await this.sleep(injection.ms);
-      if (injection?.kind === 'error') {
-        reply.error(injection.status, injection.code, injection.message ?? `injected ${injection.status}`);
-        return true;
-      }
-      const created = this.create(form);
-      if (injection?.kind === 'late') await this.sleep(injection.ms);
-      if ('error' in created) reply.error(400, created.error.code, created.error.message);
-      else reply.send(201, this.json(created.message));
+      await performInjected(
+        this.injections.shift(),
+        (status, code, message) => reply.error(status, code, message),
+        () => this.create(form),
+        (created) => ('error' in created ? reply.error(400, created.error.code, created.error.message) : reply.send(201, this.json(created.message))),
+      );
       return true;
     }
     if (path === `${base}/Messages.json` && method === 'GET') {
       const list = [...this.messages.values()]
         .filter((m) => (!query.has('To') || m.to === query.get('To')) && (!query.has('From') || m.from === query.get('From')))
         .sort((a, b) => b.createdAt - a.createdAt);
-      const pageSize = Math.min(Math.max(Number(query.get('PageSize') ?? 50) || 50, 1), 1000);
-      const page = Math.max(Number(query.get('Page') ?? 0) || 0, 0);
-      const slice = list.slice(page * pageSize, (page + 1) * pageSize);
-      const uri = (n: number) => `${base}/Messages.json?${new URLSearchParams({ ...Object.fromEntries(query), PageSize: String(pageSize), Page: String(n) })}`;
-      reply.send(200, {
-        messages: slice.map((m) => this.json(m)),
-        page,
-        page_size: pageSize,
-        first_page_uri: uri(0),
-        next_page_uri: (page + 1) * pageSize < list.length ? uri(page + 1) : null,
-        previous_page_uri: page > 0 ? uri(page - 1) : null,
-        start: page * pageSize,
-        end: page * pageSize + Math.max(slice.length - 1, 0),
-        uri: uri(page),
-      });
+      reply.send(200, twilioPage('messages', `${base}/Messages.json`, query, list, (m) => this.json(m)));
       return true;
     }
     const one = new RegExp(`^${base}/Messages/((SM|MM)[0-9a-f]{32})\\.json$`, 'i').exec(path);
@@ -257,7 +239,4 @@ export class FakeMessages {
     };
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms).unref());
-  }
 }

@@ -22,6 +22,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FakeCall, FakeCallStatus, Injection } from './fake-twilio';
+import { performInjected, twilioPage } from './twilio-rest';
 import type { SentWebhook } from './fake-callee';
 
 export type FakeRecordingStatus = 'in-progress' | 'paused' | 'stopped' | 'processing' | 'completed' | 'absent';
@@ -177,32 +178,17 @@ export class FakeRecordings {
     if (!list && !one && !top) return false;
 
     if (method === 'POST' && (list || one)) {
-      const injection = this.injections.shift();
-      if (injection?.kind === 'hang') return true;
-      if (injection?.kind === 'delay') await this.sleep(injection.ms);
-      if (injection?.kind === 'error') {
-        reply.error(injection.status, injection.code, injection.message ?? `injected ${injection.status}`);
-        return true;
-      }
-      const answer = list ? this.create(list[1]!, params) : this.update(one![1]!, one![2]!, params);
-      if (injection?.kind === 'late') await this.sleep(injection.ms);
-      if ('error' in answer) reply.error(answer.error.status, answer.error.code, answer.error.message);
-      else reply.send(answer.status, answer.body);
+      await performInjected(
+        this.injections.shift(),
+        (status, code, message) => reply.error(status, code, message),
+        () => (list ? this.create(list[1]!, params) : this.update(one![1]!, one![2]!, params)),
+        (answer) => ('error' in answer ? reply.error(answer.error.status, answer.error.code, answer.error.message) : reply.send(answer.status, answer.body)),
+      );
       return true;
     }
     if (method === 'GET' && list) {
       const recordings = this.of(list[1]!).sort((a, b) => b.startedAt - a.startedAt);
-      reply.send(200, {
-        recordings: recordings.map((r) => this.json(r)),
-        page: 0,
-        page_size: 50,
-        first_page_uri: `${base}/Calls/${list[1]}/Recordings.json?PageSize=50&Page=0`,
-        next_page_uri: null,
-        previous_page_uri: null,
-        start: 0,
-        end: Math.max(recordings.length - 1, 0),
-        uri: `${base}/Calls/${list[1]}/Recordings.json?PageSize=50&Page=0`,
-      });
+      reply.send(200, twilioPage('recordings', `${base}/Calls/${list[1]}/Recordings.json`, params, recordings, (r) => this.json(r)));
       return true;
     }
     if (method === 'GET' && one) {
@@ -351,9 +337,6 @@ export class FakeRecordings {
     };
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms).unref());
-  }
 }
 
 /** A WAV file of silence, `seconds` long (at most 2 s: the sandbox only shows that there is a file). */

@@ -4,6 +4,7 @@ import { FakeCallee } from './fake-callee';
 import { FakeMessages } from './fake-messages';
 import { FakeRecordings } from './fake-recordings';
 import { LoopbackServer } from './loopback-server';
+import { lingerFor, twilioPage } from './twilio-rest';
 
 export interface ReceivedTwilioRequest {
   method: string;
@@ -103,7 +104,6 @@ function matchesCallFilters(c: FakeCall, q: URLSearchParams): boolean {
 }
 
 /** Waits `ms` without keeping the process alive: an injected late answer must not hold up a test run's exit. */
-const lingerFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 const unescapeXml = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 
@@ -538,7 +538,7 @@ export class FakeTwilioApi extends LoopbackServer {
     if (url.pathname === `${base}/Calls.json` && req.method === 'GET') {
       const q = url.searchParams;
       const list = [...this.calls.values()].filter((c) => matchesCallFilters(c, q)).sort((a, b) => b.createdAt - a.createdAt);
-      return send(200, this.pageJson('calls', `${base}/Calls.json`, q, list, (c) => this.callJson(c)));
+      return send(200, twilioPage('calls', `${base}/Calls.json`, q, list, (c) => this.callJson(c)));
     }
 
     if (url.pathname === `${base}/Conferences.json` && req.method === 'GET') {
@@ -547,7 +547,7 @@ export class FakeTwilioApi extends LoopbackServer {
       const list = [...this.conferences.values()]
         .filter((c) => (!q.has('FriendlyName') || c.friendlyName === q.get('FriendlyName')) && (!q.has('Status') || c.status === q.get('Status')))
         .sort((a, b) => b.createdAt - a.createdAt);
-      return send(200, this.pageJson('conferences', `${base}/Conferences.json`, q, list, (c) => this.conferenceJson(c)));
+      return send(200, twilioPage('conferences', `${base}/Conferences.json`, q, list, (c) => this.conferenceJson(c)));
     }
     const conferenceMatch = url.pathname.match(/^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Conferences\/(CF[0-9a-f]{32})(?:\/Participants\/(CA[0-9a-f]{32}))?\.json$/i);
     if (conferenceMatch && req.method === 'GET') {
@@ -588,30 +588,6 @@ export class FakeTwilioApi extends LoopbackServer {
     }
 
     return error(404, 20404, `The requested resource ${url.pathname} was not found`);
-  }
-
-  /** One page of a list as Twilio's 2010 API pages it (PageSize, Page; the records under the resource's key). */
-  private pageJson<T>(key: string, path: string, q: URLSearchParams, list: T[], json: (item: T) => unknown) {
-    const pageSize = Math.min(Math.max(Number(q.get('PageSize') ?? 50) || 50, 1), 1000);
-    const page = Math.max(Number(q.get('Page') ?? 0) || 0, 0);
-    const slice = list.slice(page * pageSize, (page + 1) * pageSize);
-    const pageUri = (n: number) => {
-      const p = new URLSearchParams(q);
-      p.set('PageSize', String(pageSize));
-      p.set('Page', String(n));
-      return `${path}?${p}`;
-    };
-    return {
-      [key]: slice.map(json),
-      page,
-      page_size: pageSize,
-      first_page_uri: pageUri(0),
-      next_page_uri: (page + 1) * pageSize < list.length ? pageUri(page + 1) : null,
-      previous_page_uri: page > 0 ? pageUri(page - 1) : null,
-      start: page * pageSize,
-      end: page * pageSize + Math.max(slice.length - 1, 0),
-      uri: pageUri(page),
-    };
   }
 
   /** A conference as Twilio's Conferences resource shows it. */

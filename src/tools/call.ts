@@ -32,7 +32,7 @@ Options:
 API_TOKEN and PUBLIC_URL come from the same settings the bridge reads (environment variables, or a
 .env file in the working directory).
 
-Exit codes: 0 the call was queued (with --wait: it ended other than dial_failed), 1 otherwise,
+Exit codes: 0 the call was queued (with --wait: it was dialed and ended other than dial_failed), 1 otherwise,
 2 bad arguments.`;
 
 export interface CallOptions {
@@ -142,12 +142,16 @@ async function request(url: string, init: RequestInit): Promise<{ status: number
 const clock = () => new Date().toISOString().slice(11, 19);
 
 /** One line about where the call stands. */
+/** Outcomes of calls that were never dialed: the do-not-call list, or the pre-dial hook. */
+const NOT_DIALED: ReadonlySet<string> = new Set(['do_not_call', 'predial_refused']);
+
 export function describeProgress(call: OutboundView): string {
   const parts: string[] = [call.status];
   if (call.status === 'ended' && call.outcome) parts.push(`outcome ${call.outcome}`);
   if (call.answered_by) parts.push(`answered by ${call.answered_by}`);
   if (call.status === 'ended' && call.duration_s !== undefined) parts.push(`${call.duration_s} s`);
-  if (call.error) parts.push(`Twilio ${call.error.code ?? ''} ${call.error.message}`.replace(/\s+/g, ' '));
+  const notDialed = call.outcome !== undefined && NOT_DIALED.has(call.outcome);
+  if (call.error) parts.push(notDialed ? `not dialed: ${call.error.message}` : `Twilio ${call.error.code ?? ''} ${call.error.message}`.replace(/\s+/g, ' '));
   if (call.call_sid) parts.push(call.call_sid);
   return parts.join(', ');
 }
@@ -205,7 +209,7 @@ export async function placeCallTool(config: CallToolConfig, options: CallOptions
     const line = describeProgress(call);
     if (line !== last) out.info(`${clock()} ${line}`);
     last = line;
-    if (call.status === 'ended') return call.outcome === 'dial_failed' ? EXIT_FAILED : EXIT_OK;
+    if (call.status === 'ended') return call.outcome === 'dial_failed' || (call.outcome !== undefined && NOT_DIALED.has(call.outcome)) ? EXIT_FAILED : EXIT_OK;
   }
 }
 

@@ -95,7 +95,7 @@ Exit codes: 0 every answer was 2xx (and repeats identical), 1 otherwise, 2 bad a
  * What simulate uses: the public URL, both accounts' secrets, the agent routing and lookup hook (to say
  * what the bridge will do), and Redis to follow a job in the sandbox.
  */
-export type SimulateConfig = Pick<Config, 'publicUrl' | 'twilio' | 'redis' | 'inboundWebhook'> & {
+export type SimulateConfig = Pick<Config, 'publicUrl' | 'twilio' | 'redis' | 'lookupHook'> & {
   retell: Pick<Config['retell'], 'apiKey' | 'agentRoutes' | 'defaultAgentId'>;
 };
 
@@ -118,7 +118,7 @@ export function simulateSettings(env: Record<string, string | undefined>): Simul
     ...publicUrlOf(e),
     twilio: twilioOf(e),
     retell: { apiKey: e.RETELL_API_KEY, agentRoutes: e.AGENT_ROUTES as Readonly<Record<string, string>>, defaultAgentId: e.RETELL_AGENT_ID },
-    inboundWebhook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
+    lookupHook: { url: e.INBOUND_WEBHOOK_URL, timeoutMs: e.INBOUND_WEBHOOK_TIMEOUT_MS },
     redis: redisOf(e),
   };
 }
@@ -314,7 +314,7 @@ async function lookup(config: SimulateConfig, options: SimulateOptions, url: str
   out.info('');
   out.info('Lookup hook (INBOUND_WEBHOOK_URL)');
   out.info(`→ POST ${displayUrl(url)}`);
-  const hook = new LookupHook({ url, apiKey: config.retell.apiKey, timeoutMs: config.inboundWebhook.timeoutMs });
+  const hook = new LookupHook({ url, apiKey: config.retell.apiKey, timeoutMs: config.lookupHook.timeoutMs });
   const agentId = routedAgent(config.retell, options.to);
   let asked;
   try {
@@ -701,7 +701,7 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
   const arrived = local ? await arriveAtLocalTwilio(out, config, local, options) : undefined;
   if (arrived === false) return EXIT_FAILED;
 
-  const hookUrl = config.inboundWebhook.url;
+  const hookUrl = config.lookupHook.url;
   const looked = hookUrl ? await lookup(config, options, hookUrl, out) : undefined;
   if (looked && !looked.ok) failed = true;
 

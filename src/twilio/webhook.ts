@@ -1,7 +1,10 @@
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
+import type { z } from 'zod';
 import type { ByteBudget } from '../http/byte-budget';
 import { HttpError } from '../http/errors';
 import { formParser } from '../http/form';
+import { parseOr400 } from '../http/validate';
+import type { Metrics } from '../observability/metrics';
 import { isValidTwilioSignature } from './signature';
 
 /** Form parsing for Twilio webhooks: Twilio's own requests are a few KiB with a few dozen fields. */
@@ -44,9 +47,30 @@ export interface TwilioWebhookConfig {
   twilio: { accountSid: string; authToken: string };
 }
 
-/** Form parsing, then `X-Twilio-Signature` (403 when missing or wrong): what every Twilio webhook route runs first. */
-export function twilioVerified(config: TwilioWebhookConfig, onRefused: () => void, budget?: ByteBudget): RequestHandler[] {
+/**
+ * Form parsing, then `X-Twilio-Signature` (403 when missing or wrong, counted): what every Twilio webhook
+ * route runs first.
+ */
+export function twilioVerified(config: TwilioWebhookConfig, metrics: Pick<Metrics, 'signatureRefusals'>, budget?: ByteBudget): RequestHandler[] {
+  const onRefused = () => metrics.signatureRefusals.inc({ source: 'twilio' });
   return [twilioForm(budget), verifyTwilioSignature({ authToken: config.twilio.authToken, publicUrl: config.publicUrl, onRefused })];
+}
+
+/** A verified webhook's form, parsed (400 with the reason) and from our account (400 otherwise). */
+export function accountForm<S extends z.ZodType<{ AccountSid: string }>>(config: Pick<TwilioWebhookConfig, 'twilio'>, schema: S, req: Request): z.output<S> {
+  const form = parseOr400(schema, req.body);
+  checkAccount(config, form.AccountSid);
+  return form;
+}
+
+/**
+ * The id a callback URL the bridge gave Twilio carries in its query (`?name=`), which the signature
+ * covers; 400 saying what it must be otherwise.
+ */
+export function queryId(req: Request, name: string, pattern: RegExp, mustBe: string): string {
+  const id = req.query[name];
+  if (typeof id !== 'string' || !pattern.test(id)) throw new HttpError(400, `${name} must be ${mustBe}`);
+  return id;
 }
 
 /** A webhook from another Twilio account than ours is answered 400. */

@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import type { Container } from '../container';
 import { campaignRoutes } from '../features/campaigns';
+import { doNotCallRoutes } from '../features/dnc';
 import { eventsRoutes } from '../features/events';
 import { inboundRoutes } from '../features/inbound';
 import { lifecycleRoutes } from '../features/lifecycle';
@@ -36,6 +37,7 @@ export type AppServices = Pick<
   | 'eventEndpoints'
   | 'texts'
   | 'optOut'
+  | 'doNotCall'
 >;
 
 /**
@@ -48,7 +50,7 @@ export const UNVERIFIED_BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Builds the web app from built services; no I/O happens here. */
 export function createApp(services: AppServices): Express {
-  const { config, redis, calls, texts, optOut, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, campaigns, functions, callEnded, events, eventStore, eventEndpoints, logger, metrics } = services;
+  const { config, redis, calls, texts, optOut, doNotCall, queues, answerer, warmTransfers, outboundCallbacks, outboundCalls, campaigns, functions, callEnded, events, eventStore, eventEndpoints, logger, metrics } = services;
   const budget = new ByteBudget(UNVERIFIED_BODY_BUDGET_BYTES);
 
   metrics.watchRedis(redis);
@@ -71,6 +73,7 @@ export function createApp(services: AppServices): Express {
   if (outboundCalls && config.outbound.apiToken) app.use(callsRoutes({ apiToken: config.outbound.apiToken, calls: outboundCalls, metrics }));
   if (campaigns && config.outbound.apiToken) app.use(campaignRoutes({ apiToken: config.outbound.apiToken, campaigns, logger }));
   if (config.outbound.apiToken) app.use(eventsRoutes({ apiToken: config.outbound.apiToken, store: eventStore, queue: queues.events, endpoints: eventEndpoints, logger }));
+  if (config.outbound.apiToken) app.use(doNotCallRoutes({ apiToken: config.outbound.apiToken, list: doNotCall, logger, metrics }));
   app.use(retellFunctionRoutes({ apiKey: config.retell.apiKey, functions, budget, metrics }));
   app.use(lifecycleRoutes({ config, onCallEnded: callEnded, budget, calls, events, logger, metrics }));
 

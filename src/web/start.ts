@@ -74,7 +74,7 @@ export async function startWeb(opts: StartWebOptions): Promise<RunningWeb> {
   await new Promise<void>((resolve) => server.listen(opts.port ?? config.port, opts.host, resolve));
   const { port } = server.address() as AddressInfo;
   // Only the hook's origin: its path or query may carry a token.
-  const hookUrl = config.inboundWebhook.url;
+  const hookUrl = config.lookupHook.url;
   logger.info({ port, publicUrl: config.publicUrl, lookupHook: hookUrl ? new URL(hookUrl).origin : undefined }, 'web listening');
   return {
     server,

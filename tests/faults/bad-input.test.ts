@@ -375,7 +375,7 @@ function retellProbes(t: SweepTarget, limitBytes: number, shapes: Array<[string,
 const unknownCallId = () => `call_unknown_${randomUUID()}`;
 
 /** Shapes every function endpoint refuses: `call` and `args` of the wrong types or sizes. */
-type AgentFunctionName = 'transfer_call' | 'end_call' | 'warm_transfer' | 'send_sms' | 'pause_recording';
+type AgentFunctionName = 'transfer_call' | 'end_call' | 'warm_transfer' | 'send_sms' | 'pause_recording' | 'do_not_call';
 
 /** Arguments each function accepts. */
 const validArgs = (name: AgentFunctionName): Record<string, unknown> =>
@@ -394,6 +394,7 @@ const JOB_PREFIX: Readonly<Record<AgentFunctionName, string>> = {
   warm_transfer: 'warm_transfer',
   send_sms: 'send_sms',
   pause_recording: 'pause_recording',
+  do_not_call: 'do_not_call',
 };
 
 function functionShapes(name: AgentFunctionName): Array<[string, () => unknown, Expect?]> {
@@ -508,7 +509,9 @@ function retellFunctionTarget(name: string, path: string, fn: AgentFunctionName,
       const b = JSON.stringify(functionCallBody(fn, callId, validArgs(fn)));
       const res = await post(w, path, b, { 'content-type': 'application/json', ...retellSign(b) });
       expect(res.status).toBe(200);
-      expect(JSON.parse(res.body)).toMatchObject({ status: 'queued', job_id: `${JOB_PREFIX[fn]}-${callSid}-1` });
+      // do_not_call is done at once, without a job.
+      if (fn === 'do_not_call') expect(JSON.parse(res.body)).toMatchObject({ status: 'done' });
+      else expect(JSON.parse(res.body)).toMatchObject({ status: 'queued', job_id: `${JOB_PREFIX[fn]}-${callSid}-1` });
     },
   };
   return target;
@@ -528,6 +531,7 @@ const retellEndCall = retellFunctionTarget('Retell end_call function', '/retell/
 const retellWarmTransfer = retellFunctionTarget('Retell warm_transfer function', '/retell/functions/warm_transfer', 'warm_transfer');
 const retellSendSms = retellFunctionTarget('Retell send_sms function', '/retell/functions/send_sms', 'send_sms');
 const retellPauseRecording = retellFunctionTarget('Retell pause_recording function', '/retell/functions/pause_recording', 'pause_recording');
+const retellDoNotCall = retellFunctionTarget('Retell do_not_call function', '/retell/functions/do_not_call', 'do_not_call');
 
 const webhookEvent = (event: unknown, call: Record<string, unknown> = {}) => ({ event, call: { call_id: unknownCallId(), call_type: 'phone_call', ...call } });
 const retellWebhook: SweepTarget = {
@@ -899,6 +903,75 @@ const callsApi: SweepTarget = {
   },
 };
 
+const dncApi: SweepTarget = {
+  name: 'do-not-call API (POST /dnc, GET and DELETE /dnc/{number})',
+  path: '/dnc',
+  contentType: 'application/json',
+  common: false,
+  validBody: () => JSON.stringify({ numbers: ['+14155550188'] }),
+  sign: () => bearer(),
+  probes: () => {
+    const send = (w: WebProcess, body: string | Buffer | ReadableStream, headers: Record<string, string> = bearer()) =>
+      post(w, '/dnc', body, { 'content-type': 'application/json', ...headers });
+    const authed = (name: string, expect: Expect, body: () => unknown): Probe => ({ name, expect, send: (w) => send(w, JSON.stringify(body())) });
+    const raw = (name: string, expect: Expect, body: () => string | Buffer, headers: Record<string, string> = {}): Probe => ({
+      name,
+      expect,
+      send: (w) => send(w, body(), { ...bearer(), ...headers }),
+    });
+    const onPath = (method: 'GET' | 'DELETE', name: string, expect: Expect, path: string, headers: Record<string, string> = bearer()): Probe => ({
+      name: `${method} ${name}`,
+      expect,
+      send: async (w) => {
+        try {
+          const res = await fetch(w.url + path, { method, headers, signal: AbortSignal.timeout(15_000) });
+          return { status: res.status, body: await res.text() };
+        } catch (err) {
+          return { status: 0, body: String(err) };
+        }
+      },
+    });
+    const probes: Probe[] = [
+      { name: 'no token', expect: 401, send: (w) => send(w, dncApi.validBody(), {}) },
+      { name: 'a wrong token', expect: 401, send: (w) => send(w, dncApi.validBody(), bearer('wrong-token-0123456789abcdef')) },
+      { name: 'a 16 MiB body, no token', expect: '4xx-or-closed', send: (w) => send(w, Buffer.alloc(16 * MIB, 0x61), {}) },
+      raw('random bytes', 400, () => randomBytes(903, 2000)),
+      raw('JSON truncated by half', 400, () => dncApi.validBody().slice(0, 12)),
+      raw('an empty body', 400, () => ''),
+      raw('the body nested 100,000 arrays deep', '4xx', () => `{"numbers":${'['.repeat(100_000)}${']'.repeat(100_000)}}`),
+      raw('a body just over 1 MiB', 413, () => JSON.stringify({ numbers: ['+14155550188'], pad: 'x'.repeat(MIB) })),
+      raw('a gzip bomb (16 MiB of zeros in a few KiB)', 415, () => gzipSync(Buffer.alloc(16 * MIB, 0x30)), { 'content-encoding': 'gzip' }),
+      neverArrivesProbe(dncApi, bearer()),
+      authed('10,001 numbers', 400, () => ({ numbers: Array.from({ length: 10_001 }, (_, i) => `+1415${String(5_000_000 + i).padStart(7, '0')}`) })),
+      authed('numbers of 10,000 characters each, none valid', 400, () => ({ numbers: Array.from({ length: 50 }, () => '+1'.padEnd(10_000, '5')) })),
+      authed('numbers in fullwidth digits only', 400, () => ({ numbers: ['+１４１５５５５０１９９'] })),
+      authed('numbers as objects and arrays', 400, () => ({ numbers: [{ n: '+14155550188' }, ['+14155550188'], true, null] })),
+      authed('a field named __proto__', 400, () => JSON.parse('{"numbers":["+14155550188"],"__proto__":{"admin":true}}')),
+      authed('source of 10,000 characters', 400, () => ({ numbers: ['+14155550188'], source: 's'.repeat(10_000) })),
+      authed('one valid number among garbage', 200, () => ({ numbers: ['+14155550188', 'x', 7, '\u0000'] })),
+      onPath('GET', 'without a token', 401, '/dnc/%2B14155550188', {}),
+      onPath('DELETE', 'without a token', 401, '/dnc/%2B14155550188', {}),
+      onPath('GET', 'a broken percent escape', 400, '/dnc/%E0%A4%A'),
+      onPath('GET', 'a path of 10,000 characters', '4xx', `/dnc/${'9'.repeat(10_000)}`),
+      onPath('GET', 'unicode', 400, `/dnc/${encodeURIComponent('通话😀\u202e')}`),
+      onPath('DELETE', 'letters', 400, '/dnc/call-me-maybe'),
+      onPath('GET', 'a number not listed', 404, '/dnc/%2B14155550177'),
+    ];
+    for (const [what, value] of [['null', null], ['a string', '+14155550199'], ['a number', 42], ['an array', ['+14155550199']]] as const) {
+      probes.push(authed(`the JSON value ${what}`, 400, () => value));
+    }
+    probes.push(...methodProbes(dncApi, ['PUT', 'PATCH']));
+    return probes;
+  },
+  afterSweep: async (w) => {
+    const res = await post(w, '/dnc', JSON.stringify({ numbers: ['+14155550166'] }), { 'content-type': 'application/json', ...bearer() });
+    expect(res.status).toBe(200);
+    const got = await fetch(`${w.url}/dnc/%2B14155550166`, { headers: bearer() });
+    expect(got.status).toBe(200);
+    expect(await got.json()).toMatchObject({ number: '+14155550166', source: 'api' });
+  },
+};
+
 /** Every endpoint the sweep covers. */
 const TARGETS: SweepTarget[] = [
   twilioVoice,
@@ -917,6 +990,8 @@ const TARGETS: SweepTarget[] = [
   callsApi,
   retellSendSms,
   retellPauseRecording,
+  retellDoNotCall,
+  dncApi,
   twilioRecordingConsent,
   twilioRecordingStatus,
   twilioIncomingSms,

@@ -25,10 +25,10 @@ export function campaignKeys(prefix: string) {
     requests: (id: string) => `${base(id)}:requests`,
     /** Set: the dynamic-variable names seen (the results' columns). */
     vars: (id: string) => `${base(id)}:vars`,
-    /** Sorted set: every campaign by creation time (ms). */
-    all: `${prefix}:campaigns`,
+    /** Sorted set: every campaign by creation time (ms). The two lists share a slot of their own. */
+    all: `${prefix}:{campaigns}:all`,
     /** Set: campaigns the scheduler looks at (not completed or canceled). */
-    active: `${prefix}:campaigns:active`,
+    active: `${prefix}:{campaigns}:active`,
   };
 }
 
@@ -394,11 +394,7 @@ export class CampaignRepository {
 
   /** Lists the campaign for the scheduler and the API (before its hash is written, so it is never missed). */
   async register(id: string, createdMs: number): Promise<void> {
-    await this.redis.multi().zadd(this.keys.all, createdMs, id).sadd(this.keys.active, id).exec();
-  }
-
-  async unregister(id: string): Promise<void> {
-    await this.redis.multi().zrem(this.keys.all, id).srem(this.keys.active, id).exec();
+    await this.redis.multi().zadd(this.keys.all, 'NX', createdMs, id).sadd(this.keys.active, id).exec();
   }
 
   async active(): Promise<string[]> {
@@ -423,11 +419,8 @@ export class CampaignRepository {
   }
 
   async getMany(ids: string[]): Promise<Array<CampaignRecord | null>> {
-    if (!ids.length) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(this.keys.campaign(id));
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, hash]) => (err ? null : parseCampaign(hash as Record<string, string>)));
+    // One command each: the campaigns are in different Cluster slots, so one pipeline cannot carry them.
+    return Promise.all(ids.map(async (id) => parseCampaign(await this.redis.hgetall(this.keys.campaign(id)))));
   }
 
   async claim(id: string, now: number, max: number, maxConcurrency: number): Promise<ClaimResult> {

@@ -87,14 +87,30 @@ export function campaignOutboundHook(repository: CampaignRepository, queue: Camp
  */
 export class CampaignScheduler {
   private readonly now: () => number;
-  private turn = 0;
+  /** The campaign served last: the next tick starts after it, so each gets its turn. */
+  private lastServed: string | undefined;
 
   constructor(private readonly deps: CampaignSchedulerDeps) {
     this.now = deps.now ?? Date.now;
   }
 
-  /** One pass over the active campaigns. Safe to run twice at once: claims are atomic, placements idempotent. */
+  private ticking: Promise<{ dialed: number }> | undefined;
+
+  /**
+   * One pass over the active campaigns; a tick that comes while one runs in this process is skipped.
+   * Ticks of two workers may overlap: claims are atomic and placements idempotent.
+   */
   async tick(): Promise<{ dialed: number }> {
+    if (this.ticking) return { dialed: 0 };
+    this.ticking = this.pass();
+    try {
+      return await this.ticking;
+    } finally {
+      this.ticking = undefined;
+    }
+  }
+
+  private async pass(): Promise<{ dialed: number }> {
     const { repository, metrics } = this.deps;
     const now = this.now();
     const ids = await repository.active();
@@ -109,9 +125,11 @@ export class CampaignScheduler {
       if (!record || record.status === 'completed' || record.status === 'canceled') await repository.retire(ids[i]!);
       else live.push({ record, settings: parseSettings(record) });
     }
-    // Round robin: each tick starts with the next campaign.
-    this.turn = (this.turn + 1) % Math.max(live.length, 1);
-    const order = [...live.slice(this.turn), ...live.slice(0, this.turn)];
+    // Round robin: each tick starts with the campaign after the one served last.
+    live.sort((a, b) => a.record.id.localeCompare(b.record.id));
+    const after = this.lastServed === undefined ? 0 : live.findIndex((c) => c.record.id > this.lastServed!);
+    const turn = after < 0 ? 0 : after;
+    const order = [...live.slice(turn), ...live.slice(0, turn)];
 
     let budget = Math.max(0, BACKLOG_SECONDS * this.deps.cps - (await this.deps.outboundBacklog()));
     let dialed = 0;
@@ -125,6 +143,7 @@ export class CampaignScheduler {
         const taken = await this.claimAndDial(c.record.id, c.settings, want, now);
         budget -= taken;
         dialed += taken;
+        if (taken > 0) this.lastServed = c.record.id;
         if (taken >= want) still.push(c);
       }
       hungry = still;
@@ -164,7 +183,7 @@ export class CampaignScheduler {
       if (inside.some((t) => t.id === id)) continue;
       // Its window closed since it became due (or the clock moved): back to wait for the next opening.
       await repository.release(campaignId, id, nextOpening(now, task.z, window), now);
-      this.deps.metrics.campaignDials.inc({ result: 'outside_window' });
+      this.deps.metrics.campaignDeferred.inc({ reason: 'outside_window' });
     }
     if (!inside.length) return claim.tasks.length;
     const listed = await this.deps.isDoNotCall(inside.map((t) => t.task.to));
@@ -181,7 +200,7 @@ export class CampaignScheduler {
         } catch (err) {
           // The task stays in flight; the reconciler looks at it again.
           log.error({ err: (err as Error).message }, 'campaign dial failed');
-          this.deps.metrics.campaignDials.inc({ result: 'error' });
+          this.deps.metrics.campaignDials.inc({ result: 'failed' });
         }
       }),
     );
@@ -199,7 +218,7 @@ export class CampaignScheduler {
       // Paused or canceled between the claim and now: the task is given back (canceled with its campaign).
       const released = await repository.release(campaignId, taskId, now, now);
       if (released.completed) await this.campaignCompleted(campaignId);
-      metrics.campaignDials.inc({ result: begun.status === 'paused' ? 'paused' : 'canceled' });
+      metrics.campaignDeferred.inc({ reason: begun.status === 'paused' ? 'paused' : 'canceled' });
       return;
     }
     if (begun.kind !== 'ok') return;
@@ -212,7 +231,7 @@ export class CampaignScheduler {
     }
     if (kind === 'unavailable') {
       // Stays in flight: the reconciler places it again (same key) once the store answers.
-      metrics.campaignDials.inc({ result: 'unavailable' });
+      metrics.campaignDials.inc({ result: 'failed' });
       log.warn({ outboundId }, 'outbound store unavailable: the attempt will be placed again');
       return;
     }
@@ -321,6 +340,3 @@ export class CampaignScheduler {
     await this.deps.events.emit('campaign.completed', { campaign_id: campaignId, counts: { ...record.counts } }, { key: campaignId });
   }
 }
-
-/** Used by the hook's caller to satisfy the type of a queue-less setup (no campaigns). */
-export type { AttemptEndedJob };

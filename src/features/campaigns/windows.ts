@@ -44,7 +44,7 @@ export function insideWindow(t: number, zone: string, window: CallWindow | undef
 /**
  * The first moment at or after `t` (ms) when local time in `zone` is inside `window`: `t` itself when it
  * is inside, else the next opening. An opening that falls in a DST gap (02:30 on the spring-forward
- * day) is the first minute after the gap, as luxon resolves it.
+ * day) moves forward by the gap (03:30), as luxon resolves it.
  */
 export function nextOpening(t: number, zone: string, window: CallWindow | undefined): number {
   if (!window || insideWindow(t, zone, window)) return t;
@@ -107,9 +107,9 @@ function oneClock(zones: string[]): string | null {
 export function zoneOfNumber(e164: string): string | null {
   const table = loadZoneTable();
   if (!table) return null;
-  const parsed = parsePhoneNumberFromString(e164);
-  if (!parsed) return null;
-  let prefix = parsed.number.replace(/^\+/, '');
+  // The table is keyed by the E.164 digits, so the number needs no parsing (a tenth of the time).
+  if (!/^\+[1-9]\d{6,14}$/.test(e164)) return null;
+  let prefix = e164.slice(1);
   while (prefix.length > 0) {
     const zones = table.get(prefix);
     if (zones) return oneClock(zones.split('&'));

@@ -4,6 +4,7 @@
  * `{"type", "timestamp", "data"}`; `data` has at least the fields below (more may be added, never
  * removed or renamed: they are a public interface).
  */
+import type { WarmTransferFailure } from '../../calls/record';
 
 /** Which call a call event is about, with the ids the user's systems know it by. */
 export interface CallIds {
@@ -38,7 +39,12 @@ export interface EventPayloads {
   /** An outbound call changed status (dialing, ringing, in-progress). */
   'outbound.status': OutboundData;
   /** An outbound call ended, with its outcome. */
-  'outbound.completed': OutboundData & { outcome: string; answered_by?: string };
+  'outbound.completed': OutboundData & {
+    outcome: string;
+    answered_by?: string;
+    /** Why a call was not dialed (outcome `do_not_call` or `predial_refused`). */
+    reason?: string;
+  };
   /** A campaign task reached its final outcome. */
   'campaign.task.completed': { campaign_id: string; task_id: string; to: string; outcome: string; attempts: number };
   /** A campaign has no task left. */
@@ -71,16 +77,7 @@ export interface TransferData {
  * Why a transfer failed: a warm transfer's reasons (the person's leg), and for both kinds `failed` (Twilio
  * refused or did not answer in time), `caller_hung_up` and `canceled` (the agent hung up instead).
  */
-export type TransferFailure =
-  | 'no_answer'
-  | 'busy'
-  | 'failed'
-  | 'hung_up'
-  | 'declined'
-  | 'no_response'
-  | 'voicemail'
-  | 'caller_hung_up'
-  | 'canceled';
+export type TransferFailure = WarmTransferFailure;
 
 export interface OutboundData {
   /** The outbound call's id (`out_…`). */

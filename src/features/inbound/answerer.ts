@@ -12,8 +12,8 @@ import type { CallDirection } from '../../formats';
 import type { LookupHook, LookupResult } from './lookup-hook';
 import { callData, NO_EVENTS, type EventPayloads, type EventSink } from '../events';
 
-/** The parts of Twilio's voice webhook the bridge uses. */
-export interface InboundCall {
+/** A call the bridge answers with a SIP dial to Retell (inbound, or one it placed): the parts of Twilio's voice webhook it uses. */
+export interface AnsweredCall {
   callSid: string;
   accountSid: string;
   from: string;
@@ -130,7 +130,7 @@ export class CallAnswerer {
     ({ leaseMs: this.leaseMs, deadlineMs: this.deadlineMs } = answerTiming(opts.config.retell.timeoutMs, opts.lookupHook?.timeoutMs));
   }
 
-  answer(call: InboundCall): Promise<Answer> {
+  answer(call: AnsweredCall): Promise<Answer> {
     const shared = this.inflight.get(call.callSid);
     if (shared) return shared.then((a) => (a.outcome === 'fallback' ? a : { ...a, outcome: 'duplicate' }));
     const pending = this.answerOnce(call, Date.now() + this.deadlineMs).finally(() => this.inflight.delete(call.callSid));
@@ -139,11 +139,11 @@ export class CallAnswerer {
   }
 
   /** The agent for a call: routed by the bridge's own number (the called one inbound, the caller outbound). */
-  private agentFor(call: InboundCall): string | undefined {
+  private agentFor(call: AnsweredCall): string | undefined {
     return routedAgent(this.config.retell, toDirection(call.twilioDirection) === 'outbound' ? call.from : call.to);
   }
 
-  private async answerOnce(call: InboundCall, deadline: number): Promise<Answer> {
+  private async answerOnce(call: AnsweredCall, deadline: number): Promise<Answer> {
     const log = lazyChild(this.logger, { callSid: call.callSid });
     const owner = randomUUID();
     const now = new Date().toISOString();
@@ -182,7 +182,7 @@ export class CallAnswerer {
     }
   }
 
-  private async registerAsOwner(call: InboundCall, owner: string, deadline: number, log: CallLog): Promise<Answer> {
+  private async registerAsOwner(call: AnsweredCall, owner: string, deadline: number, log: CallLog): Promise<Answer> {
     let answer: Answer;
     try {
       answer = await this.register(call, deadline, log);
@@ -230,7 +230,7 @@ export class CallAnswerer {
     return undefined;
   }
 
-  private async registerUnguarded(call: InboundCall, deadline: number, log: CallLog): Promise<Answer> {
+  private async registerUnguarded(call: AnsweredCall, deadline: number, log: CallLog): Promise<Answer> {
     const answer = await this.register(call, deadline, log);
     return answer.outcome === 'registered' ? { ...answer, outcome: 'registered_unguarded' } : answer;
   }
@@ -239,7 +239,7 @@ export class CallAnswerer {
    * Asks the lookup hook (new inbound calls only), registers with Retell and builds the TwiML; never
    * throws for the hook's or Retell's failures, only answers the default agent or the fallback.
    */
-  private async register(call: InboundCall, deadline: number, log: CallLog): Promise<Answer> {
+  private async register(call: AnsweredCall, deadline: number, log: CallLog): Promise<Answer> {
     if (call.registration) return this.registerWith(call, call.registration, call.registration.agentId, deadline, log);
     const routed = this.agentFor(call);
     const direction = toDirection(call.twilioDirection);
@@ -253,7 +253,7 @@ export class CallAnswerer {
     return lookup ? { ...answer, lookup: lookup.result } : answer;
   }
 
-  private async registerWith(call: InboundCall, choice: LookupChoice | undefined, routed: string | undefined, deadline: number, log: CallLog): Promise<Answer> {
+  private async registerWith(call: AnsweredCall, choice: LookupChoice | undefined, routed: string | undefined, deadline: number, log: CallLog): Promise<Answer> {
     const agentId = choice?.agentId ?? routed;
     if (!agentId) {
       log.error({ to: call.to }, 'no agent for this number: add it to AGENT_ROUTES or set RETELL_AGENT_ID');
@@ -312,7 +312,7 @@ export class CallAnswerer {
 }
 
 /** `call.started`'s data: the call's ids, and an outbound call's request and campaign ids from its registration's metadata. */
-function startedData(call: InboundCall, callId: string, agentId: string): EventPayloads['call.started'] {
+function startedData(call: AnsweredCall, callId: string, agentId: string): EventPayloads['call.started'] {
   const ids = callData({ callSid: call.callSid, callId, direction: toDirection(call.twilioDirection), from: call.from, to: call.to }, call.registration?.metadata);
   return { ...ids, retell_call_id: callId, agent_id: agentId };
 }
@@ -322,7 +322,7 @@ export function routedAgent(retell: Pick<Config['retell'], 'agentRoutes' | 'defa
   return retell.agentRoutes[ourNumber] ?? retell.defaultAgentId;
 }
 
-function lookupDetails(call: InboundCall, agentId: string | undefined): InboundCallDetails {
+function lookupDetails(call: AnsweredCall, agentId: string | undefined): InboundCallDetails {
   const { callSid, from, to, callerName, fromCity, fromState, fromCountry, stirVerstat } = call;
   return { callSid, from, to, agentId, callerName, fromCity, fromState, fromCountry, stirVerstat };
 }

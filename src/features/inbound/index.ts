@@ -3,7 +3,7 @@
  * optional lookup hook) and answered with the `<Dial><Sip>`, the fallback, and the SIP REFER question.
  * Outbound calls are answered through the same answerer once the callee picks up.
  */
-export { answerTiming, CallAnswerer, routedAgent, type Answer, type InboundCall } from './answerer';
+export { answerTiming, CallAnswerer, routedAgent, type Answer, type AnsweredCall } from './answerer';
 export { LookupHook } from './lookup-hook';
 export { countAnswer, inboundRoutes } from './routes';
 export { LOOKUP_LIMITS, parseCallInboundAnswer, type CallInboundRequest } from './lookup-contract';

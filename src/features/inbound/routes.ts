@@ -4,14 +4,13 @@ import type { CallRepository } from '../../calls/repository';
 import type { Config } from '../../config';
 import { isE164 } from '../../formats';
 import type { ByteBudget } from '../../http/byte-budget';
-import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { isFinalCallStatus } from '../../twilio/call-status';
 import { callSidField, single } from '../../twilio/forms';
 import { hangupTwiml, transferTwiml } from '../../twilio/twiml';
 import { readVoiceForm } from '../../twilio/voice-form';
-import { checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
+import { accountForm, checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
 import { resolveReferTarget } from '../actions';
 import type { EventSink } from '../events';
 import type { Answer, CallAnswerer } from './answerer';
@@ -63,7 +62,7 @@ export function countAnswer(metrics: Metrics, answer: Answer): void {
 export function inboundRoutes(deps: InboundRoutesDeps): Router {
   const { config, answerer, calls, logger, metrics } = deps;
   const router = Router();
-  const verified = twilioVerified(config, () => metrics.signatureRefusals.inc({ source: 'twilio' }), deps.budget);
+  const verified = twilioVerified(config, metrics, deps.budget);
 
   router.post('/twilio/voice', ...verified, async (req, res) => {
     const form = readVoiceForm(req.body);
@@ -102,8 +101,7 @@ export function inboundRoutes(deps: InboundRoutesDeps): Router {
   // Twilio comes back here when the SIP leg to Retell ends. A leg that never connected (registration
   // expired, Retell refused the INVITE) gets the fallback, so the caller is not simply cut off.
   router.post('/twilio/dial-action', ...verified, async (req, res) => {
-    const form = parseOr400(dialActionForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, dialActionForm, req);
     const status = form.DialCallStatus ?? 'completed';
     const failed = DIAL_FAILED.has(status);
     await calls.update(form.CallSid, { dialStatus: status }).catch((err: Error) => {
@@ -125,8 +123,7 @@ export function inboundRoutes(deps: InboundRoutesDeps): Router {
   // anything else gets the same answer as a call the agent cannot take (FALLBACK_NUMBER or the message),
   // so a refused REFER never dials where it asked and never leaves the caller in silence.
   router.post('/twilio/refer', ...verified, async (req, res) => {
-    const form = parseOr400(referForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, referForm, req);
     const destination = resolveReferTarget(form.ReferTransferTarget, config.transfer);
     const log = logger.child({ callSid: form.CallSid });
     if (!destination.ok) {

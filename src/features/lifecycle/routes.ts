@@ -11,7 +11,7 @@ import type { Metrics } from '../../observability/metrics';
 import { retellSigned } from '../../retell/webhook';
 import { isFinalCallStatus } from '../../twilio/call-status';
 import { parseTimestamp, statusForm } from '../../twilio/forms';
-import { checkAccount, twilioVerified } from '../../twilio/webhook';
+import { accountForm, twilioVerified } from '../../twilio/webhook';
 import type { Config } from '../../config';
 import { emitCallEnded, NO_EVENTS, trimRetellCall, type EventSink } from '../events';
 
@@ -79,10 +79,9 @@ export function lifecycleRoutes(deps: LifecycleRoutesDeps): Router {
   });
 
   // The number's status callback: records when the call was answered and how it ended.
-  const verified = twilioVerified(deps.config, () => metrics.signatureRefusals.inc({ source: 'twilio' }), deps.budget);
+  const verified = twilioVerified(deps.config, metrics, deps.budget);
   router.post('/twilio/status', ...verified, async (req, res) => {
-    const form = parseOr400(statusForm, req.body);
-    checkAccount(deps.config, form.AccountSid);
+    const form = accountForm(deps.config, statusForm, req);
     const status = form.CallStatus;
     const result = await orStoreUnavailable(() => calls.twilioStatus(form.CallSid, status, parseTimestamp(form.Timestamp), form.CallDuration));
     if (isFinalCallStatus(status)) {

@@ -54,6 +54,7 @@ const PLACE_STATUS: Readonly<Record<PlaceOutcome['kind'], number>> = {
   repeat: 202,
   invalid: 400,
   not_allowed: 422,
+  do_not_call: 422,
   key_reused: 422,
   unavailable: 503,
 };

@@ -16,7 +16,7 @@ import { isFinalCallStatus } from '../../twilio/call-status';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { hangupTwiml } from '../../twilio/twiml';
-import type { Answer, CallAnswerer, InboundCall } from '../inbound';
+import type { Answer, CallAnswerer, AnsweredCall } from '../inbound';
 
 export interface OutboundCallbacksDeps {
   accountSid: string;
@@ -65,7 +65,7 @@ export class OutboundCallbacks {
   constructor(private readonly deps: OutboundCallbacksDeps) {}
 
   /** The answer URL: TwiML dialing the registered Retell call, the same for every repeat. */
-  async answer(id: string, call: Omit<InboundCall, 'registration'>): Promise<Answer> {
+  async answer(id: string, call: Omit<AnsweredCall, 'registration'>): Promise<Answer> {
     const { store } = this.deps;
     const log = this.deps.logger.child({ outboundId: id, callSid: call.callSid });
     const record = await store.get(id);

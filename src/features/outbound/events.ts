@@ -8,6 +8,34 @@ function metadataId(metadata: Record<string, unknown>, key: string): string | un
 }
 
 /**
+ * What the pre-dial hook is told about a call about to be dialed: the numbers, the ids (a campaign's
+ * attempt carries `campaign_id` and `task_id` in its metadata), and the request's metadata.
+ */
+export function predialRequest(record: OutboundRecord): {
+  to: string;
+  from: string;
+  outbound_id: string;
+  campaign_id?: string;
+  task_id?: string;
+  metadata?: Record<string, unknown>;
+} {
+  const metadata = JSON.parse(record.metadata) as Record<string, unknown>;
+  const campaignId = metadataId(metadata, 'campaign_id');
+  const taskId = metadataId(metadata, 'task_id');
+  return {
+    to: record.to,
+    from: record.from,
+    outbound_id: record.id,
+    ...(campaignId ? { campaign_id: campaignId } : {}),
+    ...(taskId ? { task_id: taskId } : {}),
+    ...(Object.keys(metadata).length ? { metadata } : {}),
+  };
+}
+
+/** Outcomes of calls the worker did not dial. */
+const NOT_DIALED: ReadonlySet<string> = new Set(['do_not_call', 'predial_refused']);
+
+/**
  * Tells the user an outbound call moved to `status`: `outbound.status`, or `outbound.completed` with its
  * outcome once it ended. Once per call and status however often it is reported (the event's key); the
  * call as GET /calls/{id} shows it rides along as `call`, which OUTBOUND_WEBHOOK_URL receives. Never throws.
@@ -28,5 +56,8 @@ export async function emitOutboundStatus(events: EventSink, record: OutboundReco
   };
   const key = `${record.id}:${status}`;
   if (type === 'outbound.status') return events.emit(type, data, { key });
-  return events.emit('outbound.completed', { ...data, outcome: record.outcome ?? 'completed', ...(record.answeredBy ? { answered_by: record.answeredBy } : {}) }, { key });
+  const outcome = record.outcome ?? 'completed';
+  // A call not dialed says why (the list, or the pre-dial hook's reason).
+  const reason = NOT_DIALED.has(outcome) && record.errorMessage ? { reason: record.errorMessage } : {};
+  return events.emit('outbound.completed', { ...data, outcome, ...reason, ...(record.answeredBy ? { answered_by: record.answeredBy } : {}) }, { key });
 }

@@ -15,8 +15,9 @@ export {
   type OutboundCallQueue,
   type OutboundCancelJob,
 } from './jobs';
-export { OutboundPlacer } from './placer';
-export { OUTBOUND_ID, outboundView, type OutboundChangeHook, type OutboundRecord, type OutboundStatus, type OutboundView } from './record';
+export { predialRequest } from './events';
+export { OutboundPlacer, type DialCheck, type PlaceResult } from './placer';
+export { OUTBOUND_ID, outboundView, type OutboundChangeHook, type OutboundOutcome, type OutboundRecord, type OutboundStatus, type OutboundView } from './record';
 export { OutboundStore } from './repository';
 export { OutboundCalls, outboundIdFor, type OutboundRequest, type PlaceOutcome } from './service';
 export { twilioOutboundRoutes } from './twilio-routes';

@@ -1,7 +1,7 @@
 import { RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type Retell from 'retell-sdk';
 import type { Twilio } from 'twilio';
-import type { OutboundChangeHook, OutboundRecord } from './record';
+import type { OutboundChangeHook, OutboundOutcome, OutboundRecord } from './record';
 import type { OutboundStore } from './repository';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
@@ -29,6 +29,11 @@ export interface OutboundPlacerDeps {
   };
   /** Holds the whole outbound queue back for `ms` (BullMQ's manual rate limit, shared by every worker). */
   rateLimit(ms: number): Promise<void>;
+  /**
+   * Asked just before each dial (not before a retry that must first look for the call an unanswered
+   * attempt may have placed): the do-not-call list and the pre-dial hook. @defaultValue every dial allowed
+   */
+  beforeDial?: (record: OutboundRecord, log: Logger) => Promise<DialCheck>;
   /** Queues the cancel of outbound call `id`, now at Twilio as `callSid` (a DELETE that came while it was being placed). */
   cancel(id: string, callSid: string): Promise<void>;
   logger: Logger;
@@ -37,7 +42,10 @@ export interface OutboundPlacerDeps {
   onChange?: OutboundChangeHook;
 }
 
-export type PlaceResult = 'placed' | 'adopted' | 'already_placed' | 'canceled' | 'expired';
+export type PlaceResult = 'placed' | 'adopted' | 'already_placed' | 'canceled' | 'expired' | 'refused';
+
+/** Whether a call may be dialed now; when not, the outcome it ends with, a code (its `error.code`) and why. */
+export type DialCheck = { allow: true } | { allow: false; outcome: Extract<OutboundOutcome, 'do_not_call' | 'predial_refused'>; code: string; reason: string };
 
 /** How long the queue waits before asking Retell again when it has no room for another call. */
 export const CAPACITY_WAIT_MS = 2000;
@@ -75,6 +83,9 @@ export class OutboundPlacer {
     if (record.callSid) return 'already_placed';
 
     await this.waitForCapacity(record, log);
+
+    const check = await this.checkBeforeDial(record, log);
+    if (!check.allow) return this.refused(record, check, log);
 
     const begun = await store.beginPlacement(id);
     if (begun.kind === 'ended' || begun.kind === 'unknown' || begun.kind === 'placed') {
@@ -138,6 +149,37 @@ export class OutboundPlacer {
     if (now.callSid) return 'already_placed';
     if (now.status === 'ended') return 'canceled';
     return this.canceledBeforePlacement(now, log);
+  }
+
+  /**
+   * The list and the hook, unless an earlier attempt's request may have placed the call: then the runner
+   * looks for that call first, and the earlier attempt was checked. A Redis failure throws (retried).
+   */
+  private async checkBeforeDial(record: OutboundRecord, log: Logger): Promise<DialCheck> {
+    if (!this.deps.beforeDial) return { allow: true };
+    const state = await this.deps.store.placementLedger(record.id).read();
+    if (state === 'superseded' || state.uncertain || state.status !== 'queued') return { allow: true };
+    try {
+      return await this.deps.beforeDial(record, log);
+    } catch (err) {
+      await this.deps.store.releaseSlot(record.id);
+      throw err;
+    }
+  }
+
+  /** Not dialed: the number is on the do-not-call list, or the pre-dial hook did not allow it. */
+  private async refused(record: OutboundRecord, check: Extract<DialCheck, { allow: false }>, log: Logger): Promise<PlaceResult> {
+    const { store, events, metrics } = this.deps;
+    const now = new Date().toISOString();
+    // `once`: a cancel that came meanwhile keeps its outcome.
+    await store.advance(record.id, 'ended', { outcome: check.outcome, endedAt: now, errorCode: check.code, errorMessage: check.reason });
+    await store.releaseSlot(record.id);
+    const ended = await store.get(record.id);
+    if (ended) await emitOutboundStatus(events, ended, 'ended');
+    if (ended) await this.changed(ended, log);
+    metrics.outboundOutcomes.inc({ outcome: ended?.outcome ?? check.outcome });
+    log.info({ outcome: check.outcome, code: check.code, reason: check.reason, to: record.to }, 'outbound call not dialed');
+    return 'refused';
   }
 
   /** Calls an earlier attempt created were found but none could be linked to this record. */

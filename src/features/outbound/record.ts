@@ -24,7 +24,11 @@ export type OutboundOutcome =
   | 'dial_failed'
   | 'voicemail_hangup'
   | 'voicemail_message_left'
-  | 'canceled';
+  | 'canceled'
+  /** Not dialed: the number was put on the do-not-call list after the call was queued. */
+  | 'do_not_call'
+  /** Not dialed: the pre-dial hook (PREDIAL_WEBHOOK_URL) did not allow it in time. */
+  | 'predial_refused';
 
 /**
  * What happens when a machine answers: `hangup` hangs up at once, `message` waits for the greeting's

@@ -36,6 +36,8 @@ export type PlaceOutcome =
   | { kind: 'repeat'; id: string }
   | { kind: 'invalid'; reason: string }
   | { kind: 'not_allowed'; reason: string }
+  /** The number is on the do-not-call list. */
+  | { kind: 'do_not_call'; reason: string }
   /** The Idempotency-Key was used for a different request. */
   | { kind: 'key_reused'; reason: string }
   | { kind: 'unavailable'; reason: string };
@@ -56,6 +58,8 @@ export interface OutboundCallsDeps {
   /** Where the cancel of a ringing call goes, for the worker. */
   actionQueue: CallActionQueue;
   events: EventSink;
+  /** The do-not-call list: a listed number is refused before anything is queued. */
+  doNotCall?: { has(number: string): Promise<boolean> };
   logger: Logger;
   metrics: Metrics;
   /** Told when a queued call was canceled. @defaultValue none */
@@ -102,6 +106,23 @@ export class OutboundCalls {
     // An open outbound API on a leaked token is toll fraud; the allow-list bounds what a token can dial.
     if (config.outbound.allowlist.length > 0 && !isAllowlisted(request.to, config.outbound.allowlist)) {
       return { kind: 'not_allowed', reason: `${request.to} is not on OUTBOUND_ALLOWLIST` };
+    }
+
+    if (this.deps.doNotCall) {
+      let listed;
+      try {
+        listed = await orStoreUnavailable(() => this.deps.doNotCall!.has(request.to));
+      } catch (err) {
+        this.deps.logger.error({ err: (err as Error).message }, 'redis unavailable: outbound call refused with 503');
+        return { kind: 'unavailable', reason: 'the do-not-call list is unavailable; try again' };
+      }
+      // A repeat of a request taken before the number was listed gets its first answer; the worker checks
+      // the list again before dialing.
+      const taken = listed && idempotencyKey !== undefined ? await this.deps.store.get(outboundIdFor(idempotencyKey)).catch(() => null) : null;
+      if (listed && !taken) {
+        this.deps.metrics.dialRefusals.inc({ stage: 'request', reason: 'do_not_call' });
+        return { kind: 'do_not_call', reason: `${request.to} is on the do-not-call list` };
+      }
     }
 
     const id = outboundIdFor(idempotencyKey);

@@ -6,8 +6,6 @@ import { OUTBOUND_ID } from './record';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
 import type { ByteBudget } from '../../http/byte-budget';
-import { HttpError } from '../../http/errors';
-import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { countAnswer, type CallAnswerer } from '../inbound';
@@ -16,7 +14,7 @@ import { OUTBOUND_PATHS } from './twilio';
 import { hangupTwiml } from '../../twilio/twiml';
 import { readVoiceForm } from '../../twilio/voice-form';
 import { amdForm, parseTimestamp, statusForm } from '../../twilio/forms';
-import { checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
+import { accountForm, checkAccount, queryId, sendTwiml, twilioVerified } from '../../twilio/webhook';
 
 
 export interface TwilioOutboundRoutesDeps {
@@ -32,11 +30,7 @@ export interface TwilioOutboundRoutesDeps {
 }
 
 /** The outbound id every callback URL carries (`?o=out_…`); it is covered by the signature. */
-function outboundId(req: Request): string {
-  const id = req.query.o;
-  if (typeof id !== 'string' || !OUTBOUND_ID.test(id)) throw new HttpError(400, 'o must be an outbound call id (out_ and 32 hex digits)');
-  return id;
-}
+const outboundId = (req: Request) => queryId(req, 'o', OUTBOUND_ID, 'an outbound call id (out_ and 32 hex digits)');
 
 /**
  * Twilio's requests about calls the bridge placed (POST /calls), each signed like any Twilio webhook:
@@ -46,7 +40,7 @@ function outboundId(req: Request): string {
 export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
   const { config, answerer, callbacks, logger, metrics } = deps;
   const router = Router();
-  const verified = twilioVerified(config, () => metrics.signatureRefusals.inc({ source: 'twilio' }), deps.budget);
+  const verified = twilioVerified(config, metrics, deps.budget);
 
   router.post(OUTBOUND_PATHS.answer, ...verified, async (req, res) => {
     const form = readVoiceForm(req.body);
@@ -76,8 +70,7 @@ export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
   });
 
   router.post(OUTBOUND_PATHS.status, ...verified, async (req, res) => {
-    const form = parseOr400(statusForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, statusForm, req);
     const id = outboundId(req);
     // The callee is the caller of a warm transfer the agent started: a person rung for them is let go.
     if (isFinalCallStatus(form.CallStatus)) await orStoreUnavailable(() => deps.onCallEnded(form.CallSid));
@@ -93,8 +86,7 @@ export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
   });
 
   router.post(OUTBOUND_PATHS.amd, ...verified, async (req, res) => {
-    const form = parseOr400(amdForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, amdForm, req);
     const id = outboundId(req);
     await orStoreUnavailable(() => callbacks.machineDetection(id, form.CallSid, form.AnsweredBy));
     res.status(204).end();

@@ -5,12 +5,11 @@ import type { CallRepository } from '../../calls/repository';
 import type { Config, RecordingChannels } from '../../config';
 import type { ByteBudget } from '../../http/byte-budget';
 import { HttpError } from '../../http/errors';
-import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { callSidField, single } from '../../twilio/forms';
 import { retellDialVerb } from '../../twilio/twiml';
-import { checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
+import { accountForm, sendTwiml, twilioVerified } from '../../twilio/webhook';
 import type { EventSink } from '../events';
 import { consentFrom } from './plan';
 import { afterConsentTwiml, RECORDING_PATHS, recordingStatusUrl } from './twiml';
@@ -60,13 +59,12 @@ export interface RecordingRoutesDeps {
 export function recordingRoutes(deps: RecordingRoutesDeps): Router {
   const { config, calls, events, logger, metrics } = deps;
   const router = Router();
-  const verified = twilioVerified(config, () => metrics.signatureRefusals.inc({ source: 'twilio' }), deps.budget);
+  const verified = twilioVerified(config, metrics, deps.budget);
 
   // The caller is waiting on this answer: the Retell call and the channels come in the URL (signed), so
   // the TwiML needs nothing from Redis, and the answer only records the decision when Redis is there.
   router.post(RECORDING_PATHS.consent, ...verified, async (req, res) => {
-    const form = parseOr400(consentForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, consentForm, req);
     const { callId, channels } = consentTarget(req);
     const heard = consentFrom(form.Digits, form.SpeechResult);
     const log = logger.child({ callSid: form.CallSid, callId });
@@ -84,8 +82,7 @@ export function recordingRoutes(deps: RecordingRoutesDeps): Router {
   });
 
   router.post(RECORDING_PATHS.status, ...verified, async (req, res) => {
-    const form = parseOr400(statusForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, statusForm, req);
     const log = logger.child({ callSid: form.CallSid, recordingSid: form.RecordingSid });
     const status = form.RecordingStatus;
     const kept = await orStoreUnavailable(() =>

@@ -3,12 +3,10 @@ import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import type { Config } from '../../config';
 import type { ByteBudget } from '../../http/byte-budget';
-import { HttpError } from '../../http/errors';
-import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { single } from '../../twilio/forms';
-import { checkAccount, twilioVerified } from '../../twilio/webhook';
+import { accountForm, queryId, twilioVerified } from '../../twilio/webhook';
 import type { EventSink } from '../events';
 import { SMS_ID } from './record';
 import type { SmsRepository } from './repository';
@@ -47,11 +45,7 @@ export function isOptOut(body: string | undefined, optOutType: string | undefine
 }
 
 /** The text id a status callback URL carries (`?m=send_sms-CA…-n`); the signature covers it. */
-function textId(req: Request): string {
-  const id = req.query.m;
-  if (typeof id !== 'string' || !SMS_ID.test(id)) throw new HttpError(400, 'm must be the id of a text the bridge sent (send_sms-CA…-n)');
-  return id;
-}
+const textId = (req: Request) => queryId(req, 'm', SMS_ID, 'the id of a text the bridge sent (send_sms-CA…-n)');
 
 /** Twilio's final statuses of a text that did not arrive. */
 const FAILED = new Set(['failed', 'undelivered']);
@@ -78,11 +72,10 @@ const EMPTY_MESSAGING_RESPONSE = '<?xml version="1.0" encoding="UTF-8"?><Respons
 export function smsRoutes(deps: SmsRoutesDeps): Router {
   const { config, texts, events, logger, metrics } = deps;
   const router = Router();
-  const verified = twilioVerified(config, () => metrics.signatureRefusals.inc({ source: 'twilio' }), deps.budget);
+  const verified = twilioVerified(config, metrics, deps.budget);
 
   router.post(SMS_PATHS.status, ...verified, async (req, res) => {
-    const form = parseOr400(statusForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, statusForm, req);
     const id = textId(req);
     const status = form.MessageStatus;
     const text = await orStoreUnavailable(() => texts.twilio(id, form.MessageSid, status, form.ErrorCode ?? ''));
@@ -100,8 +93,7 @@ export function smsRoutes(deps: SmsRoutesDeps): Router {
   });
 
   router.post(SMS_PATHS.incoming, ...verified, async (req, res) => {
-    const form = parseOr400(incomingForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, incomingForm, req);
     if (isOptOut(form.Body, form.OptOutType)) {
       await orStoreUnavailable(() => deps.onOptOut(form.From));
       logger.info({ messageSid: form.MessageSid, to: form.To }, 'opt-out keyword received: the sender is on the do-not-call list');

@@ -3,6 +3,7 @@
  * taken so far), `d:<digest>` (the text id of one template, number and body), and each text's JSON
  * under its id.
  */
+import { EFFECT_MARKS } from '../../redis/scripts';
 import { MESSAGE_STATUS_RANK } from './record';
 
 /**
@@ -30,26 +31,13 @@ return {'created', encoded}
  * The exactly-once runner's marks and settling on text ARGV[1], as UPDATE_ACTION does for an action.
  * ARGV: id, status ('' keeps it), error, uncertain ('1', '0' or ''), takeovers, start of the deadline window
  */
-export const UPDATE = `
+export const UPDATE = `${EFFECT_MARKS}
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local m = cjson.decode(raw)
 if m.status ~= 'queued' then return 0 end
-if ARGV[4] == '1' then
-  m.uncertain = true
-  local takeovers = tonumber(ARGV[5])
-  if not m.startedAt or takeovers > (m.takeovers or 0) then
-    m.startedAt = ARGV[6]
-    m.takeovers = takeovers
-  end
-elseif ARGV[4] == '0' then
-  m.uncertain = nil
-end
-if ARGV[2] ~= '' then
-  m.status = ARGV[2]
-  m.uncertain = nil
-  if ARGV[3] ~= '' then m.error = ARGV[3] end
-end
+mark_effect(m, ARGV[4], ARGV[5], ARGV[6])
+if ARGV[2] ~= '' then settle_effect(m, ARGV[2], ARGV[3]) end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(m))
 return 1
 `;

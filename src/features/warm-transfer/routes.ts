@@ -5,13 +5,11 @@ import { WARM_TRANSFER_ID } from '../../calls/record';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
 import type { ByteBudget } from '../../http/byte-budget';
-import { HttpError } from '../../http/errors';
-import { parseOr400 } from '../../http/validate';
 import type { Metrics } from '../../observability/metrics';
 import type { WarmTransferCallbacks } from './callbacks';
 import { WARM_TRANSFER_PATHS } from './twilio';
 import { amdForm, statusForm } from '../../twilio/forms';
-import { checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
+import { accountForm, queryId, sendTwiml, twilioVerified } from '../../twilio/webhook';
 
 const legForm = z.looseObject({
   CallSid: z.string({ error: 'CallSid must be present, once' }).regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits'),
@@ -31,43 +29,35 @@ export interface TwilioWarmTransferRoutesDeps {
 }
 
 /** The transfer's id every callback URL carries (`?x=warm_transfer-CA…-1`); it is covered by the signature. */
-function transferId(req: Request): string {
-  const id = req.query.x;
-  if (typeof id !== 'string' || !WARM_TRANSFER_ID.test(id)) throw new HttpError(400, 'x must be a warm transfer id (warm_transfer-CA…-n)');
-  return id;
-}
+const transferId = (req: Request) => queryId(req, 'x', WARM_TRANSFER_ID, 'a warm transfer id (warm_transfer-CA…-n)');
 
 /** Twilio's requests about a warm transfer's leg (signed, with the URLs the worker gave calls.create). */
 export function twilioWarmTransferRoutes(deps: TwilioWarmTransferRoutesDeps): Router {
   const { config, callbacks, metrics } = deps;
   const router = Router();
-  const verified = twilioVerified(config, () => metrics.signatureRefusals.inc({ source: 'twilio' }), deps.budget);
+  const verified = twilioVerified(config, metrics, deps.budget);
 
   router.post(WARM_TRANSFER_PATHS.answer, ...verified, async (req, res) => {
-    const form = parseOr400(legForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, legForm, req);
     const id = transferId(req);
     sendTwiml(res, await orStoreUnavailable(() => callbacks.answer(id, form.CallSid)));
   });
 
   router.post(WARM_TRANSFER_PATHS.gather, ...verified, async (req, res) => {
-    const form = parseOr400(gatherForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, gatherForm, req);
     const id = transferId(req);
     sendTwiml(res, await orStoreUnavailable(() => callbacks.gather(id, form.CallSid, form.Digits ?? '')));
   });
 
   router.post(WARM_TRANSFER_PATHS.status, ...verified, async (req, res) => {
-    const form = parseOr400(statusForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, statusForm, req);
     const id = transferId(req);
     await orStoreUnavailable(() => callbacks.legEnded(id, form.CallSid, form.CallStatus));
     res.status(204).end();
   });
 
   router.post(WARM_TRANSFER_PATHS.amd, ...verified, async (req, res) => {
-    const form = parseOr400(amdForm, req.body);
-    checkAccount(config, form.AccountSid);
+    const form = accountForm(config, amdForm, req);
     const id = transferId(req);
     await orStoreUnavailable(() => callbacks.machineDetection(id, form.CallSid, form.AnsweredBy));
     res.status(204).end();

@@ -5,9 +5,8 @@ import { api, numbers } from './support';
 /** The campaign API against the real web app and Redis (no worker: nothing is dialed here). */
 describe('campaign API', () => {
   let bridge: TestBridge;
-  const dnc = new Set<string>();
   beforeAll(async () => {
-    bridge = await startBridge(OUTBOUND_ENV, { campaigns: { doNotCall: async (ns) => ns.map((n) => dnc.has(n)) } });
+    bridge = await startBridge(OUTBOUND_ENV);
   });
   afterAll(() => bridge.close());
 
@@ -135,7 +134,7 @@ describe('campaign API', () => {
     });
 
     it('when a number is on the do-not-call list, then its task is skipped_dnc at once', async () => {
-      dnc.add('+14155550171');
+      expect((await api(bridge, 'POST', '/dnc', { numbers: ['+14155550171'] })).status).toBeLessThan(300);
       const res = await add('to\n+14155550171\n');
       expect(res.body.added).toBe(1);
       const page = await api(bridge, 'GET', `/campaigns/${id}/tasks?status=skipped_dnc`);

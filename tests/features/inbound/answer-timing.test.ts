@@ -9,7 +9,7 @@ function acceptedSettings(): Array<{ retell: number; hook: number }> {
     for (let hook = 100; hook <= 13_000; hook += 250) {
       try {
         const config = loadConfig(testEnv({ RETELL_TIMEOUT_MS: String(retell), INBOUND_WEBHOOK_URL: 'https://crm.example.com/hook', INBOUND_WEBHOOK_TIMEOUT_MS: String(hook) }));
-        pairs.push({ retell: config.retell.timeoutMs, hook: config.inboundWebhook.timeoutMs });
+        pairs.push({ retell: config.retell.timeoutMs, hook: config.lookupHook.timeoutMs });
       } catch {
         break;
       }
