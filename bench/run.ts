@@ -14,6 +14,8 @@
  *   npm run bench -- --recording-only  new calls with RECORDING=off and RECORDING=dual side by side: CPU per call
  *   npm run bench -- --traces          new calls with tracing off and on (to a local OTLP receiver), and with --candidate the
  *                                      code without tracing, side by side: CPU per call
+ *   npm run bench -- --campaigns       campaigns: 100,000 tasks created, Redis bytes per task, commands per dial at 1k vs 100k tasks,
+ *                                      pacing at TWILIO_CPS 1/10/50, max_concurrency, fairness (--campaign-seconds S, 60)
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
@@ -51,6 +53,7 @@ import { outboundScenario } from './scenarios/outbound';
 import { DEFAULT_EVENTS_OPTIONS, eventsScenario } from './scenarios/events';
 import { recordingScenario } from './scenarios/recording';
 import { tracesScenario } from './scenarios/traces';
+import { campaignsScenario, DEFAULT_CAMPAIGN_OPTIONS } from './scenarios/campaigns';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
 
@@ -82,6 +85,10 @@ interface RunFlags extends Flags {
   recordingOnly: boolean;
   /** Only tracing off against on (and the --candidate without it). */
   tracesOnly: boolean;
+  /** Only the campaigns scenario. */
+  campaigns: boolean;
+  /** Seconds each campaign pacing run is measured over. */
+  campaignSeconds: number;
 }
 
 function parseFlags(argv: string[]): RunFlags {
@@ -120,6 +127,8 @@ function parseFlags(argv: string[]): RunFlags {
       events: { type: 'string', default: String(DEFAULT_EVENTS_OPTIONS.events) },
       'recording-only': { type: 'boolean', default: false },
       traces: { type: 'boolean', default: false },
+      campaigns: { type: 'boolean', default: false },
+      'campaign-seconds': { type: 'string', default: String(DEFAULT_CAMPAIGN_OPTIONS.seconds) },
     },
   });
   const num = (name: string, value: string, min: number, max: number): number => {
@@ -159,6 +168,8 @@ function parseFlags(argv: string[]): RunFlags {
     eventCount: num('events', v.events, 1000, 1_000_000),
     recordingOnly: v['recording-only'],
     tracesOnly: v.traces,
+    campaigns: v.campaigns,
+    campaignSeconds: num('campaign-seconds', v['campaign-seconds'], 5, 600),
   };
 }
 
@@ -184,6 +195,7 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   if (flags.eventsOnly) return [events];
   if (flags.recordingOnly) return [recordingScenario];
   if (flags.tracesOnly) return [tracesScenario];
+  if (flags.campaigns) return [campaignsScenario({ ...DEFAULT_CAMPAIGN_OPTIONS, seconds: flags.campaignSeconds })];
   return [
     voiceScenario,
     recordingScenario,
@@ -206,6 +218,7 @@ function title(flags: RunFlags): string {
   if (flags.eventsOnly) return 'events';
   if (flags.recordingOnly) return 'voice webhook, RECORDING=off vs dual';
   if (flags.tracesOnly) return 'voice webhook, tracing off vs on';
+  if (flags.campaigns) return 'campaigns';
   return 'voice webhook';
 }
 
@@ -243,7 +256,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly && !flags.tracesOnly;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly && !flags.tracesOnly && !flags.campaigns;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
