@@ -12,6 +12,10 @@
  *   npm run bench -- --voice-only      new calls only: the bridge (and a --candidate) against the naive bridge
  *   npm run bench -- --events-only     event deliveries per second by one worker; the voice webhook's CPU with events off and on
  *   npm run bench -- --recording-only  new calls with RECORDING=off and RECORDING=dual side by side: CPU per call
+ *   npm run bench -- --traces          new calls with tracing off and on (to a local OTLP receiver), and with --candidate the
+ *                                      code without tracing, side by side: CPU per call
+ *   npm run bench -- --campaigns       campaigns: 100,000 tasks created, Redis bytes per task, commands per dial at 1k vs 100k tasks,
+ *                                      pacing at TWILIO_CPS 1/10/50, max_concurrency, fairness (--campaign-seconds S, 60)
  *   npm run bench -- --console         the console's pages with 10,000 calls and a 100,000-task campaign in Redis: median load of each
  *
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
@@ -49,6 +53,8 @@ import { DEFAULT_FUNCTION_CALL_OPTIONS, functionCallsScenario } from './scenario
 import { outboundScenario } from './scenarios/outbound';
 import { DEFAULT_EVENTS_OPTIONS, eventsScenario } from './scenarios/events';
 import { recordingScenario } from './scenarios/recording';
+import { tracesScenario } from './scenarios/traces';
+import { campaignsScenario, DEFAULT_CAMPAIGN_OPTIONS } from './scenarios/campaigns';
 import { consoleScenario } from './scenarios/console';
 import type { Flags, Scenario, ScenarioContext } from './scenarios/types';
 import { voiceScenario } from './scenarios/voice';
@@ -79,6 +85,12 @@ interface RunFlags extends Flags {
   eventCount: number;
   /** Only RECORDING=off against RECORDING=dual. */
   recordingOnly: boolean;
+  /** Only tracing off against on (and the --candidate without it). */
+  tracesOnly: boolean;
+  /** Only the campaigns scenario. */
+  campaigns: boolean;
+  /** Seconds each campaign pacing run is measured over. */
+  campaignSeconds: number;
   /** Only the console's pages. */
   console: boolean;
 }
@@ -118,6 +130,9 @@ function parseFlags(argv: string[]): RunFlags {
       'events-only': { type: 'boolean', default: false },
       events: { type: 'string', default: String(DEFAULT_EVENTS_OPTIONS.events) },
       'recording-only': { type: 'boolean', default: false },
+      traces: { type: 'boolean', default: false },
+      campaigns: { type: 'boolean', default: false },
+      'campaign-seconds': { type: 'string', default: String(DEFAULT_CAMPAIGN_OPTIONS.seconds) },
       console: { type: 'boolean', default: false },
     },
   });
@@ -157,6 +172,9 @@ function parseFlags(argv: string[]): RunFlags {
     eventsOnly: v['events-only'],
     eventCount: num('events', v.events, 1000, 1_000_000),
     recordingOnly: v['recording-only'],
+    tracesOnly: v.traces,
+    campaigns: v.campaigns,
+    campaignSeconds: num('campaign-seconds', v['campaign-seconds'], 5, 600),
     console: v.console,
   };
 }
@@ -183,9 +201,12 @@ function scenariosFor(flags: RunFlags): Scenario[] {
   const events = eventsScenario({ events: flags.eventCount });
   if (flags.eventsOnly) return [events];
   if (flags.recordingOnly) return [recordingScenario];
+  if (flags.tracesOnly) return [tracesScenario];
+  if (flags.campaigns) return [campaignsScenario({ ...DEFAULT_CAMPAIGN_OPTIONS, seconds: flags.campaignSeconds })];
   return [
     voiceScenario,
     recordingScenario,
+    tracesScenario,
     duplicatesScenario,
     ...(flags.scaleOut ? [scaleOutScenario, clusterScaleOutScenario] : []),
     ...(flags.functions ? [functions] : []),
@@ -203,6 +224,8 @@ function title(flags: RunFlags): string {
   if (flags.clusterOnly) return 'scale-out on a Redis Cluster';
   if (flags.eventsOnly) return 'events';
   if (flags.recordingOnly) return 'voice webhook, RECORDING=off vs dual';
+  if (flags.tracesOnly) return 'voice webhook, tracing off vs on';
+  if (flags.campaigns) return 'campaigns';
   if (flags.console) return 'console pages';
   return 'voice webhook';
 }
@@ -241,7 +264,7 @@ async function main(): Promise<void> {
     log('starting redis-server, fake Retell API and load generator');
     await env.start();
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
-    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly && !flags.console;
+    const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly && !flags.tracesOnly && !flags.campaigns && !flags.console;
     const naive = full ? await env.startNaive() : undefined;
     const candidate =
       flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs a tool: node scripts/run-tool.mjs <configure-number|simulate|inspect|call> [arguments...]
+// Runs a tool: node scripts/run-tool.mjs <configure-number|simulate|inspect|call|campaign> [arguments...]
 //
 // In a checkout with dev dependencies installed it runs the TypeScript source through tsx, so the tool
 // always matches the code; in a deployment, where dev dependencies may have been pruned (Heroku) or
@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const TOOLS = ['configure-number', 'simulate', 'inspect', 'call'];
+const TOOLS = ['configure-number', 'simulate', 'inspect', 'call', 'campaign'];
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const [name, ...args] = process.argv.slice(2);
 

@@ -193,7 +193,7 @@ export class Container {
     // Unreachable Redis is reported by the connection itself, once every 30 s.
     for (const q of all) q.on('error', (err) => isUnreachableError(err) || logger.error({ err, queue: q.name }, 'queue error'));
     this.queues = { actions, outbound, events, campaigns, all };
-    this.campaignRepository = new CampaignRepository(this.redis, prefix);
+    this.campaignRepository = new CampaignRepository(this.redis, prefix, config.outbound.campaignRetentionMs);
     // An answered or ended attempt of a campaign: one write on the callback's path, the rest in the worker.
     const onChange = campaignOutboundHook(this.campaignRepository, campaigns);
 
@@ -219,7 +219,7 @@ export class Container {
       ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, doNotCall: this.doNotCall, logger, metrics, onChange })
       : undefined;
     this.campaigns = config.outbound.apiToken
-      ? new Campaigns({ config, repository: this.campaignRepository, isDoNotCall: this.isDoNotCall, now: this.clock, logger })
+      ? new Campaigns({ config, repository: this.campaignRepository, isDoNotCall: this.isDoNotCall, events: this.events, now: this.clock, logger })
       : undefined;
     this.functions = [
       ...actionFunctions({ config, requests: this.actionRequests }),

@@ -78,7 +78,10 @@ describe('loadConfig', () => {
       cps: 5,
       reservedConcurrency: 0,
       predial: { url: undefined, timeoutMs: 2000 },
+      campaignRetentionMs: 30 * 24 * 3600 * 1000,
     });
+    expect(loadConfig(testEnv({ CAMPAIGN_RETENTION_DAYS: '7' })).outbound.campaignRetentionMs).toBe(7 * 24 * 3600 * 1000);
+    expect(() => loadConfig(testEnv({ CAMPAIGN_RETENTION_DAYS: '0' }))).toThrow(/CAMPAIGN_RETENTION_DAYS/);
   });
 
   it('when the warm transfer settings are given, then they are parsed; unset, the defaults apply', () => {

@@ -55,6 +55,20 @@ export interface WebTarget {
   stop(): Promise<void>;
 }
 
+/** An outbound call the fake Twilio API created: the bridge's id, the number, the arrival time (wall-clock ms). */
+export interface Created {
+  id: string;
+  to: string;
+  at: number;
+}
+
+/** An outbound call that ended at the fake Twilio API (its own clock, ms). */
+export interface EndedCall {
+  to: string;
+  createdAt: number;
+  endedAt: number;
+}
+
 export interface CpuSnapshot {
   at: bigint;
   byPid: Map<number, number>;
@@ -235,16 +249,16 @@ export class BenchEnv {
   }
 
   /** Outbound calls the fake Twilio API created since the last ask (the bridge's id, arrival time), and its callbacks' results. */
-  async takeCreates(): Promise<{ creates: Array<{ id: string; at: number }>; callbacks: { ok: number; failed: number } }> {
+  async takeCreates(): Promise<{ creates: Created[]; ended: EndedCall[]; callbacks: { ok: number; failed: number } }> {
     const twilio = this.requireTwilio();
     const reply = nextMessage(
       twilio,
-      (m): m is { type: 'creates'; creates: Array<{ id: string; at: number }>; callbacks: { ok: number; failed: number } } =>
+      (m): m is { type: 'creates'; creates: Created[]; ended: EndedCall[]; callbacks: { ok: number; failed: number } } =>
         (m as { type?: string })?.type === 'creates',
     );
     twilio.child.send({ type: 'creates' });
-    const { creates, callbacks } = await reply;
-    return { creates, callbacks };
+    const { creates, ended, callbacks } = await reply;
+    return { creates, ended, callbacks };
   }
 
   private requireTwilio(): Spawned {

@@ -87,16 +87,22 @@ fake.server.prependListener('request', (req: http.IncomingMessage) => {
 /** Created calls already reported, by CallSid, until they finish and are forgotten. */
 const reported = new Set<string>();
 
-/** Outbound calls created since the last ask: the bridge's id and the arrival time (wall-clock ms). */
-function takeCreates(): { creates: Array<{ id: string; at: number }>; callbacks: { ok: number; failed: number } } {
-  const creates: Array<{ id: string; at: number }> = [];
+/**
+ * Outbound calls created since the last ask: the bridge's id, the number called and the arrival time
+ * (wall-clock ms); and the calls that ended since, with when they were created and ended (the fake's
+ * own clock), from which the calls live at any moment follow, counted from Twilio's side.
+ */
+function takeCreates(): { creates: Array<{ id: string; to: string; at: number }>; ended: Array<{ to: string; createdAt: number; endedAt: number }>; callbacks: { ok: number; failed: number } } {
+  const creates: Array<{ id: string; to: string; at: number }> = [];
+  const ended: Array<{ to: string; createdAt: number; endedAt: number }> = [];
   for (const [sid, placed] of fake.callee.placed) {
     if (!reported.has(sid)) {
       reported.add(sid);
       const id = new URL(placed.params.get('Url') ?? 'http://x/').searchParams.get('o') ?? '';
-      creates.push({ id, at: createArrivals.shift() ?? placed.call.createdAt });
+      creates.push({ id, to: placed.call.to, at: createArrivals.shift() ?? placed.call.createdAt });
     }
     if (placed.finished) {
+      ended.push({ to: placed.call.to, createdAt: placed.call.createdAt, endedAt: placed.call.endedAt ?? Date.now() });
       fake.callee.placed.delete(sid);
       fake.calls.delete(sid);
       reported.delete(sid);
@@ -106,7 +112,7 @@ function takeCreates(): { creates: Array<{ id: string; at: number }>; callbacks:
   for (const w of fake.callee.webhooks) callbacks[w.status >= 200 && w.status < 300 ? 'ok' : 'failed'] += 1;
   fake.callee.webhooks.length = 0;
   fake.requests.length = 0;
-  return { creates, callbacks };
+  return { creates, ended, callbacks };
 }
 
 process.on('message', (m: { type?: string; sids?: string[]; deliverTo?: string; numbers?: string[]; script?: CalleeScript }) => {
@@ -116,8 +122,8 @@ process.on('message', (m: { type?: string; sids?: string[]; deliverTo?: string; 
     if (m.script) fake.callee.defaultScript = m.script;
     process.send?.({ type: 'outbound-ready' });
   } else if (m?.type === 'creates') {
-    const { creates, callbacks } = takeCreates();
-    process.send?.({ type: 'creates', creates, callbacks });
+    const { creates, ended, callbacks } = takeCreates();
+    process.send?.({ type: 'creates', creates, ended, callbacks });
   } else if (m?.type === 'add-calls') {
     for (const sid of m.sids ?? []) fake.addCall(sid);
     process.send?.({ type: 'calls-added', count: m.sids?.length ?? 0 });

@@ -10,6 +10,7 @@ import { ConfigError, noAccountSettings, placeholderAccountSettings, parseSettin
 import pretty from 'pino-pretty';
 import { createLogger, type Logger } from '../observability/logger';
 import { generatedAdminPassword, operatorLines, SandboxStartError, startSandbox } from '../sandbox/start';
+import { startTracing, stopTracing } from '../observability/tracing';
 import { startWeb } from '../web/start';
 import { startWorker } from '../worker/start';
 import { configOrExit, onShutdownSignal } from './run';
@@ -70,12 +71,14 @@ async function runReal(): Promise<() => Promise<void>> {
   const generated = !loaded.ops.adminPassword;
   const config = generated ? { ...loaded, ops: { ...loaded.ops, adminPassword: generatedAdminPassword() } } : loaded;
   const logger = devLogger(config.logLevel);
+  if (startTracing(config.tracing, 'dev')) logger.info({ endpoint: new URL(config.tracing!.url).origin }, 'tracing on');
   const worker = startWorker({ config, logger: logger.child({ process: 'worker' }) });
   const web = await startWeb({ config, logger: logger.child({ process: 'web' }) });
   process.stderr.write(`${['Operator pages:', ...operatorLines(web.url, config, generated)].join('\n')}\n`);
   return async () => {
     await web.close();
     await worker.close(10_000);
+    await stopTracing(2000);
   };
 }
 

@@ -18,6 +18,7 @@ import * as redis from './redis';
 import * as retell from './retell';
 import * as server from './server';
 import * as sms from './sms';
+import * as tracing from './tracing';
 import * as transfers from './transfers';
 import * as twilio from './twilio';
 import { isPlaceholder } from './values';
@@ -28,13 +29,14 @@ export { REDIS_SETTINGS, redisOf } from './redis';
 export { publicUrlOf, type PublicUrlSource } from './server';
 export { twilioOf } from './twilio';
 export { type RecordingChannels } from './recording';
+export { type TracingConfig } from './tracing';
 export { parseSmsTemplate, SMS_TEMPLATE_NAME, SMS_VARIABLE_NAME, type SmsTemplate } from './sms';
 
 /**
  * The concerns, in the order their settings are listed, checked and documented. A new concern is one
  * file exporting `title`, `settings`, `rules` and `toConfig`, imported above and named here.
  */
-export const CONCERNS = [server, redis, twilio, retell, inbound, transfers, outbound, recording, sms, events, ops] as const satisfies readonly Concern[];
+export const CONCERNS = [server, redis, twilio, retell, inbound, transfers, outbound, recording, sms, events, ops, tracing] as const satisfies readonly Concern[];
 
 type Concerns = typeof CONCERNS;
 type Intersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;

@@ -124,6 +124,21 @@ export const settings = {
       dotenv: { comment: 'Retell concurrency kept free for inbound calls: outbound calls wait while fewer slots than this would be left.' },
     },
   ),
+  CAMPAIGN_RETENTION_DAYS: setting(
+    z.coerce
+      .number({ error: 'must be a whole number of days' })
+      .int()
+      .min(1, 'must be at least 1')
+      .max(3650, 'must be at most 3650 (10 years)')
+      .default(30),
+    {
+      description: 'Days a completed or canceled campaign (its tasks and results) is kept before Redis deletes it',
+      example: '30',
+      deploy: { how: 'group', heroku: 'Days a completed or canceled campaign (tasks, results.csv) is kept before it is deleted.' },
+      docs: { meaning: 'days a completed or canceled campaign (its tasks and `results.csv`) is kept, counted from its end; then Redis deletes it' },
+      dotenv: { comment: 'Days a completed or canceled campaign (tasks, results.csv) is kept before it is deleted.' },
+    },
+  ),
 };
 
 type Values = ValuesOf<typeof settings>;
@@ -163,6 +178,7 @@ export function toConfig(e: Values) {
       cps: e.TWILIO_CPS,
       reservedConcurrency: e.OUTBOUND_RESERVED_CONCURRENCY,
       predial: { url: e.PREDIAL_WEBHOOK_URL, timeoutMs: e.PREDIAL_WEBHOOK_TIMEOUT_MS },
+      campaignRetentionMs: e.CAMPAIGN_RETENTION_DAYS * 24 * 3600 * 1000,
     },
   };
 }

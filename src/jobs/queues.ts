@@ -1,10 +1,21 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { withTimeout } from '../http/timeout';
+import { queueTelemetry } from '../observability/tracing';
 import type { RedisClient } from '../redis/connection';
 
 /** BullMQ's key prefix: hash-tagged so every key of a queue lands in one Redis Cluster slot. */
 export function queuePrefix(redisPrefix: string): string {
   return `{${redisPrefix}}`;
+}
+
+/**
+ * What every queue and worker of the bridge is built on: its connection, the hash-tagged prefix, and,
+ * while tracing is on, BullMQ's telemetry, which carries the adding span's context in each job to the
+ * worker that runs it (bullmq-otel).
+ */
+export function queueBase(connection: RedisClient, redisPrefix: string): { connection: RedisClient; prefix: string; telemetry?: ReturnType<typeof queueTelemetry> } {
+  const telemetry = queueTelemetry();
+  return { connection, prefix: queuePrefix(redisPrefix), ...(telemetry ? { telemetry } : {}) };
 }
 
 /**
@@ -24,7 +35,7 @@ export interface CallActionJobData {
 /**
  * Retry policy for call actions: up to six attempts with exponential backoff from 300 ms and 50 %
  * jitter, to ride out a burst of 429s or a Twilio blip. What bounds an action in time is not this but
- * its effect's deadline (12 s from the agent's request, all attempts included): a caller is waiting.
+ * its effect's deadline (11 s from the agent's request, all attempts included): a caller is waiting.
  */
 export const CALL_ACTION_JOB_OPTIONS: JobsOptions = {
   attempts: 6,
@@ -39,8 +50,7 @@ export type CallActionQueue = Queue<CallActionJobData, unknown, string>;
 /** The producer side of the call-actions queue. */
 export function createCallActionQueue(connection: RedisClient, redisPrefix: string): CallActionQueue {
   return new Queue<CallActionJobData, unknown, string>(CALL_ACTIONS_QUEUE, {
-    connection,
-    prefix: queuePrefix(redisPrefix),
+    ...queueBase(connection, redisPrefix),
     defaultJobOptions: CALL_ACTION_JOB_OPTIONS,
   });
 }

@@ -2,9 +2,10 @@ import { UnrecoverableError, Worker, type BackoffStrategy, type Job } from 'bull
 import { settleWithin } from '../http/timeout';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { annotate, ATTR_CALL_SID, ATTR_RETELL_CALL_ID, tracingOn } from '../observability/tracing';
 import { isUnreachableError, type RedisClient } from '../redis/connection';
 import { forTwilioCall } from '../twilio/http-client';
-import { queuePrefix } from './queues';
+import { queueBase } from './queues';
 
 /**
  * Lock and stall timing, for every queue. Call actions take well under a second, and a caller is waiting, so a job
@@ -48,13 +49,14 @@ export function createBridgeWorker(opts: BridgeWorkerOptions): Worker {
   const run = (job: Job) => {
     const handle = opts.handlers[job.name];
     if (!handle) throw new UnrecoverableError(`no processor for jobs of kind ${job.name}`);
+    if (tracingOn()) annotate(jobAttributes(job));
     // A job about a call: its Twilio requests are logged on that call.
     const callSid = (job.data as { callSid?: unknown } | undefined)?.callSid;
     return typeof callSid === 'string' && callSid ? forTwilioCall(callSid, () => handle(job)) : handle(job);
   };
+  // With tracing on, each job runs in BullMQ's `process` span, a child of the span that queued it.
   const worker = new Worker(opts.queue, run, {
-    connection: opts.connection,
-    prefix: queuePrefix(opts.redisPrefix),
+    ...queueBase(opts.connection, opts.redisPrefix),
     concurrency: opts.concurrency,
     ...(opts.limiter ? { limiter: opts.limiter } : {}),
     ...(opts.backoffStrategy ? { settings: { backoffStrategy: opts.backoffStrategy } } : {}),
@@ -62,6 +64,16 @@ export function createBridgeWorker(opts: BridgeWorkerOptions): Worker {
   });
   observeWorker(worker, opts.logger, opts.metrics);
   return worker;
+}
+
+/** The call a job is about, for its span: every call's job data names it `callSid` (and `callId`). */
+function jobAttributes(job: Job): Record<string, string | number> {
+  const data = job.data as { callSid?: unknown; callId?: unknown } | undefined;
+  return {
+    'bullmq.job.attempt': job.attemptsMade + 1,
+    ...(typeof data?.callSid === 'string' ? { [ATTR_CALL_SID]: data.callSid } : {}),
+    ...(typeof data?.callId === 'string' ? { [ATTR_RETELL_CALL_ID]: data.callId } : {}),
+  };
 }
 
 /** Job counters and logs for any of the bridge's workers. */

@@ -72,7 +72,7 @@ export class Metrics {
 
   readonly outboundPlacements = this.counter('bridge_outbound_placements_total', 'Outbound placement steps in the worker, by result (placed, adopted, retried, refused, waiting)', ['result']);
 
-  readonly outboundOutcomes = this.counter('bridge_outbound_outcomes_total', 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled)', ['outcome']);
+  readonly outboundOutcomes = this.counter('bridge_outbound_outcomes_total', 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled, do_not_call, predial_refused)', ['outcome']);
 
   readonly outboundWebhooks = this.counter('bridge_outbound_webhooks_total', 'Deliveries to OUTBOUND_WEBHOOK_URL, by result (delivered, retried, failed)', ['result']);
 

@@ -2,6 +2,7 @@ import RetellSdk from 'retell-sdk';
 import { Agent } from 'undici';
 import type { Config } from '../config';
 import { bufferedFetch } from '../http/buffered-fetch';
+import { answered, ATTR_RETELL_CALL_ID, tracingOn, withClientSpan } from '../observability/tracing';
 
 /**
  * The Retell client for the webhook hot path.
@@ -21,9 +22,33 @@ export function createRetellClient(config: Config['retell']): RetellSdk {
     baseURL: config.baseUrl,
     timeout: config.timeoutMs,
     maxRetries: 0,
-    fetch: bufferedFetch(dispatcher),
+    fetch: traced(bufferedFetch(dispatcher)),
     logLevel: 'off',
   });
+}
+
+/**
+ * `fetchImpl`, each request in a client span while tracing is on (`retell POST /v2/register-phone-call`);
+ * while it is off, `fetchImpl` itself is called, with no promise of its own in between.
+ */
+function traced(fetchImpl: typeof fetch): typeof fetch {
+  return ((input: string | URL | Request, init?: RequestInit) => (tracingOn() ? tracedFetch(fetchImpl, input, init) : fetchImpl(input, init))) as typeof fetch;
+}
+
+function tracedFetch(fetchImpl: typeof fetch, input: string | URL | Request, init: RequestInit | undefined): Promise<Response> {
+  const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+  const method = (init?.method ?? (typeof input === 'object' && 'method' in input ? input.method : 'GET')).toUpperCase();
+  const callId = /\/(call_[A-Za-z0-9]+)/.exec(url.pathname)?.[1];
+  return withClientSpan(`retell ${method} ${pathTemplate(url.pathname)}`, { method, url: url.href }, callId ? { [ATTR_RETELL_CALL_ID]: callId } : {}, async (span) => {
+    const res = await fetchImpl(input, init);
+    answered(span, res.status);
+    return res;
+  });
+}
+
+/** A path with its ids as `{id}` (`/v2/get-call/{id}`), so spans of the same operation share a name. */
+function pathTemplate(path: string): string {
+  return path.replace(/\/(call_[A-Za-z0-9]+|[A-Za-z0-9_-]*\d[A-Za-z0-9_-]{15,})(?=\/|$)/g, '/{id}');
 }
 
 type BuiltRequest = Awaited<ReturnType<RetellSdk['buildRequest']>>;

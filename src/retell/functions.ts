@@ -4,6 +4,7 @@ import type { ByteBudget } from '../http/byte-budget';
 import { HttpError } from '../http/errors';
 import { parseOr400 } from '../http/validate';
 import type { Metrics } from '../observability/metrics';
+import { ATTR_CALL_SID, ATTR_RETELL_CALL_ID, withServerSpan } from '../observability/tracing';
 import { retellSigned } from './webhook';
 
 /** The part of Retell's call object (function calls and webhooks) used to find the Twilio call. */
@@ -123,9 +124,13 @@ export function retellFunctionRoutes(deps: RetellFunctionRoutesDeps): Router {
     if (body.name !== fn.name) {
       throw new HttpError(400, `name ${JSON.stringify(body.name ?? null)} is not ${fn.name}, the function of this URL: name the Retell function ${fn.name}`);
     }
-    const answer = await fn.run(body.call, parseOr400(fn.args, body.args));
-    metrics.functionCalls.inc({ name: fn.name, outcome: answer.outcome });
-    res.status(HTTP_STATUS[answer.outcome]).json({ status: answer.status, result: answer.result, ...(answer.jobId ? { job_id: answer.jobId } : {}) });
+    const args = parseOr400(fn.args, body.args);
+    await withServerSpan(`retell.function ${fn.name}`, req, req.route?.path as string, { [ATTR_RETELL_CALL_ID]: body.call.call_id, 'retell.function': fn.name }, async (span) => {
+      const answer = await fn.run(body.call, args);
+      metrics.functionCalls.inc({ name: fn.name, outcome: answer.outcome });
+      if (span.isRecording()) span.setAttributes({ 'bridge.outcome': answer.outcome, ...(answer.callSid ? { [ATTR_CALL_SID]: answer.callSid } : {}) });
+      res.status(HTTP_STATUS[answer.outcome]).json({ status: answer.status, result: answer.result, ...(answer.jobId ? { job_id: answer.jobId } : {}) });
+    });
   };
 
   for (const name of names) router.post(`/retell/functions/${name}`, signed, (req, res) => run(name, req, res));

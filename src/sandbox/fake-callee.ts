@@ -84,6 +84,13 @@ export class FakeCallee {
   /** Scripts by the number called; `defaultScript` for the rest. */
   readonly scripts = new Map<string, CalleeScript>();
   defaultScript: CalleeScript = { answer: 'human' };
+  /**
+   * A script chosen by a rule on the number and how many times it was called before (0 for the first
+   * call), for numbers without a script of their own; undefined from the rule means `defaultScript`.
+   */
+  scriptRule: ((to: string, earlierCalls: number) => CalleeScript | undefined) | undefined;
+  /** Calls created (201) to each number, the fake's own count of dials. */
+  readonly dials = new Map<string, number>();
   /** Refusals by the number called, e.g. 21215 for a destination outside the geo permissions. */
   readonly refusals = new Map<string, { status: number; code: number; message: string }>();
   /** Consumed one per create request (`late`: the call is created at once, the answer comes after `ms`). */
@@ -153,7 +160,10 @@ export class FakeCallee {
     const sid = `CA${randomBytes(16).toString('hex')}`;
     const call: FakeCall = { sid, from, to, status: 'queued', direction: 'outbound-api', createdAt: Date.now() };
     this.api.calls.set(sid, call);
-    const placed: PlacedCall = { call, params: form, script: { ...(this.scripts.get(to) ?? this.defaultScript) }, finished: false };
+    const earlier = this.dials.get(to) ?? 0;
+    this.dials.set(to, earlier + 1);
+    const script = this.scripts.get(to) ?? this.scriptRule?.(to, earlier) ?? this.defaultScript;
+    const placed: PlacedCall = { call, params: form, script: { ...script }, finished: false };
     this.placed.set(sid, placed);
     void this.play(placed);
     const answer = this.api.callJson(call);

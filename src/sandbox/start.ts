@@ -9,6 +9,7 @@ import path from 'node:path';
 import { envSchema, loadConfig, REDIS_SETTINGS, type Config } from '../config';
 import { withTimeout } from '../http/timeout';
 import { createLogger, type Logger } from '../observability/logger';
+import { startTracing, stopTracing } from '../observability/tracing';
 import { displayUrl } from '../observability/redact';
 import { removeSession, writeSession, type SandboxSession } from '../tools/sandbox-session';
 import { startWeb, type RunningWeb } from '../web/start';
@@ -19,12 +20,19 @@ import { ensureRedis, type LocalRedis } from './local-redis';
 import { describeEvent } from '../features/events';
 import { SandboxEventReceiver } from './event-receiver';
 import { SampleLookupHook } from './sample-lookup-hook';
+import { SANDBOX_PERSON, sandboxCallee } from './callee-rule';
 
 /** The number the sandbox's Twilio account owns, and a caller, as in the commands the banner prints. */
 export const SANDBOX_NUMBER = '+14155550100';
 export const SANDBOX_CALLER = '+14155550199';
 /** Whom the banner's `npm run call` example dials. */
 export const SANDBOX_OUTBOUND_CALLEE = '+14155550123';
+
+/**
+ * A campaign of examples/leads.csv whose retries show within a minute: no window (open now), a retry 10 s
+ * after no answer, busy or a voicemail. The callee's answer depends on the number's last digit (callee-rule.ts).
+ */
+export const SANDBOX_CAMPAIGN = 'npm run campaign -- create --csv examples/leads.csv --retry no_answer,busy,voicemail --max-attempts 2 --retry-delay 10s';
 
 /** Transfer destinations unless the user's settings name their own. */
 const DEFAULT_DESTINATIONS = { sales: '+14155550101', support: '+14155550102' };
@@ -167,6 +175,7 @@ function banner(config: Config, s: { twilio: FakeTwilioApi; retell: FakeRetell; 
     `  ${simulate} --function pause_recording --hang-up   (with RECORDING=dual npm run dev: the call is recorded)`,
     '  npm run inspect -- <the CallSid simulate printed, or the out_… id npm run call printed>',
     `  npm run call -- --to ${SANDBOX_OUTBOUND_CALLEE} --var customer_name=Dana --wait`,
+    `  ${SANDBOX_CAMPAIGN}   (then: npm run campaign -- status <id> --watch)`,
     ...(s.hook ? ['  (each simulated call asks the lookup hook first; edit the file to change its answers)'] : ['  (a per-caller lookup hook: npm run dev -- --lookup examples/lookup-hook.json)']),
     '',
     'For real calls, copy .env.example to .env, fill in your Twilio and Retell settings and run npm run dev again.',
@@ -190,8 +199,10 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
   });
   const twilio = await new FakeTwilioApi(`AC${randomBytes(16).toString('hex')}`, randomBytes(16).toString('hex')).start();
   // The person an outbound call (or a warm transfer) reaches picks up, presses 1 when asked to take a
-  // warm transfer, talks for a while, and hangs up.
-  twilio.callee.defaultScript = { answer: 'human', ringMs: 1500, hangUpAfterMs: 8000, press: '1', pressAfterMs: 1000 };
+  // warm transfer, talks for a while, and hangs up; numbers ending in 6-9 do not answer, are busy or are
+  // answering machines (callee-rule.ts), so a campaign shows every outcome.
+  twilio.callee.defaultScript = SANDBOX_PERSON;
+  twilio.callee.scriptRule = sandboxCallee;
   const retell = await new FakeRetell(`key_sandbox_${randomBytes(12).toString('hex')}`).start();
   let hook: SampleLookupHook | undefined;
   // The user's backend, as far as events go: unless their settings name their own, a local receiver
@@ -229,6 +240,8 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
   });
 
   const logger = opts.logger ?? createLogger(config.logLevel);
+  // With OTEL_EXPORTER_OTLP_ENDPOINT set (a local Jaeger, say), the sandbox's calls are traced too.
+  if (startTracing(config.tracing, 'dev')) logger.info({ endpoint: new URL(config.tracing!.url).origin }, 'tracing on');
   const worker = startWorker({ config, logger: logger.child({ process: 'worker' }) });
   const web = await startWeb({ config, logger: logger.child({ process: 'web' }), port, host: '127.0.0.1' });
 
@@ -259,6 +272,7 @@ export async function startSandbox(opts: StartSandboxOptions): Promise<RunningSa
       removeSession(process.pid, dir);
       await web.close();
       await worker.close(5000);
+      await stopTracing(2000);
       await stopLocal();
     },
   };

@@ -60,8 +60,8 @@ Options:
   --url <url>             where the bridge is (default: PUBLIC_URL)
   --call-sid <sid>        CallSid to use (default: a random CA… sid)
   --repeat <n>            send the voice webhook n times, 1-20 (default 1)
-  --function <name>       then call transfer_call, end_call, warm_transfer, send_sms, pause_recording or
-                          resume_recording for this call
+  --function <name>       then call transfer_call, end_call, warm_transfer, send_sms, pause_recording,
+                          resume_recording or do_not_call for this call
   --destination <name>    transfer_call's or warm_transfer's destination: a TRANSFER_DESTINATIONS name or
                           an allowed number
   --caller-id <who>       transfer_call's caller ID: caller or business
@@ -137,7 +137,7 @@ export function sandboxApis(config: SimulateConfig): LocalApis | undefined {
   return { twilioUrl: session.twilioUrl, retellUrl: session.retellUrl, events: Boolean(session.env.EVENTS_WEBHOOK_URL) };
 }
 
-const FUNCTIONS = ['transfer_call', 'end_call', 'warm_transfer', 'send_sms', 'pause_recording', 'resume_recording'] as const;
+const FUNCTIONS = ['transfer_call', 'end_call', 'warm_transfer', 'send_sms', 'pause_recording', 'resume_recording', 'do_not_call'] as const;
 
 const DEFAULT_SUMMARY = 'This is a test call from npm run simulate.';
 type FunctionName = (typeof FUNCTIONS)[number];
@@ -795,6 +795,9 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
     if (!ok(answer)) {
       failed = true;
       hintFor(out, 'function', answer, config);
+    } else if (local && options.fn === 'do_not_call') {
+      // Done in the request itself: nothing for the worker, nothing at Twilio.
+      out.info('✓ the caller is on the do-not-call list (GET /dnc/{number} shows it)');
     } else if (local) {
       const jobId = (JSON.parse(answer.body) as { job_id?: string }).job_id;
       const job = jobId ? await followJob(out, config, jobId) : undefined;

@@ -1,20 +1,15 @@
 import twilio, { type RequestClient, type Twilio } from 'twilio';
 import type { Config } from '../config';
 import type { Metrics } from '../observability/metrics';
-import { TwilioHttpClient, type ObservedTwilioRequest } from './http-client';
+import { resourceOf, TwilioHttpClient, type ObservedTwilioRequest } from './http-client';
 
 /**
  * Per-request timeout for the REST API: a caller is waiting on the line, and three attempts (with the
- * looks between them) must fit in an action's 12 s.
+ * looks between them) must fit in an action's 11 s.
  */
 export const TWILIO_REQUEST_TIMEOUT_MS = 4000;
 
 type TwilioRequest = Parameters<RequestClient['request']>[0];
-
-/** The REST resource a request is for (`Calls`, `IncomingPhoneNumbers`), a bounded metric label. */
-function resourceOf(uri: string): string {
-  return /\/Accounts\/AC[0-9a-fA-F]{32}\/([A-Za-z]+)/.exec(uri)?.[1] ?? 'other';
-}
 
 /** `client`, timing each request into `bridge_twilio_request_duration_seconds` (code `error` when no answer came). */
 function timed(client: TwilioHttpClient, metrics: Pick<Metrics, 'twilioRequestDuration'>): Pick<TwilioHttpClient, 'request'> {

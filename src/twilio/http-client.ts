@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent, type Dispatcher } from 'undici';
 import type { RequestClient } from 'twilio';
+import { answered, ATTR_CALL_SID, withClientSpan } from '../observability/tracing';
 
 type TwilioRequest = Parameters<RequestClient['request']>[0];
 type TwilioResponse = Awaited<ReturnType<RequestClient['request']>>;
@@ -161,19 +162,26 @@ export class TwilioHttpClient {
     const limit = requestTimeout.getStore();
     const timeout = Math.min(opts.timeout ?? this.timeoutMs, limit ?? Infinity);
 
-    const res = await this.dispatcher.request({
-      origin,
-      path,
-      method: opts.method.toUpperCase() as Dispatcher.HttpMethod,
-      headers,
-      body,
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      // The agent's connect timeout is the full one; a shortened request is bounded as a whole.
-      ...(limit !== undefined ? { signal: AbortSignal.timeout(timeout) } : {}),
+    const method = opts.method.toUpperCase() as Dispatcher.HttpMethod;
+    return withClientSpan(`twilio ${method} ${resourceOf(opts.uri)}`, { method, origin, path }, () => requestAttributes(opts.uri), async (span) => {
+      const res = await this.dispatcher.request({
+        origin,
+        path,
+        method,
+        headers,
+        body,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        // The agent's connect timeout is the full one; a shortened request is bounded as a whole.
+        ...(limit !== undefined ? { signal: AbortSignal.timeout(timeout) } : {}),
+      });
+      const parsed = parseBody(await res.body.text()) as TData;
+      answered(span, res.statusCode);
+      // A call created by this request: its CallSid is known from the answer.
+      const created = (parsed as { sid?: unknown } | undefined)?.sid;
+      if (span.isRecording() && typeof created === 'string' && created.startsWith('CA')) span.setAttribute(ATTR_CALL_SID, created);
+      return { statusCode: res.statusCode, body: parsed, headers: res.headers };
     });
-    const text = await res.body.text();
-    return { statusCode: res.statusCode, body: parseBody(text) as TData, headers: res.headers };
   }
 
   private basicAuth(user: string, password: string): string {
@@ -200,6 +208,17 @@ function pathOf(uri: string): string {
   if (start < 0) return '/';
   const query = uri.indexOf('?', start);
   return query < 0 ? uri.slice(start) : uri.slice(start, query);
+}
+
+/** The REST resource a request is for (`Calls`, `IncomingPhoneNumbers`), a bounded label for metrics and spans. */
+export function resourceOf(uri: string): string {
+  return /\/Accounts\/AC[0-9a-fA-F]{32}\/([A-Za-z]+)/.exec(uri)?.[1] ?? 'other';
+}
+
+/** The call a request is about, when its URL names one (`/Calls/CA…`). */
+function requestAttributes(uri: string): Record<string, string> {
+  const callSid = /\/Calls\/(CA[0-9a-fA-F]{32})/.exec(uri)?.[1];
+  return callSid ? { [ATTR_CALL_SID]: callSid, 'twilio.resource': resourceOf(uri) } : { 'twilio.resource': resourceOf(uri) };
 }
 
 /** As axios does for twilio: JSON when it parses, else the text as it came (an empty body stays ''). */

@@ -121,7 +121,7 @@ describe('npm start and npm run worker in a fresh clone', () => {
         cpSync(path.join(REPO, 'scripts'), path.join(image, 'scripts'), { recursive: true });
         symlinkSync(path.join(REPO, 'node_modules'), path.join(image, 'node_modules'), 'dir');
         cpSync(dist, path.join(image, 'dist'), { recursive: true });
-        for (const tool of ['configure-number', 'simulate', 'inspect', 'call']) {
+        for (const tool of ['configure-number', 'simulate', 'inspect', 'call', 'campaign']) {
           const res = await runNpm(['run', tool, '--', '--help'], image);
           expect({ tool, code: res.code, stderr: res.stderr }).toEqual({ tool, code: 0, stderr: '' });
           expect(res.stdout).toContain(`Usage: npm run ${tool} --`);

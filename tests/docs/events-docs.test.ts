@@ -22,7 +22,7 @@ const REQUIRED: Record<EventType, readonly string[]> = {
   'outbound.status': ['id', 'status', 'call_sid'],
   'outbound.completed': ['id', 'status', 'call_sid', 'outcome', 'answered_by'],
   'campaign.task.completed': ['campaign_id', 'task_id', 'to', 'outcome', 'attempts'],
-  'campaign.completed': ['campaign_id', 'counts'],
+  'campaign.completed': ['campaign_id', 'status', 'counts'],
   'recording.consent': ['call_sid', 'consent'],
   'recording.completed': ['call_sid', 'recording_sid', 'url', 'duration_s', 'channels'],
   'sms.sent': ['message_sid', 'to', 'template', 'call_sid'],

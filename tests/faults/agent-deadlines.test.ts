@@ -35,7 +35,7 @@ describe('when every redirect Twilio is sent goes unanswered', () => {
     const notice = await waitFor('the agent to be told', () => bridge.retell.liveUpdates.find((u) => u.callId === callId), AGENT_TOLD_WITHIN_MS + 5000);
     expect(notice.receivedAt - askedAt).toBeLessThanOrEqual(AGENT_TOLD_WITHIN_MS);
     expect(notice.body).toMatchObject({ call_control: { trigger_response: true, additional_context: expect.stringContaining('The transfer to sales did not go through') } });
-    expect(await bridge.calls.action(callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('gave up after 12 s') });
+    expect(await bridge.calls.action(callSid)).toMatchObject({ status: 'failed', error: expect.stringContaining('gave up after 11 s') });
 
     // The agent acts on it: a hang-up starts at once and is performed once Twilio answers again.
     bridge.twilio.injections.length = 0;

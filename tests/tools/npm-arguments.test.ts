@@ -21,6 +21,7 @@ describe('npm run <tool> without -- before the tool\'s arguments', () => {
     ['inspect', ['--json', 'CA0123456789abcdef0123456789abcdef'], '--json', 'npm run inspect -- <CallSid'],
     ['call', ['--to', '+14155550123', '--wait'], '--to, --wait', 'npm run call -- --to <number>'],
     ['configure-number', ['+14155550100', '--dry-run'], '--dry-run', 'npm run configure-number -- <E.164 number>'],
+    ['campaign', ['status', 'cmp_0123456789abcdef', '--watch'], '--watch', 'npm run campaign -- <command> [options]'],
   ])('when npm run %s is given %j, then it names what npm kept, shows the command with --, and exits 2', async (tool, args, kept, example) => {
     const res = await runNpm(['run', tool, ...args], dir);
     expect(res.stderr).toContain(`${tool}: npm took ${kept} as its own`);

@@ -210,7 +210,7 @@ describe('npm run simulate', () => {
       [['--from', CALLER, '--to', NUMBER, '--call-sid', 'CA123'], '--call-sid "CA123" is not a CallSid'],
       [['--from', CALLER, '--to', NUMBER, '--repeat', '0'], '--repeat "0" must be a whole number from 1 to 20'],
       [['--from', CALLER, '--to', NUMBER, '--repeat', 'x'], '--repeat "x" must be a whole number'],
-      [['--from', CALLER, '--to', NUMBER, '--function', 'hang_up'], '--function must be transfer_call, end_call, warm_transfer, send_sms, pause_recording or resume_recording'],
+      [['--from', CALLER, '--to', NUMBER, '--function', 'hang_up'], '--function must be transfer_call, end_call, warm_transfer, send_sms, pause_recording, resume_recording or do_not_call'],
       [['--from', CALLER, '--to', NUMBER, '--function', 'warm_transfer'], '--function warm_transfer needs --destination'],
       [['--from', CALLER, '--to', NUMBER, '--function', 'transfer_call', '--destination', 'sales', '--summary', 'x'], '--summary only goes with --function warm_transfer'],
       [['--from', CALLER, '--to', NUMBER, '--function', 'transfer_call'], '--function transfer_call needs --destination'],

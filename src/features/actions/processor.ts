@@ -16,7 +16,7 @@ import type { EventSink, TransferFailure } from '../events';
  * agent must hear how it went within 15 s whatever Twilio does. Attempts, backoff and the looks between
  * them all fit inside; past it the action fails and the agent may ask again (or hang up).
  */
-export const ACTION_DEADLINE_MS = 12_000;
+export const ACTION_DEADLINE_MS = 11_000;
 
 export interface CallActionProcessorDeps {
   twilio: Twilio;

@@ -98,6 +98,10 @@ export interface CampaignView {
   updated_at: string;
   start_at?: string;
   completed_at?: string;
+  /** When it ended: completed, or canceled and its last call over. */
+  ended_at?: string;
+  /** When its records expire (ended_at + CAMPAIGN_RETENTION_DAYS). */
+  expires_at?: string;
   from?: string;
   agent_id?: string;
   window?: CampaignSettings['window'];

@@ -25,6 +25,12 @@ export function campaignKeys(prefix: string) {
     requests: (id: string) => `${base(id)}:requests`,
     /** Set: the dynamic-variable names seen (the results' columns). */
     vars: (id: string) => `${base(id)}:vars`,
+    /**
+     * Sorted set per task status: the task ids in it, scored by their number, so a page of one status is
+     * read in order without scanning the others (a canceled campaign's waiting tasks stay in `pending` and
+     * `scheduled`, and read as canceled).
+     */
+    byStatus: (id: string, status: TaskStatus) => `${base(id)}:by:${status}`,
     /** Sorted set: every campaign by creation time (ms). The two lists share a slot of their own. */
     all: `${prefix}:{campaigns}:all`,
     /** Set: campaigns the scheduler looks at (not completed or canceled). */
@@ -42,13 +48,37 @@ local function attempts(t)
   if type(t.a) ~= 'table' then t.a = {} end
   return t.a
 end
--- Marks the campaign completed when nothing is left to dial or wait for.
-local function complete_if_done(c, due, inflight, now)
+-- Every key of the campaign (named as campaignKeys names them, all in its slot) expires after the retention.
+local function retain(c, ms)
+  for _, k in ipairs({'', ':tasks', ':data', ':numbers', ':due', ':inflight', ':requests', ':vars'}) do
+    redis.call('PEXPIRE', c .. k, ms)
+  end
+  for _, s in ipairs({'pending', 'scheduled', 'dialing', 'in_progress', 'completed', 'canceled', 'skipped_dnc'}) do
+    redis.call('PEXPIRE', c .. ':by:' .. s, ms)
+  end
+end
+-- Moves a task in the status index (campaignKeys' byStatus): out of 'from', into 'to' (either may be nil).
+local function index(c, id, from, to)
+  if from then redis.call('ZREM', c .. ':by:' .. from, id) end
+  if to then redis.call('ZADD', c .. ':by:' .. to, tonumber(string.sub(id, 5)), id) end
+end
+-- Ends the campaign once nothing is left: a running or paused one with tasks becomes completed; a
+-- canceled one ends once its calls under way are over. Only the call that ended it gets 'completed' or
+-- 'canceled' back (so campaign.completed is sent once); its keys then expire after the retention.
+local function complete_if_done(c, due, inflight, now, retain_ms)
   local st = redis.call('HGET', c, 'status')
-  if st == 'completed' or st == 'canceled' then return '' end
+  if st == 'completed' then return '' end
+  if st == 'canceled' then
+    if redis.call('HEXISTS', c, 'endedAt') == 1 or redis.call('ZCARD', inflight) > 0 then return '' end
+    if tonumber(redis.call('HGET', c, 'c:dialing') or '0') + tonumber(redis.call('HGET', c, 'c:in_progress') or '0') > 0 then return '' end
+    redis.call('HSET', c, 'endedAt', now, 'updatedAt', now)
+    retain(c, retain_ms)
+    return 'canceled'
+  end
   if tonumber(redis.call('HGET', c, 'c:total') or '0') == 0 then return '' end
   if left(c) > 0 or redis.call('ZCARD', due) > 0 or redis.call('ZCARD', inflight) > 0 then return '' end
-  redis.call('HSET', c, 'status', 'completed', 'completedAt', now, 'updatedAt', now)
+  redis.call('HSET', c, 'status', 'completed', 'completedAt', now, 'endedAt', now, 'updatedAt', now)
+  retain(c, retain_ms)
   return 'completed'
 end
 `;
@@ -57,7 +87,8 @@ end
 // numbers already in it. Repeats of an Idempotency-Key get the first answer.
 // KEYS: campaign, tasks, data, numbers, due, requests, vars
 // ARGV: now, mode, key, hash, #campaign pairs, pairs..., #vars, vars..., then per task: row, to, state, data, score ('' = skipped_dnc)
-const ADD = `
+// Answers 'ok', the answer kept for the key, then the id and number of each task skipped for do-not-call.
+const ADD = `${COUNTERS}
 local now, mode, key, hash = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if key ~= '' then
   local prev = redis.call('HGET', KEYS[6], key)
@@ -84,7 +115,7 @@ i = i + pairs_n * 2 + 1
 local vars_n = tonumber(ARGV[i])
 for v = i + 1, i + vars_n do redis.call('SADD', KEYS[7], ARGV[v]) end
 i = i + vars_n + 1
-local added, pending, dnc, dup = 0, 0, 0, {}
+local added, pending, dnc, dup, dnc_ids = 0, 0, 0, {}, {}
 while i + 4 <= #ARGV do
   local row, to, state, data, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if redis.call('SADD', KEYS[4], to) == 0 then
@@ -93,7 +124,13 @@ while i + 4 <= #ARGV do
     local id = 'tsk_' .. redis.call('HINCRBY', KEYS[1], 'seq', 1)
     redis.call('HSET', KEYS[2], id, state)
     if data ~= '' then redis.call('HSET', KEYS[3], id, data) end
-    if score == '' then dnc = dnc + 1 else
+    if score == '' then
+      index(KEYS[1], id, nil, 'skipped_dnc')
+      dnc = dnc + 1
+      dnc_ids[#dnc_ids + 1] = id
+      dnc_ids[#dnc_ids + 1] = to
+    else
+      index(KEYS[1], id, nil, 'pending')
       redis.call('ZADD', KEYS[5], score, id)
       pending = pending + 1
     end
@@ -107,12 +144,16 @@ redis.call('HINCRBY', KEYS[1], 'c:skipped_dnc', dnc)
 redis.call('HSET', KEYS[1], 'updatedAt', now)
 local answer = added .. '|' .. table.concat(dup, ',')
 if key ~= '' then redis.call('HSET', KEYS[6], key, hash .. '|' .. answer) end
-return {'ok', answer}
+-- A table built up, not unpack(): 10,000 skipped tasks are more than Lua's stack takes.
+table.insert(dnc_ids, 1, answer)
+table.insert(dnc_ids, 1, 'ok')
+return dnc_ids
 `;
 
 // Takes up to ARGV[2] due tasks for dialing, within the campaign's max_concurrency (ARGV[3]); starts a
-// scheduled campaign whose time came; completes one with nothing left.
-// KEYS: campaign, tasks, due, inflight. ARGV: now, max, max_concurrency
+// scheduled campaign whose time came; completes one with nothing left, and ends a canceled one whose
+// calls are over ('ended').
+// KEYS: campaign, tasks, due, inflight. ARGV: now, max, max_concurrency, retention ms
 const CLAIM = `${COUNTERS}
 local now = tonumber(ARGV[1])
 local st = redis.call('HGET', KEYS[1], 'status')
@@ -122,8 +163,9 @@ if st == 'scheduled' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'updatedAt', ARGV[1])
   st = 'running'
 end
+if st == 'canceled' and complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1], ARGV[4]) == 'canceled' then return {'ended'} end
 if st ~= 'running' then return {st} end
-if complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1]) == 'completed' then return {'completed'} end
+if complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1], ARGV[4]) == 'completed' then return {'completed'} end
 local n = math.min(tonumber(ARGV[2]), tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[4]))
 if n <= 0 then return {'full'} end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, n)
@@ -134,6 +176,7 @@ for _, id in ipairs(ids) do
   if raw then
     local t = cjson.decode(raw)
     redis.call('HINCRBY', KEYS[1], 'c:' .. t.s, -1)
+    index(KEYS[1], id, t.s, 'dialing')
     t.s = 'dialing'
     t.k = (t.k or 0) + 1
     t.n = nil
@@ -150,7 +193,7 @@ return out
 
 // Gives a claimed task back, its attempt not spent: to wait until ARGV[2] (outside its window, a paused
 // campaign, a store that was unavailable), or canceled when its campaign was.
-// KEYS: campaign, tasks, due, inflight. ARGV: id, score, now
+// KEYS: campaign, tasks, due, inflight. ARGV: id, score, now, retention ms
 const RELEASE = `${COUNTERS}
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'unknown'} end
@@ -161,17 +204,19 @@ redis.call('HINCRBY', KEYS[1], 'c:dialing', -1)
 t.k = math.max(0, (t.k or 1) - 1)
 local st = redis.call('HGET', KEYS[1], 'status')
 if st == 'canceled' then
+  index(KEYS[1], ARGV[1], 'dialing', 'canceled')
   t.s = 'canceled'
   t.o = 'canceled'
   redis.call('HINCRBY', KEYS[1], 'c:canceled', 1)
 else
   if #attempts(t) > 0 then t.s = 'scheduled' else t.s = 'pending' end
+  index(KEYS[1], ARGV[1], 'dialing', t.s)
   t.n = tonumber(ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'c:' .. t.s, 1)
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 end
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
-return {'released', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[3])}
+return {'released', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[3], ARGV[4])}
 `;
 
 // Records the attempt's outbound id just before it is placed, if the campaign still runs; a paused or
@@ -194,11 +239,12 @@ return {'ok'}
 
 // The attempt's call was answered.
 // KEYS: campaign, tasks. ARGV: id, outbound id
-const ANSWERED = `
+const ANSWERED = `${COUNTERS}
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return 0 end
 local t = cjson.decode(raw)
 if t.s ~= 'dialing' or type(t.a) ~= 'table' or #t.a == 0 or t.a[#t.a].i ~= ARGV[2] then return 0 end
+index(KEYS[1], ARGV[1], 'dialing', 'in_progress')
 t.s = 'in_progress'
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
 redis.call('HINCRBY', KEYS[1], 'c:dialing', -1)
@@ -209,7 +255,7 @@ return 1
 // An attempt ended (or a dial was refused before placing, outbound id ''): recorded once; the task then
 // waits for its retry at ARGV[7] (unless '' or the campaign was canceled), or ends with ARGV[8].
 // KEYS: campaign, tasks, due, inflight
-// ARGV: id, outbound id, CallSid, outcome, answered_by, Retell call id, retry score, final status, now
+// ARGV: id, outbound id, CallSid, outcome, answered_by, Retell call id, retry score, final status, now, retention ms
 const FINISH = `${COUNTERS}
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'unknown'} end
@@ -235,6 +281,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'c:' .. t.s, -1)
 local st = redis.call('HGET', KEYS[1], 'status')
 if ARGV[7] ~= '' and st ~= 'canceled' and st ~= 'completed' then
+  index(KEYS[1], ARGV[1], t.s, 'scheduled')
   t.s = 'scheduled'
   t.n = tonumber(ARGV[7])
   redis.call('HINCRBY', KEYS[1], 'c:scheduled', 1)
@@ -242,18 +289,20 @@ if ARGV[7] ~= '' and st ~= 'canceled' and st ~= 'completed' then
   redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
   return {'retry'}
 end
+index(KEYS[1], ARGV[1], t.s, ARGV[8])
 t.s = ARGV[8]
 t.o = ARGV[4]
 redis.call('HINCRBY', KEYS[1], 'c:' .. ARGV[8], 1)
 if ARGV[8] == 'completed' then redis.call('HINCRBY', KEYS[1], 'o:' .. ARGV[4], 1) end
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(t))
 redis.call('HSET', KEYS[1], 'updatedAt', ARGV[9])
-return {'final', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[9]), tostring(#a)}
+return {'final', complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[9], ARGV[10]), tostring(#a)}
 `;
 
 // pause / resume / cancel. Cancel ends every waiting task at once: the counters move, the due set goes
-// (its tasks read as canceled from then on); tasks already dialing go on.
-// KEYS: campaign, due, inflight. ARGV: action, now
+// (its tasks read as canceled from then on); tasks already dialing go on, and the campaign ends when
+// they are over (at once when none is: then 'ended' follows).
+// KEYS: campaign, due, inflight. ARGV: action, now, retention ms
 const CONTROL = `${COUNTERS}
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'unknown'} end
@@ -270,7 +319,7 @@ if action == 'resume' then
   local next = 'running'
   if tonumber(now) < tonumber(redis.call('HGET', KEYS[1], 'startAt') or '0') then next = 'scheduled' end
   redis.call('HSET', KEYS[1], 'status', next, 'updatedAt', now)
-  if complete_if_done(KEYS[1], KEYS[2], KEYS[3], now) == 'completed' then return {'ok', 'completed'} end
+  if complete_if_done(KEYS[1], KEYS[2], KEYS[3], now, ARGV[3]) == 'completed' then return {'ok', 'completed', 'ended'} end
   return {'ok', next}
 end
 if st == 'canceled' then return {'ok', st} end
@@ -279,6 +328,7 @@ local waiting = tonumber(redis.call('HGET', KEYS[1], 'c:pending') or '0') + tonu
 redis.call('HSET', KEYS[1], 'c:pending', 0, 'c:scheduled', 0, 'status', 'canceled', 'canceledAt', now, 'updatedAt', now)
 redis.call('HINCRBY', KEYS[1], 'c:canceled', waiting)
 redis.call('UNLINK', KEYS[2])
+if complete_if_done(KEYS[1], KEYS[2], KEYS[3], now, ARGV[3]) == 'canceled' then return {'ok', 'canceled', 'ended'} end
 return {'ok', 'canceled'}
 `;
 
@@ -290,6 +340,9 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
 return ids
 `;
+
+/** CAMPAIGN_RETENTION_DAYS' default. */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 interface Commands {
   cmpAdd(...args: (string | number)[]): Promise<string[]>;
@@ -314,14 +367,18 @@ export interface CampaignRecord {
   startAt: number;
   completedAt?: string;
   canceledAt?: string;
+  /** When it completed, or when a canceled one's last call ended; its keys expire from then. */
+  endedAt?: string;
   counts: CampaignCounts;
   outcomes: Record<string, number>;
   /** Tasks ever added (the last task's number). */
   seq: number;
+  /** Whether its tasks are indexed by status (every campaign created since the index exists). */
+  indexed: boolean;
 }
 
 export type AddResult =
-  | { kind: 'ok' | 'same'; added: number; duplicateRows: number[]; answer: string }
+  | { kind: 'ok' | 'same'; added: number; duplicateRows: number[]; answer: string; skippedDnc: Array<{ id: string; to: string }> }
   | { kind: 'different' }
   | { kind: 'unknown' }
   | { kind: 'closed'; status: CampaignStatus };
@@ -339,7 +396,7 @@ export interface NewTask {
 
 export type ClaimResult =
   | { kind: 'ok'; tasks: Array<{ id: string; task: StoredTask }> }
-  | { kind: 'completed' | 'full' | 'unknown' | CampaignStatus };
+  | { kind: 'completed' | 'ended' | 'full' | 'unknown' | CampaignStatus };
 
 export type FinishResult = { kind: 'retry' } | { kind: 'final'; campaignCompleted: boolean; attempts: number } | { kind: 'dup' | 'unknown' };
 
@@ -351,7 +408,15 @@ export class CampaignRepository {
   readonly keys: ReturnType<typeof campaignKeys>;
   private readonly redis: RedisClient & Commands;
 
-  constructor(redis: RedisClient, prefix: string) {
+  /**
+   * @param retentionMs how long a campaign's keys are kept once it has ended (completed, or canceled and
+   * its last call over): CAMPAIGN_RETENTION_DAYS. @defaultValue 30 days
+   */
+  constructor(
+    redis: RedisClient,
+    prefix: string,
+    readonly retentionMs: number = DEFAULT_RETENTION_MS,
+  ) {
     this.keys = campaignKeys(prefix);
     const define = (name: string, keys: number, lua: string) => redis.defineCommand(name, { numberOfKeys: keys, lua });
     define('cmpAdd', 7, ADD);
@@ -386,7 +451,9 @@ export class CampaignRepository {
     if (reply[0] === 'ok' || reply[0] === 'same') {
       const answer = reply[1] ?? '';
       const [added, dups] = answer.split('|');
-      return { kind: reply[0], added: Number(added || 0), duplicateRows: dups ? dups.split(',').map(Number) : [], answer };
+      const skippedDnc: Array<{ id: string; to: string }> = [];
+      for (let i = 2; i + 1 < reply.length; i += 2) skippedDnc.push({ id: reply[i]!, to: reply[i + 1]! });
+      return { kind: reply[0], added: Number(added || 0), duplicateRows: dups ? dups.split(',').map(Number) : [], answer, skippedDnc };
     }
     if (reply[0] === 'closed') return { kind: 'closed', status: reply[1] as CampaignStatus };
     return { kind: reply[0] as 'different' | 'unknown' };
@@ -399,6 +466,12 @@ export class CampaignRepository {
 
   async active(): Promise<string[]> {
     return this.redis.smembers(this.keys.active);
+  }
+
+  /** When the campaign was listed (ms), or null when it is not. */
+  async listedAt(id: string): Promise<number | null> {
+    const score = await this.redis.zscore(this.keys.all, id);
+    return score === null ? null : Number(score);
   }
 
   async retire(id: string): Promise<void> {
@@ -424,17 +497,17 @@ export class CampaignRepository {
   }
 
   async claim(id: string, now: number, max: number, maxConcurrency: number): Promise<ClaimResult> {
-    const reply = await this.redis.cmpClaim(...this.fourKeys(id), now, max, maxConcurrency);
+    const reply = await this.redis.cmpClaim(...this.fourKeys(id), now, max, maxConcurrency, this.retentionMs);
     if (reply[0] !== 'ok') return { kind: reply[0] as Exclude<ClaimResult['kind'], 'ok'> };
     const tasks: Array<{ id: string; task: StoredTask }> = [];
     for (let i = 1; i < reply.length; i += 2) tasks.push({ id: reply[i]!, task: JSON.parse(reply[i + 1]!) as StoredTask });
     return { kind: 'ok', tasks };
   }
 
-  /** Gives a claimed task back to wait until `at` (ms); `completed` when that left the campaign with nothing to do. */
+  /** Gives a claimed task back to wait until `at` (ms); `completed` when that ended the campaign (completed, or a canceled one's last call). */
   async release(id: string, taskId: string, at: number, now: number): Promise<{ kind: string; completed: boolean }> {
-    const reply = await this.redis.cmpRelease(...this.fourKeys(id), taskId, at, now);
-    return { kind: reply[0]!, completed: reply[1] === 'completed' };
+    const reply = await this.redis.cmpRelease(...this.fourKeys(id), taskId, at, now, this.retentionMs);
+    return { kind: reply[0]!, completed: reply[1] === 'completed' || reply[1] === 'canceled' };
   }
 
   async begin(id: string, taskId: string, attempt: number, outboundId: string, now: number): Promise<{ kind: 'ok' | 'stale' | 'unknown' } | { kind: 'stopped'; status: CampaignStatus }> {
@@ -463,15 +536,22 @@ export class CampaignRepository {
       f.retryAt ?? '',
       f.final,
       f.now,
+      this.retentionMs,
     );
-    if (reply[0] === 'final') return { kind: 'final', campaignCompleted: reply[1] === 'completed', attempts: Number(reply[2] ?? 0) };
+    if (reply[0] === 'final') return { kind: 'final', campaignCompleted: reply[1] === 'completed' || reply[1] === 'canceled', attempts: Number(reply[2] ?? 0) };
     return { kind: reply[0] as 'retry' | 'dup' | 'unknown' };
   }
 
-  async control(id: string, action: 'pause' | 'resume' | 'cancel', now: number): Promise<{ kind: 'ok' | 'conflict' | 'unknown'; status?: CampaignStatus }> {
+  /** `ended` when this change ended the campaign (a resume that found nothing left, a cancel with no call under way). */
+  async control(id: string, action: 'pause' | 'resume' | 'cancel', now: number): Promise<{ kind: 'ok' | 'conflict' | 'unknown'; status?: CampaignStatus; ended: boolean }> {
     const k = this.keys;
-    const reply = await this.redis.cmpControl(k.campaign(id), k.due(id), k.inflight(id), action, now);
-    return { kind: reply[0] as 'ok' | 'conflict' | 'unknown', ...(reply[1] ? { status: reply[1] as CampaignStatus } : {}) };
+    const reply = await this.redis.cmpControl(k.campaign(id), k.due(id), k.inflight(id), action, now, this.retentionMs);
+    return { kind: reply[0] as 'ok' | 'conflict' | 'unknown', ...(reply[1] ? { status: reply[1] as CampaignStatus } : {}), ended: reply[2] === 'ended' };
+  }
+
+  /** Takes campaigns whose records expired off the list of all campaigns. */
+  async forget(ids: string[]): Promise<void> {
+    if (ids.length) await this.redis.zrem(this.keys.all, ...ids);
   }
 
   /** Tasks in flight not looked at since `before` (ms), at most `max`, marked looked at `now`. */
@@ -505,6 +585,20 @@ export class CampaignRepository {
     });
   }
 
+  /**
+   * Up to `max` task ids in any of `statuses` (the status index), from task number `from` on, in the
+   * order they were added.
+   */
+  async idsByStatus(id: string, statuses: TaskStatus[], from: number, max: number): Promise<string[]> {
+    const lists = await Promise.all(statuses.map((s) => this.redis.zrangebyscore(this.keys.byStatus(id, s), from, '+inf', 'WITHSCORES', 'LIMIT', 0, max)));
+    const all: Array<{ id: string; seq: number }> = [];
+    for (const list of lists) for (let i = 0; i < list.length; i += 2) all.push({ id: list[i]!, seq: Number(list[i + 1]) });
+    return all
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, max)
+      .map((t) => t.id);
+  }
+
   async variableNames(id: string): Promise<string[]> {
     return (await this.redis.smembers(this.keys.vars(id))).sort();
   }
@@ -524,9 +618,11 @@ function parseCampaign(h: Record<string, string>): CampaignRecord | null {
     startAt: Number(h.startAt ?? 0),
     ...(h.completedAt ? { completedAt: iso(h.completedAt) } : {}),
     ...(h.canceledAt ? { canceledAt: iso(h.canceledAt) } : {}),
+    ...(h.endedAt ? { endedAt: iso(h.endedAt) } : {}),
     counts,
     outcomes,
     seq: Number(h.seq ?? 0),
+    indexed: h.ix === '1',
   };
 }
 

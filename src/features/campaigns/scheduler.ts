@@ -6,7 +6,7 @@ import { outboundIdFor, type OutboundCalls, type OutboundChangeHook, type Outbou
 import { addAttemptEnded, type AttemptEndedJob, type CampaignQueue } from './jobs';
 import { attemptsOf, NEVER_RETRIED, retryClass, type CampaignSettings, type StoredTask } from './model';
 import type { CampaignRecord, CampaignRepository } from './repository';
-import { parseSettings, resolvedWindow, type DoNotCallCheck } from './service';
+import { emitCampaignEnded, parseSettings, resolvedWindow, type DoNotCallCheck } from './service';
 import { insideWindow, nextOpening } from './windows';
 
 export interface CampaignSchedulerDeps {
@@ -34,6 +34,8 @@ export interface CampaignSchedulerDeps {
 export const BACKLOG_SECONDS = 2;
 /** A task in flight nothing was heard of for this long is looked at again (lost callback, killed worker). */
 export const STALE_AFTER_MS = 120_000;
+/** A listed campaign without a record for this long is taken off the scheduler's list (its create never finished). */
+const ORPHAN_AFTER_MS = 60_000;
 /** How many such tasks one tick looks at per campaign. */
 const STALE_PER_TICK = 20;
 
@@ -120,11 +122,21 @@ export class CampaignScheduler {
     }
     const records = await repository.getMany(ids);
     const live: Array<{ record: CampaignRecord; settings: CampaignSettings }> = [];
+    // Canceled campaigns whose calls under way are not over yet: nothing is dialed, but their tasks in
+    // flight are looked after, and they end (campaign.completed) when the last one does.
+    const draining: Array<{ record: CampaignRecord; settings: CampaignSettings }> = [];
     for (let i = 0; i < ids.length; i++) {
       const record = records[i];
-      if (!record || record.status === 'completed' || record.status === 'canceled') await repository.retire(ids[i]!);
+      if (!record) {
+        // Listed just before its hash is written (a create under way), or gone (expired, or a create that
+        // never finished): only the latter leaves the list.
+        const listed = await repository.listedAt(ids[i]!);
+        if (listed === null || listed < now - ORPHAN_AFTER_MS) await repository.retire(ids[i]!);
+      } else if (record.status === 'completed' || (record.status === 'canceled' && record.endedAt)) await repository.retire(ids[i]!);
+      else if (record.status === 'canceled') draining.push({ record, settings: parseSettings(record) });
       else live.push({ record, settings: parseSettings(record) });
     }
+    for (const c of draining) await this.claimAndDial(c.record.id, c.settings, 0, now);
     // Round robin: each tick starts with the campaign after the one served last.
     live.sort((a, b) => a.record.id.localeCompare(b.record.id));
     const after = this.lastServed === undefined ? 0 : live.findIndex((c) => c.record.id > this.lastServed!);
@@ -152,7 +164,7 @@ export class CampaignScheduler {
     if (budget <= 0) for (const c of order) if (c.record.status === 'scheduled') await this.claimAndDial(c.record.id, c.settings, 0, now);
 
     let due = 0;
-    for (const c of live) {
+    for (const c of [...live, ...draining]) {
       if (c.record.status === 'running') due += await repository.dueCount(c.record.id, now);
       for (const taskId of await repository.stale(c.record.id, now - STALE_AFTER_MS, now, STALE_PER_TICK)) {
         await this.reconcile(c.record.id, c.settings, taskId, now).catch((err: Error) =>
@@ -168,11 +180,11 @@ export class CampaignScheduler {
   private async claimAndDial(campaignId: string, settings: CampaignSettings, max: number, now: number): Promise<number> {
     const { repository } = this.deps;
     const claim = await repository.claim(campaignId, now, max, settings.max_concurrency);
-    if (claim.kind === 'completed') {
+    if (claim.kind === 'completed' || claim.kind === 'ended') {
       await this.campaignCompleted(campaignId);
       return 0;
     }
-    if (claim.kind === 'unknown' || claim.kind === 'canceled') {
+    if (claim.kind === 'unknown') {
       await repository.retire(campaignId);
       return 0;
     }
@@ -332,11 +344,10 @@ export class CampaignScheduler {
     if (campaignCompleted) await this.campaignCompleted(campaignId);
   }
 
+  /** The campaign ended (completed, or canceled with its last call over): called once, by the script's caller that ended it. */
   private async campaignCompleted(campaignId: string): Promise<void> {
     const record = await this.deps.repository.get(campaignId);
     await this.deps.repository.retire(campaignId);
-    if (!record) return;
-    this.deps.logger.info({ campaignId, counts: record.counts }, 'campaign completed');
-    await this.deps.events.emit('campaign.completed', { campaign_id: campaignId, counts: { ...record.counts } }, { key: campaignId });
+    if (record) await emitCampaignEnded(this.deps.events, this.deps.logger, record);
   }
 }

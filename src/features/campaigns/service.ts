@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../../config';
 import type { Logger } from '../../observability/logger';
+import type { EventSink } from '../events';
 import {
   CAMPAIGN_ID,
   attemptsOf,
   effectiveStatus,
   taskId,
+  taskSeq,
   taskView,
   type CampaignSettings,
   type CampaignStatus,
@@ -25,6 +27,8 @@ export interface CampaignsDeps {
   config: Pick<Config, 'outbound' | 'retell'>;
   repository: CampaignRepository;
   isDoNotCall: DoNotCallCheck;
+  /** Where `campaign.task.completed` (tasks skipped at import) and `campaign.completed` (a cancel or resume that ended it) go. */
+  events: EventSink;
   /** The clock (ms): windows, start times and retries are read on it. @defaultValue Date.now */
   now?: () => number;
   logger: Logger;
@@ -81,7 +85,8 @@ export function taskZone(task: TaskInput, settings: CampaignSettings): string {
   return task.timezone ?? zoneOfNumber(task.to) ?? settings.window?.timezone ?? 'UTC';
 }
 
-export function campaignView(r: CampaignRecord): CampaignView {
+/** A campaign as the API shows it; `retentionMs` gives an ended one its `expires_at`. */
+export function campaignView(r: CampaignRecord, retentionMs?: number): CampaignView {
   const s = parseSettings(r);
   return {
     id: r.id,
@@ -91,6 +96,8 @@ export function campaignView(r: CampaignRecord): CampaignView {
     updated_at: r.updatedAt,
     ...(s.start_at ? { start_at: s.start_at } : {}),
     ...(r.completedAt ? { completed_at: r.completedAt } : {}),
+    ...(r.endedAt ? { ended_at: r.endedAt } : {}),
+    ...(r.endedAt && retentionMs !== undefined ? { expires_at: new Date(Date.parse(r.endedAt) + retentionMs).toISOString() } : {}),
     ...(s.from ? { from: s.from } : {}),
     ...(s.agent_id ? { agent_id: s.agent_id } : {}),
     ...(s.window ? { window: s.window } : {}),
@@ -103,6 +110,32 @@ export function campaignView(r: CampaignRecord): CampaignView {
 
 const DUPLICATE = 'duplicate: the number is already in the campaign';
 
+/** How many events of tasks skipped at import are written at once (one XADD each, pipelined). */
+const DNC_EVENTS_AT_ONCE = 500;
+
+/**
+ * `campaign.task.completed` for each task found on the do-not-call list when it was added (attempts 0).
+ * The writes go out in batches without waiting for each reply, so 10,000 of them take one round trip per
+ * batch. Same event ids as the scheduler's for a task, so a repeat is the same event.
+ */
+export async function emitSkippedAtImport(events: EventSink, campaignId: string, skipped: Array<{ id: string; to: string }>): Promise<void> {
+  if (!skipped.length || events.wants?.('campaign.task.completed') === false) return;
+  for (let i = 0; i < skipped.length; i += DNC_EVENTS_AT_ONCE) {
+    await Promise.all(
+      skipped
+        .slice(i, i + DNC_EVENTS_AT_ONCE)
+        .map((t) => events.emit('campaign.task.completed', { campaign_id: campaignId, task_id: t.id, to: t.to, outcome: 'do_not_call', attempts: 0 }, { key: `${campaignId}:${t.id}` })),
+    );
+  }
+}
+
+/** `campaign.completed` for a campaign that just ended (completed, or canceled with its last call over). */
+export async function emitCampaignEnded(events: EventSink, logger: Logger, record: CampaignRecord): Promise<void> {
+  const status = record.status === 'canceled' ? 'canceled' : 'completed';
+  logger.info({ campaignId: record.id, status, counts: record.counts }, status === 'canceled' ? 'canceled campaign ended: no call under way' : 'campaign completed');
+  await events.emit('campaign.completed', { campaign_id: record.id, status, counts: { ...record.counts } }, { key: record.id });
+}
+
 /**
  * Campaigns as the API and the console see them: create (with tasks inline), add tasks (JSON or CSV
  * rows), read, page through tasks, pause, resume, cancel, and the results. Dialing is the scheduler's.
@@ -112,6 +145,10 @@ export class Campaigns {
 
   constructor(private readonly deps: CampaignsDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  private view(record: CampaignRecord): CampaignView {
+    return campaignView(record, this.deps.repository.retentionMs);
   }
 
   async create(body: CampaignBody, key: string | undefined): Promise<CreateOutcome> {
@@ -161,7 +198,7 @@ export class Campaigns {
     );
     await this.deps.repository.register(id, now);
     const result = await this.deps.repository.add(id, {
-      create: { id, status, createdAt: String(now), updatedAt: String(now), settings: JSON.stringify(settings), startAt: String(startAt), requestHash: hash, ...(key ? { idempotencyKey: key } : {}) },
+      create: { id, status, createdAt: String(now), updatedAt: String(now), settings: JSON.stringify(settings), startAt: String(startAt), requestHash: hash, ix: '1', ...(key ? { idempotencyKey: key } : {}) },
       hash,
       vars: variableNames(tasks),
       tasks,
@@ -170,8 +207,11 @@ export class Campaigns {
     if (result.kind === 'different') return { kind: 'key_reused', reason: 'this Idempotency-Key was already used for a different request' };
     const record = await this.deps.repository.get(id);
     if (!record) throw new Error(`campaign ${id} vanished after creation`);
-    if (result.kind === 'ok') this.deps.logger.info({ campaignId: id, tasks: result.added, status }, 'campaign created');
-    return { kind: result.kind === 'same' ? 'repeat' : 'created', campaign: campaignView(record) };
+    if (result.kind === 'ok') {
+      this.deps.logger.info({ campaignId: id, tasks: result.added, skippedDnc: result.skippedDnc.length, status }, 'campaign created');
+      await emitSkippedAtImport(this.deps.events, id, result.skippedDnc);
+    }
+    return { kind: result.kind === 'same' ? 'repeat' : 'created', campaign: this.view(record) };
   }
 
   /** Adds tasks: the good ones are added, each bad one or number already in the campaign is listed by row. */
@@ -193,6 +233,7 @@ export class Campaigns {
     if (result.kind === 'unknown') return { kind: 'unknown' };
     if (result.kind === 'closed') return { kind: 'closed', reason: `the campaign is ${result.status}: create another` };
     if (result.kind === 'different') return { kind: 'key_reused', reason: 'this Idempotency-Key was already used for a different request' };
+    if (result.kind === 'ok') await emitSkippedAtImport(this.deps.events, id, result.skippedDnc);
     for (const row of result.duplicateRows) skipped.push({ row, reason: DUPLICATE });
     skipped.sort((a, b) => a.row - b.row);
     return { kind: result.kind === 'same' ? 'repeat' : 'added', added: result.added, skipped };
@@ -218,7 +259,7 @@ export class Campaigns {
   async get(id: string): Promise<CampaignView | null> {
     if (!CAMPAIGN_ID.test(id)) return null;
     const record = await this.deps.repository.get(id);
-    return record ? campaignView(record) : null;
+    return record ? this.view(record) : null;
   }
 
   /** Campaigns, newest first; `cursor` is the previous page's `next_cursor`. */
@@ -226,15 +267,19 @@ export class Campaigns {
     const limit = Math.min(Math.max(opts.limit ?? 50, 1), 200);
     const before = opts.cursor && /^\d{1,15}$/.test(opts.cursor) ? Number(opts.cursor) : undefined;
     const page = await this.deps.repository.list(limit + 1, before);
-    const records = await this.deps.repository.getMany(page.slice(0, limit).map((p) => p.id));
-    const campaigns = records.filter((r): r is CampaignRecord => r !== null).map(campaignView);
+    const ids = page.slice(0, limit).map((p) => p.id);
+    const records = await this.deps.repository.getMany(ids);
+    const campaigns = records.filter((r): r is CampaignRecord => r !== null).map((r) => this.view(r));
+    // Records past their retention are gone: their ids leave the list too.
+    await this.deps.repository.forget(ids.filter((_, i) => records[i] === null && page[i]!.createdMs < this.now() - 60_000));
     return { campaigns, next_cursor: page.length > limit ? String(page[limit - 1]!.createdMs) : null };
   }
 
   /**
    * A page of tasks in the order they were added, optionally of one status; `next_cursor` continues it
-   * (null at the end). A filtered page reads at most 20 pages' worth of tasks, so it may come back short
-   * with a cursor to go on.
+   * (null at the end). A filtered page is read from the status index: full, unless it is the last. A
+   * campaign created before the index reads at most 20 pages' worth of tasks per filtered page, so its
+   * page may come back short with a cursor to go on.
    */
   async tasks(id: string, opts: { status?: TaskStatus; cursor?: string; limit?: number } = {}): Promise<{ tasks: TaskView[]; next_cursor: string | null } | null> {
     if (!CAMPAIGN_ID.test(id)) return null;
@@ -242,6 +287,7 @@ export class Campaigns {
     if (!record) return null;
     const limit = Math.min(Math.max(opts.limit ?? 100, 1), 1000);
     let next = opts.cursor && /^\d{1,9}$/.test(opts.cursor) ? Math.max(1, Number(opts.cursor)) : 1;
+    if (opts.status && record.indexed) return this.tasksByStatus(record, opts.status, next, limit);
     const out: TaskView[] = [];
     const scanEnd = Math.min(record.seq, next + limit * (opts.status ? 20 : 1) - 1);
     scan: while (next <= scanEnd) {
@@ -262,16 +308,35 @@ export class Campaigns {
     return { tasks: out, next_cursor: next <= record.seq ? String(next) : null };
   }
 
+  /** A page of one status from the index: `limit` + 1 ids are read, the one past the page is the cursor. */
+  private async tasksByStatus(record: CampaignRecord, status: TaskStatus, from: number, limit: number): Promise<{ tasks: TaskView[]; next_cursor: string | null }> {
+    // A canceled campaign's waiting tasks are kept as they were, and read as canceled.
+    const sources: TaskStatus[] =
+      record.status !== 'canceled' ? [status] : status === 'canceled' ? ['canceled', 'pending', 'scheduled'] : status === 'pending' || status === 'scheduled' ? [] : [status];
+    const ids = sources.length ? await this.deps.repository.idsByStatus(record.id, sources, from, limit + 1) : [];
+    const rows = await this.deps.repository.tasks(record.id, ids.slice(0, limit));
+    const tasks: TaskView[] = [];
+    for (const row of rows) {
+      // A task that moved on since the index was read is left out; the cursor is unchanged by it.
+      if (row && effectiveStatus(row.task, record.status) === status) tasks.push({ ...taskView(row.id, row.task, record.status), ...(row.data.v ? { dynamic_variables: row.data.v } : {}) });
+    }
+    return { tasks, next_cursor: ids.length > limit ? String(taskSeq(ids[limit]!)) : null };
+  }
+
   /** pause / resume / cancel. */
   async control(id: string, action: 'pause' | 'resume' | 'cancel'): Promise<{ kind: 'ok'; campaign: CampaignView } | { kind: 'unknown' } | { kind: 'conflict'; status: CampaignStatus }> {
     if (!CAMPAIGN_ID.test(id)) return { kind: 'unknown' };
     const result = await this.deps.repository.control(id, action, this.now());
     if (result.kind === 'unknown') return { kind: 'unknown' };
     if (result.kind === 'conflict') return { kind: 'conflict', status: result.status! };
-    if (action === 'cancel') await this.deps.repository.retire(id);
     this.deps.logger.info({ campaignId: id, action, status: result.status }, 'campaign control');
     const record = await this.deps.repository.get(id);
-    return record ? { kind: 'ok', campaign: campaignView(record) } : { kind: 'unknown' };
+    // A canceled campaign with calls under way stays on the scheduler's list until they are over.
+    if (result.ended) {
+      await this.deps.repository.retire(id);
+      if (record) await emitCampaignEnded(this.deps.events, this.deps.logger, record);
+    }
+    return record ? { kind: 'ok', campaign: this.view(record) } : { kind: 'unknown' };
   }
 
   /**

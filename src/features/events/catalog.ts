@@ -47,8 +47,11 @@ export interface EventPayloads {
   };
   /** A campaign task reached its final outcome. */
   'campaign.task.completed': { campaign_id: string; task_id: string; to: string; outcome: string; attempts: number };
-  /** A campaign has no task left. */
-  'campaign.completed': { campaign_id: string; counts: Record<string, number> };
+  /**
+   * A campaign has no task left: `completed`, or `canceled` once the calls under way at the cancel are
+   * over. Sent once per campaign.
+   */
+  'campaign.completed': { campaign_id: string; status: 'completed' | 'canceled'; counts: Record<string, number> };
   /**
    * The caller answered the recording consent question (RECORDING_CONSENT=ask): `given` (the call is
    * recorded), `refused` or `no_answer` (it goes on unrecorded).

@@ -1,9 +1,10 @@
 import { Queue, UnrecoverableError, type BackoffStrategy, type Job, type JobsOptions } from 'bullmq';
 import { Agent, type Dispatcher } from 'undici';
 import { boundedPost, PostError } from '../../http/bounded-post';
-import { queuePrefix } from '../../jobs/queues';
+import { queueBase } from '../../jobs/queues';
 import { lazyChild, type CallLog, type Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
+import { answered, failed, withClientSpan } from '../../observability/tracing';
 import type { RedisClient } from '../../redis/connection';
 import type { EndpointName, EventEndpoint, OutboundEndpoint } from './endpoints';
 import type { EventStore } from './store';
@@ -65,7 +66,7 @@ export interface DeliveryJob {
 export type EventQueue = Queue<DeliveryJob, unknown, 'deliver'>;
 
 export function createEventQueue(connection: RedisClient, redisPrefix: string, delays?: readonly number[]): EventQueue {
-  return new Queue<DeliveryJob, unknown, 'deliver'>(EVENTS_QUEUE, { connection, prefix: queuePrefix(redisPrefix), defaultJobOptions: deliveryJobOptions(delays) });
+  return new Queue<DeliveryJob, unknown, 'deliver'>(EVENTS_QUEUE, { ...queueBase(connection, redisPrefix), defaultJobOptions: deliveryJobOptions(delays) });
 }
 
 /** The job id of a delivery: one per event and endpoint (and per redelivery), however often it is queued. */
@@ -94,14 +95,19 @@ export type PostOutcome =
 export class WebhookPoster {
   private readonly dispatcher: Dispatcher = new Agent({ keepAliveTimeout: 30_000, pipelining: 1, connect: { timeout: DELIVERY_TIMEOUT_MS } });
 
-  async post(url: string, body: string, headers: Record<string, string>): Promise<PostOutcome> {
-    try {
-      const answer = await boundedPost(this.dispatcher, url, { headers, body, timeoutMs: DELIVERY_TIMEOUT_MS, maxBytes: DELIVERY_ANSWER_MAX_BYTES });
-      return { kind: 'answered', status: answer.status };
-    } catch (err) {
-      if (err instanceof PostError) return { kind: 'no_answer', reason: err.kind === 'unreachable' ? `unreachable: ${err.message}` : err.kind };
-      return { kind: 'no_answer', reason: (err as Error).message };
-    }
+  /** One POST, in a client span (`event.post`) with `attributes` (the event and the endpoint). */
+  post(url: string, body: string, headers: Record<string, string>, attributes: Record<string, string> = {}): Promise<PostOutcome> {
+    return withClientSpan('event.post', { method: 'POST', url }, attributes, async (span) => {
+      try {
+        const answer = await boundedPost(this.dispatcher, url, { headers, body, timeoutMs: DELIVERY_TIMEOUT_MS, maxBytes: DELIVERY_ANSWER_MAX_BYTES });
+        answered(span, answer.status);
+        return { kind: 'answered', status: answer.status };
+      } catch (err) {
+        failed(span, err);
+        if (err instanceof PostError) return { kind: 'no_answer', reason: err.kind === 'unreachable' ? `unreachable: ${err.message}` : err.kind };
+        return { kind: 'no_answer', reason: (err as Error).message };
+      }
+    });
   }
 
   close(): Promise<void> {
@@ -160,7 +166,7 @@ export class EventDeliveries {
     if (!redelivery && stored.status === 'delivered') return 'already_delivered';
 
     const request = endpoint.request(eventId, stored.body, new Date());
-    const v = verdict(endpoint, await this.deps.poster.post(endpoint.url, request.body, request.headers), job);
+    const v = verdict(endpoint, await this.deps.poster.post(endpoint.url, request.body, request.headers, { 'bridge.event_id': eventId, 'bridge.event.endpoint': name }), job);
     if (v.kind === 'delivered') {
       const settled = await this.deps.store.settle(eventId, name, 'delivered', v.last);
       this.count(name, 'delivered');

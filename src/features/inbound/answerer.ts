@@ -3,6 +3,7 @@ import type Retell from 'retell-sdk';
 import { ANSWER_BUDGET_MS, type Config } from '../../config';
 import { lazyChild, type CallLog, type Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
+import { annotate, ATTR_RETELL_CALL_ID, withSpan } from '../../observability/tracing';
 import { registerPhoneCall, RegistrationError, type RegistrationFailureReason } from '../../retell/register';
 import type { InboundCallDetails, LookupChoice } from './lookup-contract';
 import { fallbackTwiml, rejectTwiml, retellDialVerb, twimlDocument } from '../../twilio/twiml';
@@ -163,7 +164,7 @@ export class CallAnswerer {
     for (;;) {
       let claim;
       try {
-        claim = await this.calls.claimAnswer(call.callSid, owner, this.leaseMs, initial);
+        claim = await withSpan('call.claim', {}, () => this.calls.claimAnswer(call.callSid, owner, this.leaseMs, initial));
       } catch (err) {
         // A dropped call is worse than a rare duplicate registration: connect the caller anyway.
         log.error({ err }, 'redis unavailable: answering without dedupe');
@@ -191,7 +192,7 @@ export class CallAnswerer {
       throw err;
     }
     try {
-      const stored = await this.calls.completeAnswer(call.callSid, owner, {
+      const stored = await withSpan('call.record', {}, () => this.calls.completeAnswer(call.callSid, owner, {
         twiml: answer.twiml,
         state: answer.outcome === 'fallback' || answer.outcome === 'rejected' ? answer.outcome : 'registered',
         callId: answer.callId,
@@ -200,7 +201,7 @@ export class CallAnswerer {
         error: answer.fallbackReason,
         ...(answer.recording ? { recording: answer.recording.channels, recordingConsent: answer.recording.consent === 'ask' ? 'asked' : 'announced' } : {}),
         updatedAt: new Date().toISOString(),
-      });
+      }));
       if (stored.kind === 'lost') {
         // Our lease ran out (a stall longer than the Retell timeout) and another request took over;
         // its TwiML is the one Twilio may already be dialing, so every answer must match it. If it is
@@ -246,7 +247,7 @@ export class CallAnswerer {
     // The hook gets what is left after the registration's full timeout, never the other way round.
     const lookup =
       this.lookupHook && direction === 'inbound'
-        ? await this.lookupHook.lookup(lookupDetails(call, routed), deadline - Date.now() - this.config.retell.timeoutMs - ANSWER_MARGIN_MS, log)
+        ? await withSpan('lookup_hook', {}, () => this.lookupHook!.lookup(lookupDetails(call, routed), deadline - Date.now() - this.config.retell.timeoutMs - ANSWER_MARGIN_MS, log))
         : undefined;
     if (lookup?.result === 'rejected') return { twiml: rejectTwiml(), outcome: 'rejected', lookup: 'rejected' };
     const answer = await this.registerWith(call, lookup?.result === 'ok' ? lookup.choice : undefined, routed, deadline, log);
@@ -263,7 +264,7 @@ export class CallAnswerer {
     if (timeoutMs < MIN_REGISTER_MS) return this.fallback('deadline');
     const timer = this.metrics.retellRegistrationDuration.startTimer();
     try {
-      const registration = await registerPhoneCall(
+      const registration = await withSpan('retell.register', { 'retell.agent_id': agentId }, () => registerPhoneCall(
         this.retell,
         {
           agentId,
@@ -286,8 +287,9 @@ export class CallAnswerer {
           metadata: choice?.metadata,
         },
         timeoutMs,
-      );
+      ));
       timer({ result: 'ok' });
+      annotate({ [ATTR_RETELL_CALL_ID]: registration.callId });
       const recording = planRecording(this.config.recording, choice?.recording);
       log.info(recording ? { callId: registration.callId, agentId, recording: recording.channels, consent: recording.consent } : { callId: registration.callId, agentId }, 'registered with retell');
       const { publicUrl } = this.config;

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { CallRepository } from '../../calls/repository';
 import type { Config } from '../../config';
@@ -6,10 +6,11 @@ import { isE164 } from '../../formats';
 import type { ByteBudget } from '../../http/byte-budget';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
+import { ATTR_CALL_SID, withServerSpan, type Span } from '../../observability/tracing';
 import { isFinalCallStatus } from '../../twilio/call-status';
 import { callSidField, single } from '../../twilio/forms';
 import { hangupTwiml, transferTwiml } from '../../twilio/twiml';
-import { readVoiceForm } from '../../twilio/voice-form';
+import { readVoiceForm, type VoiceForm } from '../../twilio/voice-form';
 import { accountForm, checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
 import { resolveReferTarget } from '../actions';
 import type { EventSink } from '../events';
@@ -47,6 +48,15 @@ export interface InboundRoutesDeps {
   metrics: Metrics;
 }
 
+/** What a voice answer came to, on its span. */
+function answerAttributes(answer: Answer): Record<string, string> {
+  return {
+    'bridge.answer': answer.outcome,
+    ...(answer.lookup ? { 'bridge.lookup': answer.lookup } : {}),
+    ...(answer.fallbackReason ? { 'bridge.fallback_reason': answer.fallbackReason } : {}),
+  };
+}
+
 /** The voice answer's counters, for inbound and outbound calls alike. */
 export function countAnswer(metrics: Metrics, answer: Answer): void {
   metrics.voiceAnswers.inc({ outcome: answer.outcome });
@@ -64,8 +74,7 @@ export function inboundRoutes(deps: InboundRoutesDeps): Router {
   const router = Router();
   const verified = twilioVerified(config, metrics, deps.budget);
 
-  router.post('/twilio/voice', ...verified, async (req, res) => {
-    const form = readVoiceForm(req.body);
+  const answerVoice = async (form: VoiceForm, res: Response, span: Span) => {
     checkAccount(config, form.AccountSid);
     if (isFinalCallStatus(form.CallStatus)) {
       // A finished call (typically a status callback pointed at the voice URL by mistake) must not
@@ -95,7 +104,13 @@ export function inboundRoutes(deps: InboundRoutesDeps): Router {
       answer = answerer.fallback('retell_error');
     }
     countAnswer(metrics, answer);
+    if (span.isRecording()) span.setAttributes(answerAttributes(answer));
     sendTwiml(res, answer.twiml);
+  };
+
+  router.post('/twilio/voice', ...verified, (req, res) => {
+    const form = readVoiceForm(req.body);
+    return withServerSpan('twilio.voice', req, '/twilio/voice', { [ATTR_CALL_SID]: form.CallSid }, (span) => answerVoice(form, res, span));
   });
 
   // Twilio comes back here when the SIP leg to Retell ends. A leg that never connected (registration

@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { RedisClient } from '../../redis/connection';
 import { withTimeout } from '../../http/timeout';
-import { queuePrefix } from '../../jobs/queues';
+import { queueBase } from '../../jobs/queues';
 
 /**
  * Outbound calls wait in a queue of their own, under the same hash-tagged prefix as the call actions:
@@ -30,8 +30,7 @@ export type OutboundCallQueue = Queue<PlaceCallJob, unknown, 'place'>;
 
 export function createOutboundCallQueue(connection: RedisClient, redisPrefix: string): OutboundCallQueue {
   return new Queue<PlaceCallJob, unknown, 'place'>(OUTBOUND_CALLS_QUEUE, {
-    connection,
-    prefix: queuePrefix(redisPrefix),
+    ...queueBase(connection, redisPrefix),
     defaultJobOptions: PLACE_JOB_OPTIONS,
   });
 }

@@ -172,8 +172,10 @@ export class OutboundPlacer {
     const { store, events, metrics } = this.deps;
     const now = new Date().toISOString();
     // `once`: a cancel that came meanwhile keeps its outcome.
-    await store.advance(record.id, 'ended', { outcome: check.outcome, endedAt: now, errorCode: check.code, errorMessage: check.reason });
+    const moved = await store.advance(record.id, 'ended', { outcome: check.outcome, endedAt: now, errorCode: check.code, errorMessage: check.reason });
     await store.releaseSlot(record.id);
+    // Not moved: it ended meanwhile (a DELETE), which counted and told it.
+    if (moved !== 'moved') return moved === 'unknown' ? 'expired' : 'canceled';
     const ended = await store.get(record.id);
     if (ended) await emitOutboundStatus(events, ended, 'ended');
     if (ended) await this.changed(ended, log);

@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import { isFinalCallStatus } from '../../twilio/call-status';
@@ -8,11 +8,12 @@ import { CALL_SID } from '../../formats';
 import type { ByteBudget } from '../../http/byte-budget';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
+import { ATTR_CALL_SID, withServerSpan } from '../../observability/tracing';
 import { countAnswer, type CallAnswerer } from '../inbound';
 import type { OutboundCallbacks } from './callbacks';
 import { OUTBOUND_PATHS } from './twilio';
 import { hangupTwiml } from '../../twilio/twiml';
-import { readVoiceForm } from '../../twilio/voice-form';
+import { readVoiceForm, type VoiceForm } from '../../twilio/voice-form';
 import { amdForm, parseTimestamp, statusForm } from '../../twilio/forms';
 import { accountForm, checkAccount, queryId, sendTwiml, twilioVerified } from '../../twilio/webhook';
 
@@ -42,8 +43,7 @@ export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
   const router = Router();
   const verified = twilioVerified(config, metrics, deps.budget);
 
-  router.post(OUTBOUND_PATHS.answer, ...verified, async (req, res) => {
-    const form = readVoiceForm(req.body);
+  const answerCall = async (form: VoiceForm, req: Request, res: Response) => {
     checkAccount(config, form.AccountSid);
     const id = outboundId(req);
     if (isFinalCallStatus(form.CallStatus)) {
@@ -67,6 +67,11 @@ export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
     }
     countAnswer(metrics, answer);
     sendTwiml(res, answer.twiml);
+  };
+
+  router.post(OUTBOUND_PATHS.answer, ...verified, (req, res) => {
+    const form = readVoiceForm(req.body);
+    return withServerSpan('twilio.outbound_answer', req, OUTBOUND_PATHS.answer, { [ATTR_CALL_SID]: form.CallSid }, () => answerCall(form, req, res));
   });
 
   router.post(OUTBOUND_PATHS.status, ...verified, async (req, res) => {

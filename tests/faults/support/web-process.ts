@@ -26,7 +26,7 @@ export class WebProcess extends ServiceProcess {
           if (!web.alive) throw new Error(`web process exited during start-up:\n${web.lines.join('\n')}`);
           return (await fetch(`${web.url}/healthz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined))?.status === 200;
         },
-        20_000,
+        45_000,
       );
     } catch (err) {
       child.kill('SIGKILL');

@@ -44,7 +44,7 @@ export class WorkerProcess extends ServiceProcess {
           if (opts.waitForRedis === false) return started;
           return started && worker.records().some((r) => r.msg === 'redis connected' && r.role === 'blocking');
         },
-        20_000,
+        45_000,
       );
     } catch (err) {
       child.kill('SIGKILL');

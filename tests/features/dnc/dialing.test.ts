@@ -152,6 +152,19 @@ describe('just before an outbound dial', () => {
     expect(creates()).toHaveLength(0);
   });
 
+  it.each([true, false])('when the call is canceled while the hook is being asked (allow: %s), then it ends canceled, once, and is not dialed', async (allow) => {
+    await withHook({ kind: 'answer', body: { allow, reason: 'late' }, delayMs: 800 });
+    const id = await placeCall(bridge);
+    await waitFor('the hook to be asked', () => hook!.requests.length === 1);
+    const del = await fetch(`${bridge.url}/calls/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${API_TOKEN}` } });
+    expect(del.status).toBe(200);
+    expect(await waitForOutcome(bridge, id)).toMatchObject({ outcome: 'canceled' });
+    await sleep(1500);
+    expect((await waitForOutcome(bridge, id)).outcome).toBe('canceled');
+    expect((await eventsOf(bridge, 'outbound.completed')).map((e) => (e.data as { outcome: string }).outcome)).toEqual(['canceled']);
+    expect(creates()).toHaveLength(0);
+  });
+
   it('when a number listed after queueing has a hook that would allow it, then the list wins: not dialed, and the hook is not asked', async () => {
     await withHook({ kind: 'answer', body: { allow: true } }, false);
     const listedId = await placeCall(bridge);
