@@ -186,7 +186,7 @@ export const consoleScenario: Scenario = {
         ['campaigns list', '/admin/campaigns'],
         ['one campaign of 100,000 tasks (counts, outcomes, first 50 tasks)', `/admin/campaigns/${campaign}`],
         ['the same, tasks from the 90,000th', `/admin/campaigns/${campaign}?cursor=90000`],
-        ['the same, tasks filtered by a status none has (reads 1,000 tasks)', `/admin/campaigns/${campaign}?status=completed`],
+        ['the same, tasks filtered by a status none has', `/admin/campaigns/${campaign}?status=completed`],
       ];
       const rows: string[][] = [];
       const data: Record<string, { median: number; p95: number }> = {};
