@@ -2,7 +2,7 @@
  * What stands in front of /admin: basic auth on every spelling of the path, security headers, and the
  * CSRF token every button's form carries.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import { basicPasswordMatches } from '../../http/auth';
 import { CONTENT_SECURITY_POLICY } from './html';
@@ -117,9 +117,6 @@ export class CsrfTokens {
     return createHmac('sha256', this.key).update(t).digest('base64url');
   }
 }
-
-/** A random value, for tests that need a password. */
-export const randomPassword = (): string => randomBytes(18).toString('base64url');
 
 /**
  * Whether a POST comes from one of our own pages: the browser says so (Sec-Fetch-Site same-origin, or
