@@ -4,7 +4,9 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import clusterKeySlot from 'cluster-key-slot';
 import { callKeys } from '../../src/calls/repository';
+import { campaignKeys } from '../../src/features/campaigns/repository';
 import { queuePrefix } from '../../src/jobs/queues';
 
 const SRC = path.resolve(__dirname, '../../src');
@@ -34,6 +36,9 @@ describe('Redis keys and scripts on a Cluster', () => {
     for (const { lua } of found) for (const [, name, param] of lua.matchAll(/local function (\w+)\((\w+)/g)) helpers.set(name!, param!);
     const strays: string[] = [];
     for (const { file, lua } of found) {
+      // A campaign's keys all carry its `{cmp_…}` tag (one slot: see below), so its scripts may declare
+      // several and derive others from them; checked apart.
+      if (file.startsWith(`features${path.sep}campaigns${path.sep}`)) continue;
       // The one exception, by name: the voice webhook's claim with the recent-calls index, which the
       // repository sends only to a Redis that is not a Cluster (tests/features/console/recent-calls.test.ts).
       if (lua.includes('-- two keys: never run on a Cluster')) continue;
@@ -51,6 +56,30 @@ describe('Redis keys and scripts on a Cluster', () => {
       if (/KEYS\[[2-9]\]/.test(lua)) strays.push(`${file}: uses a second key`);
     }
     expect(strays).toEqual([]);
+  });
+
+  it("when a campaign's script calls Redis, then every key it names is one it declares, or one derived from a declared key by a suffix (keeping its tag)", () => {
+    const campaignScripts = scripts().filter(({ file }) => file.startsWith(`features${path.sep}campaigns${path.sep}`));
+    expect(campaignScripts.length).toBeGreaterThanOrEqual(5);
+    const strays: string[] = [];
+    for (const { file, lua } of campaignScripts) {
+      // A helper's parameters stand for the keys its callers pass (checked at each call below).
+      const params = new Set([...lua.matchAll(/local function \w+\(([^)]*)\)/g)].flatMap(([, list]) => list!.split(',').map((p) => p.trim())));
+      const declared = (expr: string) => /^KEYS\[\d+\]$/.test(expr) || params.has(expr);
+      const derived = (expr: string) => declared(expr.split('..')[0]!.trim());
+      for (const [call, command, key] of lua.matchAll(/redis\.call\('(\w+)'(?:,\s*([^,)]+))?/g)) {
+        if (command === 'TIME') continue;
+        if (!derived(key?.trim() ?? '')) strays.push(`${file}: ${call}`);
+      }
+    }
+    expect(strays).toEqual([]);
+  });
+
+  it("when a campaign's keys are named, then they all hash to one Cluster slot", () => {
+    const k = campaignKeys('bridge');
+    const id = 'cmp_0123456789abcdef';
+    const names = [k.campaign(id), k.tasks(id), k.data(id), k.numbers(id), k.due(id), k.inflight(id), k.requests(id), k.vars(id), k.byStatus(id, 'pending'), `${k.campaign(id)}:by:canceled`];
+    expect(new Set(names.map((n) => clusterKeySlot(n))).size).toBe(1);
   });
 
   it("when keys are named, then a call's record is tagged with its CallSid and the queue's keys share the prefix's tag", () => {
