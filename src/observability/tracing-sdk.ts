@@ -22,10 +22,10 @@ import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic
 import { BullMQOtel } from 'bullmq-otel';
 import type { TracingConfig } from '../config';
 import type { TracedProcess, TracingSdk } from './tracing';
+import { BRIDGE_VERSION } from './version';
 
 /** The instrumentation's name on its spans (`otel.scope.name`). */
 const SCOPE = 'twilio-retell-bridge';
-const VERSION = (require('../../package.json') as { version: string }).version;
 
 /**
  * BullMQ's own housekeeping, which it traces too (every few seconds per worker: stalled-job checks, lock
@@ -82,7 +82,7 @@ export function startSdk(config: TracingConfig, role: TracedProcess): TracingSdk
     resource: resourceFromAttributes({
       ...config.resourceAttributes,
       [ATTR_SERVICE_NAME]: config.serviceName ?? `twilio-retell-bridge-${role}`,
-      [ATTR_SERVICE_VERSION]: VERSION,
+      [ATTR_SERVICE_VERSION]: BRIDGE_VERSION,
       'bridge.process': role,
     }),
     sampler: sampler(config),
@@ -92,8 +92,8 @@ export function startSdk(config: TracingConfig, role: TracedProcess): TracingSdk
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
   return {
-    tracer: provider.getTracer(SCOPE, VERSION),
-    telemetry: new BullMQOtel({ tracerName: 'bullmq', version: VERSION }),
+    tracer: provider.getTracer(SCOPE, BRIDGE_VERSION),
+    telemetry: new BullMQOtel({ tracerName: 'bullmq', version: BRIDGE_VERSION }),
     flush: (timeoutMs) => provider.forceFlush({ timeoutMillis: timeoutMs }),
     shutdown: () => provider.shutdown(),
   };

@@ -6,8 +6,10 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from '../../src/config';
 import { tracingOn, withClientSpan, withSpan } from '../../src/observability/tracing';
+import { BRIDGE_VERSION } from '../../src/observability/version';
 import { testEnv } from '../support/bridge';
 import { OtlpReceiver } from '../support/otlp-receiver';
 
@@ -149,4 +151,11 @@ describe('a call and a transfer through the web app and the worker', () => {
     expect(report.packages).toEqual(expect.arrayContaining(['@opentelemetry/sdk-trace', '@opentelemetry/exporter-trace-otlp-http', 'bullmq-otel']));
     expect(receiver.spans.map((s) => s.name)).toEqual(expect.arrayContaining(['twilio.voice', 'retell.function transfer_call', 'process call-actions', 'twilio POST Calls']));
   }, 60_000);
+});
+
+describe('the version the spans report', () => {
+  it('when read, then it is package.json\'s version', () => {
+    const pkg = JSON.parse(readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    expect(BRIDGE_VERSION).toBe(pkg.version);
+  });
 });
