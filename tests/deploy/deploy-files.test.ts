@@ -440,7 +440,7 @@ describe('README and docs/', () => {
 
   it('has every link between the pages pointing at a heading that exists', () => {
     const slug = (h: string) => h.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
-    const pages = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).map((f) => `docs/${f}`)];
+    const pages = ['README.md', 'BENCHMARKS.md', ...readdirSync(path.join(ROOT, 'docs')).map((f) => `docs/${f}`)];
     const anchors = new Map(pages.map((p) => [p, new Set([...read(p).matchAll(/^#{1,4} (.*)$/gm)].map((m) => slug(m[1]!)))]));
     const broken: string[] = [];
     for (const page of pages) {
