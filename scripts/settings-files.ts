@@ -3,20 +3,21 @@
  * env lists of app.json (Heroku) and render.yaml (Render). Pure: given what the files hold now, it says
  * what they should hold; scripts/settings.ts writes them or checks them (`npm run settings [-- --check]`).
  *
- * Everything comes from each setting's metadata (`setting()` in src/config/parse.ts): the comment and
- * placeholder of .env.example, the row of the docs' table, and `deploy`, which says where the platforms
+ * Everything comes from each setting's metadata (`setting()` in src/config/parse.ts; the texts it leaves
+ * out are its description, see `filledIn`): the comment and placeholder of .env.example, the row of the docs' table, and `deploy`, which says where the platforms
  * take the setting from. Of app.json and render.yaml only the env lists are written; the rest of those
  * files (services, plans, commands, comments) is kept as it is.
  */
 import { parse as parseYaml, parseDocument, isMap, isSeq, type YAMLMap, type YAMLSeq } from 'yaml';
 import { CONCERNS } from '../src/config';
-import { defaultOf, metaOf, type Concern, type SettingMeta } from '../src/config/parse';
+import { defaultOf, filledIn, metaOf, type Concern, type FilledMeta, type SettingMeta } from '../src/config/parse';
 
 /** One setting, as the files see it. */
 export interface Entry {
   key: string;
   concern: Concern;
-  meta: SettingMeta;
+  /** Its metadata, with the texts it leaves to the description filled in. */
+  meta: FilledMeta;
   /** Its default as written in the environment ('' for an empty list), or undefined. */
   fallback: string | undefined;
   /** Whether its default is a number (shown plain in the docs, not as code). */
@@ -30,14 +31,14 @@ export function entries(): Entry[] {
   return CONCERNS.flatMap((concern: Concern) =>
     Object.entries(concern.settings).map(([key, schema]) => {
       const meta = metaOf(schema);
-      for (const field of ['description', 'example', 'deploy', 'docs', 'dotenv'] as const) {
+      for (const field of ['description', 'example', 'deploy'] as const) {
         if (meta[field] === undefined) throw new Error(`${key} has no ${field} in its metadata: declare it with setting() in its concern's file of src/config/`);
       }
       const fallback = defaultOf(schema);
       return {
         key,
         concern,
-        meta: meta as SettingMeta,
+        meta: filledIn(meta as SettingMeta),
         fallback: fallback === undefined ? undefined : String(fallback),
         numeric: typeof fallback === 'number',
         required: !schema.safeParse(undefined).success,

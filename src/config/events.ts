@@ -1,8 +1,8 @@
 /** Events to the user's backend (Standard Webhooks): where they go, the signing secret, which types, how long they are kept. */
 import { z } from 'zod';
 import { metaOf, rule, setting, type ValuesOf } from './parse';
-import * as server from './server';
-import { httpUrl, PLACEHOLDER } from './values';
+import { httpsInProduction } from './server';
+import { httpUrl, notPlaceholder, wholeNumber } from './values';
 
 export const title = 'Events';
 
@@ -21,22 +21,18 @@ export const settings = {
     },
   }),
   EVENTS_WEBHOOK_SECRET: setting(
-    z
-      .string()
-      .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be whsec_ followed by base64, as Standard Webhooks secrets are')
-      .refine((s) => !PLACEHOLDER.test(s), 'is still a placeholder (as in .env.example): put the real value here')
+    notPlaceholder(z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be whsec_ followed by base64, as Standard Webhooks secrets are'))
       .refine((s) => {
         const bytes = Buffer.from(s.slice('whsec_'.length), 'base64').length;
         return bytes >= 24 && bytes <= 64;
       }, 'must hold 24 to 64 random bytes in base64: generate one with echo whsec_$(openssl rand -base64 32)')
       .optional(),
     {
-      description: 'Standard Webhooks secret that signs each event (webhook-signature); required with EVENTS_WEBHOOK_URL',
+      description:
+        'Standard Webhooks secret that signs each event: whsec_ followed by 24-64 random bytes in base64 (echo whsec_$(openssl rand -base64 32)); required with EVENTS_WEBHOOK_URL',
       example: 'whsec_<openssl rand -base64 32>',
       secret: true,
-      deploy: { how: 'optional', heroku: 'Standard Webhooks secret that signs each event: whsec_ followed by 24-64 random bytes in base64 (echo whsec_$(openssl rand -base64 32)).' },
-      docs: { meaning: 'the Standard Webhooks secret, `whsec_` and 24–64 random bytes in base64, that signs each event; required with `EVENTS_WEBHOOK_URL`' },
-      dotenv: { comment: 'Secret that signs each event: echo whsec_$(openssl rand -base64 32)' },
+      deploy: { how: 'optional' },
     },
   ),
   EVENTS_TYPES: setting(
@@ -46,23 +42,17 @@ export const settings = {
       .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
       .pipe(z.array(z.string().regex(EVENT_PATTERN, 'entries must be event types such as call.started, or prefixes ending in * such as call.*')).min(1, 'must name at least one event type, or *')),
     {
-      description: 'Comma-separated event types, or prefixes ending in *, sent to EVENTS_WEBHOOK_URL',
+      description: 'Comma-separated event types, or prefixes ending in * (call.*), to send; all when empty',
       example: 'call.*,transfer.failed',
-      deploy: { how: 'optional', heroku: 'Comma-separated event types, or prefixes ending in * (call.*), to send; all when empty.' },
-      docs: { default: 'all', meaning: 'comma-separated event types, or prefixes ending in `*` (`call.*`), to send' },
-      dotenv: { comment: 'Comma-separated event types, or prefixes ending in * (call.*), to send; all when empty.' },
+      deploy: { how: 'optional' },
+      docs: { default: 'all' },
     },
   ),
-  EVENTS_RETENTION_HOURS: setting(
-    z.coerce.number({ error: 'must be a whole number of hours' }).int().min(1, 'must be at least 1').max(24 * 90, 'must be at most 2160 (90 days)').default(72),
-    {
-      description: 'How long events and their delivery records are kept for GET /events and redelivery',
-      example: '72',
-      deploy: { how: 'group', heroku: 'Hours events are kept for GET /events and redelivery (deliveries retry for about a day within them).' },
-      docs: { meaning: 'how long events and their delivery records are kept for `GET /events` and redelivery; deliveries retry for about a day within it' },
-      dotenv: { comment: 'Hours events are kept for GET /events and redelivery.' },
-    },
-  ),
+  EVENTS_RETENTION_HOURS: setting(wholeNumber({ unit: 'hours', min: 1, minMessage: 'must be at least 1', max: 24 * 90, maxMessage: 'must be at most 2160 (90 days)', default: 72 }), {
+    description: 'Hours events and their delivery records are kept for GET /events and redelivery (deliveries retry for about a day within them)',
+    example: '72',
+    deploy: { how: 'group' },
+  }),
 };
 
 type Values = ValuesOf<typeof settings>;
@@ -75,11 +65,8 @@ export const rules = [
     if (!e.EVENTS_WEBHOOK_URL && e.EVENTS_WEBHOOK_SECRET) return [{ variable: 'EVENTS_WEBHOOK_SECRET', problem: 'is set without EVENTS_WEBHOOK_URL: set the URL that receives the events' }];
     return [];
   }),
-  // Every call's numbers and outcomes go to the receiver: in production only over TLS.
-  rule({ ...settings, NODE_ENV: server.settings.NODE_ENV }, ['NODE_ENV', 'EVENTS_WEBHOOK_URL'], (e) => {
-    if (e.NODE_ENV !== 'production' || !e.EVENTS_WEBHOOK_URL || new URL(e.EVENTS_WEBHOOK_URL).protocol === 'https:') return [];
-    return [{ variable: 'EVENTS_WEBHOOK_URL', problem: "must be an https URL when NODE_ENV=production (it receives every call's numbers and outcomes)", example: e.EVENTS_WEBHOOK_URL.replace(/^http:/, 'https:') }];
-  }),
+  // Every call's numbers and outcomes go to the receiver.
+  httpsInProduction(settings, 'EVENTS_WEBHOOK_URL', "every call's numbers and outcomes"),
 ];
 
 export function toConfig(e: Values) {

@@ -3,11 +3,10 @@
  * gets when Retell cannot take the call.
  */
 import { z } from 'zod';
-import { isXmlSafe } from '../formats';
 import { rule, setting, type ValuesOf } from './parse';
 import * as retell from './retell';
-import * as server from './server';
-import { e164 } from './values';
+import { httpsInProduction } from './server';
+import { e164, milliseconds, spokenText } from './values';
 
 export const title = 'Inbound calls: lookup hook and fallback';
 
@@ -42,59 +41,31 @@ export const settings = {
         'Lookup hook asked for the agent and dynamic variables of each new inbound call, with Retell\'s inbound-webhook request and answer, signed with RETELL_API_KEY (see "Per-caller agent and variables" in the README). Off when empty; must be https with NODE_ENV=production.',
     },
   }),
-  INBOUND_WEBHOOK_TIMEOUT_MS: setting(
-    z.coerce
-      .number({ error: 'must be a number of milliseconds' })
-      .int()
-      .min(100, 'must be at least 100')
-      .default(2500),
-    {
-      description: 'How long the lookup hook may take before the call goes to the agent the bridge would have used',
-      example: '2500',
-      deploy: {
-        how: 'group',
-        heroku: `Milliseconds the lookup hook may take before the call goes to the default agent (with RETELL_TIMEOUT_MS at most ${HOOK_AND_REGISTRATION_MS}).`,
-      },
-      docs: { meaning: `how long the lookup hook may take before the default agent is used; with \`RETELL_TIMEOUT_MS\` at most ${HOOK_AND_REGISTRATION_MS}` },
-      dotenv: { comment: `Milliseconds the lookup hook may take before the call goes to the default agent; with RETELL_TIMEOUT_MS at most ${HOOK_AND_REGISTRATION_MS} in all.` },
-    },
-  ),
+  INBOUND_WEBHOOK_TIMEOUT_MS: setting(milliseconds({ min: 100, minMessage: 'must be at least 100', default: 2500 }), {
+    description: `Milliseconds the lookup hook may take before the call goes to the default agent; with RETELL_TIMEOUT_MS at most ${HOOK_AND_REGISTRATION_MS} in all`,
+    example: '2500',
+    deploy: { how: 'group' },
+  }),
   FALLBACK_NUMBER: setting(z.union([z.literal('').transform(() => undefined), e164]).optional(), {
-    description: 'When Retell cannot take the call, dial this number instead',
+    description: 'When Retell cannot take the call, dial this number instead (E.164)',
     example: '+14155550123',
     deploy: { how: 'optional', heroku: 'When Retell cannot take a call, dial this E.164 number instead. Leave empty to play FALLBACK_MESSAGE and hang up.' },
-    docs: { meaning: 'when Retell cannot take the call, dial this number' },
     dotenv: { comment: 'When Retell cannot take the call, dial this number instead (E.164)...', paragraph: true },
   }),
-  FALLBACK_MESSAGE: setting(
-    z
-      .string()
-      .min(1)
-      .max(1000, 'must be at most 1000 characters')
-      .default("We're sorry, our assistant can't take your call right now. Please try again later.")
-      .refine(isXmlSafe, 'must not contain control characters or other characters XML cannot carry'),
-    {
-      description: 'Said before hanging up when Retell cannot take the call and there is no FALLBACK_NUMBER',
-      example: 'Sorry, please call back later.',
-      deploy: { how: 'group', heroku: 'Said to the caller when Retell cannot take the call and there is no FALLBACK_NUMBER.' },
-      docs: { default: 'a short apology', meaning: 'otherwise say this and hang up' },
-      dotenv: { comment: '...or, without a number, say this and hang up.' },
-    },
-  ),
+  FALLBACK_MESSAGE: setting(spokenText(1000).min(1).default("We're sorry, our assistant can't take your call right now. Please try again later."), {
+    description: 'Said to the caller before hanging up when Retell cannot take the call and there is no FALLBACK_NUMBER',
+    example: 'Sorry, please call back later.',
+    deploy: { how: 'group' },
+    docs: { default: 'a short apology', meaning: 'otherwise say this and hang up' },
+    dotenv: { comment: '...or, without a number, say this and hang up.' },
+  }),
 };
 
 type Values = ValuesOf<typeof settings>;
 
 export const rules = [
-  // Callers' numbers go to the user's hook: in production only over TLS.
-  rule({ ...settings, NODE_ENV: server.settings.NODE_ENV }, ['NODE_ENV', 'INBOUND_WEBHOOK_URL'], (e) => {
-    if (e.NODE_ENV !== 'production' || !e.INBOUND_WEBHOOK_URL || new URL(e.INBOUND_WEBHOOK_URL).protocol === 'https:') return [];
-    return [{
-      variable: 'INBOUND_WEBHOOK_URL',
-      problem: "must be an https URL when NODE_ENV=production (it receives callers' numbers)",
-      example: e.INBOUND_WEBHOOK_URL.replace(/^http:/, 'https:'),
-    }];
-  }),
+  // Callers' numbers go to the user's hook.
+  httpsInProduction(settings, 'INBOUND_WEBHOOK_URL', "callers' numbers"),
   // The hook runs before the registration, so together they must fit the answer budget.
   rule({ ...settings, RETELL_TIMEOUT_MS: retell.settings.RETELL_TIMEOUT_MS }, ['INBOUND_WEBHOOK_URL', 'INBOUND_WEBHOOK_TIMEOUT_MS', 'RETELL_TIMEOUT_MS'], (e) => {
     const limit = HOOK_AND_REGISTRATION_MS;

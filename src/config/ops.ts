@@ -6,7 +6,7 @@ export const title = 'Operations: metrics and admin pages';
 
 export const settings = {
   METRICS_TOKEN: setting(credential(16, 'a bearer token (use 16 or more random characters)').optional(), {
-    description: 'When set, /metrics requires Authorization: Bearer <token>',
+    description: 'When set (16+ characters), /metrics (web and worker) requires Authorization: Bearer <token>, e.g. from openssl rand -hex 24',
     example: '<openssl rand -hex 24>',
     secret: true,
     deploy: {
@@ -14,11 +14,10 @@ export const settings = {
       heroku:
         "Bearer token that /metrics requires (Authorization: Bearer <token>); generated. Read it with 'heroku config:get METRICS_TOKEN' for your Prometheus scrape settings.",
     },
-    docs: { meaning: 'when set, `/metrics` (web and worker) requires `Authorization: Bearer <token>`' },
-    dotenv: { comment: 'When set (16+ characters), /metrics requires Authorization: Bearer <token>, e.g. from openssl rand -hex 24.' },
   }),
   ADMIN_PASSWORD: setting(credential(12, 'a password for the admin pages (use 12 or more characters)').optional(), {
-    description: 'When set, the console (/admin) and Bull Board (/admin/queues) are served behind HTTP basic auth with this password',
+    description:
+      'When set (12+ characters), the console (/admin) and Bull Board (/admin/queues) are served behind HTTP basic auth (any user name); not mounted otherwise',
     example: '<openssl rand -base64 18>',
     secret: true,
     deploy: {
@@ -28,15 +27,11 @@ export const settings = {
       heroku:
         "Password for the console at /admin and Bull Board at /admin/queues (HTTP basic auth, any user name); generated. Read it with 'heroku config:get ADMIN_PASSWORD'; unset it to turn the pages off.",
     },
-    docs: { meaning: 'when set, the console at `/admin` and Bull Board at `/admin/queues` behind HTTP basic auth; not mounted otherwise' },
-    dotenv: { comment: 'When set (12+ characters), the console (/admin) and Bull Board (/admin/queues) are served behind HTTP basic auth (any user name).' },
   }),
   ADMIN_MASK_NUMBERS: setting(trueFalse.default(false), {
-    description: 'true: the console shows phone numbers masked, keeping their last 4 digits',
+    description: 'true: the console (/admin) shows phone numbers masked, keeping their last 4 digits',
     example: 'true',
-    deploy: { how: 'group', heroku: 'true to mask phone numbers on the console\'s pages (their last 4 digits stay), false to show them.' },
-    docs: { meaning: '`true`: the console (`/admin`) shows phone numbers masked, keeping their last 4 digits' },
-    dotenv: { comment: 'true: the console shows phone numbers masked (the last 4 digits stay).' },
+    deploy: { how: 'group' },
   }),
 };
 

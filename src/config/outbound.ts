@@ -1,20 +1,20 @@
 /** Outbound calls (POST /calls): the token that turns them on, caller ID, where they may go, pace and reporting. */
 import { z } from 'zod';
 import { metaOf, rule, setting, type ValuesOf } from './parse';
-import * as server from './server';
-import { allowlist, e164, httpUrl, PLACEHOLDER } from './values';
+import { httpsInProduction } from './server';
+import { allowlist, e164, httpUrl, milliseconds, notPlaceholder, wholeNumber } from './values';
 
 export const title = 'Outbound calls';
 
 export const settings = {
   API_TOKEN: setting(
-    z
-      .string()
-      .min(16, 'must be at least 16 characters; generate one with: openssl rand -hex 32')
-      .max(256, 'must be at most 256 characters')
-      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
-      .refine((s) => !PLACEHOLDER.test(s), 'is still a placeholder (as in .env.example): put the real value here')
-      .optional(),
+    notPlaceholder(
+      z
+        .string()
+        .min(16, 'must be at least 16 characters; generate one with: openssl rand -hex 32')
+        .max(256, 'must be at most 256 characters')
+        .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    ).optional(),
     {
       description: 'Bearer token of POST/GET/DELETE /calls (outbound calls); those endpoints answer 404 while it is unset',
       example: '<openssl rand -hex 32>',
@@ -35,31 +35,24 @@ export const settings = {
     },
   ),
   OUTBOUND_FROM_NUMBER: setting(e164.optional(), {
-    description: 'Caller ID of outbound calls that do not name a from number (a number of the Twilio account)',
+    description: 'Caller ID of outbound calls that do not name one: a voice number of your Twilio account (E.164)',
     example: '+14155550100',
-    deploy: { how: 'optional', heroku: 'Caller ID of outbound calls that do not name one: a voice number of your Twilio account (E.164).' },
-    docs: { meaning: 'caller ID of outbound calls that do not name one (a number of your Twilio account)' },
-    dotenv: { comment: 'Caller ID of outbound calls that do not name one: a voice number of your Twilio account (E.164).' },
+    deploy: { how: 'optional' },
   }),
   OUTBOUND_ALLOWLIST: setting(allowlist, {
-    description: 'E.164 numbers or prefixes ending in * that outbound calls may dial; empty allows any number',
+    description: 'Comma-separated E.164 numbers, or prefixes ending in *, that outbound calls may dial, e.g. +1415*; empty allows any number',
     example: '+1415*,+14155550102',
-    deploy: {
-      how: 'optional',
-      heroku: 'Comma-separated E.164 numbers, or prefixes ending in *, that outbound calls may dial, e.g. +1415*. Empty allows any number.',
-    },
-    docs: { default: 'empty (any)', meaning: 'comma-separated E.164 numbers, or prefixes ending in `*`, outbound calls may dial' },
+    deploy: { how: 'optional' },
+    docs: { default: 'empty (any)' },
     dotenv: {
       comment:
         'Comma-separated E.164 numbers, or prefixes ending in *, that outbound calls may dial, e.g. +1415*,+1646*.\nEmpty allows any number your Twilio geo permissions allow.',
     },
   }),
   OUTBOUND_WEBHOOK_URL: setting(httpUrl.optional(), {
-    description: 'Receives each outbound call\'s status changes and outcome as signed JSON (X-Bridge-Signature, keyed with API_TOKEN)',
+    description: "Receives each outbound call's status changes and outcome as JSON, signed X-Bridge-Signature with API_TOKEN",
     example: 'https://crm.example.com/calls/events',
-    deploy: { how: 'optional', heroku: "Receives each outbound call's status changes and outcome as JSON, signed X-Bridge-Signature with API_TOKEN." },
-    docs: { meaning: "receives each outbound call's status changes and outcome, signed `X-Bridge-Signature` (needs `API_TOKEN`)" },
-    dotenv: { comment: "Receives each outbound call's status changes and outcome as JSON, signed X-Bridge-Signature with API_TOKEN." },
+    deploy: { how: 'optional' },
   }),
   PREDIAL_WEBHOOK_URL: setting(httpUrl.optional(), {
     description:
@@ -79,89 +72,34 @@ export const settings = {
         'Pre-dial hook (see docs/do-not-call.md) asked before every outbound dial, signed with RETELL_API_KEY.\nIt answers {"allow": true|false, "reason"?}; a call it does not allow in time is not dialed (fail closed).\nOff when empty; must be https with NODE_ENV=production.',
     },
   }),
-  PREDIAL_WEBHOOK_TIMEOUT_MS: setting(
-    z.coerce
-      .number({ error: 'must be a number of milliseconds' })
-      .int()
-      .min(100, 'must be at least 100')
-      .max(10_000, 'must be at most 10000: outbound calls wait for the hook')
-      .default(2000),
-    {
-      description: 'How long the pre-dial hook may take; a call without its answer in time is not dialed',
-      example: '2000',
-      deploy: { how: 'group', heroku: 'Milliseconds the pre-dial hook may take before the call is not dialed (fail closed).' },
-      docs: { meaning: 'how long the pre-dial hook may take; a call without its answer in time is not dialed' },
-      dotenv: { comment: 'Milliseconds the pre-dial hook may take; a call without its answer in time is not dialed.' },
-    },
-  ),
-  TWILIO_CPS: setting(
-    z.coerce
-      .number({ error: 'must be a whole number of calls per second' })
-      .int()
-      .min(1)
-      .max(1000)
-      .default(1),
-    {
-      description: 'Outbound calls placed per second across all workers; Twilio accounts allow 1 unless raised',
-      example: '1',
-      deploy: { how: 'group', heroku: 'Outbound calls placed per second across all workers. Twilio accounts allow 1 unless raised in the Console.' },
-      docs: { meaning: 'outbound calls placed per second, across all worker processes' },
-      dotenv: { comment: 'Outbound calls placed per second, across all worker processes. Twilio accounts allow 1 unless raised.' },
-    },
-  ),
-  OUTBOUND_RESERVED_CONCURRENCY: setting(
-    z.coerce
-      .number({ error: 'must be a whole number' })
-      .int()
-      .min(0)
-      .max(10_000)
-      .default(1),
-    {
-      description: 'Retell concurrency kept free for inbound calls: outbound calls wait while fewer slots than this would be left',
-      example: '1',
-      deploy: { how: 'group', heroku: 'Retell concurrency kept free for inbound calls; outbound calls wait while fewer slots would be left.' },
-      docs: { meaning: 'Retell concurrency kept free for inbound calls' },
-      dotenv: { comment: 'Retell concurrency kept free for inbound calls: outbound calls wait while fewer slots than this would be left.' },
-    },
-  ),
-  CAMPAIGN_RETENTION_DAYS: setting(
-    z.coerce
-      .number({ error: 'must be a whole number of days' })
-      .int()
-      .min(1, 'must be at least 1')
-      .max(3650, 'must be at most 3650 (10 years)')
-      .default(30),
-    {
-      description: 'Days a completed or canceled campaign (its tasks and results) is kept before Redis deletes it',
-      example: '30',
-      deploy: { how: 'group', heroku: 'Days a completed or canceled campaign (tasks, results.csv) is kept before it is deleted.' },
-      docs: { meaning: 'days a completed or canceled campaign (its tasks and `results.csv`) is kept, counted from its end; then Redis deletes it' },
-      dotenv: { comment: 'Days a completed or canceled campaign (tasks, results.csv) is kept before it is deleted.' },
-    },
-  ),
+  PREDIAL_WEBHOOK_TIMEOUT_MS: setting(milliseconds({ min: 100, minMessage: 'must be at least 100', max: 10_000, maxMessage: 'must be at most 10000: outbound calls wait for the hook', default: 2000 }), {
+    description: 'Milliseconds the pre-dial hook may take; a call without its answer in time is not dialed (fail closed)',
+    example: '2000',
+    deploy: { how: 'group' },
+  }),
+  TWILIO_CPS: setting(wholeNumber({ unit: 'calls per second', min: 1, max: 1000, default: 1 }), {
+    description: 'Outbound calls placed per second, across all worker processes; Twilio accounts allow 1 unless raised in the Console',
+    example: '1',
+    deploy: { how: 'group' },
+  }),
+  OUTBOUND_RESERVED_CONCURRENCY: setting(wholeNumber({ min: 0, max: 10_000, default: 1 }), {
+    description: 'Retell concurrency kept free for inbound calls: outbound calls wait while fewer slots than this would be left',
+    example: '1',
+    deploy: { how: 'group' },
+  }),
+  CAMPAIGN_RETENTION_DAYS: setting(wholeNumber({ unit: 'days', min: 1, minMessage: 'must be at least 1', max: 3650, maxMessage: 'must be at most 3650 (10 years)', default: 30 }), {
+    description: 'Days a completed or canceled campaign (its tasks and results.csv) is kept, counted from its end, before Redis deletes it',
+    example: '30',
+    deploy: { how: 'group' },
+  }),
 };
 
 type Values = ValuesOf<typeof settings>;
 
 export const rules = [
-  // The numbers called and the calls' outcomes go to the user's webhook: in production only over TLS.
-  rule({ ...settings, NODE_ENV: server.settings.NODE_ENV }, ['NODE_ENV', 'OUTBOUND_WEBHOOK_URL'], (e) => {
-    if (e.NODE_ENV !== 'production' || !e.OUTBOUND_WEBHOOK_URL || new URL(e.OUTBOUND_WEBHOOK_URL).protocol === 'https:') return [];
-    return [{
-      variable: 'OUTBOUND_WEBHOOK_URL',
-      problem: 'must be an https URL when NODE_ENV=production (it receives the numbers called and the calls\' outcomes)',
-      example: e.OUTBOUND_WEBHOOK_URL.replace(/^http:/, 'https:'),
-    }];
-  }),
-  // The numbers about to be dialed go to the hook: in production only over TLS.
-  rule({ ...settings, NODE_ENV: server.settings.NODE_ENV }, ['NODE_ENV', 'PREDIAL_WEBHOOK_URL'], (e) => {
-    if (e.NODE_ENV !== 'production' || !e.PREDIAL_WEBHOOK_URL || new URL(e.PREDIAL_WEBHOOK_URL).protocol === 'https:') return [];
-    return [{
-      variable: 'PREDIAL_WEBHOOK_URL',
-      problem: 'must be an https URL when NODE_ENV=production (it receives the numbers about to be dialed)',
-      example: e.PREDIAL_WEBHOOK_URL.replace(/^http:/, 'https:'),
-    }];
-  }),
+  // The numbers called, the calls' outcomes and the numbers about to be dialed go to the user's hooks.
+  httpsInProduction(settings, 'OUTBOUND_WEBHOOK_URL', "the numbers called and the calls' outcomes"),
+  httpsInProduction(settings, 'PREDIAL_WEBHOOK_URL', 'the numbers about to be dialed'),
   rule(settings, ['OUTBOUND_WEBHOOK_URL', 'API_TOKEN'], (e) => {
     if (!e.OUTBOUND_WEBHOOK_URL || e.API_TOKEN) return [];
     return [{ variable: 'OUTBOUND_WEBHOOK_URL', problem: 'needs API_TOKEN, which turns outbound calls on and signs the webhook', example: metaOf(settings.OUTBOUND_WEBHOOK_URL).example }];

@@ -1,6 +1,6 @@
 /** Where Redis is and how to reach it: one URL, a Redis Cluster, or Sentinel. */
 import { z } from 'zod';
-import { rule, setting, type ConfigProblem, type ValuesOf } from './parse';
+import { rule, setting, type ConfigProblem, type SettingMeta, type ValuesOf } from './parse';
 import { trueFalse } from './values';
 
 export const title = 'Redis';
@@ -26,17 +26,20 @@ function hostPortList(example: string) {
     .optional();
 }
 
+/** A setup setting (neither platform declares it) that shares the docs row and .env.example comment of the one before it. */
+const listedWithPrevious = { deploy: { how: 'manual' }, docs: 'with previous', dotenv: { comment: false } } as const satisfies Partial<SettingMeta>;
+
 export const settings = {
   REDIS_URL: setting(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'), {
     description: 'Redis for dedupe, call records and the job queue',
     example: 'redis://127.0.0.1:6379',
     // Heroku's Redis add-on sets it; on Render it is the Key Value instance's.
     deploy: { how: 'platform', renderKeyValue: true },
-    docs: { meaning: 'Redis for dedupe, call records and the job queue' },
     dotenv: { comment: "Redis for dedupe, call records and the job queue. rediss:// works with Heroku's self-signed certificates." },
   }),
   REDIS_TLS_REJECT_UNAUTHORIZED: setting(trueFalse.default(true), {
-    description: 'Verify the Redis server certificate on rediss:// URLs and with REDIS_TLS; Heroku Redis needs false (self-signed)',
+    description:
+      'Verify the Redis server certificate on rediss:// URLs and with REDIS_TLS; false for Heroku Redis (self-signed). Affects only the Redis connection',
     example: 'false',
     deploy: {
       how: 'group',
@@ -46,27 +49,16 @@ export const settings = {
         'Verify the Redis server certificate on rediss:// URLs. Heroku Redis uses self-signed certificates, so this is false here; it affects only the Redis connection.',
       renderNote: "Render Key Value's internal URL is redis://, so this has no effect unless REDIS_URL is changed to a rediss:// URL.",
     },
-    docs: {
-      meaning: 'verify the Redis certificate on `rediss://` URLs and with `REDIS_TLS`; `false` for Heroku Redis (self-signed). Affects only the Redis connection',
-    },
     dotenv: {
       comment:
         "Verify the Redis server's certificate on rediss:// URLs (and with REDIS_TLS).\nHeroku Redis uses self-signed certificates: set false there. This only affects the Redis connection; every other TLS connection stays verified.",
     },
   }),
-  REDIS_PREFIX: setting(
-    z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores')
-      .default('bridge'),
-    {
-      description: 'Prefix of every Redis key the bridge writes, so several deployments can share one Redis',
-      example: 'bridge',
-      deploy: { how: 'group', heroku: 'Prefix of every Redis key the bridge writes.' },
-      docs: { meaning: 'prefix of every key the bridge writes' },
-      dotenv: { comment: 'Prefix of every Redis key the bridge writes, so several deployments can share one Redis.' },
-    },
-  ),
+  REDIS_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores').default('bridge'), {
+    description: 'Prefix of every Redis key the bridge writes, so several deployments can share one Redis',
+    example: 'bridge',
+    deploy: { how: 'group' },
+  }),
   REDIS_CLUSTER_NODES: setting(hostPortList('10.0.0.5:6379,10.0.0.6:6379'), {
     description: 'Comma-separated host:port of Redis Cluster nodes (any reachable subset): use Redis Cluster instead of REDIS_URL',
     example: '10.0.0.5:6379,10.0.0.6:6379',
@@ -87,19 +79,11 @@ export const settings = {
         'Sentinel instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of the sentinels, and the master name they monitor ("sentinel monitor <name> ..."), e.g. 10.0.0.5:26379,10.0.0.6:26379 and mymaster.',
     },
   }),
-  REDIS_SENTINEL_NAME: setting(
-    z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be the master group name from the sentinels\' configuration, such as mymaster')
-      .optional(),
-    {
-      description: 'Master group name the sentinels monitor (sentinel monitor <name> ...); required with REDIS_SENTINELS',
-      example: 'mymaster',
-      deploy: { how: 'manual' },
-      docs: 'with previous',
-      dotenv: {},
-    },
-  ),
+  REDIS_SENTINEL_NAME: setting(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be the master group name from the sentinels' configuration, such as mymaster").optional(), {
+    description: 'Master group name the sentinels monitor (sentinel monitor <name> ...); required with REDIS_SENTINELS',
+    example: 'mymaster',
+    ...listedWithPrevious,
+  }),
   REDIS_USERNAME: setting(z.string().optional(), {
     description: 'ACL user for the Cluster nodes, or for the Sentinel-managed master and replicas (default: the default user)',
     example: 'bridge',
@@ -114,9 +98,7 @@ export const settings = {
     description: 'Password for the Cluster nodes, or for the Sentinel-managed master and replicas; with REDIS_URL it goes in the URL',
     example: '<the Redis password>',
     secret: true,
-    deploy: { how: 'manual' },
-    docs: 'with previous',
-    dotenv: {},
+    ...listedWithPrevious,
   }),
   REDIS_SENTINEL_PASSWORD: setting(z.string().optional(), {
     description: 'Password of the sentinels themselves (requirepass in sentinel.conf), if they have one',
@@ -124,14 +106,14 @@ export const settings = {
     secret: true,
     deploy: { how: 'manual' },
     docs: { meaning: "with Sentinel: the sentinels' own password" },
-    dotenv: {},
+    dotenv: { comment: false },
   }),
   REDIS_TLS: setting(trueFalse.optional(), {
     description: 'true: TLS to the Cluster nodes, or to the sentinels and the master they name (default false); with REDIS_URL use rediss://',
     example: 'true',
     deploy: { how: 'manual' },
     docs: { default: '`false`', meaning: 'with a Cluster or Sentinel: TLS to every server and sentinel' },
-    dotenv: {},
+    dotenv: { comment: false },
   }),
 };
 

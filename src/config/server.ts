@@ -1,24 +1,20 @@
 /** The processes: runtime mode, the web process's port and public origin, logging, and the worker's. */
 import { z } from 'zod';
-import { rule, setting, metaOf, type ValuesOf } from './parse';
-import { isReservedExampleHost, origin, port } from './values';
+import { rule, setting, metaOf, type Rule, type Settings, type ValuesOf } from './parse';
+import { isReservedExampleHost, origin, port, wholeNumber } from './values';
 
 export const title = 'Web and worker processes';
 
 export const settings = {
   NODE_ENV: setting(z.enum(['development', 'production', 'test']).default('development'), {
-    description: 'Runtime mode; production requires an https PUBLIC_URL',
+    description: 'Runtime mode: development, production or test; production requires an https PUBLIC_URL',
     example: 'production',
-    deploy: { how: 'group', value: 'production', herokuRequired: true, heroku: 'Runtime mode. production makes an https PUBLIC_URL required.' },
-    docs: { meaning: '`development`, `production` or `test`; production requires an https `PUBLIC_URL`' },
-    dotenv: { comment: 'Runtime mode: development, production or test; production requires an https PUBLIC_URL.' },
+    deploy: { how: 'group', value: 'production', herokuRequired: true },
   }),
   PORT: setting(port.default(3000), {
-    description: 'HTTP port',
+    description: 'HTTP port the web process listens on (Heroku and Render set it)',
     example: '3000',
     deploy: { how: 'platform' },
-    docs: { meaning: 'HTTP port' },
-    dotenv: { comment: 'HTTP port the web process listens on (Heroku and Render set it for you).' },
   }),
   PUBLIC_URL: setting(origin.optional(), {
     description: 'Public origin Twilio calls; signatures are checked against it (default on Render: RENDER_EXTERNAL_URL)',
@@ -41,35 +37,30 @@ export const settings = {
     },
   }),
   RENDER_EXTERNAL_URL: setting(origin.optional(), {
-    description: 'Set by Render on web services: the default for PUBLIC_URL',
+    description: "The web service's URL, set by Render: the default for PUBLIC_URL",
     example: 'https://my-bridge.onrender.com',
     deploy: { how: 'platform' },
-    docs: { default: 'set by Render', meaning: "the web service's URL, used when `PUBLIC_URL` is unset" },
+    docs: { default: 'set by Render' },
     dotenv: false,
   }),
   LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {
-    description: 'pino log level',
+    description: 'pino log level: fatal, error, warn, info, debug, trace or silent',
     example: 'info',
-    deploy: { how: 'group', heroku: 'Log level: fatal, error, warn, info, debug, trace or silent.' },
-    docs: { meaning: 'pino level' },
-    dotenv: { comment: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
+    deploy: { how: 'group' },
   }),
-  WORKER_CONCURRENCY: setting(z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(200).default(10), {
-    description: 'Jobs one worker process runs at once',
+  WORKER_CONCURRENCY: setting(wholeNumber({ min: 1, max: 200, default: 10 }), {
+    description: 'Jobs (transfers, hang-ups) one worker process runs at once',
     example: '10',
-    deploy: { how: 'group', heroku: 'Jobs (transfers, hang-ups) one worker dyno runs at once.' },
-    docs: { meaning: 'jobs one worker process runs at once' },
-    dotenv: { comment: 'Jobs (transfers, hang-ups) one worker process runs at once.', paragraph: true },
+    deploy: { how: 'group' },
+    dotenv: { paragraph: true },
   }),
   WORKER_METRICS_PORT: setting(port.optional(), {
-    description: 'If set, the worker serves /metrics and /healthz on this port',
+    description: 'If set, the worker process serves /metrics and /healthz on this port',
     example: '9100',
     deploy: {
       how: 'optional',
       heroku: 'If set, the worker process serves /metrics and /healthz on this port. Heroku routes no traffic to worker dynos, so leave it empty there.',
     },
-    docs: { meaning: 'if set, the worker serves `/metrics` and `/healthz` on this port' },
-    dotenv: { comment: 'If set, the worker process serves /metrics (job counters) and /healthz on this port.' },
   }),
 };
 
@@ -103,6 +94,20 @@ export const rules = [
     }];
   }),
 ];
+
+/**
+ * A rule for a URL setting of another concern that receives callers' data: in production only over TLS.
+ * `receives` says what it receives, in the message.
+ */
+export function httpsInProduction<S extends Settings>(concern: S, key: keyof S & string, receives: string): Rule {
+  const reads: Settings = { NODE_ENV: settings.NODE_ENV, [key]: concern[key]! };
+  return rule(reads, ['NODE_ENV', key as string], (values) => {
+    const e = values as Readonly<Record<string, string | undefined>>;
+    const url = e[key];
+    if (e.NODE_ENV !== 'production' || !url || new URL(url).protocol === 'https:') return [];
+    return [{ variable: key, problem: `must be an https URL when NODE_ENV=production (it receives ${receives})`, example: url.replace(/^http:/, 'https:') }];
+  });
+}
 
 /** Where `publicUrl` came from: set, Render's default, or the local default nobody chose. */
 export type PublicUrlSource = 'PUBLIC_URL' | 'RENDER_EXTERNAL_URL' | 'default';

@@ -96,34 +96,22 @@ export const settings = {
     },
   }),
   SMS_FROM: setting(e164.optional(), {
-    description: 'Sender of send_sms texts (a number of the Twilio account that can send SMS); the bridge\'s number of the call when unset',
+    description: "Sender of the agent's texts: an SMS-capable number of your Twilio account (E.164); empty: the number of the call",
     example: '+14155550100',
-    deploy: { how: 'optional', heroku: "Sender of the agent's texts: an SMS-capable number of your Twilio account (E.164). Empty: the number of the call." },
+    deploy: { how: 'optional' },
     docs: { default: 'the number of the call', meaning: 'sender of `send_sms` texts; or `TWILIO_MESSAGING_SERVICE_SID`' },
     dotenv: { comment: "Sender of the agent's texts (E.164); empty: the bridge's number of the call. Or a Messaging Service:" },
   }),
-  TWILIO_MESSAGING_SERVICE_SID: setting(
-    z
-      .string()
-      .regex(/^MG[0-9a-fA-F]{32}$/, 'must be a Messaging Service SID: MG followed by 32 hex digits')
-      .optional(),
-    {
-      description: 'Send the agent\'s texts through this Messaging Service instead of one number',
-      example: 'MG0123456789abcdef0123456789abcdef',
-      deploy: { how: 'optional', heroku: "Optional Messaging Service SID (MG…) that sends the agent's texts instead of one number." },
-      docs: { meaning: 'send through a Messaging Service instead of one number' },
-      dotenv: {},
-    },
-  ),
+  TWILIO_MESSAGING_SERVICE_SID: setting(z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must be a Messaging Service SID: MG followed by 32 hex digits').optional(), {
+    description: "A Messaging Service SID (MG…) that sends the agent's texts instead of one number",
+    example: 'MG0123456789abcdef0123456789abcdef',
+    deploy: { how: 'optional' },
+    dotenv: { comment: false },
+  }),
   SMS_ALLOWLIST: setting(allowlist, {
-    description: 'E.164 numbers or prefixes ending in * that send_sms may text besides the other party of the call',
+    description: 'Comma-separated E.164 numbers, or prefixes ending in *, the agent may text besides the other party of the call; empty: only the other party',
     example: '+14155550102,+1646*',
-    deploy: {
-      how: 'optional',
-      heroku: 'Comma-separated E.164 numbers, or prefixes ending in *, the agent may text besides the other party of the call. Empty: only the other party.',
-    },
-    docs: { meaning: 'numbers (or prefixes ending in `*`) other than the other party of the call that `send_sms` may text' },
-    dotenv: { comment: 'Comma-separated E.164 numbers, or prefixes ending in *, the agent may text besides the other party of the call.' },
+    deploy: { how: 'optional' },
   }),
 };
 

@@ -45,9 +45,9 @@ function keyValueList(what: string) {
 
 export const settings = {
   OTEL_EXPORTER_OTLP_ENDPOINT: setting(httpUrl.optional(), {
-    description: 'OTLP/HTTP collector base URL; traces go to <url>/v1/traces. Tracing is off unless this or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set',
+    description: 'OTLP/HTTP collector base URL, e.g. https://otlp.example.com; traces go to <url>/v1/traces. Tracing is off unless this or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set',
     example: 'http://localhost:4318',
-    deploy: { how: 'optional', heroku: 'OpenTelemetry collector (OTLP/HTTP) base URL, e.g. https://otlp.example.com; traces are sent to <url>/v1/traces. Tracing is off when empty.' },
+    deploy: { how: 'optional' },
     docs: { meaning: 'OTLP/HTTP collector base URL: traces go to `<url>/v1/traces` (see [Traces](operating.md#traces)); tracing is off while neither endpoint is set' },
     dotenv: {
       comment: 'Traces (OpenTelemetry, see docs/operating.md#traces): an OTLP/HTTP collector base URL; traces go to\n<url>/v1/traces. Off when empty: the tracing SDK is not even loaded.',
@@ -55,64 +55,50 @@ export const settings = {
     },
   }),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: setting(httpUrl.optional(), {
-    description: 'The full URL traces are posted to (OTLP/HTTP JSON); takes the place of OTEL_EXPORTER_OTLP_ENDPOINT for traces',
+    description: 'The full URL traces are posted to (OTLP/HTTP JSON), used as it is; wins over OTEL_EXPORTER_OTLP_ENDPOINT',
     example: 'http://localhost:4318/v1/traces',
     deploy: { how: 'manual' },
-    docs: { meaning: 'the full URL traces are posted to, used as it is; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`' },
     dotenv: { comment: 'Or the full URL traces are posted to, used as it is.' },
   }),
   OTEL_EXPORTER_OTLP_HEADERS: setting(keyValueList('e.g. x-api-key=abc,x-team=voice'), {
-    description: 'Headers sent with every export, as key=value pairs separated by commas (a vendor API key)',
+    description: "Headers sent with every export, key=value pairs separated by commas, values percent-encoded (a vendor's API key)",
     example: 'x-honeycomb-team=<your api key>',
     secret: true,
-    deploy: { how: 'optional', heroku: "Headers sent with each export, key=value pairs separated by commas (a vendor's API key)." },
-    docs: { default: 'none', meaning: 'headers sent with every export, `key=value` pairs separated by commas, values percent-encoded (a vendor API key)' },
-    dotenv: { comment: "Headers sent with each export, key=value pairs separated by commas (a vendor's API key)." },
+    deploy: { how: 'optional' },
+    docs: { default: 'none' },
   }),
-  OTEL_SERVICE_NAME: setting(
-    z
-      .string()
-      .max(128)
-      .regex(/^[\w.\-/]+$/, 'must be letters, digits, dots, dashes, slashes or underscores')
-      .optional(),
-    {
-      description: 'service.name of the spans; each process adds bridge.process (web, worker)',
-      example: 'voice-bridge',
-      deploy: { how: 'manual' },
-      docs: { default: '`twilio-retell-bridge-web` / `-worker`', meaning: 'the spans\' `service.name`; both processes use it when set, told apart by `bridge.process`' },
-      dotenv: { comment: 'service.name of the spans; twilio-retell-bridge-web and -worker when empty.' },
-    },
-  ),
+  OTEL_SERVICE_NAME: setting(z.string().max(128).regex(/^[\w.\-/]+$/, 'must be letters, digits, dots, dashes, slashes or underscores').optional(), {
+    description: 'service.name of the spans, both processes told apart by bridge.process; twilio-retell-bridge-web and -worker when empty',
+    example: 'voice-bridge',
+    deploy: { how: 'manual' },
+    docs: { default: '`twilio-retell-bridge-web` / `-worker`' },
+  }),
   OTEL_RESOURCE_ATTRIBUTES: setting(keyValueList('e.g. deployment.environment.name=production'), {
-    description: 'Attributes of every span\'s resource, key=value pairs separated by commas',
+    description: "More attributes of every span's resource, key=value pairs separated by commas, e.g. deployment.environment.name=production",
     example: 'deployment.environment.name=production',
     deploy: { how: 'manual' },
-    docs: { default: 'none', meaning: 'attributes of every span\'s resource, `key=value` pairs separated by commas (`deployment.environment.name=production`)' },
-    dotenv: { comment: 'More attributes of every span\'s resource, e.g. deployment.environment.name=production.' },
+    docs: { default: 'none' },
   }),
   OTEL_TRACES_SAMPLER: setting(z.enum(SAMPLERS).default('parentbased_always_on'), {
-    description: 'Which traces are kept: always_on, always_off, traceidratio, or parentbased_ each of them',
+    description: 'Which traces are kept: always_on, always_off, traceidratio, or parentbased_ each of them (a trace begun elsewhere keeps its decision)',
     example: 'parentbased_traceidratio',
     deploy: { how: 'manual' },
-    docs: { meaning: 'which traces are kept: `always_on`, `always_off`, `traceidratio`, or `parentbased_` each of them (a trace begun elsewhere keeps its decision)' },
     dotenv: { comment: 'Which traces are kept; with parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG is the share kept (0 to 1).' },
   }),
   OTEL_TRACES_SAMPLER_ARG: setting(
     z.coerce.number({ error: 'must be a number from 0 to 1' }).min(0, 'must be at least 0').max(1, 'must be at most 1').optional(),
     {
-      description: 'The share of traces kept by the traceidratio samplers, from 0 to 1',
+      description: 'The share of traces kept, from 0 to 1, by traceidratio or parentbased_traceidratio',
       example: '0.1',
       deploy: { how: 'manual' },
-      docs: { default: '1', meaning: 'the share of traces kept, from 0 to 1, with `traceidratio` or `parentbased_traceidratio`' },
-      dotenv: {},
+      docs: { default: '1' },
+      dotenv: { comment: false },
     },
   ),
   OTEL_SDK_DISABLED: setting(trueFalse.default(false), {
     description: 'true turns tracing off even with an endpoint set',
     example: 'true',
     deploy: { how: 'manual' },
-    docs: { meaning: '`true` turns tracing off even with an endpoint set' },
-    dotenv: { comment: 'true turns tracing off with the endpoint left set.' },
   }),
 };
 

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { isXmlSafe } from '../formats';
 import { setting, type Rule, type ValuesOf } from './parse';
-import { allowlist, e164, jsonObject } from './values';
+import { allowlist, e164, jsonObject, NOT_XML_SAFE, optionalSpokenText, wholeNumber } from './values';
 
 export const title = 'Transfers';
 
@@ -10,7 +10,7 @@ export const title = 'Transfers';
 const sipUri = z
   .string()
   .regex(/^sips?:[^\s@]+@[^\s]+$/i, 'must be a SIP URI such as sip:desk@pbx.example.com')
-  .refine(isXmlSafe, 'must not contain control characters or other characters XML cannot carry');
+  .refine(isXmlSafe, NOT_XML_SAFE);
 
 export const settings = {
   TRANSFER_DESTINATIONS: setting(
@@ -22,12 +22,9 @@ export const settings = {
       '{"sales":"+14155550101","support":"sip:desk@pbx.example.com"}',
     ),
     {
-      description: 'Destination name -> E.164 number or SIP URI',
+      description: 'JSON object: destination name -> E.164 number or SIP URI the agent may transfer to by name, e.g. {"sales":"+14155550101"}',
       example: '{"sales":"+14155550101"}',
-      deploy: {
-        how: 'group',
-        heroku: 'JSON object: destination name -> E.164 number or SIP URI the agent may transfer to by name, e.g. {"sales":"+14155550101"}.',
-      },
+      deploy: { how: 'group' },
       docs: { meaning: 'JSON: destination name → E.164 number or SIP URI' },
       dotenv: {
         comment:
@@ -36,27 +33,27 @@ export const settings = {
     },
   ),
   TRANSFER_ALLOWLIST: setting(allowlist, {
-    description: 'E.164 numbers or prefixes ending in * that an agent may name directly',
+    description: 'Comma-separated E.164 numbers, or prefixes ending in *, that an agent may name directly, e.g. +14155550102,+1646*',
     example: '+14155550102,+1646*',
     deploy: {
       how: 'optional',
       heroku:
         'Comma-separated E.164 numbers, or prefixes ending in *, that an agent may name directly, e.g. +14155550102,+1646*. Leave empty to allow only TRANSFER_DESTINATIONS.',
     },
-    docs: { meaning: 'comma-separated E.164 numbers, or prefixes ending in `*`, an agent may name directly' },
-    dotenv: { comment: 'Comma-separated E.164 numbers, or prefixes ending in *, that an agent may name directly,\ne.g. +14155550102,+1646*' },
   }),
   WARM_TRANSFER_RING_TIMEOUT_S: setting(
-    z.coerce
-      .number({ error: 'must be a whole number of seconds' })
-      .int('must be a whole number of seconds')
-      .min(5, 'must be at least 5 (Twilio\'s shortest ring time)')
-      .max(600, 'must be at most 600 (Twilio\'s longest ring time)')
-      .default(20),
+    wholeNumber({
+      unit: 'seconds',
+      min: 5,
+      max: 600,
+      default: 20,
+      minMessage: "must be at least 5 (Twilio's shortest ring time)",
+      maxMessage: "must be at most 600 (Twilio's longest ring time)",
+    }),
     {
-      description: 'How long the person taking a warm transfer is rung before the agent is told nobody answered',
+      description: 'Seconds the person taking a warm transfer (the warm_transfer function) is rung, 5-600',
       example: '20',
-      deploy: { how: 'group', heroku: 'Seconds the person taking a warm transfer (the warm_transfer function) is rung, 5-600.' },
+      deploy: { how: 'group' },
       docs: { meaning: 'how long the person taking a [warm transfer](transfers.md#warm-transfer) is rung (5-600 s)' },
       dotenv: {
         comment:
@@ -65,34 +62,18 @@ export const settings = {
       },
     },
   ),
-  WARM_TRANSFER_ACCEPT_DIGIT: setting(
-    z
-      .string()
-      .regex(/^[0-9*#]$/, 'must be one key of a phone keypad: 0-9, * or #')
-      .default('1'),
-    {
-      description: 'The key the person presses to take a warm transfer; any other key, or none, declines it',
-      example: '1',
-      deploy: { how: 'group', heroku: 'The key that person presses to take the call (0-9, * or #); any other key, or none, declines.' },
-      docs: { meaning: 'the key that person presses to take the call; any other key, or none, declines' },
-      dotenv: {},
-    },
-  ),
-  WARM_TRANSFER_HOLD_MESSAGE: setting(
-    z
-      .string()
-      .max(500, 'must be at most 500 characters')
-      .refine(isXmlSafe, 'must not contain control characters or other characters XML cannot carry')
-      .optional()
-      .transform((s) => (s?.trim() ? s.trim() : undefined)),
-    {
-      description: 'Said to the caller while being joined with the person who took a warm transfer; nothing when unset',
-      example: 'Connecting you now.',
-      deploy: { how: 'optional', heroku: 'Optional sentence the caller hears while being joined with the person who took a warm transfer.' },
-      docs: { meaning: 'said to the caller while being joined with that person' },
-      dotenv: {},
-    },
-  ),
+  WARM_TRANSFER_ACCEPT_DIGIT: setting(z.string().regex(/^[0-9*#]$/, 'must be one key of a phone keypad: 0-9, * or #').default('1'), {
+    description: 'The key the person presses to take a warm transfer (0-9, * or #); any other key, or none, declines it',
+    example: '1',
+    deploy: { how: 'group' },
+    dotenv: { comment: false },
+  }),
+  WARM_TRANSFER_HOLD_MESSAGE: setting(optionalSpokenText(500), {
+    description: 'Said to the caller while being joined with the person who took a warm transfer; nothing when unset',
+    example: 'Connecting you now.',
+    deploy: { how: 'optional' },
+    dotenv: { comment: false },
+  }),
 };
 
 type Values = ValuesOf<typeof settings>;

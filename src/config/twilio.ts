@@ -8,11 +8,10 @@ export const title = 'Twilio';
 
 export const settings = {
   TWILIO_ACCOUNT_SID: setting(z.string({ error: 'is required' }).regex(ACCOUNT_SID, 'must look like AC followed by 32 hex digits'), {
-    description: 'Twilio account whose webhooks are accepted and whose REST API performs actions',
+    description: 'Twilio account: verifies webhooks and calls the REST API',
     example: 'AC0123456789abcdef0123456789abcdef (Twilio Console > Account Info)',
     deploy: { how: 'ask', heroku: "Twilio Account SID (AC followed by 32 hex digits), from the Twilio Console's Account Info." },
-    docs: { meaning: 'verify webhooks, call the REST API' },
-    dotenv: { comment: 'Twilio account: verifies webhooks and calls the REST API.', value: 'ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' },
+    dotenv: { value: 'ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' },
   }),
   TWILIO_AUTH_TOKEN: setting(credential(16, 'a Twilio auth token'), {
     description: 'Verifies X-Twilio-Signature and authenticates REST requests',
@@ -20,14 +19,12 @@ export const settings = {
     secret: true,
     deploy: { how: 'ask', heroku: "Twilio Auth Token, from the Twilio Console's Account Info. Verifies Twilio's webhook signatures and authenticates REST calls." },
     docs: 'with previous',
-    dotenv: { value: 'your_twilio_auth_token' },
+    dotenv: { comment: false, value: 'your_twilio_auth_token' },
   }),
   TWILIO_API_BASE_URL: setting(httpUrl.default('https://api.twilio.com'), {
-    description: 'Where the Twilio REST API is',
+    description: 'Where the Twilio REST API is (change only for testing against a local stand-in)',
     example: 'https://api.twilio.com',
-    deploy: { how: 'group', heroku: 'Where the Twilio REST API is. Leave as is.' },
-    docs: { meaning: 'where the Twilio REST API is' },
-    dotenv: { comment: 'Where the Twilio REST API is (change only for testing against a local stand-in).' },
+    deploy: { how: 'group' },
   }),
 };
 

@@ -3,7 +3,7 @@
  * what counts as a placeholder never replaced with the real thing.
  */
 import { z } from 'zod';
-import { E164 } from '../formats';
+import { E164, isXmlSafe } from '../formats';
 
 export const e164 = z.string().regex(E164, 'must be an E.164 number such as +14155550100');
 
@@ -83,8 +83,54 @@ export function isReservedExampleHost(host: string): boolean {
 
 /** A credential: at least `min` characters, not a placeholder. */
 export function credential(min: number, what: string) {
-  return z
-    .string({ error: 'is required' })
-    .min(min, `looks too short to be ${what}`)
-    .refine((s) => !PLACEHOLDER.test(s), 'is still a placeholder (as in .env.example): put the real value here');
+  return notPlaceholder(z.string({ error: 'is required' }).min(min, `looks too short to be ${what}`));
+}
+
+/** What {@link wholeNumber} checks. */
+export interface WholeNumberOptions {
+  /** What it counts, for the message on anything else: "must be a whole number of <unit>". @defaultValue none: "must be a whole number" */
+  unit?: string;
+  min: number;
+  /** @defaultValue no upper bound */
+  max?: number;
+  default: number;
+  /** The message below `min`. @defaultValue the message on anything else (`unit`'s) */
+  minMessage?: string;
+  /** The message above `max`. @defaultValue the message on anything else (`unit`'s) */
+  maxMessage?: string;
+}
+
+/** A whole number from `min` to `max`, `default` when unset. */
+export function wholeNumber(o: WholeNumberOptions) {
+  return countOf(o.unit ? `must be a whole number of ${o.unit}` : 'must be a whole number', o);
+}
+
+/** A whole number of milliseconds from `min` to `max`, `default` when unset. */
+export function milliseconds(o: Omit<WholeNumberOptions, 'unit'>) {
+  return countOf('must be a number of milliseconds', o);
+}
+
+function countOf(error: string, o: Omit<WholeNumberOptions, 'unit'>) {
+  const atLeast = z.coerce.number({ error }).int().min(o.min, o.minMessage);
+  return (o.max === undefined ? atLeast : atLeast.max(o.max, o.maxMessage)).default(o.default);
+}
+
+/** Why a text said on a call is refused: TwiML carries it, and XML cannot carry every character. */
+export const NOT_XML_SAFE = 'must not contain control characters or other characters XML cannot carry';
+
+/** A text said to a caller (TwiML <Say>): at most `max` characters, none XML cannot carry. */
+export function spokenText(max: number) {
+  return z.string().max(max, `must be at most ${max} characters`).refine(isXmlSafe, NOT_XML_SAFE);
+}
+
+/** An optional {@link spokenText}, trimmed; blank counts as unset. */
+export function optionalSpokenText(max: number) {
+  return spokenText(max)
+    .optional()
+    .transform((s) => (s?.trim() ? s.trim() : undefined));
+}
+
+/** Refuses a value still a placeholder such as those in .env.example; `what` names what to put instead. */
+export function notPlaceholder<T extends z.ZodString>(schema: T, what = 'the real value') {
+  return schema.refine((s) => !PLACEHOLDER.test(s), `is still a placeholder (as in .env.example): put ${what} here`);
 }
