@@ -50,7 +50,6 @@ export const settings = {
   ),
   EVENTS_RETENTION_HOURS: setting(wholeNumber({ unit: 'hours', min: 1, minMessage: 'must be at least 1', max: 24 * 90, maxMessage: 'must be at most 2160 (90 days)', default: 72 }), {
     description: 'Hours events and their delivery records are kept for GET /events and redelivery (deliveries retry for about a day within them)',
-    example: '72',
     deploy: { how: 'group' },
   }),
 };

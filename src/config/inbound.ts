@@ -43,7 +43,6 @@ export const settings = {
   }),
   INBOUND_WEBHOOK_TIMEOUT_MS: setting(milliseconds({ min: 100, minMessage: 'must be at least 100', default: 2500 }), {
     description: `Milliseconds the lookup hook may take before the call goes to the default agent; with RETELL_TIMEOUT_MS at most ${HOOK_AND_REGISTRATION_MS} in all`,
-    example: '2500',
     deploy: { how: 'group' },
   }),
   FALLBACK_NUMBER: setting(z.union([z.literal('').transform(() => undefined), e164]).optional(), {

@@ -74,22 +74,18 @@ export const settings = {
   }),
   PREDIAL_WEBHOOK_TIMEOUT_MS: setting(milliseconds({ min: 100, minMessage: 'must be at least 100', max: 10_000, maxMessage: 'must be at most 10000: outbound calls wait for the hook', default: 2000 }), {
     description: 'Milliseconds the pre-dial hook may take; a call without its answer in time is not dialed (fail closed)',
-    example: '2000',
     deploy: { how: 'group' },
   }),
   TWILIO_CPS: setting(wholeNumber({ unit: 'calls per second', min: 1, max: 1000, default: 1 }), {
     description: 'Outbound calls placed per second, across all worker processes; Twilio accounts allow 1 unless raised in the Console',
-    example: '1',
     deploy: { how: 'group' },
   }),
   OUTBOUND_RESERVED_CONCURRENCY: setting(wholeNumber({ min: 0, max: 10_000, default: 1 }), {
     description: 'Retell concurrency kept free for inbound calls: outbound calls wait while fewer slots than this would be left',
-    example: '1',
     deploy: { how: 'group' },
   }),
   CAMPAIGN_RETENTION_DAYS: setting(wholeNumber({ unit: 'days', min: 1, minMessage: 'must be at least 1', max: 3650, maxMessage: 'must be at most 3650 (10 years)', default: 30 }), {
     description: 'Days a completed or canceled campaign (its tasks and results.csv) is kept, counted from its end, before Redis deletes it',
-    example: '30',
     deploy: { how: 'group' },
   }),
 };

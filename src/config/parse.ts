@@ -31,8 +31,8 @@ export type Deploy =
 export type SettingMeta = {
   /** What the setting does, in a sentence (without the full stop). The files' texts default to it. */
   description: string;
-  /** A good value, printed after a problem as `NAME=<example>`. */
-  example: string;
+  /** A good value, printed after a problem as `NAME=<example>`. @defaultValue the schema's default */
+  example?: string;
   /** Never echo the value in a message. */
   secret?: boolean;
   deploy: Deploy;
@@ -83,9 +83,12 @@ export function filledIn(meta: SettingMeta): FilledMeta {
   };
 }
 
-/** `schema` with its metadata, which every setting has. */
+/** `schema` with its metadata, which every setting has; its example is its default unless `meta` gives one. */
 export function setting<T extends z.ZodType>(schema: T, meta: SettingMeta): T {
-  return schema.meta(meta as z.core.GlobalMeta) as T;
+  const fallback = defaultOf(schema);
+  const example = meta.example ?? (fallback === undefined || fallback === '' ? undefined : String(fallback));
+  if (example === undefined) throw new Error(`a setting without a default needs an example: ${meta.description}`);
+  return schema.meta({ ...meta, example } as z.core.GlobalMeta) as T;
 }
 
 export type Settings = Record<string, z.ZodType>;

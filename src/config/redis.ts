@@ -32,7 +32,6 @@ const listedWithPrevious = { deploy: { how: 'manual' }, docs: 'with previous', d
 export const settings = {
   REDIS_URL: setting(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'), {
     description: 'Redis for dedupe, call records and the job queue',
-    example: 'redis://127.0.0.1:6379',
     // Heroku's Redis add-on sets it; on Render it is the Key Value instance's.
     deploy: { how: 'platform', renderKeyValue: true },
     dotenv: { comment: "Redis for dedupe, call records and the job queue. rediss:// works with Heroku's self-signed certificates." },
@@ -56,7 +55,6 @@ export const settings = {
   }),
   REDIS_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores').default('bridge'), {
     description: 'Prefix of every Redis key the bridge writes, so several deployments can share one Redis',
-    example: 'bridge',
     deploy: { how: 'group' },
   }),
   REDIS_CLUSTER_NODES: setting(hostPortList('10.0.0.5:6379,10.0.0.6:6379'), {

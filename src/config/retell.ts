@@ -19,7 +19,6 @@ export const settings = {
   }),
   RETELL_BASE_URL: setting(httpUrl.default('https://api.retellai.com'), {
     description: 'Where the Retell API is (change only for testing against a local stand-in)',
-    example: 'https://api.retellai.com',
     deploy: { how: 'group' },
   }),
   RETELL_AGENT_ID: setting(notPlaceholder(z.string().min(1), 'the real agent id').optional(), {
@@ -42,12 +41,10 @@ export const settings = {
   ),
   RETELL_SIP_HOST: setting(z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'must be a host name such as sip.retellai.com').default('sip.retellai.com'), {
     description: 'Host in the SIP URI Twilio dials',
-    example: 'sip.retellai.com',
     deploy: { how: 'group' },
   }),
   SIP_TRANSPORT: setting(z.enum(['tcp', 'udp', 'tls']).default('tcp'), {
     description: 'SIP transport appended to the SIP URI as ;transport= (tcp, udp or tls); Retell recommends tcp',
-    example: 'tcp',
     deploy: { how: 'group' },
   }),
   RETELL_TIMEOUT_MS: setting(
@@ -60,7 +57,6 @@ export const settings = {
     }),
     {
       description: 'Milliseconds to wait for Retell to register a call before answering the fallback (200-8000)',
-      example: '4000',
       deploy: { how: 'group' },
     },
   ),

@@ -13,7 +13,6 @@ export const settings = {
   }),
   PORT: setting(port.default(3000), {
     description: 'HTTP port the web process listens on (Heroku and Render set it)',
-    example: '3000',
     deploy: { how: 'platform' },
   }),
   PUBLIC_URL: setting(origin.optional(), {
@@ -45,12 +44,10 @@ export const settings = {
   }),
   LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {
     description: 'pino log level: fatal, error, warn, info, debug, trace or silent',
-    example: 'info',
     deploy: { how: 'group' },
   }),
   WORKER_CONCURRENCY: setting(wholeNumber({ min: 1, max: 200, default: 10 }), {
     description: 'Jobs (transfers, hang-ups) one worker process runs at once',
-    example: '10',
     deploy: { how: 'group' },
     dotenv: { paragraph: true },
   }),

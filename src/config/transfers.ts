@@ -52,7 +52,6 @@ export const settings = {
     }),
     {
       description: 'Seconds the person taking a warm transfer (the warm_transfer function) is rung, 5-600',
-      example: '20',
       deploy: { how: 'group' },
       docs: { meaning: 'how long the person taking a [warm transfer](transfers.md#warm-transfer) is rung (5-600 s)' },
       dotenv: {
@@ -64,7 +63,6 @@ export const settings = {
   ),
   WARM_TRANSFER_ACCEPT_DIGIT: setting(z.string().regex(/^[0-9*#]$/, 'must be one key of a phone keypad: 0-9, * or #').default('1'), {
     description: 'The key the person presses to take a warm transfer (0-9, * or #); any other key, or none, declines it',
-    example: '1',
     deploy: { how: 'group' },
     dotenv: { comment: false },
   }),
