@@ -38,7 +38,7 @@ export function entries(): Entry[] {
       return {
         key,
         concern,
-        meta: filledIn(meta as SettingMeta),
+        meta: filledIn(meta as SettingMeta & Required<Pick<SettingMeta, 'example' | 'deploy'>>),
         fallback: fallback === undefined ? undefined : String(fallback),
         numeric: typeof fallback === 'number',
         required: !schema.safeParse(undefined).success,

@@ -32,7 +32,6 @@ export const settings = {
         'Standard Webhooks secret that signs each event: whsec_ followed by 24-64 random bytes in base64 (echo whsec_$(openssl rand -base64 32)); required with EVENTS_WEBHOOK_URL',
       example: 'whsec_<openssl rand -base64 32>',
       secret: true,
-      deploy: { how: 'optional' },
     },
   ),
   EVENTS_TYPES: setting(
@@ -50,7 +49,6 @@ export const settings = {
   ),
   EVENTS_RETENTION_HOURS: setting(wholeNumber({ unit: 'hours', min: 1, minMessage: 'must be at least 1', max: 24 * 90, maxMessage: 'must be at most 2160 (90 days)', default: 72 }), {
     description: 'Hours events and their delivery records are kept for GET /events and redelivery (deliveries retry for about a day within them)',
-    deploy: { how: 'group' },
   }),
 };
 

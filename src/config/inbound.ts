@@ -43,7 +43,6 @@ export const settings = {
   }),
   INBOUND_WEBHOOK_TIMEOUT_MS: setting(milliseconds({ min: 100, minMessage: 'must be at least 100', default: 2500 }), {
     description: `Milliseconds the lookup hook may take before the call goes to the default agent; with RETELL_TIMEOUT_MS at most ${HOOK_AND_REGISTRATION_MS} in all`,
-    deploy: { how: 'group' },
   }),
   FALLBACK_NUMBER: setting(z.union([z.literal('').transform(() => undefined), e164]).optional(), {
     description: 'When Retell cannot take the call, dial this number instead (E.164)',
@@ -54,7 +53,6 @@ export const settings = {
   FALLBACK_MESSAGE: setting(spokenText(1000).min(1).default("We're sorry, our assistant can't take your call right now. Please try again later."), {
     description: 'Said to the caller before hanging up when Retell cannot take the call and there is no FALLBACK_NUMBER',
     example: 'Sorry, please call back later.',
-    deploy: { how: 'group' },
     docs: { default: 'a short apology', meaning: 'otherwise say this and hang up' },
     dotenv: { comment: '...or, without a number, say this and hang up.' },
   }),

@@ -31,7 +31,6 @@ export const settings = {
   ADMIN_MASK_NUMBERS: setting(trueFalse.default(false), {
     description: 'true: the console (/admin) shows phone numbers masked, keeping their last 4 digits',
     example: 'true',
-    deploy: { how: 'group' },
   }),
 };
 

@@ -37,12 +37,10 @@ export const settings = {
   OUTBOUND_FROM_NUMBER: setting(e164.optional(), {
     description: 'Caller ID of outbound calls that do not name one: a voice number of your Twilio account (E.164)',
     example: '+14155550100',
-    deploy: { how: 'optional' },
   }),
   OUTBOUND_ALLOWLIST: setting(allowlist, {
     description: 'Comma-separated E.164 numbers, or prefixes ending in *, that outbound calls may dial, e.g. +1415*; empty allows any number',
     example: '+1415*,+14155550102',
-    deploy: { how: 'optional' },
     docs: { default: 'empty (any)' },
     dotenv: {
       comment:
@@ -52,7 +50,6 @@ export const settings = {
   OUTBOUND_WEBHOOK_URL: setting(httpUrl.optional(), {
     description: "Receives each outbound call's status changes and outcome as JSON, signed X-Bridge-Signature with API_TOKEN",
     example: 'https://crm.example.com/calls/events',
-    deploy: { how: 'optional' },
   }),
   PREDIAL_WEBHOOK_URL: setting(httpUrl.optional(), {
     description:
@@ -74,19 +71,15 @@ export const settings = {
   }),
   PREDIAL_WEBHOOK_TIMEOUT_MS: setting(milliseconds({ min: 100, minMessage: 'must be at least 100', max: 10_000, maxMessage: 'must be at most 10000: outbound calls wait for the hook', default: 2000 }), {
     description: 'Milliseconds the pre-dial hook may take; a call without its answer in time is not dialed (fail closed)',
-    deploy: { how: 'group' },
   }),
   TWILIO_CPS: setting(wholeNumber({ unit: 'calls per second', min: 1, max: 1000, default: 1 }), {
     description: 'Outbound calls placed per second, across all worker processes; Twilio accounts allow 1 unless raised in the Console',
-    deploy: { how: 'group' },
   }),
   OUTBOUND_RESERVED_CONCURRENCY: setting(wholeNumber({ min: 0, max: 10_000, default: 1 }), {
     description: 'Retell concurrency kept free for inbound calls: outbound calls wait while fewer slots than this would be left',
-    deploy: { how: 'group' },
   }),
   CAMPAIGN_RETENTION_DAYS: setting(wholeNumber({ unit: 'days', min: 1, minMessage: 'must be at least 1', max: 3650, maxMessage: 'must be at most 3650 (10 years)', default: 30 }), {
     description: 'Days a completed or canceled campaign (its tasks and results.csv) is kept, counted from its end, before Redis deletes it',
-    deploy: { how: 'group' },
   }),
 };
 

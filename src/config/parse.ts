@@ -35,7 +35,11 @@ export type SettingMeta = {
   example?: string;
   /** Never echo the value in a message. */
   secret?: boolean;
-  deploy: Deploy;
+  /**
+   * @defaultValue from the schema: `group` with a default (other than empty), else `optional`; a setting
+   * the bridge cannot start without must say where it comes from.
+   */
+  deploy?: Deploy;
   /**
    * Its row in docs/configuration.md: what it means (the description, see docsMeaning), and the default column when the schema's own default does not say it (computed otherwise: the
    * default, "required", "empty" or "none"). 'with previous': it shares the row of the setting before it.
@@ -64,14 +68,15 @@ function docsMeaning(description: string): string {
 }
 
 /** A setting's metadata with every text the files take from it. */
-export type FilledMeta = Omit<SettingMeta, 'deploy' | 'docs' | 'dotenv'> & {
+export type FilledMeta = Omit<SettingMeta, 'example' | 'deploy' | 'docs' | 'dotenv'> & {
+  example: string;
   deploy: Deploy extends infer D ? (D extends { heroku?: string } ? D & { heroku: string } : D) : never;
   docs: { meaning: string; default?: string } | 'with previous';
   dotenv: { comment?: string; value?: string; paragraph?: boolean } | false;
 };
 
 /** `meta` with the texts it leaves out filled in from the description. */
-export function filledIn(meta: SettingMeta): FilledMeta {
+export function filledIn(meta: SettingMeta & Required<Pick<SettingMeta, 'example' | 'deploy'>>): FilledMeta {
   const sentence = `${meta.description}.`;
   const docs = meta.docs ?? {};
   const dotenv = meta.dotenv ?? {};
@@ -83,12 +88,19 @@ export function filledIn(meta: SettingMeta): FilledMeta {
   };
 }
 
-/** `schema` with its metadata, which every setting has; its example is its default unless `meta` gives one. */
+/**
+ * `schema` with its metadata, which every setting has. What the metadata leaves out and the schema says
+ * is filled in here: the example is the default, and a setting with a default is in the platforms' shared
+ * settings (`group`), one without declared empty (`optional`).
+ */
 export function setting<T extends z.ZodType>(schema: T, meta: SettingMeta): T {
   const fallback = defaultOf(schema);
-  const example = meta.example ?? (fallback === undefined || fallback === '' ? undefined : String(fallback));
+  const hasDefault = fallback !== undefined && fallback !== '';
+  const example = meta.example ?? (hasDefault ? String(fallback) : undefined);
   if (example === undefined) throw new Error(`a setting without a default needs an example: ${meta.description}`);
-  return schema.meta({ ...meta, example } as z.core.GlobalMeta) as T;
+  if (!meta.deploy && !schema.safeParse(undefined).success) throw new Error(`a required setting needs a deploy: ${meta.description}`);
+  const deploy: Deploy = meta.deploy ?? (hasDefault ? { how: 'group' } : { how: 'optional' });
+  return schema.meta({ ...meta, example, deploy } as z.core.GlobalMeta) as T;
 }
 
 export type Settings = Record<string, z.ZodType>;

@@ -13,7 +13,6 @@ export const settings = {
     description:
       'off, mono or dual: Twilio records each bridged call in your own account, the whole call including after a transfer; dual puts the caller on channel 1 and the agent (then the person) on channel 2',
     example: 'dual',
-    deploy: { how: 'group' },
     docs: { meaning: '`off`, `mono` or `dual`: Twilio [records](recording.md) each bridged call in your own account, the whole call including after a transfer; dual puts the caller on channel 1 and the agent (then the person) on channel 2' },
     dotenv: {
       comment:
@@ -24,12 +23,10 @@ export const settings = {
   RECORDING_DISCLOSURE: setting(optionalSpokenText(1000), {
     description: 'Said to the caller before the agent answers, on recorded calls (with RECORDING_CONSENT=ask: the question asked)',
     example: 'This call is recorded for quality and training.',
-    deploy: { how: 'optional' },
   }),
   RECORDING_CONSENT: setting(z.enum(['announce', 'ask']).default('announce'), {
     description: 'announce: the disclosure, then record; ask: the caller presses 1 or says yes to allow recording, otherwise the call goes on unrecorded',
     example: 'ask',
-    deploy: { how: 'group' },
   }),
 };
 

@@ -55,7 +55,6 @@ export const settings = {
   }),
   REDIS_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores').default('bridge'), {
     description: 'Prefix of every Redis key the bridge writes, so several deployments can share one Redis',
-    deploy: { how: 'group' },
   }),
   REDIS_CLUSTER_NODES: setting(hostPortList('10.0.0.5:6379,10.0.0.6:6379'), {
     description: 'Comma-separated host:port of Redis Cluster nodes (any reachable subset): use Redis Cluster instead of REDIS_URL',

@@ -19,7 +19,6 @@ export const settings = {
   }),
   RETELL_BASE_URL: setting(httpUrl.default('https://api.retellai.com'), {
     description: 'Where the Retell API is (change only for testing against a local stand-in)',
-    deploy: { how: 'group' },
   }),
   RETELL_AGENT_ID: setting(notPlaceholder(z.string().min(1), 'the real agent id').optional(), {
     description: 'Agent for calls to numbers not listed in AGENT_ROUTES (required unless every number is routed)',
@@ -36,16 +35,13 @@ export const settings = {
     {
       description: 'JSON object: called number (E.164) -> agent id, e.g. {"+14155550100":"agent_sales"}',
       example: '{"+14155550100":"agent_abc"}',
-      deploy: { how: 'group' },
     },
   ),
   RETELL_SIP_HOST: setting(z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'must be a host name such as sip.retellai.com').default('sip.retellai.com'), {
     description: 'Host in the SIP URI Twilio dials',
-    deploy: { how: 'group' },
   }),
   SIP_TRANSPORT: setting(z.enum(['tcp', 'udp', 'tls']).default('tcp'), {
     description: 'SIP transport appended to the SIP URI as ;transport= (tcp, udp or tls); Retell recommends tcp',
-    deploy: { how: 'group' },
   }),
   RETELL_TIMEOUT_MS: setting(
     milliseconds({
@@ -57,7 +53,6 @@ export const settings = {
     }),
     {
       description: 'Milliseconds to wait for Retell to register a call before answering the fallback (200-8000)',
-      deploy: { how: 'group' },
     },
   ),
 };

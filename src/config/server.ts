@@ -44,11 +44,9 @@ export const settings = {
   }),
   LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {
     description: 'pino log level: fatal, error, warn, info, debug, trace or silent',
-    deploy: { how: 'group' },
   }),
   WORKER_CONCURRENCY: setting(wholeNumber({ min: 1, max: 200, default: 10 }), {
     description: 'Jobs (transfers, hang-ups) one worker process runs at once',
-    deploy: { how: 'group' },
     dotenv: { paragraph: true },
   }),
   WORKER_METRICS_PORT: setting(port.optional(), {

@@ -98,20 +98,17 @@ export const settings = {
   SMS_FROM: setting(e164.optional(), {
     description: "Sender of the agent's texts: an SMS-capable number of your Twilio account (E.164); empty: the number of the call",
     example: '+14155550100',
-    deploy: { how: 'optional' },
     docs: { default: 'the number of the call', meaning: 'sender of `send_sms` texts; or `TWILIO_MESSAGING_SERVICE_SID`' },
     dotenv: { comment: "Sender of the agent's texts (E.164); empty: the bridge's number of the call. Or a Messaging Service:" },
   }),
   TWILIO_MESSAGING_SERVICE_SID: setting(z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must be a Messaging Service SID: MG followed by 32 hex digits').optional(), {
     description: "A Messaging Service SID (MG…) that sends the agent's texts instead of one number",
     example: 'MG0123456789abcdef0123456789abcdef',
-    deploy: { how: 'optional' },
     dotenv: { comment: false },
   }),
   SMS_ALLOWLIST: setting(allowlist, {
     description: 'Comma-separated E.164 numbers, or prefixes ending in *, the agent may text besides the other party of the call; empty: only the other party',
     example: '+14155550102,+1646*',
-    deploy: { how: 'optional' },
   }),
 };
 

@@ -47,7 +47,6 @@ export const settings = {
   OTEL_EXPORTER_OTLP_ENDPOINT: setting(httpUrl.optional(), {
     description: 'OTLP/HTTP collector base URL, e.g. https://otlp.example.com; traces go to <url>/v1/traces. Tracing is off unless this or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set',
     example: 'http://localhost:4318',
-    deploy: { how: 'optional' },
     docs: { meaning: 'OTLP/HTTP collector base URL: traces go to `<url>/v1/traces` (see [Traces](operating.md#traces)); tracing is off while neither endpoint is set' },
     dotenv: {
       comment: 'Traces (OpenTelemetry, see docs/operating.md#traces): an OTLP/HTTP collector base URL; traces go to\n<url>/v1/traces. Off when empty: the tracing SDK is not even loaded.',
@@ -64,7 +63,6 @@ export const settings = {
     description: "Headers sent with every export, key=value pairs separated by commas, values percent-encoded (a vendor's API key)",
     example: 'x-honeycomb-team=<your api key>',
     secret: true,
-    deploy: { how: 'optional' },
     docs: { default: 'none' },
   }),
   OTEL_SERVICE_NAME: setting(z.string().max(128).regex(/^[\w.\-/]+$/, 'must be letters, digits, dots, dashes, slashes or underscores').optional(), {

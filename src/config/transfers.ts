@@ -24,7 +24,6 @@ export const settings = {
     {
       description: 'JSON object: destination name -> E.164 number or SIP URI the agent may transfer to by name, e.g. {"sales":"+14155550101"}',
       example: '{"sales":"+14155550101"}',
-      deploy: { how: 'group' },
       docs: { meaning: 'JSON: destination name → E.164 number or SIP URI' },
       dotenv: {
         comment:
@@ -52,7 +51,6 @@ export const settings = {
     }),
     {
       description: 'Seconds the person taking a warm transfer (the warm_transfer function) is rung, 5-600',
-      deploy: { how: 'group' },
       docs: { meaning: 'how long the person taking a [warm transfer](transfers.md#warm-transfer) is rung (5-600 s)' },
       dotenv: {
         comment:
@@ -63,13 +61,11 @@ export const settings = {
   ),
   WARM_TRANSFER_ACCEPT_DIGIT: setting(z.string().regex(/^[0-9*#]$/, 'must be one key of a phone keypad: 0-9, * or #').default('1'), {
     description: 'The key the person presses to take a warm transfer (0-9, * or #); any other key, or none, declines it',
-    deploy: { how: 'group' },
     dotenv: { comment: false },
   }),
   WARM_TRANSFER_HOLD_MESSAGE: setting(optionalSpokenText(500), {
     description: 'Said to the caller while being joined with the person who took a warm transfer; nothing when unset',
     example: 'Connecting you now.',
-    deploy: { how: 'optional' },
     dotenv: { comment: false },
   }),
 };

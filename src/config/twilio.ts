@@ -23,7 +23,6 @@ export const settings = {
   }),
   TWILIO_API_BASE_URL: setting(httpUrl.default('https://api.twilio.com'), {
     description: 'Where the Twilio REST API is (change only for testing against a local stand-in)',
-    deploy: { how: 'group' },
   }),
 };
 
