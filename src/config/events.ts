@@ -1,6 +1,6 @@
 /** Events to the user's backend (Standard Webhooks): where they go, the signing secret, which types, how long they are kept. */
 import { z } from 'zod';
-import { metaOf, rule, setting, type ValuesOf } from './parse';
+import { problemWith, rule, setting, type ValuesOf } from './parse';
 import { httpsInProduction } from './server';
 import { httpUrl, notPlaceholder, wholeNumber } from './values';
 
@@ -57,7 +57,7 @@ type Values = ValuesOf<typeof settings>;
 export const rules = [
   rule(settings, ['EVENTS_WEBHOOK_URL', 'EVENTS_WEBHOOK_SECRET'], (e) => {
     if (e.EVENTS_WEBHOOK_URL && !e.EVENTS_WEBHOOK_SECRET) {
-      return [{ variable: 'EVENTS_WEBHOOK_SECRET', problem: 'is required with EVENTS_WEBHOOK_URL: the receiver checks each event\'s signature with it', example: metaOf(settings.EVENTS_WEBHOOK_SECRET).example }];
+      return [problemWith(settings, 'EVENTS_WEBHOOK_SECRET', "is required with EVENTS_WEBHOOK_URL: the receiver checks each event's signature with it")];
     }
     if (!e.EVENTS_WEBHOOK_URL && e.EVENTS_WEBHOOK_SECRET) return [{ variable: 'EVENTS_WEBHOOK_SECRET', problem: 'is set without EVENTS_WEBHOOK_URL: set the URL that receives the events' }];
     return [];

@@ -1,6 +1,6 @@
 /** Outbound calls (POST /calls): the token that turns them on, caller ID, where they may go, pace and reporting. */
 import { z } from 'zod';
-import { metaOf, rule, setting, type ValuesOf } from './parse';
+import { problemWith, rule, setting, type ValuesOf } from './parse';
 import { httpsInProduction } from './server';
 import { allowlist, e164, httpUrl, milliseconds, notPlaceholder, wholeNumber } from './values';
 
@@ -91,7 +91,7 @@ export const rules = [
   httpsInProduction(settings, 'PREDIAL_WEBHOOK_URL', 'the numbers about to be dialed'),
   rule(settings, ['OUTBOUND_WEBHOOK_URL', 'API_TOKEN'], (e) => {
     if (!e.OUTBOUND_WEBHOOK_URL || e.API_TOKEN) return [];
-    return [{ variable: 'OUTBOUND_WEBHOOK_URL', problem: 'needs API_TOKEN, which turns outbound calls on and signs the webhook', example: metaOf(settings.OUTBOUND_WEBHOOK_URL).example }];
+    return [problemWith(settings, 'OUTBOUND_WEBHOOK_URL', 'needs API_TOKEN, which turns outbound calls on and signs the webhook')];
   }),
 ];
 

@@ -177,6 +177,11 @@ export interface Rule {
   check(values: Readonly<Record<string, unknown>>, set: Readonly<Record<string, string>>): ConfigProblem[];
 }
 
+/** A problem with `key` of `settings`, said with that setting's example. */
+export function problemWith<S extends Settings>(settings: S, key: keyof S & string, problem: string): ConfigProblem {
+  return { variable: key, problem, example: metaOf(settings[key]!).example };
+}
+
 /** A rule reading `reads` of `settings` (its concern's, and those of other concerns it needs). */
 export function rule<S extends Settings, const K extends keyof S & string>(
   settings: S,

@@ -63,7 +63,6 @@ export const settings = {
     description: "Headers sent with every export, key=value pairs separated by commas, values percent-encoded (a vendor's API key)",
     example: 'x-honeycomb-team=<your api key>',
     secret: true,
-    docs: { default: 'none' },
   }),
   OTEL_SERVICE_NAME: setting(z.string().max(128).regex(/^[\w.\-/]+$/, 'must be letters, digits, dots, dashes, slashes or underscores').optional(), {
     description: 'service.name of the spans, both processes told apart by bridge.process; twilio-retell-bridge-web and -worker when empty',
@@ -75,7 +74,6 @@ export const settings = {
     description: "More attributes of every span's resource, key=value pairs separated by commas, e.g. deployment.environment.name=production",
     example: 'deployment.environment.name=production',
     deploy: { how: 'manual' },
-    docs: { default: 'none' },
   }),
   OTEL_TRACES_SAMPLER: setting(z.enum(SAMPLERS).default('parentbased_always_on'), {
     description: 'Which traces are kept: always_on, always_off, traceidratio, or parentbased_ each of them (a trace begun elsewhere keeps its decision)',
