@@ -3,9 +3,9 @@
  * env lists of app.json (Heroku) and render.yaml (Render). Pure: given what the files hold now, it says
  * what they should hold; scripts/settings.ts writes them or checks them (`npm run settings [-- --check]`).
  *
- * Everything comes from each setting's metadata (`setting()` in src/config/parse.ts; the texts it leaves
- * out are its description, see `filledIn`): the comment and placeholder of .env.example, the row of the docs' table, and `deploy`, which says where the platforms
- * take the setting from. Of app.json and render.yaml only the env lists are written; the rest of those
+ * Everything comes from each setting's metadata (`setting()` in src/config/parse.ts; a text it leaves out
+ * is its description, see `filledIn`): the comment and placeholder of .env.example, the row of the docs'
+ * table, and `deploy`, which says where the platforms take the setting from. Of app.json and render.yaml only the env lists are written; the rest of those
  * files (services, plans, commands, comments) is kept as it is.
  */
 import { parse as parseYaml, parseDocument, isMap, isSeq, type YAMLMap, type YAMLSeq } from 'yaml';

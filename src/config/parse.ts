@@ -41,8 +41,9 @@ export type SettingMeta = {
    */
   deploy?: Deploy;
   /**
-   * Its row in docs/configuration.md: what it means (the description, see docsMeaning), and the default column when the schema's own default does not say it (computed otherwise: the
-   * default, "required", "empty" or "none"). 'with previous': it shares the row of the setting before it.
+   * Its row in docs/configuration.md: what it means (the description, see docsMeaning, unless given), and
+   * the default column when the schema's own default does not say it (computed otherwise: the default,
+   * "required", "empty" or "none"). 'with previous': it shares the row of the setting before it.
    */
   docs?: { meaning?: string; default?: string } | 'with previous';
   /**
@@ -63,14 +64,18 @@ const NAMES = ['Redis', 'Retell', 'Twilio', 'Render', 'Heroku', 'Standard Webhoo
  */
 function docsMeaning(description: string): string {
   const first = /^[^\s:,;]+/.exec(description)?.[0] ?? '';
-  const lowered = !/^[A-Z][a-z-]*$/.test(first) || NAMES.some((name) => description.startsWith(name)) ? description : description[0]!.toLowerCase() + description.slice(1);
+  const keep = !/^[A-Z][a-z-]*$/.test(first) || NAMES.some((name) => description.startsWith(name));
+  const lowered = keep ? description : description[0]!.toLowerCase() + description.slice(1);
   return lowered.replace(/\b[A-Z][A-Z0-9]*(_[A-Z0-9]+)+(=\w+)?\b/g, '`$&`');
 }
+
+/** `D` with its Heroku text, where it has one. */
+type WithHeroku<D> = D extends { heroku?: string } ? D & { heroku: string } : D;
 
 /** A setting's metadata with every text the files take from it. */
 export type FilledMeta = Omit<SettingMeta, 'example' | 'deploy' | 'docs' | 'dotenv'> & {
   example: string;
-  deploy: Deploy extends infer D ? (D extends { heroku?: string } ? D & { heroku: string } : D) : never;
+  deploy: WithHeroku<Deploy>;
   docs: { meaning: string; default?: string } | 'with previous';
   dotenv: { comment?: string; value?: string; paragraph?: boolean } | false;
 };
