@@ -45,7 +45,11 @@ import {
   OutboundCalls,
   OutboundCanceler,
   OutboundPlacer,
+  OutboundReconciler,
   OutboundStore,
+  OUTBOUND_SWEEP_JOB,
+  SWEEP_EVERY_MS,
+  SWEEP_SCHEDULER_ID,
   cancelJobId,
   predialRequest,
   type OutboundCallQueue,
@@ -208,7 +212,15 @@ export class Container {
       ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, doNotCall: this.doNotCall, logger, metrics, onChange })
       : undefined;
     this.campaigns = config.outbound.apiToken
-      ? new Campaigns({ config, repository: this.campaignRepository, isDoNotCall: this.isDoNotCall, events: this.events, now: this.clock, logger })
+      ? new Campaigns({
+          config,
+          repository: this.campaignRepository,
+          isDoNotCall: this.isDoNotCall,
+          events: this.events,
+          now: this.clock,
+          ...(this.outboundCalls ? { outbound: { store: this.outboundStore, calls: this.outboundCalls } } : {}),
+          logger,
+        })
       : undefined;
     this.functions = [
       ...actionFunctions({ config, requests: this.actionRequests }),
@@ -295,6 +307,7 @@ export class Container {
     const texts = new SmsSender({ twilio, texts: this.texts, events: this.events, queue: actions, publicUrl: config.publicUrl, logger });
     const gate = new DialGate({ list: this.doNotCall, hook: this.predialHook, logger, metrics });
     const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events, logger, metrics });
+    const reconciler = this.outboundReconciler(events);
     const placer = new OutboundPlacer({
       twilio,
       retell,
@@ -318,6 +331,7 @@ export class Container {
           isDoNotCall: this.isDoNotCall,
           events,
           outboundBacklog: () => outbound.getWaitingCount(),
+          lookAtCall: (id) => reconciler.look(id),
           cps: config.outbound.cps,
           now: this.clock,
           logger,
@@ -343,6 +357,7 @@ export class Container {
         pause_recording: (job) => recordingControls.process(job as never),
         resume_recording: (job) => recordingControls.process(job as never),
         send_sms: (job) => texts.process(job as never),
+        [OUTBOUND_SWEEP_JOB]: () => reconciler.sweep(),
       },
       outboundCalls: { place: (job) => placer.process(job as never) },
       ...(deliveries ? { events: { deliver: (job) => deliveries.process(job as never) } } : {}),
@@ -351,9 +366,38 @@ export class Container {
     };
   }
 
+  /**
+   * Looks at outbound calls at Twilio when their final status callback is overdue, ending them as the
+   * callback would have (the worker's sweep, and campaigns' looks at attempts nothing was heard of).
+   */
+  outboundReconciler(events: EventSink = this.events): OutboundReconciler {
+    const { twilio, logger, metrics, config } = this;
+    const callbacks = new OutboundCallbacks({
+      accountSid: config.twilio.accountSid,
+      store: this.outboundStore,
+      answerer: this.answerer,
+      calls: this.calls,
+      actionQueue: this.queues.actions,
+      events,
+      logger,
+      metrics,
+      onChange: campaignOutboundHook(this.campaignRepository, this.queues.campaigns),
+    });
+    return new OutboundReconciler({ twilio, store: this.outboundStore, callbacks, logger, metrics });
+  }
+
   /** Keeps the campaign scheduler's tick scheduled (every worker calls it; there stays one). */
   scheduleCampaignTicks(): Promise<void> {
     return scheduleTicks(this.queues.campaigns, this.campaignTickMs);
+  }
+
+  /** Keeps the sweep of outbound calls whose final status is overdue scheduled (every worker calls it; there stays one). */
+  async scheduleOutboundSweep(everyMs = SWEEP_EVERY_MS): Promise<void> {
+    await this.queues.actions.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: everyMs }, {
+      name: OUTBOUND_SWEEP_JOB,
+      data: { kind: OUTBOUND_SWEEP_JOB },
+      opts: { removeOnComplete: true, removeOnFail: { count: 100 }, attempts: 1 },
+    });
   }
 
   /** Closes the queues and connections (waits at most a few seconds when Redis is gone). */

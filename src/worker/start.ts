@@ -57,16 +57,8 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
       createBridgeWorker({ ...common, queue: EVENTS_QUEUE, concurrency: EVENT_DELIVERY_CONCURRENCY, handlers: handlers.events, backoffStrategy: container.eventBackoff }),
     );
   }
-  if (handlers.campaigns) {
-    workers.push(createBridgeWorker({ ...common, queue: CAMPAIGNS_QUEUE, handlers: handlers.campaigns }));
-    // The job scheduler lives in Redis (one for every worker); until Redis takes it, try again.
-    const schedule = () =>
-      container.scheduleCampaignTicks().catch((err: Error) => {
-        logger.error({ err: err.message }, 'could not schedule the campaign tick: trying again in 5 s');
-        setTimeout(schedule, 5000).unref();
-      });
-    void schedule();
-  }
+  if (handlers.campaigns) workers.push(createBridgeWorker({ ...common, queue: CAMPAIGNS_QUEUE, handlers: handlers.campaigns }));
+  const keeper = keepSchedulersUp(container, Boolean(handlers.campaigns), logger);
   if (handlers.outboundEvents) workers.push(createBridgeWorker({ ...common, queue: OUTBOUND_EVENTS_QUEUE, handlers: handlers.outboundEvents }));
   // The dispatcher blocks its connection while it waits for events: one of its own.
   const dispatcherRedis = handlers.events ? createRedis(config.redis, 'blocking', logger) : undefined;
@@ -89,6 +81,7 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     metrics,
     async close(deadlineMs = 20_000) {
       metricsServer?.close();
+      keeper.stop();
       // No new deliveries once the round under way is dispatched; what is left stays in the stream.
       if (dispatcher) await settleWithin(dispatcher.stop(), 3000);
       dispatcherRedis?.disconnect();
@@ -98,6 +91,41 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
       blocking.disconnect();
       await container.close();
       return outcomes.every((o) => o === 'drained') ? 'drained' : 'forced';
+    },
+  };
+}
+
+/** How often each worker re-asserts the job schedulers (the campaign tick, the outbound sweep). @defaultValue 30000 ms */
+export const SCHEDULERS_KEPT_EVERY_MS = 30_000;
+
+/**
+ * The job schedulers live in Redis, one for every worker, each keeping exactly one next job queued. A
+ * failover can lose that job (replication is asynchronous: the promoted replica may not have the
+ * iteration the old master queued last), and with it every later one: BullMQ only queues the next
+ * iteration when one runs. So every worker upserts them at start (until Redis takes them) and again
+ * every SCHEDULERS_KEPT_EVERY_MS: an upsert with the same settings replaces the queued iteration at the
+ * same time, or queues the next one when it is missing.
+ */
+function keepSchedulersUp(container: Container, campaigns: boolean, logger: Logger): { stop(): void } {
+  let failing = false;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const upsert = async () => {
+    try {
+      await Promise.all([container.scheduleOutboundSweep(), ...(campaigns ? [container.scheduleCampaignTicks()] : [])]);
+      if (failing) logger.info('job schedulers restored');
+      failing = false;
+    } catch (err) {
+      if (!failing) logger.error({ err: (err as Error).message }, 'could not schedule the campaign tick and outbound sweep: trying again every 5 s');
+      failing = true;
+    }
+    if (!stopped) timer = setTimeout(() => void upsert(), failing ? 5000 : SCHEDULERS_KEPT_EVERY_MS).unref();
+  };
+  void upsert();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
     },
   };
 }
