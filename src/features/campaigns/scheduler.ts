@@ -11,7 +11,7 @@ import { insideWindow, nextOpening } from './windows';
 
 export interface CampaignSchedulerDeps {
   repository: CampaignRepository;
-  outbound: Pick<OutboundCalls, 'place'>;
+  outbound: Pick<OutboundCalls, 'place' | 'cancel'>;
   outboundStore: Pick<OutboundStore, 'get'>;
   calls: Pick<CallRepository, 'get'>;
   isDoNotCall: DoNotCallCheck;
@@ -244,6 +244,12 @@ export class CampaignScheduler {
     if (kind === 'queued' || kind === 'repeat') {
       metrics.campaignDials.inc({ result: 'placed' });
       log.info({ outboundId, attempt, to: task.to }, 'campaign attempt queued');
+      // A cancel that came between recording the attempt and queueing its call did not see the call:
+      // stop it here (the outbound cancel ends it once, whoever asks).
+      if ((await repository.get(campaignId))?.status === 'canceled' && (await this.deps.outboundStore.get(outboundId))?.status === 'queued') {
+        await this.deps.outbound.cancel(outboundId);
+        log.info({ outboundId }, 'campaign canceled while its attempt was queued: call canceled');
+      }
       return;
     }
     if (kind === 'unavailable') {
