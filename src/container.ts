@@ -357,12 +357,15 @@ export class Container {
         pause_recording: (job) => recordingControls.process(job as never),
         resume_recording: (job) => recordingControls.process(job as never),
         send_sms: (job) => texts.process(job as never),
-        [OUTBOUND_SWEEP_JOB]: () => reconciler.sweep(),
       },
       outboundCalls: { place: (job) => placer.process(job as never) },
       ...(deliveries ? { events: { deliver: (job) => deliveries.process(job as never) } } : {}),
       ...(deliveries && outboundWebhook ? { outboundEvents: { event: (job) => deliveries.processLegacy(job as never) } } : {}),
-      ...(scheduler ? { campaigns: { tick: () => scheduler.tick(), ended: (job) => scheduler.attemptEnded(job.data as never) } } : {}),
+      // The queue of the worker's periodic work on outbound calls: the campaign tick, attempts' ends, and
+      // the sweep of calls whose final status is overdue (outbound calls exist exactly when campaigns do).
+      ...(scheduler
+        ? { campaigns: { tick: () => scheduler.tick(), ended: (job) => scheduler.attemptEnded(job.data as never), [OUTBOUND_SWEEP_JOB]: () => reconciler.sweep() } }
+        : {}),
     };
   }
 
@@ -393,9 +396,9 @@ export class Container {
 
   /** Keeps the sweep of outbound calls whose final status is overdue scheduled (every worker calls it; there stays one). */
   async scheduleOutboundSweep(everyMs = SWEEP_EVERY_MS): Promise<void> {
-    await this.queues.actions.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: everyMs }, {
+    await this.queues.campaigns.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: everyMs }, {
       name: OUTBOUND_SWEEP_JOB,
-      data: { kind: OUTBOUND_SWEEP_JOB },
+      data: {},
       opts: { removeOnComplete: true, removeOnFail: { count: 100 }, attempts: 1 },
     });
   }

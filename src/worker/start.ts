@@ -58,7 +58,7 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     );
   }
   if (handlers.campaigns) workers.push(createBridgeWorker({ ...common, queue: CAMPAIGNS_QUEUE, handlers: handlers.campaigns }));
-  const keeper = keepSchedulersUp(container, Boolean(handlers.campaigns), logger);
+  const keeper = handlers.campaigns ? keepSchedulersUp(container, logger) : undefined;
   if (handlers.outboundEvents) workers.push(createBridgeWorker({ ...common, queue: OUTBOUND_EVENTS_QUEUE, handlers: handlers.outboundEvents }));
   // The dispatcher blocks its connection while it waits for events: one of its own.
   const dispatcherRedis = handlers.events ? createRedis(config.redis, 'blocking', logger) : undefined;
@@ -81,7 +81,7 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     metrics,
     async close(deadlineMs = 20_000) {
       metricsServer?.close();
-      keeper.stop();
+      keeper?.stop();
       // No new deliveries once the round under way is dispatched; what is left stays in the stream.
       if (dispatcher) await settleWithin(dispatcher.stop(), 3000);
       dispatcherRedis?.disconnect();
@@ -106,13 +106,13 @@ export const SCHEDULERS_KEPT_EVERY_MS = 30_000;
  * every SCHEDULERS_KEPT_EVERY_MS: an upsert with the same settings replaces the queued iteration at the
  * same time, or queues the next one when it is missing.
  */
-function keepSchedulersUp(container: Container, campaigns: boolean, logger: Logger): { stop(): void } {
+function keepSchedulersUp(container: Container, logger: Logger): { stop(): void } {
   let failing = false;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const upsert = async () => {
     try {
-      await Promise.all([container.scheduleOutboundSweep(), ...(campaigns ? [container.scheduleCampaignTicks()] : [])]);
+      await Promise.all([container.scheduleCampaignTicks(), container.scheduleOutboundSweep()]);
       if (failing) logger.info('job schedulers restored');
       failing = false;
     } catch (err) {

@@ -20,7 +20,7 @@ export const SWEEP_EVERY_MS = 15_000;
 const SWEEP_BATCH = 50;
 
 export const SWEEP_SCHEDULER_ID = 'outbound-sweep';
-/** The sweep's job, on the call-actions queue. */
+/** The sweep's job, on the campaigns queue (the worker's periodic work on outbound calls). */
 export const OUTBOUND_SWEEP_JOB = 'outbound_sweep';
 
 export type LookResult = 'ended' | 'live' | 'not_placed' | 'unknown';
