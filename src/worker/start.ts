@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { Worker } from 'bullmq';
+import type { Queue, Worker } from 'bullmq';
 import type { Config } from '../config';
 import { Container, type ContainerOptions } from '../container';
 import { CAMPAIGNS_QUEUE } from '../features/campaigns';
@@ -8,10 +8,10 @@ import { OUTBOUND_CALLS_QUEUE } from '../features/outbound';
 import { bearerMatches } from '../http/auth';
 import { settleWithin } from '../http/timeout';
 import { CALL_ACTIONS_QUEUE } from '../jobs/queues';
-import { closeWorker, createBridgeWorker } from '../jobs/worker';
+import { closeWorker, createBridgeWorker, jobsToTake, superviseWorker } from '../jobs/worker';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import { createRedis } from '../redis/connection';
+import { createRedis, type RedisClient } from '../redis/connection';
 
 export interface StartWorkerOptions {
   config: Config;
@@ -59,6 +59,30 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   }
   if (handlers.campaigns) workers.push(createBridgeWorker({ ...common, queue: CAMPAIGNS_QUEUE, handlers: handlers.campaigns }));
   const keeper = handlers.campaigns ? keepSchedulersUp(container, logger) : undefined;
+  // A worker whose fetch loop got stuck (seen after a Redis Cluster failover) is replaced, on a fresh
+  // blocking connection: call actions, outbound placements and the campaigns' queue.
+  const extraConnections: RedisClient[] = [];
+  const supervised = [
+    { queue: container.queues.actions, handlers: handlers.callActions, limiter: undefined },
+    { queue: container.queues.outbound, handlers: handlers.outboundCalls, limiter: { max: config.outbound.cps, duration: 1000 } },
+    ...(handlers.campaigns ? [{ queue: container.queues.campaigns, handlers: handlers.campaigns, limiter: undefined }] : []),
+  ].flatMap(({ queue, handlers: h, limiter }) => {
+    const first = workers.find((w) => w.name === queue.name);
+    if (!first) return [];
+    return [
+      superviseWorker(first, {
+        make: () => {
+          const connection = createRedis(config.redis, 'blocking', logger);
+          extraConnections.push(connection);
+          return createBridgeWorker({ ...common, connection, queue: queue.name, handlers: h, ...(limiter ? { limiter } : {}) });
+        },
+        waiting: () => jobsToTake(queue as Queue),
+        concurrency: common.concurrency,
+        replaced: (next, previous) => workers.splice(workers.indexOf(previous), 1, next),
+        logger,
+      }),
+    ];
+  });
   if (handlers.outboundEvents) workers.push(createBridgeWorker({ ...common, queue: OUTBOUND_EVENTS_QUEUE, handlers: handlers.outboundEvents }));
   // The dispatcher blocks its connection while it waits for events: one of its own.
   const dispatcherRedis = handlers.events ? createRedis(config.redis, 'blocking', logger) : undefined;
@@ -82,6 +106,7 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     async close(deadlineMs = 20_000) {
       metricsServer?.close();
       keeper?.stop();
+      for (const s of supervised) s.stop();
       // No new deliveries once the round under way is dispatched; what is left stays in the stream.
       if (dispatcher) await settleWithin(dispatcher.stop(), 3000);
       dispatcherRedis?.disconnect();
@@ -89,6 +114,7 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
       if (!connected) await settleWithin(Promise.all(workers.map((w) => w.close(true))), 1000);
       const outcomes = connected ? await Promise.all(workers.map((w) => closeWorker(w, deadlineMs, logger))) : [];
       blocking.disconnect();
+      for (const c of extraConnections) c.disconnect();
       await container.close();
       return outcomes.every((o) => o === 'drained') ? 'drained' : 'forced';
     },
