@@ -386,7 +386,7 @@ export class Container {
       metrics,
       onChange: campaignOutboundHook(this.campaignRepository, this.queues.campaigns),
     });
-    return new OutboundReconciler({ twilio, store: this.outboundStore, callbacks, logger, metrics });
+    return new OutboundReconciler({ twilio, store: this.outboundStore, callbacks, onCallEnded: this.callEnded, logger, metrics });
   }
 
   /** Keeps the campaign scheduler's tick scheduled (every worker calls it; there stays one). */

@@ -30,6 +30,8 @@ export interface OutboundReconcilerDeps {
   store: OutboundStore;
   /** The status callback's own handling: a call found over at Twilio ends exactly as its callback would end it. */
   callbacks: Pick<OutboundCallbacks, 'progress'>;
+  /** What the status route does for a call that ended: a person rung for its warm transfer is let go. @defaultValue nothing */
+  onCallEnded?: (callSid: string) => Promise<void>;
   logger: Logger;
   metrics: Metrics;
   /** @defaultValue Date.now */
@@ -105,6 +107,7 @@ export class OutboundReconciler {
       return 'live';
     }
     const endedAt = call.endTime instanceof Date && !Number.isNaN(call.endTime.getTime()) ? call.endTime.toISOString() : new Date(now).toISOString();
+    await this.deps.onCallEnded?.(record.callSid);
     const moved = await this.deps.callbacks.progress(id, {
       callSid: record.callSid,
       callStatus: call.status,
