@@ -46,7 +46,11 @@ import {
   OutboundCalls,
   OutboundCanceler,
   OutboundPlacer,
+  OutboundReconciler,
   OutboundStore,
+  OUTBOUND_SWEEP_JOB,
+  SWEEP_EVERY_MS,
+  SWEEP_SCHEDULER_ID,
   cancelJobId,
   predialRequest,
   type OutboundCallQueue,
@@ -219,7 +223,15 @@ export class Container {
       ? new OutboundCalls({ config, store: this.outboundStore, calls: this.calls, queue: outbound, actionQueue: actions, events: this.events, doNotCall: this.doNotCall, logger, metrics, onChange })
       : undefined;
     this.campaigns = config.outbound.apiToken
-      ? new Campaigns({ config, repository: this.campaignRepository, isDoNotCall: this.isDoNotCall, events: this.events, now: this.clock, logger })
+      ? new Campaigns({
+          config,
+          repository: this.campaignRepository,
+          isDoNotCall: this.isDoNotCall,
+          events: this.events,
+          now: this.clock,
+          ...(this.outboundCalls ? { outbound: { store: this.outboundStore, calls: this.outboundCalls } } : {}),
+          logger,
+        })
       : undefined;
     this.functions = [
       ...actionFunctions({ config, requests: this.actionRequests }),
@@ -312,6 +324,7 @@ export class Container {
     const texts = new SmsSender({ twilio, texts: this.texts, events: this.events, queue: actions, publicUrl: config.publicUrl, logger });
     const gate = new DialGate({ list: this.doNotCall, hook: this.predialHook, logger, metrics });
     const cancels = new OutboundCanceler({ twilio, store: this.outboundStore, events, logger, metrics });
+    const reconciler = this.outboundReconciler(events);
     const placer = new OutboundPlacer({
       twilio,
       retell,
@@ -335,6 +348,7 @@ export class Container {
           isDoNotCall: this.isDoNotCall,
           events,
           outboundBacklog: () => outbound.getWaitingCount(),
+          lookAtCall: (id) => reconciler.look(id),
           cps: config.outbound.cps,
           now: this.clock,
           logger,
@@ -364,13 +378,46 @@ export class Container {
       outboundCalls: { place: (job) => placer.process(job as never) },
       ...(deliveries ? { events: { deliver: (job) => deliveries.process(job as never) } } : {}),
       ...(deliveries && outboundWebhook ? { outboundEvents: { event: (job) => deliveries.processLegacy(job as never) } } : {}),
-      ...(scheduler ? { campaigns: { tick: () => scheduler.tick(), ended: (job) => scheduler.attemptEnded(job.data as never) } } : {}),
+      // The queue of the worker's periodic work on outbound calls: the campaign tick, attempts' ends, and
+      // the sweep of calls whose final status is overdue (outbound calls exist exactly when campaigns do).
+      ...(scheduler
+        ? { campaigns: { tick: () => scheduler.tick(), ended: (job) => scheduler.attemptEnded(job.data as never), [OUTBOUND_SWEEP_JOB]: () => reconciler.sweep() } }
+        : {}),
     };
+  }
+
+  /**
+   * Looks at outbound calls at Twilio when their final status callback is overdue, ending them as the
+   * callback would have (the worker's sweep, and campaigns' looks at attempts nothing was heard of).
+   */
+  outboundReconciler(events: EventSink = this.events): OutboundReconciler {
+    const { twilio, logger, metrics, config } = this;
+    const callbacks = new OutboundCallbacks({
+      accountSid: config.twilio.accountSid,
+      store: this.outboundStore,
+      answerer: this.answerer,
+      calls: this.calls,
+      actionQueue: this.queues.actions,
+      events,
+      logger,
+      metrics,
+      onChange: campaignOutboundHook(this.campaignRepository, this.queues.campaigns),
+    });
+    return new OutboundReconciler({ twilio, store: this.outboundStore, callbacks, onCallEnded: this.callEnded, logger, metrics });
   }
 
   /** Keeps the campaign scheduler's tick scheduled (every worker calls it; there stays one). */
   scheduleCampaignTicks(): Promise<void> {
     return scheduleTicks(this.queues.campaigns, this.campaignTickMs);
+  }
+
+  /** Keeps the sweep of outbound calls whose final status is overdue scheduled (every worker calls it; there stays one). */
+  async scheduleOutboundSweep(everyMs = SWEEP_EVERY_MS): Promise<void> {
+    await this.queues.campaigns.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: everyMs }, {
+      name: OUTBOUND_SWEEP_JOB,
+      data: {},
+      opts: { removeOnComplete: true, removeOnFail: { count: 100 }, attempts: 1 },
+    });
   }
 
   /** Closes the queues and connections (waits at most a few seconds when Redis is gone). */

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type BackoffStrategy, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type BackoffStrategy, type Job, type Queue } from 'bullmq';
 import { settleWithin } from '../http/timeout';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -98,4 +98,91 @@ export async function closeWorker(worker: Worker, deadlineMs: number, logger: Lo
   logger.warn({ deadlineMs }, 'worker did not drain in time: closing by force; its jobs will be retried elsewhere');
   await settleWithin(worker.close(true), 1000);
   return 'forced';
+}
+
+/**
+ * Jobs a worker should be taking: those waiting, plus a delayed one due more than 5 s ago (workers
+ * promote delayed jobs as they fetch, so a stuck worker leaves them delayed, the campaign tick included).
+ */
+export async function jobsToTake(queue: Queue): Promise<number> {
+  const waiting = await queue.getWaitingCount();
+  if (waiting > 0) return waiting;
+  const [next] = await queue.getDelayed(0, 0);
+  return next && next.timestamp + (next.delay ?? 0) < Date.now() - 5000 ? 1 : 0;
+}
+
+/** A worker that fetched nothing for this long while its queue held waiting jobs is taken for stuck. @defaultValue 30000 ms */
+export const STUCK_AFTER_MS = 30_000;
+/** How often a supervised worker is checked. @defaultValue 10000 ms */
+export const STUCK_CHECK_EVERY_MS = 10_000;
+
+export interface SupervisedWorkerOptions {
+  /** Builds the worker (again): a replacement gets a fresh blocking connection. */
+  make: (restart: number) => Worker;
+  /** Jobs of the queue waiting to be taken. */
+  waiting: () => Promise<number>;
+  concurrency: number;
+  /** Told when the worker was replaced, with the new one. */
+  replaced: (next: Worker, previous: Worker) => void;
+  logger: Logger;
+  /** @defaultValue STUCK_AFTER_MS */
+  stuckAfterMs?: number;
+  /** @defaultValue STUCK_CHECK_EVERY_MS */
+  checkEveryMs?: number;
+}
+
+/**
+ * Replaces a worker whose fetch loop is stuck. After a Redis Cluster failover, BullMQ's worker can stay
+ * parked on its blocking connection (the reset of its abandoned BZPOPMIN never completes on a Cluster
+ * client), fetching nothing for good while the process, its other connections and the queue are fine:
+ * the campaign tick and everything else on the queue stops. A worker that took no job for
+ * `stuckAfterMs` while it has free slots and its queue has had jobs waiting on two checks in a row is
+ * closed by force (its running jobs, if any, are taken over when their locks lapse) and built again.
+ */
+export function superviseWorker(first: Worker, opts: SupervisedWorkerOptions): { stop(): void } {
+  const stuckAfterMs = opts.stuckAfterMs ?? STUCK_AFTER_MS;
+  let current = first;
+  let restarts = 0;
+  let lastFetch = Date.now();
+  let running = 0;
+  let waitingBefore = false;
+  const watch = (w: Worker) => {
+    w.on('active', () => {
+      lastFetch = Date.now();
+      running++;
+    });
+    const done = () => (running = Math.max(0, running - 1));
+    w.on('completed', done);
+    w.on('failed', done);
+  };
+  watch(current);
+  let checking = false;
+  const check = async () => {
+    if (checking) return;
+    checking = true;
+    try {
+      const idle = Date.now() - lastFetch >= stuckAfterMs && running < opts.concurrency;
+      const waiting = idle ? (await opts.waiting()) > 0 : false;
+      const stuck = idle && waiting && waitingBefore;
+      waitingBefore = idle && waiting;
+      if (!stuck) return;
+      restarts++;
+      opts.logger.error({ queue: current.name, idleMs: Date.now() - lastFetch, restarts }, 'worker took no job while jobs waited: replacing it');
+      const previous = current;
+      running = 0;
+      lastFetch = Date.now();
+      waitingBefore = false;
+      current = opts.make(restarts);
+      watch(current);
+      opts.replaced(current, previous);
+      void settleWithin(previous.close(true), 5000);
+    } catch {
+      // The queue could not be read (Redis away): nothing to conclude.
+    } finally {
+      checking = false;
+    }
+  };
+  const timer = setInterval(() => void check(), opts.checkEveryMs ?? STUCK_CHECK_EVERY_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

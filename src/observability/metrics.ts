@@ -74,6 +74,8 @@ export class Metrics {
 
   readonly outboundOutcomes = this.counter('bridge_outbound_outcomes_total', 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled, do_not_call, predial_refused)', ['outcome']);
 
+  readonly outboundReconciled = this.counter('bridge_outbound_reconciled_total', 'Outbound calls ended from Twilio\'s record because their final status callback never arrived, by Twilio status', ['twilio_status']);
+
   readonly outboundWebhooks = this.counter('bridge_outbound_webhooks_total', 'Deliveries to OUTBOUND_WEBHOOK_URL, by result (delivered, retried, failed)', ['result']);
 
   readonly eventsEmitted = this.counter('bridge_events_emitted_total', 'Events recorded for delivery (one Redis write each), by type', ['type']);

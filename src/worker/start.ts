@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { Worker } from 'bullmq';
+import type { Queue, Worker } from 'bullmq';
 import type { Config } from '../config';
 import { Container, type ContainerOptions } from '../container';
 import { CAMPAIGNS_QUEUE } from '../features/campaigns';
@@ -8,10 +8,10 @@ import { OUTBOUND_CALLS_QUEUE } from '../features/outbound';
 import { bearerMatches } from '../http/auth';
 import { settleWithin } from '../http/timeout';
 import { CALL_ACTIONS_QUEUE } from '../jobs/queues';
-import { closeWorker, createBridgeWorker } from '../jobs/worker';
+import { closeWorker, createBridgeWorker, jobsToTake, superviseWorker } from '../jobs/worker';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import { createRedis } from '../redis/connection';
+import { createRedis, type RedisClient } from '../redis/connection';
 
 export interface StartWorkerOptions {
   config: Config;
@@ -57,16 +57,32 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
       createBridgeWorker({ ...common, queue: EVENTS_QUEUE, concurrency: EVENT_DELIVERY_CONCURRENCY, handlers: handlers.events, backoffStrategy: container.eventBackoff }),
     );
   }
-  if (handlers.campaigns) {
-    workers.push(createBridgeWorker({ ...common, queue: CAMPAIGNS_QUEUE, handlers: handlers.campaigns }));
-    // The job scheduler lives in Redis (one for every worker); until Redis takes it, try again.
-    const schedule = () =>
-      container.scheduleCampaignTicks().catch((err: Error) => {
-        logger.error({ err: err.message }, 'could not schedule the campaign tick: trying again in 5 s');
-        setTimeout(schedule, 5000).unref();
-      });
-    void schedule();
-  }
+  if (handlers.campaigns) workers.push(createBridgeWorker({ ...common, queue: CAMPAIGNS_QUEUE, handlers: handlers.campaigns }));
+  const keeper = handlers.campaigns ? keepSchedulersUp(container, logger) : undefined;
+  // A worker whose fetch loop got stuck (seen after a Redis Cluster failover) is replaced, on a fresh
+  // blocking connection: call actions, outbound placements and the campaigns' queue.
+  const extraConnections: RedisClient[] = [];
+  const supervised = [
+    { queue: container.queues.actions, handlers: handlers.callActions, limiter: undefined },
+    { queue: container.queues.outbound, handlers: handlers.outboundCalls, limiter: { max: config.outbound.cps, duration: 1000 } },
+    ...(handlers.campaigns ? [{ queue: container.queues.campaigns, handlers: handlers.campaigns, limiter: undefined }] : []),
+  ].flatMap(({ queue, handlers: h, limiter }) => {
+    const first = workers.find((w) => w.name === queue.name);
+    if (!first) return [];
+    return [
+      superviseWorker(first, {
+        make: () => {
+          const connection = createRedis(config.redis, 'blocking', logger);
+          extraConnections.push(connection);
+          return createBridgeWorker({ ...common, connection, queue: queue.name, handlers: h, ...(limiter ? { limiter } : {}) });
+        },
+        waiting: () => jobsToTake(queue as Queue),
+        concurrency: common.concurrency,
+        replaced: (next, previous) => workers.splice(workers.indexOf(previous), 1, next),
+        logger,
+      }),
+    ];
+  });
   if (handlers.outboundEvents) workers.push(createBridgeWorker({ ...common, queue: OUTBOUND_EVENTS_QUEUE, handlers: handlers.outboundEvents }));
   // The dispatcher blocks its connection while it waits for events: one of its own.
   const dispatcherRedis = handlers.events ? createRedis(config.redis, 'blocking', logger) : undefined;
@@ -89,6 +105,8 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
     metrics,
     async close(deadlineMs = 20_000) {
       metricsServer?.close();
+      keeper?.stop();
+      for (const s of supervised) s.stop();
       // No new deliveries once the round under way is dispatched; what is left stays in the stream.
       if (dispatcher) await settleWithin(dispatcher.stop(), 3000);
       dispatcherRedis?.disconnect();
@@ -96,8 +114,44 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
       if (!connected) await settleWithin(Promise.all(workers.map((w) => w.close(true))), 1000);
       const outcomes = connected ? await Promise.all(workers.map((w) => closeWorker(w, deadlineMs, logger))) : [];
       blocking.disconnect();
+      for (const c of extraConnections) c.disconnect();
       await container.close();
       return outcomes.every((o) => o === 'drained') ? 'drained' : 'forced';
+    },
+  };
+}
+
+/** How often each worker re-asserts the job schedulers (the campaign tick, the outbound sweep). @defaultValue 30000 ms */
+export const SCHEDULERS_KEPT_EVERY_MS = 30_000;
+
+/**
+ * The job schedulers live in Redis, one for every worker, each keeping exactly one next job queued. A
+ * failover can lose that job (replication is asynchronous: the promoted replica may not have the
+ * iteration the old master queued last), and with it every later one: BullMQ only queues the next
+ * iteration when one runs. So every worker upserts them at start (until Redis takes them) and again
+ * every SCHEDULERS_KEPT_EVERY_MS: an upsert with the same settings replaces the queued iteration at the
+ * same time, or queues the next one when it is missing.
+ */
+function keepSchedulersUp(container: Container, logger: Logger): { stop(): void } {
+  let failing = false;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const upsert = async () => {
+    try {
+      await Promise.all([container.scheduleCampaignTicks(), container.scheduleOutboundSweep()]);
+      if (failing) logger.info('job schedulers restored');
+      failing = false;
+    } catch (err) {
+      if (!failing) logger.error({ err: (err as Error).message }, 'could not schedule the campaign tick and outbound sweep: trying again every 5 s');
+      failing = true;
+    }
+    if (!stopped) timer = setTimeout(() => void upsert(), failing ? 5000 : SCHEDULERS_KEPT_EVERY_MS).unref();
+  };
+  void upsert();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { Container } from '../../src/container';
 import type { RedisClient } from '../../src/redis/connection';
 import type { CallRepository } from '../../src/calls/repository';
 import { loadConfig, type Config } from '../../src/config';
@@ -51,6 +52,8 @@ export interface TestBridge {
   eventStore: EventStore;
   eventQueue: EventQueue | undefined;
   metrics: Metrics;
+  /** The web's composition root (its stores and services, e.g. to build a worker-side service in a test). */
+  container: Container;
   /** The in-process worker, when started with `{ worker: true }`. */
   worker?: RunningWorker;
   workerLines: string[];
@@ -106,6 +109,7 @@ export async function startBridge(
     eventStore: web.container.eventStore,
     eventQueue: web.container.queues.events,
     metrics: web.container.metrics,
+    container: web.container,
     worker,
     workerLines: workerLog.lines,
     lines,

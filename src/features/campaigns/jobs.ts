@@ -5,7 +5,8 @@ import { queuePrefix } from '../../jobs/queues';
 
 /**
  * The campaigns' own queue: the scheduler's tick (a BullMQ job scheduler, so exactly one tick is queued
- * at a time across every worker, and a killed worker's tick is taken over) and each attempt's end.
+ * at a time across every worker, and a killed worker's tick is taken over) and each attempt's end; the
+ * outbound sweep (calls whose final status is overdue, looked at Twilio) runs on it too.
  */
 export const CAMPAIGNS_QUEUE = 'campaigns';
 

@@ -559,6 +559,11 @@ export class CampaignRepository {
     return this.redis.cmpStale(this.keys.inflight(id), before, now, max);
   }
 
+  /** The ids of tasks in flight (dialing or in progress), at most `max`. */
+  async inflight(id: string, max: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.inflight(id), '-inf', '+inf', 'LIMIT', 0, max);
+  }
+
   async inflightCount(id: string): Promise<number> {
     return this.redis.zcard(this.keys.inflight(id));
   }

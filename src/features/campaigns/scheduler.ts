@@ -11,13 +11,18 @@ import { insideWindow, nextOpening } from './windows';
 
 export interface CampaignSchedulerDeps {
   repository: CampaignRepository;
-  outbound: Pick<OutboundCalls, 'place'>;
+  outbound: Pick<OutboundCalls, 'place' | 'cancel'>;
   outboundStore: Pick<OutboundStore, 'get'>;
   calls: Pick<CallRepository, 'get'>;
   isDoNotCall: DoNotCallCheck;
   events: EventSink;
   /** Outbound calls queued and not yet taken by a worker (single calls and campaigns' together). */
   outboundBacklog: () => Promise<number>;
+  /**
+   * Looks at an attempt's call at Twilio and, when it is over, ends it as its final status callback would
+   * have (which queues the attempt's end). @defaultValue none (an attempt waits for its callback)
+   */
+  lookAtCall?: (outboundId: string) => Promise<string>;
   /** TWILIO_CPS. */
   cps: number;
   /** @defaultValue Date.now */
@@ -239,6 +244,12 @@ export class CampaignScheduler {
     if (kind === 'queued' || kind === 'repeat') {
       metrics.campaignDials.inc({ result: 'placed' });
       log.info({ outboundId, attempt, to: task.to }, 'campaign attempt queued');
+      // A cancel that came between recording the attempt and queueing its call did not see the call:
+      // stop it here (the outbound cancel ends it once, whoever asks).
+      if ((await repository.get(campaignId))?.status === 'canceled' && (await this.deps.outboundStore.get(outboundId))?.status === 'queued') {
+        await this.deps.outbound.cancel(outboundId);
+        log.info({ outboundId }, 'campaign canceled while its attempt was queued: call canceled');
+      }
       return;
     }
     if (kind === 'unavailable') {
@@ -284,7 +295,8 @@ export class CampaignScheduler {
     const retry = !NEVER_RETRIED.has(outcome) && cls !== undefined && settings.retry.on.includes(cls) && made < settings.retry.max_attempts;
     const retryAt = retry ? nextOpening(now + settings.retry.delay_s * 1000, task.z, resolvedWindow(settings)) : undefined;
     const retellCallId = record?.callSid ? (await this.deps.calls.get(record.callSid))?.callId : undefined;
-    const final = outcome === 'do_not_call' ? 'skipped_dnc' : 'completed';
+    // A call canceled before it was dialed (its campaign's cancel stopped it in the queue) leaves its task canceled.
+    const final = outcome === 'do_not_call' ? 'skipped_dnc' : outcome === 'canceled' && !record?.callSid ? 'canceled' : 'completed';
     const result = await repository.finish(campaignId, taskId, {
       outboundId,
       ...(record?.callSid ? { callSid: record.callSid } : {}),
@@ -332,10 +344,16 @@ export class CampaignScheduler {
       await this.place(campaignId, taskId, settings, { ...task, k: attempts.length }, row?.data ?? {}, now, log);
       return;
     }
-    if (record.status === 'ended') {
+    if (record.status !== 'ended') {
+      // Nothing heard of the call for STALE_AFTER_MS: its final status callback may have been lost (Twilio
+      // does not retry one the bridge refused). Twilio's record of the call says whether it is over; if it
+      // is, it ends as the callback would have ended it, the attempt's end queued by the outbound hook.
+      if (!this.deps.lookAtCall || (await this.deps.lookAtCall(last.i)) !== 'ended') return;
+      log.warn({ outboundId: last.i }, 'attempt found over at Twilio: processing its end now');
+    } else {
       log.warn({ outboundId: last.i }, 'attempt ended without its end processed: processing it now');
-      await this.attemptEnded({ campaignId, taskId, outboundId: last.i });
     }
+    await this.attemptEnded({ campaignId, taskId, outboundId: last.i });
   }
 
   private async finalEvents(campaignId: string, taskId: string, to: string, outcome: string, attempts: number, campaignCompleted: boolean): Promise<void> {

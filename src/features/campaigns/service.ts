@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../../config';
 import type { Logger } from '../../observability/logger';
 import type { EventSink } from '../events';
+import type { OutboundCalls, OutboundStore } from '../outbound';
 import {
   CAMPAIGN_ID,
   attemptsOf,
@@ -31,6 +32,11 @@ export interface CampaignsDeps {
   events: EventSink;
   /** The clock (ms): windows, start times and retries are read on it. @defaultValue Date.now */
   now?: () => number;
+  /**
+   * The outbound calls of attempts: a cancel stops those still queued (not yet dialed) through the
+   * outbound cancel. @defaultValue none (queued attempts are placed)
+   */
+  outbound?: { store: Pick<OutboundStore, 'get'>; calls: Pick<OutboundCalls, 'cancel'> };
   logger: Logger;
 }
 
@@ -50,6 +56,9 @@ export interface TaskRow {
   row: number;
   raw: unknown;
 }
+
+/** In-flight tasks a cancel looks at (max_concurrency bounds how many there are). */
+const MAX_IN_FLIGHT_LOOKED_AT = 10_000;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -330,6 +339,7 @@ export class Campaigns {
     if (result.kind === 'unknown') return { kind: 'unknown' };
     if (result.kind === 'conflict') return { kind: 'conflict', status: result.status! };
     this.deps.logger.info({ campaignId: id, action, status: result.status }, 'campaign control');
+    if (action === 'cancel' && result.status === 'canceled' && !result.ended) await this.stopQueuedAttempts(id);
     const record = await this.deps.repository.get(id);
     // A canceled campaign with calls under way stays on the scheduler's list until they are over.
     if (result.ended) {
@@ -337,6 +347,40 @@ export class Campaigns {
       if (record) await emitCampaignEnded(this.deps.events, this.deps.logger, record);
     }
     return record ? { kind: 'ok', campaign: this.view(record) } : { kind: 'unknown' };
+  }
+
+  /**
+   * A cancel ends every task not yet dialed, including those whose attempt is already queued as an
+   * outbound call: each such call is canceled through the outbound cancel (exactly once, however often
+   * the campaign is canceled), and its attempt ends `canceled` through the outbound hook. Calls being
+   * placed or ringing go on, as every call under way does.
+   */
+  private async stopQueuedAttempts(id: string): Promise<void> {
+    const outbound = this.deps.outbound;
+    if (!outbound) return;
+    const { repository, logger } = this.deps;
+    const taskIds = await repository.inflight(id, MAX_IN_FLIGHT_LOOKED_AT);
+    const rows = await repository.tasks(id, taskIds);
+    const attempts = rows.flatMap((row) => {
+      const last = row && row.task.s === 'dialing' ? attemptsOf(row.task).at(-1) : undefined;
+      return last && !last.o ? [last.i] : [];
+    });
+    let stopped = 0;
+    for (let i = 0; i < attempts.length; i += 50) {
+      await Promise.all(
+        attempts.slice(i, i + 50).map(async (outboundId) => {
+          try {
+            const record = await outbound.store.get(outboundId);
+            if (record?.status !== 'queued') return;
+            const result = await outbound.calls.cancel(outboundId);
+            if (result.kind === 'canceled' || result.kind === 'cancel_requested') stopped++;
+          } catch (err) {
+            logger.error({ campaignId: id, outboundId, err: (err as Error).message }, 'could not cancel a queued attempt of a canceled campaign');
+          }
+        }),
+      );
+    }
+    if (stopped) logger.info({ campaignId: id, stopped }, 'canceled campaign: its queued calls canceled');
   }
 
   /**

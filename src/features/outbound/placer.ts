@@ -9,6 +9,7 @@ import { getRetellConcurrency } from '../../retell/concurrency';
 import { twilioErrorDetail } from '../../twilio/errors';
 import { findCallsCreatedSince } from '../../twilio/calls';
 import { placeCall } from './twilio';
+import { nextLook } from './reconcile';
 import { attemptOf, runEffect } from '../../jobs/effect';
 import type { PlaceCallJob } from './jobs';
 import { emitOutboundStatus } from './events';
@@ -92,6 +93,9 @@ export class OutboundPlacer {
       if (begun.kind !== 'placed') await store.releaseSlot(id);
       return begun.kind === 'placed' ? 'already_placed' : begun.kind === 'ended' ? 'canceled' : 'expired';
     }
+    // From here a call may exist at Twilio: it is watched until it is known to be over, in case its
+    // final status callback never comes.
+    await store.lookAt(id, nextLook(record, Date.now()));
     if (begun.kind === 'first') {
       await emitOutboundStatus(events, { ...record, status: 'dialing', dialingAt: new Date().toISOString() }, 'dialing');
     }

@@ -23,6 +23,8 @@ export function outboundKeys(prefix: string) {
     ringing: `${prefix}:outbound-ringing`,
     /** When (Redis clock, ms) the next calls.create may be sent. */
     pace: `${prefix}:outbound-pace`,
+    /** Outbound calls placed and not known to be over, scored by when to look at them at Twilio (ms). */
+    looks: `${prefix}:outbound-looks`,
   };
 }
 
@@ -341,5 +343,24 @@ export class OutboundStore {
   /** Gives the slot back: the call was answered (Retell counts it now), or it ended. */
   async releaseSlot(id: string): Promise<void> {
     await this.redis.zrem(this.keys.ringing, id);
+  }
+
+  /**
+   * Looks at the call at Twilio at `atMs` unless it ended by then (its final status callback may never
+   * come: Twilio does not retry one the bridge refused). `onlyIfWatched` moves an existing look only.
+   */
+  async lookAt(id: string, atMs: number, onlyIfWatched = false): Promise<void> {
+    if (onlyIfWatched) await this.redis.zadd(this.keys.looks, 'XX', atMs, id);
+    else await this.redis.zadd(this.keys.looks, atMs, id);
+  }
+
+  /** Up to `limit` calls whose look at Twilio is due at `nowMs`, earliest first. */
+  async looksDue(nowMs: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.looks, '-inf', nowMs, 'LIMIT', 0, limit);
+  }
+
+  /** The call is over (or gone): no more looks at Twilio. */
+  async unwatch(id: string): Promise<void> {
+    await this.redis.zrem(this.keys.looks, id);
   }
 }
