@@ -1,11 +1,12 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { E164, nestedDeeperThan, speakable } from '../../formats';
+import { E164, nestedDeeperThan } from '../../formats';
 import { requireApiToken } from '../../http/auth';
 import { HttpError } from '../../http/errors';
 import { parseJsonBody, readBody } from '../../http/read-body';
 import { parseOr400 } from '../../http/validate';
 import type { Metrics } from '../../observability/metrics';
+import { dialOptions } from './input';
 import type { CancelOutcome, OutboundCalls, PlaceOutcome } from './service';
 
 const e164 = (field: string) => z.string({ error: `${field} is required` }).regex(E164, `${field} must be an E.164 number such as +14155550100`);
@@ -34,17 +35,7 @@ const placeBody = z.strictObject({
     .refine((v) => !nestedDeeperThan(v, MAX_METADATA_DEPTH), { message: `metadata may nest at most ${MAX_METADATA_DEPTH} levels deep`, abort: true })
     .refine((v) => JSON.stringify(v).length <= MAX_METADATA_CHARS, 'metadata must be at most 16 KiB as JSON')
     .optional(),
-  voicemail: z.enum(['hangup', 'message', 'continue'], { error: 'voicemail must be hangup, message or continue' }).optional(),
-  // Said at the beep, long after this request has been answered: characters XML cannot carry (control
-  // characters, U+FFFE) are dropped now, as in the agent's messages, so what is stored can always be said.
-  voicemail_message: z
-    .string({ error: 'voicemail_message must be a string' })
-    .max(1000)
-    .transform(speakable)
-    .pipe(z.string({ error: 'voicemail_message must not be empty: it needs words to say (control characters are removed)' }))
-    .optional(),
-  ring_timeout_s: z.number({ error: 'ring_timeout_s must be a number of seconds' }).int().min(5).max(600).optional(),
-  record: z.boolean({ error: 'record must be true or false' }).optional(),
+  ...dialOptions,
 });
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;

@@ -7,18 +7,23 @@ function metadataId(metadata: Record<string, unknown>, key: string): string | un
   return typeof v === 'string' && v ? v : undefined;
 }
 
+/** What the pre-dial hook is sent before an outbound dial. */
+export interface PredialRequest {
+  to: string;
+  from: string;
+  /** The outbound call's id (`out_…`, GET /calls/{id}). */
+  outbound_id: string;
+  campaign_id?: string;
+  task_id?: string;
+  /** The outbound request's `metadata`, when it had any. */
+  metadata?: Record<string, unknown>;
+}
+
 /**
  * What the pre-dial hook is told about a call about to be dialed: the numbers, the ids (a campaign's
  * attempt carries `campaign_id` and `task_id` in its metadata), and the request's metadata.
  */
-export function predialRequest(record: OutboundRecord): {
-  to: string;
-  from: string;
-  outbound_id: string;
-  campaign_id?: string;
-  task_id?: string;
-  metadata?: Record<string, unknown>;
-} {
+export function predialRequest(record: OutboundRecord): PredialRequest {
   const metadata = JSON.parse(record.metadata) as Record<string, unknown>;
   const campaignId = metadataId(metadata, 'campaign_id');
   const taskId = metadataId(metadata, 'task_id');

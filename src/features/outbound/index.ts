@@ -15,7 +15,8 @@ export {
   type OutboundCallQueue,
   type OutboundCancelJob,
 } from './jobs';
-export { predialRequest } from './events';
+export { predialRequest, type PredialRequest } from './events';
+export { dialOptions } from './input';
 export { OutboundPlacer, type DialCheck, type PlaceResult } from './placer';
 export { OUTBOUND_ID, outboundView, type OutboundChangeHook, type OutboundOutcome, type OutboundRecord, type OutboundStatus, type OutboundView } from './record';
 export { OutboundStore } from './repository';
