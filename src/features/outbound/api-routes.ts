@@ -1,9 +1,7 @@
-import { Router, type RequestHandler, type Response } from 'express';
+import type { Router, Response } from 'express';
 import { z } from 'zod';
 import { E164, nestedDeeperThan } from '../../formats';
-import { requireApiToken } from '../../http/auth';
-import { HttpError } from '../../http/errors';
-import { parseJsonBody, readBody } from '../../http/read-body';
+import { apiRouter, idempotencyKey, jsonBody, notFound } from '../../http/api';
 import { parseOr400 } from '../../http/validate';
 import type { Metrics } from '../../observability/metrics';
 import { dialOptions } from './input';
@@ -38,8 +36,6 @@ const placeBody = z.strictObject({
   ...dialOptions,
 });
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
 const PLACE_STATUS: Readonly<Record<PlaceOutcome['kind'], number>> = {
   queued: 202,
   repeat: 202,
@@ -49,15 +45,6 @@ const PLACE_STATUS: Readonly<Record<PlaceOutcome['kind'], number>> = {
   key_reused: 422,
   unavailable: 503,
 };
-
-/** The JSON body of an authenticated request, within `limitBytes` (413 beyond); 400 when it is not JSON. */
-function jsonBody(limitBytes: number): RequestHandler {
-  return (req, _res, next) => {
-    readBody(req, { limitBytes }).then((raw) => {
-      req.body = parseJsonBody(raw);
-    }).then(() => next(), next);
-  };
-}
 
 export interface CallsRoutesDeps {
   apiToken: string;
@@ -71,22 +58,13 @@ export interface CallsRoutesDeps {
  */
 export function callsRoutes(deps: CallsRoutesDeps): Router {
   const { calls, metrics } = deps;
-  const router = Router();
-  router.use('/calls', (_req, res, next) => {
-    res.locals.jsonErrors = true;
-    next();
-  });
-  const auth = requireApiToken(deps.apiToken);
+  const { router, auth } = apiRouter('/calls', deps.apiToken);
   const json = jsonBody(64 * 1024);
 
   router.post('/calls', auth, json, async (req, res) => {
-    const key = req.get('idempotency-key');
-    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-      metrics.outboundRequests.inc({ outcome: 'invalid' });
-      throw new HttpError(400, 'Idempotency-Key must be 1-255 printable ASCII characters without spaces');
-    }
-    let body;
+    let key, body;
     try {
+      key = idempotencyKey(req);
       body = parseOr400(placeBody, req.body);
     } catch (err) {
       metrics.outboundRequests.inc({ outcome: 'invalid' });
@@ -103,13 +81,13 @@ export function callsRoutes(deps: CallsRoutesDeps): Router {
 
   router.get('/calls/:id', auth, async (req, res) => {
     const view = await calls.get(String(req.params.id));
-    if (!view) return notFound(res);
+    if (!view) return callNotFound(res);
     res.json(view);
   });
 
   router.delete('/calls/:id', auth, async (req, res) => {
     const outcome: CancelOutcome = await calls.cancel(String(req.params.id));
-    if (outcome.kind === 'unknown') return notFound(res);
+    if (outcome.kind === 'unknown') return callNotFound(res);
     if (outcome.kind === 'unavailable') {
       res.status(503).json({ error: 'unavailable', reason: outcome.reason });
       return;
@@ -124,6 +102,6 @@ export function callsRoutes(deps: CallsRoutesDeps): Router {
   return router;
 }
 
-function notFound(res: Response): void {
-  res.status(404).json({ error: 'not_found', reason: 'no outbound call with this id (records expire a day after their last change)' });
+function callNotFound(res: Response): void {
+  notFound(res, 'no outbound call with this id (records expire a day after their last change)');
 }
