@@ -16,7 +16,7 @@ export {
   type OutboundCancelJob,
 } from './jobs';
 export { predialRequest, type PredialRequest } from './events';
-export { dialOptions } from './input';
+export { dialDefaults, dialOptions, type DialDefaults } from './input';
 export { OutboundPlacer, type DialCheck, type PlaceResult } from './placer';
 export { OUTBOUND_ID, outboundView, type OutboundChangeHook, type OutboundOutcome, type OutboundRecord, type OutboundStatus, type OutboundView } from './record';
 export { OutboundStore } from './repository';
