@@ -8,7 +8,7 @@ import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { ATTR_CALL_SID, withServerSpan, type Span } from '../../observability/tracing';
 import { isFinalCallStatus } from '../../twilio/call-status';
-import { callSidField, single } from '../../twilio/forms';
+import { callForm, single } from '../../twilio/forms';
 import { hangupTwiml, transferTwiml } from '../../twilio/twiml';
 import { readVoiceForm, type VoiceForm } from '../../twilio/voice-form';
 import { accountForm, checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
@@ -16,16 +16,12 @@ import { resolveReferTarget } from '../actions';
 import type { EventSink } from '../events';
 import type { Answer, CallAnswerer } from './answerer';
 
-const dialActionForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+const dialActionForm = callForm({
   DialCallStatus: z.string().max(32).optional(),
   CallStatus: z.string().max(32).optional(),
 });
 
-const referForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+const referForm = callForm({
   ReferTransferTarget: single('ReferTransferTarget').min(1, 'ReferTransferTarget must not be empty').max(2048),
   From: z.string().max(256).optional(),
   To: z.string().max(256).optional(),

@@ -7,24 +7,20 @@ import type { ByteBudget } from '../../http/byte-budget';
 import { HttpError } from '../../http/errors';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
-import { callSidField, single } from '../../twilio/forms';
+import { callForm, single } from '../../twilio/forms';
 import { retellDialVerb } from '../../twilio/twiml';
 import { accountForm, sendTwiml, twilioVerified } from '../../twilio/webhook';
 import type { EventSink } from '../events';
 import { consentFrom } from './plan';
 import { afterConsentTwiml, RECORDING_PATHS, recordingStatusUrl } from './twiml';
 
-const consentForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+const consentForm = callForm({
   Digits: z.string().max(32).optional(),
   SpeechResult: z.string().max(2000).optional(),
 });
 
 /** Twilio's recording status callback (Recording resource and `<Recording>` docs). */
-const statusForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+const statusForm = callForm({
   RecordingSid: single('RecordingSid').regex(/^RE[0-9a-fA-F]{32}$/, 'RecordingSid must be RE followed by 32 hex digits'),
   RecordingStatus: single('RecordingStatus').max(32),
   RecordingUrl: z.string().max(2048).optional(),
