@@ -146,35 +146,36 @@ export class Metrics {
    * (`stream`), and deliveries waiting to run (`waiting`) or to be retried (`delayed`).
    */
   trackEventBacklog(read: () => Promise<Record<'stream' | 'waiting' | 'delayed', number>>): void {
-    new Gauge({
-      name: 'bridge_events_backlog',
-      help: 'Events not yet delivered, by stage (stream: not yet dispatched; waiting, delayed: deliveries queued or waiting to be retried)',
-      labelNames: ['stage'] as const,
-      registers: [this.prometheus],
-      async collect() {
-        try {
-          const counts = await read();
-          for (const [stage, n] of Object.entries(counts)) this.set({ stage }, n);
-        } catch {
-          this.reset();
-        }
-      },
-    });
+    this.scrapedGauge(
+      'bridge_events_backlog',
+      'Events not yet delivered, by stage (stream: not yet dispatched; waiting, delayed: deliveries queued or waiting to be retried)',
+      'stage',
+      async () => Object.entries(await read()),
+    );
   }
 
   /** Adds `bridge_queue_jobs{state}`, read from Redis at scrape time (so it covers every worker). */
   trackQueue(queue: CountableQueue): void {
+    this.scrapedGauge('bridge_queue_jobs', 'Jobs in the call-action queue, by state', 'state', async () => {
+      const counts = await queue.getJobCounts(...QUEUE_STATES);
+      return QUEUE_STATES.map((state) => [state, counts[state] ?? 0]);
+    });
+  }
+
+  /**
+   * A gauge with one label, set from `read` at each scrape. When Redis is down, bridge_redis_up says so:
+   * stale values are dropped rather than reported.
+   */
+  private scrapedGauge<L extends string>(name: string, help: string, label: L, read: () => Promise<Array<[string, number]>>): void {
     new Gauge({
-      name: 'bridge_queue_jobs',
-      help: 'Jobs in the call-action queue, by state',
-      labelNames: ['state'] as const,
+      name,
+      help,
+      labelNames: [label],
       registers: [this.prometheus],
       async collect() {
         try {
-          const counts = await queue.getJobCounts(...QUEUE_STATES);
-          for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+          for (const [value, n] of await read()) this.set({ [label]: value } as Partial<Record<L, string>>, n);
         } catch {
-          // Redis is down: bridge_redis_up says so; stale depths are dropped rather than reported.
           this.reset();
         }
       },
