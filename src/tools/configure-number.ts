@@ -17,7 +17,7 @@ import {
   type Output,
   publicUrlProblem,
   runAsProcess,
-  runTool,
+  toolRunner,
   UsageError,
   parseToolArgs,
 } from './cli';
@@ -229,21 +229,14 @@ function printRows(out: Output, rows: readonly Row[]): void {
 }
 
 /** The whole tool: arguments, configuration, then the change. Returns the exit code. */
-export async function runConfigureNumber(argv: readonly string[], rawOut: Output, load?: () => ConfigureNumberConfig): Promise<number> {
-  return runTool(
-    {
-      name: 'configure-number',
-      usage: CONFIGURE_NUMBER_USAGE,
-      options: Object.keys(CONFIGURE_NUMBER_OPTIONS),
-      parse: parseConfigureNumberArgs,
-      settings: configureNumberSettings,
-      secrets: (config) => [config.twilio.authToken],
-      run: configureNumber,
-    },
-    argv,
-    rawOut,
-    load,
-  );
-}
+export const runConfigureNumber = toolRunner({
+  name: 'configure-number',
+  usage: CONFIGURE_NUMBER_USAGE,
+  options: CONFIGURE_NUMBER_OPTIONS,
+  parse: parseConfigureNumberArgs,
+  settings: configureNumberSettings,
+  secrets: (config) => [config.twilio.authToken],
+  run: configureNumber,
+});
 
 if (require.main === module) runAsProcess((argv, out) => runConfigureNumber(argv, out));

@@ -12,7 +12,7 @@ import { recordingControlOf, type WarmTransfer } from '../calls/record';
 import { createCallActionQueue } from '../jobs/queues';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { CallReports, type ActionReport, type CallReport, type JobReport, type OutboundReport, type TextReport } from '../features/console';
-import { EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, parseToolArgs } from './cli';
+import { EXIT_FAILED, EXIT_OK, type Output, redisSecrets, runAsProcess, toolRunner, UsageError, parseToolArgs } from './cli';
 
 export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id | outbound call id> [--json]
 
@@ -286,21 +286,14 @@ export async function inspect(config: InspectConfig, options: InspectOptions, ou
 }
 
 /** The whole tool: arguments, configuration, then the lookup. Returns the exit code. */
-export async function runInspect(argv: readonly string[], rawOut: Output, load?: () => InspectConfig): Promise<number> {
-  return runTool(
-    {
-      name: 'inspect',
-      usage: INSPECT_USAGE,
-      options: Object.keys(INSPECT_OPTIONS),
-      parse: parseInspectArgs,
-      settings: inspectSettings,
-      secrets: (config) => [urlPassword(config.redis.url), config.redis.password, config.redis.sentinel?.password],
-      run: inspect,
-    },
-    argv,
-    rawOut,
-    load,
-  );
-}
+export const runInspect = toolRunner({
+  name: 'inspect',
+  usage: INSPECT_USAGE,
+  options: INSPECT_OPTIONS,
+  parse: parseInspectArgs,
+  settings: inspectSettings,
+  secrets: (config) => redisSecrets(config.redis),
+  run: inspect,
+});
 
 if (require.main === module) runAsProcess((argv, out) => runInspect(argv, out));
