@@ -155,6 +155,14 @@ export function parseToolArgs<O extends ParseArgsOptionsConfig>(argv: readonly s
   }
 }
 
+/** The one argument a tool takes (`what`: a number, a call), or a UsageError saying `missing` when there is none. */
+export function singlePositional(positionals: readonly string[], what: string, missing: string): string {
+  const [value, ...extra] = positionals;
+  if (!value) throw new UsageError(missing);
+  if (extra.length) throw new UsageError(`one ${what} at a time (got ${positionals.join(', ')})`);
+  return value;
+}
+
 /** Turns node's parseArgs errors into UsageErrors with the tool's name. */
 export function usageFromParseError(err: unknown): never {
   if (err instanceof UsageError) throw err;

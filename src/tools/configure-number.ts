@@ -17,6 +17,7 @@ import {
   type Output,
   publicUrlProblem,
   runAsProcess,
+  singlePositional,
   toolRunner,
   UsageError,
   parseToolArgs,
@@ -57,9 +58,7 @@ const CONFIGURE_NUMBER_OPTIONS = {
 export function parseConfigureNumberArgs(argv: readonly string[]): ConfigureNumberOptions | 'help' {
   const parsed = parseToolArgs(argv, CONFIGURE_NUMBER_OPTIONS, { positionals: true });
   if (parsed.values.help) return 'help';
-  const [phoneNumber, ...extra] = parsed.positionals;
-  if (!phoneNumber) throw new UsageError('which number? Give it in E.164 form, e.g. npm run configure-number -- +14155550100');
-  if (extra.length) throw new UsageError(`one number at a time (got ${parsed.positionals.join(', ')})`);
+  const phoneNumber = singlePositional(parsed.positionals, 'number', 'which number? Give it in E.164 form, e.g. npm run configure-number -- +14155550100');
   if (!E164.test(phoneNumber)) {
     const digits = phoneNumber.replace(/[^\d]/g, '');
     const guess = digits.length === 10 ? `+1${digits}` : digits.length >= 7 && digits.length <= 15 ? `+${digits}` : undefined;

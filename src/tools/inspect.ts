@@ -12,7 +12,7 @@ import { recordingControlOf, type WarmTransfer } from '../calls/record';
 import { createCallActionQueue } from '../jobs/queues';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { CallReports, type ActionReport, type CallReport, type JobReport, type OutboundReport, type TextReport } from '../features/console';
-import { EXIT_FAILED, EXIT_OK, type Output, redisSecrets, runAsProcess, toolRunner, UsageError, parseToolArgs } from './cli';
+import { EXIT_FAILED, EXIT_OK, type Output, redisSecrets, runAsProcess, singlePositional, toolRunner, UsageError, parseToolArgs } from './cli';
 
 export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id | outbound call id> [--json]
 
@@ -47,9 +47,7 @@ const INSPECT_OPTIONS = { json: { type: 'boolean', default: false } } as const s
 export function parseInspectArgs(argv: readonly string[]): InspectOptions | 'help' {
   const parsed = parseToolArgs(argv, INSPECT_OPTIONS, { positionals: true });
   if (parsed.values.help) return 'help';
-  const [id, ...extra] = parsed.positionals;
-  if (!id) throw new UsageError('which call? Give its Twilio CallSid (CA…), its Retell call_id or its outbound id (out_…)');
-  if (extra.length) throw new UsageError(`one call at a time (got ${parsed.positionals.join(', ')})`);
+  const id = singlePositional(parsed.positionals, 'call', 'which call? Give its Twilio CallSid (CA…), its Retell call_id or its outbound id (out_…)');
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new UsageError(`"${id}" is neither a CallSid (CA followed by 32 hex digits), a Retell call_id nor an outbound id (out_…)`);
   return { id, json: parsed.values.json };
 }
