@@ -33,6 +33,15 @@ export interface CallActionJobData {
 }
 
 /**
+ * How long finished jobs are kept: long enough to inspect and to make a late repeat of the same job id
+ * a no-op (a day once done, a week once failed), then removed.
+ */
+export const JOB_RETENTION = {
+  removeOnComplete: { age: 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+} as const satisfies JobsOptions;
+
+/**
  * Retry policy for call actions: up to six attempts with exponential backoff from 300 ms and 50 %
  * jitter, to ride out a burst of 429s or a Twilio blip. What bounds an action in time is not this but
  * its effect's deadline (11 s from the agent's request, all attempts included): a caller is waiting.
@@ -40,9 +49,7 @@ export interface CallActionJobData {
 export const CALL_ACTION_JOB_OPTIONS: JobsOptions = {
   attempts: 6,
   backoff: { type: 'exponential', delay: 300, jitter: 0.5 },
-  // Kept long enough to inspect and to make a late repeat of the same job id a no-op, then removed.
-  removeOnComplete: { age: 24 * 3600, count: 10_000 },
-  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+  ...JOB_RETENTION,
 };
 
 export type CallActionQueue = Queue<CallActionJobData, unknown, string>;

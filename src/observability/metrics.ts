@@ -8,6 +8,9 @@ export interface CountableQueue {
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] as const;
 
+/** Seconds, for hooks the user runs (lookup, pre-dial): their timeouts are a few seconds at most. */
+const HOOK_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 8];
+
 /**
  * The results `bridge_campaign_dials_total` starts with (at 0), so the counter is scraped, and the alerts over it
  * work, before a campaign's first dial: `placed` (the call went to the outbound placer), `refused` (the pre-dial
@@ -22,29 +25,26 @@ export const CAMPAIGN_DIAL_RESULTS = ['placed', 'refused', 'skipped_dnc', 'faile
 export class Metrics {
   readonly prometheus = new Registry();
 
-  readonly webhookDuration = new Histogram({
-    name: 'bridge_webhook_duration_seconds',
-    help: 'Time to answer a webhook from Twilio or Retell, by route and HTTP status code',
-    labelNames: ['route', 'code'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
-    registers: [this.prometheus],
-  });
+  readonly webhookDuration = this.histogram(
+    'bridge_webhook_duration_seconds',
+    'Time to answer a webhook from Twilio or Retell, by route and HTTP status code',
+    ['route', 'code'],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
+  );
 
-  readonly retellRegistrationDuration = new Histogram({
-    name: 'bridge_retell_registration_duration_seconds',
-    help: 'Time Retell took to answer Register Phone Call, by result (ok, or the failure reason)',
-    labelNames: ['result'] as const,
-    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8],
-    registers: [this.prometheus],
-  });
+  readonly retellRegistrationDuration = this.histogram(
+    'bridge_retell_registration_duration_seconds',
+    'Time Retell took to answer Register Phone Call, by result (ok, or the failure reason)',
+    ['result'],
+    [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8],
+  );
 
-  readonly twilioRequestDuration = new Histogram({
-    name: 'bridge_twilio_request_duration_seconds',
-    help: 'Time the Twilio REST API took to answer, by resource, method and HTTP status code (error: no answer)',
-    labelNames: ['resource', 'method', 'code'] as const,
-    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8],
-    registers: [this.prometheus],
-  });
+  readonly twilioRequestDuration = this.histogram(
+    'bridge_twilio_request_duration_seconds',
+    'Time the Twilio REST API took to answer, by resource, method and HTTP status code (error: no answer)',
+    ['resource', 'method', 'code'],
+    [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8],
+  );
 
   readonly voiceAnswers = this.counter('bridge_voice_answers_total', 'Voice webhooks answered, by outcome (registered, duplicate, registered_unguarded, fallback)', ['outcome']);
 
@@ -54,13 +54,12 @@ export class Metrics {
 
   readonly lookupHook = this.counter('bridge_inbound_webhook_total', 'Lookup hook (INBOUND_WEBHOOK_URL) requests, by result (ok, rejected, timeout, unreachable, http_error, invalid, too_large, skipped)', ['result']);
 
-  readonly lookupHookDuration = new Histogram({
-    name: 'bridge_inbound_webhook_duration_seconds',
-    help: 'Time the lookup hook took to answer (or to fail), by result',
-    labelNames: ['result'] as const,
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 8],
-    registers: [this.prometheus],
-  });
+  readonly lookupHookDuration = this.histogram(
+    'bridge_inbound_webhook_duration_seconds',
+    'Time the lookup hook took to answer (or to fail), by result',
+    ['result'],
+    HOOK_BUCKETS,
+  );
 
   readonly signatureRefusals = this.counter('bridge_signature_refusals_total', 'Requests refused for a missing or invalid signature, by source (twilio, retell)', ['source']);
 
@@ -88,11 +87,7 @@ export class Metrics {
 
   readonly referRequests = this.counter('bridge_refer_requests_total', 'SIP REFERs Twilio asked about (referUrl), by result (transferred, refused)', ['result']);
 
-  readonly campaignTasksDue = new Gauge({
-    name: 'bridge_campaign_tasks_due',
-    help: 'Campaign tasks due now, inside their calling window, across running campaigns (waiting for a dial)',
-    registers: [this.prometheus],
-  });
+  readonly campaignTasksDue = this.gauge('bridge_campaign_tasks_due', 'Campaign tasks due now, inside their calling window, across running campaigns (waiting for a dial)');
 
   readonly campaignDials = this.counter('bridge_campaign_dials_total', 'Campaign dial attempts, by result (placed, refused, skipped_dnc, failed)', ['result']);
 
@@ -110,19 +105,14 @@ export class Metrics {
     ['stage', 'reason'],
   );
 
-  readonly predialHookDuration = new Histogram({
-    name: 'bridge_predial_webhook_duration_seconds',
-    help: 'Time the pre-dial hook (PREDIAL_WEBHOOK_URL) took to answer (or to fail), by result (allow, deny, timeout, unreachable, http_error, invalid, too_large)',
-    labelNames: ['result'] as const,
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 8],
-    registers: [this.prometheus],
-  });
+  readonly predialHookDuration = this.histogram(
+    'bridge_predial_webhook_duration_seconds',
+    'Time the pre-dial hook (PREDIAL_WEBHOOK_URL) took to answer (or to fail), by result (allow, deny, timeout, unreachable, http_error, invalid, too_large)',
+    ['result'],
+    HOOK_BUCKETS,
+  );
 
-  readonly redisUp = new Gauge({
-    name: 'bridge_redis_up',
-    help: '1 when the process is connected to Redis, else 0',
-    registers: [this.prometheus],
-  });
+  readonly redisUp = this.gauge('bridge_redis_up', '1 when the process is connected to Redis, else 0');
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     // prom-client's process and Node.js metrics under their usual names, so stock Node dashboards work.
@@ -134,6 +124,16 @@ export class Metrics {
   /** A counter in this process's registry. */
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.prometheus] });
+  }
+
+  /** A histogram in this process's registry. */
+  private histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
+    return new Histogram({ name, help, labelNames, buckets, registers: [this.prometheus] });
+  }
+
+  /** A gauge without labels in this process's registry. */
+  private gauge(name: string, help: string): Gauge {
+    return new Gauge({ name, help, registers: [this.prometheus] });
   }
 
   /** Keeps `bridge_redis_up` in step with a connection. */
@@ -148,35 +148,36 @@ export class Metrics {
    * (`stream`), and deliveries waiting to run (`waiting`) or to be retried (`delayed`).
    */
   trackEventBacklog(read: () => Promise<Record<'stream' | 'waiting' | 'delayed', number>>): void {
-    new Gauge({
-      name: 'bridge_events_backlog',
-      help: 'Events not yet delivered, by stage (stream: not yet dispatched; waiting, delayed: deliveries queued or waiting to be retried)',
-      labelNames: ['stage'] as const,
-      registers: [this.prometheus],
-      async collect() {
-        try {
-          const counts = await read();
-          for (const [stage, n] of Object.entries(counts)) this.set({ stage }, n);
-        } catch {
-          this.reset();
-        }
-      },
-    });
+    this.scrapedGauge(
+      'bridge_events_backlog',
+      'Events not yet delivered, by stage (stream: not yet dispatched; waiting, delayed: deliveries queued or waiting to be retried)',
+      'stage',
+      async () => Object.entries(await read()),
+    );
   }
 
   /** Adds `bridge_queue_jobs{state}`, read from Redis at scrape time (so it covers every worker). */
   trackQueue(queue: CountableQueue): void {
+    this.scrapedGauge('bridge_queue_jobs', 'Jobs in the call-action queue, by state', 'state', async () => {
+      const counts = await queue.getJobCounts(...QUEUE_STATES);
+      return QUEUE_STATES.map((state) => [state, counts[state] ?? 0]);
+    });
+  }
+
+  /**
+   * A gauge with one label, set from `read` at each scrape. When Redis is down, bridge_redis_up says so:
+   * stale values are dropped rather than reported.
+   */
+  private scrapedGauge<L extends string>(name: string, help: string, label: L, read: () => Promise<Array<[string, number]>>): void {
     new Gauge({
-      name: 'bridge_queue_jobs',
-      help: 'Jobs in the call-action queue, by state',
-      labelNames: ['state'] as const,
+      name,
+      help,
+      labelNames: [label],
       registers: [this.prometheus],
       async collect() {
         try {
-          const counts = await queue.getJobCounts(...QUEUE_STATES);
-          for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+          for (const [value, n] of await read()) this.set({ [label]: value } as Partial<Record<L, string>>, n);
         } catch {
-          // Redis is down: bridge_redis_up says so; stale depths are dropped rather than reported.
           this.reset();
         }
       },

@@ -1,11 +1,14 @@
 import type { RedisClient } from './connection';
 
 /**
- * Defines each Lua script (one key each) as a command on `redis`, and returns the client typed with
- * them. defineCommand is idempotent per name, so repositories sharing a connection may each define theirs.
+ * Defines each Lua script as a command on `redis` (one key, unless it says how many), and returns the client
+ * typed with them. defineCommand is idempotent per name, so repositories sharing a connection may each define theirs.
  */
-export function withScripts<T>(redis: RedisClient, scripts: Record<string, string>): RedisClient & T {
-  for (const [name, lua] of Object.entries(scripts)) redis.defineCommand(name, { numberOfKeys: 1, lua });
+export function withScripts<T>(redis: RedisClient, scripts: Record<string, string | { lua: string; keys: number }>): RedisClient & T {
+  for (const [name, script] of Object.entries(scripts)) {
+    const { lua, keys } = typeof script === 'string' ? { lua: script, keys: 1 } : script;
+    redis.defineCommand(name, { numberOfKeys: keys, lua });
+  }
   return redis as RedisClient & T;
 }
 

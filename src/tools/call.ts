@@ -6,7 +6,7 @@ import type { ParseArgsOptionsConfig } from 'node:util';
 import type { OutboundView } from '../features/outbound';
 import { parseSettings, publicUrlOf, type Config } from '../config';
 import { E164 } from '../formats';
-import { displayUrl, EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, parseToolArgs } from './cli';
+import { displayUrl, EXIT_FAILED, EXIT_OK, type Output, runAsProcess, toolRunner, UsageError, parseToolArgs } from './cli';
 
 export const CALL_USAGE = `Usage: npm run call -- --to <number> [options]
 
@@ -213,13 +213,6 @@ export async function placeCallTool(config: CallToolConfig, options: CallOptions
   }
 }
 
-export async function runCall(argv: readonly string[], rawOut: Output, load?: () => CallToolConfig): Promise<number> {
-  return runTool(
-    { name: 'call', usage: CALL_USAGE, options: Object.keys(CALL_OPTIONS), parse: parseCallArgs, settings: callToolSettings, secrets: (config) => [config.outbound.apiToken], run: placeCallTool },
-    argv,
-    rawOut,
-    load,
-  );
-}
+export const runCall = toolRunner({ name: 'call', usage: CALL_USAGE, options: CALL_OPTIONS, parse: parseCallArgs, settings: callToolSettings, secrets: (config) => [config.outbound.apiToken], run: placeCallTool });
 
 if (require.main === module) runAsProcess((argv, out) => runCall(argv, out));

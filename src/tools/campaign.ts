@@ -605,7 +605,7 @@ export async function runCampaign(argv: readonly string[], rawOut: Output, load?
     {
       name: 'campaign',
       usage: CAMPAIGN_USAGE,
-      options: Object.keys(CAMPAIGN_OPTIONS),
+      options: CAMPAIGN_OPTIONS,
       parse: parseCampaignArgs,
       settings: callToolSettings,
       secrets: (config) => [config.outbound.apiToken],

@@ -46,6 +46,11 @@ export function redactingOutput(out: Output, secrets: readonly string[]): Output
   return { info: (text) => out.info(clean(text)), error: (text) => out.error(clean(text)) };
 }
 
+/** The Redis passwords (in REDIS_URL, REDIS_PASSWORD, the Sentinels'), to keep them out of what a tool prints. */
+export function redisSecrets(redis: { url: string; password?: string; sentinel?: { password?: string } }): Array<string | undefined> {
+  return [urlPassword(redis.url), redis.password, redis.sentinel?.password];
+}
+
 /** The password in a URL (e.g. REDIS_URL), decoded, to keep it out of what a tool prints. */
 export function urlPassword(url: string): string {
   try {
@@ -150,6 +155,14 @@ export function parseToolArgs<O extends ParseArgsOptionsConfig>(argv: readonly s
   }
 }
 
+/** The one argument a tool takes (`what`: a number, a call), or a UsageError saying `missing` when there is none. */
+export function singlePositional(positionals: readonly string[], what: string, missing: string): string {
+  const [value, ...extra] = positionals;
+  if (!value) throw new UsageError(missing);
+  if (extra.length) throw new UsageError(`one ${what} at a time (got ${positionals.join(', ')})`);
+  return value;
+}
+
 /** Turns node's parseArgs errors into UsageErrors with the tool's name. */
 export function usageFromParseError(err: unknown): never {
   if (err instanceof UsageError) throw err;
@@ -177,8 +190,8 @@ function exitAfterFlush(code: number): void {
 export interface ToolSpec<Options, C> {
   name: string;
   usage: string;
-  /** The long options the tool takes, without the dashes. */
-  options: readonly string[];
+  /** The long options the tool takes (as parseToolArgs takes them). */
+  options: ParseArgsOptionsConfig;
   /** Parses the arguments, or returns 'help'; throws UsageError for bad ones. */
   parse(argv: readonly string[]): Options | 'help';
   /** The part of the configuration the tool uses, from an environment; throws ConfigError. */
@@ -198,7 +211,7 @@ export async function runTool<Options, C>(
   rawOut: Output,
   load: () => C = () => spec.settings(toolEnv()),
 ): Promise<number> {
-  const taken = optionsTakenByNpm(spec.name, spec.options, argv);
+  const taken = optionsTakenByNpm(spec.name, Object.keys(spec.options), argv);
   if (taken.length) {
     const example = spec.usage.split('\n')[0]!.replace(/^Usage: /, '');
     rawOut.error(
@@ -224,4 +237,9 @@ export async function runTool<Options, C>(
   if (config === undefined) return EXIT_FAILED;
   const secrets = spec.secrets(config).filter((s): s is string => Boolean(s));
   return spec.run(config, options, redactingOutput(rawOut, secrets));
+}
+
+/** A tool's entry point from its spec: arguments and an output in, the exit code out; `load` stands in for the environment. */
+export function toolRunner<Options, C>(spec: ToolSpec<Options, C>): (argv: readonly string[], rawOut: Output, load?: () => C) => Promise<number> {
+  return (argv, rawOut, load) => runTool(spec, argv, rawOut, load);
 }

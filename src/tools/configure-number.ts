@@ -17,7 +17,8 @@ import {
   type Output,
   publicUrlProblem,
   runAsProcess,
-  runTool,
+  singlePositional,
+  toolRunner,
   UsageError,
   parseToolArgs,
 } from './cli';
@@ -57,9 +58,7 @@ const CONFIGURE_NUMBER_OPTIONS = {
 export function parseConfigureNumberArgs(argv: readonly string[]): ConfigureNumberOptions | 'help' {
   const parsed = parseToolArgs(argv, CONFIGURE_NUMBER_OPTIONS, { positionals: true });
   if (parsed.values.help) return 'help';
-  const [phoneNumber, ...extra] = parsed.positionals;
-  if (!phoneNumber) throw new UsageError('which number? Give it in E.164 form, e.g. npm run configure-number -- +14155550100');
-  if (extra.length) throw new UsageError(`one number at a time (got ${parsed.positionals.join(', ')})`);
+  const phoneNumber = singlePositional(parsed.positionals, 'number', 'which number? Give it in E.164 form, e.g. npm run configure-number -- +14155550100');
   if (!E164.test(phoneNumber)) {
     const digits = phoneNumber.replace(/[^\d]/g, '');
     const guess = digits.length === 10 ? `+1${digits}` : digits.length >= 7 && digits.length <= 15 ? `+${digits}` : undefined;
@@ -229,21 +228,14 @@ function printRows(out: Output, rows: readonly Row[]): void {
 }
 
 /** The whole tool: arguments, configuration, then the change. Returns the exit code. */
-export async function runConfigureNumber(argv: readonly string[], rawOut: Output, load?: () => ConfigureNumberConfig): Promise<number> {
-  return runTool(
-    {
-      name: 'configure-number',
-      usage: CONFIGURE_NUMBER_USAGE,
-      options: Object.keys(CONFIGURE_NUMBER_OPTIONS),
-      parse: parseConfigureNumberArgs,
-      settings: configureNumberSettings,
-      secrets: (config) => [config.twilio.authToken],
-      run: configureNumber,
-    },
-    argv,
-    rawOut,
-    load,
-  );
-}
+export const runConfigureNumber = toolRunner({
+  name: 'configure-number',
+  usage: CONFIGURE_NUMBER_USAGE,
+  options: CONFIGURE_NUMBER_OPTIONS,
+  parse: parseConfigureNumberArgs,
+  settings: configureNumberSettings,
+  secrets: (config) => [config.twilio.authToken],
+  run: configureNumber,
+});
 
 if (require.main === module) runAsProcess((argv, out) => runConfigureNumber(argv, out));

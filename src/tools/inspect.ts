@@ -12,7 +12,7 @@ import { recordingControlOf, type WarmTransfer } from '../calls/record';
 import { createCallActionQueue } from '../jobs/queues';
 import { describeRedis, newRedisClient } from '../redis/connection';
 import { CallReports, type ActionReport, type CallReport, type JobReport, type OutboundReport, type TextReport } from '../features/console';
-import { EXIT_FAILED, EXIT_OK, type Output, runAsProcess, runTool, UsageError, urlPassword, parseToolArgs } from './cli';
+import { EXIT_FAILED, EXIT_OK, type Output, redisSecrets, runAsProcess, singlePositional, toolRunner, UsageError, parseToolArgs } from './cli';
 
 export const INSPECT_USAGE = `Usage: npm run inspect -- <CallSid | Retell call_id | outbound call id> [--json]
 
@@ -47,9 +47,7 @@ const INSPECT_OPTIONS = { json: { type: 'boolean', default: false } } as const s
 export function parseInspectArgs(argv: readonly string[]): InspectOptions | 'help' {
   const parsed = parseToolArgs(argv, INSPECT_OPTIONS, { positionals: true });
   if (parsed.values.help) return 'help';
-  const [id, ...extra] = parsed.positionals;
-  if (!id) throw new UsageError('which call? Give its Twilio CallSid (CA…), its Retell call_id or its outbound id (out_…)');
-  if (extra.length) throw new UsageError(`one call at a time (got ${parsed.positionals.join(', ')})`);
+  const id = singlePositional(parsed.positionals, 'call', 'which call? Give its Twilio CallSid (CA…), its Retell call_id or its outbound id (out_…)');
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new UsageError(`"${id}" is neither a CallSid (CA followed by 32 hex digits), a Retell call_id nor an outbound id (out_…)`);
   return { id, json: parsed.values.json };
 }
@@ -286,21 +284,14 @@ export async function inspect(config: InspectConfig, options: InspectOptions, ou
 }
 
 /** The whole tool: arguments, configuration, then the lookup. Returns the exit code. */
-export async function runInspect(argv: readonly string[], rawOut: Output, load?: () => InspectConfig): Promise<number> {
-  return runTool(
-    {
-      name: 'inspect',
-      usage: INSPECT_USAGE,
-      options: Object.keys(INSPECT_OPTIONS),
-      parse: parseInspectArgs,
-      settings: inspectSettings,
-      secrets: (config) => [urlPassword(config.redis.url), config.redis.password, config.redis.sentinel?.password],
-      run: inspect,
-    },
-    argv,
-    rawOut,
-    load,
-  );
-}
+export const runInspect = toolRunner({
+  name: 'inspect',
+  usage: INSPECT_USAGE,
+  options: INSPECT_OPTIONS,
+  parse: parseInspectArgs,
+  settings: inspectSettings,
+  secrets: (config) => redisSecrets(config.redis),
+  run: inspect,
+});
 
 if (require.main === module) runAsProcess((argv, out) => runInspect(argv, out));

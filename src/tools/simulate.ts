@@ -23,9 +23,9 @@ import {
   EXIT_OK,
   type Output,
   runAsProcess,
-  runTool,
+  toolRunner,
   UsageError,
-  urlPassword,
+  redisSecrets,
   parseToolArgs,
 } from './cli';
 import { liveSession } from './sandbox-session';
@@ -829,21 +829,14 @@ export async function simulate(config: SimulateConfig, options: SimulateOptions,
 }
 
 /** The whole tool: arguments, configuration, then the requests. Returns the exit code. */
-export async function runSimulate(argv: readonly string[], rawOut: Output, load?: () => SimulateConfig): Promise<number> {
-  return runTool(
-    {
-      name: 'simulate',
-      usage: SIMULATE_USAGE,
-      options: Object.keys(SIMULATE_OPTIONS),
-      parse: parseSimulateArgs,
-      settings: simulateSettings,
-      secrets: (config) => [config.twilio.authToken, config.retell.apiKey, urlPassword(config.redis.url), config.redis.password, config.redis.sentinel?.password],
-      run: (config, options, out) => simulate(config, options, out),
-    },
-    argv,
-    rawOut,
-    load,
-  );
-}
+export const runSimulate = toolRunner({
+  name: 'simulate',
+  usage: SIMULATE_USAGE,
+  options: SIMULATE_OPTIONS,
+  parse: parseSimulateArgs,
+  settings: simulateSettings,
+  secrets: (config) => [config.twilio.authToken, config.retell.apiKey, ...redisSecrets(config.redis)],
+  run: (config, options, out) => simulate(config, options, out),
+});
 
 if (require.main === module) runAsProcess((argv, out) => runSimulate(argv, out));

@@ -10,19 +10,20 @@ export const single = (what: string) => z.string({ error: `${what} must be prese
 
 export const callSidField = single('CallSid').regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits');
 
+/** A form about a call: its CallSid and AccountSid (checked against ours by accountForm), and `fields`. */
+export function callForm<F extends z.ZodRawShape>(fields: F) {
+  return z.looseObject({ CallSid: callSidField, AccountSid: single('AccountSid'), ...fields });
+}
+
 /** Any call's status callback. */
-export const statusForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+export const statusForm = callForm({
   CallStatus: single('CallStatus').max(32),
   CallDuration: z.string().max(16).optional(),
   Timestamp: z.string().max(64).optional(),
 });
 
 /** Twilio's asynchronous answering-machine verdict, for calls the bridge placed. */
-export const amdForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+export const amdForm = callForm({
   AnsweredBy: z.enum(['human', 'machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax', 'unknown'], {
     error: "AnsweredBy must be one of Twilio's AMD verdicts",
   }),

@@ -2,6 +2,13 @@ import { twiml } from 'twilio';
 
 const { VoiceResponse } = twiml;
 
+/** TwiML built with twilio's VoiceResponse: `build` adds the verbs. */
+export function voiceTwiml(build: (response: InstanceType<typeof VoiceResponse>) => void): string {
+  const response = new VoiceResponse();
+  build(response);
+  return response.toString();
+}
+
 export interface FallbackOptions {
   /** E.164 number to dial when the agent cannot take the call. */
   number: string | undefined;
@@ -54,20 +61,13 @@ export function twimlDocument(verbs: string): string {
 
 /** What the caller gets when the agent cannot take the call: a human, or an apology. */
 export function fallbackTwiml(fallback: FallbackOptions): string {
-  const response = new VoiceResponse();
-  if (fallback.number) {
-    response.dial({ answerOnBridge: true }, fallback.number);
-  } else {
-    response.say(fallback.message);
-    response.hangup();
-  }
-  return response.toString();
+  const { number } = fallback;
+  if (!number) return sayAndHangupTwiml(fallback.message);
+  return voiceTwiml((response) => response.dial({ answerOnBridge: true }, number));
 }
 
 export function hangupTwiml(): string {
-  const response = new VoiceResponse();
-  response.hangup();
-  return response.toString();
+  return voiceTwiml((response) => response.hangup());
 }
 
 export interface TransferTwimlOptions {
@@ -82,20 +82,20 @@ export interface TransferTwimlOptions {
  * `<Dial><Sip>` to Retell, so the agent drops and the caller hears the message, then ringback.
  */
 export function transferTwiml(opts: TransferTwimlOptions): string {
-  const response = new VoiceResponse();
-  if (opts.message) response.say(opts.message);
-  const dial = response.dial(opts.callerId ? { callerId: opts.callerId } : {});
-  if (opts.targetKind === 'sip') dial.sip(opts.target);
-  else dial.number(opts.target);
-  return response.toString();
+  return voiceTwiml((response) => {
+    if (opts.message) response.say(opts.message);
+    const dial = response.dial(opts.callerId ? { callerId: opts.callerId } : {});
+    if (opts.targetKind === 'sip') dial.sip(opts.target);
+    else dial.number(opts.target);
+  });
 }
 
 /** Says goodbye, then hangs up: used for an end-call with a parting message. */
 export function sayAndHangupTwiml(message: string): string {
-  const response = new VoiceResponse();
-  response.say(message);
-  response.hangup();
-  return response.toString();
+  return voiceTwiml((response) => {
+    response.say(message);
+    response.hangup();
+  });
 }
 
 /**
@@ -103,7 +103,5 @@ export function sayAndHangupTwiml(message: string): string {
  * response, the call is not billed as answered, and no agent is engaged.
  */
 export function rejectTwiml(): string {
-  const response = new VoiceResponse();
-  response.reject();
-  return response.toString();
+  return voiceTwiml((response) => response.reject());
 }

@@ -1,4 +1,4 @@
-import type { Request, RequestHandler, Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import type { ByteBudget } from '../http/byte-budget';
 import { HttpError } from '../http/errors';
@@ -54,6 +54,19 @@ export interface TwilioWebhookConfig {
 export function twilioVerified(config: TwilioWebhookConfig, metrics: Pick<Metrics, 'signatureRefusals'>, budget?: ByteBudget): RequestHandler[] {
   const onRefused = () => metrics.signatureRefusals.inc({ source: 'twilio' });
   return [twilioForm(budget), verifyTwilioSignature({ authToken: config.twilio.authToken, publicUrl: config.publicUrl, onRefused })];
+}
+
+/** What every router of Twilio's webhooks is given. */
+export interface TwilioRoutesDeps {
+  config: TwilioWebhookConfig;
+  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
+  budget?: ByteBudget;
+  metrics: Pick<Metrics, 'signatureRefusals'>;
+}
+
+/** A router for Twilio's webhooks, with what each route runs first (twilioVerified). */
+export function twilioRouter(deps: TwilioRoutesDeps): { router: Router; verified: RequestHandler[] } {
+  return { router: Router(), verified: twilioVerified(deps.config, deps.metrics, deps.budget) };
 }
 
 /** A verified webhook's form, parsed (400 with the reason) and from our account (400 otherwise). */

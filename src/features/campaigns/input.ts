@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { E164, nestedDeeperThan, speakable } from '../../formats';
+import { dialOptions } from '../outbound';
 import { RETRY_CLASSES } from './model';
 import { isValidNumber, isValidZone, parseClock, WEEKDAYS } from './windows';
 
@@ -80,15 +81,7 @@ export const campaignBody = z.strictObject({
       { error: 'retry must be an object {on, max_attempts, delay_s}' },
     )
     .optional(),
-  voicemail: z.enum(['hangup', 'message', 'continue'], { error: 'voicemail must be hangup, message or continue' }).optional(),
-  voicemail_message: z
-    .string({ error: 'voicemail_message must be a string' })
-    .max(1000)
-    .transform(speakable)
-    .pipe(z.string({ error: 'voicemail_message must not be empty' }))
-    .optional(),
-  ring_timeout_s: z.number({ error: 'ring_timeout_s must be a number of seconds' }).int().min(5).max(600).optional(),
-  record: z.boolean({ error: 'record must be true or false' }).optional(),
+  ...dialOptions,
 });
 
 export type CampaignBody = z.output<typeof campaignBody>;

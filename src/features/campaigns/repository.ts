@@ -1,4 +1,5 @@
 import type { RedisClient } from '../../redis/connection';
+import { withScripts } from '../../redis/scripts';
 import { TASK_STATUSES, type CampaignCounts, type CampaignStatus, type StoredTask, type TaskStatus } from './model';
 
 /**
@@ -418,16 +419,16 @@ export class CampaignRepository {
     readonly retentionMs: number = DEFAULT_RETENTION_MS,
   ) {
     this.keys = campaignKeys(prefix);
-    const define = (name: string, keys: number, lua: string) => redis.defineCommand(name, { numberOfKeys: keys, lua });
-    define('cmpAdd', 7, ADD);
-    define('cmpClaim', 4, CLAIM);
-    define('cmpRelease', 4, RELEASE);
-    define('cmpBegin', 4, BEGIN);
-    define('cmpAnswered', 2, ANSWERED);
-    define('cmpFinish', 4, FINISH);
-    define('cmpControl', 3, CONTROL);
-    define('cmpStale', 1, STALE);
-    this.redis = redis as RedisClient & Commands;
+    this.redis = withScripts<Commands>(redis, {
+      cmpAdd: { lua: ADD, keys: 7 },
+      cmpClaim: { lua: CLAIM, keys: 4 },
+      cmpRelease: { lua: RELEASE, keys: 4 },
+      cmpBegin: { lua: BEGIN, keys: 4 },
+      cmpAnswered: { lua: ANSWERED, keys: 2 },
+      cmpFinish: { lua: FINISH, keys: 4 },
+      cmpControl: { lua: CONTROL, keys: 3 },
+      cmpStale: { lua: STALE, keys: 1 },
+    } satisfies Record<keyof Commands, unknown>);
   }
 
   private fourKeys(id: string): string[] {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { Router, Request, RequestHandler, Response } from 'express';
 import { orStoreUnavailable } from '../../calls/errors';
-import { requireApiToken } from '../../http/auth';
+import { apiRouter, idempotencyKey, notFound } from '../../http/api';
 import { HttpError } from '../../http/errors';
 import { parseJsonBody, readBody } from '../../http/read-body';
 import { parseOr400 } from '../../http/validate';
@@ -9,8 +9,6 @@ import type { Logger } from '../../observability/logger';
 import { campaignBody, MAX_TASKS_BODY_BYTES, tasksBody, tasksFromCsv } from './input';
 import { TASK_STATUSES, type TaskStatus } from './model';
 import type { Campaigns, TaskRow } from './service';
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export interface CampaignRoutesDeps {
   apiToken: string;
@@ -27,12 +25,6 @@ function rawBody(): RequestHandler {
   };
 }
 
-function idempotencyKey(req: Request): string | undefined {
-  const key = req.get('idempotency-key');
-  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) throw new HttpError(400, 'Idempotency-Key must be 1-255 printable ASCII characters without spaces');
-  return key;
-}
-
 const isCsv = (req: Request) => /^text\/csv\b/i.test(req.get('content-type') ?? '');
 
 /**
@@ -41,12 +33,7 @@ const isCsv = (req: Request) => /^text\/csv\b/i.test(req.get('content-type') ?? 
  */
 export function campaignRoutes(deps: CampaignRoutesDeps): Router {
   const { campaigns } = deps;
-  const router = Router();
-  router.use('/campaigns', (_req, res, next) => {
-    res.locals.jsonErrors = true;
-    next();
-  });
-  const auth = requireApiToken(deps.apiToken);
+  const { router, auth } = apiRouter('/campaigns', deps.apiToken);
   const body = rawBody();
 
   router.post('/campaigns', auth, body, async (req, res) => {
@@ -79,7 +66,7 @@ export function campaignRoutes(deps: CampaignRoutesDeps): Router {
     }
     const hash = createHash('sha256').update(isCsv(req) ? 'csv\n' : 'json\n').update(raw).digest('hex');
     const outcome = await orStoreUnavailable(() => campaigns.addTasks(String(req.params.id), rows, key, hash));
-    if (outcome.kind === 'unknown') return notFound(res);
+    if (outcome.kind === 'unknown') return campaignNotFound(res);
     if (outcome.kind === 'closed') {
       res.status(409).json({ error: 'closed', reason: outcome.reason });
       return;
@@ -100,14 +87,14 @@ export function campaignRoutes(deps: CampaignRoutesDeps): Router {
 
   router.get('/campaigns/:id', auth, async (req, res) => {
     const view = await orStoreUnavailable(() => campaigns.get(String(req.params.id)));
-    if (!view) return notFound(res);
+    if (!view) return campaignNotFound(res);
     res.json(view);
   });
 
   for (const action of ['pause', 'resume', 'cancel'] as const) {
     router.post(`/campaigns/:id/${action}`, auth, async (req, res) => {
       const outcome = await orStoreUnavailable(() => campaigns.control(String(req.params.id), action));
-      if (outcome.kind === 'unknown') return notFound(res);
+      if (outcome.kind === 'unknown') return campaignNotFound(res);
       if (outcome.kind === 'conflict') {
         res.status(409).json({ error: 'conflict', reason: `the campaign is ${outcome.status}: it cannot be ${action === 'pause' ? 'paused' : action === 'resume' ? 'resumed' : 'canceled'}` });
         return;
@@ -126,13 +113,13 @@ export function campaignRoutes(deps: CampaignRoutesDeps): Router {
     const page = await orStoreUnavailable(() =>
       campaigns.tasks(String(req.params.id), { ...(status ? { status: status as TaskStatus } : {}), ...(cursor ? { cursor } : {}), ...(limit ? { limit } : {}) }),
     );
-    if (!page) return notFound(res);
+    if (!page) return campaignNotFound(res);
     res.json(page);
   });
 
   router.get('/campaigns/:id/results.csv', auth, async (req, res) => {
     const id = String(req.params.id);
-    if (!(await orStoreUnavailable(() => campaigns.get(id)))) return notFound(res);
+    if (!(await orStoreUnavailable(() => campaigns.get(id)))) return campaignNotFound(res);
     res.status(200).type('text/csv; charset=utf-8').set('content-disposition', `attachment; filename="${id}.csv"`);
     try {
       for await (const chunk of campaigns.results(id)) {
@@ -150,6 +137,6 @@ export function campaignRoutes(deps: CampaignRoutesDeps): Router {
   return router;
 }
 
-function notFound(res: Response): void {
-  res.status(404).json({ error: 'not_found', reason: 'no campaign with this id' });
+function campaignNotFound(res: Response): void {
+  notFound(res, 'no campaign with this id');
 }

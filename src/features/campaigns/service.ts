@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../../config';
 import type { Logger } from '../../observability/logger';
 import type { EventSink } from '../events';
-import type { OutboundCalls, OutboundStore } from '../outbound';
+import { dialDefaults, type OutboundCalls, type OutboundStore } from '../outbound';
 import {
   CAMPAIGN_ID,
   attemptsOf,
@@ -162,13 +162,9 @@ export class Campaigns {
 
   async create(body: CampaignBody, key: string | undefined): Promise<CreateOutcome> {
     const { config } = this.deps;
-    const from = body.from ?? config.outbound.fromNumber;
-    if (!from) return { kind: 'invalid', reason: 'from is required: name the Twilio number to call from, or set OUTBOUND_FROM_NUMBER' };
-    const agentId = body.agent_id ?? config.retell.agentRoutes[from] ?? config.retell.defaultAgentId;
-    if (!agentId) return { kind: 'invalid', reason: `agent_id is required: ${from} is not in AGENT_ROUTES and RETELL_AGENT_ID is not set` };
-    const voicemail = body.voicemail ?? 'continue';
-    if (voicemail === 'message' && !body.voicemail_message) return { kind: 'invalid', reason: 'voicemail_message is required with voicemail "message"' };
-    if (voicemail !== 'message' && body.voicemail_message !== undefined) return { kind: 'invalid', reason: 'voicemail_message is only used with voicemail "message"' };
+    const defaults = dialDefaults(body, config);
+    if (!defaults.ok) return { kind: 'invalid', reason: defaults.reason };
+    const { from, agentId, voicemail } = defaults;
 
     const rows = (body.tasks ?? []).map((raw, row) => ({ row, raw }));
     const checked = await checkAll(rows);

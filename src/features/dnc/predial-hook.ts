@@ -1,18 +1,8 @@
 import { Agent, type Dispatcher } from 'undici';
-import { boundedPost, PostError } from '../../http/bounded-post';
-import { signRetellBody } from '../../retell/signature';
+import { signedJsonPost, unsuccessfulAnswer } from '../../retell/signed-post';
+import type { PredialRequest } from '../outbound';
 
-/** What the pre-dial hook is sent before an outbound dial. */
-export interface PredialRequest {
-  to: string;
-  from: string;
-  /** The outbound call's id (`out_…`, GET /calls/{id}). */
-  outbound_id: string;
-  campaign_id?: string;
-  task_id?: string;
-  /** The outbound request's `metadata`, when it had any. */
-  metadata?: Record<string, unknown>;
-}
+export type { PredialRequest };
 
 /** How a pre-dial question went: its answer, or why there is none (each refuses the dial). */
 export type PredialResult = 'allow' | 'deny' | 'timeout' | 'unreachable' | 'http_error' | 'invalid' | 'too_large';
@@ -68,30 +58,15 @@ export class PredialHook {
   }
 
   async ask(request: PredialRequest): Promise<PredialAnswer> {
-    const body = JSON.stringify(request);
-    const started = performance.now();
-    const took = () => Math.round(performance.now() - started);
-    let answer;
-    try {
-      answer = await boundedPost(this.dispatcher, this.url, {
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'twilio-retell-bridge',
-          'x-retell-signature': signRetellBody(body, this.apiKey),
-        },
-        body,
-        timeoutMs: this.timeoutMs,
-        maxBytes: PREDIAL_ANSWER_MAX_BYTES,
-      });
-    } catch (err) {
-      const kind = err instanceof PostError ? err.kind : 'unreachable';
-      return { result: kind, reason: `the pre-dial hook: ${(err as Error).message}`, ms: took() };
-    }
-    const ms = took();
-    if (answer.status < 200 || answer.status > 299) {
-      const where = answer.status >= 300 && answer.status < 400 ? ' (redirects are not followed)' : '';
-      return { result: 'http_error', reason: `the pre-dial hook answered HTTP ${answer.status}${where}`, ms };
-    }
+    const answer = await signedJsonPost(this.dispatcher, this.url, JSON.stringify(request), {
+      apiKey: this.apiKey,
+      timeoutMs: this.timeoutMs,
+      maxBytes: PREDIAL_ANSWER_MAX_BYTES,
+    });
+    const ms = answer.ms;
+    if (!answer.ok) return { result: answer.kind, reason: `the pre-dial hook: ${answer.message}`, ms };
+    const failed = unsuccessfulAnswer(answer.status);
+    if (failed) return { result: 'http_error', reason: `the pre-dial hook ${failed}`, ms };
     const parsed = parsePredialAnswer(answer.body);
     if (!parsed.ok) return { result: 'invalid', reason: `the pre-dial hook's answer: ${parsed.reason}`, ms };
     if (parsed.allow) return { result: 'allow', ms };

@@ -1,9 +1,8 @@
-import { Router, type RequestHandler, type Response } from 'express';
+import type { Router, Response } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
-import { requireApiToken } from '../../http/auth';
+import { apiRouter, jsonBody } from '../../http/api';
 import { HttpError } from '../../http/errors';
-import { parseJsonBody, readBody } from '../../http/read-body';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
@@ -48,14 +47,6 @@ function pathNumber(raw: string): string | null {
   return normalizeNumber(/^ \d/.test(raw) ? `+${raw.slice(1)}` : raw);
 }
 
-function jsonBody(limitBytes: number): RequestHandler {
-  return (req, _res, next) => {
-    readBody(req, { limitBytes }).then((raw) => {
-      req.body = parseJsonBody(raw);
-    }).then(() => next(), next);
-  };
-}
-
 export interface DoNotCallRoutesDeps {
   apiToken: string;
   list: DoNotCallList;
@@ -69,12 +60,7 @@ export interface DoNotCallRoutesDeps {
  */
 export function doNotCallRoutes(deps: DoNotCallRoutesDeps): Router {
   const { list, logger, metrics } = deps;
-  const router = Router();
-  router.use('/dnc', (_req, res, next) => {
-    res.locals.jsonErrors = true;
-    next();
-  });
-  const auth = requireApiToken(deps.apiToken);
+  const { router, auth } = apiRouter('/dnc', deps.apiToken);
 
   router.post('/dnc', auth, jsonBody(DNC_BODY_LIMIT_BYTES), async (req, res) => {
     const body = parseOr400(addBody, req.body);

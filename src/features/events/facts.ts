@@ -2,10 +2,12 @@ import type { CallRecord } from '../../calls/record';
 import type { CallRepository } from '../../calls/repository';
 import type { CallIds, EventSink } from './catalog';
 
-/** Ids a call's metadata may carry: the outbound request's, and a campaign's and its task's. */
-function idsFrom(metadata: Record<string, unknown> | undefined): Pick<CallIds, 'outbound_id' | 'campaign_id' | 'task_id'> {
-  const out: Pick<CallIds, 'outbound_id' | 'campaign_id' | 'task_id'> = {};
-  for (const key of ['outbound_id', 'campaign_id', 'task_id'] as const) {
+type MetadataId = 'outbound_id' | 'campaign_id' | 'task_id';
+
+/** Ids a call's metadata may carry (the outbound request's, a campaign's and its task's): those of `keys` that are non-empty strings, in that order. */
+export function metadataIds<K extends MetadataId>(metadata: Record<string, unknown> | undefined, keys: readonly K[]): Partial<Record<K, string>> {
+  const out: Partial<Record<K, string>> = {};
+  for (const key of keys) {
     const v = metadata?.[key];
     if (typeof v === 'string' && v) out[key] = v;
   }
@@ -23,7 +25,7 @@ export function callData(record: Pick<CallRecord, 'callSid' | 'callId' | 'direct
     direction: record.direction,
     from: record.from,
     to: record.to,
-    ...idsFrom(metadata),
+    ...metadataIds(metadata, ['outbound_id', 'campaign_id', 'task_id']),
   };
 }
 

@@ -41,5 +41,5 @@ export { EventDispatcher, DISPATCH_GROUP } from './dispatcher';
 export { eventsRoutes, eventView } from './routes';
 export { EVENT_ID, redeliverEvent, type RedeliverDeps, type RedeliverResult } from './redeliver';
 export { RETELL_CALL_MAX_BYTES, trimRetellCall } from './retell-call';
-export { callData, emitCallEnded } from './facts';
+export { callData, emitCallEnded, metadataIds } from './facts';
 export { describeEvent } from './describe';

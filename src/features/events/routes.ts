@@ -1,7 +1,7 @@
-import { Router, type Response } from 'express';
+import type { Router, Response } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
-import { requireApiToken } from '../../http/auth';
+import { apiRouter, notFound } from '../../http/api';
 import { parseOr400 } from '../../http/validate';
 import type { Logger } from '../../observability/logger';
 import { EVENT_TYPES } from './catalog';
@@ -65,12 +65,7 @@ export function eventView(event: StoredEvent, endpoints: readonly string[]) {
  */
 export function eventsRoutes(deps: EventsRoutesDeps): Router {
   const { store, endpoints, logger } = deps;
-  const router = Router();
-  router.use('/events', (_req, res, next) => {
-    res.locals.jsonErrors = true;
-    next();
-  });
-  const auth = requireApiToken(deps.apiToken);
+  const { router, auth } = apiRouter('/events', deps.apiToken);
   const names = endpoints.map((e) => e.name);
 
   router.get('/events', auth, async (req, res) => {
@@ -82,7 +77,7 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
   router.post('/events/:id/redeliver', auth, async (req, res) => {
     const id = String(req.params.id);
     const result = await redeliverEvent(deps, id);
-    if (result.kind === 'not_found') return notFound(res);
+    if (result.kind === 'not_found') return eventNotFound(res);
     if (result.kind === 'no_endpoint') {
       res.status(409).json({ error: 'no_endpoint', reason: `no configured endpoint takes ${result.type} events (EVENTS_WEBHOOK_URL, EVENTS_TYPES)` });
       return;
@@ -97,6 +92,6 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
   return router;
 }
 
-function notFound(res: Response): void {
-  res.status(404).json({ error: 'not_found', reason: 'no event with this id (events are kept for EVENTS_RETENTION_HOURS)' });
+function eventNotFound(res: Response): void {
+  notFound(res, 'no event with this id (events are kept for EVENTS_RETENTION_HOURS)');
 }

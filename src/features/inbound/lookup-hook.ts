@@ -1,9 +1,8 @@
 import { Agent, type Dispatcher } from 'undici';
-import { boundedPost, PostError } from '../../http/bounded-post';
 import type { CallLog, Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { callInboundRequest, LOOKUP_LIMITS, parseCallInboundAnswer, type InboundCallDetails, type LookupChoice } from './lookup-contract';
-import { signRetellBody } from '../../retell/signature';
+import { signedJsonPost, unsuccessfulAnswer } from '../../retell/signed-post';
 
 /** How a lookup went; the label of `bridge_inbound_webhook_total`. */
 export type LookupResult =
@@ -87,31 +86,15 @@ export class LookupHook {
   async ask(call: InboundCallDetails, budgetMs: number = this.timeoutMs): Promise<LookupExchange> {
     const timeoutMs = Math.min(this.timeoutMs, budgetMs);
     if (timeoutMs < MIN_LOOKUP_MS) return { result: 'skipped', reason: `only ${Math.max(0, Math.round(budgetMs))} ms were left`, ms: 0 };
-    const body = JSON.stringify(callInboundRequest(call));
-    const started = performance.now();
-    const took = () => Math.round(performance.now() - started);
-    let answer;
-    try {
-      answer = await boundedPost(this.dispatcher, this.url, {
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'twilio-retell-bridge',
-          'x-retell-signature': signRetellBody(body, this.apiKey),
-        },
-        body,
-        timeoutMs,
-        maxBytes: LOOKUP_LIMITS.answerBytes,
-      });
-    } catch (err) {
-      const kind = err instanceof PostError ? err.kind : 'unreachable';
-      return { result: kind, reason: (err as Error).message, ms: took() };
-    }
-    const ms = took();
-    const seen = { ms, status: answer.status, body: answer.body };
-    if (answer.status < 200 || answer.status > 299) {
-      const where = answer.status >= 300 && answer.status < 400 ? ' (redirects are not followed)' : '';
-      return { result: 'http_error', reason: `the hook answered HTTP ${answer.status}${where}`, ...seen };
-    }
+    const answer = await signedJsonPost(this.dispatcher, this.url, JSON.stringify(callInboundRequest(call)), {
+      apiKey: this.apiKey,
+      timeoutMs,
+      maxBytes: LOOKUP_LIMITS.answerBytes,
+    });
+    if (!answer.ok) return { result: answer.kind, reason: answer.message, ms: answer.ms };
+    const seen = { ms: answer.ms, status: answer.status, body: answer.body };
+    const failed = unsuccessfulAnswer(answer.status);
+    if (failed) return { result: 'http_error', reason: `the hook ${failed}`, ...seen };
     let parsed;
     try {
       parsed = parseCallInboundAnswer(answer.body);

@@ -1,31 +1,26 @@
-import { Router, type Response } from 'express';
+import { type Router, type Response } from 'express';
 import { z } from 'zod';
 import type { CallRepository } from '../../calls/repository';
 import type { Config } from '../../config';
 import { isE164 } from '../../formats';
-import type { ByteBudget } from '../../http/byte-budget';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { ATTR_CALL_SID, withServerSpan, type Span } from '../../observability/tracing';
 import { isFinalCallStatus } from '../../twilio/call-status';
-import { callSidField, single } from '../../twilio/forms';
+import { callForm, single } from '../../twilio/forms';
 import { hangupTwiml, transferTwiml } from '../../twilio/twiml';
 import { readVoiceForm, type VoiceForm } from '../../twilio/voice-form';
-import { accountForm, checkAccount, sendTwiml, twilioVerified } from '../../twilio/webhook';
+import { accountForm, checkAccount, sendTwiml, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
 import { resolveReferTarget } from '../actions';
 import type { EventSink } from '../events';
 import type { Answer, CallAnswerer } from './answerer';
 
-const dialActionForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+const dialActionForm = callForm({
   DialCallStatus: z.string().max(32).optional(),
   CallStatus: z.string().max(32).optional(),
 });
 
-const referForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+const referForm = callForm({
   ReferTransferTarget: single('ReferTransferTarget').min(1, 'ReferTransferTarget must not be empty').max(2048),
   From: z.string().max(256).optional(),
   To: z.string().max(256).optional(),
@@ -34,14 +29,12 @@ const referForm = z.looseObject({
 /** DialCallStatus values that mean the agent never took the call. */
 const DIAL_FAILED = new Set(['failed', 'busy', 'no-answer', 'canceled']);
 
-export interface InboundRoutesDeps {
+export interface InboundRoutesDeps extends TwilioRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio' | 'transfer'>;
   answerer: CallAnswerer;
   calls: CallRepository;
   /** Told when a caller's call ends, so whatever still waits on it (a person being rung) is let go. */
   onCallEnded: (callSid: string) => Promise<void>;
-  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
-  budget?: ByteBudget;
   /** Told of a transfer by SIP REFER (`transfer.started`, `transfer.completed`). @defaultValue none */
   events?: EventSink;
   logger: Logger;
@@ -71,8 +64,7 @@ export function countAnswer(metrics: Metrics, answer: Answer): void {
  */
 export function inboundRoutes(deps: InboundRoutesDeps): Router {
   const { config, answerer, calls, logger, metrics } = deps;
-  const router = Router();
-  const verified = twilioVerified(config, metrics, deps.budget);
+  const { router, verified } = twilioRouter(deps);
 
   const answerVoice = async (form: VoiceForm, res: Response, span: Span) => {
     checkAccount(config, form.AccountSid);

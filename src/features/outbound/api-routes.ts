@@ -1,11 +1,10 @@
-import { Router, type RequestHandler, type Response } from 'express';
+import type { Router, Response } from 'express';
 import { z } from 'zod';
-import { E164, nestedDeeperThan, speakable } from '../../formats';
-import { requireApiToken } from '../../http/auth';
-import { HttpError } from '../../http/errors';
-import { parseJsonBody, readBody } from '../../http/read-body';
+import { E164, nestedDeeperThan } from '../../formats';
+import { apiRouter, idempotencyKey, jsonBody, notFound } from '../../http/api';
 import { parseOr400 } from '../../http/validate';
 import type { Metrics } from '../../observability/metrics';
+import { dialOptions } from './input';
 import type { CancelOutcome, OutboundCalls, PlaceOutcome } from './service';
 
 const e164 = (field: string) => z.string({ error: `${field} is required` }).regex(E164, `${field} must be an E.164 number such as +14155550100`);
@@ -34,20 +33,8 @@ const placeBody = z.strictObject({
     .refine((v) => !nestedDeeperThan(v, MAX_METADATA_DEPTH), { message: `metadata may nest at most ${MAX_METADATA_DEPTH} levels deep`, abort: true })
     .refine((v) => JSON.stringify(v).length <= MAX_METADATA_CHARS, 'metadata must be at most 16 KiB as JSON')
     .optional(),
-  voicemail: z.enum(['hangup', 'message', 'continue'], { error: 'voicemail must be hangup, message or continue' }).optional(),
-  // Said at the beep, long after this request has been answered: characters XML cannot carry (control
-  // characters, U+FFFE) are dropped now, as in the agent's messages, so what is stored can always be said.
-  voicemail_message: z
-    .string({ error: 'voicemail_message must be a string' })
-    .max(1000)
-    .transform(speakable)
-    .pipe(z.string({ error: 'voicemail_message must not be empty: it needs words to say (control characters are removed)' }))
-    .optional(),
-  ring_timeout_s: z.number({ error: 'ring_timeout_s must be a number of seconds' }).int().min(5).max(600).optional(),
-  record: z.boolean({ error: 'record must be true or false' }).optional(),
+  ...dialOptions,
 });
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 const PLACE_STATUS: Readonly<Record<PlaceOutcome['kind'], number>> = {
   queued: 202,
@@ -58,15 +45,6 @@ const PLACE_STATUS: Readonly<Record<PlaceOutcome['kind'], number>> = {
   key_reused: 422,
   unavailable: 503,
 };
-
-/** The JSON body of an authenticated request, within `limitBytes` (413 beyond); 400 when it is not JSON. */
-function jsonBody(limitBytes: number): RequestHandler {
-  return (req, _res, next) => {
-    readBody(req, { limitBytes }).then((raw) => {
-      req.body = parseJsonBody(raw);
-    }).then(() => next(), next);
-  };
-}
 
 export interface CallsRoutesDeps {
   apiToken: string;
@@ -80,22 +58,13 @@ export interface CallsRoutesDeps {
  */
 export function callsRoutes(deps: CallsRoutesDeps): Router {
   const { calls, metrics } = deps;
-  const router = Router();
-  router.use('/calls', (_req, res, next) => {
-    res.locals.jsonErrors = true;
-    next();
-  });
-  const auth = requireApiToken(deps.apiToken);
+  const { router, auth } = apiRouter('/calls', deps.apiToken);
   const json = jsonBody(64 * 1024);
 
   router.post('/calls', auth, json, async (req, res) => {
-    const key = req.get('idempotency-key');
-    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-      metrics.outboundRequests.inc({ outcome: 'invalid' });
-      throw new HttpError(400, 'Idempotency-Key must be 1-255 printable ASCII characters without spaces');
-    }
-    let body;
+    let key, body;
     try {
+      key = idempotencyKey(req);
       body = parseOr400(placeBody, req.body);
     } catch (err) {
       metrics.outboundRequests.inc({ outcome: 'invalid' });
@@ -112,13 +81,13 @@ export function callsRoutes(deps: CallsRoutesDeps): Router {
 
   router.get('/calls/:id', auth, async (req, res) => {
     const view = await calls.get(String(req.params.id));
-    if (!view) return notFound(res);
+    if (!view) return callNotFound(res);
     res.json(view);
   });
 
   router.delete('/calls/:id', auth, async (req, res) => {
     const outcome: CancelOutcome = await calls.cancel(String(req.params.id));
-    if (outcome.kind === 'unknown') return notFound(res);
+    if (outcome.kind === 'unknown') return callNotFound(res);
     if (outcome.kind === 'unavailable') {
       res.status(503).json({ error: 'unavailable', reason: outcome.reason });
       return;
@@ -133,6 +102,6 @@ export function callsRoutes(deps: CallsRoutesDeps): Router {
   return router;
 }
 
-function notFound(res: Response): void {
-  res.status(404).json({ error: 'not_found', reason: 'no outbound call with this id (records expire a day after their last change)' });
+function callNotFound(res: Response): void {
+  notFound(res, 'no outbound call with this id (records expire a day after their last change)');
 }

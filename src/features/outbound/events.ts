@@ -1,33 +1,32 @@
-import type { EventSink, OutboundData } from '../events';
+import { metadataIds, type EventSink, type OutboundData } from '../events';
 import { outboundView, type OutboundRecord, type OutboundStatus } from './record';
 
-/** A string id in the request's metadata (a campaign's attempt carries `campaign_id` and `task_id`). */
-function metadataId(metadata: Record<string, unknown>, key: string): string | undefined {
-  const v = metadata[key];
-  return typeof v === 'string' && v ? v : undefined;
+/** A campaign's attempt carries its campaign's and task's ids in its metadata. */
+const CAMPAIGN_IDS = ['campaign_id', 'task_id'] as const;
+
+/** What the pre-dial hook is sent before an outbound dial. */
+export interface PredialRequest {
+  to: string;
+  from: string;
+  /** The outbound call's id (`out_…`, GET /calls/{id}). */
+  outbound_id: string;
+  campaign_id?: string;
+  task_id?: string;
+  /** The outbound request's `metadata`, when it had any. */
+  metadata?: Record<string, unknown>;
 }
 
 /**
  * What the pre-dial hook is told about a call about to be dialed: the numbers, the ids (a campaign's
  * attempt carries `campaign_id` and `task_id` in its metadata), and the request's metadata.
  */
-export function predialRequest(record: OutboundRecord): {
-  to: string;
-  from: string;
-  outbound_id: string;
-  campaign_id?: string;
-  task_id?: string;
-  metadata?: Record<string, unknown>;
-} {
+export function predialRequest(record: OutboundRecord): PredialRequest {
   const metadata = JSON.parse(record.metadata) as Record<string, unknown>;
-  const campaignId = metadataId(metadata, 'campaign_id');
-  const taskId = metadataId(metadata, 'task_id');
   return {
     to: record.to,
     from: record.from,
     outbound_id: record.id,
-    ...(campaignId ? { campaign_id: campaignId } : {}),
-    ...(taskId ? { task_id: taskId } : {}),
+    ...metadataIds(metadata, CAMPAIGN_IDS),
     ...(Object.keys(metadata).length ? { metadata } : {}),
   };
 }
@@ -44,14 +43,11 @@ export async function emitOutboundStatus(events: EventSink, record: OutboundReco
   const type = status === 'ended' ? 'outbound.completed' : 'outbound.status';
   if (events.wants && !events.wants(type)) return;
   const metadata = JSON.parse(record.metadata) as Record<string, unknown>;
-  const campaignId = metadataId(metadata, 'campaign_id');
-  const taskId = metadataId(metadata, 'task_id');
   const data: OutboundData = {
     id: record.id,
     status,
     ...(record.callSid ? { call_sid: record.callSid } : {}),
-    ...(campaignId ? { campaign_id: campaignId } : {}),
-    ...(taskId ? { task_id: taskId } : {}),
+    ...metadataIds(metadata, CAMPAIGN_IDS),
     call: { ...outboundView(record, retellCallId), status } as unknown as Record<string, unknown>,
   };
   const key = `${record.id}:${status}`;

@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { RedisClient } from '../../redis/connection';
 import { withTimeout } from '../../http/timeout';
-import { queueBase } from '../../jobs/queues';
+import { JOB_RETENTION, queueBase } from '../../jobs/queues';
 
 /**
  * Outbound calls wait in a queue of their own, under the same hash-tagged prefix as the call actions:
@@ -22,8 +22,7 @@ export interface PlaceCallJob {
 export const PLACE_JOB_OPTIONS: JobsOptions = {
   attempts: 6,
   backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
-  removeOnComplete: { age: 24 * 3600, count: 10_000 },
-  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+  ...JOB_RETENTION,
 };
 
 export type OutboundCallQueue = Queue<PlaceCallJob, unknown, 'place'>;

@@ -6,6 +6,7 @@ import type { CallRepository } from '../../calls/repository';
 import type { Config } from '../../config';
 import { addPlaceCall, cancelJobId, placeJobId, type OutboundCallQueue } from './jobs';
 import { emitOutboundStatus } from './events';
+import { dialDefaults } from './input';
 import type { EventSink } from '../events';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
@@ -94,15 +95,9 @@ export class OutboundCalls {
 
   async place(request: OutboundRequest, idempotencyKey: string | undefined): Promise<PlaceOutcome> {
     const { config } = this.deps;
-    const from = request.from ?? config.outbound.fromNumber;
-    if (!from) return { kind: 'invalid', reason: 'from is required: name the Twilio number to call from, or set OUTBOUND_FROM_NUMBER' };
-    const agentId = request.agent_id ?? config.retell.agentRoutes[from] ?? config.retell.defaultAgentId;
-    if (!agentId) return { kind: 'invalid', reason: `agent_id is required: ${from} is not in AGENT_ROUTES and RETELL_AGENT_ID is not set` };
-    const voicemail = request.voicemail ?? 'continue';
-    if (voicemail === 'message' && !request.voicemail_message) return { kind: 'invalid', reason: 'voicemail_message is required with voicemail "message"' };
-    if (voicemail !== 'message' && request.voicemail_message !== undefined) {
-      return { kind: 'invalid', reason: 'voicemail_message is only used with voicemail "message"' };
-    }
+    const defaults = dialDefaults(request, config);
+    if (!defaults.ok) return { kind: 'invalid', reason: defaults.reason };
+    const { from, agentId, voicemail } = defaults;
     // An open outbound API on a leaked token is toll fraud; the allow-list bounds what a token can dial.
     if (config.outbound.allowlist.length > 0 && !isAllowlisted(request.to, config.outbound.allowlist)) {
       return { kind: 'not_allowed', reason: `${request.to} is not on OUTBOUND_ALLOWLIST` };

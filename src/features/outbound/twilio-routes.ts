@@ -1,11 +1,10 @@
-import { Router, type Request, type Response } from 'express';
+import { type Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import { isFinalCallStatus } from '../../twilio/call-status';
 import { OUTBOUND_ID } from './record';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
-import type { ByteBudget } from '../../http/byte-budget';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { ATTR_CALL_SID, withServerSpan } from '../../observability/tracing';
@@ -15,17 +14,15 @@ import { OUTBOUND_PATHS } from './twilio';
 import { hangupTwiml } from '../../twilio/twiml';
 import { readVoiceForm, type VoiceForm } from '../../twilio/voice-form';
 import { amdForm, parseTimestamp, statusForm } from '../../twilio/forms';
-import { accountForm, checkAccount, queryId, sendTwiml, twilioVerified } from '../../twilio/webhook';
+import { accountForm, checkAccount, queryId, sendTwiml, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
 
 
-export interface TwilioOutboundRoutesDeps {
+export interface TwilioOutboundRoutesDeps extends TwilioRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio'>;
   answerer: CallAnswerer;
   callbacks: OutboundCallbacks;
   /** Told when a call ends, so whatever still waits on it (a person being rung) is let go. */
   onCallEnded: (callSid: string) => Promise<void>;
-  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
-  budget?: ByteBudget;
   logger: Logger;
   metrics: Metrics;
 }
@@ -40,8 +37,7 @@ const outboundId = (req: Request) => queryId(req, 'o', OUTBOUND_ID, 'an outbound
  */
 export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
   const { config, answerer, callbacks, logger, metrics } = deps;
-  const router = Router();
-  const verified = twilioVerified(config, metrics, deps.budget);
+  const { router, verified } = twilioRouter(deps);
 
   const answerCall = async (form: VoiceForm, req: Request, res: Response) => {
     checkAccount(config, form.AccountSid);

@@ -1,30 +1,24 @@
-import { Router, type Request } from 'express';
+import { type Router, type Request } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import type { CallRepository } from '../../calls/repository';
 import type { Config, RecordingChannels } from '../../config';
-import type { ByteBudget } from '../../http/byte-budget';
 import { HttpError } from '../../http/errors';
 import type { Logger } from '../../observability/logger';
-import type { Metrics } from '../../observability/metrics';
-import { callSidField, single } from '../../twilio/forms';
+import { callForm, single } from '../../twilio/forms';
 import { retellDialVerb } from '../../twilio/twiml';
-import { accountForm, sendTwiml, twilioVerified } from '../../twilio/webhook';
+import { accountForm, sendTwiml, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
 import type { EventSink } from '../events';
 import { consentFrom } from './plan';
 import { afterConsentTwiml, RECORDING_PATHS, recordingStatusUrl } from './twiml';
 
-const consentForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+const consentForm = callForm({
   Digits: z.string().max(32).optional(),
   SpeechResult: z.string().max(2000).optional(),
 });
 
 /** Twilio's recording status callback (Recording resource and `<Recording>` docs). */
-const statusForm = z.looseObject({
-  CallSid: callSidField,
-  AccountSid: single('AccountSid'),
+const statusForm = callForm({
   RecordingSid: single('RecordingSid').regex(/^RE[0-9a-fA-F]{32}$/, 'RecordingSid must be RE followed by 32 hex digits'),
   RecordingStatus: single('RecordingStatus').max(32),
   RecordingUrl: z.string().max(2048).optional(),
@@ -41,14 +35,11 @@ function consentTarget(req: Request): { callId: string; channels: RecordingChann
   return { callId: c, channels: r };
 }
 
-export interface RecordingRoutesDeps {
+export interface RecordingRoutesDeps extends TwilioRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio' | 'retell'>;
   calls: CallRepository;
   events: EventSink;
-  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
-  budget?: ByteBudget;
   logger: Logger;
-  metrics: Metrics;
 }
 
 /**
@@ -57,9 +48,8 @@ export interface RecordingRoutesDeps {
  * needs; completed, with where it is).
  */
 export function recordingRoutes(deps: RecordingRoutesDeps): Router {
-  const { config, calls, events, logger, metrics } = deps;
-  const router = Router();
-  const verified = twilioVerified(config, metrics, deps.budget);
+  const { config, calls, events, logger } = deps;
+  const { router, verified } = twilioRouter(deps);
 
   // The caller is waiting on this answer: the Retell call and the channels come in the URL (signed), so
   // the TwiML needs nothing from Redis, and the answer only records the decision when Redis is there.

@@ -1,12 +1,10 @@
-import { Router, type Request } from 'express';
+import { type Router, type Request } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import type { Config } from '../../config';
-import type { ByteBudget } from '../../http/byte-budget';
 import type { Logger } from '../../observability/logger';
-import type { Metrics } from '../../observability/metrics';
 import { single } from '../../twilio/forms';
-import { accountForm, queryId, twilioVerified } from '../../twilio/webhook';
+import { accountForm, queryId, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
 import type { EventSink } from '../events';
 import { SMS_ID } from './record';
 import type { SmsRepository } from './repository';
@@ -50,16 +48,13 @@ const textId = (req: Request) => queryId(req, 'm', SMS_ID, 'the id of a text the
 /** Twilio's final statuses of a text that did not arrive. */
 const FAILED = new Set(['failed', 'undelivered']);
 
-export interface SmsRoutesDeps {
+export interface SmsRoutesDeps extends TwilioRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio'>;
   texts: SmsRepository;
   events: EventSink;
   /** A number that texted STOP (or another opt-out keyword) to one of the bridge's numbers. */
   onOptOut: (number: string) => Promise<void>;
-  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
-  budget?: ByteBudget;
   logger: Logger;
-  metrics: Metrics;
 }
 
 const EMPTY_MESSAGING_RESPONSE = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
@@ -70,9 +65,8 @@ const EMPTY_MESSAGING_RESPONSE = '<?xml version="1.0" encoding="UTF-8"?><Respons
  * do-not-call list.
  */
 export function smsRoutes(deps: SmsRoutesDeps): Router {
-  const { config, texts, events, logger, metrics } = deps;
-  const router = Router();
-  const verified = twilioVerified(config, metrics, deps.budget);
+  const { config, texts, events, logger } = deps;
+  const { router, verified } = twilioRouter(deps);
 
   router.post(SMS_PATHS.status, ...verified, async (req, res) => {
     const form = accountForm(config, statusForm, req);

@@ -1,15 +1,13 @@
-import { Router, type Request } from 'express';
+import { type Router, type Request } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import { WARM_TRANSFER_ID } from '../../calls/record';
 import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
-import type { ByteBudget } from '../../http/byte-budget';
-import type { Metrics } from '../../observability/metrics';
 import type { WarmTransferCallbacks } from './callbacks';
 import { WARM_TRANSFER_PATHS } from './twilio';
 import { amdForm, statusForm } from '../../twilio/forms';
-import { accountForm, queryId, sendTwiml, twilioVerified } from '../../twilio/webhook';
+import { accountForm, queryId, sendTwiml, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
 
 const legForm = z.looseObject({
   CallSid: z.string({ error: 'CallSid must be present, once' }).regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits'),
@@ -20,12 +18,9 @@ const gatherForm = legForm.extend({
   Digits: z.string({ error: 'Digits must be given once' }).max(16, 'Digits must be at most 16 characters').optional(),
 });
 
-export interface TwilioWarmTransferRoutesDeps {
+export interface TwilioWarmTransferRoutesDeps extends TwilioRoutesDeps {
   config: Pick<Config, 'publicUrl' | 'twilio'>;
   callbacks: WarmTransferCallbacks;
-  /** Bodies read before their signature is checked, shared with the other unauthenticated routes. */
-  budget?: ByteBudget;
-  metrics: Metrics;
 }
 
 /** The transfer's id every callback URL carries (`?x=warm_transfer-CA…-1`); it is covered by the signature. */
@@ -33,9 +28,8 @@ const transferId = (req: Request) => queryId(req, 'x', WARM_TRANSFER_ID, 'a warm
 
 /** Twilio's requests about a warm transfer's leg (signed, with the URLs the worker gave calls.create). */
 export function twilioWarmTransferRoutes(deps: TwilioWarmTransferRoutesDeps): Router {
-  const { config, callbacks, metrics } = deps;
-  const router = Router();
-  const verified = twilioVerified(config, metrics, deps.budget);
+  const { config, callbacks } = deps;
+  const { router, verified } = twilioRouter(deps);
 
   router.post(WARM_TRANSFER_PATHS.answer, ...verified, async (req, res) => {
     const form = accountForm(config, legForm, req);

@@ -1,6 +1,4 @@
-import { twiml } from 'twilio';
-
-const { VoiceResponse } = twiml;
+import { voiceTwiml } from '../../twilio/twiml';
 
 /** The conference a warm transfer joins the caller and the person in, named after the transfer's job. */
 export const warmTransferRoom = (transferId: string) => `x-${transferId}`;
@@ -24,17 +22,17 @@ const keyName = (digit: string) => (digit === '*' ? 'star' : digit === '#' ? 'po
  * falling through to the end of the TwiML. `finishOnKey` is empty so that `#` can be the accept key.
  */
 export function warmTransferPromptTwiml(opts: WarmTransferPromptOptions): string {
-  const response = new VoiceResponse();
-  const gather = response.gather({
-    numDigits: 1,
-    timeout: opts.timeoutS,
-    finishOnKey: '',
-    action: opts.gatherUrl,
-    method: 'POST',
-    actionOnEmptyResult: true,
+  return voiceTwiml((response) => {
+    const gather = response.gather({
+      numDigits: 1,
+      timeout: opts.timeoutS,
+      finishOnKey: '',
+      action: opts.gatherUrl,
+      method: 'POST',
+      actionOnEmptyResult: true,
+    });
+    gather.say(`${opts.summary} Press ${keyName(opts.acceptDigit)} to take this call.`);
   });
-  gather.say(`${opts.summary} Press ${keyName(opts.acceptDigit)} to take this call.`);
-  return response.toString();
 }
 
 /**
@@ -42,8 +40,8 @@ export function warmTransferPromptTwiml(opts: WarmTransferPromptOptions): string
  * legs end it on leaving, so neither is left alone in it. No beep: the caller is mid-conversation.
  */
 export function joinConferenceTwiml(room: string, opts: { message?: string; starts: boolean }): string {
-  const response = new VoiceResponse();
-  if (opts.message) response.say(opts.message);
-  response.dial().conference({ startConferenceOnEnter: opts.starts, endConferenceOnExit: true, beep: 'false' }, room);
-  return response.toString();
+  return voiceTwiml((response) => {
+    if (opts.message) response.say(opts.message);
+    response.dial().conference({ startConferenceOnEnter: opts.starts, endConferenceOnExit: true, beep: 'false' }, room);
+  });
 }
