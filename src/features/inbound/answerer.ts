@@ -209,9 +209,10 @@ export class CallAnswerer {
         log.warn({ orphanCallId: answer.callId }, 'claim lost during registration; answering with the new holder\'s TwiML');
         const theirs = stored.twiml ?? (await this.waitForStoredAnswer(call.callSid, deadline));
         if (theirs !== undefined) return { twiml: theirs, outcome: 'duplicate' };
-      } else if (answer.outcome === 'registered' && answer.callId && answer.agentId) {
+      } else if (answer.outcome === 'registered' && answer.callId && answer.agentId && this.events.wants?.('call.started') !== false) {
         // Only the registration that was stored is the call's: a lost claim's orphan is not. Not awaited,
-        // so the answer waits on nothing more than before: one XADD, sent as the answer goes out.
+        // so the answer waits on nothing more than before: one XADD, sent as the answer goes out. Its data
+        // is not even built when no endpoint wants it.
         void this.events.emit('call.started', startedData(call, answer.callId, answer.agentId), { key: call.callSid });
       }
     } catch (err) {
