@@ -2,18 +2,8 @@
  * The pre-dial hook's settings: what they parse into, and how a bad value stops start-up naming the
  * variable (an http URL in production, a timeout out of bounds).
  */
-import { ConfigError, loadConfig } from '../../src/config';
-import { PRODUCTION_PUBLIC_URL, testEnv } from '../support/bridge';
-
-function problems(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig(testEnv(env));
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.problems.map((p) => `${p.variable} ${p.problem}`);
-  }
-}
+import { loadConfig } from '../../src/config';
+import { configProblems as problems, PRODUCTION_PUBLIC_URL, testEnv } from '../support/bridge';
 
 describe('pre-dial hook settings', () => {
   it('when none is set, then there is no hook and the timeout is 2000 ms', () => {

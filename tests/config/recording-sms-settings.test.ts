@@ -2,18 +2,8 @@
  * The recording and text settings: what they parse into, and how a bad value stops start-up naming the
  * variable. SMS_TEMPLATES is parsed once here, so a template the agent could never send refuses to start.
  */
-import { ConfigError, loadConfig } from '../../src/config';
-import { testEnv } from '../support/bridge';
-
-function problems(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig(testEnv(env));
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.problems.map((p) => `${p.variable} ${p.problem}`);
-  }
-}
+import { loadConfig } from '../../src/config';
+import { configProblems as problems, testEnv } from '../support/bridge';
 
 describe('recording settings', () => {
   it('when none is set, then calls are not recorded and consent is announced', () => {

@@ -1,7 +1,7 @@
 import type { Container } from '../../src/container';
 import type { RedisClient } from '../../src/redis/connection';
 import type { CallRepository } from '../../src/calls/repository';
-import { loadConfig, type Config } from '../../src/config';
+import { ConfigError, loadConfig, type Config } from '../../src/config';
 import type { OutboundCallQueue } from '../../src/features/outbound/jobs';
 import type { CallActionQueue } from '../../src/jobs/queues';
 import type { EventQueue, EventSink, EventStore } from '../../src/features/events';
@@ -21,6 +21,17 @@ export const PUBLIC_URL = 'https://bridge.example.com';
  * PUBLIC_URL's (the suite's own NODE_ENV=test accepts them). Nothing ever connects to it.
  */
 export const PRODUCTION_PUBLIC_URL = 'https://my-bridge.herokuapp.com';
+
+/** What a start with the test settings plus `env` would refuse, as `VARIABLE problem` lines (none: it starts). */
+export function configProblems(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(testEnv(env));
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.problems.map((p) => `${p.variable} ${p.problem}`);
+  }
+}
 
 export function testEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return {
