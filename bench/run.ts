@@ -21,7 +21,7 @@
  * Flags: --duration S (per run, default 5), --connections 20,100, --rounds 3, --dup-duration S (2),
  * --no-scale-out, --soak-seconds S (240), --soak-rate R (req/s, 400), --retell-delay MS (0),
  * --no-pin, --json FILE (raw numbers), --candidate DIR (also measure the bridge of another checkout,
- * e.g. a change under evaluation, side by side), --profile DIR (V8 CPU profiles of the web processes, written when
+ * e.g. a change under evaluation, side by side; repeat it to line up several checkouts in the new-call runs), --profile DIR (V8 CPU profiles of the web processes, written when
  * they stop; open them in Chrome DevTools), --no-functions, --fn-calls N (calls per concurrency, 300),
  * --fn-concurrency 1,10,50 (function calls in flight), --worker-concurrency N (WORKER_CONCURRENCY, 10),
  * --drain-jobs N (function calls queued for the worker-throughput run, 1000), --no-outbound, --no-events,
@@ -40,7 +40,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BenchEnv } from './lib/harness';
+import { BenchEnv, type WebTarget } from './lib/harness';
 import { PoolSizer } from './lib/measure';
 import { renderSection, type Section } from './lib/report';
 import { duplicatesScenario } from './scenarios/duplicates';
@@ -114,7 +114,7 @@ function parseFlags(argv: string[]): RunFlags {
       'retell-delay': { type: 'string', default: '0' },
       'no-pin': { type: 'boolean', default: false },
       json: { type: 'string' },
-      candidate: { type: 'string' },
+      candidate: { type: 'string', multiple: true },
       profile: { type: 'string' },
       'no-functions': { type: 'boolean', default: false },
       'functions-only': { type: 'boolean', default: false },
@@ -156,7 +156,8 @@ function parseFlags(argv: string[]): RunFlags {
     retellDelayMs: num('retell-delay', v['retell-delay'], 0, 10_000),
     pin: !v['no-pin'],
     json: v.json,
-    candidate: v.candidate === undefined ? undefined : path.resolve(v.candidate),
+    candidate: v.candidate?.[0] === undefined ? undefined : path.resolve(v.candidate[0]),
+    candidates: (v.candidate ?? []).map((c) => path.resolve(c)),
     profile: v.profile === undefined ? undefined : path.resolve(v.profile),
     functions: !v['no-functions'],
     functionsOnly: v['functions-only'],
@@ -266,9 +267,13 @@ async function main(): Promise<void> {
     const ours = await env.startBridge({ cpus: env.cpus.web, name: 'bridge' });
     const full = !flags.soak && !flags.retellClient && !flags.twilioClient && !flags.functionsOnly && !flags.clusterOnly && !flags.outboundOnly && !flags.eventsOnly && !flags.recordingOnly && !flags.tracesOnly && !flags.campaigns && !flags.console;
     const naive = full ? await env.startNaive() : undefined;
-    const candidate =
-      flags.candidate && full ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
-    const ctx: ScenarioContext = { env, flags, ours, naive, candidate, pools: new PoolSizer(), log };
+    const candidates: WebTarget[] = [];
+    if (full) {
+      for (const [i, root] of flags.candidates.entries()) {
+        candidates.push(await env.startBridge({ cpus: env.cpus.web, name: i === 0 ? 'candidate' : `candidate${i + 1}`, root }));
+      }
+    }
+    const ctx: ScenarioContext = { env, flags, ours, naive, candidate: candidates[0], candidates, pools: new PoolSizer(), log };
     const header = machineLine(env);
     for (const scenario of scenariosFor(flags)) {
       log(`scenario: ${scenario.name}`);

@@ -28,6 +28,8 @@ export interface Flags {
   profile: string | undefined;
   /** Another checkout of the bridge to measure beside this one (its src/bin/web.ts). */
   candidate: string | undefined;
+  /** Every --candidate given, in order (the new-call runs measure them all; other scenarios the first). */
+  candidates: string[];
 }
 
 export interface ScenarioContext {
@@ -39,6 +41,8 @@ export interface ScenarioContext {
   naive: WebTarget | undefined;
   /** The bridge from the --candidate checkout, on the same CPU, when one is given. */
   candidate: WebTarget | undefined;
+  /** One bridge per --candidate, in order; the first is `candidate`. */
+  candidates: WebTarget[];
   pools: PoolSizer;
   log(message: string): void;
 }

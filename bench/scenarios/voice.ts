@@ -156,11 +156,12 @@ export const voiceScenario: Scenario = {
   },
 };
 
-/** The bridges under test: this checkout's, and a candidate checkout's when one is given. */
+/** The bridges under test: this checkout's, and each candidate checkout's. */
 export function bridgesOf(ctx: ScenarioContext): WebTarget[] {
-  return ctx.candidate ? [ctx.ours, ctx.candidate] : [ctx.ours];
+  return [ctx.ours, ...ctx.candidates];
 }
 
 function label(ctx: ScenarioContext, t: WebTarget): string {
-  return t === ctx.ours ? 'bridge (all guards on)' : `candidate (${ctx.flags.candidate})`;
+  const i = ctx.candidates.indexOf(t);
+  return i < 0 ? 'bridge (all guards on)' : `${t.name} (${ctx.flags.candidates[i]})`;
 }
