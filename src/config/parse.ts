@@ -108,6 +108,14 @@ export function setting<T extends z.ZodType>(schema: T, meta: SettingMeta): T {
   return schema.meta({ ...meta, example, deploy } as z.core.GlobalMeta) as T;
 }
 
+/**
+ * A setting of a setup the deploy files do not make (Redis Cluster or Sentinel, tracing's finer
+ * controls): `deploy` is `manual`, so neither platform declares it.
+ */
+export function setupSetting<T extends z.ZodType>(schema: T, meta: Omit<SettingMeta, 'deploy'>): T {
+  return setting(schema, { ...meta, deploy: { how: 'manual' } });
+}
+
 export type Settings = Record<string, z.ZodType>;
 
 /** The values of `settings` once parsed. */
