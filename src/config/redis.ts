@@ -26,6 +26,20 @@ function hostPortList(example: string) {
     .optional();
 }
 
+/**
+ * A Redis topology used instead of REDIS_URL (Cluster nodes or sentinels): a comma-separated `host:port`
+ * list, `example` in its messages and as its example, set by hand; `docs` and `dotenv` are its texts in
+ * docs/configuration.md and .env.example.
+ */
+function topology(example: string, texts: { description: string; docs: string; dotenv: string }) {
+  return setupSetting(hostPortList(example), {
+    description: texts.description,
+    example,
+    docs: { meaning: texts.docs },
+    dotenv: { comment: texts.dotenv },
+  });
+}
+
 /** A setting that shares the docs row and .env.example comment of the one before it. */
 const listedWithPrevious = { docs: 'with previous', dotenv: { comment: false } } as const satisfies Partial<SettingMeta>;
 
@@ -56,23 +70,17 @@ export const settings = {
   REDIS_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores').default('bridge'), {
     description: 'Prefix of every Redis key the bridge writes, so several deployments can share one Redis',
   }),
-  REDIS_CLUSTER_NODES: setupSetting(hostPortList('10.0.0.5:6379,10.0.0.6:6379'), {
+  REDIS_CLUSTER_NODES: topology('10.0.0.5:6379,10.0.0.6:6379', {
     description: 'Comma-separated host:port of Redis Cluster nodes (any reachable subset): use Redis Cluster instead of REDIS_URL',
-    example: '10.0.0.5:6379,10.0.0.6:6379',
-    docs: { meaning: 'comma-separated `host:port` of Redis Cluster nodes: use the Cluster instead of `REDIS_URL` ([more](deploy.md#redis-cluster-or-sentinel))' },
-    dotenv: {
-      comment:
-        'Redis Cluster instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of any of its nodes, e.g. 10.0.0.5:6379,10.0.0.6:6379. The keys are hash-tagged, so every script stays in one slot.',
-    },
+    docs: 'comma-separated `host:port` of Redis Cluster nodes: use the Cluster instead of `REDIS_URL` ([more](deploy.md#redis-cluster-or-sentinel))',
+    dotenv:
+      'Redis Cluster instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of any of its nodes, e.g. 10.0.0.5:6379,10.0.0.6:6379. The keys are hash-tagged, so every script stays in one slot.',
   }),
-  REDIS_SENTINELS: setupSetting(hostPortList('10.0.0.5:26379,10.0.0.6:26379'), {
+  REDIS_SENTINELS: topology('10.0.0.5:26379,10.0.0.6:26379', {
     description: 'Comma-separated host:port of Redis Sentinels: use the master they name (REDIS_SENTINEL_NAME) instead of REDIS_URL',
-    example: '10.0.0.5:26379,10.0.0.6:26379',
-    docs: { meaning: 'comma-separated `host:port` of sentinels, and the master name they monitor: use Sentinel instead of `REDIS_URL`' },
-    dotenv: {
-      comment:
-        'Sentinel instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of the sentinels, and the master name they monitor ("sentinel monitor <name> ..."), e.g. 10.0.0.5:26379,10.0.0.6:26379 and mymaster.',
-    },
+    docs: 'comma-separated `host:port` of sentinels, and the master name they monitor: use Sentinel instead of `REDIS_URL`',
+    dotenv:
+      'Sentinel instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of the sentinels, and the master name they monitor ("sentinel monitor <name> ..."), e.g. 10.0.0.5:26379,10.0.0.6:26379 and mymaster.',
   }),
   REDIS_SENTINEL_NAME: setupSetting(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be the master group name from the sentinels' configuration, such as mymaster").optional(), {
     description: 'Master group name the sentinels monitor (sentinel monitor <name> ...); required with REDIS_SENTINELS',
