@@ -31,7 +31,7 @@ export type Deploy =
 export type SettingMeta = {
   /** What the setting does, in a sentence (without the full stop). The files' texts default to it. */
   description: string;
-  /** A good value, printed after a problem as `NAME=<example>`. @defaultValue the schema's default */
+  /** A good value, printed after a problem as `NAME=<example>`. @defaultValue the schema's own (withExample), else its default */
   example?: string;
   /** Never echo the value in a message. */
   secret?: boolean;
@@ -94,14 +94,22 @@ export function filledIn(meta: SettingMeta & Required<Pick<SettingMeta, 'example
 }
 
 /**
+ * `schema` with the example its messages show (a list's, say), which `setting` takes as the setting's
+ * example unless the metadata gives one.
+ */
+export function withExample<T extends z.ZodType>(schema: T, example: string): T {
+  return schema.meta({ example }) as T;
+}
+
+/**
  * `schema` with its metadata, which every setting has. What the metadata leaves out and the schema says
- * is filled in here: the example is the default, and a setting with a default is in the platforms' shared
+ * is filled in here: the example is the schema's own (withExample) or its default, and a setting with a default is in the platforms' shared
  * settings (`group`), one without declared empty (`optional`).
  */
 export function setting<T extends z.ZodType>(schema: T, meta: SettingMeta): T {
   const fallback = defaultOf(schema);
   const hasDefault = fallback !== undefined && fallback !== '';
-  const example = meta.example ?? (hasDefault ? String(fallback) : undefined);
+  const example = meta.example ?? metaOf(schema).example ?? (hasDefault ? String(fallback) : undefined);
   if (example === undefined) throw new Error(`a setting without a default needs an example: ${meta.description}`);
   if (!meta.deploy && !schema.safeParse(undefined).success) throw new Error(`a required setting needs a deploy: ${meta.description}`);
   const deploy: Deploy = meta.deploy ?? (hasDefault ? { how: 'group' } : { how: 'optional' });

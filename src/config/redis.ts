@@ -1,6 +1,6 @@
 /** Where Redis is and how to reach it: one URL, a Redis Cluster, or Sentinel. */
 import { z } from 'zod';
-import { rule, setting, setupSetting, type ConfigProblem, type SettingMeta, type ValuesOf } from './parse';
+import { rule, setting, setupSetting, withExample, type ConfigProblem, type SettingMeta, type ValuesOf } from './parse';
 import { trueFalse } from './values';
 
 export const title = 'Redis';
@@ -8,7 +8,7 @@ export const title = 'Redis';
 /** `host:port` (IPv6 in brackets), as Redis Cluster and Sentinel addresses are written. */
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
-/** A comma-separated list of `host:port` addresses, parsed into `{host, port}`. */
+/** A comma-separated list of `host:port` addresses, parsed into `{host, port}`; `example` is shown in its messages. */
 function hostPortList(example: string) {
   const entry = z.string().transform((s, ctx) => {
     const match = HOST_PORT.exec(s);
@@ -19,22 +19,22 @@ function hostPortList(example: string) {
     }
     return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
   });
-  return z
+  const list = z
     .string()
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(entry).min(1, `must list at least one host:port, e.g. ${example}`))
     .optional();
+  return withExample(list, example);
 }
 
 /**
  * A Redis topology used instead of REDIS_URL (Cluster nodes or sentinels): a comma-separated `host:port`
- * list, `example` in its messages and as its example, set by hand; `docs` and `dotenv` are its texts in
+ * list (`example` in its messages and as its example), set by hand; `docs` and `dotenv` are its texts in
  * docs/configuration.md and .env.example.
  */
 function topology(example: string, texts: { description: string; docs: string; dotenv: string }) {
   return setupSetting(hostPortList(example), {
     description: texts.description,
-    example,
     docs: { meaning: texts.docs },
     dotenv: { comment: texts.dotenv },
   });

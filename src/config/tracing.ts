@@ -3,7 +3,7 @@
  * unless an exporter endpoint is set: then the tracing SDK is not even loaded.
  */
 import { z } from 'zod';
-import { rule, setting, setupSetting, type ValuesOf } from './parse';
+import { rule, setting, setupSetting, withExample, type ValuesOf } from './parse';
 import { httpUrl, trueFalse } from './values';
 
 export const title = 'Traces (OpenTelemetry)';
@@ -17,10 +17,10 @@ const RATIO_SAMPLERS: readonly SamplerName[] = ['traceidratio', 'parentbased_tra
 
 /**
  * `key=value` pairs separated by commas, values percent-encoded (the W3C Baggage format the specification
- * uses for OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES).
+ * uses for OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES); `example` is shown in its messages.
  */
-function keyValueList(what: string) {
-  return z
+function keyValueList(example: string) {
+  const list = z
     .string()
     .default('')
     .transform((raw, ctx) => {
@@ -29,7 +29,7 @@ function keyValueList(what: string) {
         const eq = entry.indexOf('=');
         const key = eq > 0 ? entry.slice(0, eq).trim() : '';
         if (!key) {
-          ctx.addIssue({ code: 'custom', message: `entries must be key=value pairs separated by commas (${what})` });
+          ctx.addIssue({ code: 'custom', message: `entries must be key=value pairs separated by commas (e.g. ${example})` });
           return z.NEVER;
         }
         try {
@@ -41,6 +41,7 @@ function keyValueList(what: string) {
       }
       return pairs;
     });
+  return withExample(list, example);
 }
 
 export const settings = {
@@ -58,7 +59,7 @@ export const settings = {
     example: 'http://localhost:4318/v1/traces',
     dotenv: { comment: 'Or the full URL traces are posted to, used as it is.' },
   }),
-  OTEL_EXPORTER_OTLP_HEADERS: setting(keyValueList('e.g. x-api-key=abc,x-team=voice'), {
+  OTEL_EXPORTER_OTLP_HEADERS: setting(keyValueList('x-api-key=abc,x-team=voice'), {
     description: "Headers sent with every export, key=value pairs separated by commas, values percent-encoded (a vendor's API key)",
     example: 'x-honeycomb-team=<your api key>',
     secret: true,
@@ -68,9 +69,8 @@ export const settings = {
     example: 'voice-bridge',
     docs: { default: '`twilio-retell-bridge-web` / `-worker`' },
   }),
-  OTEL_RESOURCE_ATTRIBUTES: setupSetting(keyValueList('e.g. deployment.environment.name=production'), {
+  OTEL_RESOURCE_ATTRIBUTES: setupSetting(keyValueList('deployment.environment.name=production'), {
     description: "More attributes of every span's resource, key=value pairs separated by commas, e.g. deployment.environment.name=production",
-    example: 'deployment.environment.name=production',
   }),
   OTEL_TRACES_SAMPLER: setupSetting(z.enum(SAMPLERS).default('parentbased_always_on'), {
     description: 'Which traces are kept: always_on, always_off, traceidratio, or parentbased_ each of them (a trace begun elsewhere keeps its decision)',
