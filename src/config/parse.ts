@@ -213,6 +213,17 @@ export function rule<S extends Settings, const K extends keyof S & string>(
   return { reads, check: check as Rule['check'] };
 }
 
+/** A rule reading `reads` of `settings` whose one problem, with `key` (said with its example), is `problem` unless `met`. */
+export function requirement<S extends Settings, const K extends keyof S & string>(
+  settings: S,
+  reads: readonly K[],
+  key: K,
+  met: (e: ValuesOf<Pick<S, K>>) => boolean,
+  problem: string,
+): Rule {
+  return rule(settings, reads, (e) => (met(e) ? [] : [problemWith(settings, key, problem)]));
+}
+
 /**
  * A group of settings that belong together: the schema slice, the rules among them, and the part of the
  * configuration built from them. `title` heads its part of docs/configuration.md.
