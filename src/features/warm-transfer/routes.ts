@@ -2,16 +2,13 @@ import { type Router, type Request } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import { WARM_TRANSFER_ID } from '../../calls/record';
-import { CALL_SID } from '../../formats';
 import type { WarmTransferCallbacks } from './callbacks';
 import { WARM_TRANSFER_PATHS } from './twilio';
-import { statusForm } from '../../twilio/forms';
+import { callForm, statusForm } from '../../twilio/forms';
 import { accountForm, amdRoute, queryId, sendTwiml, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
 
-const legForm = z.looseObject({
-  CallSid: z.string({ error: 'CallSid must be present, once' }).regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits'),
-  AccountSid: z.string({ error: 'AccountSid must be present, once' }),
-});
+/** A request about the leg: its CallSid and AccountSid. */
+const legForm = callForm({});
 
 const gatherForm = legForm.extend({
   Digits: z.string({ error: 'Digits must be given once' }).max(16, 'Digits must be at most 16 characters').optional(),
