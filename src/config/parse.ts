@@ -103,8 +103,8 @@ export function withExample<T extends z.ZodType>(schema: T, example: string): T 
 
 /**
  * `schema` with its metadata, which every setting has. What the metadata leaves out and the schema says
- * is filled in here: the example is the schema's own (withExample) or its default, and a setting with a default is in the platforms' shared
- * settings (`group`), one without declared empty (`optional`).
+ * is filled in here: the example is the schema's own (withExample) or its default, and a setting with a
+ * default is in the platforms' shared settings (`group`), one without declared empty (`optional`).
  */
 export function setting<T extends z.ZodType>(schema: T, meta: SettingMeta): T {
   const fallback = defaultOf(schema);
