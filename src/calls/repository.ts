@@ -1,6 +1,6 @@
 import type { EffectLedger } from '../jobs/effect';
 import type { RedisClient } from '../redis/connection';
-import { withScripts } from '../redis/scripts';
+import { ScriptedStore } from '../redis/scripts';
 import { FINAL_CALL_STATUSES } from '../twilio/call-status';
 import type { TwilioRequestEntry } from '../twilio/http-client';
 import {
@@ -188,14 +188,11 @@ const parse = <T>(raw: string | null | undefined): T | null => (raw ? (JSON.pars
  * the action (one transfer or hang-up at a time, with the exactly-once runner's marks), and the warm
  * transfer kept beside its action.
  */
-export class CallRepository {
-  readonly keys: CallKeys;
-  private readonly redis: RedisClient & Commands;
+export class CallRepository extends ScriptedStore<CallKeys, Commands> {
   private readonly clustered: boolean;
 
   constructor(redis: RedisClient, prefix: string) {
-    this.keys = callKeys(prefix);
-    this.redis = withScripts<Commands>(redis, SCRIPTS);
+    super(redis, callKeys(prefix), SCRIPTS);
     // Two keys (the record and the index): not for a Cluster, where the claim goes alone.
     redis.defineCommand('bridgeClaimIndexed', { numberOfKeys: 2, lua: scripts.CLAIM_INDEXED });
     this.clustered = (redis as { isCluster?: boolean }).isCluster === true;

@@ -1,6 +1,6 @@
 /** Outbound calls (POST /calls): the token that turns them on, caller ID, where they may go, pace and reporting. */
 import { z } from 'zod';
-import { problemWith, rule, setting, type ValuesOf } from './parse';
+import { requirement, setting, type ValuesOf } from './parse';
 import { httpsInProduction } from './server';
 import { allowlist, e164, httpUrl, milliseconds, notPlaceholder, wholeNumber } from './values';
 
@@ -89,10 +89,13 @@ export const rules = [
   // The numbers called, the calls' outcomes and the numbers about to be dialed go to the user's hooks.
   httpsInProduction(settings, 'OUTBOUND_WEBHOOK_URL', "the numbers called and the calls' outcomes"),
   httpsInProduction(settings, 'PREDIAL_WEBHOOK_URL', 'the numbers about to be dialed'),
-  rule(settings, ['OUTBOUND_WEBHOOK_URL', 'API_TOKEN'], (e) => {
-    if (!e.OUTBOUND_WEBHOOK_URL || e.API_TOKEN) return [];
-    return [problemWith(settings, 'OUTBOUND_WEBHOOK_URL', 'needs API_TOKEN, which turns outbound calls on and signs the webhook')];
-  }),
+  requirement(
+    settings,
+    ['OUTBOUND_WEBHOOK_URL', 'API_TOKEN'],
+    'OUTBOUND_WEBHOOK_URL',
+    (e) => !e.OUTBOUND_WEBHOOK_URL || Boolean(e.API_TOKEN),
+    'needs API_TOKEN, which turns outbound calls on and signs the webhook',
+  ),
 ];
 
 export function toConfig(e: Values) {

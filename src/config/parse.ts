@@ -31,7 +31,7 @@ export type Deploy =
 export type SettingMeta = {
   /** What the setting does, in a sentence (without the full stop). The files' texts default to it. */
   description: string;
-  /** A good value, printed after a problem as `NAME=<example>`. @defaultValue the schema's default */
+  /** A good value, printed after a problem as `NAME=<example>`. @defaultValue the schema's own (withExample), else its default */
   example?: string;
   /** Never echo the value in a message. */
   secret?: boolean;
@@ -94,18 +94,34 @@ export function filledIn(meta: SettingMeta & Required<Pick<SettingMeta, 'example
 }
 
 /**
+ * `schema` with the example its messages show (a list's, say), which `setting` takes as the setting's
+ * example unless the metadata gives one.
+ */
+export function withExample<T extends z.ZodType>(schema: T, example: string): T {
+  return schema.meta({ example }) as T;
+}
+
+/**
  * `schema` with its metadata, which every setting has. What the metadata leaves out and the schema says
- * is filled in here: the example is the default, and a setting with a default is in the platforms' shared
- * settings (`group`), one without declared empty (`optional`).
+ * is filled in here: the example is the schema's own (withExample) or its default, and a setting with a
+ * default is in the platforms' shared settings (`group`), one without declared empty (`optional`).
  */
 export function setting<T extends z.ZodType>(schema: T, meta: SettingMeta): T {
   const fallback = defaultOf(schema);
   const hasDefault = fallback !== undefined && fallback !== '';
-  const example = meta.example ?? (hasDefault ? String(fallback) : undefined);
+  const example = meta.example ?? metaOf(schema).example ?? (hasDefault ? String(fallback) : undefined);
   if (example === undefined) throw new Error(`a setting without a default needs an example: ${meta.description}`);
   if (!meta.deploy && !schema.safeParse(undefined).success) throw new Error(`a required setting needs a deploy: ${meta.description}`);
   const deploy: Deploy = meta.deploy ?? (hasDefault ? { how: 'group' } : { how: 'optional' });
   return schema.meta({ ...meta, example, deploy } as z.core.GlobalMeta) as T;
+}
+
+/**
+ * A setting of a setup the deploy files do not make (Redis Cluster or Sentinel, tracing's finer
+ * controls): `deploy` is `manual`, so neither platform declares it.
+ */
+export function setupSetting<T extends z.ZodType>(schema: T, meta: Omit<SettingMeta, 'deploy'>): T {
+  return setting(schema, { ...meta, deploy: { how: 'manual' } });
 }
 
 export type Settings = Record<string, z.ZodType>;
@@ -195,6 +211,17 @@ export function rule<S extends Settings, const K extends keyof S & string>(
 ): Rule {
   for (const key of reads) if (!(key in settings)) throw new Error(`a rule reads ${key}, which is not among the settings given to it`);
   return { reads, check: check as Rule['check'] };
+}
+
+/** A rule reading `reads` of `settings` whose one problem, with `key` (said with its example), is `problem` unless `met`. */
+export function requirement<S extends Settings, const K extends keyof S & string>(
+  settings: S,
+  reads: readonly K[],
+  key: K,
+  met: (e: ValuesOf<Pick<S, K>>) => boolean,
+  problem: string,
+): Rule {
+  return rule(settings, reads, (e) => (met(e) ? [] : [problemWith(settings, key, problem)]));
 }
 
 /**

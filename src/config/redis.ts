@@ -1,6 +1,6 @@
 /** Where Redis is and how to reach it: one URL, a Redis Cluster, or Sentinel. */
 import { z } from 'zod';
-import { rule, setting, type ConfigProblem, type SettingMeta, type ValuesOf } from './parse';
+import { rule, setting, setupSetting, withExample, type ConfigProblem, type SettingMeta, type ValuesOf } from './parse';
 import { trueFalse } from './values';
 
 export const title = 'Redis';
@@ -8,7 +8,7 @@ export const title = 'Redis';
 /** `host:port` (IPv6 in brackets), as Redis Cluster and Sentinel addresses are written. */
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
-/** A comma-separated list of `host:port` addresses, parsed into `{host, port}`. */
+/** A comma-separated list of `host:port` addresses, parsed into `{host, port}`; `example` is shown in its messages. */
 function hostPortList(example: string) {
   const entry = z.string().transform((s, ctx) => {
     const match = HOST_PORT.exec(s);
@@ -19,15 +19,29 @@ function hostPortList(example: string) {
     }
     return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
   });
-  return z
+  const list = z
     .string()
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(entry).min(1, `must list at least one host:port, e.g. ${example}`))
     .optional();
+  return withExample(list, example);
 }
 
-/** A setup setting (neither platform declares it) that shares the docs row and .env.example comment of the one before it. */
-const listedWithPrevious = { deploy: { how: 'manual' }, docs: 'with previous', dotenv: { comment: false } } as const satisfies Partial<SettingMeta>;
+/**
+ * A Redis topology used instead of REDIS_URL (Cluster nodes or sentinels): a comma-separated `host:port`
+ * list (`example` in its messages and as its example), set by hand; `docs` and `dotenv` are its texts in
+ * docs/configuration.md and .env.example.
+ */
+function topology(example: string, texts: { description: string; docs: string; dotenv: string }) {
+  return setupSetting(hostPortList(example), {
+    description: texts.description,
+    docs: { meaning: texts.docs },
+    dotenv: { comment: texts.dotenv },
+  });
+}
+
+/** A setting that shares the docs row and .env.example comment of the one before it. */
+const listedWithPrevious = { docs: 'with previous', dotenv: { comment: false } } as const satisfies Partial<SettingMeta>;
 
 export const settings = {
   REDIS_URL: setting(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'), {
@@ -56,59 +70,48 @@ export const settings = {
   REDIS_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, dots, dashes or underscores').default('bridge'), {
     description: 'Prefix of every Redis key the bridge writes, so several deployments can share one Redis',
   }),
-  REDIS_CLUSTER_NODES: setting(hostPortList('10.0.0.5:6379,10.0.0.6:6379'), {
+  REDIS_CLUSTER_NODES: topology('10.0.0.5:6379,10.0.0.6:6379', {
     description: 'Comma-separated host:port of Redis Cluster nodes (any reachable subset): use Redis Cluster instead of REDIS_URL',
-    example: '10.0.0.5:6379,10.0.0.6:6379',
-    deploy: { how: 'manual' },
-    docs: { meaning: 'comma-separated `host:port` of Redis Cluster nodes: use the Cluster instead of `REDIS_URL` ([more](deploy.md#redis-cluster-or-sentinel))' },
-    dotenv: {
-      comment:
-        'Redis Cluster instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of any of its nodes, e.g. 10.0.0.5:6379,10.0.0.6:6379. The keys are hash-tagged, so every script stays in one slot.',
-    },
+    docs: 'comma-separated `host:port` of Redis Cluster nodes: use the Cluster instead of `REDIS_URL` ([more](deploy.md#redis-cluster-or-sentinel))',
+    dotenv:
+      'Redis Cluster instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of any of its nodes, e.g. 10.0.0.5:6379,10.0.0.6:6379. The keys are hash-tagged, so every script stays in one slot.',
   }),
-  REDIS_SENTINELS: setting(hostPortList('10.0.0.5:26379,10.0.0.6:26379'), {
+  REDIS_SENTINELS: topology('10.0.0.5:26379,10.0.0.6:26379', {
     description: 'Comma-separated host:port of Redis Sentinels: use the master they name (REDIS_SENTINEL_NAME) instead of REDIS_URL',
-    example: '10.0.0.5:26379,10.0.0.6:26379',
-    deploy: { how: 'manual' },
-    docs: { meaning: 'comma-separated `host:port` of sentinels, and the master name they monitor: use Sentinel instead of `REDIS_URL`' },
-    dotenv: {
-      comment:
-        'Sentinel instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of the sentinels, and the master name they monitor ("sentinel monitor <name> ..."), e.g. 10.0.0.5:26379,10.0.0.6:26379 and mymaster.',
-    },
+    docs: 'comma-separated `host:port` of sentinels, and the master name they monitor: use Sentinel instead of `REDIS_URL`',
+    dotenv:
+      'Sentinel instead of REDIS_URL (remove REDIS_URL then): comma-separated host:port of the sentinels, and the master name they monitor ("sentinel monitor <name> ..."), e.g. 10.0.0.5:26379,10.0.0.6:26379 and mymaster.',
   }),
-  REDIS_SENTINEL_NAME: setting(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be the master group name from the sentinels' configuration, such as mymaster").optional(), {
+  REDIS_SENTINEL_NAME: setupSetting(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be the master group name from the sentinels' configuration, such as mymaster").optional(), {
     description: 'Master group name the sentinels monitor (sentinel monitor <name> ...); required with REDIS_SENTINELS',
     example: 'mymaster',
     ...listedWithPrevious,
   }),
-  REDIS_USERNAME: setting(z.string().optional(), {
+  REDIS_USERNAME: setupSetting(z.string().optional(), {
     description: 'ACL user for the Cluster nodes, or for the Sentinel-managed master and replicas (default: the default user)',
     example: 'bridge',
-    deploy: { how: 'manual' },
     docs: { meaning: "with a Cluster or Sentinel: the Redis servers' ACL user and password" },
     dotenv: {
       comment:
         "With REDIS_CLUSTER_NODES or REDIS_SENTINELS only (a REDIS_URL carries its own): the ACL user and password of the Redis servers, the sentinels' own password if they have one, and true for TLS to all of them (REDIS_TLS_REJECT_UNAUTHORIZED applies).",
     },
   }),
-  REDIS_PASSWORD: setting(z.string().optional(), {
+  REDIS_PASSWORD: setupSetting(z.string().optional(), {
     description: 'Password for the Cluster nodes, or for the Sentinel-managed master and replicas; with REDIS_URL it goes in the URL',
     example: '<the Redis password>',
     secret: true,
     ...listedWithPrevious,
   }),
-  REDIS_SENTINEL_PASSWORD: setting(z.string().optional(), {
+  REDIS_SENTINEL_PASSWORD: setupSetting(z.string().optional(), {
     description: 'Password of the sentinels themselves (requirepass in sentinel.conf), if they have one',
     example: "<the sentinels' password>",
     secret: true,
-    deploy: { how: 'manual' },
     docs: { meaning: "with Sentinel: the sentinels' own password" },
     dotenv: { comment: false },
   }),
-  REDIS_TLS: setting(trueFalse.optional(), {
+  REDIS_TLS: setupSetting(trueFalse.optional(), {
     description: 'true: TLS to the Cluster nodes, or to the sentinels and the master they name (default false); with REDIS_URL use rediss://',
     example: 'true',
-    deploy: { how: 'manual' },
     docs: { default: '`false`', meaning: 'with a Cluster or Sentinel: TLS to every server and sentinel' },
     dotenv: { comment: false },
   }),

@@ -1,6 +1,6 @@
 /** The Retell account, and which agent takes a call: by the number called, or the default agent. */
 import { z } from 'zod';
-import { problemWith, rule, setting, type ValuesOf } from './parse';
+import { requirement, setting, type ValuesOf } from './parse';
 import { credential, e164, httpUrl, jsonObject, milliseconds, notPlaceholder } from './values';
 
 export const title = 'Retell and agent routing';
@@ -60,10 +60,13 @@ export const settings = {
 type Values = ValuesOf<typeof settings>;
 
 export const rules = [
-  rule(settings, ['RETELL_AGENT_ID', 'AGENT_ROUTES'], (e) => {
-    if (e.RETELL_AGENT_ID || Object.keys(e.AGENT_ROUTES).length > 0) return [];
-    return [problemWith(settings, 'RETELL_AGENT_ID', 'is required unless AGENT_ROUTES routes numbers to agents')];
-  }),
+  requirement(
+    settings,
+    ['RETELL_AGENT_ID', 'AGENT_ROUTES'],
+    'RETELL_AGENT_ID',
+    (e) => Boolean(e.RETELL_AGENT_ID) || Object.keys(e.AGENT_ROUTES).length > 0,
+    'is required unless AGENT_ROUTES routes numbers to agents',
+  ),
 ];
 
 export function toConfig(e: Values) {

@@ -3,7 +3,7 @@
  * unless an exporter endpoint is set: then the tracing SDK is not even loaded.
  */
 import { z } from 'zod';
-import { rule, setting, type ValuesOf } from './parse';
+import { rule, setting, setupSetting, withExample, type ValuesOf } from './parse';
 import { httpUrl, trueFalse } from './values';
 
 export const title = 'Traces (OpenTelemetry)';
@@ -17,10 +17,10 @@ const RATIO_SAMPLERS: readonly SamplerName[] = ['traceidratio', 'parentbased_tra
 
 /**
  * `key=value` pairs separated by commas, values percent-encoded (the W3C Baggage format the specification
- * uses for OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES).
+ * uses for OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES); `example` is shown in its messages.
  */
-function keyValueList(what: string) {
-  return z
+function keyValueList(example: string) {
+  const list = z
     .string()
     .default('')
     .transform((raw, ctx) => {
@@ -29,7 +29,7 @@ function keyValueList(what: string) {
         const eq = entry.indexOf('=');
         const key = eq > 0 ? entry.slice(0, eq).trim() : '';
         if (!key) {
-          ctx.addIssue({ code: 'custom', message: `entries must be key=value pairs separated by commas (${what})` });
+          ctx.addIssue({ code: 'custom', message: `entries must be key=value pairs separated by commas (e.g. ${example})` });
           return z.NEVER;
         }
         try {
@@ -41,6 +41,7 @@ function keyValueList(what: string) {
       }
       return pairs;
     });
+  return withExample(list, example);
 }
 
 export const settings = {
@@ -53,48 +54,41 @@ export const settings = {
       paragraph: true,
     },
   }),
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: setting(httpUrl.optional(), {
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: setupSetting(httpUrl.optional(), {
     description: 'The full URL traces are posted to (OTLP/HTTP JSON), used as it is; wins over OTEL_EXPORTER_OTLP_ENDPOINT',
     example: 'http://localhost:4318/v1/traces',
-    deploy: { how: 'manual' },
     dotenv: { comment: 'Or the full URL traces are posted to, used as it is.' },
   }),
-  OTEL_EXPORTER_OTLP_HEADERS: setting(keyValueList('e.g. x-api-key=abc,x-team=voice'), {
+  OTEL_EXPORTER_OTLP_HEADERS: setting(keyValueList('x-api-key=abc,x-team=voice'), {
     description: "Headers sent with every export, key=value pairs separated by commas, values percent-encoded (a vendor's API key)",
     example: 'x-honeycomb-team=<your api key>',
     secret: true,
   }),
-  OTEL_SERVICE_NAME: setting(z.string().max(128).regex(/^[\w.\-/]+$/, 'must be letters, digits, dots, dashes, slashes or underscores').optional(), {
+  OTEL_SERVICE_NAME: setupSetting(z.string().max(128).regex(/^[\w.\-/]+$/, 'must be letters, digits, dots, dashes, slashes or underscores').optional(), {
     description: 'service.name of the spans, both processes told apart by bridge.process; twilio-retell-bridge-web and -worker when empty',
     example: 'voice-bridge',
-    deploy: { how: 'manual' },
     docs: { default: '`twilio-retell-bridge-web` / `-worker`' },
   }),
-  OTEL_RESOURCE_ATTRIBUTES: setting(keyValueList('e.g. deployment.environment.name=production'), {
+  OTEL_RESOURCE_ATTRIBUTES: setupSetting(keyValueList('deployment.environment.name=production'), {
     description: "More attributes of every span's resource, key=value pairs separated by commas, e.g. deployment.environment.name=production",
-    example: 'deployment.environment.name=production',
-    deploy: { how: 'manual' },
   }),
-  OTEL_TRACES_SAMPLER: setting(z.enum(SAMPLERS).default('parentbased_always_on'), {
+  OTEL_TRACES_SAMPLER: setupSetting(z.enum(SAMPLERS).default('parentbased_always_on'), {
     description: 'Which traces are kept: always_on, always_off, traceidratio, or parentbased_ each of them (a trace begun elsewhere keeps its decision)',
     example: 'parentbased_traceidratio',
-    deploy: { how: 'manual' },
     dotenv: { comment: 'Which traces are kept; with parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG is the share kept (0 to 1).' },
   }),
-  OTEL_TRACES_SAMPLER_ARG: setting(
+  OTEL_TRACES_SAMPLER_ARG: setupSetting(
     z.coerce.number({ error: 'must be a number from 0 to 1' }).min(0, 'must be at least 0').max(1, 'must be at most 1').optional(),
     {
       description: 'The share of traces kept, from 0 to 1, by traceidratio or parentbased_traceidratio',
       example: '0.1',
-      deploy: { how: 'manual' },
       docs: { default: '1' },
       dotenv: { comment: false },
     },
   ),
-  OTEL_SDK_DISABLED: setting(trueFalse.default(false), {
+  OTEL_SDK_DISABLED: setupSetting(trueFalse.default(false), {
     description: 'true turns tracing off even with an endpoint set',
     example: 'true',
-    deploy: { how: 'manual' },
   }),
 };
 

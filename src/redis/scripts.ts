@@ -1,15 +1,32 @@
 import type { RedisClient } from './connection';
 
+/** Lua scripts by command name: the script, or the script and how many keys it takes (one otherwise). */
+export type Scripts = Record<string, string | { lua: string; keys: number }>;
+
 /**
  * Defines each Lua script as a command on `redis` (one key, unless it says how many), and returns the client
  * typed with them. defineCommand is idempotent per name, so repositories sharing a connection may each define theirs.
  */
-export function withScripts<T>(redis: RedisClient, scripts: Record<string, string | { lua: string; keys: number }>): RedisClient & T {
+export function withScripts<T>(redis: RedisClient, scripts: Scripts): RedisClient & T {
   for (const [name, script] of Object.entries(scripts)) {
     const { lua, keys } = typeof script === 'string' ? { lua: script, keys: 1 } : script;
     redis.defineCommand(name, { numberOfKeys: keys, lua });
   }
   return redis as RedisClient & T;
+}
+
+/**
+ * What every store owning a family of keys starts from: its key names (built from the prefix by the
+ * store's own function) and the client with its scripts defined (withScripts), typed with `Commands`.
+ */
+export abstract class ScriptedStore<Keys, Commands> {
+  readonly keys: Keys;
+  protected readonly redis: RedisClient & Commands;
+
+  protected constructor(redis: RedisClient, keys: Keys, scripts: Scripts) {
+    this.keys = keys;
+    this.redis = withScripts<Commands>(redis, scripts);
+  }
 }
 
 /**

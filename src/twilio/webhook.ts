@@ -5,6 +5,7 @@ import { HttpError } from '../http/errors';
 import { formParser } from '../http/form';
 import { parseOr400 } from '../http/validate';
 import type { Metrics } from '../observability/metrics';
+import { amdForm } from './forms';
 import { isValidTwilioSignature } from './signature';
 
 /** Form parsing for Twilio webhooks: Twilio's own requests are a few KiB with a few dozen fields. */
@@ -84,6 +85,26 @@ export function queryId(req: Request, name: string, pattern: RegExp, mustBe: str
   const id = req.query[name];
   if (typeof id !== 'string' || !pattern.test(id)) throw new HttpError(400, `${name} must be ${mustBe}`);
   return id;
+}
+
+/**
+ * The route of Twilio's asynchronous answering-machine verdicts (amdForm) on a call the bridge placed:
+ * `onVerdict` is given the id its URL carries (`idOf`, see queryId), the CallSid and the verdict, and the
+ * request is answered 204 once it is done.
+ */
+export function amdRoute(
+  { router, verified }: { router: Router; verified: RequestHandler[] },
+  config: Pick<TwilioWebhookConfig, 'twilio'>,
+  path: string,
+  idOf: (req: Request) => string,
+  onVerdict: (id: string, callSid: string, answeredBy: z.output<typeof amdForm>['AnsweredBy']) => Promise<unknown>,
+): void {
+  router.post(path, ...verified, async (req, res) => {
+    const form = accountForm(config, amdForm, req);
+    const id = idOf(req);
+    await onVerdict(id, form.CallSid, form.AnsweredBy);
+    res.status(204).end();
+  });
 }
 
 /** A webhook from another Twilio account than ours is answered 400. */

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../../redis/connection';
-import { withScripts } from '../../redis/scripts';
+import { ScriptedStore } from '../../redis/scripts';
 import { TASK_STATUSES, type CampaignCounts, type CampaignStatus, type StoredTask, type TaskStatus } from './model';
 
 /**
@@ -405,10 +405,7 @@ export type FinishResult = { kind: 'retry' } | { kind: 'final'; campaignComplete
  * The one owner of campaign keys: every change of a campaign or a task is one atomic script on the
  * campaign's slot, and counts are kept as tasks move (never by scanning).
  */
-export class CampaignRepository {
-  readonly keys: ReturnType<typeof campaignKeys>;
-  private readonly redis: RedisClient & Commands;
-
+export class CampaignRepository extends ScriptedStore<ReturnType<typeof campaignKeys>, Commands> {
   /**
    * @param retentionMs how long a campaign's keys are kept once it has ended (completed, or canceled and
    * its last call over): CAMPAIGN_RETENTION_DAYS. @defaultValue 30 days
@@ -418,8 +415,7 @@ export class CampaignRepository {
     prefix: string,
     readonly retentionMs: number = DEFAULT_RETENTION_MS,
   ) {
-    this.keys = campaignKeys(prefix);
-    this.redis = withScripts<Commands>(redis, {
+    super(redis, campaignKeys(prefix), {
       cmpAdd: { lua: ADD, keys: 7 },
       cmpClaim: { lua: CLAIM, keys: 4 },
       cmpRelease: { lua: RELEASE, keys: 4 },

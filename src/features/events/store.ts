@@ -1,5 +1,5 @@
 import type { RedisClient } from '../../redis/connection';
-import { withScripts } from '../../redis/scripts';
+import { ScriptedStore } from '../../redis/scripts';
 import { EVENT_TYPES, type EventType } from './catalog';
 import type { BridgeEvent } from './sink';
 
@@ -158,17 +158,13 @@ export function typesOf(query: string): EventType[] {
  * An event costs its body plus about 700 bytes: its body's key, a compact hash of its deliveries, an entry
  * in its type's index, and its share of its call's (BENCHMARKS.md has the measured figures).
  */
-export class EventStore {
-  readonly keys: ReturnType<typeof eventStoreKeys>;
-  private readonly redis: RedisClient & Commands;
-
+export class EventStore extends ScriptedStore<ReturnType<typeof eventStoreKeys>, Commands> {
   constructor(
     redis: RedisClient,
     prefix: string,
     private readonly retentionMs: number,
   ) {
-    this.keys = eventStoreKeys(prefix);
-    this.redis = withScripts<Commands>(redis, SCRIPTS);
+    super(redis, eventStoreKeys(prefix), SCRIPTS);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { EffectLedger } from '../../jobs/effect';
 import type { RedisClient } from '../../redis/connection';
-import { withScripts } from '../../redis/scripts';
+import { ScriptedStore } from '../../redis/scripts';
 import {
   OUTBOUND_STATUS_RANK,
   OUTBOUND_TTL_MS,
@@ -188,14 +188,11 @@ export type CancelResult =
 export type AdvanceResult = 'moved' | 'kept' | 'unknown';
 
 /** Reads and writes outbound call records; every change is one atomic script on the record. */
-export class OutboundStore {
-  readonly keys: ReturnType<typeof outboundKeys>;
-  private readonly redis: RedisClient & OutboundCommands;
+export class OutboundStore extends ScriptedStore<ReturnType<typeof outboundKeys>, OutboundCommands> {
   private readonly ranks = JSON.stringify(OUTBOUND_STATUS_RANK);
 
   constructor(redis: RedisClient, prefix: string) {
-    this.keys = outboundKeys(prefix);
-    this.redis = withScripts<OutboundCommands>(redis, {
+    super(redis, outboundKeys(prefix), {
       bridgeOutboundCreate: CREATE,
       bridgeOutboundBegin: BEGIN_PLACEMENT,
       bridgeOutboundLink: LINK,

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import { isFinalCallStatus } from '../../twilio/call-status';
 import { OUTBOUND_ID } from './record';
-import type { Config } from '../../config';
 import { CALL_SID } from '../../formats';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
@@ -13,12 +12,11 @@ import type { OutboundCallbacks } from './callbacks';
 import { OUTBOUND_PATHS } from './twilio';
 import { hangupTwiml } from '../../twilio/twiml';
 import { readVoiceForm, type VoiceForm } from '../../twilio/voice-form';
-import { amdForm, parseTimestamp, statusForm } from '../../twilio/forms';
-import { accountForm, checkAccount, queryId, sendTwiml, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
+import { parseTimestamp, statusForm } from '../../twilio/forms';
+import { accountForm, amdRoute, checkAccount, queryId, sendTwiml, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
 
 
 export interface TwilioOutboundRoutesDeps extends TwilioRoutesDeps {
-  config: Pick<Config, 'publicUrl' | 'twilio'>;
   answerer: CallAnswerer;
   callbacks: OutboundCallbacks;
   /** Told when a call ends, so whatever still waits on it (a person being rung) is let go. */
@@ -86,12 +84,9 @@ export function twilioOutboundRoutes(deps: TwilioOutboundRoutesDeps): Router {
     res.status(204).end();
   });
 
-  router.post(OUTBOUND_PATHS.amd, ...verified, async (req, res) => {
-    const form = accountForm(config, amdForm, req);
-    const id = outboundId(req);
-    await orStoreUnavailable(() => callbacks.machineDetection(id, form.CallSid, form.AnsweredBy));
-    res.status(204).end();
-  });
+  amdRoute({ router, verified }, config, OUTBOUND_PATHS.amd, outboundId, (id, callSid, answeredBy) =>
+    orStoreUnavailable(() => callbacks.machineDetection(id, callSid, answeredBy)),
+  );
 
   return router;
 }

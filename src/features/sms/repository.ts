@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EffectLedger } from '../../jobs/effect';
 import type { RedisClient } from '../../redis/connection';
-import { withScripts } from '../../redis/scripts';
+import { ScriptedStore } from '../../redis/scripts';
 import { callSidOfSms, type SmsMessage } from './record';
 import * as scripts from './scripts';
 
@@ -42,13 +42,9 @@ function digest(m: Pick<SmsMessage, 'template' | 'to' | 'body'>): string {
  * The one owner of a call's texts record (`sms:{CallSid}`): takes each text once, keeps the exactly-once
  * runner's ledger for it, and Twilio's SID and status. Every write is one script on that one key.
  */
-export class SmsRepository {
-  readonly keys: ReturnType<typeof smsKeys>;
-  private readonly redis: RedisClient & Commands;
-
+export class SmsRepository extends ScriptedStore<ReturnType<typeof smsKeys>, Commands> {
   constructor(redis: RedisClient, prefix: string) {
-    this.keys = smsKeys(prefix);
-    this.redis = withScripts<Commands>(redis, SCRIPTS);
+    super(redis, smsKeys(prefix), SCRIPTS);
   }
 
   /** Takes a text for the call, once per template, number and body however often it is asked for. */

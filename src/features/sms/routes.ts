@@ -1,7 +1,6 @@
 import { type Router, type Request } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
-import type { Config } from '../../config';
 import type { Logger } from '../../observability/logger';
 import { single } from '../../twilio/forms';
 import { accountForm, queryId, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
@@ -49,7 +48,6 @@ const textId = (req: Request) => queryId(req, 'm', SMS_ID, 'the id of a text the
 const FAILED = new Set(['failed', 'undelivered']);
 
 export interface SmsRoutesDeps extends TwilioRoutesDeps {
-  config: Pick<Config, 'publicUrl' | 'twilio'>;
   texts: SmsRepository;
   events: EventSink;
   /** A number that texted STOP (or another opt-out keyword) to one of the bridge's numbers. */

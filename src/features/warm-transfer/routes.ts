@@ -2,24 +2,19 @@ import { type Router, type Request } from 'express';
 import { z } from 'zod';
 import { orStoreUnavailable } from '../../calls/errors';
 import { WARM_TRANSFER_ID } from '../../calls/record';
-import type { Config } from '../../config';
-import { CALL_SID } from '../../formats';
 import type { WarmTransferCallbacks } from './callbacks';
 import { WARM_TRANSFER_PATHS } from './twilio';
-import { amdForm, statusForm } from '../../twilio/forms';
-import { accountForm, queryId, sendTwiml, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
+import { callForm, statusForm } from '../../twilio/forms';
+import { accountForm, amdRoute, queryId, sendTwiml, twilioRouter, type TwilioRoutesDeps } from '../../twilio/webhook';
 
-const legForm = z.looseObject({
-  CallSid: z.string({ error: 'CallSid must be present, once' }).regex(CALL_SID, 'CallSid must be CA followed by 32 hex digits'),
-  AccountSid: z.string({ error: 'AccountSid must be present, once' }),
-});
+/** A request about the leg: its CallSid and AccountSid. */
+const legForm = callForm({});
 
 const gatherForm = legForm.extend({
   Digits: z.string({ error: 'Digits must be given once' }).max(16, 'Digits must be at most 16 characters').optional(),
 });
 
 export interface TwilioWarmTransferRoutesDeps extends TwilioRoutesDeps {
-  config: Pick<Config, 'publicUrl' | 'twilio'>;
   callbacks: WarmTransferCallbacks;
 }
 
@@ -50,12 +45,9 @@ export function twilioWarmTransferRoutes(deps: TwilioWarmTransferRoutesDeps): Ro
     res.status(204).end();
   });
 
-  router.post(WARM_TRANSFER_PATHS.amd, ...verified, async (req, res) => {
-    const form = accountForm(config, amdForm, req);
-    const id = transferId(req);
-    await orStoreUnavailable(() => callbacks.machineDetection(id, form.CallSid, form.AnsweredBy));
-    res.status(204).end();
-  });
+  amdRoute({ router, verified }, config, WARM_TRANSFER_PATHS.amd, transferId, (id, legSid, answeredBy) =>
+    orStoreUnavailable(() => callbacks.machineDetection(id, legSid, answeredBy)),
+  );
 
   return router;
 }

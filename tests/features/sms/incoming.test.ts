@@ -42,7 +42,7 @@ describe('POST /twilio/sms', () => {
     const { logger } = memoryLogger('silent');
     app.use(
       smsRoutes({
-        config: { publicUrl: url, twilio: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, apiBaseUrl: fake.url } },
+        config: { publicUrl: url, twilio: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN } },
         texts: new SmsRepository(redis, prefix),
         events: NO_EVENTS,
         // The do-not-call list's part, played by a Redis set.
