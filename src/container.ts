@@ -31,6 +31,7 @@ import {
   CampaignRepository,
   Campaigns,
   CampaignScheduler,
+  campaignHold,
   campaignOutboundHook,
   createCampaignQueue,
   scheduleTicks,
@@ -334,6 +335,7 @@ export class Container {
       // Waiting for Retell capacity holds the whole outbound queue back (BullMQ's manual rate limit).
       rateLimit: (ms) => outbound.rateLimit(ms),
       beforeDial: (record, log) => gate.check(predialRequest(record), log),
+      holdFor: campaignHold(this.campaignRepository),
       cancel: (id, callSid) => addCallAction(actions, { kind: 'outbound_cancel', id, callSid }, cancelJobId(id)),
       logger,
       metrics,

@@ -2,7 +2,7 @@ import type { CallRepository } from '../../calls/repository';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { EventSink } from '../events';
-import { outboundIdFor, type OutboundCalls, type OutboundChangeHook, type OutboundRequest, type OutboundStore } from '../outbound';
+import { outboundIdFor, type OutboundCalls, type OutboundChangeHook, type OutboundRecord, type OutboundRequest, type OutboundStore } from '../outbound';
 import { addAttemptEnded, type AttemptEndedJob, type CampaignQueue } from './jobs';
 import { attemptsOf, NEVER_RETRIED, retryClass, type CampaignSettings, type StoredTask } from './model';
 import type { CampaignRecord, CampaignRepository } from './repository';
@@ -83,6 +83,20 @@ export function campaignOutboundHook(repository: CampaignRepository, queue: Camp
     if (!ids) return;
     if (status === 'in-progress') await repository.answered(ids.campaignId, ids.taskId, record.id);
     else await addAttemptEnded(queue, { ...ids, outboundId: record.id });
+  };
+}
+
+/** How long a paused campaign's queued attempt waits before the placer asks again. */
+export const PAUSED_HOLD_MS = 5000;
+
+/**
+ * The placer's hold: an attempt already queued when its campaign was paused waits in the outbound queue
+ * (no attempt spent) and is dialed once the campaign is resumed, or canceled with it. Other calls go on.
+ */
+export function campaignHold(repository: Pick<CampaignRepository, 'status'>): (record: OutboundRecord) => Promise<number> {
+  return async (record) => {
+    const ids = campaignOf(record.metadata);
+    return ids && (await repository.status(ids.campaignId)) === 'paused' ? PAUSED_HOLD_MS : 0;
   };
 }
 

@@ -1,4 +1,4 @@
-import { RateLimitError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type Retell from 'retell-sdk';
 import type { Twilio } from 'twilio';
 import type { OutboundChangeHook, OutboundOutcome, OutboundRecord } from './record';
@@ -35,6 +35,11 @@ export interface OutboundPlacerDeps {
    * attempt may have placed): the do-not-call list and the pre-dial hook. @defaultValue every dial allowed
    */
   beforeDial?: (record: OutboundRecord, log: Logger) => Promise<DialCheck>;
+  /**
+   * How long a call must wait before it may be dialed, 0 when it may go now: a paused campaign's queued
+   * attempts wait (without spending an attempt) until it is resumed. @defaultValue never held
+   */
+  holdFor?: (record: OutboundRecord) => Promise<number>;
   /** Queues the cancel of outbound call `id`, now at Twilio as `callSid` (a DELETE that came while it was being placed). */
   cancel(id: string, callSid: string): Promise<void>;
   logger: Logger;
@@ -82,6 +87,7 @@ export class OutboundPlacer {
       return 'canceled';
     }
     if (record.callSid) return 'already_placed';
+    if (await this.held(job, record, log)) throw new DelayedError();
 
     await this.waitForCapacity(record, log);
 
@@ -153,6 +159,21 @@ export class OutboundPlacer {
     if (now.callSid) return 'already_placed';
     if (now.status === 'ended') return 'canceled';
     return this.canceledBeforePlacement(now, log);
+  }
+
+  /**
+   * Moves the job back to the delayed set while its call is held (a paused campaign), unless an earlier
+   * attempt's request may have placed the call: that one is looked for first, as a dial already begun.
+   */
+  private async held(job: Job<PlaceCallJob>, record: OutboundRecord, log: Logger): Promise<boolean> {
+    const holdMs = (await this.deps.holdFor?.(record)) ?? 0;
+    if (holdMs <= 0) return false;
+    const state = await this.deps.store.placementLedger(record.id).read();
+    if (state === 'superseded' || state.uncertain || state.status !== 'queued') return false;
+    await job.moveToDelayed(Date.now() + holdMs, job.token);
+    this.deps.metrics.outboundPlacements.inc({ result: 'held' });
+    log.info({ holdMs }, 'outbound call held (its campaign is paused)');
+    return true;
   }
 
   /**
