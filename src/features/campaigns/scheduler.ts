@@ -86,17 +86,15 @@ export function campaignOutboundHook(repository: CampaignRepository, queue: Camp
   };
 }
 
-/** How long a paused campaign's queued attempt waits before the placer asks again. */
-export const PAUSED_HOLD_MS = 5000;
-
 /**
- * The placer's hold: an attempt already queued when its campaign was paused waits in the outbound queue
- * (no attempt spent) and is dialed once the campaign is resumed, or canceled with it. Other calls go on.
+ * The placer's check before an attempt is dialed: a paused campaign holds its queued attempts until it is
+ * resumed, a canceled one cancels them (even those a cancel could not reach). Other calls go on.
  */
-export function campaignHold(repository: Pick<CampaignRepository, 'status'>): (record: OutboundRecord) => Promise<number> {
+export function campaignStop(repository: Pick<CampaignRepository, 'status'>): (record: OutboundRecord) => Promise<'paused' | 'canceled' | undefined> {
   return async (record) => {
     const ids = campaignOf(record.metadata);
-    return ids && (await repository.status(ids.campaignId)) === 'paused' ? PAUSED_HOLD_MS : 0;
+    const status = ids ? await repository.status(ids.campaignId) : null;
+    return status === 'paused' || status === 'canceled' ? status : undefined;
   };
 }
 

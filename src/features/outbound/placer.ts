@@ -36,10 +36,10 @@ export interface OutboundPlacerDeps {
    */
   beforeDial?: (record: OutboundRecord, log: Logger) => Promise<DialCheck>;
   /**
-   * How long a call must wait before it may be dialed, 0 when it may go now: a paused campaign's queued
-   * attempts wait (without spending an attempt) until it is resumed. @defaultValue never held
+   * Whether a call's campaign stopped it: a paused campaign's queued attempt waits in the queue (no
+   * attempt spent) until it is resumed, a canceled campaign's is canceled. @defaultValue never stopped
    */
-  holdFor?: (record: OutboundRecord) => Promise<number>;
+  stoppedBy?: (record: OutboundRecord) => Promise<'paused' | 'canceled' | undefined>;
   /** Queues the cancel of outbound call `id`, now at Twilio as `callSid` (a DELETE that came while it was being placed). */
   cancel(id: string, callSid: string): Promise<void>;
   logger: Logger;
@@ -53,6 +53,8 @@ export type PlaceResult = 'placed' | 'adopted' | 'already_placed' | 'canceled' |
 /** Whether a call may be dialed now; when not, the outcome it ends with, a code (its `error.code`) and why. */
 export type DialCheck = { allow: true } | { allow: false; outcome: Extract<OutboundOutcome, 'do_not_call' | 'predial_refused'>; code: string; reason: string };
 
+/** How long a paused campaign's queued attempt waits before it is looked at again. */
+export const PAUSED_HOLD_MS = 5000;
 /** How long the queue waits before asking Retell again when it has no room for another call. */
 export const CAPACITY_WAIT_MS = 2000;
 const RETELL_CONCURRENCY_TIMEOUT_MS = 3000;
@@ -87,7 +89,9 @@ export class OutboundPlacer {
       return 'canceled';
     }
     if (record.callSid) return 'already_placed';
-    if (await this.held(job, record, log)) throw new DelayedError();
+    const stopped = await this.stoppedByCampaign(job, record, log);
+    if (stopped === 'held') throw new DelayedError();
+    if (stopped === 'canceled') return this.canceledBeforePlacement(record, log);
 
     await this.waitForCapacity(record, log);
 
@@ -162,18 +166,20 @@ export class OutboundPlacer {
   }
 
   /**
-   * Moves the job back to the delayed set while its call is held (a paused campaign), unless an earlier
-   * attempt's request may have placed the call: that one is looked for first, as a dial already begun.
+   * A paused campaign's attempt goes back to the delayed set (`held`); a canceled campaign's is not
+   * dialed. Neither when an earlier attempt's request may have placed the call: that one is looked for
+   * first, as a dial already begun.
    */
-  private async held(job: Job<PlaceCallJob>, record: OutboundRecord, log: Logger): Promise<boolean> {
-    const holdMs = (await this.deps.holdFor?.(record)) ?? 0;
-    if (holdMs <= 0) return false;
+  private async stoppedByCampaign(job: Job<PlaceCallJob>, record: OutboundRecord, log: Logger): Promise<'held' | 'canceled' | undefined> {
+    const by = await this.deps.stoppedBy?.(record);
+    if (!by) return undefined;
     const state = await this.deps.store.placementLedger(record.id).read();
-    if (state === 'superseded' || state.uncertain || state.status !== 'queued') return false;
-    await job.moveToDelayed(Date.now() + holdMs, job.token);
+    if (state === 'superseded' || state.uncertain || state.status !== 'queued') return undefined;
+    if (by === 'canceled') return 'canceled';
+    await job.moveToDelayed(Date.now() + PAUSED_HOLD_MS, job.token);
     this.deps.metrics.outboundPlacements.inc({ result: 'held' });
-    log.info({ holdMs }, 'outbound call held (its campaign is paused)');
-    return true;
+    log.info('outbound call held: its campaign is paused');
+    return 'held';
   }
 
   /**

@@ -9,8 +9,8 @@ import { api, numbers } from './support';
 /**
  * Attempts the outbound side must finish for the campaign: one whose final status callback was refused
  * (Twilio never sends it again), looked at Twilio once the task is stale, and attempts still queued as
- * outbound calls when the campaign is canceled, which a cancel stops, or paused, which holds them until it
- * is resumed. Real web app, worker, Redis and
+ * outbound calls when the campaign is canceled, which a cancel stops (and the worker does not dial even when
+ * the cancel could not reach them), or paused, which holds them until it is resumed. Real web app, worker, Redis and
  * BullMQ; the fake Twilio.
  */
 jest.setTimeout(60_000);
@@ -121,5 +121,22 @@ describe('campaign attempts the outbound side finishes', () => {
     expect(ended.map((e: any) => e.data.status)).toEqual(['canceled']);
     // The outbound calls ended canceled, once each.
     expect((await eventsOf(bridge, 'outbound.completed')).map((e: any) => e.data.outcome)).toEqual(['canceled', 'canceled', 'canceled', 'canceled']);
+  });
+
+  it('when a canceled campaign\'s queued attempts were never reached by the cancel (its web process stopped right after), then the worker does not dial them and the campaign ends canceled', async () => {
+    now = Date.UTC(2026, 2, 4, 18, 0);
+    await start();
+    bridge.retell.concurrency = { current: 20, limit: 20 };
+    const id = await create({ tasks: numbers(3, 870).map((to) => ({ to })), max_concurrency: 3 });
+    await waitFor('every task to be queued', async () => (await campaign(id)).counts.dialing === 3, 15_000, 100);
+
+    // The cancel's own script only: what a web process that stopped before canceling the queued calls leaves.
+    expect((await bridge.container.campaignRepository.control(id, 'cancel', now)).kind).toBe('ok');
+    bridge.retell.concurrency = { current: 0, limit: 20 };
+    await waitFor('the campaign to end', async () => Boolean((await campaign(id)).ended_at), 20_000, 100);
+    await sleep(1500);
+    expect(creates()).toHaveLength(0);
+    expect((await campaign(id)).counts).toMatchObject({ total: 3, canceled: 3, dialing: 0 });
+    expect((await eventsOf(bridge, 'outbound.completed')).map((e: any) => e.data.outcome)).toEqual(['canceled', 'canceled', 'canceled']);
   });
 });
