@@ -32,6 +32,7 @@ import {
   Campaigns,
   CampaignScheduler,
   campaignOutboundHook,
+  campaignStop,
   createCampaignQueue,
   scheduleTicks,
   TICK_EVERY_MS,
@@ -334,6 +335,7 @@ export class Container {
       // Waiting for Retell capacity holds the whole outbound queue back (BullMQ's manual rate limit).
       rateLimit: (ms) => outbound.rateLimit(ms),
       beforeDial: (record, log) => gate.check(predialRequest(record), log),
+      stoppedBy: campaignStop(this.campaignRepository),
       cancel: (id, callSid) => addCallAction(actions, { kind: 'outbound_cancel', id, callSid }, cancelJobId(id)),
       logger,
       metrics,

@@ -8,7 +8,7 @@
 export { campaignRoutes } from './routes';
 export { Campaigns, campaignIdFor, campaignView, type AddOutcome, type CreateOutcome, type DoNotCallCheck, type TaskRow } from './service';
 export { CampaignRepository, campaignKeys, type CampaignRecord } from './repository';
-export { CampaignScheduler, campaignOutboundHook, attemptKey, BACKLOG_SECONDS, STALE_AFTER_MS } from './scheduler';
+export { CampaignScheduler, campaignOutboundHook, campaignStop, attemptKey, BACKLOG_SECONDS, STALE_AFTER_MS } from './scheduler';
 export { addAttemptEnded, CAMPAIGNS_QUEUE, createCampaignQueue, scheduleTicks, TICK_EVERY_MS, type AttemptEndedJob, type CampaignQueue } from './jobs';
 export {
   TASK_STATUSES,

@@ -488,6 +488,11 @@ export class CampaignRepository extends ScriptedStore<ReturnType<typeof campaign
     return parseCampaign(await this.redis.hgetall(this.keys.campaign(id)));
   }
 
+  /** The campaign's status alone (one HGET; the placer asks it before each attempt's dial), null when unknown. */
+  async status(id: string): Promise<CampaignStatus | null> {
+    return (await this.redis.hget(this.keys.campaign(id), 'status')) as CampaignStatus | null;
+  }
+
   async getMany(ids: string[]): Promise<Array<CampaignRecord | null>> {
     // One command each: the campaigns are in different Cluster slots, so one pipeline cannot carry them.
     return Promise.all(ids.map(async (id) => parseCampaign(await this.redis.hgetall(this.keys.campaign(id)))));

@@ -2,7 +2,7 @@ import type { CallRepository } from '../../calls/repository';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { EventSink } from '../events';
-import { outboundIdFor, type OutboundCalls, type OutboundChangeHook, type OutboundRequest, type OutboundStore } from '../outbound';
+import { outboundIdFor, type OutboundCalls, type OutboundChangeHook, type OutboundRecord, type OutboundRequest, type OutboundStore } from '../outbound';
 import { addAttemptEnded, type AttemptEndedJob, type CampaignQueue } from './jobs';
 import { attemptsOf, NEVER_RETRIED, retryClass, type CampaignSettings, type StoredTask } from './model';
 import type { CampaignRecord, CampaignRepository } from './repository';
@@ -83,6 +83,18 @@ export function campaignOutboundHook(repository: CampaignRepository, queue: Camp
     if (!ids) return;
     if (status === 'in-progress') await repository.answered(ids.campaignId, ids.taskId, record.id);
     else await addAttemptEnded(queue, { ...ids, outboundId: record.id });
+  };
+}
+
+/**
+ * The placer's check before an attempt is dialed: a paused campaign holds its queued attempts until it is
+ * resumed, a canceled one cancels them (even those a cancel could not reach). Other calls go on.
+ */
+export function campaignStop(repository: Pick<CampaignRepository, 'status'>): (record: OutboundRecord) => Promise<'paused' | 'canceled' | undefined> {
+  return async (record) => {
+    const ids = campaignOf(record.metadata);
+    const status = ids ? await repository.status(ids.campaignId) : null;
+    return status === 'paused' || status === 'canceled' ? status : undefined;
   };
 }
 

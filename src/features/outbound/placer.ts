@@ -1,4 +1,4 @@
-import { RateLimitError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type Retell from 'retell-sdk';
 import type { Twilio } from 'twilio';
 import type { OutboundChangeHook, OutboundOutcome, OutboundRecord } from './record';
@@ -35,6 +35,11 @@ export interface OutboundPlacerDeps {
    * attempt may have placed): the do-not-call list and the pre-dial hook. @defaultValue every dial allowed
    */
   beforeDial?: (record: OutboundRecord, log: Logger) => Promise<DialCheck>;
+  /**
+   * Whether a call's campaign stopped it: a paused campaign's queued attempt waits in the queue (no
+   * attempt spent) until it is resumed, a canceled campaign's is canceled. @defaultValue never stopped
+   */
+  stoppedBy?: (record: OutboundRecord) => Promise<'paused' | 'canceled' | undefined>;
   /** Queues the cancel of outbound call `id`, now at Twilio as `callSid` (a DELETE that came while it was being placed). */
   cancel(id: string, callSid: string): Promise<void>;
   logger: Logger;
@@ -48,6 +53,8 @@ export type PlaceResult = 'placed' | 'adopted' | 'already_placed' | 'canceled' |
 /** Whether a call may be dialed now; when not, the outcome it ends with, a code (its `error.code`) and why. */
 export type DialCheck = { allow: true } | { allow: false; outcome: Extract<OutboundOutcome, 'do_not_call' | 'predial_refused'>; code: string; reason: string };
 
+/** How long a paused campaign's queued attempt waits before it is looked at again. */
+export const PAUSED_HOLD_MS = 5000;
 /** How long the queue waits before asking Retell again when it has no room for another call. */
 export const CAPACITY_WAIT_MS = 2000;
 const RETELL_CONCURRENCY_TIMEOUT_MS = 3000;
@@ -82,6 +89,9 @@ export class OutboundPlacer {
       return 'canceled';
     }
     if (record.callSid) return 'already_placed';
+    const stopped = await this.stoppedByCampaign(job, record, log);
+    if (stopped === 'held') throw new DelayedError();
+    if (stopped === 'canceled') return this.canceledBeforePlacement(record, log);
 
     await this.waitForCapacity(record, log);
 
@@ -153,6 +163,23 @@ export class OutboundPlacer {
     if (now.callSid) return 'already_placed';
     if (now.status === 'ended') return 'canceled';
     return this.canceledBeforePlacement(now, log);
+  }
+
+  /**
+   * A paused campaign's attempt goes back to the delayed set (`held`); a canceled campaign's is not
+   * dialed. Neither when an earlier attempt's request may have placed the call: that one is looked for
+   * first, as a dial already begun.
+   */
+  private async stoppedByCampaign(job: Job<PlaceCallJob>, record: OutboundRecord, log: Logger): Promise<'held' | 'canceled' | undefined> {
+    const by = await this.deps.stoppedBy?.(record);
+    if (!by) return undefined;
+    const state = await this.deps.store.placementLedger(record.id).read();
+    if (state === 'superseded' || state.uncertain || state.status !== 'queued') return undefined;
+    if (by === 'canceled') return 'canceled';
+    await job.moveToDelayed(Date.now() + PAUSED_HOLD_MS, job.token);
+    this.deps.metrics.outboundPlacements.inc({ result: 'held' });
+    log.info('outbound call held: its campaign is paused');
+    return 'held';
   }
 
   /**

@@ -9,7 +9,8 @@ import { api, numbers } from './support';
 /**
  * Attempts the outbound side must finish for the campaign: one whose final status callback was refused
  * (Twilio never sends it again), looked at Twilio once the task is stale, and attempts still queued as
- * outbound calls when the campaign is canceled, which a cancel stops. Real web app, worker, Redis and
+ * outbound calls when the campaign is canceled, which a cancel stops (and the worker does not dial even when
+ * the cancel could not reach them), or paused, which holds them until it is resumed. Real web app, worker, Redis and
  * BullMQ; the fake Twilio.
  */
 jest.setTimeout(60_000);
@@ -30,6 +31,8 @@ describe('campaign attempts the outbound side finishes', () => {
     if (res.status !== 201) throw new Error(`POST /campaigns answered ${res.status}: ${res.text}`);
     return res.body.id as string;
   };
+  /** Placements held because their campaign was paused, from the worker's metrics. */
+  const heldCount = async () => bridge.worker!.metrics.outboundPlacements.get().then((m) => m.values.find((v) => v.labels.result === 'held')?.value ?? 0);
   const eventsFor = async (type: string, id: string) => (await eventsOf(bridge, type)).filter((e: any) => e.data.campaign_id === id);
 
   it('when an attempt\'s final status callback is refused, then the stale task is looked at Twilio and completes once, and the late callback changes nothing', async () => {
@@ -65,6 +68,35 @@ describe('campaign attempts the outbound side finishes', () => {
     expect(creates()).toHaveLength(1);
   });
 
+  it('when a campaign is paused while its attempts wait in the outbound queue, then none is dialed until it is resumed, and each is dialed once then', async () => {
+    now = Date.UTC(2026, 2, 4, 18, 0);
+    await start();
+    // Retell has no room: the attempts are queued as outbound calls and wait there.
+    bridge.retell.concurrency = { current: 20, limit: 20 };
+    bridge.twilio.callee.defaultScript = { answer: 'human', hangUpAfterMs: 200 };
+    const id = await create({ tasks: numbers(4, 850).map((to) => ({ to })), max_concurrency: 4 });
+    await waitFor('every task to be queued', async () => (await campaign(id)).counts.dialing === 4, 15_000, 100);
+
+    expect((await api(bridge, 'POST', `/campaigns/${id}/pause`)).status).toBe(200);
+    bridge.retell.concurrency = { current: 0, limit: 20 };
+    // The queue is free again (Retell has room), and the held attempts are looked at more than once.
+    await waitFor('the held attempts to be looked at', async () => (await heldCount()) >= 4, 15_000, 100);
+    await sleep(1000);
+    expect(creates()).toHaveLength(0);
+    expect((await campaign(id)).counts).toMatchObject({ total: 4, dialing: 4, completed: 0 });
+
+    expect((await api(bridge, 'POST', `/campaigns/${id}/resume`)).status).toBe(200);
+    await waitFor('the campaign to complete', async () => (await campaign(id)).status === 'completed', 30_000, 100);
+    expect(creates().map((r) => r.form.To).sort()).toEqual(numbers(4, 850).sort());
+    const tasks = (await api(bridge, 'GET', `/campaigns/${id}/tasks`)).body.tasks as Array<{ status: string; attempts: unknown[] }>;
+    expect(tasks.map((t) => [t.status, t.attempts.length])).toEqual([
+      ['completed', 1],
+      ['completed', 1],
+      ['completed', 1],
+      ['completed', 1],
+    ]);
+  });
+
   it('when a campaign is canceled while its attempts wait in the outbound queue, then none is dialed and each task ends canceled', async () => {
     now = Date.UTC(2026, 2, 4, 18, 0);
     await start();
@@ -89,5 +121,22 @@ describe('campaign attempts the outbound side finishes', () => {
     expect(ended.map((e: any) => e.data.status)).toEqual(['canceled']);
     // The outbound calls ended canceled, once each.
     expect((await eventsOf(bridge, 'outbound.completed')).map((e: any) => e.data.outcome)).toEqual(['canceled', 'canceled', 'canceled', 'canceled']);
+  });
+
+  it('when a canceled campaign\'s queued attempts were never reached by the cancel (its web process stopped right after), then the worker does not dial them and the campaign ends canceled', async () => {
+    now = Date.UTC(2026, 2, 4, 18, 0);
+    await start();
+    bridge.retell.concurrency = { current: 20, limit: 20 };
+    const id = await create({ tasks: numbers(3, 870).map((to) => ({ to })), max_concurrency: 3 });
+    await waitFor('every task to be queued', async () => (await campaign(id)).counts.dialing === 3, 15_000, 100);
+
+    // The cancel's own script only: what a web process that stopped before canceling the queued calls leaves.
+    expect((await bridge.container.campaignRepository.control(id, 'cancel', now)).kind).toBe('ok');
+    bridge.retell.concurrency = { current: 0, limit: 20 };
+    await waitFor('the campaign to end', async () => Boolean((await campaign(id)).ended_at), 20_000, 100);
+    await sleep(1500);
+    expect(creates()).toHaveLength(0);
+    expect((await campaign(id)).counts).toMatchObject({ total: 3, canceled: 3, dialing: 0 });
+    expect((await eventsOf(bridge, 'outbound.completed')).map((e: any) => e.data.outcome)).toEqual(['canceled', 'canceled', 'canceled']);
   });
 });
