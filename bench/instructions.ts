@@ -12,7 +12,8 @@
  *   npm run bench:instructions -- [--candidate DIR ...] [--with VAR=VALUE ...] [--requests N] [--warmup N] [--connections C]
  *
  * `--with RECORDING=dual` also measures this checkout's bridge with that setting added (one more bridge
- * per --with), so a setting's cost per webhook shows beside the bridge as configured by default.
+ * per --with), so a setting's cost per webhook shows beside the bridge as configured by default; several
+ * settings go in one --with separated by spaces (`--with 'EVENTS_WEBHOOK_URL=… EVENTS_WEBHOOK_SECRET=…'`).
  *
  * Defaults: 1,500 measured webhooks after 2,500 of warm-up, 8 in flight. Measures this checkout's bridge,
  * each candidate checkout (with its own src/), and the naive bridge from Retell's guide, one after another
@@ -193,10 +194,14 @@ async function main(): Promise<void> {
       if (!existsSync(path.join(root, 'src'))) throw new Error(`--candidate ${c}: not a checkout (no src/ there)`);
       targets.push({ name: path.basename(root), entry: webEntry(root), env: bridgeEnv(`bi${tag}${i + 1}`) });
     });
-    values.with.forEach((setting, i) => {
-      const eq = setting.indexOf('=');
-      if (eq < 1) throw new Error(`--with ${setting}: give VAR=VALUE, e.g. --with RECORDING=dual`);
-      targets.push({ name: `bridge ${setting}`, entry: webEntry(ROOT), env: { ...bridgeEnv(`bw${tag}${i}`), [setting.slice(0, eq)]: setting.slice(eq + 1) } });
+    values.with.forEach((settings, i) => {
+      const added: Record<string, string> = {};
+      for (const setting of settings.split(/\s+/).filter(Boolean)) {
+        const eq = setting.indexOf('=');
+        if (eq < 1) throw new Error(`--with ${setting}: give VAR=VALUE, e.g. --with RECORDING=dual`);
+        added[setting.slice(0, eq)] = setting.slice(eq + 1);
+      }
+      targets.push({ name: `bridge ${settings}`, entry: webEntry(ROOT), env: { ...bridgeEnv(`bw${tag}${i}`), ...added } });
     });
     if (!values['no-naive']) {
       targets.push({
