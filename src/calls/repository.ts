@@ -42,7 +42,15 @@ export function callKeys(prefix: string) {
 export type CallKeys = ReturnType<typeof callKeys>;
 
 export type ClaimResult = { kind: 'claimed' } | { kind: 'done'; twiml: string } | { kind: 'pending'; retryInMs: number };
-export type CompleteResult = { kind: 'ok' } | { kind: 'lost'; twiml: string | undefined };
+/** `appended`: the stream entry given was appended with the answer. */
+export type CompleteResult = { kind: 'ok'; appended: boolean } | { kind: 'lost'; twiml: string | undefined };
+
+/** An entry for a Redis stream (`XADD stream MAXLEN ~ maxLength * e entry`), written by another record's script. */
+export interface StreamEntry {
+  stream: string;
+  maxLength: number;
+  entry: string;
+}
 export type AdvanceResult = 'moved' | 'kept' | 'unknown';
 
 export type ClaimActionResult =
@@ -101,6 +109,7 @@ interface Commands {
   bridgeClaim(key: string, owner: string, leaseMs: number, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
   bridgeClaimIndexed(key: string, index: string, score: number, trim: string, max: number, ageMs: number, callSid: string, owner: string, leaseMs: number, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
   bridgeComplete(key: string, owner: string, ttlMs: number, state: string, ...fields: string[]): Promise<string[]>;
+  bridgeCompleteAppending(key: string, stream: string, owner: string, ttlMs: number, state: string, ...fieldsThenMaxLengthAndEntry: (string | number)[]): Promise<string[]>;
   bridgeRelease(key: string, owner: string): Promise<number>;
   bridgeUpdate(key: string, ...fields: string[]): Promise<number>;
   bridgeAdopt(key: string, ttlMs: number, state: string, ...fields: string[]): Promise<number>;
@@ -119,7 +128,7 @@ interface Commands {
   bridgeLogTwilioRequest(key: string, entry: string, max: number, ttlMs: number): Promise<number>;
 }
 
-const SCRIPTS: Record<Exclude<keyof Commands, 'bridgeClaimIndexed'>, string> = {
+const SCRIPTS: Record<Exclude<keyof Commands, 'bridgeClaimIndexed' | 'bridgeCompleteAppending'>, string> = {
   bridgeClaim: scripts.CLAIM,
   bridgeComplete: scripts.COMPLETE,
   bridgeRelease: scripts.RELEASE,
@@ -193,8 +202,10 @@ export class CallRepository extends ScriptedStore<CallKeys, Commands> {
 
   constructor(redis: RedisClient, prefix: string) {
     super(redis, callKeys(prefix), SCRIPTS);
-    // Two keys (the record and the index): not for a Cluster, where the claim goes alone.
+    // Two keys (the record and the index, or the events stream): not for a Cluster, where the claim and the
+    // completion go alone.
     redis.defineCommand('bridgeClaimIndexed', { numberOfKeys: 2, lua: scripts.CLAIM_INDEXED });
+    redis.defineCommand('bridgeCompleteAppending', { numberOfKeys: 2, lua: scripts.COMPLETE_APPENDING });
     this.clustered = (redis as { isCluster?: boolean }).isCluster === true;
   }
 
@@ -222,14 +233,22 @@ export class CallRepository extends ScriptedStore<CallKeys, Commands> {
     return { kind: 'claimed' };
   }
 
-  /** Stores the answer and the registration, if `owner` still holds the claim, and indexes the Retell id. */
-  async completeAnswer(callSid: string, owner: string, fields: Partial<CallRecord> & { twiml: string }): Promise<CompleteResult> {
-    const stored = this.redis.bridgeComplete(this.keys.record(callSid), owner, RECORD_TTL_MS, fields.state ?? '', ...fieldList(fields));
+  /**
+   * Stores the answer and the registration, if `owner` still holds the claim, and indexes the Retell id.
+   * `append`, a stream entry (the call's first event), is appended by the same script once the answer is
+   * stored (`appended`), except on a Cluster, where the stream is in another slot: the caller sends it then.
+   */
+  async completeAnswer(callSid: string, owner: string, fields: Partial<CallRecord> & { twiml: string }, append?: StreamEntry): Promise<CompleteResult> {
+    const args = [owner, RECORD_TTL_MS, fields.state ?? '', ...fieldList(fields)] as const;
+    const appending = append !== undefined && !this.clustered;
+    const stored = appending
+      ? this.redis.bridgeCompleteAppending(this.keys.record(callSid), append.stream, ...args, append.maxLength, append.entry)
+      : this.redis.bridgeComplete(this.keys.record(callSid), ...args);
     // Sent in the same tick as the script, so it costs no extra round trip; harmless if the claim was lost
     // because the id is unique to this registration.
     const indexed = fields.callId ? this.redis.set(this.keys.byRetellId(fields.callId), callSid, 'PX', RECORD_TTL_MS) : Promise.resolve(null);
     const [reply] = await Promise.all([stored, indexed]);
-    if (reply[0] === 'ok') return { kind: 'ok' };
+    if (reply[0] === 'ok') return { kind: 'ok', appended: appending };
     return { kind: 'lost', twiml: reply[1] };
   }
 

@@ -86,7 +86,7 @@ end
 ` + CLAIM;
 
 /** Store the answer only if we still hold the claim; otherwise report what the new holder stored. ARGV: owner, TTL ms, state, fields... */
-export const COMPLETE = `${ADVANCE_STATE}
+const complete = (onStored: string) => `${ADVANCE_STATE}
 if redis.call('HGET', KEYS[1], 'claim_owner') ~= ARGV[1] then
   local twiml = redis.call('HGET', KEYS[1], 'twiml')
   if twiml then return {'lost', twiml} end
@@ -96,8 +96,21 @@ redis.call('HDEL', KEYS[1], 'claim_owner', 'claim_until')
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 advance_state(KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {'ok'}
+${onStored}return {'ok'}
 `;
+export const COMPLETE = complete('');
+
+/**
+ * COMPLETE that also appends an entry to a stream (KEYS[2], the events stream) once the answer is stored,
+ * so the call's first event costs the voice webhook no command of its own, and a lost claim's orphan
+ * registration none at all. ARGV: COMPLETE's, then the stream's approximate max length and the entry.
+ */
+export const COMPLETE_APPENDING = `
+-- two keys: never run on a Cluster (CallRepository.completeAnswer leaves the entry to its caller there)
+local entry = table.remove(ARGV)
+local maxlen = table.remove(ARGV)
+local function append_entry() redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'e', entry) end
+` + complete('append_entry()\n');
 
 /** ARGV: owner. */
 export const RELEASE = `

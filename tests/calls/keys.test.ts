@@ -39,8 +39,9 @@ describe('Redis keys and scripts on a Cluster', () => {
       // A campaign's keys all carry its `{cmp_…}` tag (one slot: see below), so its scripts may declare
       // several and derive others from them; checked apart.
       if (file.startsWith(`features${path.sep}campaigns${path.sep}`)) continue;
-      // The one exception, by name: the voice webhook's claim with the recent-calls index, which the
-      // repository sends only to a Redis that is not a Cluster (tests/features/console/recent-calls.test.ts).
+      // The exceptions, by their marker: the voice webhook's claim with the recent-calls index, and its
+      // answer stored with the call's first event, which the repository sends only to a Redis that is not
+      // a Cluster (tests/features/console/recent-calls.test.ts, tests/calls/repository.test.ts).
       if (lua.includes('-- two keys: never run on a Cluster')) continue;
       for (const [call, command, key] of lua.matchAll(/redis\.call\('(\w+)'(?:,\s*([^,)]+))?/g)) {
         if (command === 'TIME') continue;

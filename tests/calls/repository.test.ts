@@ -103,3 +103,52 @@ describe('CallRepository: a warm transfer and its action', () => {
     expect(await calls.warmTransfer(callSid)).toBeNull();
   });
 });
+
+/** The voice webhook's answer and the call's first event, stored in one script against the real Redis. */
+describe('CallRepository: an answer stored with its event', () => {
+  let redis: Redis;
+  let prefix: string;
+  let calls: CallRepository;
+  const stream = () => `${prefix}:events:stream`;
+  const entry = (callSid: string) => ({ stream: stream(), maxLength: 1000, entry: JSON.stringify({ type: 'call.started', data: { call_sid: callSid } }) });
+
+  beforeEach(() => {
+    redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+    prefix = uniquePrefix('answer-event');
+    calls = new CallRepository(redis, prefix);
+  });
+  afterEach(async () => {
+    redis.disconnect();
+    await deletePrefix(prefix);
+  });
+
+  const claim = (callSid: string, owner: string, leaseMs = 5000) => calls.claimAnswer(callSid, owner, leaseMs, { callSid, state: 'registering', createdAt: new Date().toISOString() });
+
+  it('when the claim is still held, then the answer is stored and the entry appended by the same script', async () => {
+    const callSid = `CA${'a'.repeat(32)}`;
+    expect(await claim(callSid, 'owner-1')).toEqual({ kind: 'claimed' });
+    const stored = await calls.completeAnswer(callSid, 'owner-1', { twiml: '<Response/>', state: 'registered', callId: 'call_1' }, entry(callSid));
+    expect(stored).toEqual({ kind: 'ok', appended: true });
+    expect(await calls.storedAnswer(callSid)).toBe('<Response/>');
+    const entries = await redis.xrange(stream(), '-', '+');
+    expect(entries.map(([, fields]) => JSON.parse(fields[1]!).data.call_sid)).toEqual([callSid]);
+  });
+
+  it('when the claim was lost to another request, then nothing is stored for the orphan and no entry is appended', async () => {
+    const callSid = `CA${'b'.repeat(32)}`;
+    expect(await claim(callSid, 'owner-1', 1)).toEqual({ kind: 'claimed' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await claim(callSid, 'owner-2')).toEqual({ kind: 'claimed' });
+    const stored = await calls.completeAnswer(callSid, 'owner-1', { twiml: '<Orphan/>', state: 'registered', callId: 'call_orphan' }, entry(callSid));
+    expect(stored).toEqual({ kind: 'lost', twiml: undefined });
+    expect(await redis.exists(stream())).toBe(0);
+    expect(await calls.storedAnswer(callSid)).toBeUndefined();
+  });
+
+  it('when no entry is given, then the answer is stored alone', async () => {
+    const callSid = `CA${'c'.repeat(32)}`;
+    await claim(callSid, 'owner-1');
+    expect(await calls.completeAnswer(callSid, 'owner-1', { twiml: '<Response/>', state: 'registered' })).toEqual({ kind: 'ok', appended: false });
+    expect(await redis.exists(stream())).toBe(0);
+  });
+});

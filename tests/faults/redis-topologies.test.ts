@@ -2,20 +2,23 @@
  * Redis Cluster and Sentinel: the web and worker processes configured with REDIS_CLUSTER_NODES, or
  * REDIS_SENTINELS and REDIS_SENTINEL_NAME, instead of REDIS_URL, each topology running on loopback.
  * On each, the exactly-once claim holds for repeats spread over two web processes (on the Cluster the
- * calls' records land on different masters), function calls become BullMQ jobs that a worker process
+ * calls' records land on different masters) and each call's call.started is recorded once (stored with
+ * the answer by one script on Sentinel, beside it on the Cluster), function calls become BullMQ jobs that a worker process
  * performs once each through the Twilio REST API, and the outbound limiter (TWILIO_CPS) holds across
  * two workers.
  */
+import { eventKeys } from '../../src/features/events';
 import { Metrics } from '../../src/observability/metrics';
 import { startWorker, type RunningWorker } from '../../src/worker/start';
 import { RETELL_KEY, startBridge, type TestBridge } from '../support/bridge';
+import { EVENTS_ENV } from '../support/events';
 import { memoryLogger } from '../support/logs';
 import { OUR_NUMBER, OUTBOUND_ENV, placeCall, waitForCall } from '../support/outbound';
 import { voiceParams } from '../support/twilio-signing';
 import { queueAction, successfulUpdatesPerCall, TRANSFER_ENV, waitForJobs, type AgentFunction } from './support/call-actions';
 import { FaultyRetell } from './support/faulty-retell';
 import { waitFor } from './support/ports';
-import { RedisClusterTopology, RedisSentinelTopology, type RedisTopology } from './support/redis-topology';
+import { redisCli, RedisClusterTopology, RedisSentinelTopology, type RedisTopology } from './support/redis-topology';
 import { WebProcess } from './support/web-process';
 import { dialedCallId, isCallTwiml, sendVoice, summarize } from './support/webhooks';
 import { WorkerProcess } from './support/worker-process';
@@ -41,7 +44,7 @@ describe.each<[string, () => Promise<RedisTopology>]>([
     let webs: WebProcess[] = [];
     beforeAll(async () => {
       retell = await new FaultyRetell(RETELL_KEY).start();
-      const env = { ...topology.env, REDIS_PREFIX: 'faults-topology', RETELL_BASE_URL: retell.url, RETELL_TIMEOUT_MS: String(RETELL_TIMEOUT_MS) };
+      const env = { ...topology.env, ...EVENTS_ENV, REDIS_PREFIX: 'faults-topology', RETELL_BASE_URL: retell.url, RETELL_TIMEOUT_MS: String(RETELL_TIMEOUT_MS) };
       webs = await Promise.all([WebProcess.start(env), WebProcess.start(env)]);
       // One call each first: a process's first requests compile code paths, which on a busy machine
       // can outlast the Retell budget. This case is about dedupe, not about cold starts.
@@ -69,6 +72,18 @@ describe.each<[string, () => Promise<RedisTopology>]>([
           answers: 1,
         });
         expect(dialedCallId(mine[0]!.body)).toBe(registered[0]);
+      }
+
+      // No worker runs here: the events wait in the stream, where the answers put them.
+      const stream = eventKeys('faults-topology').stream;
+      const startedFor = async (callSid: string) => {
+        const text = await redisCli(await topology.masterFor(stream), 'XRANGE', stream, '-', '+');
+        const events = text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { type: string; data: { call_sid: string; retell_call_id: string } });
+        return events.filter((e) => e.type === 'call.started' && e.data.call_sid === callSid).map((e) => e.data.retell_call_id);
+      };
+      for (const call of calls) {
+        await waitFor(`call.started of ${call.CallSid}`, async () => (await startedFor(call.CallSid!)).length > 0, 10_000);
+        expect(await startedFor(call.CallSid!)).toEqual(retell.registrationsFor(call.CallSid!));
       }
     });
   });

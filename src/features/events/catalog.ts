@@ -130,4 +130,21 @@ export interface EventSink {
   emit<T extends EventType>(type: T, data: EventPayloads[T], opts?: { key?: string }): Promise<void>;
   /** Whether an event of `type` would be kept: a flow may skip gathering its data otherwise. @defaultValue always */
   wants?(type: EventType): boolean;
+  /**
+   * `emit` in two steps, for a flow whose own script can append the event in the same step as its write
+   * (the voice webhook's answer): nothing when the type is not kept.
+   */
+  prepare<T extends EventType>(type: T, data: EventPayloads[T], opts?: { key?: string }): PreparedEvent | undefined;
+}
+
+/** An event ready to be appended to the events stream: by a flow's own script, else by `write`. */
+export interface PreparedEvent {
+  stream: string;
+  maxLength: number;
+  /** The stream entry's `e` field. */
+  entry: string;
+  /** Told once a script appended the entry (counted as emitted). */
+  appended(): void;
+  /** Appends it by itself (where no script could take it along); never throws, as `emit`. */
+  write(): Promise<void>;
 }

@@ -11,6 +11,7 @@ export {
   type CallIds,
   type EventPayloads,
   type EventSink,
+  type PreparedEvent,
   type EventType,
   type OutboundData,
   type TransferData,

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../../observability/logger';
 import type { RedisClient } from '../../redis/connection';
-import type { EventPayloads, EventSink, EventType } from './catalog';
+import type { EventPayloads, EventSink, EventType, PreparedEvent } from './catalog';
 
 /** An event as it is kept and posted: Standard Webhooks' `{type, timestamp, data}`, with the id that is its `webhook-id`. */
 export interface BridgeEvent<T extends EventType = EventType> {
@@ -73,17 +73,30 @@ export class StreamEventSink implements EventSink {
   }
 
   async emit<T extends EventType>(type: T, data: EventPayloads[T], opts: { key?: string } = {}): Promise<void> {
-    if (!this.wanted(type)) return;
+    await this.prepare(type, data, opts)?.write();
+  }
+
+  prepare<T extends EventType>(type: T, data: EventPayloads[T], opts: { key?: string } = {}): PreparedEvent | undefined {
+    if (!this.wanted(type)) return undefined;
     const event: BridgeEvent<T> = { id: eventId(type, opts.key), type, timestamp: new Date().toISOString(), data };
-    try {
-      await this.deps.redis.xadd(this.key, 'MAXLEN', '~', EVENT_STREAM_MAX_LENGTH, '*', 'e', JSON.stringify(event));
-      this.deps.onEmitted?.(type);
-    } catch (err) {
-      this.deps.onDropped?.(type);
-      this.deps.logger.error({ err: (err as Error).message, eventType: type, eventId: event.id }, 'event not recorded: redis unavailable');
-    }
+    const entry = JSON.stringify(event);
+    return {
+      stream: this.key,
+      maxLength: EVENT_STREAM_MAX_LENGTH,
+      entry,
+      appended: () => this.deps.onEmitted?.(type),
+      write: async () => {
+        try {
+          await this.deps.redis.xadd(this.key, 'MAXLEN', '~', EVENT_STREAM_MAX_LENGTH, '*', 'e', entry);
+          this.deps.onEmitted?.(type);
+        } catch (err) {
+          this.deps.onDropped?.(type);
+          this.deps.logger.error({ err: (err as Error).message, eventType: type, eventId: event.id }, 'event not recorded: redis unavailable');
+        }
+      },
+    };
   }
 }
 
 /** The sink when no endpoint wants events: nothing is written. */
-export const NO_EVENTS: EventSink = { emit: async () => undefined, wants: () => false };
+export const NO_EVENTS: EventSink = { emit: async () => undefined, wants: () => false, prepare: () => undefined };

@@ -191,6 +191,14 @@ export class CallAnswerer {
       await this.calls.releaseAnswer(call.callSid, owner).catch(() => undefined);
       throw err;
     }
+    // Only the registration that is stored is the call's (a lost claim's orphan is not): `call.started` is
+    // appended by the script that stores it, so the answer waits on no command more than without events
+    // (on a Cluster, where the stream is in another slot, it is one XADD, not awaited). Its data is not
+    // even built when no endpoint wants it.
+    const started =
+      answer.outcome === 'registered' && answer.callId && answer.agentId && this.events.wants?.('call.started') !== false
+        ? this.events.prepare('call.started', startedData(call, answer.callId, answer.agentId), { key: call.callSid })
+        : undefined;
     try {
       const stored = await withSpan('call.record', {}, () => this.calls.completeAnswer(call.callSid, owner, {
         twiml: answer.twiml,
@@ -201,7 +209,7 @@ export class CallAnswerer {
         error: answer.fallbackReason,
         ...(answer.recording ? { recording: answer.recording.channels, recordingConsent: answer.recording.consent === 'ask' ? 'asked' : 'announced' } : {}),
         updatedAt: new Date().toISOString(),
-      }));
+      }, started));
       if (stored.kind === 'lost') {
         // Our lease ran out (a stall longer than the Retell timeout) and another request took over;
         // its TwiML is the one Twilio may already be dialing, so every answer must match it. If it is
@@ -209,11 +217,9 @@ export class CallAnswerer {
         log.warn({ orphanCallId: answer.callId }, 'claim lost during registration; answering with the new holder\'s TwiML');
         const theirs = stored.twiml ?? (await this.waitForStoredAnswer(call.callSid, deadline));
         if (theirs !== undefined) return { twiml: theirs, outcome: 'duplicate' };
-      } else if (answer.outcome === 'registered' && answer.callId && answer.agentId && this.events.wants?.('call.started') !== false) {
-        // Only the registration that was stored is the call's: a lost claim's orphan is not. Not awaited,
-        // so the answer waits on nothing more than before: one XADD, sent as the answer goes out. Its data
-        // is not even built when no endpoint wants it.
-        void this.events.emit('call.started', startedData(call, answer.callId, answer.agentId), { key: call.callSid });
+      } else if (started) {
+        if (stored.appended) started.appended();
+        else void started.write();
       }
     } catch (err) {
       log.error({ err, callId: answer.callId }, 'redis unavailable: answer not stored');
