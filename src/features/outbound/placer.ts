@@ -55,6 +55,31 @@ const RETELL_CONCURRENCY_TIMEOUT_MS = 3000;
 const SLOT_MARGIN_MS = 60_000;
 
 /**
+ * The guard's span: TWILIO_CPS requests at most within any SEND_WINDOW_MS, on Redis's clock. A second plus
+ * 1 %, for the requests' way from the worker to Twilio taking a little longer for one than for another.
+ */
+export const SEND_WINDOW_MS = 1010;
+/**
+ * Turns come TWILIO_CPS per PACE_PERIOD_MS: a little wider than the guard's span, so a request that went
+ * late (and made the guard hold the ones a second after it) is caught up with, rather than each later
+ * request asking the guard twice. 1.5 % below TWILIO_CPS at most.
+ */
+export const PACE_PERIOD_MS = 1015;
+/** How far ahead turns may be booked before a job goes back to the queue instead of taking one. */
+export const TURNS_AHEAD_MS = 1000;
+
+/**
+ * The placement worker's concurrency: WORKER_CONCURRENCY for the work, plus the jobs that may be waiting
+ * for their turn (up to TURNS_AHEAD_MS of turns booked, and the limiter's next second), so that sleeping
+ * jobs never hold the rate below TWILIO_CPS.
+ */
+export function placementConcurrency(workerConcurrency: number, cps: number): number {
+  return workerConcurrency + Math.ceil(((TURNS_AHEAD_MS + PACE_PERIOD_MS) / 1000) * cps);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
  * Places one outbound call with Twilio, once, through the exactly-once runner.
  *
  * Twilio's `calls.create` takes no idempotency key, so a request whose answer never came (a timeout, a
@@ -83,6 +108,7 @@ export class OutboundPlacer {
     }
     if (record.callSid) return 'already_placed';
 
+    await this.waitForRoomInTurns();
     await this.waitForCapacity(record, log);
 
     const check = await this.checkBeforeDial(record, log);
@@ -220,13 +246,36 @@ export class OutboundPlacer {
 
   /**
    * The queue's limiter lets TWILIO_CPS jobs start each second, all at its beginning; their requests
-   * would then reach Twilio in bursts (and, with each job's own round trips before them, more than
-   * TWILIO_CPS within some second). Each request instead waits for its turn, 1000/TWILIO_CPS ms after
-   * the previous one from any worker.
+   * would then reach Twilio in bursts. Each request instead waits for its turn, spaced PACE_PERIOD_MS /
+   * TWILIO_CPS after the previous one from any worker, then asks the guard: a turn only says when to
+   * wake, and a job whose timer fired late (a busy event loop, a slow round trip) would bunch with the
+   * next ones. The guard admits the request only while fewer than TWILIO_CPS were admitted within the
+   * last SEND_WINDOW_MS, on Redis's clock, and otherwise says how long to wait before asking again.
    */
   private async waitForTurn(): Promise<void> {
-    const waitMs = await this.deps.store.placementTurn(Math.ceil(1000 / this.deps.config.cps));
-    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    const { cps } = this.deps.config;
+    const turnMs = await this.deps.store.placementTurn(PACE_PERIOD_MS / cps);
+    if (turnMs > 0) await sleep(turnMs);
+    for (;;) {
+      const admission = await this.deps.store.admitSend(cps, SEND_WINDOW_MS);
+      if (admission.admitted) return;
+      this.deps.metrics.outboundPlacements.inc({ result: 'paced' });
+      await sleep(Math.ceil(admission.waitMs));
+    }
+  }
+
+  /**
+   * Turns are booked at most TURNS_AHEAD_MS ahead (and a job takes one only after its checks, so the
+   * limiter's burst books up to another second's worth): a job that would wait longer goes back to the
+   * queue, where it can be seen and canceled, and holds the queue back until turns free up, instead of
+   * sleeping in a worker's slot.
+   */
+  private async waitForRoomInTurns(): Promise<void> {
+    const ahead = await this.deps.store.turnsBookedAhead();
+    if (ahead <= TURNS_AHEAD_MS) return;
+    this.deps.metrics.outboundPlacements.inc({ result: 'paced' });
+    await this.deps.rateLimit(ahead - TURNS_AHEAD_MS);
+    throw new RateLimitError();
   }
 
   /** A call an earlier attempt created (its answer lost), found at Twilio and linked; false if none could be. */
