@@ -137,13 +137,15 @@ return math.max(0, math.ceil(tonumber(redis.call('GET', KEYS[1]) or '0') - now))
 
 // Admits one calls.create now when fewer than ARGV[1] were admitted within the last ARGV[2] ms (Redis's
 // clock): the list holds the latest admissions, newest first, trimmed to ARGV[1], so its tail is the one
-// to compare with (O(1)). Returns {1, when admitted} or {0, ms to wait, when it may be admitted}, as
-// decimal strings (ms, Redis's clock).
+// to compare with (O(1)). ARGV[3], when not empty, is an earlier admission of the same request, taken
+// back first (its answer came late: the request is stamped again when it really goes). Returns {1, when
+// admitted} or {0, ms to wait, when it may be admitted}, as decimal strings (ms, Redis's clock).
 const ADMIT_SEND = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local max = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+if ARGV[3] ~= '' then redis.call('LREM', KEYS[1], 1, ARGV[3]) end
 local n = redis.call('LLEN', KEYS[1])
 if n > max then
   redis.call('LTRIM', KEYS[1], 0, max - 1)
@@ -196,13 +198,16 @@ interface OutboundCommands {
   bridgeOutboundReserve(key: string, now: number, until: number, id: string, current: number, allowed: number): Promise<number>;
   bridgeOutboundPace(key: string, intervalMs: string): Promise<number>;
   bridgeOutboundTurnsAhead(key: string): Promise<number>;
-  bridgeOutboundAdmitSend(key: string, max: number, windowMs: number): Promise<[number, string, string?]>;
+  bridgeOutboundAdmitSend(key: string, max: number, windowMs: number, replacing: string): Promise<[number, string, string?]>;
 }
 
 export type CreateResult = 'created' | 'same' | 'different';
 
-/** A `calls.create` admitted at `at` (Redis's clock, ms), or to ask again after `waitMs` (at `from`, Redis's clock). */
-export type SendAdmission = { admitted: true; at: number } | { admitted: false; waitMs: number; from: number };
+/**
+ * A `calls.create` admitted at `at` (Redis's clock, ms; `stamp` as recorded), or to ask again after
+ * `waitMs` (at `from`, Redis's clock).
+ */
+export type SendAdmission = { admitted: true; at: number; stamp: string } | { admitted: false; waitMs: number; from: number };
 
 export type BeginResult =
   | { kind: 'first' }
@@ -343,11 +348,12 @@ export class OutboundStore {
 
   /**
    * Admits one `calls.create` now if fewer than `max` were admitted within the last `windowMs` (Redis's
-   * clock, every worker together); otherwise says how long to wait before asking again.
+   * clock, every worker together); otherwise says how long to wait before asking again. `replacing`
+   * takes back this request's earlier admission (its `stamp`) first.
    */
-  async admitSend(max: number, windowMs: number): Promise<SendAdmission> {
-    const [admitted, value, from] = await this.redis.bridgeOutboundAdmitSend(this.keys.sends, max, windowMs);
-    return admitted === 1 ? { admitted: true, at: Number(value) } : { admitted: false, waitMs: Number(value), from: Number(from) };
+  async admitSend(max: number, windowMs: number, replacing?: string): Promise<SendAdmission> {
+    const [admitted, value, from] = await this.redis.bridgeOutboundAdmitSend(this.keys.sends, max, windowMs, replacing ?? '');
+    return admitted === 1 ? { admitted: true, at: Number(value), stamp: value } : { admitted: false, waitMs: Number(value), from: Number(from) };
   }
 
   /**

@@ -231,6 +231,17 @@ describe('OutboundStore', () => {
     expect(SEND_WINDOW_MS).toBeLessThanOrEqual(PACE_PERIOD_MS);
   }, 30_000);
 
+  it('when an admission is taken back and asked for again, then the request counts once, at its new time', async () => {
+    const first = await store.admitSend(2, 60_000);
+    const second = await store.admitSend(2, 60_000);
+    if (!first.admitted || !second.admitted) throw new Error('both should have been admitted');
+    expect((await store.admitSend(2, 60_000)).admitted).toBe(false);
+    // The first request's answer came late: stamped again, it takes its own place back, not a third.
+    const again = await store.admitSend(2, 60_000, first.stamp);
+    expect(again.admitted).toBe(true);
+    expect(await redis.lrange(store.keys.sends, 0, -1)).toEqual([(again as { stamp: string }).stamp, second.stamp]);
+  });
+
   it('when TWILIO_CPS was lowered, then the guard counts only the latest admissions of the new setting', async () => {
     for (let i = 0; i < 5; i++) expect((await store.admitSend(5, 60_000)).admitted).toBe(true);
     expect((await store.admitSend(5, 60_000)).admitted).toBe(false);
