@@ -69,7 +69,7 @@ export class Metrics {
 
   readonly outboundRequests = this.counter('bridge_outbound_requests_total', 'POST /calls requests, by outcome (queued, repeat, invalid, not_allowed, key_reused, unavailable)', ['outcome']);
 
-  readonly outboundPlacements = this.counter('bridge_outbound_placements_total', 'Outbound placement steps in the worker, by result (placed, adopted, retried, refused, waiting, held)', ['result']);
+  readonly outboundPlacements = this.counter('bridge_outbound_placements_total', 'Outbound placement steps in the worker, by result (placed, adopted, retried, refused, waiting, paced, held)', ['result']);
 
   readonly outboundOutcomes = this.counter('bridge_outbound_outcomes_total', 'Outbound calls ended, by outcome (completed, dial_busy, dial_no_answer, dial_failed, voicemail_hangup, voicemail_message_left, canceled, do_not_call, predial_refused)', ['outcome']);
 

@@ -4,7 +4,7 @@ import type { Config } from '../config';
 import { Container, type ContainerOptions } from '../container';
 import { CAMPAIGNS_QUEUE } from '../features/campaigns';
 import { EVENT_DELIVERY_CONCURRENCY, eventKeys, EVENTS_QUEUE, OUTBOUND_EVENTS_QUEUE } from '../features/events';
-import { OUTBOUND_CALLS_QUEUE } from '../features/outbound';
+import { OUTBOUND_CALLS_QUEUE, placementConcurrency } from '../features/outbound';
 import { bearerMatches } from '../http/auth';
 import { settleWithin } from '../http/timeout';
 import { CALL_ACTIONS_QUEUE } from '../jobs/queues';
@@ -20,6 +20,11 @@ export interface StartWorkerOptions {
   metrics?: Metrics;
   /** The waits between an event delivery's attempts (tests). @defaultValue about a day's schedule */
   eventRetryDelaysMs?: readonly number[];
+  /**
+   * How many placements the outbound worker runs at once (tests).
+   * @defaultValue WORKER_CONCURRENCY plus room for the jobs waiting for their turn (placementConcurrency)
+   */
+  placementConcurrency?: number;
   /** Campaigns' clock, do-not-call check and tick (tests). */
   campaigns?: Pick<ContainerOptions, 'clock' | 'doNotCall' | 'campaignTickMs'>;
 }
@@ -45,11 +50,13 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   blocking.once('ready', () => (connected = true));
   const handlers = container.workerHandlers();
   const common = { connection: blocking, redisPrefix: config.redis.prefix, concurrency: config.worker.concurrency, logger, metrics };
+  // Placements wait for their turn in a worker's slot: room for those on top of the work.
+  const placements = { ...common, concurrency: opts.placementConcurrency ?? placementConcurrency(config.worker.concurrency, config.outbound.cps) };
 
   const worker = createBridgeWorker({ ...common, queue: CALL_ACTIONS_QUEUE, handlers: handlers.callActions });
   // BullMQ's limiter is a counter under the queue's keys, so TWILIO_CPS holds for every worker process together:
   // the calls over the limit wait in our queue, where they can be seen and canceled, rather than in Twilio's.
-  const workers: Worker[] = [worker, createBridgeWorker({ ...common, queue: OUTBOUND_CALLS_QUEUE, handlers: handlers.outboundCalls, limiter: { max: config.outbound.cps, duration: 1000 } })];
+  const workers: Worker[] = [worker, createBridgeWorker({ ...placements, queue: OUTBOUND_CALLS_QUEUE, handlers: handlers.outboundCalls, limiter: { max: config.outbound.cps, duration: 1000 } })];
   // Deliveries have a worker of their own, with its own concurrency: a receiver that is slow or down
   // holds up nothing but its own deliveries.
   if (handlers.events) {
@@ -63,10 +70,10 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
   // blocking connection: call actions, outbound placements and the campaigns' queue.
   const extraConnections: RedisClient[] = [];
   const supervised = [
-    { queue: container.queues.actions, handlers: handlers.callActions, limiter: undefined },
-    { queue: container.queues.outbound, handlers: handlers.outboundCalls, limiter: { max: config.outbound.cps, duration: 1000 } },
-    ...(handlers.campaigns ? [{ queue: container.queues.campaigns, handlers: handlers.campaigns, limiter: undefined }] : []),
-  ].flatMap(({ queue, handlers: h, limiter }) => {
+    { queue: container.queues.actions, handlers: handlers.callActions, limiter: undefined, options: common },
+    { queue: container.queues.outbound, handlers: handlers.outboundCalls, limiter: { max: config.outbound.cps, duration: 1000 }, options: placements },
+    ...(handlers.campaigns ? [{ queue: container.queues.campaigns, handlers: handlers.campaigns, limiter: undefined, options: common }] : []),
+  ].flatMap(({ queue, handlers: h, limiter, options }) => {
     const first = workers.find((w) => w.name === queue.name);
     if (!first) return [];
     return [
@@ -74,10 +81,10 @@ export function startWorker(opts: StartWorkerOptions): RunningWorker {
         make: () => {
           const connection = createRedis(config.redis, 'blocking', logger);
           extraConnections.push(connection);
-          return createBridgeWorker({ ...common, connection, queue: queue.name, handlers: h, ...(limiter ? { limiter } : {}) });
+          return createBridgeWorker({ ...options, connection, queue: queue.name, handlers: h, ...(limiter ? { limiter } : {}) });
         },
         waiting: () => jobsToTake(queue as Queue),
-        concurrency: common.concurrency,
+        concurrency: options.concurrency,
         replaced: (next, previous) => workers.splice(workers.indexOf(previous), 1, next),
         logger,
       }),

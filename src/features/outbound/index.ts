@@ -18,7 +18,7 @@ export {
 export { predialRequest, type PredialRequest } from './events';
 export { dialDefaults, dialOptions, type DialDefaults } from './input';
 export { OutboundReconciler, OUTBOUND_SWEEP_JOB, SWEEP_EVERY_MS, SWEEP_SCHEDULER_ID, LOOK_MARGIN_MS, ANSWERED_LOOK_EVERY_MS, type LookResult } from './reconcile';
-export { OutboundPlacer, type DialCheck, type PlaceResult } from './placer';
+export { OutboundPlacer, placementConcurrency, type DialCheck, type PlaceResult } from './placer';
 export { OUTBOUND_ID, outboundView, type OutboundChangeHook, type OutboundOutcome, type OutboundRecord, type OutboundStatus, type OutboundView } from './record';
 export { OutboundStore } from './repository';
 export { OutboundCalls, outboundIdFor, type OutboundRequest, type PlaceOutcome } from './service';

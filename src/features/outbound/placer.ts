@@ -62,6 +62,33 @@ const RETELL_CONCURRENCY_TIMEOUT_MS = 3000;
 const SLOT_MARGIN_MS = 60_000;
 
 /**
+ * The guard's span: TWILIO_CPS requests at most within any SEND_WINDOW_MS, on Redis's clock. A second plus
+ * 1 %, for the requests' way from the worker to Twilio taking a little longer for one than for another.
+ */
+export const SEND_WINDOW_MS = 1010;
+/**
+ * Turns come TWILIO_CPS per PACE_PERIOD_MS: a little wider than the guard's span, so a request that went
+ * late (and made the guard hold the ones a second after it) is caught up with, rather than each later
+ * request asking the guard twice. 1.5 % below TWILIO_CPS at most.
+ */
+export const PACE_PERIOD_MS = 1015;
+/** An admission answered later than this after it was asked for is taken back and asked for again. */
+export const FRESH_ADMISSION_MS = (SEND_WINDOW_MS - 1000) / 2;
+/** How far ahead turns may be booked before a job goes back to the queue instead of taking one. */
+export const TURNS_AHEAD_MS = 1000;
+
+/**
+ * The placement worker's concurrency: WORKER_CONCURRENCY for the work, plus the jobs that may be waiting
+ * for their turn (up to TURNS_AHEAD_MS of turns booked, and the limiter's next second), so that sleeping
+ * jobs never hold the rate below TWILIO_CPS.
+ */
+export function placementConcurrency(workerConcurrency: number, cps: number): number {
+  return workerConcurrency + Math.ceil(((TURNS_AHEAD_MS + PACE_PERIOD_MS) / 1000) * cps);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
  * Places one outbound call with Twilio, once, through the exactly-once runner.
  *
  * Twilio's `calls.create` takes no idempotency key, so a request whose answer never came (a timeout, a
@@ -72,7 +99,15 @@ const SLOT_MARGIN_MS = 60_000;
  * record's id, link it as well.
  */
 export class OutboundPlacer {
-  constructor(private readonly deps: OutboundPlacerDeps) {}
+  /** The latest admission this process asked for (they are asked for one at a time), and when it was admitted. */
+  private admitting: Promise<void> = Promise.resolve();
+  private admittedAt = -Infinity;
+
+  constructor(private readonly deps: OutboundPlacerDeps) {
+    // twilio-node builds its Calls resource on first use (about 100 ms, more on a busy machine): built
+    // now, so that the first placement's request does not leave that long after the guard admitted it.
+    void deps.twilio.calls;
+  }
 
   async process(job: Job<PlaceCallJob>): Promise<PlaceResult> {
     const { store, events } = this.deps;
@@ -93,6 +128,7 @@ export class OutboundPlacer {
     if (stopped === 'held') throw new DelayedError();
     if (stopped === 'canceled') return this.canceledBeforePlacement(record, log);
 
+    await this.waitForRoomInTurns();
     await this.waitForCapacity(record, log);
 
     const check = await this.checkBeforeDial(record, log);
@@ -247,13 +283,65 @@ export class OutboundPlacer {
 
   /**
    * The queue's limiter lets TWILIO_CPS jobs start each second, all at its beginning; their requests
-   * would then reach Twilio in bursts (and, with each job's own round trips before them, more than
-   * TWILIO_CPS within some second). Each request instead waits for its turn, 1000/TWILIO_CPS ms after
-   * the previous one from any worker.
+   * would then reach Twilio in bursts. Each request instead waits for its turn, spaced PACE_PERIOD_MS /
+   * TWILIO_CPS after the previous one from any worker, then asks the guard: a turn only says when to
+   * wake, and a job whose timer fired late (a busy event loop, a slow round trip) would bunch with the
+   * next ones. The guard admits the request only while fewer than TWILIO_CPS were admitted within the
+   * last SEND_WINDOW_MS, on Redis's clock, and otherwise says how long to wait before asking again.
    */
   private async waitForTurn(): Promise<void> {
-    const waitMs = await this.deps.store.placementTurn(Math.ceil(1000 / this.deps.config.cps));
-    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    const { cps } = this.deps.config;
+    const turnMs = await this.deps.store.placementTurn(PACE_PERIOD_MS / cps);
+    if (turnMs > 0) await sleep(turnMs);
+    // Jobs whose timers fired together (after the event loop was held up) ask one after another, at
+    // least a quarter of a turn apart: sent together, the last would reach Twilio well after the first.
+    const previous = this.admitting;
+    let done!: () => void;
+    this.admitting = new Promise<void>((resolve) => (done = resolve));
+    try {
+      await previous;
+      const gap = this.admittedAt + PACE_PERIOD_MS / cps / 4 - performance.now();
+      if (gap > 0) await sleep(gap);
+      await this.admit(cps);
+      this.admittedAt = performance.now();
+    } finally {
+      done();
+    }
+  }
+
+  /** Asks the guard until it admits this request. */
+  private async admit(cps: number): Promise<void> {
+    let replacing: string | undefined;
+    let restamps = 0;
+    for (;;) {
+      const asked = performance.now();
+      const admission = await this.deps.store.admitSend(cps, SEND_WINDOW_MS, replacing);
+      if (!admission.admitted) {
+        replacing = undefined;
+        this.deps.metrics.outboundPlacements.inc({ result: 'paced' });
+        await sleep(Math.ceil(admission.waitMs));
+        continue;
+      }
+      // An answer that took long (a busy event loop here, mostly) may have been admitted well before the
+      // request can go: it is stamped again, once or twice, so the guard counts when it really goes.
+      if (performance.now() - asked <= FRESH_ADMISSION_MS || restamps >= 2) return;
+      replacing = admission.stamp;
+      restamps += 1;
+    }
+  }
+
+  /**
+   * Turns are booked at most TURNS_AHEAD_MS ahead (and a job takes one only after its checks, so the
+   * limiter's burst books up to another second's worth): a job that would wait longer goes back to the
+   * queue, where it can be seen and canceled, and holds the queue back until turns free up, instead of
+   * sleeping in a worker's slot.
+   */
+  private async waitForRoomInTurns(): Promise<void> {
+    const ahead = await this.deps.store.turnsBookedAhead();
+    if (ahead <= TURNS_AHEAD_MS) return;
+    this.deps.metrics.outboundPlacements.inc({ result: 'paced' });
+    await this.deps.rateLimit(ahead - TURNS_AHEAD_MS);
+    throw new RateLimitError();
   }
 
   /** A call an earlier attempt created (its answer lost), found at Twilio and linked; false if none could be. */

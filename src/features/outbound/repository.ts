@@ -21,8 +21,10 @@ export function outboundKeys(prefix: string) {
     byCallSid: (callSid: string) => `${prefix}:outbound-call:{${callSid}}`,
     /** Outbound calls placed and not yet answered or ended, scored by when their claim lapses (ms). */
     ringing: `${prefix}:outbound-ringing`,
-    /** When (Redis clock, ms) the next calls.create may be sent. */
+    /** When (Redis clock, ms) the next calls.create may be sent: the next placement turn. */
     pace: `${prefix}:outbound-pace`,
+    /** When (Redis clock, ms) the latest calls.create requests were admitted, newest first, at most TWILIO_CPS of them. */
+    sends: `${prefix}:outbound-pace:sends`,
     /** Outbound calls placed and not known to be over, scored by when to look at them at Twilio (ms). */
     looks: `${prefix}:outbound-looks`,
   };
@@ -115,15 +117,49 @@ redis.call('PEXPIREAT', KEYS[1], last[2])
 return 1
 `;
 
-// Hands out send times spaced ARGV[1] ms apart on Redis's clock, shared by every worker; returns how
-// long the caller waits for its turn.
+// Hands out send times spaced ARGV[1] ms apart (a fraction allowed) on Redis's clock, shared by every
+// worker; returns how long the caller waits for its turn, in whole ms rounded up.
 const PACE = `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local interval = tonumber(ARGV[1])
 local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
-redis.call('SET', KEYS[1], tostring(at + interval), 'PX', at + interval - now + 1000)
-return at - now
+redis.call('SET', KEYS[1], string.format('%.3f', at + interval), 'PX', math.ceil(at + interval - now) + 1000)
+return math.ceil(at - now)
+`;
+
+// How far ahead (ms, Redis's clock) the next placement turn lies: 0 when one is free now.
+const TURNS_AHEAD = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+return math.max(0, math.ceil(tonumber(redis.call('GET', KEYS[1]) or '0') - now))
+`;
+
+// Admits one calls.create now when fewer than ARGV[1] were admitted within the last ARGV[2] ms (Redis's
+// clock): the list holds the latest admissions, newest first, trimmed to ARGV[1], so its tail is the one
+// to compare with (O(1)). ARGV[3], when not empty, is an earlier admission of the same request, taken
+// back first (its answer came late: the request is stamped again when it really goes). Returns {1, when
+// admitted} or {0, ms to wait, when it may be admitted}, as decimal strings (ms, Redis's clock).
+const ADMIT_SEND = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local max = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+if ARGV[3] ~= '' then redis.call('LREM', KEYS[1], 1, ARGV[3]) end
+local n = redis.call('LLEN', KEYS[1])
+if n > max then
+  redis.call('LTRIM', KEYS[1], 0, max - 1)
+  n = max
+end
+if n == max then
+  local from = tonumber(redis.call('LINDEX', KEYS[1], -1)) + window
+  if from > now then return {0, string.format('%.3f', from - now), string.format('%.3f', from)} end
+end
+local stamp = string.format('%.3f', now)
+redis.call('LPUSH', KEYS[1], stamp)
+if n == max then redis.call('RPOP', KEYS[1]) end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window) + 1000)
+return {1, stamp}
 `;
 
 // The placement's exactly-once marks. Sending is refused once the call ended, was linked, or a cancel came.
@@ -160,10 +196,18 @@ interface OutboundCommands {
   bridgeOutboundAdvance(key: string, ranks: string, status: string, ttlMs: number, once: number, ...fields: string[]): Promise<number>;
   bridgeOutboundCancel(key: string, now: string): Promise<string[]>;
   bridgeOutboundReserve(key: string, now: number, until: number, id: string, current: number, allowed: number): Promise<number>;
-  bridgeOutboundPace(key: string, intervalMs: number): Promise<number>;
+  bridgeOutboundPace(key: string, intervalMs: string): Promise<number>;
+  bridgeOutboundTurnsAhead(key: string): Promise<number>;
+  bridgeOutboundAdmitSend(key: string, max: number, windowMs: number, replacing: string): Promise<[number, string, string?]>;
 }
 
 export type CreateResult = 'created' | 'same' | 'different';
+
+/**
+ * A `calls.create` admitted at `at` (Redis's clock, ms; `stamp` as recorded), or to ask again after
+ * `waitMs` (at `from`, Redis's clock).
+ */
+export type SendAdmission = { admitted: true; at: number; stamp: string } | { admitted: false; waitMs: number; from: number };
 
 export type BeginResult =
   | { kind: 'first' }
@@ -200,6 +244,8 @@ export class OutboundStore extends ScriptedStore<ReturnType<typeof outboundKeys>
       bridgeOutboundCancel: CANCEL,
       bridgeOutboundReserve: RESERVE,
       bridgeOutboundPace: PACE,
+      bridgeOutboundTurnsAhead: TURNS_AHEAD,
+      bridgeOutboundAdmitSend: ADMIT_SEND,
       bridgeOutboundPlacementMark: PLACEMENT_MARK,
       bridgeOutboundCancelMark: CANCEL_MARK,
     });
@@ -286,10 +332,25 @@ export class OutboundStore extends ScriptedStore<ReturnType<typeof outboundKeys>
 
   /**
    * Milliseconds to wait before sending the next `calls.create`, so that requests from all workers
-   * together leave at most one per `intervalMs`.
+   * together leave at most one per `intervalMs` (a fraction of a ms allowed).
    */
   async placementTurn(intervalMs: number): Promise<number> {
-    return this.redis.bridgeOutboundPace(this.keys.pace, intervalMs);
+    return this.redis.bridgeOutboundPace(this.keys.pace, String(intervalMs));
+  }
+
+  /** How many ms ahead the next free placement turn lies (0: one is free now), on Redis's clock. */
+  async turnsBookedAhead(): Promise<number> {
+    return this.redis.bridgeOutboundTurnsAhead(this.keys.pace);
+  }
+
+  /**
+   * Admits one `calls.create` now if fewer than `max` were admitted within the last `windowMs` (Redis's
+   * clock, every worker together); otherwise says how long to wait before asking again. `replacing`
+   * takes back this request's earlier admission (its `stamp`) first.
+   */
+  async admitSend(max: number, windowMs: number, replacing?: string): Promise<SendAdmission> {
+    const [admitted, value, from] = await this.redis.bridgeOutboundAdmitSend(this.keys.sends, max, windowMs, replacing ?? '');
+    return admitted === 1 ? { admitted: true, at: Number(value), stamp: value } : { admitted: false, waitMs: Number(value), from: Number(from) };
   }
 
   /**

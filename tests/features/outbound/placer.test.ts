@@ -14,11 +14,11 @@ describe('outbound placement', () => {
   let workers: RunningWorker[] = [];
   const logs: string[][] = [];
 
-  const startWorkers = (n: number) => {
+  const startWorkers = (n: number, placementConcurrency?: number) => {
     for (let i = 0; i < n; i++) {
       const { logger, lines } = memoryLogger('info');
       logs.push(lines);
-      workers.push(startWorker({ config: bridge.config, logger, metrics: new Metrics({ defaultMetrics: false }) }));
+      workers.push(startWorker({ config: bridge.config, logger, metrics: new Metrics({ defaultMetrics: false }), ...(placementConcurrency ? { placementConcurrency } : {}) }));
     }
   };
   const creates = () => bridge.twilio.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json'));
@@ -31,14 +31,15 @@ describe('outbound placement', () => {
   });
 
   it('when calls are queued at TWILIO_CPS=1 and two workers take them, then they are placed one a second across both: N calls span at least N−1 seconds', async () => {
-    // Each worker takes one job at a time, and each create is answered after 1.5 s: a worker is still
-    // busy when the limiter lets the next job through a second later, so the other worker takes it.
+    // Each worker takes one placement at a time (by default it has room for those waiting for their
+    // turn as well), and each create is answered after 1.5 s: a worker is still busy when the limiter
+    // lets the next job through a second later, so the other worker takes it.
     bridge = await startBridge({ ...OUTBOUND_ENV, TWILIO_CPS: '1', WORKER_CONCURRENCY: '1' });
     bridge.twilio.addNumber(OUR_NUMBER);
     bridge.twilio.callee.defaultScript = { answer: 'busy' };
     for (let i = 0; i < 4; i++) bridge.twilio.callee.createInjections.push({ kind: 'late', ms: 1500 });
     bridge.retell.concurrency = { current: 0, limit: 100 };
-    startWorkers(2);
+    startWorkers(2, 1);
     const ids = await Promise.all(['+14155550101', '+14155550102', '+14155550103', '+14155550104'].map((to) => placeCall(bridge, { to })));
     await waitFor('every call placed', () => creates().length === 4, 15_000);
     for (const id of ids) await waitForCall(bridge, id, 'the call to end', (v) => v.outcome === 'dial_busy');

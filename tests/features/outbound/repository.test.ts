@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { OutboundRecord } from '../../../src/features/outbound/record';
-import { OutboundStore } from '../../../src/features/outbound/repository';
+import { PACE_PERIOD_MS, SEND_WINDOW_MS } from '../../../src/features/outbound/placer';
+import { OutboundStore, type SendAdmission } from '../../../src/features/outbound/repository';
 import { deletePrefix, TEST_REDIS_URL, uniquePrefix } from '../../support/redis';
 
 /** The outbound record's scripts against the real Redis: each decision is one atomic step on one key. */
@@ -131,4 +132,122 @@ describe('OutboundStore', () => {
       expect(waits[i]).toBeLessThanOrEqual(i * 200);
     }
   });
+
+  /** The most of `times` (ms) within any span of `spanMs`, counted in whole µs (the scripts' resolution). */
+  const mostWithin = (times: number[], spanMs: number): number => {
+    const us = times.map((t) => Math.round(t * 1000)).sort((a, b) => a - b);
+    let most = 0;
+    for (let end = 0, start = 0; end < us.length; end++) {
+      while (us[end]! - us[start]! >= spanMs * 1000) start += 1;
+      most = Math.max(most, end - start + 1);
+    }
+    return most;
+  };
+
+  it('when turns are handed out at a fraction of a ms apart, then they keep that spacing rather than rounding it away', async () => {
+    const interval = PACE_PERIOD_MS / 30;
+    const asked = Date.now();
+    const waits = await Promise.all(Array.from({ length: 30 }, () => store.placementTurn(interval)));
+    const took = Date.now() - asked + 1;
+    // Each wait is rounded up to a whole ms, and later scripts see the exchange's time pass (as above).
+    waits.sort((a, b) => a - b).forEach((wait, i) => {
+      expect(wait).toBeGreaterThanOrEqual(Math.ceil(i * interval) - took);
+      expect(wait).toBeLessThanOrEqual(Math.ceil(i * interval));
+    });
+    // The next free turn is the 31st: 30 intervals from the first, on Redis's clock.
+    const ahead = await store.turnsBookedAhead();
+    expect(ahead).toBeGreaterThanOrEqual(30 * interval - (Date.now() - asked + 1));
+    expect(ahead).toBeLessThanOrEqual(Math.ceil(30 * interval));
+  });
+
+  it('when many workers ask the guard at once, some of them late for their turns, then no more than TWILIO_CPS are admitted within any window, by the times the guard recorded', async () => {
+    const cps = 8;
+    // Four workers' connections; 40 requests, each taking its turn, a third of them late (a busy event
+    // loop, a slow round trip) by up to 700 ms, then asking the guard until it admits them. A fifth skip
+    // their turns and ask at once: with the first turns, more than TWILIO_CPS ask at the start.
+    const workers = Array.from({ length: 4 }, () => new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 }));
+    const stores = workers.map((r) => new OutboundStore(r, prefix));
+    const admitted: number[] = [];
+    const refusals: Array<Extract<SendAdmission, { admitted: false }>> = [];
+    try {
+      await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const s = stores[i % stores.length]!;
+          if (i % 5 !== 4) await sleep(await s.placementTurn(PACE_PERIOD_MS / cps));
+          if (i % 3 === 0) await sleep((i * 37) % 700);
+          for (;;) {
+            const a = await s.admitSend(cps, SEND_WINDOW_MS);
+            if (a.admitted) return void admitted.push(a.at);
+            refusals.push(a);
+            await sleep(Math.ceil(a.waitMs));
+          }
+        }),
+      );
+    } finally {
+      for (const r of workers) r.disconnect();
+    }
+    expect(admitted).toHaveLength(40);
+    expect(mostWithin(admitted, SEND_WINDOW_MS)).toBeLessThanOrEqual(cps);
+    expect(mostWithin(admitted, 1000)).toBeLessThanOrEqual(cps);
+    // The guard did hold some back.
+    expect(refusals.length).toBeGreaterThan(0);
+    // The list keeps the latest TWILIO_CPS admissions and lapses on its own.
+    expect(await redis.llen(store.keys.sends)).toBe(cps);
+    const ttl = await redis.pttl(store.keys.sends);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(SEND_WINDOW_MS + 1000);
+  }, 30_000);
+
+  it('when a steady stream asks the guard, then it admits TWILIO_CPS per window: a request is held only until the oldest of the latest TWILIO_CPS leaves the window', async () => {
+    const cps = 20;
+    const admitted: number[] = [];
+    const refusals: Array<Extract<SendAdmission, { admitted: false }>> = [];
+    // Ten callers always asking (more requests than the rate allows), each asking again when told.
+    let left = 3 * cps;
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        while (left > 0) {
+          const a = await store.admitSend(cps, SEND_WINDOW_MS);
+          if (a.admitted) {
+            left -= 1;
+            admitted.push(a.at);
+          } else {
+            refusals.push(a);
+            await sleep(Math.ceil(a.waitMs));
+          }
+        }
+      }),
+    );
+    expect(mostWithin(admitted, SEND_WINDOW_MS)).toBe(cps);
+    // The first TWILIO_CPS were admitted at once, without being held.
+    const sorted = [...admitted].sort((a, b) => a - b);
+    expect(refusals.every((r) => r.from > sorted[cps - 1]!)).toBe(true);
+    // Each refusal names, as the moment it may be admitted, one admission's time plus the window exactly:
+    // the guard never holds a request past the moment it could let it through.
+    const us = new Set(sorted.map((t) => Math.round((t + SEND_WINDOW_MS) * 1000)));
+    expect(refusals.length).toBeGreaterThan(0);
+    for (const r of refusals) expect(us.has(Math.round(r.from * 1000))).toBe(true);
+    // And the window is the turns' period or less: requests on their turns are not held.
+    expect(SEND_WINDOW_MS).toBeLessThanOrEqual(PACE_PERIOD_MS);
+  }, 30_000);
+
+  it('when an admission is taken back and asked for again, then the request counts once, at its new time', async () => {
+    const first = await store.admitSend(2, 60_000);
+    const second = await store.admitSend(2, 60_000);
+    if (!first.admitted || !second.admitted) throw new Error('both should have been admitted');
+    expect((await store.admitSend(2, 60_000)).admitted).toBe(false);
+    // The first request's answer came late: stamped again, it takes its own place back, not a third.
+    const again = await store.admitSend(2, 60_000, first.stamp);
+    expect(again.admitted).toBe(true);
+    expect(await redis.lrange(store.keys.sends, 0, -1)).toEqual([(again as { stamp: string }).stamp, second.stamp]);
+  });
+
+  it('when TWILIO_CPS was lowered, then the guard counts only the latest admissions of the new setting', async () => {
+    for (let i = 0; i < 5; i++) expect((await store.admitSend(5, 60_000)).admitted).toBe(true);
+    expect((await store.admitSend(5, 60_000)).admitted).toBe(false);
+    expect((await store.admitSend(2, 60_000)).admitted).toBe(false);
+    expect(await redis.llen(store.keys.sends)).toBe(2);
+  });
 });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
