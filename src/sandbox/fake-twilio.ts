@@ -437,13 +437,15 @@ export class FakeTwilioApi extends LoopbackServer {
   }
 
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // When the request arrived (its headers parsed), not when this process got round to its body.
+    const receivedAt = Date.now();
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://fake');
     const auth = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8');
     const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
     const form = Object.fromEntries(params);
-    const record: ReceivedTwilioRequest = { method: req.method ?? '', path: url.pathname, query: url.searchParams, form, auth, receivedAt: Date.now() };
+    const record: ReceivedTwilioRequest = { method: req.method ?? '', path: url.pathname, query: url.searchParams, form, auth, receivedAt };
     this.requests.push(record);
 
     const send = (status: number, body: unknown) => {
