@@ -127,7 +127,8 @@ describe.each<[string, () => Promise<RedisTopology>]>([
       for (let i = 0; i < 2; i++) {
         const { logger, lines } = memoryLogger('info');
         logs.push(lines);
-        workers.push(startWorker({ config: bridge.config, logger, metrics: new Metrics({ defaultMetrics: false }) }));
+        // One placement at a time each (by default a worker has room for those waiting for their turn too).
+        workers.push(startWorker({ config: bridge.config, logger, metrics: new Metrics({ defaultMetrics: false }), placementConcurrency: 1 }));
       }
     });
     afterAll(async () => {
