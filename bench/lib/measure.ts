@@ -86,3 +86,14 @@ export class PoolSizer {
     this.lastRps.set(target, Math.max(rps, this.lastRps.get(target) ?? 0));
   }
 }
+
+/** The most arrivals within any `windowMs` (sorted times). */
+export function maxInWindow(sorted: number[], windowMs: number): number {
+  let best = 0;
+  let start = 0;
+  for (let end = 0; end < sorted.length; end++) {
+    while (sorted[end]! - sorted[start]! >= windowMs) start += 1;
+    best = Math.max(best, end - start + 1);
+  }
+  return best;
+}

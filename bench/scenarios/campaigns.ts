@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { Created, EndedCall, WebTarget } from '../lib/harness';
 import { BenchEnv } from '../lib/harness';
 import { fmt, type Section } from '../lib/report';
+import { maxInWindow } from '../lib/measure';
 import type { Scenario, ScenarioContext } from './types';
 
 export interface CampaignBenchOptions {
@@ -86,17 +87,6 @@ async function fill(web: WebTarget, id: string, area: number, count: number, per
 async function control(web: WebTarget, id: string, action: 'resume' | 'cancel' | 'pause'): Promise<void> {
   const res = await api(web, 'POST', `/campaigns/${id}/${action}`);
   if (res.status >= 300) throw new Error(`POST /campaigns/${id}/${action} answered ${res.status}: ${JSON.stringify(res.body)}`);
-}
-
-/** The most arrivals within any `windowMs` (sorted times). */
-function maxInWindow(sorted: number[], windowMs: number): number {
-  let best = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end++) {
-    while (sorted[end]! - sorted[start]! >= windowMs) start += 1;
-    best = Math.max(best, end - start + 1);
-  }
-  return best;
 }
 
 /** The most calls live at once: created and not yet ended. */

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { BenchEnv, type WebTarget } from '../lib/harness';
 import { fmt, median, type Section } from '../lib/report';
+import { maxInWindow } from '../lib/measure';
 import type { Scenario, ScenarioContext } from './types';
 
 export interface OutboundOptions {
@@ -45,17 +46,6 @@ const TO = '+14155550199';
 const SETTLE_TIMEOUT_MS = 60_000;
 
 const wallNow = () => performance.timeOrigin + performance.now();
-
-/** The most arrivals within any `windowMs` (sorted times). */
-function maxInWindow(sorted: number[], windowMs: number): number {
-  let best = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end++) {
-    while (sorted[end]! - sorted[start]! >= windowMs) start += 1;
-    best = Math.max(best, end - start + 1);
-  }
-  return best;
-}
 
 function minGap(sorted: number[]): number {
   let gap = Infinity;

@@ -12,7 +12,7 @@ import { OUR_NUMBER, OUTBOUND_ENV } from '../support/outbound';
 import { ACCOUNT_SID, AUTH_TOKEN } from '../support/twilio-signing';
 import { campaignNumbers, createCampaign, dialsOf, expectedDials, faultCallee, tasksOf, waitCompleted } from './support/campaigns';
 import { sleep, waitFor } from './support/ports';
-import { RedisClusterTopology, RedisSentinelTopology, type RedisTopology } from './support/redis-topology';
+import { failoverTopologies, type RedisTopology } from './support/redis-topology';
 import { WebProcess } from './support/web-process';
 import { WorkerProcess } from './support/worker-process';
 
@@ -21,17 +21,7 @@ const QUEUE_KEY = `{${PREFIX}}`;
 const FAILOVER_BOUND_MS = 20_000;
 const TASKS = 60;
 
-describe.each<[string, () => Promise<RedisTopology>]>([
-  ['Sentinel: the master is killed and the sentinel promotes its replica', () => RedisSentinelTopology.start()],
-  [
-    'Redis Cluster: the master serving the job queue is killed and its replica takes over',
-    async () => {
-      const cluster = await RedisClusterTopology.start();
-      await cluster.addReplica(await cluster.masterFor(QUEUE_KEY));
-      return cluster;
-    },
-  ],
-])('a campaign when %s', (_what, startTopology) => {
+describe.each(failoverTopologies(QUEUE_KEY))('a campaign when %s', (_what, startTopology) => {
   let topology: RedisTopology;
   let retell: FakeRetell;
   let twilio: FakeTwilioApi;

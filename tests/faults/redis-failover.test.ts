@@ -13,7 +13,7 @@ import { ACCOUNT_SID, AUTH_TOKEN, voiceParams } from '../support/twilio-signing'
 import { TRANSFER_ENV, type AgentFunction } from './support/call-actions';
 import { FaultyRetell } from './support/faulty-retell';
 import { sleep, waitFor } from './support/ports';
-import { RedisClusterTopology, RedisSentinelTopology, type RedisTopology } from './support/redis-topology';
+import { failoverTopologies, type RedisTopology } from './support/redis-topology';
 import { WebProcess } from './support/web-process';
 import { dialedCallId, isCallTwiml, sendVoice, summarize, type Answered } from './support/webhooks';
 import { WorkerProcess } from './support/worker-process';
@@ -94,17 +94,7 @@ class CallTraffic {
   }
 }
 
-describe.each<[string, () => Promise<RedisTopology>]>([
-  ['Sentinel: the master is killed and the sentinel promotes its replica', () => RedisSentinelTopology.start()],
-  [
-    'Redis Cluster: the master serving the job queue is killed and its replica takes over',
-    async () => {
-      const cluster = await RedisClusterTopology.start();
-      await cluster.addReplica(await cluster.masterFor(QUEUE_KEY));
-      return cluster;
-    },
-  ],
-])('when %s, under traffic', (_what, startTopology) => {
+describe.each(failoverTopologies(QUEUE_KEY))('when %s, under traffic', (_what, startTopology) => {
   let topology: RedisTopology;
   let retell: FaultyRetell;
   let twilio: FakeTwilioApi;

@@ -251,3 +251,22 @@ export class RedisSentinelTopology implements RedisTopology {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The two failovers the fault suite puts the bridge through, as a `describe.each` table: Sentinel
+ * promoting the replica of a killed master, and a Cluster whose master serving `queueKey` (the job
+ * queue's hash tag) is killed and its replica takes over.
+ */
+export function failoverTopologies(queueKey: string): Array<[string, () => Promise<RedisTopology>]> {
+  return [
+    ['Sentinel: the master is killed and the sentinel promotes its replica', () => RedisSentinelTopology.start()],
+    [
+      'Redis Cluster: the master serving the job queue is killed and its replica takes over',
+      async () => {
+        const cluster = await RedisClusterTopology.start();
+        await cluster.addReplica(await cluster.masterFor(queueKey));
+        return cluster;
+      },
+    ],
+  ];
+}

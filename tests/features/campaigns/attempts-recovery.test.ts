@@ -4,7 +4,7 @@ import { startBridge, type TestBridge } from '../../support/bridge';
 import { eventsOf, EVENTS_ENV } from '../../support/events';
 import { OUR_NUMBER, OUTBOUND_ENV } from '../../support/outbound';
 import { sleep, waitFor } from '../../support/wait';
-import { api, numbers } from './support';
+import { api, campaignClient, numbers } from './support';
 
 /**
  * Attempts the outbound side must finish for the campaign: one whose final status callback was refused
@@ -24,12 +24,13 @@ describe('campaign attempts the outbound side finishes', () => {
   };
   afterEach(() => bridge.close());
 
-  const creates = () => bridge.twilio.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json'));
-  const campaign = async (id: string) => (await api(bridge, 'GET', `/campaigns/${id}`)).body;
-  const create = async (body: Record<string, unknown>) => {
-    const res = await api(bridge, 'POST', '/campaigns', body);
-    if (res.status !== 201) throw new Error(`POST /campaigns answered ${res.status}: ${res.text}`);
-    return res.body.id as string;
+  const { creates, campaign, create } = campaignClient(() => bridge);
+  /** A campaign of `n` tasks whose attempts are all queued as outbound calls, waiting there while Retell has no room. */
+  const queuedCampaign = async (n: number, from: number) => {
+    bridge.retell.concurrency = { current: 20, limit: 20 };
+    const id = await create({ tasks: numbers(n, from).map((to) => ({ to })), max_concurrency: n });
+    await waitFor('every task to be queued', async () => (await campaign(id)).counts.dialing === n, 15_000, 100);
+    return id;
   };
   /** Placements held because their campaign was paused, from the worker's metrics. */
   const heldCount = async () => bridge.worker!.metrics.outboundPlacements.get().then((m) => m.values.find((v) => v.labels.result === 'held')?.value ?? 0);
@@ -71,11 +72,8 @@ describe('campaign attempts the outbound side finishes', () => {
   it('when a campaign is paused while its attempts wait in the outbound queue, then none is dialed until it is resumed, and each is dialed once then', async () => {
     now = Date.UTC(2026, 2, 4, 18, 0);
     await start();
-    // Retell has no room: the attempts are queued as outbound calls and wait there.
-    bridge.retell.concurrency = { current: 20, limit: 20 };
     bridge.twilio.callee.defaultScript = { answer: 'human', hangUpAfterMs: 200 };
-    const id = await create({ tasks: numbers(4, 850).map((to) => ({ to })), max_concurrency: 4 });
-    await waitFor('every task to be queued', async () => (await campaign(id)).counts.dialing === 4, 15_000, 100);
+    const id = await queuedCampaign(4, 850);
 
     expect((await api(bridge, 'POST', `/campaigns/${id}/pause`)).status).toBe(200);
     bridge.retell.concurrency = { current: 0, limit: 20 };
@@ -100,10 +98,7 @@ describe('campaign attempts the outbound side finishes', () => {
   it('when a campaign is canceled while its attempts wait in the outbound queue, then none is dialed and each task ends canceled', async () => {
     now = Date.UTC(2026, 2, 4, 18, 0);
     await start();
-    // Retell has no room: the attempts are queued as outbound calls and wait there.
-    bridge.retell.concurrency = { current: 20, limit: 20 };
-    const id = await create({ tasks: numbers(4, 800).map((to) => ({ to })), max_concurrency: 4 });
-    await waitFor('every task to be queued', async () => (await campaign(id)).counts.dialing === 4, 15_000, 100);
+    const id = await queuedCampaign(4, 800);
     expect(creates()).toHaveLength(0);
 
     const cancel = await api(bridge, 'POST', `/campaigns/${id}/cancel`);
@@ -126,9 +121,7 @@ describe('campaign attempts the outbound side finishes', () => {
   it('when a canceled campaign\'s queued attempts were never reached by the cancel (its web process stopped right after), then the worker does not dial them and the campaign ends canceled', async () => {
     now = Date.UTC(2026, 2, 4, 18, 0);
     await start();
-    bridge.retell.concurrency = { current: 20, limit: 20 };
-    const id = await create({ tasks: numbers(3, 870).map((to) => ({ to })), max_concurrency: 3 });
-    await waitFor('every task to be queued', async () => (await campaign(id)).counts.dialing === 3, 15_000, 100);
+    const id = await queuedCampaign(3, 870);
 
     // The cancel's own script only: what a web process that stopped before canceling the queued calls leaves.
     expect((await bridge.container.campaignRepository.control(id, 'cancel', now)).kind).toBe('ok');

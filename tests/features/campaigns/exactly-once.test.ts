@@ -6,7 +6,7 @@ import { startBridge, type TestBridge } from '../../support/bridge';
 import { memoryLogger } from '../../support/logs';
 import { OUR_NUMBER, OUTBOUND_ENV } from '../../support/outbound';
 import { waitFor } from '../../support/wait';
-import { api } from './support';
+import { api, campaignClient } from './support';
 
 /**
  * No attempt dialed twice and no task lost: two workers ticking at once, and a worker that stopped
@@ -29,12 +29,7 @@ describe('campaign attempts, exactly once', () => {
     extra.push(w);
     return w;
   };
-  const creates = () => bridge.twilio.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json'));
-  const create = async (body: Record<string, unknown>) => {
-    const res = await api(bridge, 'POST', '/campaigns', body);
-    if (res.status !== 201) throw new Error(`POST /campaigns answered ${res.status}: ${res.text}`);
-    return res.body.id as string;
-  };
+  const { creates, create } = campaignClient(() => bridge);
 
   it('when two workers share a campaign, then every number is dialed exactly once', async () => {
     bridge = await startBridge({ ...OUTBOUND_ENV, TWILIO_CPS: '50' }, { worker: true, campaigns: { clock, campaignTickMs: 100 } });

@@ -3,7 +3,7 @@ import { startBridge, type TestBridge } from '../../support/bridge';
 import { eventsOf, EVENTS_ENV } from '../../support/events';
 import { OUR_NUMBER, OUTBOUND_ENV } from '../../support/outbound';
 import { sleep, waitFor } from '../../support/wait';
-import { api, numbers } from './support';
+import { api, campaignClient, numbers } from './support';
 
 /**
  * How campaigns end: a cancel (campaign.completed once its calls under way are over), tasks skipped at
@@ -27,15 +27,7 @@ describe('campaign lifecycle', () => {
   };
   afterEach(() => bridge.close());
 
-  const creates = () => bridge.twilio.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json'));
-  const campaign = async (id: string) => (await api(bridge, 'GET', `/campaigns/${id}`)).body;
-  const create = async (body: Record<string, unknown>) => {
-    const res = await api(bridge, 'POST', '/campaigns', body);
-    if (res.status !== 201) throw new Error(`POST /campaigns answered ${res.status}: ${res.text}`);
-    return res.body.id as string;
-  };
-  const waitStatus = (id: string, status: string, timeoutMs = 40_000) =>
-    waitFor(`campaign ${status}`, async () => (await campaign(id)).status === status, timeoutMs, 100);
+  const { creates, campaign, create, waitStatus } = campaignClient(() => bridge);
   /** The time to live (ms) of each of the campaign's keys that exists: -1 for none. */
   const ttls = async (id: string) => {
     const base = campaignKeys(bridge.config.redis.prefix).campaign(id);

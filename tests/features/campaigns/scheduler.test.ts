@@ -2,7 +2,7 @@ import { startBridge, type TestBridge } from '../../support/bridge';
 import { eventsOf, EVENTS_ENV } from '../../support/events';
 import { getCall, OUR_NUMBER, OUTBOUND_ENV } from '../../support/outbound';
 import { sleep, waitFor } from '../../support/wait';
-import { api } from './support';
+import { api, campaignClient } from './support';
 
 /**
  * Campaigns end to end: the real web app and worker (scheduler ticking every 100 ms) on Redis and
@@ -20,17 +20,9 @@ describe('campaign scheduler', () => {
   };
   afterEach(() => bridge.close());
 
-  const creates = () => bridge.twilio.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json'));
+  const { creates, campaign, create, waitStatus } = campaignClient(() => bridge);
   const createsTo = (to: string) => creates().filter((r) => r.form.To === to);
-  const campaign = async (id: string) => (await api(bridge, 'GET', `/campaigns/${id}`)).body;
   const tasks = async (id: string) => (await api(bridge, 'GET', `/campaigns/${id}/tasks`)).body.tasks as Array<Record<string, any>>;
-  const create = async (body: Record<string, unknown>) => {
-    const res = await api(bridge, 'POST', '/campaigns', body);
-    if (res.status !== 201) throw new Error(`POST /campaigns answered ${res.status}: ${res.text}`);
-    return res.body.id as string;
-  };
-  const waitStatus = (id: string, status: string, timeoutMs = 20_000) =>
-    waitFor(`campaign ${status}`, async () => (await campaign(id)).status === status, timeoutMs, 100);
 
   it('when a campaign runs, then each task is dialed once as an outbound call carrying its ids, and it completes with counts, outcomes and events', async () => {
     now = Date.UTC(2026, 2, 4, 15, 0);
