@@ -249,16 +249,16 @@ export class BenchEnv {
   }
 
   /** Outbound calls the fake Twilio API created since the last ask (the bridge's id, arrival time), and its callbacks' results. */
-  async takeCreates(): Promise<{ creates: Created[]; ended: EndedCall[]; callbacks: { ok: number; failed: number } }> {
+  async takeCreates(): Promise<{ creates: Created[]; ended: EndedCall[]; callbacks: { ok: number; failed: number }; stallMs: number }> {
     const twilio = this.requireTwilio();
     const reply = nextMessage(
       twilio,
-      (m): m is { type: 'creates'; creates: Created[]; ended: EndedCall[]; callbacks: { ok: number; failed: number } } =>
+      (m): m is { type: 'creates'; creates: Created[]; ended: EndedCall[]; callbacks: { ok: number; failed: number }; stallMs: number } =>
         (m as { type?: string })?.type === 'creates',
     );
     twilio.child.send({ type: 'creates' });
-    const { creates, ended, callbacks } = await reply;
-    return { creates, ended, callbacks };
+    const { creates, ended, callbacks, stallMs } = await reply;
+    return { creates, ended, callbacks, stallMs };
   }
 
   private requireTwilio(): Spawned {

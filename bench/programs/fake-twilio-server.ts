@@ -11,16 +11,17 @@
  * - `{ type: 'outbound-setup', deliverTo, numbers, script }` plays outbound calls: webhooks go to
  *   `deliverTo` (the bridge's web process), `numbers` are the account's, `script` is every callee's
  *   → `{ type: 'outbound-ready' }`.
- * - `{ type: 'creates' }` → `{ type: 'creates', creates, callbacks }`: the outbound calls created since the
- *   last ask, each with the bridge's id (from its answer URL) and when it arrived, and how many callback
- *   requests to the bridge were answered 2xx (then forgets them).
+ * - `{ type: 'creates' }` → `{ type: 'creates', creates, callbacks, stallMs }`: the outbound calls created
+ *   since the last ask, each with the bridge's id (from its answer URL) and when it arrived, how many
+ *   callback requests to the bridge were answered 2xx (then forgets them), and the fake's longest
+ *   event-loop stall since the last ask (ms).
  *
  * Arrival times are wall-clock milliseconds with sub-millisecond resolution
  * (`performance.timeOrigin + performance.now()`), taken when the request's headers have been parsed,
  * so they compare with a send time taken the same way in another process on this machine.
  */
 import type http from 'node:http';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { CalleeScript } from '../../src/sandbox/fake-callee';
 import { FakeTwilioApi } from '../../src/sandbox/fake-twilio';
 
@@ -42,6 +43,10 @@ if (!accountSid || !authToken) {
 }
 
 const fake = new FakeTwilioApi(accountSid, authToken);
+// How long the fake's event loop was held up at most since the last ask: a request arriving then is
+// stamped only when the loop is free again, so a long stall bunches the stamps of the requests behind it.
+const stalls = monitorEventLoopDelay({ resolution: 5 });
+stalls.enable();
 const wallNow = () => performance.timeOrigin + performance.now();
 
 // The fake stamps requests with Date.now() (1 ms steps) after reading the body; a listener ahead of
@@ -123,7 +128,8 @@ process.on('message', (m: { type?: string; sids?: string[]; deliverTo?: string; 
     process.send?.({ type: 'outbound-ready' });
   } else if (m?.type === 'creates') {
     const { creates, ended, callbacks } = takeCreates();
-    process.send?.({ type: 'creates', creates, ended, callbacks });
+    process.send?.({ type: 'creates', creates, ended, callbacks, stallMs: stalls.max / 1e6 });
+    stalls.reset();
   } else if (m?.type === 'add-calls') {
     for (const sid of m.sids ?? []) fake.addCall(sid);
     process.send?.({ type: 'calls-added', count: m.sids?.length ?? 0 });

@@ -9,8 +9,10 @@
  *   100,000 tasks at TWILIO_CPS=50: Redis commands per dial (INFO stats total_commands_processed over a
  *   measured stretch of dials) and the worker's CPU per dial.
  * - Pacing at TWILIO_CPS 1, 10 and 50 (the worker restarted with each): dials per second from the fake
- *   Twilio's arrival times over `seconds`, the most in any 1-second span; then `max_concurrency` counted
- *   from Twilio's side (calls created and not yet ended), with callees that talk.
+ *   Twilio's arrival times over `seconds`, the most in any 1-second span, by the fake's stamps and, where
+ *   `dumpcap` can capture on loopback, by the kernel's arrival times at the fake's socket (with the fake's
+ *   longest event-loop stall, which bunches its stamps); then `max_concurrency` counted from Twilio's side
+ *   (calls created and not yet ended), with callees that talk.
  * - Fairness: two campaigns running at once at TWILIO_CPS=10, each dial's campaign told by its number.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,6 +20,7 @@ import type { Created, EndedCall, WebTarget } from '../lib/harness';
 import { BenchEnv } from '../lib/harness';
 import { fmt, type Section } from '../lib/report';
 import { maxInWindow } from '../lib/measure';
+import { startCapture } from '../lib/capture';
 import type { Scenario, ScenarioContext } from './types';
 
 export interface CampaignBenchOptions {
@@ -107,18 +110,20 @@ function redisInfo(text: string, field: string): number {
 }
 
 /** Collects creates (and ended calls) from the fake Twilio API until `until` says stop. */
-async function collect(env: BenchEnv, until: (creates: Created[]) => boolean, timeoutMs: number): Promise<{ creates: Created[]; ended: EndedCall[] }> {
+async function collect(env: BenchEnv, until: (creates: Created[]) => boolean, timeoutMs: number): Promise<{ creates: Created[]; ended: EndedCall[]; stallMs: number }> {
   const creates: Created[] = [];
   const ended: EndedCall[] = [];
+  let stallMs = 0;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const got = await env.takeCreates();
     creates.push(...got.creates);
     ended.push(...got.ended);
+    stallMs = Math.max(stallMs, got.stallMs);
     if (until(creates)) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { creates, ended };
+  return { creates, ended, stallMs };
 }
 
 /** The area code of the numbers from area index `area`, to tell a run's dials from any other's. */
@@ -229,7 +234,8 @@ export function campaignsScenario(opts: CampaignBenchOptions = DEFAULT_CAMPAIGN_
         });
 
         // --- Pacing ----------------------------------------------------------------------------------
-        const pacing: Array<{ cps: number; dials: number; rate: number; maxIn1s: number; deviationPct: number }> = [];
+        const pacing: Array<{ cps: number; dials: number; rate: number; maxIn1s: number; deviationPct: number; stallMs: number; socket?: { dials: number; rate: number; maxIn1s: number } }> = [];
+        const capture = await startCapture(Number(new URL(twilioUrl).port));
         let area = 1;
         for (const cps of [1, 10, 50]) {
           const worker = await startWorker(cps);
@@ -249,14 +255,24 @@ export function campaignsScenario(opts: CampaignBenchOptions = DEFAULT_CAMPAIGN_
             all.push(...rest.creates.filter((c) => c.to.startsWith(mine)));
             const times = all.map((c) => c.at).filter((at) => at - t0 < opts.seconds * 1000).sort((a, b) => a - b);
             const rate = times.length / opts.seconds;
-            pacing.push({ cps, dials: times.length, rate, maxIn1s: maxInWindow(times, 1000), deviationPct: ((rate - cps) / cps) * 100 });
-            ctx.log(`campaigns: TWILIO_CPS=${cps}: ${rate.toFixed(2)} dials/s, at most ${maxInWindow(times, 1000)} in any 1 s`);
+            // The same span at the socket: from the first create the kernel saw (a little before the fake's stamp).
+            const seen = capture?.times('/Calls.json HTTP', t0 - 500, t0 + opts.seconds * 1000);
+            const inSpan = seen?.filter((at) => at - seen[0]! < opts.seconds * 1000);
+            const socket = inSpan?.length ? { dials: inSpan.length, rate: inSpan.length / opts.seconds, maxIn1s: maxInWindow(inSpan, 1000) } : undefined;
+            const stallMs = Math.max(first.stallMs, rest.stallMs);
+            pacing.push({ cps, dials: times.length, rate, maxIn1s: maxInWindow(times, 1000), deviationPct: ((rate - cps) / cps) * 100, stallMs, ...(socket ? { socket } : {}) });
+            ctx.log(
+              `campaigns: TWILIO_CPS=${cps}: ${rate.toFixed(2)} dials/s, at most ${maxInWindow(times, 1000)} in any 1 s by the fake's stamps` +
+                (socket ? `, ${socket.maxIn1s} at its socket (${socket.rate.toFixed(2)} dials/s)` : '') +
+                `; the fake's longest stall ${stallMs.toFixed(0)} ms`,
+            );
             await control(web, id, 'cancel');
             await drain(env);
           } finally {
             await worker.stop();
           }
         }
+        await capture?.stop();
 
         // --- max_concurrency from Twilio's side, and fairness ----------------------------------------------
         const worker = await startWorker(10);
@@ -304,15 +320,25 @@ export function campaignsScenario(opts: CampaignBenchOptions = DEFAULT_CAMPAIGN_
 
         for (const p of pacing) {
           if (Math.abs(p.deviationPct) > 5) problems.push(`TWILIO_CPS ${p.cps}: ${p.rate.toFixed(2)} dials/s, ${p.deviationPct.toFixed(1)} % from the setting`);
-          if (p.maxIn1s > p.cps) problems.push(`TWILIO_CPS ${p.cps}: ${p.maxIn1s} dials within one second`);
+          if (p.maxIn1s > p.cps) problems.push(`TWILIO_CPS ${p.cps}: ${p.maxIn1s} dials within one second by the fake's stamps`);
+          if (p.socket && p.socket.maxIn1s > p.cps) problems.push(`TWILIO_CPS ${p.cps}: ${p.socket.maxIn1s} dials within one second at the fake's socket`);
         }
         if (concurrency && concurrency.maxLive > concurrency.maxConcurrency) problems.push(`max_concurrency ${concurrency.maxConcurrency}: ${concurrency.maxLive} calls live at once at Twilio`);
         sections.push({
           title: `Campaigns: pacing (one campaign, busy callees, ${opts.seconds} s measured per TWILIO_CPS)`,
-          header: ['TWILIO_CPS', 'dials in the span', 'dials / s', 'off the setting', 'most in any 1 s'],
-          rows: pacing.map((p) => [String(p.cps), String(p.dials), p.rate.toFixed(2), `${p.deviationPct >= 0 ? '+' : ''}${p.deviationPct.toFixed(1)} %`, String(p.maxIn1s)]),
+          header: ['TWILIO_CPS', 'dials in the span', 'dials / s', 'off the setting', 'most in any 1 s (fake\'s stamps)', 'most in any 1 s (at its socket)', 'fake\'s longest stall'],
+          rows: pacing.map((p) => [
+            String(p.cps),
+            String(p.dials),
+            p.rate.toFixed(2),
+            `${p.deviationPct >= 0 ? '+' : ''}${p.deviationPct.toFixed(1)} %`,
+            String(p.maxIn1s),
+            p.socket ? `${p.socket.maxIn1s} (${p.socket.rate.toFixed(2)}/s)` : 'not captured',
+            `${p.stallMs.toFixed(0)} ms`,
+          ]),
           notes: [
             'dials/s = creates arriving at the fake Twilio API within the span from the first create ÷ the span; the worker (WORKER_CONCURRENCY=50) restarted per setting',
+            'fake\'s stamps: taken by its event loop when a request\'s headers are parsed; at its socket: the kernel\'s time of each create\'s segment to the fake\'s port (dumpcap on loopback), where a stall of the fake\'s event loop cannot bunch them',
             ...(concurrency ? [`max_concurrency 5, callees that talk 2 s, TWILIO_CPS=10: ${concurrency.calls} calls in 25 s, at most ${concurrency.maxLive} live at once at Twilio (created, not yet ended)`] : []),
             ...(fairness
               ? [`fairness, two campaigns started together at TWILIO_CPS=10 for ${fairness.seconds} s: ${fairness.a} vs ${fairness.b} dials; per 5 s: ${fairness.bins.map(([x, y]) => `${x}/${y}`).join(', ')}`]

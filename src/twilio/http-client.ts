@@ -1,4 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { RequestClient } from 'twilio';
 import { answered, ATTR_CALL_SID, withClientSpan } from '../observability/tracing';
@@ -32,6 +34,50 @@ export function forTwilioCall<T>(callSid: string, fn: () => T): T {
 }
 
 const requestCall = new AsyncLocalStorage<string>();
+
+/**
+ * Calls `onSend` when each Twilio request made inside `fn` is written to its connection, which may be
+ * well after it was asked for (no free connection yet, a busy event loop): the placements' rate guard
+ * counts a request from when it really left. `onSend` must not throw.
+ */
+export function whenSent<T>(onSend: () => void, fn: () => Promise<T>): Promise<T> {
+  return requestSent.run(onSend, fn);
+}
+
+const requestSent = new AsyncLocalStorage<() => void>();
+
+/** Passes a request's handler through, telling `onSend` when undici starts writing the request. */
+class SendNotice implements Dispatcher.DispatchHandler {
+  constructor(
+    private readonly handler: Dispatcher.DispatchHandler,
+    private readonly onSend: () => void,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    this.onSend();
+    this.handler.onRequestStart?.(controller, context);
+  }
+
+  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    this.handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    this.handler.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.handler.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    this.handler.onResponseEnd?.(controller, trailers);
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    this.handler.onResponseError?.(controller, error);
+  }
+}
 
 /** One Twilio REST request as a call's log keeps it: no body, no query, no header. */
 export interface TwilioRequestEntry {
@@ -90,6 +136,8 @@ export interface TwilioHttpClientOptions {
  */
 export class TwilioHttpClient {
   private readonly dispatcher: Dispatcher;
+  /** The same connections, telling `whenSent`'s callback when a request is written. */
+  private readonly announcing: Dispatcher;
   readonly timeoutMs: number;
   private readonly origin: string | undefined;
   private basic: { user: string; password: string; header: string } | undefined;
@@ -103,6 +151,11 @@ export class TwilioHttpClient {
     this.dispatcher =
       opts.dispatcher ??
       new Agent({ keepAliveTimeout: 30_000, connect: { timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
+    // The interceptor runs in the asking request's async context, which carries the callback.
+    this.announcing = this.dispatcher.compose((dispatch) => (options, handler) => {
+      const onSend = requestSent.getStore();
+      return dispatch(options, onSend ? new SendNotice(handler, onSend) : handler);
+    });
   }
 
   async request<TData>(opts: TwilioRequest): Promise<TwilioResponse & { body: TData }> {
@@ -164,7 +217,8 @@ export class TwilioHttpClient {
 
     const method = opts.method.toUpperCase() as Dispatcher.HttpMethod;
     return withClientSpan(`twilio ${method} ${resourceOf(opts.uri)}`, { method, origin, path }, () => requestAttributes(opts.uri), async (span) => {
-      const res = await this.dispatcher.request({
+      const dispatcher = requestSent.getStore() ? this.announcing : this.dispatcher;
+      const res = await dispatcher.request({
         origin,
         path,
         method,

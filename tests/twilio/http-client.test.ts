@@ -6,9 +6,10 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import twilio, { type Twilio } from 'twilio';
+import { Agent } from 'undici';
 import { createTwilioClient, TWILIO_REQUEST_TIMEOUT_MS } from '../../src/twilio/client';
 import { classifyTwilioError } from '../../src/twilio/errors';
-import { TwilioHttpClient } from '../../src/twilio/http-client';
+import { TwilioHttpClient, whenSent } from '../../src/twilio/http-client';
 import { twilioNodeClient } from '../support/twilio-node-client';
 import { ACCOUNT_SID, AUTH_TOKEN } from '../support/twilio-signing';
 import { waitFor } from '../support/wait';
@@ -23,6 +24,8 @@ interface Captured {
   headers: Record<string, string>;
   body: string;
   socket: Socket;
+  /** When its headers arrived (`performance.now()`). */
+  at: number;
 }
 
 /** An answer for the next request, instead of the default 200 with a call resource; `delayMs` holds it back. */
@@ -33,12 +36,13 @@ class CaptureServer {
   readonly requests: Captured[] = [];
   readonly answers: Answer[] = [];
   private readonly server = http.createServer((req, res) => {
+    const at = performance.now();
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const headers: Record<string, string> = {};
       for (let i = 0; i < req.rawHeaders.length; i += 2) headers[req.rawHeaders[i]!.toLowerCase()] = req.rawHeaders[i + 1]!;
-      this.requests.push({ method: req.method!, url: req.url!, headers, body: Buffer.concat(chunks).toString('latin1'), socket: req.socket });
+      this.requests.push({ method: req.method!, url: req.url!, headers, body: Buffer.concat(chunks).toString('latin1'), socket: req.socket, at });
       const answer = this.answers.shift() ?? { status: 200, body: JSON.stringify(callResource()) };
       if (answer === 'hang') return;
       const send = () => void (res.destroyed || res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' }).end(answer.body));
@@ -183,6 +187,32 @@ describe('the Twilio REST client, against twilio-node on its own http client', (
     expect(sent.map((r) => r.headers.connection)).toEqual(Array(6).fill('keep-alive'));
     // A request sent the moment the previous answer is read may find its connection not yet released.
     expect(new Set(sent.map((r) => r.socket.remotePort)).size).toBeLessThanOrEqual(2);
+  });
+
+  it('when a request waits for a free connection, then whenSent tells when it is written, not when it was asked for', async () => {
+    const one = new Agent({ connections: 1 });
+    const client = twilio(ACCOUNT_SID, AUTH_TOKEN, { httpClient: new TwilioHttpClient({ baseUrl: server.url, timeoutMs: 5000, dispatcher: one }) as never, lazyLoading: true });
+    // The only connection is held by a request answered after 400 ms.
+    server.answers.push({ status: 200, body: JSON.stringify(callResource()), delayMs: 400 });
+    const first = server.requests.length;
+    const asked = performance.now();
+    const busy = client.calls(CALL_SID).fetch();
+    const sent: number[] = [];
+    const created = whenSent(
+      () => sent.push(performance.now()),
+      () => client.calls.create({ to: '+14155550101', from: '+14155550100', url: 'https://bridge.example.com/twilio/voice' }),
+    );
+    await Promise.all([busy, created]);
+    const [held, create] = server.requests.slice(first) as [Captured, Captured];
+    expect([held.method, create.method]).toEqual(['GET', 'POST']);
+    // Told once, for the create only, after the connection was freed and before the request arrived.
+    expect(sent).toHaveLength(1);
+    expect(sent[0]! - asked).toBeGreaterThanOrEqual(400 - 5);
+    expect(sent[0]!).toBeLessThanOrEqual(create.at);
+    // Requests outside whenSent tell nobody.
+    await client.calls(CALL_SID).fetch();
+    expect(sent).toHaveLength(1);
+    await one.close();
   });
 
   it('when Twilio does not answer within the timeout, then the request fails as a transport error to retry, as twilio-node\'s does', async () => {

@@ -150,13 +150,14 @@ export class OutboundPlacer {
       {
         ledger: store.placementLedger(id),
         send: async () => {
-          await this.waitForTurn();
+          const token = await this.waitForTurn();
           const placed = await placeCall(this.deps.twilio, this.deps.config.publicUrl, {
             id,
             to: record.to,
             from: record.from,
             ringTimeoutS: Number(record.ringTimeoutS),
             machineDetection: record.voicemail === 'message' ? 'DetectMessageEnd' : 'Enable',
+            onSent: () => this.sent(token, log),
           });
           return placed.sid;
         },
@@ -286,10 +287,11 @@ export class OutboundPlacer {
    * would then reach Twilio in bursts. Each request instead waits for its turn, spaced PACE_PERIOD_MS /
    * TWILIO_CPS after the previous one from any worker, then asks the guard: a turn only says when to
    * wake, and a job whose timer fired late (a busy event loop, a slow round trip) would bunch with the
-   * next ones. The guard admits the request only while fewer than TWILIO_CPS were admitted within the
-   * last SEND_WINDOW_MS, on Redis's clock, and otherwise says how long to wait before asking again.
+   * next ones. The guard admits the request only while fewer than TWILIO_CPS were sent within the last
+   * SEND_WINDOW_MS, on Redis's clock (each counted from its admission until it is written, then from
+   * then), and otherwise says how long to wait before asking again. Returns the admission's token.
    */
-  private async waitForTurn(): Promise<void> {
+  private async waitForTurn(): Promise<string> {
     const { cps } = this.deps.config;
     const turnMs = await this.deps.store.placementTurn(PACE_PERIOD_MS / cps);
     if (turnMs > 0) await sleep(turnMs);
@@ -302,15 +304,16 @@ export class OutboundPlacer {
       await previous;
       const gap = this.admittedAt + PACE_PERIOD_MS / cps / 4 - performance.now();
       if (gap > 0) await sleep(gap);
-      await this.admit(cps);
+      const token = await this.admit(cps);
       this.admittedAt = performance.now();
+      return token;
     } finally {
       done();
     }
   }
 
-  /** Asks the guard until it admits this request. */
-  private async admit(cps: number): Promise<void> {
+  /** Asks the guard until it admits this request; returns the admission's token. */
+  private async admit(cps: number): Promise<string> {
     let replacing: string | undefined;
     let restamps = 0;
     for (;;) {
@@ -323,11 +326,20 @@ export class OutboundPlacer {
         continue;
       }
       // An answer that took long (a busy event loop here, mostly) may have been admitted well before the
-      // request can go: it is stamped again, once or twice, so the guard counts when it really goes.
-      if (performance.now() - asked <= FRESH_ADMISSION_MS || restamps >= 2) return;
-      replacing = admission.stamp;
+      // request can go: it is admitted again, once or twice, so the window is checked when it can go.
+      if (performance.now() - asked <= FRESH_ADMISSION_MS || restamps >= 2) return admission.token;
+      replacing = admission.token;
       restamps += 1;
     }
+  }
+
+  /**
+   * The admitted request was written: the guard counts it from now, since it may have waited for a
+   * connection or the event loop after its admission. The request does not wait for it; if it cannot be
+   * recorded, the guard keeps the admission's time, and the next request may go a little early.
+   */
+  private sent(token: string, log: Logger): void {
+    this.deps.store.sent(token, SEND_WINDOW_MS).catch((err: Error) => log.warn({ err: err.message }, 'could not record when the placement was sent'));
   }
 
   /**

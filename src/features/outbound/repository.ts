@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EffectLedger } from '../../jobs/effect';
 import type { RedisClient } from '../../redis/connection';
 import { ScriptedStore } from '../../redis/scripts';
@@ -23,8 +24,8 @@ export function outboundKeys(prefix: string) {
     ringing: `${prefix}:outbound-ringing`,
     /** When (Redis clock, ms) the next calls.create may be sent: the next placement turn. */
     pace: `${prefix}:outbound-pace`,
-    /** When (Redis clock, ms) the latest calls.create requests were admitted, newest first, at most TWILIO_CPS of them. */
-    sends: `${prefix}:outbound-pace:sends`,
+    /** The calls.create requests of the guard's last window, scored by when (Redis clock, ms) each was admitted or written. */
+    sends: `${prefix}:outbound-pace:sent`,
     /** Outbound calls placed and not known to be over, scored by when to look at them at Twilio (ms). */
     looks: `${prefix}:outbound-looks`,
   };
@@ -135,31 +136,38 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 return math.max(0, math.ceil(tonumber(redis.call('GET', KEYS[1]) or '0') - now))
 `;
 
-// Admits one calls.create now when fewer than ARGV[1] were admitted within the last ARGV[2] ms (Redis's
-// clock): the list holds the latest admissions, newest first, trimmed to ARGV[1], so its tail is the one
-// to compare with (O(1)). ARGV[3], when not empty, is an earlier admission of the same request, taken
-// back first (its answer came late: the request is stamped again when it really goes). Returns {1, when
-// admitted} or {0, ms to wait, when it may be admitted}, as decimal strings (ms, Redis's clock).
+// Admits one calls.create now when fewer than ARGV[1] were sent within the last ARGV[2] ms (Redis's
+// clock): the set holds each request within the window, scored by when it was admitted, or by when it
+// was written once the worker said so (SENT), which may be later. ARGV[3] names this request; ARGV[4],
+// when not empty, is an earlier admission of the same request, taken back first (its answer came late:
+// the request is admitted again when it really goes). Returns {1, when admitted} or {0, ms to wait, when
+// it may be admitted}, as decimal strings (ms, Redis's clock).
 const ADMIT_SEND = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local max = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-if ARGV[3] ~= '' then redis.call('LREM', KEYS[1], 1, ARGV[3]) end
-local n = redis.call('LLEN', KEYS[1])
-if n > max then
-  redis.call('LTRIM', KEYS[1], 0, max - 1)
-  n = max
-end
-if n == max then
-  local from = tonumber(redis.call('LINDEX', KEYS[1], -1)) + window
-  if from > now then return {0, string.format('%.3f', from - now), string.format('%.3f', from)} end
+if ARGV[4] ~= '' then redis.call('ZREM', KEYS[1], ARGV[4]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.3f', now - window))
+local n = redis.call('ZCARD', KEYS[1])
+if n >= max then
+  local from = tonumber(redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')[2]) + window
+  return {0, string.format('%.3f', from - now), string.format('%.3f', from)}
 end
 local stamp = string.format('%.3f', now)
-redis.call('LPUSH', KEYS[1], stamp)
-if n == max then redis.call('RPOP', KEYS[1]) end
+redis.call('ZADD', KEYS[1], stamp, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window) + 1000)
 return {1, stamp}
+`;
+
+// The request ARGV[1] was written just now: it counts from now, unless it already counts from later.
+// (GT adds it back if it had left the window: a request written that late counts when it went.)
+const SENT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+redis.call('ZADD', KEYS[1], 'GT', string.format('%.3f', now), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 `;
 
 // The placement's exactly-once marks. Sending is refused once the call ended, was linked, or a cancel came.
@@ -198,7 +206,8 @@ interface OutboundCommands {
   bridgeOutboundReserve(key: string, now: number, until: number, id: string, current: number, allowed: number): Promise<number>;
   bridgeOutboundPace(key: string, intervalMs: string): Promise<number>;
   bridgeOutboundTurnsAhead(key: string): Promise<number>;
-  bridgeOutboundAdmitSend(key: string, max: number, windowMs: number, replacing: string): Promise<[number, string, string?]>;
+  bridgeOutboundAdmitSend(key: string, max: number, windowMs: number, token: string, replacing: string): Promise<[number, string, string?]>;
+  bridgeOutboundSent(key: string, token: string, ttlMs: number): Promise<number>;
 }
 
 export type CreateResult = 'created' | 'same' | 'different';
@@ -207,7 +216,7 @@ export type CreateResult = 'created' | 'same' | 'different';
  * A `calls.create` admitted at `at` (Redis's clock, ms; `stamp` as recorded), or to ask again after
  * `waitMs` (at `from`, Redis's clock).
  */
-export type SendAdmission = { admitted: true; at: number; stamp: string } | { admitted: false; waitMs: number; from: number };
+export type SendAdmission = { admitted: true; at: number; token: string } | { admitted: false; waitMs: number; from: number };
 
 export type BeginResult =
   | { kind: 'first' }
@@ -246,6 +255,7 @@ export class OutboundStore extends ScriptedStore<ReturnType<typeof outboundKeys>
       bridgeOutboundPace: PACE,
       bridgeOutboundTurnsAhead: TURNS_AHEAD,
       bridgeOutboundAdmitSend: ADMIT_SEND,
+      bridgeOutboundSent: SENT,
       bridgeOutboundPlacementMark: PLACEMENT_MARK,
       bridgeOutboundCancelMark: CANCEL_MARK,
     });
@@ -344,13 +354,22 @@ export class OutboundStore extends ScriptedStore<ReturnType<typeof outboundKeys>
   }
 
   /**
-   * Admits one `calls.create` now if fewer than `max` were admitted within the last `windowMs` (Redis's
+   * Admits one `calls.create` now if fewer than `max` were sent within the last `windowMs` (Redis's
    * clock, every worker together); otherwise says how long to wait before asking again. `replacing`
-   * takes back this request's earlier admission (its `stamp`) first.
+   * takes back this request's earlier admission (its `token`) first.
    */
   async admitSend(max: number, windowMs: number, replacing?: string): Promise<SendAdmission> {
-    const [admitted, value, from] = await this.redis.bridgeOutboundAdmitSend(this.keys.sends, max, windowMs, replacing ?? '');
-    return admitted === 1 ? { admitted: true, at: Number(value), stamp: value } : { admitted: false, waitMs: Number(value), from: Number(from) };
+    const token = randomUUID();
+    const [admitted, value, from] = await this.redis.bridgeOutboundAdmitSend(this.keys.sends, max, windowMs, token, replacing ?? '');
+    return admitted === 1 ? { admitted: true, at: Number(value), token } : { admitted: false, waitMs: Number(value), from: Number(from) };
+  }
+
+  /**
+   * The admitted request `token` was written to its connection just now: the guard counts it from now
+   * (a request may leave well after its admission, and would otherwise bunch with the next second's).
+   */
+  async sent(token: string, windowMs: number): Promise<void> {
+    await this.redis.bridgeOutboundSent(this.keys.sends, token, Math.ceil(windowMs) + 1000);
   }
 
   /**

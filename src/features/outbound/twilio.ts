@@ -1,4 +1,5 @@
 import type { Twilio } from 'twilio';
+import { whenSent } from '../../twilio/http-client';
 
 /** Where Twilio reaches the bridge about an outbound call; each URL carries the call's id as `?o=`. */
 export const OUTBOUND_PATHS = {
@@ -25,6 +26,8 @@ export interface PlaceCallRequest {
   /** Seconds to let the phone ring (5-600). */
   ringTimeoutS: number;
   machineDetection: MachineDetection;
+  /** Told when the request is written to its connection (the pacing guard counts it from then). @defaultValue none */
+  onSent?: () => void;
 }
 
 /**
@@ -34,7 +37,7 @@ export interface PlaceCallRequest {
  * once, with its verdicts on a route of their own.
  */
 export async function placeCall(client: Twilio, publicUrl: string, req: PlaceCallRequest): Promise<{ sid: string; status: string }> {
-  const call = await client.calls.create({
+  const create = () => client.calls.create({
     to: req.to,
     from: req.from,
     url: outboundUrl(publicUrl, 'answer', req.id),
@@ -48,5 +51,6 @@ export async function placeCall(client: Twilio, publicUrl: string, req: PlaceCal
     asyncAmdStatusCallback: outboundUrl(publicUrl, 'amd', req.id),
     asyncAmdStatusCallbackMethod: 'POST',
   });
+  const call = await (req.onSent ? whenSent(req.onSent, create) : create());
   return { sid: call.sid, status: call.status };
 }

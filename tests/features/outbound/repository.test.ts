@@ -191,8 +191,10 @@ describe('OutboundStore', () => {
     expect(mostWithin(admitted, 1000)).toBeLessThanOrEqual(cps);
     // The guard did hold some back.
     expect(refusals.length).toBeGreaterThan(0);
-    // The list keeps the latest TWILIO_CPS admissions and lapses on its own.
-    expect(await redis.llen(store.keys.sends)).toBe(cps);
+    // The set keeps only the requests of the last window (at most TWILIO_CPS) and lapses on its own.
+    const kept = await redis.zcard(store.keys.sends);
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(cps);
     const ttl = await redis.pttl(store.keys.sends);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(SEND_WINDOW_MS + 1000);
@@ -236,17 +238,61 @@ describe('OutboundStore', () => {
     const second = await store.admitSend(2, 60_000);
     if (!first.admitted || !second.admitted) throw new Error('both should have been admitted');
     expect((await store.admitSend(2, 60_000)).admitted).toBe(false);
-    // The first request's answer came late: stamped again, it takes its own place back, not a third.
-    const again = await store.admitSend(2, 60_000, first.stamp);
-    expect(again.admitted).toBe(true);
-    expect(await redis.lrange(store.keys.sends, 0, -1)).toEqual([(again as { stamp: string }).stamp, second.stamp]);
+    // The first request's answer came late: admitted again, it takes its own place back, not a third.
+    const again = await store.admitSend(2, 60_000, first.token);
+    if (!again.admitted) throw new Error('the request should have been admitted again');
+    const [a, aAt, b, bAt, ...more] = await redis.zrange(store.keys.sends, '0', '-1', 'WITHSCORES');
+    expect([a, b, more]).toEqual([second.token, again.token, []]);
+    expect(Number(aAt)).toBeCloseTo(second.at, 3);
+    expect(Number(bAt)).toBeCloseTo(again.at, 3);
   });
 
-  it('when TWILIO_CPS was lowered, then the guard counts only the latest admissions of the new setting', async () => {
-    for (let i = 0; i < 5; i++) expect((await store.admitSend(5, 60_000)).admitted).toBe(true);
+  it('when a request is written after its admission, then the guard counts it from when it was written', async () => {
+    const window = 400;
+    const early = await store.admitSend(2, window);
+    if (!early.admitted) throw new Error('should have been admitted');
+    // It waited 150 ms for a connection before it went.
+    await sleep(150);
+    await store.sent(early.token, window);
+    const wrote = Number((await redis.zscore(store.keys.sends, early.token))!);
+    expect(wrote - early.at).toBeGreaterThanOrEqual(150 - 5);
+    const next = await store.admitSend(2, window);
+    if (!next.admitted) throw new Error('should have been admitted');
+    // Past the admission's window, still within the write's: the third waits for the write, not the admission.
+    await sleep(early.at + window - next.at + 20);
+    const third = await store.admitSend(2, window);
+    expect(third).toMatchObject({ admitted: false });
+    expect((third as { from: number }).from).toBeCloseTo(wrote + window, 3);
+    // Telling it again with an earlier time never moves it back.
+    await store.sent(next.token, window);
+    const nextWrote = Number((await redis.zscore(store.keys.sends, next.token))!);
+    expect(nextWrote).toBeGreaterThanOrEqual(next.at);
+  });
+
+  it('when a request is written after its admission left the window, then it counts again, from when it was written', async () => {
+    const window = 200;
+    const late = await store.admitSend(1, window);
+    if (!late.admitted) throw new Error('should have been admitted');
+    await sleep(window + 50);
+    await store.sent(late.token, window);
+    const refused = await store.admitSend(1, window);
+    expect(refused).toMatchObject({ admitted: false });
+    expect((refused as { waitMs: number }).waitMs).toBeGreaterThan(window / 2);
+  });
+
+  it('when TWILIO_CPS was lowered, then the guard holds requests until fewer than the new setting were sent within the window', async () => {
+    const at: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const a = await store.admitSend(5, 60_000);
+      if (!a.admitted) throw new Error('should have been admitted');
+      at.push(a.at);
+    }
     expect((await store.admitSend(5, 60_000)).admitted).toBe(false);
-    expect((await store.admitSend(2, 60_000)).admitted).toBe(false);
-    expect(await redis.llen(store.keys.sends)).toBe(2);
+    // At 2, the fourth of the five must leave the window before another goes: then one is left in it.
+    const lowered = await store.admitSend(2, 60_000);
+    expect(lowered).toMatchObject({ admitted: false });
+    expect((lowered as { from: number }).from).toBeCloseTo(at[3]! + 60_000, 3);
+    expect(await redis.zcard(store.keys.sends)).toBe(5);
   });
 });
 
