@@ -320,8 +320,9 @@ export function campaignsScenario(opts: CampaignBenchOptions = DEFAULT_CAMPAIGN_
 
         for (const p of pacing) {
           if (Math.abs(p.deviationPct) > 5) problems.push(`TWILIO_CPS ${p.cps}: ${p.rate.toFixed(2)} dials/s, ${p.deviationPct.toFixed(1)} % from the setting`);
-          if (p.maxIn1s > p.cps) problems.push(`TWILIO_CPS ${p.cps}: ${p.maxIn1s} dials within one second by the fake's stamps`);
+          // The kernel's times judge bursts where they were captured; the fake's stamps only where they were not.
           if (p.socket && p.socket.maxIn1s > p.cps) problems.push(`TWILIO_CPS ${p.cps}: ${p.socket.maxIn1s} dials within one second at the fake's socket`);
+          if (!p.socket && p.maxIn1s > p.cps) problems.push(`TWILIO_CPS ${p.cps}: ${p.maxIn1s} dials within one second by the fake's stamps (its longest stall ${p.stallMs.toFixed(0)} ms)`);
         }
         if (concurrency && concurrency.maxLive > concurrency.maxConcurrency) problems.push(`max_concurrency ${concurrency.maxConcurrency}: ${concurrency.maxLive} calls live at once at Twilio`);
         sections.push({
