@@ -38,7 +38,7 @@ const requestCall = new AsyncLocalStorage<string>();
 /**
  * Calls `onSend` when each Twilio request made inside `fn` is written to its connection, which may be
  * well after it was asked for (no free connection yet, a busy event loop): the placements' rate guard
- * counts a request from when it really left. `onSend` must not throw.
+ * counts a request from when it really left. A throw from `onSend` is ignored.
  */
 export function whenSent<T>(onSend: () => void, fn: () => Promise<T>): Promise<T> {
   return requestSent.run(onSend, fn);
@@ -54,7 +54,12 @@ class SendNotice implements Dispatcher.DispatchHandler {
   ) {}
 
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
-    this.onSend();
+    // A throw here would abort the request: whatever the callback does, the request goes.
+    try {
+      this.onSend();
+    } catch {
+      // the callback's own failure is its to report
+    }
     this.handler.onRequestStart?.(controller, context);
   }
 

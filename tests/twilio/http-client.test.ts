@@ -212,6 +212,16 @@ describe('the Twilio REST client, against twilio-node on its own http client', (
     // Requests outside whenSent tell nobody.
     await client.calls(CALL_SID).fetch();
     expect(sent).toHaveLength(1);
+    // A callback that throws does not stop the request.
+    const before = server.requests.length;
+    const call = await whenSent(
+      () => {
+        throw new Error('the callback failed');
+      },
+      () => client.calls(CALL_SID).fetch(),
+    );
+    expect(call.sid).toBe(CALL_SID);
+    expect(server.requests.length).toBe(before + 1);
     await one.close();
   });
 
