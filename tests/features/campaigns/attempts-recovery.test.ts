@@ -127,6 +127,8 @@ describe('campaign attempts the outbound side finishes', () => {
     expect((await bridge.container.campaignRepository.control(id, 'cancel', now)).kind).toBe('ok');
     bridge.retell.concurrency = { current: 0, limit: 20 };
     await waitFor('the campaign to end', async () => Boolean((await campaign(id)).ended_at), 20_000, 100);
+    // The outbound calls' own events reach the events store through the worker's dispatcher, a little later.
+    await waitFor('the attempts\' outbound.completed events', async () => (await eventsOf(bridge, 'outbound.completed')).length >= 3, 15_000, 100);
     await sleep(1500);
     expect(creates()).toHaveLength(0);
     expect((await campaign(id)).counts).toMatchObject({ total: 3, canceled: 3, dialing: 0 });
