@@ -156,7 +156,6 @@ function parseFlags(argv: string[]): RunFlags {
     retellDelayMs: num('retell-delay', v['retell-delay'], 0, 10_000),
     pin: !v['no-pin'],
     json: v.json,
-    candidate: v.candidate?.[0] === undefined ? undefined : path.resolve(v.candidate[0]),
     candidates: (v.candidate ?? []).map((c) => path.resolve(c)),
     profile: v.profile === undefined ? undefined : path.resolve(v.profile),
     functions: !v['no-functions'],
@@ -273,7 +272,7 @@ async function main(): Promise<void> {
         candidates.push(await env.startBridge({ cpus: env.cpus.web, name: i === 0 ? 'candidate' : `candidate${i + 1}`, root }));
       }
     }
-    const ctx: ScenarioContext = { env, flags, ours, naive, candidate: candidates[0], candidates, pools: new PoolSizer(), log };
+    const ctx: ScenarioContext = { env, flags, ours, naive, candidates, pools: new PoolSizer(), log };
     const header = machineLine(env);
     for (const scenario of scenariosFor(flags)) {
       log(`scenario: ${scenario.name}`);

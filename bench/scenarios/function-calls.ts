@@ -329,7 +329,8 @@ export function functionCallsScenario(opts: FunctionCallOptions = DEFAULT_FUNCTI
       const pairs: BridgePair[] = [];
       try {
         pairs.push(await startPair(ctx, opts, 'bridge', undefined));
-        if (flags.candidate) pairs.push(await startPair(ctx, opts, 'candidate', flags.candidate));
+        const [candidate] = flags.candidates;
+        if (candidate) pairs.push(await startPair(ctx, opts, 'candidate', candidate));
         for (const pair of pairs) {
           ctx.log(`function calls: ${pair.name} warm-up, ${WARMUP_CALLS} calls (not measured)`);
           await batch(env, pair.web, pair.worker, WARMUP_CALLS, Math.max(...opts.concurrency));
@@ -396,7 +397,7 @@ export function functionCallsScenario(opts: FunctionCallOptions = DEFAULT_FUNCTI
             `WORKER_CONCURRENCY=${opts.workerConcurrency}; after a ${WARMUP_CALLS}-call warm-up; median of ${flags.rounds} batches per concurrency${pairs.length > 1 ? ', the two checkouts alternating' : ''}`,
           '→Twilio: function call sent → its POST …/Calls/{CallSid}.json arrived at the fake Twilio API; jobs/s: updates from the first function call sent to the last update',
           env.pinned ? 'web and worker share CPU 0; fake Twilio API, fake Retell API, Redis and the sender CPU 1' : 'nothing pinned',
-          ...(flags.candidate ? [`candidate: ${flags.candidate}`] : []),
+          ...(flags.candidates[0] ? [`candidate: ${flags.candidates[0]}`] : []),
           ...perRound,
           ...results.flatMap((r) => r.problems.map((p) => `anomaly ${r.bridge} c=${r.concurrency}: ${p}`)),
         ];

@@ -36,8 +36,9 @@ export const tracesScenario: Scenario = {
     };
     const off = ctx.ours;
     const on = await env.startBridge({ cpus: env.cpus.web, name: 'tracing on', env: { OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_TRACES_SAMPLER: 'always_on' } });
-    const ownCandidate = !ctx.candidate && flags.candidate ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root: flags.candidate }) : undefined;
-    const candidate = ctx.candidate ?? ownCandidate;
+    const [root] = flags.candidates;
+    const ownCandidate = !ctx.candidates[0] && root ? await env.startBridge({ cpus: env.cpus.web, name: 'candidate', root }) : undefined;
+    const candidate = ctx.candidates[0] ?? ownCandidate;
     try {
       const targets: WebTarget[] = [off, on, ...(candidate ? [candidate] : [])];
       const rounds = Math.max(flags.rounds, MIN_ROUNDS);
@@ -92,7 +93,7 @@ export const tracesScenario: Scenario = {
         notes.push(`c=${c}: CPU per new call with tracing on is ${fmt.x(onRatio)} that with tracing off (median of per-round ratios; medians ${fmt.us(n.cpuUs)} vs ${fmt.us(o.cpuUs)})`);
         summary[c] = { off: o, on: n, onOffCpuRatio: onRatio };
         if (candidate) {
-          const b = row(candidate, `without tracing (${flags.candidate ?? 'candidate'})`);
+          const b = row(candidate, `without tracing (${root ?? 'candidate'})`);
           const offRatio = paired(off, candidate);
           rows.push([String(c), '**off ÷ without**', fmt.x(o.rps / b.rps), fmt.x(o.p50 / b.p50), fmt.x(o.p99 / b.p99), `**${fmt.x(offRatio)}**`]);
           notes.push(

@@ -26,9 +26,7 @@ export interface Flags {
   json: string | undefined;
   /** Directory for V8 CPU profiles of the web processes (--cpu-prof). */
   profile: string | undefined;
-  /** Another checkout of the bridge to measure beside this one (its src/bin/web.ts). */
-  candidate: string | undefined;
-  /** Every --candidate given, in order (the new-call runs measure them all; other scenarios the first). */
+  /** Other checkouts of the bridge to measure beside this one (their src/bin/web.ts), every --candidate in order: the new-call runs measure them all, other scenarios the first. */
   candidates: string[];
 }
 
@@ -39,9 +37,7 @@ export interface ScenarioContext {
   ours: WebTarget;
   /** The naive bridge from Retell's guide, on the same CPU; absent in soak mode. */
   naive: WebTarget | undefined;
-  /** The bridge from the --candidate checkout, on the same CPU, when one is given. */
-  candidate: WebTarget | undefined;
-  /** One bridge per --candidate, in order; the first is `candidate`. */
+  /** One bridge per --candidate, in order, on the same CPU (started for the full run only). */
   candidates: WebTarget[];
   pools: PoolSizer;
   log(message: string): void;

@@ -118,22 +118,22 @@ redis.call('PEXPIREAT', KEYS[1], last[2])
 return 1
 `;
 
-// Hands out send times spaced ARGV[1] ms apart (a fraction allowed) on Redis's clock, shared by every
-// worker; returns how long the caller waits for its turn, in whole ms rounded up.
-const PACE = `
+// Redis's clock in ms, with a fraction: the pacing scripts' times, the same for every worker.
+const NOW_MS = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local interval = tonumber(ARGV[1])
+`;
+
+// Hands out send times spaced ARGV[1] ms apart (a fraction allowed) on Redis's clock, shared by every
+// worker; returns how long the caller waits for its turn, in whole ms rounded up.
+const PACE = `${NOW_MS}local interval = tonumber(ARGV[1])
 local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
 redis.call('SET', KEYS[1], string.format('%.3f', at + interval), 'PX', math.ceil(at + interval - now) + 1000)
 return math.ceil(at - now)
 `;
 
 // How far ahead (ms, Redis's clock) the next placement turn lies: 0 when one is free now.
-const TURNS_AHEAD = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-return math.max(0, math.ceil(tonumber(redis.call('GET', KEYS[1]) or '0') - now))
+const TURNS_AHEAD = `${NOW_MS}return math.max(0, math.ceil(tonumber(redis.call('GET', KEYS[1]) or '0') - now))
 `;
 
 // Admits one calls.create now when fewer than ARGV[1] were sent within the last ARGV[2] ms (Redis's
@@ -142,10 +142,7 @@ return math.max(0, math.ceil(tonumber(redis.call('GET', KEYS[1]) or '0') - now))
 // when not empty, is an earlier admission of the same request, taken back first (its answer came late:
 // the request is admitted again when it really goes). Returns {1, when admitted} or {0, ms to wait, when
 // it may be admitted}, as decimal strings (ms, Redis's clock).
-const ADMIT_SEND = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local max = tonumber(ARGV[1])
+const ADMIT_SEND = `${NOW_MS}local max = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 if ARGV[4] ~= '' then redis.call('ZREM', KEYS[1], ARGV[4]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.3f', now - window))
@@ -162,10 +159,7 @@ return {1, stamp}
 
 // The request ARGV[1] was written just now: it counts from now, unless it already counts from later.
 // (GT adds it back if it had left the window: a request written that late counts when it went.)
-const SENT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-redis.call('ZADD', KEYS[1], 'GT', string.format('%.3f', now), ARGV[1])
+const SENT = `${NOW_MS}redis.call('ZADD', KEYS[1], 'GT', string.format('%.3f', now), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `;
@@ -213,8 +207,8 @@ interface OutboundCommands {
 export type CreateResult = 'created' | 'same' | 'different';
 
 /**
- * A `calls.create` admitted at `at` (Redis's clock, ms; `stamp` as recorded), or to ask again after
- * `waitMs` (at `from`, Redis's clock).
+ * A `calls.create` admitted at `at` (Redis's clock, ms) under `token` (its name in the guard), or to ask
+ * again after `waitMs` (at `from`, Redis's clock).
  */
 export type SendAdmission = { admitted: true; at: number; token: string } | { admitted: false; waitMs: number; from: number };
 
